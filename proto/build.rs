@@ -1,0 +1,27 @@
+//! Generates the Rust types and gRPC stubs from `flagwire/v1/*.proto` with protox, so no system
+//! `protoc` is needed, and writes the encoded descriptor set that server reflection serves.
+
+use prost::Message;
+use std::{env, fs, io, path::PathBuf};
+
+const PROTOS: &[&str] = &[
+    "flagwire/v1/flag.proto",
+    "flagwire/v1/evaluation.proto",
+    "flagwire/v1/flag_service.proto",
+    "flagwire/v1/admin.proto",
+    "flagwire/v1/metrics.proto",
+    "flagwire/v1/rollout.proto",
+];
+
+fn main() -> io::Result<()> {
+    for proto in PROTOS {
+        println!("cargo:rerun-if-changed={proto}");
+    }
+    let fds = protox::compile(PROTOS, ["."]).map_err(|e| io::Error::other(e.to_string()))?;
+    let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    fs::write(out.join("flagwire_descriptor.bin"), fds.encode_to_vec())?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_fds(fds)
+}
