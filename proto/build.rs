@@ -1,5 +1,8 @@
 //! Generates the Rust types and gRPC stubs from `flagwire/v1/*.proto` with protox, so no system
 //! `protoc` is needed, and writes the encoded descriptor set that server reflection serves.
+//!
+//! Two passes: messages alone (used by the pure `flagwire-core`, which must not depend on tonic),
+//! then the service stubs, which refer back to those messages through an extern path.
 
 use prost::Message;
 use std::{env, fs, io, path::PathBuf};
@@ -20,8 +23,20 @@ fn main() -> io::Result<()> {
     let fds = protox::compile(PROTOS, ["."]).map_err(|e| io::Error::other(e.to_string()))?;
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     fs::write(out.join("flagwire_descriptor.bin"), fds.encode_to_vec())?;
+
+    let messages = out.join("messages");
+    let grpc = out.join("grpc");
+    fs::create_dir_all(&messages)?;
+    fs::create_dir_all(&grpc)?;
+    tonic_prost_build::configure()
+        .build_client(false)
+        .build_server(false)
+        .out_dir(&messages)
+        .compile_fds(fds.clone())?;
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        .extern_path(".flagwire.v1", "crate::v1")
+        .out_dir(&grpc)
         .compile_fds(fds)
 }

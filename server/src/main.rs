@@ -1,1 +1,103 @@
-fn main(){}
+//! `flagwire`: parses configuration, opens the store, binds, and hands over to [`run`].
+
+use anyhow::Context;
+use clap::Parser;
+use flagwire_server::catalog::{Catalog, CatalogOptions};
+use flagwire_server::config::{Cli, Command, LogFormat, ServeArgs};
+use flagwire_server::store::{Store, memory::MemoryStore, sled_store::SledStore};
+use flagwire_server::{Settings, run};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("install SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn write_admin_token(args: &ServeArgs, secret: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let path = args.data_dir.join("admin-token");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(&path)
+        .with_context(|| format!("write {}", path.display()))?;
+    writeln!(file, "{secret}")?;
+    file.sync_all()?;
+    Ok(())
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let store: Arc<dyn Store> = if args.in_memory {
+        Arc::new(MemoryStore::new())
+    } else {
+        std::fs::create_dir_all(&args.data_dir)
+            .with_context(|| format!("create data dir {}", args.data_dir.display()))?;
+        Arc::new(SledStore::open(&args.data_dir).context("open the store")?)
+    };
+    let options = CatalogOptions {
+        change_log_retention: args.change_log_retention,
+        hub_capacity: args.watch_buffer,
+    };
+    let catalog = Arc::new(Catalog::open(store, options).context("load the catalog")?);
+    if let Some(secret) = catalog.bootstrap_admin(args.admin_token.clone()).await? {
+        if !args.in_memory {
+            write_admin_token(&args, &secret)?;
+        }
+        println!(
+            "admin token (shown once, also in {}/admin-token): {secret}",
+            args.data_dir.display()
+        );
+    }
+    let grpc = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("bind {}", args.listen))?;
+    let http = TcpListener::bind(args.http_listen)
+        .await
+        .with_context(|| format!("bind {}", args.http_listen))?;
+    tracing::info!(
+        grpc = %grpc.local_addr()?,
+        http = %http.local_addr()?,
+        data_dir = %args.data_dir.display(),
+        "flagwire listening"
+    );
+    let settings = Settings {
+        catalog,
+        heartbeat: Duration::from_secs_f64(args.heartbeat_secs.max(0.01)),
+    };
+    run(grpc, http, settings, shutdown_signal()).await
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let args = match cli.command {
+        Some(Command::Serve(args)) => args,
+        None => cli.serve,
+    };
+    init_logging(args.log_format);
+    serve(args).await
+}

@@ -1,0 +1,192 @@
+//! The catalog: every environment, flag, segment and token, kept in memory for reads and in the
+//! [`Store`] for durability, with one writer at a time.
+//!
+//! A write runs in three phases (see [`Catalog::write`]): build a [`Txn`] against the current
+//! state while holding the writer lock, commit its batch to the store (durable when it returns),
+//! then apply it to memory and publish its changes to the [`Hub`]. Readers never wait for the
+//! store: they take a short read lock on the in-memory state.
+//!
+//! - [`txn`]: the transaction builder (revisions, change log, audit, history).
+//! - [`flags`], [`segments`], [`environments`], [`tokens`], [`audit`]: operations by object.
+//! - [`watch`]: snapshots and change-log reads for Watch.
+
+pub mod audit;
+pub mod environments;
+pub mod flags;
+pub mod segments;
+pub mod tokens;
+pub mod txn;
+pub mod watch;
+
+use crate::error::{Error, Result};
+use crate::hub::Hub;
+use crate::store::{Store, StoreError, keys, scan_prefix};
+use flagwire_proto::v1::{Environment, Flag, Segment};
+use prost::Message;
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+use tokens::StoredToken;
+pub use txn::Txn;
+
+/// Who is writing and why, recorded in the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct Meta {
+    /// The token name.
+    pub actor: String,
+    /// The reason given, if any.
+    pub reason: String,
+}
+
+/// The in-memory copy of everything stored except history, change log and audit.
+#[derive(Debug, Default, Clone)]
+pub struct State {
+    /// Environments by key.
+    pub envs: BTreeMap<String, Environment>,
+    /// Current flags by key.
+    pub flags: BTreeMap<String, Flag>,
+    /// Segments by (environment, key).
+    pub segments: BTreeMap<(String, String), Segment>,
+    /// Tokens by id.
+    pub tokens: BTreeMap<String, StoredToken>,
+    /// Id the next audit event gets.
+    pub next_audit_id: u64,
+}
+
+impl flagwire_core::validate::Catalog for State {
+    fn environment_exists(&self, environment: &str) -> bool {
+        self.envs.contains_key(environment)
+    }
+    fn segment_exists(&self, environment: &str, key: &str) -> bool {
+        self.segments
+            .contains_key(&(environment.to_owned(), key.to_owned()))
+    }
+    fn flag(&self, key: &str) -> Option<&Flag> {
+        self.flags.get(key)
+    }
+}
+
+/// Tunables of the catalog.
+#[derive(Debug, Clone)]
+pub struct CatalogOptions {
+    /// Change-log entries kept per environment for resume.
+    pub change_log_retention: u64,
+    /// Changes buffered per environment for each watcher before it must resynchronise.
+    pub hub_capacity: usize,
+}
+
+impl Default for CatalogOptions {
+    fn default() -> Self {
+        Self {
+            change_log_retention: 10_000,
+            hub_capacity: 1024,
+        }
+    }
+}
+
+/// The catalog. Shared by every service as `Arc<Catalog>`.
+pub struct Catalog {
+    store: Arc<dyn Store>,
+    state: RwLock<State>,
+    // Serialises writers: revisions must be assigned in commit order, without gaps. A tokio
+    // mutex because it is held across the store commit.
+    writer: tokio::sync::Mutex<()>,
+    hub: Hub,
+    options: CatalogOptions,
+}
+
+fn decode<M: Message + Default>(key: &[u8], value: &[u8]) -> Result<M, StoreError> {
+    M::decode(value).map_err(|source| StoreError::Decode {
+        key: String::from_utf8_lossy(key).into_owned(),
+        source,
+    })
+}
+
+impl Catalog {
+    /// Loads the catalog from `store`.
+    pub fn open(store: Arc<dyn Store>, options: CatalogOptions) -> Result<Self> {
+        let mut state = State::default();
+        for (k, v) in scan_prefix(&*store, b"e/")? {
+            let env: Environment = decode(&k, &v)?;
+            state.envs.insert(env.key.clone(), env);
+        }
+        for (k, v) in scan_prefix(&*store, b"f/")? {
+            let flag: Flag = decode(&k, &v)?;
+            state.flags.insert(flag.key.clone(), flag);
+        }
+        for (k, v) in scan_prefix(&*store, b"s/")? {
+            let seg: Segment = decode(&k, &v)?;
+            state
+                .segments
+                .insert((seg.environment.clone(), seg.key.clone()), seg);
+        }
+        for (k, v) in scan_prefix(&*store, b"t/")? {
+            let token: StoredToken = decode(&k, &v)?;
+            let id = token
+                .token
+                .as_ref()
+                .map(|t| t.id.clone())
+                .unwrap_or_default();
+            state.tokens.insert(id, token);
+        }
+        let last = store.range_rev(b"a/", &keys::prefix_end(b"a/"), 1)?;
+        state.next_audit_id = last.first().map_or(1, |(k, _)| keys::trailing_u64(k) + 1);
+        Ok(Self {
+            store,
+            state: RwLock::new(state),
+            writer: tokio::sync::Mutex::new(()),
+            hub: Hub::new(options.hub_capacity),
+            options,
+        })
+    }
+
+    /// A read view of the current state. Hold it briefly and never across an await.
+    pub fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().expect("catalog state poisoned")
+    }
+
+    /// The store underneath (for reads of history, change log and audit).
+    pub fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+
+    /// The change fan-out.
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    /// Runs one write: `build` checks the request against the current state and records its
+    /// effects in a [`Txn`]; the batch is committed durably, then applied to memory and
+    /// published. If `build` fails nothing is written.
+    pub async fn write<T>(
+        &self,
+        meta: &Meta,
+        build: impl FnOnce(&State, &mut Txn) -> Result<T>,
+    ) -> Result<T> {
+        let _writer = self.writer.lock().await;
+        let mut txn = Txn::new(meta, self.options.change_log_retention);
+        let value = {
+            let state = self.read();
+            let value = build(&state, &mut txn)?;
+            txn.finish(&state);
+            value
+        };
+        let store = Arc::clone(&self.store);
+        let batch = txn.take_batch();
+        tokio::task::spawn_blocking(move || store.commit(batch))
+            .await
+            .map_err(|e| Error::Unavailable(format!("commit task failed: {e}")))??;
+        let published = {
+            let mut state = self.state.write().expect("catalog state poisoned");
+            txn.apply(&mut state)
+        };
+        for (env, changes) in published {
+            self.hub.publish(&env, changes);
+        }
+        Ok(value)
+    }
+
+    /// Makes everything durable (shutdown).
+    pub fn flush(&self) -> Result<()> {
+        Ok(self.store.flush()?)
+    }
+}

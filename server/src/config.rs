@@ -1,0 +1,71 @@
+//! Command line and environment configuration.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Flagwire: feature flags and canary releases, pushed to SDKs in milliseconds.
+#[derive(Debug, Parser)]
+#[command(name = "flagwire", version, about)]
+pub struct Cli {
+    /// What to do; `serve` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Serve options (also accepted without the `serve` word).
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve(ServeArgs),
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Options of `flagwire serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Address for gRPC and gRPC-web (one port).
+    #[arg(long, env = "FLAGWIRE_LISTEN", default_value = "127.0.0.1:7070")]
+    pub listen: SocketAddr,
+    /// Address for plain HTTP (`/healthz`, later `/metrics`).
+    #[arg(long, env = "FLAGWIRE_HTTP_LISTEN", default_value = "127.0.0.1:7071")]
+    pub http_listen: SocketAddr,
+    /// Directory of the embedded store; created if missing.
+    #[arg(long, env = "FLAGWIRE_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Use a throwaway in-memory store instead of the data directory (tests and demos).
+    #[arg(long, env = "FLAGWIRE_IN_MEMORY")]
+    pub in_memory: bool,
+    /// Seconds between heartbeats on an idle Watch stream.
+    #[arg(long, env = "FLAGWIRE_HEARTBEAT_SECS", default_value_t = 15.0)]
+    pub heartbeat_secs: f64,
+    /// Change-log entries kept per environment, for clients resuming with `since_revision`.
+    #[arg(long, env = "FLAGWIRE_CHANGE_LOG_RETENTION", default_value_t = 10_000)]
+    pub change_log_retention: u64,
+    /// Changes buffered per environment for each watcher before it must resynchronise from a
+    /// snapshot.
+    #[arg(long, env = "FLAGWIRE_WATCH_BUFFER", default_value_t = 1024)]
+    pub watch_buffer: usize,
+    /// Log format.
+    #[arg(long, env = "FLAGWIRE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Admin token to create on first start instead of a random one (nothing is printed or
+    /// written then).
+    #[arg(
+        long = "admin-token",
+        env = "FLAGWIRE_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    pub admin_token: Option<String>,
+}

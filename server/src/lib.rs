@@ -1,0 +1,24 @@
+//! The Flagwire server: the store, administration, authentication and the change stream.
+//!
+//! # Layout
+//! - [`config`]: command line and environment.
+//! - [`store`]: the durable key-value trait, sled and in-memory implementations.
+//! - [`catalog`]: environments, flags, segments, tokens and audit over a store, one writer at a
+//!   time, every change numbered by its environment's revision.
+//! - [`hub`]: fan-out of committed changes to Watch streams.
+//! - [`auth`]: the token layer and the table of what each RPC needs.
+//! - [`service`]: gRPC handlers; [`error`]: the one error-to-`Status` mapping.
+//! - [`http`]: the plain-HTTP port; [`server`]: `run(listeners, settings, shutdown)`, which
+//!   tests start on `127.0.0.1:0`.
+
+pub mod auth;
+pub mod catalog;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod hub;
+pub mod server;
+pub mod service;
+pub mod store;
+
+pub use server::{Settings, run};

@@ -1,0 +1,110 @@
+//! Wiring: builds the gRPC and HTTP servers over a catalog and runs them until shutdown.
+
+use crate::auth::AuthLayer;
+use crate::catalog::Catalog;
+use crate::service::{admin::Admin, flags::Flags};
+use flagwire_proto::grpc::{
+    admin_service_server::AdminServiceServer, flag_service_server::FlagServiceServer,
+};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+/// What [`run`] needs besides the listeners.
+#[derive(Clone)]
+pub struct Settings {
+    /// The opened catalog.
+    pub catalog: Arc<Catalog>,
+    /// Interval between heartbeats on an idle Watch stream.
+    pub heartbeat: Duration,
+}
+
+fn cors() -> CorsLayer {
+    // gRPC-web from browsers and fetch-only runtimes: any origin, the headers gRPC-web needs,
+    // and the trailers-as-headers it reads exposed.
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::mirror_request())
+        .allow_credentials(true)
+        .allow_methods([http::Method::POST, http::Method::OPTIONS])
+        .allow_headers([
+            http::header::AUTHORIZATION,
+            http::header::CONTENT_TYPE,
+            http::HeaderName::from_static("x-grpc-web"),
+            http::HeaderName::from_static("x-user-agent"),
+            http::HeaderName::from_static("grpc-timeout"),
+            http::HeaderName::from_static("x-flagwire-reason"),
+        ])
+        .expose_headers([
+            http::HeaderName::from_static("grpc-status"),
+            http::HeaderName::from_static("grpc-message"),
+            http::HeaderName::from_static("grpc-status-details-bin"),
+        ])
+        .max_age(Duration::from_secs(86_400))
+}
+
+/// Serves gRPC (and gRPC-web) on `grpc` and plain HTTP on `http` until `shutdown` resolves,
+/// then ends every Watch stream cleanly, waits for in-flight calls and flushes the store.
+pub async fn run(
+    grpc: TcpListener,
+    http: TcpListener,
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let catalog = settings.catalog;
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<AdminServiceServer<Admin>>().await;
+    health.set_serving::<FlagServiceServer<Flags>>().await;
+    health
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+
+    let reflection = |b: tonic_reflection::server::Builder<'static>| {
+        b.register_encoded_file_descriptor_set(flagwire_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection(tonic_reflection::server::Builder::configure()).build_v1()?;
+    let reflection_v1alpha =
+        reflection(tonic_reflection::server::Builder::configure()).build_v1alpha()?;
+
+    // One signal fans out to both servers; the hub closes first so streams end and the
+    // gRPC server's graceful shutdown does not wait on them forever.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let hub_catalog = Arc::clone(&catalog);
+    tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!("shutting down");
+        hub_catalog.hub().close();
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+
+    let grpc_server = tonic::transport::Server::builder()
+        .accept_http1(true)
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .layer(cors())
+        .layer(tonic_web::GrpcWebLayer::new())
+        .layer(AuthLayer::new(Arc::clone(&catalog)))
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(AdminServiceServer::new(Admin::new(Arc::clone(&catalog))))
+        .add_service(FlagServiceServer::new(Flags::new(
+            Arc::clone(&catalog),
+            settings.heartbeat,
+        )))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), stopped(stop_rx.clone()));
+    let http_server =
+        axum::serve(http, crate::http::router()).with_graceful_shutdown(stopped(stop_rx));
+
+    let (grpc_result, http_result) = tokio::join!(grpc_server, http_server);
+    grpc_result?;
+    http_result?;
+    catalog.flush()?;
+    tracing::info!("store flushed; bye");
+    Ok(())
+}

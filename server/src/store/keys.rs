@@ -1,0 +1,99 @@
+//! The key layout of the store. One byte-string namespace, one prefix per kind of object, so a
+//! whole catalog change is one atomic batch in one tree.
+//!
+//! | prefix | key | value |
+//! |---|---|---|
+//! | `e/` | environment key | `Environment` |
+//! | `f/` | flag key | `Flag` (current) |
+//! | `v/` | flag key `/` version (u64 BE) | `Flag` (every version, for history and revert) |
+//! | `s/` | environment `/` segment key | `Segment` |
+//! | `c/` | environment `/` revision (u64 BE) | `Change` (the retained change log) |
+//! | `a/` | event id (u64 BE) | `AuditEvent` |
+//! | `t/` | token id | `StoredToken` |
+//!
+//! Keys never contain `/` (validation allows only `[a-z0-9._-]`), so prefixes do not collide.
+//! Numbers are big-endian so byte order is numeric order.
+
+/// Environment record.
+pub fn environment(key: &str) -> Vec<u8> {
+    join(b"e/", &[key.as_bytes()])
+}
+/// Current flag.
+pub fn flag(key: &str) -> Vec<u8> {
+    join(b"f/", &[key.as_bytes()])
+}
+/// One stored version of a flag.
+pub fn flag_version(key: &str, version: u64) -> Vec<u8> {
+    join(b"v/", &[key.as_bytes(), b"/", &version.to_be_bytes()])
+}
+/// Prefix of every version of a flag.
+pub fn flag_versions(key: &str) -> Vec<u8> {
+    join(b"v/", &[key.as_bytes(), b"/"])
+}
+/// A segment.
+pub fn segment(env: &str, key: &str) -> Vec<u8> {
+    join(b"s/", &[env.as_bytes(), b"/", key.as_bytes()])
+}
+/// Prefix of every segment of an environment.
+pub fn segments(env: &str) -> Vec<u8> {
+    join(b"s/", &[env.as_bytes(), b"/"])
+}
+/// One change-log entry.
+pub fn change(env: &str, revision: u64) -> Vec<u8> {
+    join(b"c/", &[env.as_bytes(), b"/", &revision.to_be_bytes()])
+}
+/// One audit event.
+pub fn audit(id: u64) -> Vec<u8> {
+    join(b"a/", &[&id.to_be_bytes()])
+}
+/// One token.
+pub fn token(id: &str) -> Vec<u8> {
+    join(b"t/", &[id.as_bytes()])
+}
+
+/// The smallest key greater than every key starting with `prefix`.
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0xff; prefix.len() + 1]
+}
+
+/// The big-endian u64 at the end of a key.
+pub fn trailing_u64(key: &[u8]) -> u64 {
+    let mut bytes = [0u8; 8];
+    if key.len() >= 8 {
+        bytes.copy_from_slice(&key[key.len() - 8..]);
+    }
+    u64::from_be_bytes(bytes)
+}
+
+fn join(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let mut key = prefix.to_vec();
+    for part in parts {
+        key.extend_from_slice(part);
+    }
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_sort_numerically() {
+        assert!(change("p", 255) < change("p", 256));
+        assert_eq!(trailing_u64(&change("p", 256)), 256);
+    }
+
+    #[test]
+    fn prefix_end_bounds_the_prefix() {
+        assert_eq!(prefix_end(b"s/"), b"s0".to_vec());
+        assert!(segment("prod", "zz") < prefix_end(&segments("prod")));
+        assert!(segment("prod2", "a") > prefix_end(&segments("prod")));
+    }
+}
