@@ -78,6 +78,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let http = TcpListener::bind(args.http_listen)
         .await
         .with_context(|| format!("bind {}", args.http_listen))?;
+    // A stable line on stdout that scripts and tests parse to find ports bound as `:0`.
+    println!(
+        "flagwire listening grpc={} http={}",
+        grpc.local_addr()?,
+        http.local_addr()?
+    );
     tracing::info!(
         grpc = %grpc.local_addr()?,
         http = %http.local_addr()?,
