@@ -57,6 +57,9 @@ pub struct ServeArgs {
     /// snapshot.
     #[arg(long, env = "FLAGWIRE_WATCH_BUFFER", default_value_t = 1024)]
     pub watch_buffer: usize,
+    /// Seconds shutdown waits for open connections before closing them.
+    #[arg(long, env = "FLAGWIRE_SHUTDOWN_GRACE_SECS", default_value_t = 10.0)]
+    pub shutdown_grace_secs: f64,
     /// Log format.
     #[arg(long, env = "FLAGWIRE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -93,6 +93,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings = Settings {
         catalog,
         heartbeat: Duration::from_secs_f64(args.heartbeat_secs.max(0.01)),
+        shutdown_grace: Duration::from_secs_f64(args.shutdown_grace_secs.max(0.0)),
     };
     run(grpc, http, settings, shutdown_signal()).await
 }

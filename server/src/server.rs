@@ -20,6 +20,9 @@ pub struct Settings {
     pub catalog: Arc<Catalog>,
     /// Interval between heartbeats on an idle Watch stream.
     pub heartbeat: Duration,
+    /// How long shutdown waits for connections to finish before closing them anyway: a client
+    /// that never answers GOAWAY must not keep the store from being flushed.
+    pub shutdown_grace: Duration,
 }
 
 fn cors() -> CorsLayer {
@@ -99,11 +102,20 @@ pub async fn run(
         )))
         .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), stopped(stop_rx.clone()));
     let http_server =
-        axum::serve(http, crate::http::router()).with_graceful_shutdown(stopped(stop_rx));
+        axum::serve(http, crate::http::router()).with_graceful_shutdown(stopped(stop_rx.clone()));
 
-    let (grpc_result, http_result) = tokio::join!(grpc_server, http_server);
-    grpc_result?;
-    http_result?;
+    let servers = async { tokio::join!(grpc_server, http_server) };
+    let deadline = async {
+        stopped(stop_rx).await;
+        tokio::time::sleep(settings.shutdown_grace).await;
+    };
+    tokio::select! {
+        (grpc_result, http_result) = servers => {
+            grpc_result?;
+            http_result?;
+        }
+        () = deadline => tracing::warn!("connections still open after the grace period; closing"),
+    }
     catalog.flush()?;
     tracing::info!("store flushed; bye");
     Ok(())

@@ -63,6 +63,9 @@ impl Cursor {
                 }
                 // A gap cannot happen with an ordered hub, but a snapshot is always safe.
                 Ok(_) | Err(RecvError::Lagged(_)) => {
+                    // Rejoin at the tail first (subscribe, then read): what is still buffered
+                    // may be overwritten again before we get to it, and the snapshot covers it.
+                    self.rx = self.rx.resubscribe();
                     if let Err(e) = self.queue_snapshot() {
                         return Some((Err(e.into()), self));
                     }

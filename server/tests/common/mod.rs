@@ -1,0 +1,290 @@
+//! Starts the real `flagwire` binary on loopback for integration tests, and gives authenticated
+//! clients to it.
+#![allow(dead_code)]
+
+use flagwire_proto::grpc::{
+    admin_service_client::AdminServiceClient, flag_service_client::FlagServiceClient,
+};
+use flagwire_proto::v1::*;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+use tonic::{Code, Request, Status};
+
+/// The admin token every test server bootstraps with.
+pub const ADMIN: &str = "fw_test_admin_token";
+
+/// A running server process.
+pub struct Server {
+    child: Child,
+    /// gRPC address.
+    pub grpc: String,
+    /// HTTP address.
+    pub http: String,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    extra: Vec<String>,
+}
+
+/// Adds `authorization: Bearer <token>` to every call.
+#[derive(Clone)]
+pub struct Bearer(pub Option<String>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut r: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(t) = &self.0 {
+            r.metadata_mut()
+                .insert("authorization", format!("Bearer {t}").parse().unwrap());
+        }
+        Ok(r)
+    }
+}
+
+/// An admin client type.
+pub type Admin = AdminServiceClient<InterceptedService<Channel, Bearer>>;
+/// A flag client type.
+pub type Flags = FlagServiceClient<InterceptedService<Channel, Bearer>>;
+
+impl Server {
+    /// Starts a server on `data_dir` with extra `serve` arguments.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        Self::start_on(data_dir, extra, "127.0.0.1:0", "127.0.0.1:0")
+    }
+
+    fn start_on(data_dir: &Path, extra: &[&str], grpc: &str, http: &str) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_flagwire"))
+            .args([
+                "serve",
+                "--listen",
+                grpc,
+                "--http-listen",
+                http,
+                "--data-dir",
+            ])
+            .arg(data_dir)
+            .args(extra)
+            .env("FLAGWIRE_ADMIN_TOKEN", ADMIN)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn flagwire");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let line = loop {
+            let line = lines
+                .next()
+                .expect("flagwire exited before listening")
+                .unwrap();
+            if line.starts_with("flagwire listening") {
+                break line;
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let field = |name: &str| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(name))
+                .unwrap()
+                .to_owned()
+        };
+        Server {
+            child,
+            grpc: field("grpc="),
+            http: field("http="),
+            data_dir: data_dir.to_owned(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// A fresh channel (a new TCP connection).
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.grpc))
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect")
+    }
+
+    /// An AdminService client with `token`.
+    pub async fn admin_as(&self, token: Option<&str>) -> Admin {
+        AdminServiceClient::with_interceptor(self.channel().await, Bearer(token.map(Into::into)))
+    }
+
+    /// An AdminService client with the admin token.
+    pub async fn admin(&self) -> Admin {
+        self.admin_as(Some(ADMIN)).await
+    }
+
+    /// A FlagService client with `token`.
+    pub async fn flags_as(&self, token: Option<&str>) -> Flags {
+        FlagServiceClient::with_interceptor(self.channel().await, Bearer(token.map(Into::into)))
+    }
+
+    /// SIGKILL, no chance to flush.
+    pub fn kill9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM and wait; returns whether it exited successfully.
+    pub fn terminate(&mut self) -> bool {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        self.child.wait().unwrap().success()
+    }
+
+    /// Starts the same data dir again on the same ports.
+    pub fn restart(&self) -> Server {
+        let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
+        Self::start_on(&self.data_dir, &extra, &self.grpc, &self.http)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Asserts the code of a failed call, returning its message.
+pub fn code<T: std::fmt::Debug>(result: Result<T, Status>, expected: Code) -> String {
+    match result {
+        Ok(v) => panic!("expected {expected:?}, got success {v:?}"),
+        Err(s) => {
+            assert_eq!(s.code(), expected, "unexpected status: {s:?}");
+            s.message().to_owned()
+        }
+    }
+}
+
+/// A boolean flag `key` with variants on/off, configured in `envs` (disabled, default on).
+pub fn bool_flag(key: &str, envs: &[&str]) -> Flag {
+    let variant = |k: &str, b: bool| Variant {
+        key: k.into(),
+        value: Some(FlagValue {
+            kind: Some(flag_value::Kind::BoolValue(b)),
+        }),
+        description: String::new(),
+    };
+    Flag {
+        key: key.into(),
+        r#type: ValueType::Boolean as i32,
+        variants: vec![variant("on", true), variant("off", false)],
+        environments: envs
+            .iter()
+            .map(|e| {
+                (
+                    e.to_string(),
+                    FlagConfig {
+                        enabled: false,
+                        off_variant: "off".into(),
+                        default_rule: Some(Serve {
+                            kind: Some(serve::Kind::Variant("on".into())),
+                        }),
+                        ..Default::default()
+                    },
+                )
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// Creates environment `key`.
+pub async fn create_env(admin: &mut Admin, key: &str) -> Environment {
+    admin
+        .create_environment(CreateEnvironmentRequest {
+            environment: Some(Environment {
+                key: key.into(),
+                ..Default::default()
+            }),
+            reason: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .environment
+        .unwrap()
+}
+
+/// Creates a flag.
+pub async fn create_flag(admin: &mut Admin, flag: Flag) -> Flag {
+    admin
+        .create_flag(CreateFlagRequest {
+            flag: Some(flag),
+            reason: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .flag
+        .unwrap()
+}
+
+/// Creates a token and returns its secret.
+pub async fn create_token(admin: &mut Admin, name: &str, role: Role, env: &str) -> String {
+    admin
+        .create_api_token(CreateApiTokenRequest {
+            name: name.into(),
+            role: role as i32,
+            environment: env.into(),
+            reason: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .secret
+}
+
+/// Toggles a flag in an environment.
+pub async fn set_enabled(admin: &mut Admin, key: &str, env: &str, enabled: bool) -> Flag {
+    admin
+        .set_flag_enabled(SetFlagEnabledRequest {
+            key: key.into(),
+            environment: env.into(),
+            enabled,
+            expected_version: 0,
+            reason: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .flag
+        .unwrap()
+}
+
+/// Opens a Watch stream.
+pub async fn watch(flags: &mut Flags, env: &str, since: u64) -> tonic::Streaming<WatchResponse> {
+    flags
+        .watch(WatchRequest {
+            environment: env.into(),
+            since_revision: since,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// The next message of a stream, within 10 seconds.
+pub async fn next(stream: &mut tonic::Streaming<WatchResponse>) -> watch_response::Event {
+    tokio::time::timeout(Duration::from_secs(10), stream.message())
+        .await
+        .expect("no Watch message within 10 s")
+        .expect("stream error")
+        .expect("stream ended")
+        .event
+        .unwrap()
+}
+
+/// A fresh temporary directory.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
