@@ -45,7 +45,12 @@ pub struct ServeArgs {
     #[arg(long, env = "FLAGWIRE_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
     /// Use a throwaway in-memory store instead of the data directory (tests and demos).
-    #[arg(long, env = "FLAGWIRE_IN_MEMORY")]
+    #[arg(
+        long,
+        env = "FLAGWIRE_IN_MEMORY",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        action = clap::ArgAction::SetTrue
+    )]
     pub in_memory: bool,
     /// Seconds between heartbeats on an idle Watch stream.
     #[arg(long, env = "FLAGWIRE_HEARTBEAT_SECS", default_value_t = 15.0)]

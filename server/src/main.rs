@@ -13,7 +13,10 @@ use tokio::net::TcpListener;
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Logs go to stderr; stdout carries only the lines scripts parse (address, first token).
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -64,13 +67,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let catalog = Arc::new(Catalog::open(store, options).context("load the catalog")?);
     if let Some(secret) = catalog.bootstrap_admin(args.admin_token.clone()).await? {
-        if !args.in_memory {
+        if args.in_memory {
+            println!("admin token (shown once; in-memory store): {secret}");
+        } else {
             write_admin_token(&args, &secret)?;
+            let path = args.data_dir.join("admin-token");
+            println!(
+                "admin token (shown once, also in {}): {secret}",
+                path.display()
+            );
         }
-        println!(
-            "admin token (shown once, also in {}/admin-token): {secret}",
-            args.data_dir.display()
-        );
     }
     let grpc = TcpListener::bind(args.listen)
         .await

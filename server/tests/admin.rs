@@ -597,6 +597,15 @@ async fn tokens_and_audit() {
             .await,
         Code::NotFound,
     );
+    // The last live admin token cannot be revoked: that would lock every operator out.
+    let admin_id = listed.tokens[0].id.clone();
+    let last = admin
+        .revoke_api_token(RevokeApiTokenRequest {
+            id: admin_id,
+            reason: String::new(),
+        })
+        .await;
+    assert!(code(last, Code::FailedPrecondition).contains("last admin token"));
     let all = admin
         .list_api_tokens(ListApiTokensRequest {
             include_revoked: true,

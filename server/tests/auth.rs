@@ -153,3 +153,44 @@ async fn health_and_reflection_need_no_token() {
         tonic_health::pb::health_check_response::ServingStatus::Serving as i32
     );
 }
+
+#[tokio::test]
+async fn revoking_a_token_ends_its_open_watch() {
+    let dir = tempdir();
+    let server = Server::start(dir.path(), &["--heartbeat-secs", "0.1"]);
+    let mut admin = server.admin().await;
+    create_env(&mut admin, "production").await;
+    let sdk = create_token(&mut admin, "sdk", Role::Sdk, "production").await;
+    let id = admin
+        .list_api_tokens(ListApiTokensRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .tokens
+        .into_iter()
+        .find(|t| t.name == "sdk")
+        .unwrap()
+        .id;
+    let mut f = server.flags_as(Some(&sdk)).await;
+    let mut stream = watch(&mut f, "", 0).await;
+    assert!(matches!(
+        next(&mut stream).await,
+        watch_response::Event::Snapshot(_)
+    ));
+    admin
+        .revoke_api_token(RevokeApiTokenRequest {
+            id,
+            reason: String::new(),
+        })
+        .await
+        .unwrap();
+    // Within a heartbeat interval the stream fails and ends.
+    let end = loop {
+        match stream.message().await {
+            Ok(Some(_)) => continue,
+            other => break other,
+        }
+    };
+    let status = end.expect_err("the stream ends with an error");
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+}

@@ -44,8 +44,8 @@ async fn lagging_subscriber_gets_a_fresh_snapshot() {
     };
     catalog.create_flag(&meta, flag).await.unwrap();
     let hour = Duration::from_secs(3600);
-    let mut slow = WatchStream::open(Arc::clone(&catalog), "production", 0, hour).unwrap();
-    let mut fast = WatchStream::open(Arc::clone(&catalog), "production", 0, hour).unwrap();
+    let mut slow = WatchStream::open(Arc::clone(&catalog), "", "production", 0, hour).unwrap();
+    let mut fast = WatchStream::open(Arc::clone(&catalog), "", "production", 0, hour).unwrap();
     for stream in [&mut slow, &mut fast] {
         assert!(matches!(
             stream.next().await.unwrap().unwrap().event,

@@ -169,6 +169,17 @@ impl Catalog {
                     "token {id:?} is already revoked"
                 )));
             }
+            let live_admins = state
+                .tokens
+                .values()
+                .filter_map(|t| t.token.as_ref())
+                .filter(|t| t.role == Role::Admin as i32 && t.revoke_time.is_none())
+                .count();
+            if before.role == Role::Admin as i32 && live_admins == 1 {
+                return Err(Error::FailedPrecondition(
+                    "this is the last admin token: create another admin token first".into(),
+                ));
+            }
             let after = ApiToken {
                 revoke_time: Some(txn.now()),
                 ..before.clone()
@@ -207,6 +218,16 @@ impl Catalog {
             role: Role::try_from(token.role).unwrap_or(Role::Unspecified),
             environment: token.environment.clone(),
         })
+    }
+
+    /// Whether token `id` exists and is not revoked. Long-lived streams re-check it so a
+    /// revocation takes effect on them too, not only on new calls.
+    pub fn token_live(&self, id: &str) -> bool {
+        self.read()
+            .tokens
+            .get(id)
+            .and_then(|t| t.token.as_ref())
+            .is_some_and(|t| t.revoke_time.is_none())
     }
 
     /// On first start (no tokens at all) creates the admin token: `supplied` when given,

@@ -27,9 +27,11 @@ impl FlagService for Flags {
     type WatchStream = WatchStream;
 
     async fn watch(&self, r: Request<WatchRequest>) -> Result<Response<WatchStream>, Status> {
-        let env = principal(&r)?.environment_for(&r.get_ref().environment)?;
+        let principal = principal(&r)?;
+        let env = principal.environment_for(&r.get_ref().environment)?;
         let since = r.get_ref().since_revision;
-        let stream = WatchStream::open(Arc::clone(&self.catalog), &env, since, self.heartbeat)?;
+        let catalog = Arc::clone(&self.catalog);
+        let stream = WatchStream::open(catalog, &principal.id, &env, since, self.heartbeat)?;
         Ok(Response::new(stream))
     }
 

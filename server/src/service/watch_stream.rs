@@ -15,6 +15,10 @@ use tonic::Status;
 struct Cursor {
     catalog: Arc<Catalog>,
     env: String,
+    // The token the stream was opened with; once it is revoked the stream ends.
+    token_id: String,
+    // Set after a terminal error has been sent.
+    done: bool,
     rx: Receiver<Arc<Change>>,
     // The revision the client holds once it has applied everything sent so far.
     last: u64,
@@ -36,8 +40,10 @@ impl Cursor {
     }
 
     fn heartbeat(&self) -> WatchResponse {
+        // The stream's own position, not the store's: a change committed but not yet sent on
+        // this stream must not look like a gap to the client.
         event(Event::Heartbeat(Heartbeat {
-            revision: self.catalog.revision(&self.env).unwrap_or(self.last),
+            revision: self.last,
             server_time: Some(SystemTime::now().into()),
         }))
     }
@@ -45,6 +51,13 @@ impl Cursor {
     /// The next message, or `None` when the hub closed (shutdown).
     async fn next(mut self) -> Option<(Result<WatchResponse, Status>, Self)> {
         loop {
+            if self.done {
+                return None;
+            }
+            if !self.token_id.is_empty() && !self.catalog.token_live(&self.token_id) {
+                self.done = true;
+                return Some((Err(Status::unauthenticated("token revoked")), self));
+            }
             if let Some(message) = self.pending.pop_front() {
                 return Some((Ok(message), self));
             }
@@ -67,6 +80,7 @@ impl Cursor {
                     // may be overwritten again before we get to it, and the snapshot covers it.
                     self.rx = self.rx.resubscribe();
                     if let Err(e) = self.queue_snapshot() {
+                        self.done = true;
                         return Some((Err(e.into()), self));
                     }
                 }
@@ -86,7 +100,15 @@ impl WatchStream {
     ///
     /// Subscribes before reading state, so every change committed after the read arrives
     /// through the hub, and changes the read already covered are skipped by revision.
-    pub fn open(catalog: Arc<Catalog>, env: &str, since: u64, heartbeat: Duration) -> Result<Self> {
+    /// `token_id` names the caller's token (empty for none): the stream ends with
+    /// `UNAUTHENTICATED` once it is revoked.
+    pub fn open(
+        catalog: Arc<Catalog>,
+        token_id: &str,
+        env: &str,
+        since: u64,
+        heartbeat: Duration,
+    ) -> Result<Self> {
         let rx = catalog
             .hub()
             .subscribe(env)
@@ -95,6 +117,8 @@ impl WatchStream {
         let mut cursor = Cursor {
             catalog,
             env: env.to_owned(),
+            token_id: token_id.to_owned(),
+            done: false,
             rx,
             last: current,
             pending: VecDeque::new(),
