@@ -48,6 +48,21 @@ fn cors() -> CorsLayer {
         .max_age(Duration::from_secs(86_400))
 }
 
+/// Accepted connections with Nagle's algorithm off: tonic applies its TCP settings only to
+/// listeners it binds itself, and a change pushed to watchers must not wait for an ACK.
+fn incoming(
+    listener: TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use tokio_stream::StreamExt;
+    TcpListenerStream::new(listener).map(|accepted| {
+        accepted.inspect(|stream| {
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::warn!(error = %e, "could not set TCP_NODELAY");
+            }
+        })
+    })
+}
+
 /// Serves gRPC (and gRPC-web) on `grpc` and plain HTTP on `http` until `shutdown` resolves,
 /// then ends every Watch stream cleanly, waits for in-flight calls and flushes the store.
 pub async fn run(
@@ -100,7 +115,7 @@ pub async fn run(
             Arc::clone(&catalog),
             settings.heartbeat,
         )))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), stopped(stop_rx.clone()));
+        .serve_with_incoming_shutdown(incoming(grpc), stopped(stop_rx.clone()));
     let http_server =
         axum::serve(http, crate::http::router()).with_graceful_shutdown(stopped(stop_rx.clone()));
 

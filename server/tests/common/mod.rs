@@ -124,6 +124,21 @@ impl Server {
         FlagServiceClient::with_interceptor(self.channel().await, Bearer(token.map(Into::into)))
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident set size of the server process, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+
     /// SIGKILL, no chance to flush.
     pub fn kill9(&mut self) {
         self.child.kill().unwrap();
