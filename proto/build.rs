@@ -28,7 +28,11 @@ fn main() -> io::Result<()> {
     let grpc = out.join("grpc");
     fs::create_dir_all(&messages)?;
     fs::create_dir_all(&grpc)?;
+    // Ordered maps: a context has a handful of attributes, where a B-tree beats SipHash, and
+    // per-environment configs then serialise in a stable order.
     tonic_prost_build::configure()
+        .btree_map(".flagwire.v1.EvaluationContext.attributes")
+        .btree_map(".flagwire.v1.Flag.environments")
         .build_client(false)
         .build_server(false)
         .out_dir(&messages)

@@ -1,12 +1,25 @@
 //! Flagwire's pure engine: everything about flags that needs no runtime, clock, randomness or I/O.
 //!
 //! # Layout
+//! - [`snapshot`]: an environment's flags and segments, indexed, and the evaluation algorithm
+//!   specified in `docs/evaluation.md`; [`evaluation`]: its result.
+//! - [`context`], [`operators`], [`rfc3339`]: attributes and clause operators.
+//! - [`bucket`]: murmur3 bucketing of splits (flagd's `fractional` formula).
 //! - [`validate`]: whole-object checks of flags, segments and keys, reporting the field path and
 //!   the reason of the first problem. The server runs them on every admin write.
 //! - [`project`]: the per-environment view of a flag that Watch snapshots and changes carry.
 //!
-//! The evaluation semantics (`docs/evaluation.md`) and canary statistics join this crate in later
-//! issues; the server and every SDK call the same code.
+//! The server and every SDK call the same code; `tests/vectors/` pins its behaviour for the
+//! Python and TypeScript SDKs.
 
+pub mod bucket;
+pub mod context;
+pub mod evaluation;
+pub mod operators;
 pub mod project;
+pub mod rfc3339;
+pub mod snapshot;
 pub mod validate;
+
+pub use evaluation::Evaluation;
+pub use snapshot::Snapshot;

@@ -8,10 +8,12 @@
 //!
 //! - [`txn`]: the transaction builder (revisions, change log, audit, history).
 //! - [`flags`], [`segments`], [`environments`], [`tokens`], [`audit`]: operations by object.
-//! - [`watch`]: snapshots and change-log reads for Watch.
+//! - [`watch`]: snapshots and change-log reads for Watch; [`evaluation`]: snapshots for
+//!   remote evaluation.
 
 pub mod audit;
 pub mod environments;
+pub mod evaluation;
 pub mod flags;
 pub mod segments;
 pub mod tokens;
@@ -92,6 +94,9 @@ pub struct Catalog {
     writer: tokio::sync::Mutex<()>,
     hub: Hub,
     options: CatalogOptions,
+    // Evaluation snapshots by environment (see `evaluation`); a std mutex held only to look up
+    // or rebuild one.
+    engines: std::sync::Mutex<std::collections::HashMap<String, Arc<flagwire_core::Snapshot>>>,
 }
 
 fn decode<M: Message + Default>(key: &[u8], value: &[u8]) -> Result<M, StoreError> {
@@ -136,6 +141,7 @@ impl Catalog {
             writer: tokio::sync::Mutex::new(()),
             hub: Hub::new(options.hub_capacity),
             options,
+            engines: Default::default(),
         })
     }
 

@@ -37,19 +37,44 @@ impl FlagService for Flags {
 
     async fn evaluate(
         &self,
-        _: Request<EvaluateRequest>,
+        r: Request<EvaluateRequest>,
     ) -> Result<Response<EvaluateResponse>, Status> {
-        Err(Status::unimplemented(
-            "Evaluate arrives with the evaluation engine",
-        ))
+        let env = principal(&r)?.environment_for(&r.get_ref().environment)?;
+        let r = r.into_inner();
+        let expected = match ValueType::try_from(r.expected_type) {
+            Ok(ValueType::Unspecified) => None,
+            Ok(t) => Some(t),
+            Err(_) => {
+                return Err(Status::invalid_argument(
+                    "invalid argument: expectedType: unknown type",
+                ));
+            }
+        };
+        let engine = self.catalog.engine(&env)?;
+        let context = r.context.unwrap_or_default();
+        let result = engine
+            .evaluate(&r.flag_key, &context, expected)
+            .to_proto(&r.flag_key);
+        Ok(Response::new(EvaluateResponse {
+            result: Some(result),
+        }))
     }
 
     async fn evaluate_all(
         &self,
-        _: Request<EvaluateAllRequest>,
+        r: Request<EvaluateAllRequest>,
     ) -> Result<Response<EvaluateAllResponse>, Status> {
-        Err(Status::unimplemented(
-            "EvaluateAll arrives with the evaluation engine",
-        ))
+        let env = principal(&r)?.environment_for(&r.get_ref().environment)?;
+        let context = r.into_inner().context.unwrap_or_default();
+        let engine = self.catalog.engine(&env)?;
+        let results = engine
+            .flag_keys()
+            .into_iter()
+            .map(|key| engine.evaluate(key, &context, None).to_proto(key))
+            .collect();
+        Ok(Response::new(EvaluateAllResponse {
+            results,
+            revision: engine.revision(),
+        }))
     }
 }

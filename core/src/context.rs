@@ -1,0 +1,57 @@
+//! Reading attributes out of an evaluation context.
+
+use flagwire_proto::v1::EvaluationContext;
+use prost_types::value::Kind;
+
+/// The name that clause attributes and `bucketBy` use for the targeting key.
+pub const TARGETING_KEY: &str = "targetingKey";
+
+/// A present attribute value, borrowed from the context.
+#[derive(Debug, Clone, Copy)]
+pub enum Attr<'a> {
+    /// A string.
+    Str(&'a str),
+    /// A number.
+    Num(f64),
+    /// A boolean.
+    Bool(bool),
+    /// A list (of strings, in a valid context).
+    List(&'a [prost_types::Value]),
+}
+
+/// The attribute `name` (or the targeting key), if present. `null` counts as absent.
+pub fn attribute<'a>(ctx: &'a EvaluationContext, name: &str) -> Option<Attr<'a>> {
+    if name == TARGETING_KEY {
+        return (!ctx.targeting_key.is_empty()).then_some(Attr::Str(&ctx.targeting_key));
+    }
+    match ctx.attributes.get(name)?.kind.as_ref()? {
+        Kind::StringValue(s) => Some(Attr::Str(s)),
+        Kind::NumberValue(n) => Some(Attr::Num(*n)),
+        Kind::BoolValue(b) => Some(Attr::Bool(*b)),
+        Kind::ListValue(l) => Some(Attr::List(&l.values)),
+        Kind::NullValue(_) | Kind::StructValue(_) => None,
+    }
+}
+
+/// Checks the context holds only strings, numbers, booleans, lists of strings and nulls.
+/// Returns a description of the first offending attribute.
+pub fn validate(ctx: &EvaluationContext) -> Result<(), &'static str> {
+    for value in ctx.attributes.values() {
+        match value.kind.as_ref() {
+            Some(Kind::StructValue(_)) => return Err("an attribute holds an object"),
+            Some(Kind::NumberValue(n)) if !n.is_finite() => {
+                return Err("an attribute holds a non-finite number");
+            }
+            Some(Kind::ListValue(l))
+                if !l
+                    .values
+                    .iter()
+                    .all(|v| matches!(v.kind, Some(Kind::StringValue(_)))) =>
+            {
+                return Err("a list attribute holds something other than strings");
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
