@@ -191,9 +191,9 @@ pub fn check(case: &Case, outcome: &Outcome) -> Result<(), String> {
     if code != e["errorCode"].as_str() {
         problems.push(format!("errorCode {code:?} != {}", e["errorCode"]));
     }
-    if let Some(cohort) = e.get("cohort").and_then(Json::as_str)
-        && outcome.cohort != cohort
-    {
+    // An absent cohort means none was served.
+    let cohort = e.get("cohort").and_then(Json::as_str).unwrap_or_default();
+    if outcome.cohort != cohort {
         problems.push(format!("cohort {:?} != {cohort:?}", outcome.cohort));
     }
     if let Some(version) = e.get("flagVersion").and_then(Json::as_u64)
