@@ -62,8 +62,14 @@ mod tests {
         let salt = "s".repeat(100);
         let key = "k".repeat(100);
         let whole = format!("{salt}{key}");
-        assert_eq!(hash(&salt, &key), mur3::murmurhash3_x86_32(whole.as_bytes(), 0));
-        assert_eq!(hash(&salt, &key[..20]), mur3::murmurhash3_x86_32(&whole.as_bytes()[..120], 0));
+        assert_eq!(
+            hash(&salt, &key),
+            mur3::murmurhash3_x86_32(whole.as_bytes(), 0)
+        );
+        assert_eq!(
+            hash(&salt, &key[..20]),
+            mur3::murmurhash3_x86_32(&whole.as_bytes()[..120], 0)
+        );
     }
 
     #[test]
