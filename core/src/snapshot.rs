@@ -7,23 +7,36 @@ use crate::evaluation::Evaluation;
 use crate::operators;
 use crate::project::default_config;
 use flagwire_proto::v1::{
-    Clause, ErrorCode, EvaluationContext, Flag, FlagConfig, Operator, Reason, Segment, Serve,
-    ValueType, serve,
+    Change, Clause, ErrorCode, EvaluationContext, Flag, FlagConfig, Operator, Reason, Segment,
+    Serve, ValueType, change, serve,
 };
 // foldhash instead of SipHash: flag and segment keys come from the operator, not from an
 // attacker choosing collisions, and the lookup is on every evaluation.
 use foldhash::HashMap;
 
+/// A change that does not follow the snapshot's revision.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("change {got} does not follow revision {}", expected - 1)]
+pub struct ApplyError {
+    /// The revision that would have followed.
+    pub expected: u64,
+    /// The revision received.
+    pub got: u64,
+}
+
 /// Prerequisite chains deeper than this fail (writes reject cycles; this guards damaged data).
 pub const MAX_PREREQUISITE_DEPTH: usize = 16;
 
+#[derive(Clone)]
 struct Entry {
     // The flag without its per-environment map; `config` is this environment's entry.
     flag: Flag,
     config: FlagConfig,
 }
 
-/// One environment, ready to evaluate. Immutable: SDKs build a new one per change and swap it.
+/// One environment, ready to evaluate. SDKs treat it as immutable: they clone it, apply a
+/// change to the clone and swap it in, so readers never wait for writers.
+#[derive(Clone)]
 pub struct Snapshot {
     environment: String,
     revision: u64,
@@ -95,6 +108,82 @@ impl Snapshot {
     /// Sets the revision (after applying a change).
     pub fn set_revision(&mut self, revision: u64) {
         self.revision = revision;
+    }
+
+    /// Builds a snapshot from the wire form a Watch stream sends.
+    pub fn from_proto(snapshot: flagwire_proto::v1::Snapshot) -> Self {
+        Self::new(
+            &snapshot.environment,
+            snapshot.revision,
+            snapshot.flags,
+            snapshot.segments,
+        )
+    }
+
+    /// The wire form, e.g. to persist as a bootstrap file.
+    pub fn to_proto(&self) -> flagwire_proto::v1::Snapshot {
+        let mut flags: Vec<Flag> = self
+            .flags
+            .values()
+            .map(|e| {
+                let mut flag = e.flag.clone();
+                flag.environments
+                    .insert(self.environment.clone(), e.config.clone());
+                flag
+            })
+            .collect();
+        flags.sort_by(|a, b| a.key.cmp(&b.key));
+        let mut segments: Vec<Segment> = self.segments.values().cloned().collect();
+        segments.sort_by(|a, b| a.key.cmp(&b.key));
+        flagwire_proto::v1::Snapshot {
+            environment: self.environment.clone(),
+            revision: self.revision,
+            flags,
+            segments,
+        }
+    }
+
+    /// Applies the change that follows this snapshot's revision. A change that does not
+    /// (a gap, or an old one) is refused and nothing changes: the caller resynchronises.
+    pub fn apply(&mut self, change: &Change) -> Result<(), ApplyError> {
+        if change.revision != self.revision + 1 {
+            return Err(ApplyError {
+                expected: self.revision + 1,
+                got: change.revision,
+            });
+        }
+        match &change.kind {
+            Some(change::Kind::FlagUpserted(f)) => self.upsert_flag(f.clone()),
+            Some(change::Kind::FlagDeleted(k)) => self.remove_flag(k),
+            Some(change::Kind::SegmentUpserted(s)) => self.upsert_segment(s.clone()),
+            Some(change::Kind::SegmentDeleted(k)) => self.remove_segment(k),
+            None => {}
+        }
+        self.revision = change.revision;
+        Ok(())
+    }
+
+    /// Keys of flags that differ between `self` and `newer` (added, removed, or another
+    /// version), sorted: what change listeners are told after a snapshot replaces another.
+    pub fn changed_flags(&self, newer: &Snapshot) -> Vec<String> {
+        let mut keys: Vec<String> = newer
+            .flags
+            .iter()
+            .filter(|(k, e)| {
+                self.flags
+                    .get(*k)
+                    .is_none_or(|o| o.flag.version != e.flag.version)
+            })
+            .map(|(k, _)| k.clone())
+            .chain(
+                self.flags
+                    .keys()
+                    .filter(|k| !newer.flags.contains_key(*k))
+                    .cloned(),
+            )
+            .collect();
+        keys.sort();
+        keys
     }
 
     /// Keys of every flag that is not archived, sorted.

@@ -1,0 +1,154 @@
+//! Configuring and starting a [`Client`].
+
+use crate::client::{Client, Shared, State};
+use crate::error::Error;
+use crate::{bootstrap, sync};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
+
+/// Options of a client; see the setters of [`ClientBuilder`] for each one's meaning.
+#[derive(Debug, Clone)]
+pub(crate) struct Options {
+    pub endpoint: String,
+    pub token: String,
+    pub environment: String,
+    pub connect_timeout: Duration,
+    pub heartbeat_timeout: Duration,
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+    pub metrics_flush_interval: Duration,
+    pub bootstrap_file: Option<PathBuf>,
+    pub offline: bool,
+    pub ca_pem: Option<Vec<u8>>,
+}
+
+/// Builds a [`Client`]: `Client::builder(endpoint, sdk_token)...build()`.
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    options: Options,
+}
+
+impl ClientBuilder {
+    pub(crate) fn new(endpoint: String, token: String) -> Self {
+        Self {
+            options: Options {
+                endpoint,
+                token,
+                environment: String::new(),
+                connect_timeout: Duration::from_secs(5),
+                heartbeat_timeout: Duration::from_secs(45),
+                min_backoff: Duration::from_millis(100),
+                max_backoff: Duration::from_secs(30),
+                metrics_flush_interval: Duration::from_secs(10),
+                bootstrap_file: None,
+                offline: false,
+                ca_pem: None,
+            },
+        }
+    }
+
+    /// How long one connection attempt may take (default 5 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.options.connect_timeout = timeout;
+        self
+    }
+
+    /// A stream silent for this long is treated as dead and reconnected (default 45 s, three
+    /// times the server's default heartbeat interval).
+    pub fn heartbeat_timeout(mut self, timeout: Duration) -> Self {
+        self.options.heartbeat_timeout = timeout;
+        self
+    }
+
+    /// Reconnection backoff: starts at `min`, doubles per failure up to `max`, with jitter
+    /// (defaults 100 ms and 30 s). A refused token waits `max` between attempts.
+    pub fn backoff(mut self, min: Duration, max: Duration) -> Self {
+        self.options.min_backoff = min;
+        self.options.max_backoff = max.max(min);
+        self
+    }
+
+    /// How often usage and outcome metrics are sent (default 10 s).
+    pub fn metrics_flush_interval(mut self, interval: Duration) -> Self {
+        self.options.metrics_flush_interval = interval;
+        self
+    }
+
+    /// The environment to watch, for admin or read-only tokens; sdk tokens need none.
+    pub fn environment(mut self, environment: impl Into<String>) -> Self {
+        self.options.environment = environment.into();
+        self
+    }
+
+    /// Persist every applied snapshot to `path`, and start from it when present, so the
+    /// service evaluates last known values while the server is unreachable at start-up.
+    pub fn bootstrap_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.options.bootstrap_file = Some(path.into());
+        self
+    }
+
+    /// Evaluate from the bootstrap file only; never connect.
+    pub fn offline(mut self, offline: bool) -> Self {
+        self.options.offline = offline;
+        self
+    }
+
+    /// Trust this PEM-encoded CA for `https://` endpoints (besides nothing else).
+    pub fn tls_ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.options.ca_pem = Some(pem.into());
+        self
+    }
+
+    /// Starts the client (and its background sync task, unless offline). Must be called inside
+    /// a Tokio runtime.
+    pub fn build(self) -> Result<Client, Error> {
+        let options = self.options;
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
+        let initial = match &options.bootstrap_file {
+            Some(path) if path.exists() => Some(bootstrap::load(path)?),
+            Some(_) if options.offline => {
+                return Err(Error::Config(
+                    "offline mode needs an existing bootstrap file".into(),
+                ));
+            }
+            None if options.offline => {
+                return Err(Error::Config("offline mode needs a bootstrap file".into()));
+            }
+            _ => None,
+        };
+        let state = match (&initial, options.offline) {
+            (Some(_), true) => State::Ready,
+            (Some(_), false) => State::Stale,
+            (None, _) => State::Connecting,
+        };
+        let endpoint = if options.offline {
+            None
+        } else {
+            Some(endpoint(&options)?)
+        };
+        let shared = Arc::new(Shared::new(options, initial, state));
+        let task = endpoint.map(|e| handle.spawn(sync::run(Arc::clone(&shared), e)));
+        Ok(Client::new(shared, task))
+    }
+}
+
+fn endpoint(options: &Options) -> Result<Endpoint, Error> {
+    let mut endpoint = Endpoint::from_shared(options.endpoint.clone())
+        .map_err(|e| Error::Config(format!("endpoint {:?}: {e}", options.endpoint)))?
+        .connect_timeout(options.connect_timeout)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(Duration::from_secs(10));
+    if options.endpoint.starts_with("https://") || options.ca_pem.is_some() {
+        let mut tls = ClientTlsConfig::new();
+        if let Some(pem) = &options.ca_pem {
+            tls = tls.ca_certificate(Certificate::from_pem(pem));
+        }
+        endpoint = endpoint
+            .tls_config(tls)
+            .map_err(|e| Error::Config(format!("TLS: {e}")))?;
+    }
+    Ok(endpoint)
+}

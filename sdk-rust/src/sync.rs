@@ -1,0 +1,260 @@
+//! The background task: runs `Watch`, applies snapshots and changes in revision order, resumes
+//! with `since_revision` after a disconnect, reconnects with capped exponential backoff and
+//! jitter, treats missed heartbeats as a dead connection, and acknowledges every applied
+//! revision to the server within a second.
+
+use crate::bootstrap;
+use crate::client::{FlagChange, Shared, State};
+use flagwire_core::Snapshot;
+use flagwire_proto::grpc::flag_service_client::FlagServiceClient;
+use flagwire_proto::grpc::metrics_service_client::MetricsServiceClient;
+use flagwire_proto::v1::{ReportRequest, WatchRequest, watch_response::Event};
+use rand::Rng;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Request, Status};
+
+/// The SDK's name as the server's instance registry shows it.
+pub(crate) const SDK_NAME: &str = "flagwire-rust";
+
+/// Why a session ended.
+enum End {
+    /// The server refused the token: wait long, do not spin.
+    Refused(String),
+    /// Anything else; `progressed` when the session applied something (reset the backoff).
+    Failed { reason: String, progressed: bool },
+    /// The client is closing.
+    Shutdown,
+}
+
+fn request<T>(shared: &Shared, message: T) -> Request<T> {
+    let mut request = Request::new(message);
+    if let Ok(value) = format!("Bearer {}", shared.options.token).parse() {
+        request.metadata_mut().insert("authorization", value);
+    }
+    request
+}
+
+fn refused(status: &Status) -> bool {
+    matches!(
+        status.code(),
+        Code::Unauthenticated | Code::PermissionDenied
+    )
+}
+
+/// Runs until the client closes.
+pub(crate) async fn run(shared: Arc<Shared>, endpoint: Endpoint) {
+    let acks = Arc::new(Acker::new(Arc::clone(&shared), endpoint.clone()));
+    let mut shutdown = shared.shutdown.subscribe();
+    let mut delay = shared.options.min_backoff;
+    loop {
+        let end = tokio::select! {
+            end = session(&shared, &endpoint, &acks) => end,
+            _ = shutdown.wait_for(|s| *s) => End::Shutdown,
+        };
+        let wait = match end {
+            End::Shutdown => return,
+            End::Refused(message) => {
+                tracing::warn!(%message, "flagwire: token refused; retrying slowly");
+                shared.state.send_replace(State::Error(message));
+                shared.options.max_backoff
+            }
+            End::Failed { reason, progressed } => {
+                tracing::debug!(%reason, "flagwire: stream ended; reconnecting");
+                let state = if shared.snapshot.load().is_some() {
+                    State::Stale
+                } else {
+                    State::Connecting
+                };
+                shared.state.send_replace(state);
+                if progressed {
+                    delay = shared.options.min_backoff;
+                }
+                let current = delay;
+                delay = (delay * 2).min(shared.options.max_backoff);
+                // Full jitter in [d/2, d]: spreads a fleet reconnecting after a server restart.
+                let millis = current.as_millis().max(2) as u64;
+                Duration::from_millis(rand::rng().random_range(millis / 2..=millis))
+            }
+        };
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+async fn session(shared: &Arc<Shared>, endpoint: &Endpoint, acks: &Arc<Acker>) -> End {
+    let failed = |reason: String, progressed| End::Failed { reason, progressed };
+    let channel = match endpoint.connect().await {
+        Ok(c) => c,
+        Err(e) => return failed(format!("connect: {e}"), false),
+    };
+    let since = shared.snapshot.load().as_ref().map_or(0, |s| s.revision());
+    let watch = WatchRequest {
+        environment: shared.options.environment.clone(),
+        since_revision: since,
+        instance_id: shared.instance_id.to_string(),
+        sdk_name: SDK_NAME.into(),
+        sdk_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    let mut stream = match FlagServiceClient::new(channel)
+        .watch(request(shared, watch))
+        .await
+    {
+        Ok(r) => r.into_inner(),
+        Err(s) if refused(&s) => return End::Refused(s.message().to_owned()),
+        Err(s) => return failed(format!("watch: {s}"), false),
+    };
+    let mut progressed = false;
+    loop {
+        let message = match tokio::time::timeout(shared.options.heartbeat_timeout, stream.message())
+            .await
+        {
+            Err(_) => return failed("no message within the heartbeat timeout".into(), progressed),
+            Ok(Err(s)) if refused(&s) => return End::Refused(s.message().to_owned()),
+            Ok(Err(s)) => return failed(format!("stream: {s}"), progressed),
+            Ok(Ok(None)) => return failed("stream ended".into(), progressed),
+            Ok(Ok(Some(m))) => m,
+        };
+        let current = shared.snapshot.load_full();
+        let (next, changed) = match message.event {
+            Some(Event::Snapshot(s)) => {
+                let next = Snapshot::from_proto(s);
+                let changed = match &current {
+                    Some(old) => old.changed_flags(&next),
+                    None => next.flag_keys().into_iter().map(str::to_owned).collect(),
+                };
+                (next, changed)
+            }
+            Some(Event::Change(c)) => {
+                let Some(old) = current else {
+                    return failed("a change arrived before any snapshot".into(), progressed);
+                };
+                let mut next = (*old).clone();
+                if let Err(e) = next.apply(&c) {
+                    // Reconnecting resumes from what we hold; the server fills the gap.
+                    return failed(e.to_string(), progressed);
+                }
+                (next, next_keys(&old, &c))
+            }
+            Some(Event::Heartbeat(h)) => {
+                let held = current.as_ref().map_or(0, |s| s.revision());
+                if h.revision > held {
+                    return failed(
+                        format!("heartbeat at {} but holding {held}", h.revision),
+                        progressed,
+                    );
+                }
+                if current.is_some() && *shared.state.borrow() != State::Ready {
+                    shared.state.send_replace(State::Ready);
+                }
+                continue;
+            }
+            None => continue,
+        };
+        progressed = true;
+        let revision = next.revision();
+        let next = Arc::new(next);
+        shared.snapshot.store(Some(Arc::clone(&next)));
+        shared.state.send_replace(State::Ready);
+        let _ = shared.changes.send(FlagChange {
+            revision,
+            flags: changed,
+        });
+        acks.applied(revision);
+        if let Some(path) = shared.options.bootstrap_file.clone() {
+            let persist = tokio::task::spawn_blocking(move || bootstrap::save(&path, &next)).await;
+            if let Ok(Err(e)) = persist {
+                tracing::warn!(error = %e, "flagwire: could not persist the bootstrap file");
+            }
+        }
+    }
+}
+
+fn next_keys(old: &Snapshot, change: &flagwire_proto::v1::Change) -> Vec<String> {
+    use flagwire_proto::v1::change::Kind;
+    match &change.kind {
+        Some(Kind::FlagUpserted(f)) => vec![f.key.clone()],
+        Some(Kind::FlagDeleted(k)) => vec![k.clone()],
+        // A segment change can alter any flag that uses it; listeners re-read what they need.
+        Some(Kind::SegmentUpserted(_) | Kind::SegmentDeleted(_)) => {
+            old.flag_keys().into_iter().map(str::to_owned).collect()
+        }
+        None => Vec::new(),
+    }
+}
+
+/// Tells the server which revision this instance has applied, through `MetricsService.Report`,
+/// at most ~100 ms after applying it: the primitive that confirms a rollback reached everyone.
+pub(crate) struct Acker {
+    applied: tokio::sync::watch::Sender<u64>,
+}
+
+impl Acker {
+    fn new(shared: Arc<Shared>, endpoint: Endpoint) -> Self {
+        let (applied, rx) = tokio::sync::watch::channel(0);
+        tokio::spawn(ack_loop(shared, endpoint, rx));
+        Self { applied }
+    }
+
+    fn applied(&self, revision: u64) {
+        self.applied.send_replace(revision);
+    }
+}
+
+async fn ack_loop(
+    shared: Arc<Shared>,
+    endpoint: Endpoint,
+    mut applied: tokio::sync::watch::Receiver<u64>,
+) {
+    let mut shutdown = shared.shutdown.subscribe();
+    let mut channel: Option<Channel> = None;
+    let mut acked = 0u64;
+    loop {
+        tokio::select! {
+            changed = applied.changed() => if changed.is_err() { return },
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+        // Debounce a burst of changes into one report.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let revision = *applied.borrow_and_update();
+        while revision > acked {
+            let ch = match &channel {
+                Some(c) => c.clone(),
+                None => match endpoint.connect().await {
+                    Ok(c) => channel.insert(c).clone(),
+                    Err(_) => break,
+                },
+            };
+            let report = ReportRequest {
+                instance_id: shared.instance_id.to_string(),
+                sequence: shared.sequence.fetch_add(1, Ordering::Relaxed) + 1,
+                sdk_name: SDK_NAME.into(),
+                sdk_version: env!("CARGO_PKG_VERSION").into(),
+                environment: shared.options.environment.clone(),
+                applied_revision: revision,
+                ..Default::default()
+            };
+            match MetricsServiceClient::new(ch)
+                .report(request(&shared, report))
+                .await
+            {
+                Ok(_) => acked = revision,
+                Err(s) => {
+                    tracing::debug!(status = %s, "flagwire: applied-revision report failed");
+                    channel = None;
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    if *shutdown.borrow() {
+                        return;
+                    }
+                    if s.code() == Code::Unimplemented {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! A real Flagwire server (the server crate's `run`, real sled in a temp dir, real gRPC on
+//! loopback) that a test can stop and start again on the same port and data.
+#![allow(dead_code)]
+
+use flagwire_proto::grpc::admin_service_client::AdminServiceClient;
+use flagwire_proto::v1::*;
+use flagwire_server::catalog::{Catalog, CatalogOptions};
+use flagwire_server::store::sled_store::SledStore;
+use flagwire_server::{Settings, run};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tonic::Request;
+use tonic::transport::Channel;
+
+/// The admin token of every test server.
+pub const ADMIN: &str = "fw_sdk_tests_admin";
+
+/// A running (or stopped) server.
+pub struct TestServer {
+    /// The gRPC address.
+    pub addr: SocketAddr,
+    dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// Starts a server on a fresh data dir and a free port.
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = Self {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            dir,
+            stop: None,
+            task: None,
+        };
+        server.launch().await;
+        server
+    }
+
+    async fn launch(&mut self) {
+        let store = Arc::new(SledStore::open(self.dir.path()).unwrap());
+        let catalog = Arc::new(Catalog::open(store, CatalogOptions::default()).unwrap());
+        catalog.bootstrap_admin(Some(ADMIN.into())).await.unwrap();
+        let grpc = tokio::net::TcpListener::bind(self.addr).await.unwrap();
+        self.addr = grpc.local_addr().unwrap();
+        let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let settings = Settings {
+            catalog,
+            heartbeat: Duration::from_millis(500),
+            shutdown_grace: Duration::from_millis(200),
+        };
+        self.stop = Some(stop);
+        self.task = Some(tokio::spawn(async move {
+            run(grpc, http, settings, async move {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        }));
+    }
+
+    /// The endpoint URL SDKs connect to.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops the server (streams end, the store is flushed and closed).
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap();
+        }
+    }
+
+    /// Starts it again on the same port and data.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        self.launch().await;
+    }
+
+    /// An admin client.
+    pub async fn admin(&self) -> Admin {
+        let channel = Channel::from_shared(self.url())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        Admin(AdminServiceClient::new(channel))
+    }
+}
+
+/// An admin client that adds the token.
+pub struct Admin(pub AdminServiceClient<Channel>);
+
+fn auth<T>(message: T) -> Request<T> {
+    let mut r = Request::new(message);
+    r.metadata_mut()
+        .insert("authorization", format!("Bearer {ADMIN}").parse().unwrap());
+    r
+}
+
+impl Admin {
+    /// Creates an environment.
+    pub async fn env(&mut self, key: &str) {
+        let environment = Some(Environment {
+            key: key.into(),
+            ..Default::default()
+        });
+        self.0
+            .create_environment(auth(CreateEnvironmentRequest {
+                environment,
+                reason: String::new(),
+            }))
+            .await
+            .unwrap();
+    }
+
+    /// Creates a boolean flag on/off, disabled in `env`, default on.
+    pub async fn bool_flag(&mut self, key: &str, env: &str) {
+        let variant = |k: &str, b: bool| Variant {
+            key: k.into(),
+            value: Some(FlagValue {
+                kind: Some(flag_value::Kind::BoolValue(b)),
+            }),
+            description: String::new(),
+        };
+        let config = FlagConfig {
+            off_variant: "off".into(),
+            default_rule: Some(Serve {
+                kind: Some(serve::Kind::Variant("on".into())),
+            }),
+            ..Default::default()
+        };
+        let flag = Flag {
+            key: key.into(),
+            r#type: ValueType::Boolean as i32,
+            variants: vec![variant("on", true), variant("off", false)],
+            environments: [(env.to_string(), config)].into(),
+            ..Default::default()
+        };
+        self.0
+            .create_flag(auth(CreateFlagRequest {
+                flag: Some(flag),
+                reason: String::new(),
+            }))
+            .await
+            .unwrap();
+    }
+
+    /// Toggles a flag.
+    pub async fn set(&mut self, key: &str, env: &str, enabled: bool) -> u64 {
+        let request = SetFlagEnabledRequest {
+            key: key.into(),
+            environment: env.into(),
+            enabled,
+            ..Default::default()
+        };
+        let flag = self
+            .0
+            .set_flag_enabled(auth(request))
+            .await
+            .unwrap()
+            .into_inner()
+            .flag
+            .unwrap();
+        flag.version
+    }
+
+    /// An sdk token's secret.
+    pub async fn sdk_token(&mut self, name: &str, env: &str) -> String {
+        let request = CreateApiTokenRequest {
+            name: name.into(),
+            role: Role::Sdk as i32,
+            environment: env.into(),
+            reason: String::new(),
+        };
+        self.0
+            .create_api_token(auth(request))
+            .await
+            .unwrap()
+            .into_inner()
+            .secret
+    }
+
+    /// The environment's revision.
+    pub async fn revision(&mut self, env: &str) -> u64 {
+        let request = GetEnvironmentRequest { key: env.into() };
+        self.0
+            .get_environment(auth(request))
+            .await
+            .unwrap()
+            .into_inner()
+            .environment
+            .unwrap()
+            .revision
+    }
+}
