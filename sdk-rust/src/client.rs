@@ -386,7 +386,7 @@ fn value_json(v: &prost_types::Value) -> serde_json::Value {
     }
 }
 
-fn struct_json(s: &prost_types::Struct) -> serde_json::Value {
+pub(crate) fn struct_json(s: &prost_types::Struct) -> serde_json::Value {
     s.fields
         .iter()
         .map(|(k, v)| (k.clone(), value_json(v)))

@@ -26,6 +26,7 @@
 //! - `bootstrap`: persisting and loading the last snapshot.
 //! - [`Context`] (`context`): building an evaluation context.
 //! - [`EvaluationDetails`] (`details`): what a `*_details` getter returns.
+//! - [`remote`]: thin mode, evaluation on the server for callers that hold no local copy.
 //!
 //! Semantics are `docs/evaluation.md`'s, through `flagwire-core`, the same engine the server
 //! runs; `tests/vectors/` checks this crate's public API against every case.
@@ -37,6 +38,7 @@ mod client;
 mod context;
 mod details;
 mod error;
+pub mod remote;
 mod sync;
 
 pub use builder::ClientBuilder;

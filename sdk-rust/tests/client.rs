@@ -213,3 +213,32 @@ async fn bootstrap_file_serves_while_the_server_is_unreachable_and_offline() {
         .build();
     assert!(matches!(missing, Err(Error::Config(_))));
 }
+
+#[tokio::test]
+async fn remote_evaluator_asks_the_server() {
+    let (server, mut admin, token) = setup().await;
+    admin.set("new-checkout", "production", true).await;
+    let remote = flagwire::remote::RemoteEvaluator::new(&server.url(), &token).unwrap();
+    let ctx = Context::new("user-9");
+    let r = remote
+        .evaluate("new-checkout", &ctx, serde_json::Value::Bool(false))
+        .await;
+    assert_eq!(
+        (r.value, r.reason, r.flag_version),
+        (serde_json::Value::Bool(true), Reason::Static, 2)
+    );
+    let all = remote.evaluate_all(&ctx).await;
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].0, "new-checkout");
+    let missing = remote.evaluate("nope", &ctx, "d".into()).await;
+    assert_eq!(
+        (missing.value.clone(), missing.error_code_name()),
+        ("d".into(), Some("FLAG_NOT_FOUND"))
+    );
+    let wrong = flagwire::remote::RemoteEvaluator::new(&server.url(), "fw_bad").unwrap();
+    let refused = wrong.evaluate("new-checkout", &ctx, 1.into()).await;
+    assert_eq!(
+        (refused.value.clone(), refused.error_code_name()),
+        (1.into(), Some("GENERAL"))
+    );
+}

@@ -1,0 +1,35 @@
+//! Reading a boolean or a string flag through the public API allocates nothing.
+
+#[path = "../../core/tests/support/fixtures.rs"]
+mod fixtures;
+
+use flagwire::{Client, Context};
+use prost::Message;
+
+#[global_allocator]
+static ALLOC: dhat::Alloc = dhat::Alloc;
+
+#[tokio::test]
+async fn bool_and_str_getters_do_not_allocate() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flags.bin");
+    std::fs::write(&path, fixtures::snapshot(0).to_proto().encode_to_vec()).unwrap();
+    let client = Client::builder("http://offline.invalid", "-")
+        .bootstrap_file(&path)
+        .offline(true)
+        .build()
+        .unwrap();
+    let ctx = Context::from(fixtures::context());
+    let _profiler = dhat::Profiler::builder().testing().build();
+    // arc-swap registers each thread once, on its first load: not per evaluation.
+    client.bool_value("bool-flag", &ctx, false);
+    let before = dhat::HeapStats::get().total_blocks;
+    let mut served = 0usize;
+    for _ in 0..1000 {
+        served += usize::from(client.bool_value("bool-flag", &ctx, false));
+        served += client.with_str_value("split-flag", &ctx, "none", str::len);
+    }
+    let allocated = dhat::HeapStats::get().total_blocks - before;
+    assert!(served > 1000, "the flags were really served");
+    assert_eq!(allocated, 0, "heap blocks allocated by 2,000 evaluations");
+}
