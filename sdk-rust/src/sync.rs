@@ -159,11 +159,13 @@ async fn session(shared: &Arc<Shared>, endpoint: &Endpoint, acks: &Arc<Acker>) -
         let revision = next.revision();
         let next = Arc::new(next);
         shared.snapshot.store(Some(Arc::clone(&next)));
-        shared.state.send_replace(State::Ready);
+        // Announce before declaring Ready, so whoever subscribes after `wait_ready` returns sees
+        // only later revisions.
         let _ = shared.changes.send(FlagChange {
             revision,
             flags: changed,
         });
+        shared.state.send_replace(State::Ready);
         acks.applied(revision);
         if let Some(path) = shared.options.bootstrap_file.clone() {
             let persist = tokio::task::spawn_blocking(move || bootstrap::save(&path, &next)).await;
