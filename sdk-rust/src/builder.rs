@@ -2,7 +2,7 @@
 
 use crate::client::{Client, Shared, State};
 use crate::error::Error;
-use crate::{bootstrap, sync};
+use crate::{bootstrap, report, sync};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -128,8 +128,12 @@ impl ClientBuilder {
         } else {
             Some(endpoint(&options)?)
         };
-        let shared = Arc::new(Shared::new(options, initial, state));
+        let reports = endpoint.as_ref().map(Endpoint::connect_lazy);
+        let shared = Arc::new(Shared::new(options, initial, state, reports.clone()));
         let task = endpoint.map(|e| handle.spawn(sync::run(Arc::clone(&shared), e)));
+        if let Some(channel) = reports {
+            handle.spawn(report::flush_loop(Arc::clone(&shared), channel));
+        }
         Ok(Client::new(shared, task))
     }
 }

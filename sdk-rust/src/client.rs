@@ -4,6 +4,7 @@ use crate::builder::{ClientBuilder, Options};
 use crate::context::Context;
 use crate::details::EvaluationDetails;
 use crate::error::Error;
+use crate::metrics::{Recorder, Served};
 use arc_swap::ArcSwapOption;
 use flagwire_core::{Evaluation, Snapshot};
 use flagwire_proto::v1::{ErrorCode, FlagValue, Reason, ValueType, flag_value::Kind};
@@ -45,11 +46,25 @@ pub(crate) struct Shared {
     pub shutdown: watch::Sender<bool>,
     /// Sequence numbers of this instance's `Report` calls (the server drops duplicates by them).
     pub sequence: std::sync::atomic::AtomicU64,
+    /// Usage and outcome counters; `None` offline (there is nobody to report to).
+    pub recorder: Option<Recorder>,
+    /// When the current metrics window began.
+    pub window_start: Mutex<std::time::SystemTime>,
+    /// The channel reports go through (lazy; `None` offline).
+    pub reports: Option<tonic::transport::Channel>,
 }
 
 impl Shared {
-    pub(crate) fn new(options: Options, initial: Option<Snapshot>, state: State) -> Self {
+    pub(crate) fn new(
+        options: Options,
+        initial: Option<Snapshot>,
+        state: State,
+        reports: Option<tonic::transport::Channel>,
+    ) -> Self {
         Self {
+            recorder: reports.as_ref().map(|_| Recorder::default()),
+            window_start: Mutex::new(std::time::SystemTime::now()),
+            reports,
             options,
             snapshot: ArcSwapOption::new(initial.map(Arc::new)),
             state: watch::channel(state).0,
@@ -168,7 +183,21 @@ impl Client {
     ) -> Option<R> {
         let guard = self.shared.snapshot.load();
         let snapshot = guard.as_ref()?;
-        Some(f(&snapshot.evaluate(key, &ctx.inner, Some(ty))))
+        let r = snapshot.evaluate(key, &ctx.inner, Some(ty));
+        self.record(key, &r);
+        Some(f(&r))
+    }
+
+    /// Counts a served evaluation and remembers it in the request scope, if any. Errors carry
+    /// no variant, and the server accepts only series of known variants: they are not counted.
+    fn record(&self, key: &str, r: &Evaluation<'_>) {
+        if r.variant.is_empty() {
+            return;
+        }
+        if let Some(recorder) = &self.shared.recorder {
+            recorder.evaluation(key, r.variant, r.cohort, r.reason);
+        }
+        crate::layer::remember(key, r.variant, r.cohort);
     }
 
     fn details<T>(
@@ -184,6 +213,7 @@ impl Client {
             return not_ready(default);
         };
         let r = snapshot.evaluate(key, &ctx.inner, ty);
+        self.record(key, &r);
         let (value, r) = match r.value.map(pick) {
             Some(Some(v)) => (v, r),
             Some(None) => (
@@ -362,8 +392,74 @@ impl Client {
         })
     }
 
-    /// Stops the sync task and waits for it.
+    /// Evaluates `flag` (any type) and runs `work` with the variant served, recording its
+    /// duration and whether it returned `Ok` against that variant (and cohort).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: flagwire::Client, ctx: flagwire::Context) -> Result<(), std::io::Error> {
+    /// client.measure("new-checkout", &ctx, |variant| async move {
+    ///     if variant == "on" { /* new checkout */ } else { /* old */ }
+    ///     Ok::<_, std::io::Error>(())
+    /// }).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn measure<F, Fut, T, E>(&self, flag: &str, ctx: &Context, work: F) -> Result<T, E>
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
+    {
+        let measurement = self.start_measure(flag, ctx);
+        let result = work(measurement.variant().to_owned()).await;
+        measurement.finish(result.is_ok());
+        result
+    }
+
+    /// Starts measuring an outcome under `flag` by hand: read the variant, do the work, then
+    /// `finish(ok)`. Dropped unfinished, it records an error if the thread is panicking and a
+    /// success otherwise.
+    pub fn start_measure(&self, flag: &str, ctx: &Context) -> Measurement {
+        let served = self.shared.snapshot.load().as_ref().map(|s| {
+            let r = s.evaluate(flag, &ctx.inner, None);
+            self.record(flag, &r);
+            Served {
+                flag: flag.to_owned(),
+                variant: r.variant.to_owned(),
+                cohort: r.cohort.to_owned(),
+            }
+        });
+        Measurement {
+            shared: Arc::clone(&self.shared),
+            served: served.unwrap_or_else(|| Served {
+                flag: flag.to_owned(),
+                variant: String::new(),
+                cohort: String::new(),
+            }),
+            started: std::time::Instant::now(),
+            finished: false,
+        }
+    }
+
+    /// Records one outcome against every served flag (the layer's request scope).
+    pub(crate) fn outcomes(&self, served: &[Served], ok: bool, elapsed: Duration) {
+        if let Some(recorder) = &self.shared.recorder {
+            for s in served {
+                recorder.outcome(s, ok, elapsed);
+            }
+        }
+    }
+
+    /// Sends the metrics gathered so far now (they are also sent every flush interval and on
+    /// close). Returns whether they were delivered.
+    pub async fn flush(&self) -> bool {
+        match &self.shared.reports {
+            Some(channel) => crate::report::flush(&self.shared, channel).await,
+            None => true,
+        }
+    }
+
+    /// Flushes metrics, stops the sync task and waits for it.
     pub async fn close(&self) {
+        self.flush().await;
         self.shared.shutdown.send_replace(true);
         let task = self.handle.task.lock().expect("poisoned").take();
         if let Some(task) = task {
@@ -392,4 +488,42 @@ pub(crate) fn struct_json(s: &prost_types::Struct) -> serde_json::Value {
         .map(|(k, v)| (k.clone(), value_json(v)))
         .collect::<serde_json::Map<_, _>>()
         .into()
+}
+
+/// An outcome being measured; see [`Client::start_measure`].
+pub struct Measurement {
+    shared: Arc<Shared>,
+    served: Served,
+    started: std::time::Instant,
+    finished: bool,
+}
+
+impl Measurement {
+    /// The variant served (empty when the flag could not be evaluated).
+    pub fn variant(&self) -> &str {
+        &self.served.variant
+    }
+
+    /// Records the outcome.
+    pub fn finish(mut self, ok: bool) {
+        self.record(ok);
+    }
+
+    fn record(&mut self, ok: bool) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        if let Some(recorder) = &self.shared.recorder
+            && !self.served.variant.is_empty()
+        {
+            recorder.outcome(&self.served, ok, self.started.elapsed());
+        }
+    }
+}
+
+impl Drop for Measurement {
+    fn drop(&mut self) {
+        self.record(!std::thread::panicking());
+    }
 }

@@ -26,6 +26,10 @@
 //! - `bootstrap`: persisting and loading the last snapshot.
 //! - [`Context`] (`context`): building an evaluation context.
 //! - [`EvaluationDetails`] (`details`): what a `*_details` getter returns.
+//! - `metrics`, `report`: evaluation counts and measured outcomes ([`Client::measure`]), kept
+//!   in bounded memory and flushed through `MetricsService.Report`.
+//! - [`FlagwireLayer`] (`layer`): a `tower::Layer` that measures every request and attributes
+//!   it to the flags evaluated while handling it.
 //! - [`remote`]: thin mode, evaluation on the server for callers that hold no local copy.
 //!
 //! Semantics are `docs/evaluation.md`'s, through `flagwire-core`, the same engine the server
@@ -38,12 +42,17 @@ mod client;
 mod context;
 mod details;
 mod error;
+mod layer;
+mod metrics;
 pub mod remote;
+mod report;
 mod sync;
 
 pub use builder::ClientBuilder;
-pub use client::{Client, FlagChange, State};
+pub use client::{Client, FlagChange, Measurement, State};
 pub use context::Context;
 pub use details::EvaluationDetails;
 pub use error::Error;
 pub use flagwire_proto::v1::{ErrorCode, Reason};
+pub use layer::{FlagwireLayer, FlagwireService};
+pub use metrics::Served;

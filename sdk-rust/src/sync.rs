@@ -13,7 +13,7 @@ use rand::Rng;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
 use tonic::{Code, Request, Status};
 
 /// The SDK's name as the server's instance registry shows it.
@@ -46,7 +46,7 @@ fn refused(status: &Status) -> bool {
 
 /// Runs until the client closes.
 pub(crate) async fn run(shared: Arc<Shared>, endpoint: Endpoint) {
-    let acks = Arc::new(Acker::new(Arc::clone(&shared), endpoint.clone()));
+    let acks = Arc::new(Acker::new(Arc::clone(&shared)));
     let mut shutdown = shared.shutdown.subscribe();
     let mut delay = shared.options.min_backoff;
     loop {
@@ -196,9 +196,9 @@ pub(crate) struct Acker {
 }
 
 impl Acker {
-    fn new(shared: Arc<Shared>, endpoint: Endpoint) -> Self {
+    fn new(shared: Arc<Shared>) -> Self {
         let (applied, rx) = tokio::sync::watch::channel(0);
-        tokio::spawn(ack_loop(shared, endpoint, rx));
+        tokio::spawn(ack_loop(shared, rx));
         Self { applied }
     }
 
@@ -207,13 +207,11 @@ impl Acker {
     }
 }
 
-async fn ack_loop(
-    shared: Arc<Shared>,
-    endpoint: Endpoint,
-    mut applied: tokio::sync::watch::Receiver<u64>,
-) {
+async fn ack_loop(shared: Arc<Shared>, mut applied: tokio::sync::watch::Receiver<u64>) {
+    let Some(channel) = shared.reports.clone() else {
+        return;
+    };
     let mut shutdown = shared.shutdown.subscribe();
-    let mut channel: Option<Channel> = None;
     let mut acked = 0u64;
     loop {
         tokio::select! {
@@ -224,13 +222,6 @@ async fn ack_loop(
         tokio::time::sleep(Duration::from_millis(50)).await;
         let revision = *applied.borrow_and_update();
         while revision > acked {
-            let ch = match &channel {
-                Some(c) => c.clone(),
-                None => match endpoint.connect().await {
-                    Ok(c) => channel.insert(c).clone(),
-                    Err(_) => break,
-                },
-            };
             let report = ReportRequest {
                 instance_id: shared.instance_id.to_string(),
                 sequence: shared.sequence.fetch_add(1, Ordering::Relaxed) + 1,
@@ -240,20 +231,17 @@ async fn ack_loop(
                 applied_revision: revision,
                 ..Default::default()
             };
-            match MetricsServiceClient::new(ch)
+            match MetricsServiceClient::new(channel.clone())
                 .report(request(&shared, report))
                 .await
             {
                 Ok(_) => acked = revision,
+                Err(s) if s.code() == Code::Unimplemented => break,
                 Err(s) => {
                     tracing::debug!(status = %s, "flagwire: applied-revision report failed");
-                    channel = None;
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                    if *shutdown.borrow() {
-                        return;
-                    }
-                    if s.code() == Code::Unimplemented {
-                        break;
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_millis(250)) => {}
+                        _ = shutdown.wait_for(|s| *s) => return,
                     }
                 }
             }

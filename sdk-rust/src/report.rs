@@ -1,0 +1,69 @@
+//! Sending metrics windows through `MetricsService.Report` every flush interval and on close.
+
+use crate::client::Shared;
+use crate::sync::SDK_NAME;
+use flagwire_proto::grpc::metrics_service_client::MetricsServiceClient;
+use flagwire_proto::v1::ReportRequest;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::SystemTime;
+use tonic::Request;
+use tonic::transport::Channel;
+
+/// Sends one window; on failure merges it back for the next flush. Returns whether it was
+/// delivered (or there was nothing to send).
+pub(crate) async fn flush(shared: &Shared, channel: &Channel) -> bool {
+    let Some(recorder) = &shared.recorder else {
+        return true;
+    };
+    let (series, dropped) = recorder.take();
+    if series.is_empty() && dropped == 0 {
+        return true;
+    }
+    let now = SystemTime::now();
+    let started = *shared.window_start.lock().expect("poisoned");
+    let report = ReportRequest {
+        instance_id: shared.instance_id.to_string(),
+        sequence: shared.sequence.fetch_add(1, Ordering::Relaxed) + 1,
+        sdk_name: SDK_NAME.into(),
+        sdk_version: env!("CARGO_PKG_VERSION").into(),
+        environment: shared.options.environment.clone(),
+        applied_revision: shared.snapshot.load().as_ref().map_or(0, |s| s.revision()),
+        window_start: Some(started.into()),
+        window_end: Some(now.into()),
+        series: series.clone(),
+        dropped_series: dropped,
+    };
+    let mut request = Request::new(report);
+    if let Ok(v) = format!("Bearer {}", shared.options.token).parse() {
+        request.metadata_mut().insert("authorization", v);
+    }
+    match MetricsServiceClient::new(channel.clone())
+        .report(request)
+        .await
+    {
+        Ok(_) => {
+            *shared.window_start.lock().expect("poisoned") = now;
+            true
+        }
+        Err(status) => {
+            tracing::debug!(%status, "flagwire: metrics flush failed; kept for the next one");
+            recorder.merge_back(series, dropped);
+            false
+        }
+    }
+}
+
+/// Flushes every interval until the client closes.
+pub(crate) async fn flush_loop(shared: Arc<Shared>, channel: Channel) {
+    let mut shutdown = shared.shutdown.subscribe();
+    let mut ticks = tokio::time::interval(shared.options.metrics_flush_interval);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+        flush(&shared, &channel).await;
+    }
+}
