@@ -8,6 +8,8 @@
 //! - [`validate`]: whole-object checks of flags, segments and keys, reporting the field path and
 //!   the reason of the first problem. The server runs them on every admin write.
 //! - [`project`]: the per-environment view of a flag that Watch snapshots and changes carry.
+//! - [`histogram`]: exponential latency histograms (scale 3, exact integer bucketing) that SDKs
+//!   report and the server merges.
 //!
 //! The server and every SDK call the same code; `tests/vectors/` pins its behaviour for the
 //! Python and TypeScript SDKs.
@@ -15,6 +17,7 @@
 pub mod bucket;
 pub mod context;
 pub mod evaluation;
+pub mod histogram;
 pub mod operators;
 pub mod project;
 pub mod rfc3339;
