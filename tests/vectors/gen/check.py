@@ -13,6 +13,11 @@
    cohort (absent in `expected` = must be empty) and flagVersion (checked when present).
 5. bucketing.json is byte-identical to what gen/bucketing.py generates, and every entry agrees
    with the reference's murmur3 / bucket functions.
+6. histogram.json (index.json's "histogram") validates, is byte-identical to what
+   gen/histogram.py generates, its boundary constants are exact (r^8 <= 2^(504+k) < (r+1)^8),
+   every index agrees with both the definition ((v^8 - 1).bit_length() - 1) and the spec's
+   fast algorithm, and every merge is recomputed (counts exactly; quantile indexes exactly,
+   upper bounds to a relative 1e-9). It must cover 0, 1, 2^64 - 1 and every power of two.
 
 Ends with `vectors: N passed, M failed` (N counts cases that passed; M counts failed cases plus
 every other problem found) and exits non-zero on any failure.
@@ -30,6 +35,7 @@ VECTORS = GEN.parent
 sys.path.insert(0, str(GEN))
 
 import bucketing  # noqa: E402
+import histogram  # noqa: E402
 import reference  # noqa: E402
 
 try:
@@ -38,7 +44,7 @@ except ImportError:  # pragma: no cover
     sys.exit("check.py: PyPI `jsonschema` is missing (scripts/lib/tools.sh ensure_venv installs it)")
 
 SPEC_VERSION = 1
-NOT_CASE_FILES = {"index.json", "schema.json", "bucketing.json"}
+NOT_CASE_FILES = {"index.json", "schema.json", "bucketing.json", "histogram.json"}
 MEMBER = {
     "VALUE_TYPE_BOOLEAN": "boolValue",
     "VALUE_TYPE_STRING": "stringValue",
@@ -175,6 +181,53 @@ def check_bucketing(path: Path, doc, problems: Problems) -> None:
     print(f"{path.name}: {len(doc.get('murmur3', []))} murmur3 answers and {n} buckets reproduced")
 
 
+def check_histogram(path: Path, doc, problems: Problems) -> None:
+    text = path.read_text(encoding="utf-8")
+    if text != histogram.generate():
+        problems.add(f"{path.name}: differs from what gen/histogram.py generates (re-run it, and "
+                     "treat any change as a contract change)")
+    for k, t in enumerate(doc["boundaries"]):
+        r = int(t)
+        if not (r**8 <= 1 << (504 + k) < (r + 1) ** 8):
+            problems.add(f"{path.name}: boundaries[{k}] = {t} is not floor(2^(63 + {k}/8))")
+    seen = set()
+    for e in doc["indices"]:
+        v = int(e["value"])
+        if v in seen:
+            problems.add(f"{path.name}: value {v} listed twice")
+        seen.add(v)
+        want = e["index"]
+        for name, fn in (("definition", histogram.index), ("fast algorithm", histogram.index_fast)):
+            got = fn(v)
+            if got != want:
+                problems.add(f"{path.name}: index({v}) by the {name} = {got}, file says {want}")
+    required = {0, 1, (1 << 64) - 1} | {1 << e for e in range(64)}
+    if missing := sorted(required - seen):
+        problems.add(f"{path.name}: indices lack the values {missing[:5]}...")
+    descriptions = set()
+    for m in doc["merges"]:
+        d = m["description"]
+        if d in descriptions:
+            problems.add(f"{path.name}: duplicate merge description {d!r}")
+        descriptions.add(d)
+        got = histogram.merged([[int(v) for v in h] for h in m["histograms"]])
+        exp = m["expected"]
+        for field in ("count", "sum", "zeroCount", "offset", "bucketCounts"):
+            if got[field] != exp[field]:
+                problems.add(f"{path.name}: {d}: {field}: expected {exp[field]!r}, "
+                             f"got {got[field]!r}")
+        for q in ("p50", "p95", "p99"):
+            g, x = got[q], exp[q]
+            if (g is None) != (x is None) or (
+                g is not None
+                and (g["index"] != x["index"]
+                     or abs(g["upperBoundUs"] - x["upperBoundUs"])
+                     > 1e-9 * max(abs(x["upperBoundUs"]), 1e-300))
+            ):
+                problems.add(f"{path.name}: {d}: {q}: expected {x!r}, got {g!r}")
+    print(f"{path.name}: {len(doc['indices'])} indices and {len(doc['merges'])} merges reproduced")
+
+
 def main() -> int:
     problems = Problems()
 
@@ -201,6 +254,7 @@ def main() -> int:
 
     case_validator = kind_validator("caseFile")
     bucketing_validator = kind_validator("bucketingFile")
+    histogram_validator = kind_validator("histogramFile")
 
     if index.get("version") != SPEC_VERSION:
         problems.add(f"index.json: version {index.get('version')!r} != {SPEC_VERSION}")
@@ -258,7 +312,17 @@ def main() -> int:
     ):
         check_bucketing(bpath, bdoc, problems)
 
-    # Problems outside case results (schema, index, lints, bucketing) count as failures too.
+    if "histogram" not in index:
+        problems.add('index.json: no "histogram" entry (histogram.json)')
+    hpath = VECTORS / index.get("histogram", "histogram.json")
+    hdoc = load_json(hpath, problems)
+    if hdoc is not None and validate(hdoc, hpath, histogram_validator, problems) and validate(
+        hdoc, hpath, root_validator, problems
+    ):
+        check_histogram(hpath, hdoc, problems)
+
+    # Problems outside case results (schema, index, lints, bucketing, histogram) count as
+    # failures too.
     other = len(problems.items) - case_failures
     if other:
         print(f"{other} problem(s) besides case results; see the FAIL lines above", file=sys.stderr)
