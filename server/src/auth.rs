@@ -185,10 +185,12 @@ mod tests {
         assert_eq!(access("/grpc.health.v1.Health/Check"), Access::Public);
         assert_eq!(access("/flagwire.v1.FlagService/Watch"), Access::Flags);
         assert_eq!(access("/flagwire.v1.MetricsService/Report"), Access::Report);
-        assert_eq!(
-            access("/flagwire.v1.MetricsService/ListInstances"),
-            Access::Read
-        );
+        for query in ["ListInstances", "GetUsage", "CountAppliedInstances"] {
+            let path = format!("/flagwire.v1.MetricsService/{query}");
+            assert_eq!(access(&path), Access::Read, "{path}");
+        }
+        assert!(allowed(Role::Sdk, Access::Report));
+        assert!(allowed(Role::Admin, Access::Report));
         assert_eq!(access("/flagwire.v1.AdminService/GetFlag"), Access::Read);
         assert_eq!(
             access("/flagwire.v1.AdminService/ListApiTokens"),

@@ -65,6 +65,17 @@ pub struct ServeArgs {
     /// Seconds shutdown waits for open connections before closing them.
     #[arg(long, env = "FLAGWIRE_SHUTDOWN_GRACE_SECS", default_value_t = 10.0)]
     pub shutdown_grace_secs: f64,
+    /// Seconds usage metrics (and SDK instances neither connected nor heard from) are kept
+    /// in memory.
+    #[arg(
+        long,
+        env = "FLAGWIRE_METRICS_RETENTION_SECS",
+        default_value_t = 86_400.0
+    )]
+    pub metrics_retention_secs: f64,
+    /// Metric reports whose window ended more than this many seconds ago are dropped as late.
+    #[arg(long, env = "FLAGWIRE_REPORT_WATERMARK_SECS", default_value_t = 600.0)]
+    pub report_watermark_secs: f64,
     /// Log format.
     #[arg(long, env = "FLAGWIRE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -6,6 +6,8 @@
 //! - [`catalog`]: environments, flags, segments, tokens and audit over a store, one writer at a
 //!   time, every change numbered by its environment's revision.
 //! - [`hub`]: fan-out of committed changes to Watch streams.
+//! - [`metrics`]: what SDKs report (usage, latency, applied revisions) and the SDK-instance
+//!   registry; in memory only.
 //! - [`auth`]: the token layer and the table of what each RPC needs.
 //! - [`service`]: gRPC handlers; [`error`]: the one error-to-`Status` mapping.
 //! - [`http`]: the plain-HTTP port; [`server`]: `run(listeners, settings, shutdown)`, which
@@ -17,6 +19,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod hub;
+pub mod metrics;
 pub mod server;
 pub mod service;
 pub mod store;

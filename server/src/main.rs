@@ -4,6 +4,7 @@ use anyhow::Context;
 use clap::Parser;
 use flagwire_server::catalog::{Catalog, CatalogOptions};
 use flagwire_server::config::{Cli, Command, LogFormat, ServeArgs};
+use flagwire_server::metrics::MetricsOptions;
 use flagwire_server::store::{Store, memory::MemoryStore, sled_store::SledStore};
 use flagwire_server::{Settings, run};
 use std::sync::Arc;
@@ -100,6 +101,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         catalog,
         heartbeat: Duration::from_secs_f64(args.heartbeat_secs.max(0.01)),
         shutdown_grace: Duration::from_secs_f64(args.shutdown_grace_secs.max(0.0)),
+        metrics: MetricsOptions {
+            retention: Duration::from_secs_f64(args.metrics_retention_secs.max(0.0)),
+            watermark: Duration::from_secs_f64(args.report_watermark_secs.max(0.0)),
+        },
     };
     run(grpc, http, settings, shutdown_signal()).await
 }

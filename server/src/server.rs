@@ -2,9 +2,11 @@
 
 use crate::auth::AuthLayer;
 use crate::catalog::Catalog;
-use crate::service::{admin::Admin, flags::Flags};
+use crate::metrics::{Metrics, MetricsOptions};
+use crate::service::{admin::Admin, flags::Flags, metrics::MetricsApi};
 use flagwire_proto::grpc::{
     admin_service_server::AdminServiceServer, flag_service_server::FlagServiceServer,
+    metrics_service_server::MetricsServiceServer,
 };
 use std::future::Future;
 use std::sync::Arc;
@@ -23,6 +25,8 @@ pub struct Settings {
     /// How long shutdown waits for connections to finish before closing them anyway: a client
     /// that never answers GOAWAY must not keep the store from being flushed.
     pub shutdown_grace: Duration,
+    /// Retention and watermark of the in-memory usage metrics and instance registry.
+    pub metrics: MetricsOptions,
 }
 
 fn cors() -> CorsLayer {
@@ -72,9 +76,13 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let catalog = settings.catalog;
+    let metrics = Arc::new(Metrics::new(settings.metrics));
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<AdminServiceServer<Admin>>().await;
     health.set_serving::<FlagServiceServer<Flags>>().await;
+    health
+        .set_serving::<MetricsServiceServer<MetricsApi>>()
+        .await;
     health
         .set_service_status("", tonic_health::ServingStatus::Serving)
         .await;
@@ -114,6 +122,11 @@ pub async fn run(
         .add_service(FlagServiceServer::new(Flags::new(
             Arc::clone(&catalog),
             settings.heartbeat,
+            Arc::clone(metrics.registry()),
+        )))
+        .add_service(MetricsServiceServer::new(MetricsApi::new(
+            Arc::clone(&catalog),
+            Arc::clone(&metrics),
         )))
         .serve_with_incoming_shutdown(incoming(grpc), stopped(stop_rx.clone()));
     let http_server =

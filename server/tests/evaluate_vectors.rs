@@ -51,6 +51,7 @@ async fn serve(file: &VectorFile) -> (String, tokio::sync::oneshot::Sender<()>) 
         catalog,
         heartbeat: Duration::from_secs(60),
         shutdown_grace: Duration::from_secs(1),
+        metrics: Default::default(),
     };
     tokio::spawn(run(grpc, http, settings, async move {
         let _ = stopped.await;

@@ -3,22 +3,29 @@
 use super::watch_stream::WatchStream;
 use crate::auth::principal;
 use crate::catalog::Catalog;
+use crate::metrics::{instances::Registry, report::instance_id};
 use flagwire_proto::grpc::flag_service_server::FlagService;
 use flagwire_proto::v1::*;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tonic::{Request, Response, Status};
 
 /// The FlagService handlers.
 pub struct Flags {
     catalog: Arc<Catalog>,
     heartbeat: Duration,
+    instances: Arc<Registry>,
 }
 
 impl Flags {
-    /// Handlers over `catalog`; idle Watch streams get a heartbeat every `heartbeat`.
-    pub fn new(catalog: Arc<Catalog>, heartbeat: Duration) -> Self {
-        Self { catalog, heartbeat }
+    /// Handlers over `catalog`; idle Watch streams get a heartbeat every `heartbeat`, and
+    /// Watch calls that name an SDK instance register it in `instances` while they are open.
+    pub fn new(catalog: Arc<Catalog>, heartbeat: Duration, instances: Arc<Registry>) -> Self {
+        Self {
+            catalog,
+            heartbeat,
+            instances,
+        }
     }
 }
 
@@ -28,10 +35,32 @@ impl FlagService for Flags {
 
     async fn watch(&self, r: Request<WatchRequest>) -> Result<Response<WatchStream>, Status> {
         let principal = principal(&r)?;
-        let env = principal.environment_for(&r.get_ref().environment)?;
-        let since = r.get_ref().since_revision;
+        let r = r.get_ref();
+        let env = principal.environment_for(&r.environment)?;
+        let id = match r.instance_id.as_str() {
+            "" => None,
+            id => Some(instance_id("instanceId", id)?),
+        };
         let catalog = Arc::clone(&self.catalog);
-        let stream = WatchStream::open(catalog, &principal.id, &env, since, self.heartbeat)?;
+        let stream = WatchStream::open(
+            catalog,
+            &principal.id,
+            &env,
+            r.since_revision,
+            self.heartbeat,
+        )?;
+        // Registered once the stream exists; the guard travels with it, so the instance shows
+        // as disconnected as soon as the stream is dropped, however it ends.
+        let stream = match id {
+            None => stream,
+            Some(id) => stream.holding(self.instances.connect(
+                &env,
+                &id,
+                &r.sdk_name,
+                &r.sdk_version,
+                SystemTime::now(),
+            )),
+        };
         Ok(Response::new(stream))
     }
 

@@ -2,11 +2,13 @@
 //! calls. Every failure converts to a `Status` through `From<Error>` in [`crate::error`].
 //!
 //! - [`admin`]: the `AdminService` handlers.
-//! - [`flags`]: the `FlagService` handlers (Watch; Evaluate arrives with the evaluation engine).
+//! - [`flags`]: the `FlagService` handlers (Watch, Evaluate, EvaluateAll).
 //! - [`watch_stream`]: the stream type Watch returns.
+//! - [`metrics`]: the `MetricsService` handlers (reports, usage, the SDK-instance registry).
 
 pub mod admin;
 pub mod flags;
+pub mod metrics;
 pub mod watch_stream;
 
 use crate::auth::principal;

@@ -2,6 +2,7 @@
 
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
+use crate::metrics::instances::Connection;
 use flagwire_proto::v1::{Change, Heartbeat, Snapshot, WatchResponse, watch_response::Event};
 use futures::Stream;
 use std::collections::VecDeque;
@@ -93,6 +94,9 @@ impl Cursor {
 /// Snapshot or catch-up, then live changes and heartbeats, in revision order without gaps.
 pub struct WatchStream {
     inner: Pin<Box<dyn Stream<Item = Result<WatchResponse, Status>> + Send>>,
+    // The SDK instance's registration, released when the stream is dropped; never touched
+    // per message.
+    _connection: Option<Connection>,
 }
 
 impl WatchStream {
@@ -143,7 +147,14 @@ impl WatchStream {
         let inner = futures::stream::unfold(cursor, Cursor::next);
         Ok(Self {
             inner: Box::pin(inner),
+            _connection: None,
         })
+    }
+
+    /// The stream, keeping `connection` open for as long as it lives.
+    pub fn holding(mut self, connection: Connection) -> Self {
+        self._connection = Some(connection);
+        self
     }
 }
 

@@ -4,6 +4,7 @@
 
 use flagwire_proto::grpc::{
     admin_service_client::AdminServiceClient, flag_service_client::FlagServiceClient,
+    metrics_service_client::MetricsServiceClient,
 };
 use flagwire_proto::v1::*;
 use std::io::{BufRead, BufReader};
@@ -47,6 +48,8 @@ impl tonic::service::Interceptor for Bearer {
 pub type Admin = AdminServiceClient<InterceptedService<Channel, Bearer>>;
 /// A flag client type.
 pub type Flags = FlagServiceClient<InterceptedService<Channel, Bearer>>;
+/// A metrics client type.
+pub type Metrics = MetricsServiceClient<InterceptedService<Channel, Bearer>>;
 
 impl Server {
     /// Starts a server on `data_dir` with extra `serve` arguments.
@@ -122,6 +125,16 @@ impl Server {
     /// A FlagService client with `token`.
     pub async fn flags_as(&self, token: Option<&str>) -> Flags {
         FlagServiceClient::with_interceptor(self.channel().await, Bearer(token.map(Into::into)))
+    }
+
+    /// A MetricsService client with `token`.
+    pub async fn metrics_as(&self, token: Option<&str>) -> Metrics {
+        MetricsServiceClient::with_interceptor(self.channel().await, Bearer(token.map(Into::into)))
+    }
+
+    /// A MetricsService client with the admin token.
+    pub async fn metrics(&self) -> Metrics {
+        self.metrics_as(Some(ADMIN)).await
     }
 
     /// The process id.

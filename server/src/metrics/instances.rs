@@ -1,0 +1,395 @@
+//! The SDK-instance registry: who is connected to which environment, and which revision each
+//! has applied, so a rollout can tell when every connected SDK runs its latest change.
+//!
+//! Instances are keyed by (environment, instance id). Watch streams open and close
+//! [`Connection`]s (a guard the stream holds: dropping the stream, however it ends, marks the
+//! instance disconnected once its last stream is gone); reports move the applied revision,
+//! which only ever goes forward, and carry the report sequence numbers used to drop duplicates.
+//! Instances neither connected nor heard from within the retention are forgotten.
+
+use super::report::ValidReport;
+use flagwire_proto::v1::Instance;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+/// Revision steps remembered per instance, for "when did it first reach revision R".
+const MAX_STEPS: usize = 64;
+
+/// Report sequence numbers remembered per instance (beyond the watermark pruning).
+const MAX_SEQUENCES: usize = 4096;
+
+/// How often the registry looks for instances to forget.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+#[derive(Debug)]
+struct Entry {
+    sdk_name: String,
+    sdk_version: String,
+    first_seen: SystemTime,
+    last_seen: SystemTime,
+    // Open Watch streams; connected while > 0.
+    streams: u32,
+    connected_since: Option<SystemTime>,
+    applied_revision: u64,
+    // (revision, when the applied revision first reached it), oldest first, at most MAX_STEPS.
+    steps: VecDeque<(u64, SystemTime)>,
+    // Report sequence -> the time it stops mattering (window end, or receipt for reports
+    // without a window).
+    sequences: BTreeMap<u64, SystemTime>,
+}
+
+impl Entry {
+    fn new(now: SystemTime) -> Self {
+        Self {
+            sdk_name: String::new(),
+            sdk_version: String::new(),
+            first_seen: now,
+            last_seen: now,
+            streams: 0,
+            connected_since: None,
+            applied_revision: 0,
+            steps: VecDeque::new(),
+            sequences: BTreeMap::new(),
+        }
+    }
+
+    fn identify(&mut self, sdk_name: &str, sdk_version: &str) {
+        if !sdk_name.is_empty() {
+            sdk_name.clone_into(&mut self.sdk_name);
+        }
+        if !sdk_version.is_empty() {
+            sdk_version.clone_into(&mut self.sdk_version);
+        }
+    }
+
+    fn apply(&mut self, revision: u64, now: SystemTime) {
+        if revision > self.applied_revision {
+            self.applied_revision = revision;
+            if self.steps.len() == MAX_STEPS {
+                self.steps.pop_front();
+            }
+            self.steps.push_back((revision, now));
+        }
+    }
+
+    /// When the applied revision first reached `revision` or more; `None` if it has not.
+    /// Older than the remembered steps, the oldest remembered one is the answer (an upper bound).
+    fn reached(&self, revision: u64) -> Option<SystemTime> {
+        if self.applied_revision < revision {
+            return None;
+        }
+        Some(
+            self.steps
+                .iter()
+                .find(|(r, _)| *r >= revision)
+                .map_or(self.first_seen, |(_, t)| *t),
+        )
+    }
+
+    fn to_proto(&self, env: &str, id: &str) -> Instance {
+        Instance {
+            instance_id: id.to_owned(),
+            sdk_name: self.sdk_name.clone(),
+            sdk_version: self.sdk_version.clone(),
+            environment: env.to_owned(),
+            connected_since: self.connected_since.map(Into::into),
+            last_seen: Some(self.last_seen.into()),
+            applied_revision: self.applied_revision,
+            connected: self.streams > 0,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    instances: BTreeMap<(String, String), Entry>,
+    last_prune: Option<SystemTime>,
+}
+
+/// What [`Registry::count_applied`] answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppliedCount {
+    /// Connected instances of the environment.
+    pub connected: u32,
+    /// Of those, how many have applied at least the revision.
+    pub applied: u32,
+    /// The latest of the moments those reached it.
+    pub last_applied: Option<SystemTime>,
+}
+
+/// Whether a report's sequence number was new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sequence {
+    /// First time seen (now remembered).
+    New,
+    /// Seen before: the report is a duplicate.
+    Duplicate,
+}
+
+/// The registry. Shared as `Arc<Registry>` by Watch (connections) and the metrics service.
+#[derive(Debug)]
+pub struct Registry {
+    // A std mutex: held for one map update or one scan, never across an await.
+    inner: Mutex<Inner>,
+    retention: Duration,
+    watermark: Duration,
+}
+
+impl Registry {
+    /// An empty registry forgetting idle instances after `retention` and report sequences once
+    /// their window is older than `watermark` (such reports are dropped as late anyway).
+    pub fn new(retention: Duration, watermark: Duration) -> Self {
+        Self {
+            inner: Mutex::new(Inner::default()),
+            retention,
+            watermark,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().expect("registry poisoned")
+    }
+
+    fn prune(&self, inner: &mut Inner, now: SystemTime) {
+        if inner
+            .last_prune
+            .is_some_and(|t| now.duration_since(t).unwrap_or_default() < PRUNE_EVERY)
+        {
+            return;
+        }
+        inner.last_prune = Some(now);
+        let cutoff = now
+            .checked_sub(self.retention)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        inner
+            .instances
+            .retain(|_, e| e.streams > 0 || e.last_seen >= cutoff);
+    }
+
+    /// Registers an open Watch stream of instance `id` in `env`. The instance counts as
+    /// connected until the returned guard (and every other stream's) is dropped.
+    pub fn connect(
+        self: &Arc<Self>,
+        env: &str,
+        id: &str,
+        sdk_name: &str,
+        sdk_version: &str,
+        now: SystemTime,
+    ) -> Connection {
+        let key = (env.to_owned(), id.to_owned());
+        let mut inner = self.lock();
+        self.prune(&mut inner, now);
+        let entry = inner
+            .instances
+            .entry(key.clone())
+            .or_insert_with(|| Entry::new(now));
+        entry.identify(sdk_name, sdk_version);
+        entry.last_seen = now;
+        if entry.streams == 0 {
+            entry.connected_since = Some(now);
+        }
+        entry.streams += 1;
+        Connection {
+            registry: Arc::clone(self),
+            key,
+        }
+    }
+
+    fn disconnect(&self, key: &(String, String), now: SystemTime) {
+        let mut inner = self.lock();
+        if let Some(entry) = inner.instances.get_mut(key) {
+            entry.streams = entry.streams.saturating_sub(1);
+            entry.last_seen = now;
+            if entry.streams == 0 {
+                entry.connected_since = None;
+            }
+        }
+    }
+
+    /// Records a valid report: last seen, SDK identity and applied revision (always, even for
+    /// a duplicate or late report: they still show the instance is alive), and the sequence
+    /// number, answering whether it is new. `remember_sequence` is false for a report dropped
+    /// as late, whose sequence need not be remembered.
+    pub fn report(&self, r: &ValidReport, remember_sequence: bool, now: SystemTime) -> Sequence {
+        let key = (r.environment.clone(), r.instance_id.clone());
+        let mut inner = self.lock();
+        self.prune(&mut inner, now);
+        let entry = inner
+            .instances
+            .entry(key)
+            .or_insert_with(|| Entry::new(now));
+        entry.identify(&r.sdk_name, &r.sdk_version);
+        entry.last_seen = now;
+        entry.apply(r.applied_revision, now);
+        if entry.sequences.contains_key(&r.sequence) {
+            return Sequence::Duplicate;
+        }
+        if remember_sequence {
+            let cutoff = now
+                .checked_sub(self.watermark)
+                .unwrap_or(SystemTime::UNIX_EPOCH);
+            entry.sequences.retain(|_, until| *until >= cutoff);
+            if entry.sequences.len() >= MAX_SEQUENCES {
+                entry.sequences.pop_first();
+            }
+            let until = r.window.map_or(now, |(_, end)| end);
+            entry.sequences.insert(r.sequence, until);
+        }
+        Sequence::New
+    }
+
+    /// Instances of `env` (every environment when `None`) seen within the retention or
+    /// connected now, ordered by environment then id.
+    pub fn list(&self, env: Option<&str>, now: SystemTime) -> Vec<Instance> {
+        let cutoff = now
+            .checked_sub(self.retention)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        self.lock()
+            .instances
+            .iter()
+            .filter(|((e, _), entry)| {
+                env.is_none_or(|env| env == e) && (entry.streams > 0 || entry.last_seen >= cutoff)
+            })
+            .map(|((e, id), entry)| entry.to_proto(e, id))
+            .collect()
+    }
+
+    /// How many instances of `env` are connected, how many of those have applied `revision`
+    /// or later, and when the last of them got there.
+    pub fn count_applied(&self, env: &str, revision: u64) -> AppliedCount {
+        let inner = self.lock();
+        let mut count = AppliedCount {
+            connected: 0,
+            applied: 0,
+            last_applied: None,
+        };
+        let connected = inner
+            .instances
+            .iter()
+            .filter(|((e, _), entry)| e == env && entry.streams > 0);
+        for (_, entry) in connected {
+            count.connected += 1;
+            if let Some(at) = entry.reached(revision) {
+                count.applied += 1;
+                count.last_applied = count.last_applied.max(Some(at));
+            }
+        }
+        count
+    }
+}
+
+/// An open Watch stream of one instance; dropping it ends the connection.
+#[derive(Debug)]
+pub struct Connection {
+    registry: Arc<Registry>,
+    key: (String, String),
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.registry.disconnect(&self.key, SystemTime::now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "00000000-0000-4000-8000-00000000000a";
+    const B: &str = "00000000-0000-4000-8000-00000000000b";
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    fn registry() -> Arc<Registry> {
+        Arc::new(Registry::new(
+            Duration::from_secs(86_400),
+            Duration::from_secs(600),
+        ))
+    }
+
+    fn report(id: &str, sequence: u64, applied: u64) -> ValidReport {
+        ValidReport {
+            environment: "prod".into(),
+            instance_id: id.into(),
+            sequence,
+            sdk_name: "flagwire-rust".into(),
+            sdk_version: "0.1.0".into(),
+            applied_revision: applied,
+            window: None,
+            series: Vec::new(),
+            dropped_series: 0,
+        }
+    }
+
+    #[test]
+    fn connections_and_applied_revisions() {
+        let r = registry();
+        let a1 = r.connect("prod", A, "flagwire-rust", "0.1.0", at(1_000));
+        let a2 = r.connect("prod", A, "", "", at(1_001)); // a reconnect overlapping the old stream
+        let _b = r.connect("prod", B, "flagwire-py", "0.2.0", at(1_002));
+        assert_eq!(r.count_applied("prod", 5).connected, 2);
+        assert_eq!(r.count_applied("prod", 5).applied, 0);
+        assert_eq!(r.count_applied("test", 5).connected, 0);
+
+        assert_eq!(r.report(&report(A, 1, 5), true, at(1_010)), Sequence::New);
+        assert_eq!(
+            r.report(&report(A, 1, 5), true, at(1_011)),
+            Sequence::Duplicate
+        );
+        // The applied revision never goes back.
+        assert_eq!(r.report(&report(A, 2, 3), true, at(1_012)), Sequence::New);
+        assert_eq!(r.report(&report(B, 1, 6), true, at(1_020)), Sequence::New);
+        let c = r.count_applied("prod", 5);
+        assert_eq!(
+            (c.connected, c.applied, c.last_applied),
+            (2, 2, Some(at(1_020)))
+        );
+        let c = r.count_applied("prod", 6);
+        assert_eq!((c.applied, c.last_applied), (1, Some(at(1_020))));
+        // A at 5 since t = 1010; reaching 7 later moves only the time for revisions above 5.
+        r.report(&report(A, 3, 7), true, at(1_030));
+        assert_eq!(r.count_applied("prod", 5).last_applied, Some(at(1_020)));
+        assert_eq!(r.count_applied("prod", 7).last_applied, Some(at(1_030)));
+
+        let list = r.list(None, at(1_040));
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[0].instance_id, A);
+        assert_eq!((list[0].applied_revision, list[0].connected), (7, true));
+        assert_eq!(list[0].sdk_name, "flagwire-rust");
+        assert_eq!(list[0].connected_since, Some(at(1_000).into()));
+
+        drop(a1);
+        assert_eq!(
+            r.count_applied("prod", 0).connected,
+            2,
+            "A has another stream"
+        );
+        drop(a2);
+        assert_eq!(r.count_applied("prod", 0).connected, 1);
+        let list = r.list(Some("prod"), at(1_040));
+        assert!(!list[0].connected && list[0].connected_since.is_none());
+        assert!(r.list(Some("test"), at(1_040)).is_empty());
+    }
+
+    #[test]
+    fn idle_instances_and_old_sequences_are_forgotten() {
+        let r = registry();
+        r.report(&report(A, 1, 0), true, at(1_000));
+        // Within the watermark the sequence is remembered.
+        assert_eq!(
+            r.report(&report(A, 1, 0), true, at(1_500)),
+            Sequence::Duplicate
+        );
+        // Later it is pruned (a report that old is dropped as late before it gets here).
+        r.report(&report(A, 9, 0), true, at(2_000));
+        assert_eq!(r.report(&report(A, 1, 0), false, at(2_001)), Sequence::New);
+        let _b = r.connect("prod", B, "", "", at(2_000));
+        let day_later = at(2_002 + 86_400);
+        assert_eq!(r.list(None, day_later).len(), 1, "only the connected one");
+        r.report(&report(B, 1, 0), true, day_later);
+        assert_eq!(r.lock().instances.len(), 1, "pruned on insert");
+    }
+}

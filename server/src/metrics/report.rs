@@ -1,0 +1,406 @@
+//! Validation of a `ReportRequest` as a whole, against the catalog, before anything is merged.
+//!
+//! A report is accepted or rejected entire: one bad series rejects the report, with the field
+//! path of the first problem in protobuf JSON form (`series[2].latencyUs.scale`), so an SDK with
+//! a bug finds out at once instead of silently skewing a canary's numbers. A report with no
+//! series and no window is valid: SDKs send those to say which revision they have applied.
+
+use super::usage::Aggregate;
+use crate::catalog::State;
+use crate::error::{Error, Result};
+use flagwire_core::histogram::Histogram;
+use flagwire_proto::v1::{ReportRequest, Series};
+use std::time::{Duration, SystemTime};
+
+/// How far in the future a window may end: SDK clocks drift, but not by this much.
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
+
+/// Longest accepted SDK name, SDK version, cohort or rollout id.
+const MAX_LABEL: usize = 128;
+
+/// The reasons a `ReasonCount` may name (`flagwire.v1.Reason` without its prefix).
+const REASONS: &[&str] = &[
+    "STATIC",
+    "TARGETING_MATCH",
+    "SPLIT",
+    "DISABLED",
+    "PREREQUISITE_FAILED",
+    "ERROR",
+];
+
+/// One series of a valid report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidSeries {
+    /// The flag (exists).
+    pub flag_key: String,
+    /// A variant of the flag, or empty for evaluations that ended in an error.
+    pub variant: String,
+    /// The split label, if any.
+    pub cohort: String,
+    /// What it adds.
+    pub aggregate: Aggregate,
+}
+
+/// A report that passed every check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidReport {
+    /// The environment it is for.
+    pub environment: String,
+    /// The instance id, as a lowercase hyphenated UUID.
+    pub instance_id: String,
+    /// The instance's report number.
+    pub sequence: u64,
+    /// SDK name.
+    pub sdk_name: String,
+    /// SDK version.
+    pub sdk_version: String,
+    /// The revision the instance has applied (at most the environment's revision).
+    pub applied_revision: u64,
+    /// The window's start and end; `None` for a report without series and window.
+    pub window: Option<(SystemTime, SystemTime)>,
+    /// The series, in request order.
+    pub series: Vec<ValidSeries>,
+    /// Series the SDK dropped since its last successful report.
+    pub dropped_series: u64,
+}
+
+fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Error {
+    Error::invalid(field, reason)
+}
+
+fn label(field: &str, value: &str) -> Result<()> {
+    if value.chars().count() > MAX_LABEL {
+        return Err(invalid(
+            field,
+            format!("longer than {MAX_LABEL} characters"),
+        ));
+    }
+    Ok(())
+}
+
+fn time(field: &str, ts: &prost_types::Timestamp) -> Result<SystemTime> {
+    SystemTime::try_from(*ts).map_err(|_| invalid(field, "not a valid timestamp"))
+}
+
+/// The instance id as a lowercase hyphenated UUID; `field` names it in errors.
+pub fn instance_id(field: &str, id: &str) -> Result<String> {
+    let uuid =
+        uuid::Uuid::try_parse(id).map_err(|_| invalid(field, format!("{id:?} is not a UUID")))?;
+    if uuid.is_nil() {
+        return Err(invalid(field, "must not be the nil UUID"));
+    }
+    Ok(uuid.hyphenated().to_string())
+}
+
+fn window(r: &ReportRequest, now: SystemTime) -> Result<Option<(SystemTime, SystemTime)>> {
+    let (start, end) = match (&r.window_start, &r.window_end) {
+        (None, None) if r.series.is_empty() => return Ok(None),
+        (None, _) => return Err(invalid("windowStart", "required")),
+        (_, None) => return Err(invalid("windowEnd", "required")),
+        (Some(s), Some(e)) => (time("windowStart", s)?, time("windowEnd", e)?),
+    };
+    if end < start {
+        return Err(invalid("windowEnd", "before windowStart"));
+    }
+    if end > now + MAX_CLOCK_SKEW {
+        return Err(invalid(
+            "windowEnd",
+            format!(
+                "more than {} s in the future (is the SDK's clock right?)",
+                MAX_CLOCK_SKEW.as_secs()
+            ),
+        ));
+    }
+    Ok(Some((start, end)))
+}
+
+fn series(state: &State, i: usize, s: &Series) -> Result<ValidSeries> {
+    let at = |field: &str| format!("series[{i}].{field}");
+    let flag = state
+        .flags
+        .get(&s.flag_key)
+        .ok_or_else(|| invalid(at("flagKey"), format!("unknown flag {:?}", s.flag_key)))?;
+    let mut evaluations = 0u64;
+    for (j, rc) in s.evaluations.iter().enumerate() {
+        let field = at(&format!("evaluations[{j}].reason"));
+        if !REASONS.contains(&rc.reason.as_str()) {
+            return Err(invalid(field, format!("unknown reason {:?}", rc.reason)));
+        }
+        if s.variant.is_empty() && rc.reason != "ERROR" && rc.count > 0 {
+            return Err(invalid(
+                field,
+                format!(
+                    "{} evaluations serve a variant, but variant is empty",
+                    rc.reason
+                ),
+            ));
+        }
+        evaluations = evaluations.checked_add(rc.count).ok_or_else(|| {
+            invalid(
+                at(&format!("evaluations[{j}].count")),
+                "the counts overflow",
+            )
+        })?;
+    }
+    if !s.variant.is_empty() && !flag.variants.iter().any(|v| v.key == s.variant) {
+        return Err(invalid(
+            at("variant"),
+            format!("flag {:?} has no variant {:?}", s.flag_key, s.variant),
+        ));
+    }
+    label(&at("cohort"), &s.cohort)?;
+    label(&at("rolloutId"), &s.rollout_id)?;
+    let outcomes = s
+        .successes
+        .checked_add(s.errors)
+        .ok_or_else(|| invalid(at("errors"), "successes plus errors overflows"))?;
+    let latency = match &s.latency_us {
+        None => Histogram::new(),
+        Some(h) => {
+            let latency = Histogram::from_proto(h)
+                .map_err(|e| invalid(at(&format!("latencyUs.{}", e.field)), e.reason))?;
+            if outcomes != latency.count() {
+                return Err(invalid(
+                    at("successes"),
+                    format!(
+                        "successes ({}) plus errors ({}) must equal latencyUs.count ({})",
+                        s.successes,
+                        s.errors,
+                        latency.count()
+                    ),
+                ));
+            }
+            latency
+        }
+    };
+    Ok(ValidSeries {
+        flag_key: s.flag_key.clone(),
+        variant: s.variant.clone(),
+        cohort: s.cohort.clone(),
+        aggregate: Aggregate {
+            evaluations,
+            successes: s.successes,
+            errors: s.errors,
+            latency,
+        },
+    })
+}
+
+/// Checks `r` for environment `env` (already authorised) against `state` at time `now`.
+///
+/// `NotFound` when the environment does not exist; otherwise `Invalid` naming the first bad
+/// field: `instanceId` (not a UUID), `sdkName` / `sdkVersion` (too long), `appliedRevision`
+/// (beyond the environment's revision), `windowStart` / `windowEnd` (missing while there are
+/// series, reversed, or more than [`MAX_CLOCK_SKEW`] in the future), and per series an unknown
+/// flag, variant or reason, a histogram that is not scale 3 or whose counts disagree, or
+/// `successes + errors` different from the histogram's count.
+pub fn validate(
+    state: &State,
+    env: &str,
+    r: &ReportRequest,
+    now: SystemTime,
+) -> Result<ValidReport> {
+    let environment = state
+        .envs
+        .get(env)
+        .ok_or_else(|| Error::NotFound(format!("environment {env:?}")))?;
+    let id = instance_id("instanceId", &r.instance_id)?;
+    label("sdkName", &r.sdk_name)?;
+    label("sdkVersion", &r.sdk_version)?;
+    if r.applied_revision > environment.revision {
+        return Err(invalid(
+            "appliedRevision",
+            format!(
+                "{} is beyond the environment's revision {}",
+                r.applied_revision, environment.revision
+            ),
+        ));
+    }
+    let window = window(r, now)?;
+    let series = r
+        .series
+        .iter()
+        .enumerate()
+        .map(|(i, s)| series(state, i, s))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(ValidReport {
+        environment: env.to_owned(),
+        instance_id: id,
+        sequence: r.sequence,
+        sdk_name: r.sdk_name.clone(),
+        sdk_version: r.sdk_version.clone(),
+        applied_revision: r.applied_revision,
+        window,
+        series,
+        dropped_series: r.dropped_series,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flagwire_proto::v1::{Environment, ExponentialHistogram, Flag, ReasonCount, Variant};
+
+    const ID: &str = "6f1c2a9e-4d3b-4c8a-9f00-0123456789ab";
+
+    fn state() -> State {
+        let mut state = State::default();
+        state.envs.insert(
+            "prod".into(),
+            Environment {
+                key: "prod".into(),
+                revision: 7,
+                ..Default::default()
+            },
+        );
+        let variant = |k: &str| Variant {
+            key: k.into(),
+            ..Default::default()
+        };
+        state.flags.insert(
+            "checkout".into(),
+            Flag {
+                key: "checkout".into(),
+                variants: vec![variant("on"), variant("off")],
+                ..Default::default()
+            },
+        );
+        state
+    }
+
+    fn histogram(values: &[u64]) -> ExponentialHistogram {
+        let mut h = Histogram::new();
+        values.iter().for_each(|v| h.record(*v));
+        h.to_proto()
+    }
+
+    fn report(now: SystemTime) -> ReportRequest {
+        ReportRequest {
+            instance_id: ID.to_uppercase(),
+            sequence: 1,
+            applied_revision: 7,
+            window_start: Some((now - Duration::from_secs(10)).into()),
+            window_end: Some(now.into()),
+            series: vec![Series {
+                flag_key: "checkout".into(),
+                variant: "on".into(),
+                cohort: "canary".into(),
+                evaluations: vec![ReasonCount {
+                    reason: "SPLIT".into(),
+                    count: 9,
+                }],
+                successes: 2,
+                errors: 1,
+                latency_us: Some(histogram(&[10, 20, 30])),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn field(r: &ReportRequest, now: SystemTime) -> String {
+        match validate(&state(), "prod", r, now) {
+            Err(Error::Invalid(e)) => e.field,
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_valid_report() {
+        let now = SystemTime::now();
+        let v = validate(&state(), "prod", &report(now), now).unwrap();
+        assert_eq!(v.instance_id, ID);
+        assert_eq!(v.series[0].aggregate.evaluations, 9);
+        assert_eq!(v.series[0].aggregate.latency.count(), 3);
+        // Applied-revision-only reports carry neither series nor window.
+        let bare = ReportRequest {
+            instance_id: ID.into(),
+            ..Default::default()
+        };
+        assert_eq!(validate(&state(), "prod", &bare, now).unwrap().window, None);
+        assert!(matches!(
+            validate(&state(), "nope", &bare, now),
+            Err(Error::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn every_rejection_names_its_field() {
+        let now = SystemTime::now();
+        let with = |f: &dyn Fn(&mut ReportRequest)| {
+            let mut r = report(now);
+            f(&mut r);
+            field(&r, now)
+        };
+        assert_eq!(with(&|r| r.instance_id = "nope".into()), "instanceId");
+        assert_eq!(
+            with(&|r| r.instance_id = uuid::Uuid::nil().to_string()),
+            "instanceId"
+        );
+        assert_eq!(with(&|r| r.sdk_name = "x".repeat(129)), "sdkName");
+        assert_eq!(with(&|r| r.applied_revision = 8), "appliedRevision");
+        assert_eq!(with(&|r| r.window_start = None), "windowStart");
+        assert_eq!(with(&|r| r.window_end = None), "windowEnd");
+        assert_eq!(
+            with(&|r| r.window_end = Some((now - Duration::from_secs(60)).into())),
+            "windowEnd"
+        );
+        assert_eq!(
+            with(&|r| {
+                r.window_start = Some(now.into());
+                r.window_end = Some((now + Duration::from_secs(3600)).into());
+            }),
+            "windowEnd"
+        );
+        assert_eq!(
+            with(&|r| r.series[0].flag_key = "other".into()),
+            "series[0].flagKey"
+        );
+        assert_eq!(
+            with(&|r| r.series[0].variant = "maybe".into()),
+            "series[0].variant"
+        );
+        assert_eq!(
+            with(&|r| r.series[0].variant = String::new()),
+            "series[0].evaluations[0].reason"
+        );
+        assert_eq!(
+            with(&|r| r.series[0].evaluations[0].reason = "LUCK".into()),
+            "series[0].evaluations[0].reason"
+        );
+        assert_eq!(
+            with(&|r| r.series[0].cohort = "c".repeat(200)),
+            "series[0].cohort"
+        );
+        assert_eq!(
+            with(&|r| r.series[0].latency_us.as_mut().unwrap().scale = 2),
+            "series[0].latencyUs.scale"
+        );
+        assert_eq!(
+            with(&|r| r.series[0].latency_us.as_mut().unwrap().count = 4),
+            "series[0].latencyUs.count"
+        );
+        assert_eq!(
+            with(&|r| r.series[0].latency_us.as_mut().unwrap().sum = -1.0),
+            "series[0].latencyUs.sum"
+        );
+        assert_eq!(with(&|r| r.series[0].errors = 2), "series[0].successes");
+        assert_eq!(
+            with(&|r| {
+                r.series.push(r.series[0].clone());
+                r.series[1].latency_us.as_mut().unwrap().scale = 4;
+            }),
+            "series[1].latencyUs.scale"
+        );
+    }
+
+    #[test]
+    fn errors_are_reported_without_a_variant() {
+        let now = SystemTime::now();
+        let mut r = report(now);
+        r.series[0].variant = String::new();
+        r.series[0].evaluations[0].reason = "ERROR".into();
+        let v = validate(&state(), "prod", &r, now).unwrap();
+        assert_eq!(v.series[0].variant, "");
+    }
+}

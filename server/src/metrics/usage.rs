@@ -1,0 +1,278 @@
+//! Usage aggregates: evaluations, outcomes and latency per (environment, flag, variant, cohort)
+//! and 10-second slot, in memory, pruned to the retention on every insert.
+//!
+//! A report's whole window is credited to the slot its start falls in (the start truncated to
+//! the 10 s grid), so SDKs that report every 10 s or less land in one slot per window and a
+//! query's time range resolves to 10 s. Latencies merge bucket by bucket
+//! ([`flagwire_core::histogram`]), so a slot's quantiles are those of every value reported in
+//! it, whichever instance recorded them.
+
+use super::report::ValidSeries;
+use super::unix_nanos;
+use flagwire_core::histogram::Histogram;
+use flagwire_proto::v1::UsageRow;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+/// The slot width: report windows are grouped by their start truncated to multiples of this.
+pub const GRID_SECS: i64 = 10;
+
+/// What one (environment, flag, variant, cohort) accumulated in one slot, or over a query.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Aggregate {
+    /// Evaluations (every reason).
+    pub evaluations: u64,
+    /// Measured outcomes that succeeded.
+    pub successes: u64,
+    /// Measured outcomes that failed.
+    pub errors: u64,
+    /// Outcome latencies in microseconds.
+    pub latency: Histogram,
+}
+
+impl Aggregate {
+    fn add(&mut self, other: &Aggregate) {
+        self.evaluations = self.evaluations.saturating_add(other.evaluations);
+        self.successes = self.successes.saturating_add(other.successes);
+        self.errors = self.errors.saturating_add(other.errors);
+        self.latency.merge(&other.latency);
+    }
+
+    /// The query row: error rate `errors / (successes + errors)` (0 with no outcomes) and the
+    /// latency quantiles as bucket upper bounds (0 with no latencies).
+    pub fn to_row(&self, flag_key: &str, variant: &str, cohort: &str) -> UsageRow {
+        let outcomes = self.successes.saturating_add(self.errors);
+        let error_rate = if outcomes == 0 {
+            0.0
+        } else {
+            self.errors as f64 / outcomes as f64
+        };
+        let quantile = |q| self.latency.quantile(q).map_or(0.0, |at| at.upper_bound_us);
+        UsageRow {
+            flag_key: flag_key.to_owned(),
+            variant: variant.to_owned(),
+            cohort: cohort.to_owned(),
+            evaluations: self.evaluations,
+            successes: self.successes,
+            errors: self.errors,
+            error_rate,
+            p50_us: quantile(0.5),
+            p95_us: quantile(0.95),
+            p99_us: quantile(0.99),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct SeriesKey {
+    env: String,
+    flag: String,
+    variant: String,
+    cohort: String,
+}
+
+/// The aggregates of every slot still within the retention.
+pub struct Usage {
+    // Slot start (Unix seconds, a multiple of GRID_SECS) -> series in that slot. A std mutex:
+    // held only for a merge or a query's scan, never across an await.
+    slots: Mutex<BTreeMap<i64, HashMap<SeriesKey, Aggregate>>>,
+    retention: Duration,
+}
+
+/// The slot a time falls in (Unix seconds, rounded down to the grid).
+pub fn slot_of(t: SystemTime) -> i64 {
+    let secs = unix_nanos(t).div_euclid(1_000_000_000);
+    let secs = i64::try_from(secs).unwrap_or(if secs < 0 { i64::MIN } else { i64::MAX });
+    secs.div_euclid(GRID_SECS) * GRID_SECS
+}
+
+/// The least whole second at or after `t` (slots starting there or later are "at or after t").
+fn ceil_secs(t: SystemTime) -> i64 {
+    let nanos = unix_nanos(t);
+    let secs = nanos.div_euclid(1_000_000_000) + i128::from(nanos.rem_euclid(1_000_000_000) > 0);
+    i64::try_from(secs).unwrap_or(if secs < 0 { i64::MIN } else { i64::MAX })
+}
+
+impl Usage {
+    /// An empty store keeping slots for `retention`.
+    pub fn new(retention: Duration) -> Self {
+        Self {
+            slots: Mutex::new(BTreeMap::new()),
+            retention,
+        }
+    }
+
+    /// Adds a report's series of `env`, for the window starting at `window_start`, and prunes
+    /// slots older than the retention. A window that starts before the retention is not added.
+    pub fn merge(
+        &self,
+        env: &str,
+        window_start: SystemTime,
+        series: &[ValidSeries],
+        now: SystemTime,
+    ) {
+        let cutoff = slot_of(
+            now.checked_sub(self.retention)
+                .unwrap_or(SystemTime::UNIX_EPOCH),
+        );
+        let slot = slot_of(window_start);
+        let mut slots = self.slots.lock().expect("usage poisoned");
+        while slots.first_key_value().is_some_and(|(s, _)| *s < cutoff) {
+            slots.pop_first();
+        }
+        if slot < cutoff {
+            return;
+        }
+        let entries = slots.entry(slot).or_default();
+        for s in series {
+            let key = SeriesKey {
+                env: env.to_owned(),
+                flag: s.flag_key.clone(),
+                variant: s.variant.clone(),
+                cohort: s.cohort.clone(),
+            };
+            entries.entry(key).or_default().add(&s.aggregate);
+        }
+    }
+
+    /// The totals of `env` (only `flag_key`, when given) per (flag, variant, cohort), over the
+    /// slots starting in `[start, end)` (`None` = unbounded), ordered by flag, variant, cohort.
+    pub fn query(
+        &self,
+        env: &str,
+        flag_key: Option<&str>,
+        start: Option<SystemTime>,
+        end: Option<SystemTime>,
+    ) -> Vec<UsageRow> {
+        let from = start.map_or(i64::MIN, ceil_secs);
+        let to = end.map_or(i64::MAX, ceil_secs);
+        let mut totals: BTreeMap<(&str, &str, &str), Aggregate> = BTreeMap::new();
+        let slots = self.slots.lock().expect("usage poisoned");
+        if from >= to {
+            return Vec::new();
+        }
+        for entries in slots.range(from..to).map(|(_, e)| e) {
+            for (key, aggregate) in entries {
+                if key.env != env || flag_key.is_some_and(|f| f != key.flag) {
+                    continue;
+                }
+                totals
+                    .entry((&key.flag, &key.variant, &key.cohort))
+                    .or_default()
+                    .add(aggregate);
+            }
+        }
+        totals
+            .into_iter()
+            .map(|((flag, variant, cohort), a)| a.to_row(flag, variant, cohort))
+            .collect()
+    }
+
+    /// Number of slots held (tests and diagnostics).
+    pub fn slots(&self) -> usize {
+        self.slots.lock().expect("usage poisoned").len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    fn series(flag: &str, variant: &str, evaluations: u64, latencies: &[u64]) -> ValidSeries {
+        let mut latency = Histogram::new();
+        latencies.iter().for_each(|v| latency.record(*v));
+        ValidSeries {
+            flag_key: flag.into(),
+            variant: variant.into(),
+            cohort: String::new(),
+            aggregate: Aggregate {
+                evaluations,
+                successes: latencies.len() as u64 - 1,
+                errors: 1,
+                latency,
+            },
+        }
+    }
+
+    #[test]
+    fn slots_truncate_to_the_grid() {
+        assert_eq!(slot_of(at(1_000_009)), 1_000_000);
+        assert_eq!(slot_of(at(1_000_010)), 1_000_010);
+        assert_eq!(
+            slot_of(SystemTime::UNIX_EPOCH - Duration::from_millis(1)),
+            -GRID_SECS
+        );
+    }
+
+    #[test]
+    fn merges_queries_and_prunes() {
+        let usage = Usage::new(Duration::from_secs(3600));
+        let now = at(100_000);
+        usage.merge(
+            "prod",
+            at(99_001),
+            &[series("a", "on", 5, &[100, 200, 300])],
+            now,
+        );
+        usage.merge(
+            "prod",
+            at(99_005),
+            &[series("a", "on", 2, &[400, 500])],
+            now,
+        );
+        usage.merge("prod", at(99_011), &[series("a", "off", 1, &[0, 1])], now);
+        usage.merge("test", at(99_011), &[series("a", "on", 7, &[1, 2])], now);
+        assert_eq!(usage.slots(), 2);
+
+        let rows = usage.query("prod", None, None, None);
+        assert_eq!(rows.len(), 2);
+        assert_eq!((rows[0].variant.as_str(), rows[0].evaluations), ("off", 1));
+        let on = &rows[1];
+        assert_eq!((on.evaluations, on.successes, on.errors), (7, 3, 2));
+        assert!((on.error_rate - 0.4).abs() < 1e-12);
+        // 5 values: p50 rank 3 = 300, p99 rank 5 = 500; upper bounds of their buckets.
+        let bound = |v| {
+            let i = flagwire_core::histogram::bucket_index(v).unwrap();
+            flagwire_core::histogram::upper_bound(i)
+        };
+        assert_eq!(on.p50_us, bound(300));
+        assert_eq!(on.p99_us, bound(500));
+
+        // [start, end) selects slots by their start.
+        assert_eq!(usage.query("prod", None, Some(at(99_010)), None).len(), 1);
+        assert_eq!(usage.query("prod", None, None, Some(at(99_010))).len(), 1);
+        let half = SystemTime::UNIX_EPOCH + Duration::from_millis(99_000_500);
+        assert!(
+            usage
+                .query("prod", None, Some(half), Some(at(99_010)))
+                .is_empty()
+        );
+        assert!(usage.query("prod", Some("b"), None, None).is_empty());
+        assert!(
+            usage
+                .query("prod", None, Some(at(5)), Some(at(5)))
+                .is_empty()
+        );
+
+        // An insert an hour later prunes both old slots; a window before the retention is ignored.
+        usage.merge(
+            "prod",
+            at(103_700),
+            &[series("a", "on", 1, &[5])],
+            at(103_700),
+        );
+        assert_eq!(usage.slots(), 1);
+        usage.merge(
+            "prod",
+            at(99_000),
+            &[series("a", "on", 1, &[5])],
+            at(103_700),
+        );
+        assert_eq!(usage.slots(), 1);
+    }
+}
