@@ -46,6 +46,12 @@ pub(crate) async fn flush(shared: &Shared, channel: &Channel) -> bool {
             *shared.window_start.lock().expect("poisoned") = now;
             true
         }
+        // The server refused this window's content (e.g. a flag deleted since it was read):
+        // resending it would be refused forever, so it is dropped, not merged back.
+        Err(status) if status.code() == tonic::Code::InvalidArgument => {
+            tracing::warn!(%status, "flagwire: metrics window refused by the server; dropped");
+            false
+        }
         Err(status) => {
             tracing::debug!(%status, "flagwire: metrics flush failed; kept for the next one");
             recorder.merge_back(series, dropped);

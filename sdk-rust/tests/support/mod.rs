@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use flagwire_proto::grpc::admin_service_client::AdminServiceClient;
+use flagwire_proto::grpc::metrics_service_client::MetricsServiceClient;
 use flagwire_proto::v1::*;
 use flagwire_server::catalog::{Catalog, CatalogOptions};
 use flagwire_server::store::sled_store::SledStore;
@@ -51,6 +52,7 @@ impl TestServer {
             catalog,
             heartbeat: Duration::from_millis(500),
             shutdown_grace: Duration::from_millis(200),
+            metrics: Default::default(),
         };
         self.stop = Some(stop);
         self.task = Some(tokio::spawn(async move {
@@ -90,12 +92,18 @@ impl TestServer {
             .connect()
             .await
             .unwrap();
-        Admin(AdminServiceClient::new(channel))
+        Admin(
+            AdminServiceClient::new(channel.clone()),
+            MetricsServiceClient::new(channel),
+        )
     }
 }
 
-/// An admin client that adds the token.
-pub struct Admin(pub AdminServiceClient<Channel>);
+/// An admin client that adds the token (admin and metrics services).
+pub struct Admin(
+    pub AdminServiceClient<Channel>,
+    pub MetricsServiceClient<Channel>,
+);
 
 fn auth<T>(message: T) -> Request<T> {
     let mut r = Request::new(message);
@@ -185,6 +193,79 @@ impl Admin {
             .unwrap()
             .into_inner()
             .secret
+    }
+
+    /// Usage rows of a flag over the last hour.
+    pub async fn usage(&mut self, env: &str, flag: &str) -> Vec<UsageRow> {
+        let now = std::time::SystemTime::now();
+        let request = GetUsageRequest {
+            environment: env.into(),
+            flag_key: flag.into(),
+            start_time: Some((now - Duration::from_secs(3600)).into()),
+            end_time: Some((now + Duration::from_secs(3600)).into()),
+        };
+        self.1
+            .get_usage(auth(request))
+            .await
+            .unwrap()
+            .into_inner()
+            .rows
+    }
+
+    /// (connected instances, of which applied `revision`).
+    pub async fn applied(&mut self, env: &str, revision: u64) -> (u32, u32) {
+        let request = CountAppliedInstancesRequest {
+            environment: env.into(),
+            revision,
+        };
+        let r = self
+            .1
+            .count_applied_instances(auth(request))
+            .await
+            .unwrap()
+            .into_inner();
+        (r.connected, r.applied)
+    }
+
+    /// Creates a boolean flag enabled in `env` with a 50/50 split of on/off by targeting key.
+    pub async fn split_flag(&mut self, key: &str, env: &str) {
+        let variant = |k: &str, b: bool| Variant {
+            key: k.into(),
+            value: Some(FlagValue {
+                kind: Some(flag_value::Kind::BoolValue(b)),
+            }),
+            description: String::new(),
+        };
+        let entry = |v: &str| SplitEntry {
+            variant: v.into(),
+            weight: 50,
+            label: String::new(),
+        };
+        let config = FlagConfig {
+            enabled: true,
+            off_variant: "off".into(),
+            default_rule: Some(Serve {
+                kind: Some(serve::Kind::Split(Split {
+                    entries: vec![entry("on"), entry("off")],
+                    ..Default::default()
+                })),
+            }),
+            ..Default::default()
+        };
+        let flag = Flag {
+            key: key.into(),
+            r#type: ValueType::Boolean as i32,
+            variants: vec![variant("on", true), variant("off", false)],
+            environments: [(env.to_string(), config)].into(),
+            ..Default::default()
+        };
+        self.0
+            .create_flag(auth(CreateFlagRequest {
+                flag: Some(flag),
+                reason: String::new(),
+            }))
+            .await
+            .unwrap();
     }
 
     /// The environment's revision.
