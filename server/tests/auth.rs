@@ -194,3 +194,26 @@ async fn revoking_a_token_ends_its_open_watch() {
     let status = end.expect_err("the stream ends with an error");
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
 }
+
+#[test]
+fn a_short_or_empty_configured_admin_token_is_refused_at_start() {
+    for token in ["", "short"] {
+        let dir = tempdir();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_flagwire"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--http-listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(dir.path())
+            .env("FLAGWIRE_ADMIN_TOKEN", token)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "started with admin token {token:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("FLAGWIRE_ADMIN_TOKEN"), "{stderr}");
+    }
+}

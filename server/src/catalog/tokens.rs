@@ -41,6 +41,9 @@ fn subject(token: &ApiToken) -> Option<AuditSubject> {
     })
 }
 
+/// The shortest admin token accepted from configuration.
+pub const MIN_SUPPLIED_SECRET: usize = 16;
+
 fn hash(secret: &str) -> Vec<u8> {
     Sha256::digest(secret.as_bytes()).to_vec()
 }
@@ -203,6 +206,9 @@ impl Catalog {
     /// The live token whose secret is `secret`. Compares against every token's hash in constant
     /// time, so response timing reveals nothing about stored hashes.
     pub fn authenticate(&self, secret: &str) -> Option<Principal> {
+        if secret.is_empty() {
+            return None;
+        }
         let presented = hash(secret);
         let state = self.read();
         let mut found = None;
@@ -240,6 +246,15 @@ impl Catalog {
             actor: "bootstrap".into(),
             reason: "first start".into(),
         };
+        // A supplied token must be worth its name: an empty or short one would let anyone in.
+        if let Some(s) = &supplied
+            && s.trim().len() < MIN_SUPPLIED_SECRET
+        {
+            return Err(Error::invalid(
+                "FLAGWIRE_ADMIN_TOKEN",
+                format!("must be at least {MIN_SUPPLIED_SECRET} characters"),
+            ));
+        }
         let generated = supplied.is_none();
         let secret = supplied.unwrap_or_else(new_secret);
         let (_, secret) = self
