@@ -34,19 +34,34 @@ fn benches(c: &mut Criterion) {
     // the run), reads also count, and measure() adds its bookkeeping.
     let online = Client::builder("http://127.0.0.1:9", "-")
         .bootstrap_file(&path)
-        .backoff(std::time::Duration::from_secs(3600), std::time::Duration::from_secs(3600))
+        .backoff(
+            std::time::Duration::from_secs(3600),
+            std::time::Duration::from_secs(3600),
+        )
         .metrics_flush_interval(std::time::Duration::from_secs(3600))
         .build()
         .unwrap();
     c.bench_function("sdk bool_value with metrics, no rules", |b| {
         b.iter(|| online.bool_value(black_box("bool-flag"), black_box(&ctx), false))
     });
-    c.bench_function("sdk bool_value with metrics, 5 rules + 3-way split (with_str_value)", |b| {
-        b.iter(|| online.with_str_value(black_box("split-flag"), black_box(&ctx), "none", str::len))
-    });
-    c.bench_function("sdk start_measure + finish (bool flag), excluding the work", |b| {
-        b.iter(|| online.start_measure(black_box("bool-flag"), black_box(&ctx)).finish(true))
-    });
+    c.bench_function(
+        "sdk bool_value with metrics, 5 rules + 3-way split (with_str_value)",
+        |b| {
+            b.iter(|| {
+                online.with_str_value(black_box("split-flag"), black_box(&ctx), "none", str::len)
+            })
+        },
+    );
+    c.bench_function(
+        "sdk start_measure + finish (bool flag), excluding the work",
+        |b| {
+            b.iter(|| {
+                online
+                    .start_measure(black_box("bool-flag"), black_box(&ctx))
+                    .finish(true)
+            })
+        },
+    );
 }
 
 criterion_group!(sdk, benches);

@@ -15,6 +15,7 @@ pub(crate) struct Options {
     pub token: String,
     pub environment: String,
     pub connect_timeout: Duration,
+    pub initial_ready_timeout: Duration,
     pub heartbeat_timeout: Duration,
     pub min_backoff: Duration,
     pub max_backoff: Duration,
@@ -38,6 +39,7 @@ impl ClientBuilder {
                 token,
                 environment: String::new(),
                 connect_timeout: Duration::from_secs(5),
+                initial_ready_timeout: Duration::from_secs(10),
                 heartbeat_timeout: Duration::from_secs(45),
                 min_backoff: Duration::from_millis(100),
                 max_backoff: Duration::from_secs(30),
@@ -52,6 +54,12 @@ impl ClientBuilder {
     /// How long one connection attempt may take (default 5 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.options.connect_timeout = timeout;
+        self
+    }
+
+    /// How long [`Client::ready`] waits for the first snapshot (default 10 s).
+    pub fn initial_ready_timeout(mut self, timeout: Duration) -> Self {
+        self.options.initial_ready_timeout = timeout;
         self
     }
 

@@ -144,6 +144,12 @@ impl Client {
         }
     }
 
+    /// [`Client::wait_ready`] with the builder's `initial_ready_timeout`.
+    pub async fn ready(&self) -> Result<(), Error> {
+        self.wait_ready(self.shared.options.initial_ready_timeout)
+            .await
+    }
+
     /// The current state.
     pub fn state(&self) -> State {
         self.shared.state.borrow().clone()

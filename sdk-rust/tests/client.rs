@@ -242,3 +242,80 @@ async fn remote_evaluator_asks_the_server() {
         (1.into(), Some("GENERAL"))
     );
 }
+
+/// A TCP forwarder that can be frozen: bytes stop flowing but no connection closes, the way a
+/// dead network path looks to both ends.
+async fn freezable_proxy(
+    target: std::net::SocketAddr,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let frozen = std::sync::Arc::new(AtomicBool::new(false));
+    let flag = std::sync::Arc::clone(&frozen);
+    tokio::spawn(async move {
+        while let Ok((inbound, _)) = listener.accept().await {
+            let Ok(outbound) = tokio::net::TcpStream::connect(target).await else {
+                continue;
+            };
+            let (ri, wi) = inbound.into_split();
+            let (ro, wo) = outbound.into_split();
+            for (mut from, mut to, frozen) in [
+                (
+                    Box::new(ri) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+                    Box::new(wo) as Box<dyn tokio::io::AsyncWrite + Unpin + Send>,
+                    std::sync::Arc::clone(&flag),
+                ),
+                (Box::new(ro), Box::new(wi), std::sync::Arc::clone(&flag)),
+            ] {
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    loop {
+                        let n = match from.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        while frozen.load(Ordering::SeqCst) {
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                        if to.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        }
+    });
+    (format!("http://{addr}"), frozen)
+}
+
+#[tokio::test]
+async fn a_silent_connection_is_declared_dead_by_the_heartbeat_timeout() {
+    let (server, mut admin, token) = setup().await;
+    let (url, frozen) = freezable_proxy(server.addr).await;
+    // The test server sends a heartbeat every 500 ms when idle.
+    let client = Client::builder(url, &token)
+        .heartbeat_timeout(Duration::from_millis(1500))
+        .backoff(Duration::from_millis(50), Duration::from_millis(200))
+        .build()
+        .unwrap();
+    client.ready().await.unwrap();
+    frozen.store(true, std::sync::atomic::Ordering::SeqCst);
+    state_becomes(&client, State::Stale).await;
+    assert!(
+        !client.bool_value("new-checkout", &Context::new("u"), true),
+        "still the last good copy"
+    );
+    let mut changes = client.changes();
+    admin.set("new-checkout", "production", true).await;
+    frozen.store(false, std::sync::atomic::Ordering::SeqCst);
+    let change = tokio::time::timeout(WAIT, changes.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(change.revision, 2);
+    state_becomes(&client, State::Ready).await;
+    assert!(client.bool_value("new-checkout", &Context::new("u"), false));
+    client.close().await;
+}
