@@ -1,14 +1,27 @@
 //! Sending metrics windows through `MetricsService.Report` every flush interval and on close.
 
 use crate::client::Shared;
-use crate::sync::SDK_NAME;
+use crate::sync::{self, SDK_NAME};
 use flagwire_proto::grpc::metrics_service_client::MetricsServiceClient;
 use flagwire_proto::v1::ReportRequest;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
-use tonic::Request;
 use tonic::transport::Channel;
+
+/// A report of this instance with its next sequence number, carrying nothing but the applied
+/// revision: what an acknowledgement sends, and what a metrics window fills in.
+pub(crate) fn report_base(shared: &Shared, applied_revision: u64) -> ReportRequest {
+    ReportRequest {
+        instance_id: shared.instance_id.to_string(),
+        sequence: shared.sequence.fetch_add(1, Ordering::Relaxed) + 1,
+        sdk_name: SDK_NAME.into(),
+        sdk_version: env!("CARGO_PKG_VERSION").into(),
+        environment: shared.options.environment.clone(),
+        applied_revision,
+        ..Default::default()
+    }
+}
 
 /// Sends one window; on failure merges it back for the next flush. Returns whether it was
 /// delivered (or there was nothing to send).
@@ -22,22 +35,15 @@ pub(crate) async fn flush(shared: &Shared, channel: &Channel) -> bool {
     }
     let now = SystemTime::now();
     let started = *shared.window_start.lock().expect("poisoned");
+    let applied = shared.snapshot.load().as_ref().map_or(0, |s| s.revision());
     let report = ReportRequest {
-        instance_id: shared.instance_id.to_string(),
-        sequence: shared.sequence.fetch_add(1, Ordering::Relaxed) + 1,
-        sdk_name: SDK_NAME.into(),
-        sdk_version: env!("CARGO_PKG_VERSION").into(),
-        environment: shared.options.environment.clone(),
-        applied_revision: shared.snapshot.load().as_ref().map_or(0, |s| s.revision()),
         window_start: Some(started.into()),
         window_end: Some(now.into()),
         series: series.clone(),
         dropped_series: dropped,
+        ..report_base(shared, applied)
     };
-    let mut request = Request::new(report);
-    if let Ok(v) = format!("Bearer {}", shared.options.token).parse() {
-        request.metadata_mut().insert("authorization", v);
-    }
+    let request = sync::request(shared, report);
     match MetricsServiceClient::new(channel.clone())
         .report(request)
         .await

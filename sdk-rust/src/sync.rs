@@ -8,10 +8,9 @@ use crate::client::{FlagChange, Shared, State};
 use flagwire_core::Snapshot;
 use flagwire_proto::grpc::flag_service_client::FlagServiceClient;
 use flagwire_proto::grpc::metrics_service_client::MetricsServiceClient;
-use flagwire_proto::v1::{ReportRequest, WatchRequest, watch_response::Event};
+use flagwire_proto::v1::{WatchRequest, watch_response::Event};
 use rand::Rng;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tonic::transport::Endpoint;
 use tonic::{Code, Request, Status};
@@ -29,7 +28,8 @@ enum End {
     Shutdown,
 }
 
-fn request<T>(shared: &Shared, message: T) -> Request<T> {
+/// `message` with the client's bearer token.
+pub(crate) fn request<T>(shared: &Shared, message: T) -> Request<T> {
     let mut request = Request::new(message);
     if let Ok(value) = format!("Bearer {}", shared.options.token).parse() {
         request.metadata_mut().insert("authorization", value);
@@ -222,15 +222,7 @@ async fn ack_loop(shared: Arc<Shared>, mut applied: tokio::sync::watch::Receiver
         tokio::time::sleep(Duration::from_millis(50)).await;
         let revision = *applied.borrow_and_update();
         while revision > acked {
-            let report = ReportRequest {
-                instance_id: shared.instance_id.to_string(),
-                sequence: shared.sequence.fetch_add(1, Ordering::Relaxed) + 1,
-                sdk_name: SDK_NAME.into(),
-                sdk_version: env!("CARGO_PKG_VERSION").into(),
-                environment: shared.options.environment.clone(),
-                applied_revision: revision,
-                ..Default::default()
-            };
+            let report = crate::report::report_base(&shared, revision);
             match MetricsServiceClient::new(channel.clone())
                 .report(request(&shared, report))
                 .await

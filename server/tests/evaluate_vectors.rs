@@ -61,7 +61,7 @@ async fn serve(file: &VectorFile) -> (String, tokio::sync::oneshot::Sender<()>) 
 
 #[tokio::test]
 async fn remote_evaluate_agrees_with_core_on_every_vector() {
-    let (mut passed, mut failures) = (0, Vec::new());
+    let mut tally = Tally::default();
     for file in load_all() {
         let (addr, stop) = serve(&file).await;
         let mut client = FlagServiceClient::connect(addr).await.unwrap();
@@ -90,22 +90,9 @@ async fn remote_evaluate_agrees_with_core_on_every_vector() {
                 cohort: r.cohort.clone(),
                 flag_version: r.flag_version,
             };
-            match check(case, &outcome) {
-                Ok(()) => passed += 1,
-                Err(why) => failures.push(format!(
-                    "{}: {}: {why}",
-                    file.path.display(),
-                    case.description
-                )),
-            }
+            tally.check(&file, case, &outcome);
         }
         let _ = stop.send(());
     }
-    assert!(
-        failures.is_empty(),
-        "{} failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
-    assert!(passed >= 400, "only {passed} cases ran");
+    tally.finish();
 }

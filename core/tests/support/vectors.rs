@@ -207,3 +207,37 @@ pub fn check(case: &Case, outcome: &Outcome) -> Result<(), String> {
         Err(problems.join("; "))
     }
 }
+
+/// Collects case results and fails once, listing every mismatch, at the end.
+#[derive(Default)]
+pub struct Tally {
+    passed: usize,
+    failures: Vec<String>,
+}
+
+impl Tally {
+    /// Checks one case's outcome.
+    pub fn check(&mut self, file: &VectorFile, case: &Case, outcome: &Outcome) {
+        match check(case, outcome) {
+            Ok(()) => self.passed += 1,
+            Err(why) => self.failures.push(format!(
+                "{}: {}: {why}",
+                file.path.display(),
+                case.description
+            )),
+        }
+    }
+
+    /// Panics with every failure, or when fewer than the required 400 cases ran.
+    pub fn finish(self) -> usize {
+        let Self { passed, failures } = self;
+        assert!(
+            failures.is_empty(),
+            "{} failed:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+        assert!(passed >= 400, "only {passed} cases ran");
+        passed
+    }
+}
