@@ -1,0 +1,550 @@
+/**
+ * The live client: a local copy of one environment kept current over `FlagService.Watch`,
+ * typed getters over it, readiness, states and change events, applied-revision
+ * acknowledgement, and usage/outcome metrics flushed through `MetricsService.Report`.
+ *
+ * Runtime-neutral: it talks through a Connect `Transport`, which `@flagwire/sdk/node` (native
+ * gRPC over HTTP/2) and `@flagwire/sdk/fetch` (gRPC-web over `fetch`) create.
+ */
+
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
+import { type Evaluation, Snapshot } from "./engine/snapshot.js";
+import { FlagwireError } from "./errors.js";
+import { Channel, type Unsubscribe } from "./events.js";
+import { type Change, FlagService, SnapshotSchema } from "./gen/flagwire/v1/flag_service_pb.js";
+import { MetricsService } from "./gen/flagwire/v1/metrics_pb.js";
+import { Recorder, type Served } from "./metrics.js";
+import { type Expect, evaluateIn, FlagReader, NOT_READY } from "./reader.js";
+import type { ClientState, EvaluationContext, FlagChange } from "./types.js";
+import { nowMs, randomUuid, sleep, unref } from "./util.js";
+
+/** The SDK's name, as the server's instance registry shows it. */
+export const SDK_NAME = "flagwire-ts";
+/** The SDK's version. */
+export const SDK_VERSION = "0.1.0";
+
+/** Options of a `FlagwireClient`. Durations are in milliseconds. */
+export interface ClientOptions {
+  /**
+   * How to reach the server: `createNodeTransport` (`@flagwire/sdk/node`) or
+   * `createFetchTransport` (`@flagwire/sdk/fetch`). Required unless `offline`.
+   */
+  readonly transport?: Transport;
+  /** An sdk token (or another role's token plus `environment`). Required unless `offline`. */
+  readonly token?: string;
+  /** The environment to watch, for admin or read-only tokens; sdk tokens need none. */
+  readonly environment?: string;
+  /** A stream silent this long is treated as dead and reconnected (default 45,000). */
+  readonly heartbeatTimeoutMs?: number;
+  /** First reconnection delay; doubles per failure, with jitter (default 100). */
+  readonly minBackoffMs?: number;
+  /** Largest reconnection delay, and the wait after a refused token (default 30,000). */
+  readonly maxBackoffMs?: number;
+  /** How often usage and outcome metrics are sent (default 10,000). */
+  readonly metricsFlushIntervalMs?: number;
+  /** Count evaluations and outcomes and report them (default true; always off offline). */
+  readonly metrics?: boolean;
+  /** Series (flag, variant, cohort) held between flushes at most (default 10,000). */
+  readonly maxSeries?: number;
+  /**
+   * A serialized `flagwire.v1.Snapshot` (the Rust SDK's bootstrap-file format) to start from:
+   * the client serves it (state `STALE`) until the server answers.
+   */
+  readonly bootstrap?: Uint8Array;
+  /** Called with every applied snapshot, serialized like `bootstrap`, e.g. to persist it. */
+  readonly onSnapshot?: (bytes: Uint8Array) => void | Promise<void>;
+  /** Evaluate from `bootstrap` only; never connect (state `READY`). */
+  readonly offline?: boolean;
+  /** @internal Called by `close()` after everything else (transports release connections). */
+  readonly onClose?: () => void;
+  /** @internal The name and version reported to the server. */
+  readonly sdk?: { readonly name: string; readonly version: string };
+}
+
+/** An outcome being measured by hand; see `FlagwireClient.startMeasure`. */
+export interface Measurement {
+  /** The variant served ("" when the flag could not be evaluated). */
+  readonly variant: string;
+  /** The cohort label served, if any (""). */
+  readonly cohort: string;
+  /** Records the outcome (once; later calls are ignored). */
+  finish(ok: boolean): void;
+}
+
+type SessionEnd = { kind: "refused"; message: string } | { kind: "failed"; reason: string; progressed: boolean } | { kind: "closed" };
+
+const REFUSED = new Set([Code.Unauthenticated, Code.PermissionDenied]);
+
+function changedKeys(old: Snapshot, change: Change): string[] {
+  switch (change.kind.case) {
+    case "flagUpserted":
+      return [change.kind.value.key];
+    case "flagDeleted":
+      return [change.kind.value];
+    case "segmentUpserted":
+    case "segmentDeleted":
+      // A segment change can alter any flag that uses it; listeners re-read what they need.
+      return old.flagKeys();
+    default:
+      return [];
+  }
+}
+
+/**
+ * A Flagwire client. Evaluation is local and synchronous, never blocks and never throws.
+ *
+ * ```ts
+ * const client = new FlagwireClient({ transport, token });
+ * await client.waitReady(5000);
+ * client.getBoolean("new-checkout", { targetingKey: "user-42" }, false);
+ * ```
+ */
+export class FlagwireClient extends FlagReader {
+  /** This instance's id (a random UUID), as the server's instance registry shows it. */
+  readonly instanceId: string = randomUuid();
+
+  private readonly options: Required<
+    Pick<ClientOptions, "heartbeatTimeoutMs" | "minBackoffMs" | "maxBackoffMs" | "metricsFlushIntervalMs" | "environment">
+  >;
+  private readonly token: string;
+  private readonly sdk: { readonly name: string; readonly version: string };
+  private snapshot: Snapshot | undefined;
+  private currentState: ClientState;
+  private message: string | undefined;
+  private readonly stateEvents = new Channel<ClientState>();
+  private readonly changeEvents = new Channel<FlagChange>();
+  private readonly recorder: Recorder | undefined;
+  private readonly flags: Client<typeof FlagService> | undefined;
+  private readonly metricsService: Client<typeof MetricsService> | undefined;
+  private readonly shutdown = new AbortController();
+  private readonly syncLoop: Promise<void> | undefined;
+  private readonly flushTimer: ReturnType<typeof setInterval> | undefined;
+  private readonly onSnapshot: ClientOptions["onSnapshot"];
+  private readonly onClose: ClientOptions["onClose"];
+  private sequence = 0;
+  private windowStart = new Date();
+  private closing: Promise<void> | undefined;
+  private ackWanted = 0;
+  private acked = 0;
+  private ackTimer: ReturnType<typeof setTimeout> | undefined;
+  private acking: Promise<void> | undefined;
+  private persisting: Promise<void> = Promise.resolve();
+
+  constructor(options: ClientOptions) {
+    super();
+    const min = options.minBackoffMs ?? 100;
+    this.options = {
+      heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 45_000,
+      minBackoffMs: min,
+      maxBackoffMs: Math.max(options.maxBackoffMs ?? 30_000, min),
+      metricsFlushIntervalMs: options.metricsFlushIntervalMs ?? 10_000,
+      environment: options.environment ?? "",
+    };
+    this.token = options.token ?? "";
+    this.sdk = options.sdk ?? { name: SDK_NAME, version: SDK_VERSION };
+    this.onSnapshot = options.onSnapshot;
+    this.onClose = options.onClose;
+    if (options.bootstrap !== undefined) {
+      try {
+        this.snapshot = Snapshot.fromProto(fromBinary(SnapshotSchema, options.bootstrap));
+      } catch (e) {
+        throw new FlagwireError("BOOTSTRAP", `not a flagwire.v1.Snapshot: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    if (options.offline === true) {
+      if (this.snapshot === undefined) throw new FlagwireError("CONFIG", "offline mode needs a bootstrap snapshot");
+      this.currentState = "READY";
+      return;
+    }
+    if (options.transport === undefined) throw new FlagwireError("CONFIG", "a transport is required unless offline");
+    if (this.token === "") throw new FlagwireError("CONFIG", "a token is required unless offline");
+    this.currentState = this.snapshot === undefined ? "CONNECTING" : "STALE";
+    this.flags = createClient(FlagService, options.transport);
+    this.metricsService = createClient(MetricsService, options.transport);
+    if (options.metrics !== false) {
+      this.recorder = new Recorder(options.maxSeries);
+      this.flushTimer = setInterval(() => void this.flush(), this.options.metricsFlushIntervalMs);
+      unref(this.flushTimer);
+    }
+    this.syncLoop = this.run();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Reading
+
+  /** @internal Evaluates with the current snapshot and counts what it served. */
+  evaluate(key: string, ctx: EvaluationContext, expect: Expect): Evaluation {
+    const s = this.snapshot;
+    if (s === undefined) return NOT_READY;
+    const r = evaluateIn(s, key, ctx, expect);
+    if (r.variant !== undefined && this.recorder !== undefined) {
+      this.recorder.evaluation(key, r.variant.key, r.cohort, r.reason);
+    }
+    return r;
+  }
+
+  protected evaluateFlag(key: string, ctx: EvaluationContext, expect: Expect): Evaluation {
+    return this.evaluate(key, ctx, expect);
+  }
+
+  /** The current state. */
+  get state(): ClientState {
+    return this.currentState;
+  }
+
+  /** Why the state is `ERROR` (the server's message), if it is. */
+  get stateMessage(): string | undefined {
+    return this.message;
+  }
+
+  /** The revision of the copy being served (0 before the first snapshot). */
+  get revision(): number {
+    return this.snapshot?.revision ?? 0;
+  }
+
+  /** Keys of every flag held (not archived), sorted. */
+  flagKeys(): string[] {
+    return this.snapshot?.flagKeys() ?? [];
+  }
+
+  /** The copy being served, serialized as a `flagwire.v1.Snapshot` (a bootstrap), if any. */
+  snapshotBytes(): Uint8Array | undefined {
+    return this.snapshot === undefined ? undefined : toBinary(SnapshotSchema, this.snapshot.toProto());
+  }
+
+  /**
+   * Resolves once a snapshot is applied (state `READY`); rejects with a `FlagwireError` on
+   * timeout (`TIMEOUT`), a refused token (`UNAUTHORIZED`) or `close()` (`CLOSED`).
+   */
+  waitReady(timeoutMs = 5_000): Promise<void> {
+    if (this.currentState === "READY") return Promise.resolve();
+    if (this.currentState === "ERROR") {
+      return Promise.reject(new FlagwireError("UNAUTHORIZED", this.message ?? "token refused"));
+    }
+    if (this.closing !== undefined) return Promise.reject(new FlagwireError("CLOSED", "the client is closed"));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        stop();
+        reject(new FlagwireError("TIMEOUT", `not ready after ${timeoutMs} ms`));
+      }, timeoutMs);
+      const onAbort = (): void => {
+        stop();
+        reject(new FlagwireError("CLOSED", "the client is closed"));
+      };
+      const unsubscribe = this.stateEvents.on((state) => {
+        if (state === "READY") {
+          stop();
+          resolve();
+        } else if (state === "ERROR") {
+          stop();
+          reject(new FlagwireError("UNAUTHORIZED", this.message ?? "token refused"));
+        }
+      });
+      const stop = (): void => {
+        clearTimeout(timer);
+        unsubscribe();
+        this.shutdown.signal.removeEventListener("abort", onAbort);
+      };
+      this.shutdown.signal.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  /** Calls `listener` with every change (one per applied revision) or state transition. */
+  on(event: "change", listener: (change: FlagChange) => void): Unsubscribe;
+  on(event: "state", listener: (state: ClientState) => void): Unsubscribe;
+  on(event: "change" | "state", listener: ((change: FlagChange) => void) | ((state: ClientState) => void)): Unsubscribe {
+    return event === "change"
+      ? this.changeEvents.on(listener as (change: FlagChange) => void)
+      : this.stateEvents.on(listener as (state: ClientState) => void);
+  }
+
+  /** Every change from now on, as an async iterator (ends when the client closes). */
+  changes(): AsyncIterableIterator<FlagChange> {
+    return this.changeEvents.iterate();
+  }
+
+  /** Every state transition from now on, as an async iterator (ends when the client closes). */
+  states(): AsyncIterableIterator<ClientState> {
+    return this.stateEvents.iterate();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Outcomes
+
+  /**
+   * Evaluates `flag` (any type), runs `work` with the variant served, and records its duration
+   * and whether it succeeded (returned, or threw) against that variant and cohort. Returns (or
+   * rethrows) what `work` does.
+   *
+   * ```ts
+   * await client.measure("new-checkout", ctx, async (variant) => variant === "on" ? newFlow() : oldFlow());
+   * ```
+   */
+  async measure<T>(flag: string, ctx: EvaluationContext, work: (variant: string) => T | Promise<T>): Promise<T> {
+    const m = this.startMeasure(flag, ctx);
+    try {
+      const result = await work(m.variant);
+      m.finish(true);
+      return result;
+    } catch (e) {
+      m.finish(false);
+      throw e;
+    }
+  }
+
+  /** Starts measuring an outcome under `flag` by hand: read `variant`, work, then `finish(ok)`. */
+  startMeasure(flag: string, ctx: EvaluationContext): Measurement {
+    let r: Evaluation;
+    try {
+      r = this.evaluate(flag, ctx, undefined);
+    } catch {
+      r = NOT_READY;
+    }
+    const served: Served = { flag, variant: r.variant?.key ?? "", cohort: r.cohort };
+    const started = nowMs();
+    let finished = false;
+    return {
+      variant: served.variant,
+      cohort: served.cohort,
+      finish: (ok: boolean) => {
+        if (finished) return;
+        finished = true;
+        if (served.variant !== "") this.recordOutcome([served], ok, nowMs() - started);
+      },
+    };
+  }
+
+  /** @internal Records one outcome that took `elapsedMs` against every served flag. */
+  recordOutcome(served: readonly Served[], ok: boolean, elapsedMs: number): void {
+    if (this.recorder === undefined) return;
+    const micros = Math.max(0, Math.floor(elapsedMs * 1000));
+    for (const s of served) this.recorder.outcome(s, ok, micros);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Reports
+
+  private headers(): Record<string, string> {
+    return { authorization: `Bearer ${this.token}` };
+  }
+
+  /**
+   * Sends the metrics gathered so far now (they are also sent every flush interval and on
+   * close). Resolves to whether they were delivered (or there was nothing to send); a window
+   * the transport failed to deliver is kept for the next flush, one the server refused as
+   * invalid is dropped.
+   */
+  async flush(): Promise<boolean> {
+    const recorder = this.recorder;
+    const metrics = this.metricsService;
+    if (recorder === undefined || metrics === undefined) return true;
+    const { series, dropped } = recorder.take();
+    if (series.length === 0 && dropped === 0) return true;
+    const now = new Date();
+    try {
+      await metrics.report(
+        {
+          instanceId: this.instanceId,
+          sequence: BigInt(++this.sequence),
+          sdkName: this.sdk.name,
+          sdkVersion: this.sdk.version,
+          environment: this.options.environment,
+          appliedRevision: BigInt(this.revision),
+          windowStart: timestampFromDate(this.windowStart),
+          windowEnd: timestampFromDate(now),
+          series,
+          droppedSeries: BigInt(dropped),
+        },
+        { headers: this.headers(), timeoutMs: 10_000 },
+      );
+      this.windowStart = now;
+      return true;
+    } catch (e) {
+      // The server refused this window's content (e.g. a flag deleted since it was read):
+      // resending it would be refused forever, so it is dropped, not merged back.
+      if (ConnectError.from(e).code !== Code.InvalidArgument) recorder.mergeBack(series, dropped);
+      return false;
+    }
+  }
+
+  /** Tells the server (within ~100 ms, debounced) which revision this instance applied. */
+  private applied(revision: number): void {
+    this.ackWanted = Math.max(this.ackWanted, revision);
+    if (this.ackTimer !== undefined || this.acking !== undefined) return;
+    this.ackTimer = setTimeout(() => {
+      this.ackTimer = undefined;
+      this.acking = this.acknowledge().finally(() => {
+        this.acking = undefined;
+        if (this.ackWanted > this.acked && this.closing === undefined) this.applied(this.ackWanted);
+      });
+    }, 50);
+  }
+
+  private async acknowledge(): Promise<void> {
+    const metrics = this.metricsService;
+    if (metrics === undefined) return;
+    while (this.ackWanted > this.acked && !this.shutdown.signal.aborted) {
+      const revision = this.ackWanted;
+      try {
+        await metrics.report(
+          {
+            instanceId: this.instanceId,
+            sequence: BigInt(++this.sequence),
+            sdkName: this.sdk.name,
+            sdkVersion: this.sdk.version,
+            environment: this.options.environment,
+            appliedRevision: BigInt(revision),
+          },
+          { headers: this.headers(), signal: this.shutdown.signal, timeoutMs: 10_000 },
+        );
+        this.acked = Math.max(this.acked, revision);
+      } catch (e) {
+        if (ConnectError.from(e).code === Code.Unimplemented) return;
+        await sleep(250, this.shutdown.signal);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Sync
+
+  private setState(state: ClientState, message?: string): void {
+    this.message = state === "ERROR" ? message : undefined;
+    if (state === this.currentState) return;
+    this.currentState = state;
+    this.stateEvents.emit(state);
+  }
+
+  private async run(): Promise<void> {
+    const signal = this.shutdown.signal;
+    let delay = this.options.minBackoffMs;
+    while (!signal.aborted) {
+      const end = await this.session();
+      if (end.kind === "closed" || signal.aborted) return;
+      let wait: number;
+      if (end.kind === "refused") {
+        this.setState("ERROR", end.message);
+        wait = this.options.maxBackoffMs;
+      } else {
+        this.setState(this.snapshot === undefined ? "CONNECTING" : "STALE");
+        if (end.progressed) delay = this.options.minBackoffMs;
+        const current = delay;
+        delay = Math.min(delay * 2, this.options.maxBackoffMs);
+        // Jitter in [d/2, d]: spreads a fleet reconnecting after a server restart.
+        wait = current / 2 + Math.random() * (current / 2);
+      }
+      await sleep(wait, signal);
+    }
+  }
+
+  private async session(): Promise<SessionEnd> {
+    const flags = this.flags;
+    if (flags === undefined) return { kind: "closed" };
+    const abort = new AbortController();
+    const onShutdown = (): void => { abort.abort(); };
+    this.shutdown.signal.addEventListener("abort", onShutdown, { once: true });
+    let progressed = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const stream = flags.watch(
+        {
+          environment: this.options.environment,
+          sinceRevision: BigInt(this.revision),
+          instanceId: this.instanceId,
+          sdkName: this.sdk.name,
+          sdkVersion: this.sdk.version,
+        },
+        { headers: this.headers(), signal: abort.signal },
+      );
+      const messages = stream[Symbol.asyncIterator]();
+      for (;;) {
+        const silent = new Promise<"timeout">((resolve) => {
+          timer = setTimeout(() => { resolve("timeout"); }, this.options.heartbeatTimeoutMs);
+        });
+        const next = await Promise.race([messages.next(), silent]);
+        clearTimeout(timer);
+        if (next === "timeout") {
+          abort.abort();
+          return { kind: "failed", reason: "no message within the heartbeat timeout", progressed };
+        }
+        if (next.done === true) return { kind: "failed", reason: "stream ended", progressed };
+        const event = next.value.event;
+        const current = this.snapshot;
+        let nextSnapshot: Snapshot;
+        let changed: string[];
+        if (event.case === "snapshot") {
+          nextSnapshot = Snapshot.fromProto(event.value);
+          changed = current === undefined ? nextSnapshot.flagKeys() : current.changedFlags(nextSnapshot);
+        } else if (event.case === "change") {
+          if (current === undefined) return { kind: "failed", reason: "a change arrived before any snapshot", progressed };
+          try {
+            nextSnapshot = current.apply(event.value);
+          } catch (e) {
+            // A gap: reconnecting resumes from what we hold, and the server fills it.
+            return { kind: "failed", reason: e instanceof Error ? e.message : "gap", progressed };
+          }
+          changed = changedKeys(current, event.value);
+        } else if (event.case === "heartbeat") {
+          const held = current?.revision ?? 0;
+          if (Number(event.value.revision) > held) {
+            return { kind: "failed", reason: `heartbeat at ${event.value.revision} but holding ${held}`, progressed };
+          }
+          if (current !== undefined) this.setState("READY");
+          continue;
+        } else {
+          continue;
+        }
+        progressed = true;
+        this.snapshot = nextSnapshot;
+        // Announce before declaring READY, so whoever subscribes after waitReady resolves sees
+        // only later revisions.
+        this.changeEvents.emit({ revision: nextSnapshot.revision, flags: changed });
+        this.setState("READY");
+        this.applied(nextSnapshot.revision);
+        this.persist(nextSnapshot);
+      }
+    } catch (e) {
+      if (this.shutdown.signal.aborted) return { kind: "closed" };
+      const err = ConnectError.from(e);
+      if (REFUSED.has(err.code)) return { kind: "refused", message: err.rawMessage };
+      return { kind: "failed", reason: err.message, progressed };
+    } finally {
+      clearTimeout(timer);
+      abort.abort();
+      this.shutdown.signal.removeEventListener("abort", onShutdown);
+    }
+  }
+
+  private persist(snapshot: Snapshot): void {
+    const save = this.onSnapshot;
+    if (save === undefined) return;
+    const bytes = toBinary(SnapshotSchema, snapshot.toProto());
+    this.persisting = this.persisting
+      .then(() => save(bytes))
+      .catch(() => {
+        // Persisting is best effort: the next applied revision tries again.
+      });
+  }
+
+  /**
+   * Flushes metrics, stops the stream and the timers, and waits for them. Idempotent. The
+   * client keeps serving its last copy afterwards, but no longer updates it.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.flushTimer !== undefined) clearInterval(this.flushTimer);
+      await this.flush();
+      this.shutdown.abort();
+      if (this.ackTimer !== undefined) clearTimeout(this.ackTimer);
+      await this.syncLoop;
+      await this.acking;
+      await this.persisting;
+      this.changeEvents.close();
+      this.stateEvents.close();
+      this.onClose?.();
+    })();
+    return this.closing;
+  }
+}

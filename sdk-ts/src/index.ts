@@ -1,0 +1,25 @@
+/**
+ * `@flagwire/sdk`: the runtime-neutral core. Evaluate Flagwire feature flags locally from a copy
+ * of an environment that the server keeps current; talk to the server through a Connect
+ * `Transport` from `@flagwire/sdk/node` (native gRPC, HTTP/2) or `@flagwire/sdk/fetch`
+ * (gRPC-web over `fetch`: Convex, serverless, browsers).
+ */
+
+export { FlagwireClient, SDK_NAME, SDK_VERSION, type ClientOptions, type Measurement } from "./client.js";
+export { FlagReader } from "./reader.js";
+export { FlagwireError } from "./errors.js";
+export type { Unsubscribe } from "./events.js";
+export type {
+  AttributeValue,
+  ClientState,
+  ErrorCode,
+  EvaluationContext,
+  EvaluationDetails,
+  FlagChange,
+  FlagType,
+  JsonObject,
+  JsonValue,
+  Reason,
+} from "./types.js";
+export { bucketIndex, upperBound, Histogram, BOUNDARIES, SCALE, type QuantileAt } from "./histogram.js";
+export { murmur3, hashSaltKey, bucketOf } from "./engine/murmur3.js";

@@ -1,0 +1,135 @@
+/**
+ * Usage and outcome metrics of one client between flushes: evaluations counted per
+ * (flag, variant, cohort, reason), measured outcomes (successes, errors and latency in the
+ * scale-3 exponential histogram of `histogram.ts`), taken as `flagwire.v1.Series` for
+ * `MetricsService.Report` and merged back when a flush fails.
+ *
+ * Memory is bounded: at most `maxSeries` (flag, variant, cohort) series are held; further ones
+ * are dropped and counted in the report's `droppedSeries`. Series stay in place between flushes
+ * and only their counters are taken, so a steady workload allocates little after warm-up.
+ */
+
+import { create } from "@bufbuild/protobuf";
+import type { Reason } from "./gen/flagwire/v1/evaluation_pb.js";
+import { type Series, SeriesSchema } from "./gen/flagwire/v1/metrics_pb.js";
+import { Histogram } from "./histogram.js";
+
+/** Series held at most, by default (per client). */
+export const MAX_SERIES = 10_000;
+
+/** The OpenFeature names of `Reason` values, indexed by the enum's number. */
+export const REASON_NAMES = ["UNKNOWN", "STATIC", "TARGETING_MATCH", "SPLIT", "DISABLED", "PREREQUISITE_FAILED", "ERROR"] as const;
+
+class Counters {
+  reasons = [0, 0, 0, 0, 0, 0, 0];
+  successes = 0;
+  errors = 0;
+  latency = new Histogram();
+
+  isZero(): boolean {
+    return this.successes === 0 && this.errors === 0 && this.reasons.every((n) => n === 0);
+  }
+}
+
+interface Entry {
+  readonly variant: string;
+  readonly cohort: string;
+  counters: Counters;
+}
+
+/** A served variant, as measurements and scopes remember it. */
+export interface Served {
+  readonly flag: string;
+  readonly variant: string;
+  readonly cohort: string;
+}
+
+/** Collects one client's metrics between flushes. */
+export class Recorder {
+  // flag key → its series; a flag has few variants, so a short array beats a second map.
+  private readonly flags = new Map<string, Entry[]>();
+  private series = 0;
+  private dropped = 0;
+
+  constructor(private readonly maxSeries = MAX_SERIES) {}
+
+  private counters(flag: string, variant: string, cohort: string): Counters | undefined {
+    let entries = this.flags.get(flag);
+    if (entries === undefined) {
+      if (this.series >= this.maxSeries) {
+        this.dropped++;
+        return undefined;
+      }
+      entries = [];
+      this.flags.set(flag, entries);
+    }
+    for (const e of entries) if (e.variant === variant && e.cohort === cohort) return e.counters;
+    if (this.series >= this.maxSeries) {
+      this.dropped++;
+      return undefined;
+    }
+    this.series++;
+    const e: Entry = { variant, cohort, counters: new Counters() };
+    entries.push(e);
+    return e.counters;
+  }
+
+  /** Counts one evaluation that served `variant`. */
+  evaluation(flag: string, variant: string, cohort: string, reason: Reason): void {
+    const c = this.counters(flag, variant, cohort);
+    if (c !== undefined) c.reasons[reason % 7]!++;
+  }
+
+  /** Records one measured outcome that took `micros` microseconds. */
+  outcome(served: Served, ok: boolean, micros: number): void {
+    const c = this.counters(served.flag, served.variant, served.cohort);
+    if (c === undefined) return;
+    if (ok) c.successes++;
+    else c.errors++;
+    c.latency.record(micros);
+  }
+
+  /** Takes every non-zero series (zeroing it in place) and the dropped count. */
+  take(): { series: Series[]; dropped: number } {
+    const dropped = this.dropped;
+    this.dropped = 0;
+    const series: Series[] = [];
+    for (const [flag, entries] of this.flags) {
+      for (const e of entries) {
+        if (e.counters.isZero()) continue;
+        const c = e.counters;
+        e.counters = new Counters();
+        series.push(
+          create(SeriesSchema, {
+            flagKey: flag,
+            variant: e.variant,
+            cohort: e.cohort,
+            evaluations: c.reasons.flatMap((n, i) => (n > 0 ? [{ reason: REASON_NAMES[i]!, count: BigInt(n) }] : [])),
+            successes: BigInt(c.successes),
+            errors: BigInt(c.errors),
+            latencyUs: c.latency.isEmpty() ? undefined : c.latency.toProto(),
+          }),
+        );
+      }
+    }
+    return { series, dropped };
+  }
+
+  /** Puts back what a failed flush took, so nothing is lost while the server is away. */
+  mergeBack(series: readonly Series[], dropped: number): void {
+    this.dropped += dropped;
+    for (const s of series) {
+      const c = this.counters(s.flagKey, s.variant, s.cohort);
+      if (c === undefined) continue;
+      for (const rc of s.evaluations) {
+        const i = (REASON_NAMES as readonly string[]).indexOf(rc.reason);
+        if (i >= 0) c.reasons[i]! += Number(rc.count);
+      }
+      c.successes += Number(s.successes);
+      c.errors += Number(s.errors);
+      const h = s.latencyUs === undefined ? undefined : Histogram.fromProto(s.latencyUs);
+      if (h !== undefined) c.latency.merge(h);
+    }
+  }
+}
+
