@@ -7,6 +7,8 @@
 //! - [`bucket`]: murmur3 bucketing of splits (flagd's `fractional` formula).
 //! - [`validate`]: whole-object checks of flags, segments and keys, reporting the field path and
 //!   the reason of the first problem. The server runs them on every admin write.
+//! - [`stats`]: anytime-valid canary-versus-control tests and sample-ratio checks, the parts
+//!   the rollout judge is built from.
 //! - [`project`]: the per-environment view of a flag that Watch snapshots and changes carry.
 //! - [`histogram`]: exponential latency histograms (scale 3, exact integer bucketing) that SDKs
 //!   report and the server merges.
@@ -22,6 +24,7 @@ pub mod operators;
 pub mod project;
 pub mod rfc3339;
 pub mod snapshot;
+pub mod stats;
 pub mod validate;
 
 pub use evaluation::Evaluation;
