@@ -8,7 +8,6 @@
  */
 
 import { create } from "@bufbuild/protobuf";
-import type { Value } from "@bufbuild/protobuf/wkt";
 import { ErrorCode, Reason } from "../gen/flagwire/v1/evaluation_pb.js";
 import {
   type Clause,

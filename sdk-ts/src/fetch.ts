@@ -1,0 +1,62 @@
+/**
+ * `@flagwire/sdk/fetch`: the client over gRPC-web on `fetch` (`@connectrpc/connect-web`), for
+ * runtimes without Node networking: Convex's default runtime, edge functions, browsers, Deno,
+ * Bun. The server serves gRPC-web on its gRPC port. Re-exports the whole core.
+ *
+ * ```ts
+ * import { createClient } from "@flagwire/sdk/fetch";
+ * const client = createClient({ baseUrl: "https://flags.example.com", token });
+ * ```
+ */
+
+import type { Interceptor, Transport } from "@connectrpc/connect";
+import { createGrpcWebTransport } from "@connectrpc/connect-web";
+import { type ClientOptions, FlagwireClient } from "./client.js";
+import { FlagwireError } from "./errors.js";
+
+export * from "./index.js";
+
+/** Options of `createFetchTransport`. */
+export interface FetchTransportOptions {
+  /** The server's address, e.g. `https://flags.example.com` (its gRPC port serves gRPC-web). */
+  readonly baseUrl: string;
+  /** The `fetch` to use (default `globalThis.fetch`): inject one for tests, proxies or retries. */
+  readonly fetch?: typeof globalThis.fetch;
+  /** Connect interceptors. */
+  readonly interceptors?: Interceptor[];
+}
+
+/** gRPC-web (binary) over `fetch`. */
+export function createFetchTransport(options: FetchTransportOptions): Transport {
+  const f = options.fetch;
+  return createGrpcWebTransport({
+    baseUrl: options.baseUrl,
+    // Bound late, so a fetch replaced after creation (and one that needs `this`) still works.
+    fetch: f ?? ((input, init) => globalThis.fetch(input, init)),
+    interceptors: options.interceptors ?? [],
+  });
+}
+
+/** Options of the fetch client: the core's, plus where the server is. */
+export interface FetchClientOptions extends Omit<ClientOptions, "transport"> {
+  /** The server's address. Ignored offline. */
+  readonly baseUrl?: string;
+  /** Use this transport instead of creating one from `baseUrl`. */
+  readonly transport?: Transport;
+  /** The `fetch` of the transport created from `baseUrl`. */
+  readonly fetch?: typeof globalThis.fetch;
+  /** Interceptors of the transport created from `baseUrl`. */
+  readonly interceptors?: Interceptor[];
+}
+
+/** A live client over gRPC-web (a long-lived `Watch` stream over `fetch`). */
+export function createClient(options: FetchClientOptions): FlagwireClient {
+  const { baseUrl, fetch, interceptors, ...rest } = options;
+  if (options.offline === true) return new FlagwireClient(rest);
+  let transport = options.transport;
+  if (transport === undefined) {
+    if (baseUrl === undefined) throw new FlagwireError("CONFIG", "baseUrl (or transport) is required unless offline");
+    transport = createFetchTransport({ baseUrl, ...(fetch && { fetch }), ...(interceptors && { interceptors }) });
+  }
+  return new FlagwireClient({ ...rest, transport });
+}
