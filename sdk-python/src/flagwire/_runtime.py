@@ -1,0 +1,331 @@
+"""The background work of a client, on an asyncio event loop (the application's for
+`AsyncClient`, a private one in a thread for `Client`):
+
+- `Watch`: applies the snapshot and every change in revision order, resumes with
+  `since_revision` after a disconnect (a gap or a change before any snapshot reconnects, and the
+  server fills the gap), treats a stream silent past the heartbeat timeout as dead, reconnects
+  with capped exponential backoff and jitter, and on UNAUTHENTICATED / PERMISSION_DENIED sets
+  state ERROR and retries only at the maximum backoff;
+- acknowledgement: tells the server each applied revision through `MetricsService.Report`
+  about 50 ms after applying it (debouncing bursts);
+- metrics: flushes the window every flush interval, merging it back when the server cannot be
+  reached and dropping it when the server refuses its content (INVALID_ARGUMENT).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from dataclasses import dataclass
+from typing import Final
+
+import grpc
+import grpc.aio
+
+from flagwire._core import Core, save_bootstrap
+from flagwire._engine import ApplyError, Snapshot
+from flagwire._proto.flagwire.v1 import (
+    flag_service_pb2,
+    flag_service_pb2_grpc,
+    metrics_pb2,
+    metrics_pb2_grpc,
+)
+from flagwire._types import FlagChange, State
+from flagwire._version import SDK_NAME, __version__
+
+log = logging.getLogger("flagwire")
+
+_REFUSED: Final = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
+_ACK_DEBOUNCE: Final = 0.05
+_ACK_RETRY: Final = 0.25
+_REPORT_TIMEOUT: Final = 10.0
+
+
+@dataclass
+class _Refused:
+    message: str
+
+
+@dataclass
+class _Failed:
+    reason: str
+    progressed: bool
+
+
+class _Resync(Exception):
+    """The stream delivered something that cannot be applied on top of what is held."""
+
+
+def target_of(url: str) -> tuple[str, bool]:
+    """(gRPC target, whether TLS is used) of `http://host:port`, `https://host:port` or
+    `host:port`."""
+    for scheme, secure in (("http://", False), ("https://", True)):
+        if url.startswith(scheme):
+            return url[len(scheme) :].rstrip("/"), secure
+    return url, False
+
+
+def _timestamp(ns: int) -> object:
+    from google.protobuf import timestamp_pb2
+
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromNanoseconds(ns)
+    return stamp
+
+
+class Runtime:
+    """The tasks of one client on one event loop."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        options = core.options
+        self._target, self._secure = target_of(options.url)
+        self._metadata = (("authorization", f"Bearer {options.token}"),)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._applied = 0
+        self._applied_event = asyncio.Event()
+        self._flush_lock = asyncio.Lock()
+        self._window_start = time.time_ns()
+        self._closed = False
+        self._reports: grpc.aio.Channel | None = None
+        self.connections = 0  # sessions started (tests read it)
+
+    def _channel(self, reconnect: bool) -> grpc.aio.Channel:
+        options = self.core.options
+        channel_options: list[tuple[str, int]] = [
+            ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.keepalive_timeout_ms", 10_000),
+        ]
+        if reconnect:
+            channel_options += [
+                ("grpc.initial_reconnect_backoff_ms", max(int(options.min_backoff * 1000), 1)),
+                ("grpc.min_reconnect_backoff_ms", max(int(options.min_backoff * 1000), 1)),
+                ("grpc.max_reconnect_backoff_ms", max(int(options.max_backoff * 1000), 1)),
+            ]
+        if self._secure or options.tls_root_certificates is not None:
+            credentials = grpc.ssl_channel_credentials(options.tls_root_certificates)
+            return grpc.aio.secure_channel(self._target, credentials, options=channel_options)
+        return grpc.aio.insecure_channel(self._target, options=channel_options)
+
+    def start(self) -> None:
+        """Starts the tasks on the running loop."""
+        self._reports = self._channel(reconnect=True)
+        self._tasks = [asyncio.ensure_future(self._run()), asyncio.ensure_future(self._ack())]
+        if self.core.recorder is not None:
+            self._tasks.append(asyncio.ensure_future(self._flush_loop()))
+
+    async def aclose(self) -> None:
+        """Flushes metrics, then stops every task and closes the channels."""
+        if self._closed:
+            return
+        self._closed = True
+        await self.flush()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._reports is not None:
+            await self._reports.close()
+
+    # -- Watch --------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        options = self.core.options
+        delay = options.min_backoff
+        while True:
+            end = await self._session()
+            if isinstance(end, _Refused):
+                log.warning("flagwire: token refused (%s); retrying slowly", end.message)
+                self.core.set_state(State.ERROR, end.message)
+                wait = options.max_backoff
+            else:
+                log.debug("flagwire: stream ended (%s); reconnecting", end.reason)
+                stale = self.core.snapshot is not None
+                self.core.set_state(State.STALE if stale else State.CONNECTING)
+                if end.progressed:
+                    delay = options.min_backoff
+                current, delay = delay, min(delay * 2, options.max_backoff)
+                # Jitter in [d/2, d] spreads a fleet reconnecting after a server restart.
+                wait = random.uniform(current / 2, current)
+            await asyncio.sleep(wait)
+
+    async def _connect(self, channel: grpc.aio.Channel) -> None:
+        """Waits until `channel` is connected: raises on a failed attempt (no retry here: the
+        backoff is ours) or after the connect timeout."""
+        deadline = asyncio.get_running_loop().time() + self.core.options.connect_timeout
+        state = channel.get_state(try_to_connect=True)
+        while state is not grpc.ChannelConnectivity.READY:
+            if state in (
+                grpc.ChannelConnectivity.TRANSIENT_FAILURE,
+                grpc.ChannelConnectivity.SHUTDOWN,
+            ):
+                raise ConnectionError("connection failed")
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise TimeoutError("connect timeout")
+            try:
+                await asyncio.wait_for(channel.wait_for_state_change(state), remaining)
+            except asyncio.TimeoutError:
+                raise TimeoutError("connect timeout") from None
+            state = channel.get_state(try_to_connect=False)
+
+    async def _session(self) -> _Refused | _Failed:
+        self.connections += 1
+        channel = self._channel(reconnect=False)
+        progressed = False
+        try:
+            try:
+                await self._connect(channel)
+            except (ConnectionError, TimeoutError) as error:
+                return _Failed(f"connect: {error}", False)
+            snapshot = self.core.snapshot
+            request = flag_service_pb2.WatchRequest(
+                environment=self.core.options.environment,
+                since_revision=snapshot.revision if snapshot is not None else 0,
+                instance_id=self.core.instance_id,
+                sdk_name=SDK_NAME,
+                sdk_version=__version__,
+            )
+            call = flag_service_pb2_grpc.FlagServiceStub(channel).Watch(
+                request, metadata=self._metadata
+            )
+            timeout = self.core.options.heartbeat_timeout
+            while True:
+                try:
+                    message: flag_service_pb2.WatchResponse | object = await asyncio.wait_for(
+                        call.read(), timeout
+                    )
+                except asyncio.TimeoutError:
+                    return _Failed("no message within the heartbeat timeout", progressed)
+                if not isinstance(message, flag_service_pb2.WatchResponse):
+                    return _Failed("stream ended", progressed)
+                try:
+                    progressed |= await self._apply(message)
+                except _Resync as error:
+                    return _Failed(str(error), progressed)
+        except grpc.aio.AioRpcError as error:
+            if error.code() in _REFUSED:
+                return _Refused(error.details() or error.code().name)
+            return _Failed(f"{error.code().name}: {error.details()}", progressed)
+        finally:
+            await channel.close()
+
+    async def _apply(self, message: flag_service_pb2.WatchResponse) -> bool:
+        """Applies one stream message; returns whether a revision was applied."""
+        core = self.core
+        current = core.snapshot
+        event = message.WhichOneof("event")
+        if event == "snapshot":
+            nxt = Snapshot.from_proto(message.snapshot)
+            changed = current.changed_flags(nxt) if current is not None else nxt.flag_keys()
+        elif event == "change":
+            if current is None:
+                raise _Resync("a change arrived before any snapshot")
+            try:
+                nxt, changed = current.apply(message.change)
+            except ApplyError as error:
+                # Reconnecting resumes from what is held; the server fills the gap.
+                raise _Resync(str(error)) from None
+        elif event == "heartbeat":
+            held = current.revision if current is not None else 0
+            if message.heartbeat.revision > held:
+                raise _Resync(f"heartbeat at {message.heartbeat.revision} but holding {held}")
+            if current is not None and core.state is not State.READY:
+                core.set_state(State.READY)
+            return False
+        else:
+            return False
+        core.snapshot = nxt
+        # Announce before declaring READY, so whoever subscribes after wait_ready() returns
+        # sees only later revisions.
+        core.emit_change(FlagChange(nxt.revision, changed))
+        core.set_state(State.READY)
+        self._applied = nxt.revision
+        self._applied_event.set()
+        path = core.options.bootstrap_file
+        if path is not None:
+            data = nxt.to_proto().SerializeToString()
+            try:
+                await asyncio.to_thread(save_bootstrap, path, data)
+            except OSError as error:
+                log.warning("flagwire: could not write the bootstrap file: %s", error)
+        return True
+
+    # -- reports ------------------------------------------------------------------------------
+
+    def _report_request(self, **fields: object) -> metrics_pb2.ReportRequest:
+        core = self.core
+        return metrics_pb2.ReportRequest(
+            instance_id=core.instance_id,
+            sequence=next(core.sequence),
+            sdk_name=SDK_NAME,
+            sdk_version=__version__,
+            environment=core.options.environment,
+            **fields,  # type: ignore[arg-type]
+        )
+
+    async def _report(self, request: metrics_pb2.ReportRequest) -> None:
+        assert self._reports is not None
+        stub = metrics_pb2_grpc.MetricsServiceStub(self._reports)
+        await stub.Report(request, metadata=self._metadata, timeout=_REPORT_TIMEOUT)
+
+    async def _ack(self) -> None:
+        """Tells the server which revision this instance applied, within ~100 ms of applying
+        it: what confirms that a change (or a rollback) reached every instance."""
+        acked = 0
+        while True:
+            await self._applied_event.wait()
+            self._applied_event.clear()
+            await asyncio.sleep(_ACK_DEBOUNCE)  # one report for a burst of changes
+            while self._applied > acked:
+                revision = self._applied
+                try:
+                    await self._report(self._report_request(applied_revision=revision))
+                    acked = revision
+                except grpc.aio.AioRpcError as error:
+                    if error.code() == grpc.StatusCode.UNIMPLEMENTED:
+                        break
+                    log.debug("flagwire: applied-revision report failed: %s", error.code())
+                    await asyncio.sleep(_ACK_RETRY)
+
+    async def _flush_loop(self) -> None:
+        interval = self.core.options.metrics_flush_interval
+        while True:
+            await asyncio.sleep(interval)
+            await self.flush()
+
+    async def flush(self) -> bool:
+        """Sends the metrics window now. Returns whether it was delivered (or empty)."""
+        recorder = self.core.recorder
+        if recorder is None or self._reports is None:
+            return True
+        async with self._flush_lock:
+            series, dropped = recorder.take()
+            if not series and not dropped:
+                return True
+            now = time.time_ns()
+            snapshot = self.core.snapshot
+            request = self._report_request(
+                applied_revision=snapshot.revision if snapshot is not None else 0,
+                window_start=_timestamp(self._window_start),
+                window_end=_timestamp(now),
+                series=series,
+                dropped_series=dropped,
+            )
+            try:
+                await self._report(request)
+            except grpc.aio.AioRpcError as error:
+                if error.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                    # The server refused the window's content (e.g. a flag deleted since it was
+                    # read): resending it would be refused forever, so it is dropped.
+                    log.warning("flagwire: metrics window refused, dropped: %s", error.details())
+                    return False
+                log.debug("flagwire: metrics flush failed (%s); kept", error.code())
+                recorder.merge_back(series, dropped)
+                return False
+            self._window_start = now
+            return True
