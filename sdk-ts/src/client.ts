@@ -57,6 +57,11 @@ export interface ClientOptions {
   readonly onSnapshot?: (bytes: Uint8Array) => void | Promise<void>;
   /** Evaluate from `bootstrap` only; never connect (state `READY`). */
   readonly offline?: boolean;
+  /**
+   * @internal No stream and no timers: snapshots are installed by the owner (`ShortLivedFlags`),
+   * metrics are flushed only when asked.
+   */
+  readonly manual?: boolean;
   /** @internal Called by `close()` after everything else (transports release connections). */
   readonly onClose?: () => void;
   /** @internal The name and version reported to the server. */
@@ -109,7 +114,8 @@ export class FlagwireClient extends FlagReader {
     Pick<ClientOptions, "heartbeatTimeoutMs" | "minBackoffMs" | "maxBackoffMs" | "metricsFlushIntervalMs" | "environment">
   >;
   private readonly token: string;
-  private readonly sdk: { readonly name: string; readonly version: string };
+  /** @internal The SDK name and version reported to the server. */
+  readonly sdk: { readonly name: string; readonly version: string };
   private snapshot: Snapshot | undefined;
   private currentState: ClientState;
   private message: string | undefined;
@@ -163,12 +169,53 @@ export class FlagwireClient extends FlagReader {
     this.currentState = this.snapshot === undefined ? "CONNECTING" : "STALE";
     this.flags = createClient(FlagService, options.transport);
     this.metricsService = createClient(MetricsService, options.transport);
-    if (options.metrics !== false) {
-      this.recorder = new Recorder(options.maxSeries);
+    if (options.metrics !== false) this.recorder = new Recorder(options.maxSeries);
+    if (options.manual === true) return;
+    if (this.recorder !== undefined) {
       this.flushTimer = setInterval(() => void this.flush(), this.options.metricsFlushIntervalMs);
       unref(this.flushTimer);
     }
     this.syncLoop = this.run();
+  }
+
+  /** @internal The FlagService client (short-lived mode fetches snapshots through it). */
+  get flagService(): Client<typeof FlagService> | undefined {
+    return this.flags;
+  }
+
+  /** The environment option ("" = the sdk token's own). */
+  get environment(): string {
+    return this.options.environment;
+  }
+
+  /** @internal The request headers (authorization). */
+  requestHeaders(): Record<string, string> {
+    return this.headers();
+  }
+
+  /** @internal Installs a snapshot fetched by the owner (manual mode). */
+  install(next: Snapshot): void {
+    const current = this.snapshot;
+    if (current !== undefined && current.revision === next.revision && current.environment === next.environment) {
+      this.setState("READY");
+      return;
+    }
+    this.snapshot = next;
+    this.changeEvents.emit({
+      revision: next.revision,
+      flags: current === undefined ? next.flagKeys() : current.changedFlags(next),
+    });
+    this.setState("READY");
+  }
+
+  /** @internal The snapshot being served, if any. */
+  get currentSnapshot(): Snapshot | undefined {
+    return this.snapshot;
+  }
+
+  /** @internal Marks the copy stale (manual mode, after a failed refresh). */
+  markStale(): void {
+    this.setState(this.snapshot === undefined ? "CONNECTING" : "STALE");
   }
 
   // ---------------------------------------------------------------------------------------

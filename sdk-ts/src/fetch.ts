@@ -13,6 +13,8 @@ import type { Interceptor, Transport } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
 import { type ClientOptions, FlagwireClient } from "./client.js";
 import { FlagwireError } from "./errors.js";
+import { RemoteEvaluator, type RemoteOptions } from "./remote.js";
+import { ShortLivedFlags, type ShortLivedOptions } from "./shortlived.js";
 
 export * from "./index.js";
 
@@ -59,4 +61,28 @@ export function createClient(options: FetchClientOptions): FlagwireClient {
     transport = createFetchTransport({ baseUrl, ...(fetch && { fetch }), ...(interceptors && { interceptors }) });
   }
   return new FlagwireClient({ ...rest, transport });
+}
+
+/** Options of `createShortLivedFlags`: `ShortLivedOptions` with `baseUrl`/`fetch` for the transport. */
+export interface FetchShortLivedOptions extends Omit<ShortLivedOptions, "transport"> {
+  readonly baseUrl: string;
+  readonly fetch?: typeof globalThis.fetch;
+  readonly interceptors?: Interceptor[];
+}
+
+/** Flags for a short-lived runtime (Convex actions), over gRPC-web on `fetch`. */
+export function createShortLivedFlags(options: FetchShortLivedOptions): ShortLivedFlags {
+  const { baseUrl, fetch, interceptors, ...rest } = options;
+  return new ShortLivedFlags({
+    ...rest,
+    transport: createFetchTransport({ baseUrl, ...(fetch && { fetch }), ...(interceptors && { interceptors }) }),
+  });
+}
+
+/** Remote evaluation (`Evaluate` / `EvaluateAll`) over gRPC-web on `fetch`. */
+export function createRemoteEvaluator(
+  options: Omit<RemoteOptions, "transport"> & { readonly baseUrl: string; readonly fetch?: typeof globalThis.fetch },
+): RemoteEvaluator {
+  const { baseUrl, fetch, ...rest } = options;
+  return new RemoteEvaluator({ ...rest, transport: createFetchTransport({ baseUrl, ...(fetch && { fetch }) }) });
 }

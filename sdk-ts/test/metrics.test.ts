@@ -8,6 +8,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createRouterTransport } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FlagwireClient, bucketIndex } from "@flagwire/sdk";
+import { Reason } from "../src/gen/flagwire/v1/evaluation_pb.js";
 import { FlagSchema, ValueType } from "../src/gen/flagwire/v1/flag_pb.js";
 import { FlagService, SnapshotSchema } from "../src/gen/flagwire/v1/flag_service_pb.js";
 import { MetricsService, type ReportRequest } from "../src/gen/flagwire/v1/metrics_pb.js";
@@ -19,8 +20,8 @@ const WAIT = 10_000;
 describe("Recorder", () => {
   it("takes non-zero series, zeroes them, and merges back what a failed flush took", () => {
     const r = new Recorder();
-    r.evaluation("f", "on", "", 1);
-    r.evaluation("f", "on", "", 1);
+    r.evaluation("f", "on", "", Reason.STATIC);
+    r.evaluation("f", "on", "", Reason.STATIC);
     r.outcome({ flag: "f", variant: "on", cohort: "" }, false, 1500);
     const { series, dropped } = r.take();
     expect(series).toHaveLength(1);
@@ -37,8 +38,8 @@ describe("Recorder", () => {
 
   it("holds at most maxSeries series and counts the rest as dropped", () => {
     const r = new Recorder(100);
-    for (let i = 0; i < 105; i++) r.evaluation(`f${i}`, "on", "", 1);
-    r.evaluation("f0", "off", "", 4);
+    for (let i = 0; i < 105; i++) r.evaluation(`f${i}`, "on", "", Reason.STATIC);
+    r.evaluation("f0", "off", "", Reason.DISABLED);
     const { series, dropped } = r.take();
     expect(series).toHaveLength(100);
     expect(dropped).toBe(6);

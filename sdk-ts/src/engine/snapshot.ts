@@ -120,7 +120,7 @@ function deepFreeze<T>(v: T): T {
   return v;
 }
 
-function compileVariantValue(key: string, value: FlagValue | undefined): CompiledVariant {
+export function compileVariantValue(key: string, value: FlagValue | undefined): CompiledVariant {
   const kind = value?.kind;
   let js: unknown;
   switch (kind?.case) {

@@ -88,7 +88,7 @@ export class TestServer {
       stderr = (stderr + d.toString()).slice(-4000);
     });
     return new Promise((resolvePromise, reject) => {
-      const lines = createInterface({ input: child.stdout! });
+      const lines = createInterface({ input: child.stdout });
       const timer = setTimeout(() => {
         child.kill("SIGKILL");
         reject(new Error(`flagwire did not start: ${stderr}`));
