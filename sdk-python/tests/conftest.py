@@ -6,10 +6,8 @@ from __future__ import annotations
 import os
 import pathlib
 from collections.abc import Iterator
-from dataclasses import dataclass
-
 import pytest
-from support import Admin, Server, binary, bool_flag
+from support import Admin, Server, Setup, binary, bool_flag
 
 
 @pytest.fixture
@@ -31,13 +29,6 @@ def admin(server: Server) -> Iterator[Admin]:
         yield admin
     finally:
         admin.close()
-
-
-@dataclass
-class Setup:
-    server: Server
-    admin: Admin
-    token: str
 
 
 @pytest.fixture

@@ -31,6 +31,9 @@ log = logging.getLogger("flagwire")
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
+clock_ns: Callable[[], int] = time.perf_counter_ns
+"""The monotonic clock outcome latencies are measured with (tests replace it)."""
+
 
 @dataclass(frozen=True)
 class Options:
@@ -193,7 +196,7 @@ class Measurement:
         self._result = result
         self._failed = False
         self._finished = False
-        self._started = time.perf_counter_ns()
+        self._started = clock_ns()
 
     @property
     def variant(self) -> str:
@@ -212,11 +215,11 @@ class Measurement:
         self._finished = True
         r, recorder = self._result, self._recorder
         if recorder is not None and r is not None and r.error_code is None:
-            micros = (time.perf_counter_ns() - self._started) // 1000
+            micros = (clock_ns() - self._started) // 1000
             recorder.outcome(r.series_key, ok and not self._failed, micros)
 
     def __enter__(self) -> str:
-        self._started = time.perf_counter_ns()
+        self._started = clock_ns()
         return self.variant
 
     def __exit__(

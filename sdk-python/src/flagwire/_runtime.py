@@ -24,6 +24,7 @@ from typing import Final
 
 import grpc
 import grpc.aio
+from google.protobuf import timestamp_pb2
 
 from flagwire._core import Core, save_bootstrap
 from flagwire._engine import ApplyError, Snapshot
@@ -68,9 +69,7 @@ def target_of(url: str) -> tuple[str, bool]:
     return url, False
 
 
-def _timestamp(ns: int) -> object:
-    from google.protobuf import timestamp_pb2
-
+def _timestamp(ns: int) -> timestamp_pb2.Timestamp:
     stamp = timestamp_pb2.Timestamp()
     stamp.FromNanoseconds(ns)
     return stamp
@@ -91,6 +90,7 @@ class Runtime:
         self._window_start = time.time_ns()
         self._closed = False
         self._reports: grpc.aio.Channel | None = None
+        self._persisting: asyncio.Future[None] | None = None
         self.connections = 0  # sessions started (tests read it)
 
     def _channel(self, reconnect: bool) -> grpc.aio.Channel:
@@ -98,6 +98,9 @@ class Runtime:
         channel_options: list[tuple[str, int]] = [
             ("grpc.keepalive_time_ms", 30_000),
             ("grpc.keepalive_timeout_ms", 10_000),
+            # A channel of its own connection: each Watch session dials anew (as after a server
+            # restart), instead of sharing grpc's process-wide subchannels.
+            ("grpc.use_local_subchannel_pool", 1),
         ]
         if reconnect:
             channel_options += [
@@ -130,6 +133,8 @@ class Runtime:
                 await task
         if self._reports is not None:
             await self._reports.close()
+        if self._persisting is not None:
+            await self._persisting
 
     # -- Watch --------------------------------------------------------------------------------
 
@@ -246,14 +251,22 @@ class Runtime:
         core.set_state(State.READY)
         self._applied = nxt.revision
         self._applied_event.set()
-        path = core.options.bootstrap_file
-        if path is not None:
+        if core.options.bootstrap_file is not None:
             data = nxt.to_proto().SerializeToString()
-            try:
-                await asyncio.to_thread(save_bootstrap, path, data)
-            except OSError as error:
-                log.warning("flagwire: could not write the bootstrap file: %s", error)
+            self._persisting = asyncio.ensure_future(self._persist(self._persisting, data))
         return True
+
+    async def _persist(self, previous: asyncio.Future[None] | None, data: bytes) -> None:
+        """Writes the bootstrap file in a worker thread, after the previous write (so the
+        newest snapshot is the one left on disk). Not cancelled by `aclose()`, which waits."""
+        if previous is not None:
+            await previous
+        path = self.core.options.bootstrap_file
+        assert path is not None
+        try:
+            await asyncio.to_thread(save_bootstrap, path, data)
+        except OSError as error:
+            log.warning("flagwire: could not write the bootstrap file: %s", error)
 
     # -- reports ------------------------------------------------------------------------------
 
