@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import pathlib
 from collections.abc import Iterator
+
 import pytest
 from support import Admin, Server, Setup, binary, bool_flag
 

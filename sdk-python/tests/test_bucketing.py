@@ -40,9 +40,7 @@ def test_a_split_serves_the_entry_its_bucket_falls_in() -> None:
     flag = flag_pb2.Flag(
         key="f",
         type=flag_pb2.VALUE_TYPE_STRING,
-        variants=[
-            flag_pb2.Variant(key=k, value=flag_pb2.FlagValue(string_value=k)) for k in "abc"
-        ],
+        variants=[flag_pb2.Variant(key=k, value=flag_pb2.FlagValue(string_value=k)) for k in "abc"],
     )
     config = flag.environments["e"]
     config.enabled = True

@@ -92,7 +92,7 @@ async def test_async_serves_last_values_through_an_outage_then_resumes_in_order(
             admin.set("new-checkout", "production", i % 2 == 0)
         target = admin.revision("production")
         admin.close()
-        seen = []
+        seen: list[int] = []
         while not seen or seen[-1] != target:
             seen.append((await next_change(stream)).revision)
         assert seen == list(range(held + 1, target + 1)), "every change, once, in order"

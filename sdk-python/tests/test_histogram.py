@@ -75,16 +75,17 @@ def test_merge(merge: dict[str, Any]) -> None:
 
 def test_invalid_wire_histograms_are_refused() -> None:
     good = Histogram([5, 9, 0]).to_proto()
-    for mutate in (
-        lambda h: setattr(h, "scale", 2),
-        lambda h: setattr(h, "count", 7),
-        lambda h: setattr(h, "sum", -1.0),
-        lambda h: setattr(h, "offset", 600),
-    ):
+    mutations: list[tuple[str, Any]] = [
+        ("scale", 2),
+        ("count", 7),
+        ("sum", -1.0),
+        ("offset", 600),
+    ]
+    for field, value in mutations:
         bad = type(good)()
         bad.CopyFrom(good)
-        mutate(bad)
-        with pytest.raises(ValueError):
+        setattr(bad, field, value)
+        with pytest.raises(ValueError, match=r"scale|count|sum|bucket"):
             Histogram.from_proto(bad)
 
 

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def fake_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+def fake_clock(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Outcome latencies from a list: each measurement reads (creation, entry, exit)."""
     durations: list[int] = []
 
@@ -34,7 +34,7 @@ def fake_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
 
     clock = readings()
     monkeypatch.setattr("flagwire._core.clock_ns", lambda: next(clock))
-    yield durations
+    return durations
 
 
 async def test_async_acknowledges_each_applied_revision(setup: Setup) -> None:
@@ -71,9 +71,7 @@ async def test_counts_outcomes_and_latency_buckets_arrive(
     setup: Setup, fake_clock: list[int]
 ) -> None:
     setup.admin.set("new-checkout", "production", True)
-    async with AsyncClient(
-        setup.server.url, setup.token, metrics_flush_interval=3600
-    ) as client:
+    async with AsyncClient(setup.server.url, setup.token, metrics_flush_interval=3600) as client:
         await client.wait_ready(WAIT)
         ctx = Context("user-1")
         for _ in range(10):
@@ -139,9 +137,7 @@ async def test_a_failed_flush_is_merged_back_and_sent_later(setup: Setup) -> Non
 
 
 async def test_a_refused_window_is_dropped_not_retried(setup: Setup) -> None:
-    async with AsyncClient(
-        setup.server.url, setup.token, metrics_flush_interval=3600
-    ) as client:
+    async with AsyncClient(setup.server.url, setup.token, metrics_flush_interval=3600) as client:
         await client.wait_ready(WAIT)
         client.get_bool("new-checkout", Context("u"), True)
         setup.admin.delete_flag("new-checkout")  # the window now names an unknown flag

@@ -82,19 +82,20 @@ def test_context_normalises_and_validates() -> None:
     assert ctx.targeting_key == "u"
     assert ctx.attributes["n"] == 3
     assert ctx.with_attributes(plan="pro").attributes["plan"] == "pro"
-    assert Context("u", {"o": {"a": 1}}).invalid_reason is not None
-    assert Context("u", {"l": ["x", 1]}).invalid_reason is not None
+    wrong: list[Any] = [{"a": 1}, ["x", 1], object()]
+    for value in wrong:
+        assert Context("u", {"o": value}).invalid_reason is not None
     assert Context("u", {"n": float("nan")}).invalid_reason is not None
     assert Context("u", {"n": 10**400}).invalid_reason is not None
     with pytest.raises(AttributeError):
-        ctx.foo = 1  # type: ignore[attr-defined]
+        ctx.foo = 1
     assert Context.from_dict({"targetingKey": "k", "attributes": {"a": 1}}) == Context(
         "k", {"a": 1}
     )
     wire = Context("u", {"n": 3, "b": False, "l": ["x"]}).to_proto()
     assert wire.targeting_key == "u"
     assert wire.attributes["n"].number_value == 3.0
-    assert list(wire.attributes["l"].list_value.values)[0].string_value == "x"
+    assert next(iter(wire.attributes["l"].list_value.values)).string_value == "x"
 
 
 def test_typed_getters(offline: Client) -> None:
@@ -127,7 +128,8 @@ def test_getters_never_raise(offline: Client) -> None:
     assert offline.get_float_details("i", ctx, 1.0).error_code is ErrorCode.TYPE_MISMATCH
     assert offline.get_int_details("nope", ctx, 7).error_code is ErrorCode.FLAG_NOT_FOUND
     assert offline.get_int("nope", ctx, 7) == 7
-    bad = Context("u", {"x": {"nested": 1}})
+    nested: Any = {"nested": 1}
+    bad = Context("u", {"x": nested})
     assert offline.get_bool_details("b", bad, False).error_code is ErrorCode.INVALID_CONTEXT
     not_a_context: Any = {"targetingKey": "u"}
     assert offline.get_bool("b", not_a_context, False) is False

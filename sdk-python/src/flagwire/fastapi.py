@@ -1,0 +1,196 @@
+"""FastAPI (and Starlette) integration. Needs the `fastapi` extra:
+`pip install 'flagwire[fastapi]'`.
+
+    client = AsyncClient(url, token)
+    app = FastAPI(lifespan=flagwire_lifespan(client))
+    app.add_middleware(FlagwireMiddleware)
+
+    def context_of(request: Request) -> Context:
+        return Context(request.headers.get("x-user-id", ""))
+
+    Flags = Annotated[RequestFlags, Depends(flags_dependency(client, context_of))]
+
+    @app.get("/checkout")
+    async def checkout(flags: Flags) -> dict[str, str]:
+        return {"checkout": "new" if flags.get_bool("new-checkout", False) else "classic"}
+
+- `flagwire_lifespan(client)`: starts the client at startup (optionally waiting until it is
+  ready) and closes it, flushing metrics, at shutdown; it can wrap the app's own lifespan.
+- `flags_dependency(client, context_of)`: a dependency giving handlers `RequestFlags`, the
+  client's getters bound to the request's evaluation context, which `context_of(request)`
+  builds (sync or async: a user id from a header, auth claims, ...).
+- `FlagwireMiddleware`: measures every HTTP request (its duration; an error is an unhandled
+  exception or a 5xx response) and attributes it to every variant served while handling it,
+  through a `ContextVar` request scope, so canary metrics need no code in handlers. Flags read
+  in the request's task, its dependencies, and sync handlers run in the thread pool all count.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from flagwire import _core
+from flagwire._clients import AsyncClient
+from flagwire._core import Measurement
+from flagwire._metrics import REQUEST_SCOPE, RequestScope
+from flagwire._types import EvaluationDetails
+from flagwire.context import Context
+from flagwire.errors import FlagwireError
+
+__all__ = [
+    "FlagwireMiddleware",
+    "RequestFlags",
+    "flags_dependency",
+    "flagwire_lifespan",
+]
+
+log = logging.getLogger("flagwire")
+
+AppT = TypeVar("AppT")
+Lifespan = Callable[[AppT], contextlib.AbstractAsyncContextManager[Any]]
+ContextBuilder = Callable[[Request], Context | Awaitable[Context]]
+
+
+def flagwire_lifespan(
+    client: AsyncClient,
+    *,
+    wait_ready: float | None = 5.0,
+    lifespan: Lifespan[AppT] | None = None,
+) -> Lifespan[AppT]:
+    """A FastAPI/Starlette lifespan that starts `client` at startup and closes it (flushing its
+    metrics) at shutdown.
+
+    With `wait_ready` (seconds; None to skip), startup waits until the client holds the flags,
+    so the first requests see real values; if it is not ready in time, or the token is refused,
+    startup goes on with a warning and getters serve defaults until it is. `lifespan` is the
+    app's own lifespan, run inside this one (its state, if any, is passed through).
+    """
+
+    @contextlib.asynccontextmanager
+    async def run(app: AppT) -> AsyncIterator[Any]:
+        client.start()
+        if wait_ready is not None:
+            try:
+                await client.wait_ready(wait_ready)
+            except FlagwireError as error:
+                log.warning("flagwire: starting without flags: %s", error)
+        try:
+            if lifespan is None:
+                yield None
+            else:
+                async with lifespan(app) as state:
+                    yield state
+        finally:
+            await client.aclose()
+
+    return run
+
+
+class RequestFlags:
+    """The client's getters bound to one request's evaluation context."""
+
+    __slots__ = ("_client", "context")
+
+    def __init__(self, client: AsyncClient, context: Context) -> None:
+        self._client = client
+        self.context = context
+        """The evaluation context of the request."""
+
+    def get_bool(self, key: str, default: bool) -> bool:
+        return self._client.get_bool(key, self.context, default)
+
+    def get_str(self, key: str, default: str) -> str:
+        return self._client.get_str(key, self.context, default)
+
+    def get_int(self, key: str, default: int) -> int:
+        return self._client.get_int(key, self.context, default)
+
+    def get_float(self, key: str, default: float) -> float:
+        return self._client.get_float(key, self.context, default)
+
+    def get_json(self, key: str, default: Any) -> Any:
+        return self._client.get_json(key, self.context, default)
+
+    def get_bool_details(self, key: str, default: bool) -> EvaluationDetails[bool]:
+        return self._client.get_bool_details(key, self.context, default)
+
+    def get_str_details(self, key: str, default: str) -> EvaluationDetails[str]:
+        return self._client.get_str_details(key, self.context, default)
+
+    def get_int_details(self, key: str, default: int) -> EvaluationDetails[int]:
+        return self._client.get_int_details(key, self.context, default)
+
+    def get_float_details(self, key: str, default: float) -> EvaluationDetails[float]:
+        return self._client.get_float_details(key, self.context, default)
+
+    def get_json_details(self, key: str, default: Any) -> EvaluationDetails[Any]:
+        return self._client.get_json_details(key, self.context, default)
+
+    def measure(self, flag: str) -> Measurement:
+        """`AsyncClient.measure` with the request's context."""
+        return self._client.measure(flag, self.context)
+
+
+def flags_dependency(
+    client: AsyncClient, context_of: ContextBuilder | None = None
+) -> Callable[[Request], Awaitable[RequestFlags]]:
+    """A FastAPI dependency giving a handler `RequestFlags` for the request, with the context
+    `context_of(request)` returns (sync or async; no context when omitted):
+
+        Flags = Annotated[RequestFlags, Depends(flags_dependency(client, context_of))]
+    """
+
+    async def dependency(request: Request) -> RequestFlags:
+        if context_of is None:
+            return RequestFlags(client, Context())
+        context = context_of(request)
+        if inspect.isawaitable(context):
+            context = await context
+        return RequestFlags(client, context)
+
+    return dependency
+
+
+class FlagwireMiddleware:
+    """ASGI middleware measuring every HTTP request against the flags it was served:
+
+        app.add_middleware(FlagwireMiddleware)
+
+    A request is an error when the app raises (an unhandled exception) or answers with a
+    status of 500 or more; its latency runs from the call until the app returns (the response
+    has been sent). Requests that evaluated no flag record nothing. Works with any client.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_scope = RequestScope()
+        token = REQUEST_SCOPE.set(request_scope)
+        status = 0
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        started = _core.clock_ns()
+        ok = False
+        try:
+            await self.app(scope, receive, send_status)
+            ok = 0 < status < 500
+        finally:
+            REQUEST_SCOPE.reset(token)
+            if request_scope.served:
+                request_scope.record(ok, (_core.clock_ns() - started) // 1000)
