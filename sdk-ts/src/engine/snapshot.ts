@@ -295,7 +295,37 @@ function instantOf(a: string | number | boolean | readonly string[]): number | u
   return undefined;
 }
 
-/** Whether `op` holds for the present attribute and at least one value (before negation). */
+function includesAny(items: readonly string[], values: readonly string[]): boolean {
+  for (const item of items) if (values.includes(item)) return true;
+  return false;
+}
+
+function startsWithAny(a: string, values: readonly string[]): boolean {
+  for (const v of values) if (a.startsWith(v)) return true;
+  return false;
+}
+
+function endsWithAny(a: string, values: readonly string[]): boolean {
+  for (const v of values) if (a.endsWith(v)) return true;
+  return false;
+}
+
+function containsAny(a: string, values: readonly string[]): boolean {
+  for (const v of values) if (a.includes(v)) return true;
+  return false;
+}
+
+function compareAny(a: number, values: readonly number[], op: Operator): boolean {
+  for (const b of values) {
+    if (op === Operator.LT ? a < b : op === Operator.LTE ? a <= b : op === Operator.GT ? a > b : a >= b) return true;
+  }
+  return false;
+}
+
+/**
+ * Whether `op` holds for the present attribute and at least one value (before negation).
+ * Plain loops, no closures: this is the hot path.
+ */
 function holds(c: CompiledClause, a: string | number | boolean | readonly string[]): boolean {
   switch (c.op) {
     case Operator.IN:
@@ -304,25 +334,22 @@ function holds(c: CompiledClause, a: string | number | boolean | readonly string
       if (typeof a === "string") found = c.strings.includes(a);
       else if (typeof a === "number") found = c.numbers.includes(a);
       else if (typeof a === "boolean") found = c.bools.includes(a);
-      else found = a.some((item) => c.strings.includes(item));
+      else found = includesAny(a, c.strings);
       return c.op === Operator.IN ? found : !found;
     }
     case Operator.STARTS_WITH:
-      return typeof a === "string" && c.strings.some((v) => a.startsWith(v));
+      return typeof a === "string" && startsWithAny(a, c.strings);
     case Operator.ENDS_WITH:
-      return typeof a === "string" && c.strings.some((v) => a.endsWith(v));
+      return typeof a === "string" && endsWithAny(a, c.strings);
     case Operator.CONTAINS:
-      if (typeof a === "string") return c.strings.some((v) => a.includes(v));
-      if (Array.isArray(a)) return (a as readonly string[]).some((item) => c.strings.includes(item));
+      if (typeof a === "string") return containsAny(a, c.strings);
+      if (Array.isArray(a)) return includesAny(a as readonly string[], c.strings);
       return false;
     case Operator.LT:
-      return typeof a === "number" && c.numbers.some((b) => a < b);
     case Operator.LTE:
-      return typeof a === "number" && c.numbers.some((b) => a <= b);
     case Operator.GT:
-      return typeof a === "number" && c.numbers.some((b) => a > b);
     case Operator.GTE:
-      return typeof a === "number" && c.numbers.some((b) => a >= b);
+      return typeof a === "number" && compareAny(a, c.numbers, c.op);
     case Operator.SEMVER_EQ:
     case Operator.SEMVER_LT:
     case Operator.SEMVER_GT: {
@@ -330,13 +357,15 @@ function holds(c: CompiledClause, a: string | number | boolean | readonly string
       const v = parseSemver(a);
       if (v === undefined) return false;
       const want = c.op === Operator.SEMVER_EQ ? 0 : c.op === Operator.SEMVER_LT ? -1 : 1;
-      return c.semvers.some((b) => compareSemver(v, b) === want);
+      for (const b of c.semvers) if (compareSemver(v, b) === want) return true;
+      return false;
     }
     case Operator.BEFORE:
     case Operator.AFTER: {
       const t = instantOf(a);
       if (t === undefined) return false;
-      return c.op === Operator.BEFORE ? c.instants.some((b) => t < b) : c.instants.some((b) => t > b);
+      for (const b of c.instants) if (c.op === Operator.BEFORE ? t < b : t > b) return true;
+      return false;
     }
     default:
       return false;
@@ -529,7 +558,13 @@ export class Snapshot {
     if (c.op === Operator.IN_SEGMENT || c.op === Operator.NOT_IN_SEGMENT) {
       // Segment rules cannot nest segments (rejected on write; never matches if present).
       if (inSegment) return false;
-      const any = c.strings.some((s) => this.inSegment(s, ctx));
+      let any = false;
+      for (const key of c.strings) {
+        if (this.inSegment(key, ctx)) {
+          any = true;
+          break;
+        }
+      }
       result = any === (c.op === Operator.IN_SEGMENT);
     } else {
       const a = attribute(ctx, c.attribute);
@@ -547,6 +582,7 @@ export class Snapshot {
       if (s.excluded.has(unit)) return false;
       if (s.included.has(unit)) return true;
     }
-    return s.rules.some((clauses) => this.allMatch(clauses, ctx, true));
+    for (const clauses of s.rules) if (this.allMatch(clauses, ctx, true)) return true;
+    return false;
   }
 }
