@@ -1,0 +1,129 @@
+/**
+ * The Watch loop against a scripted in-memory FlagService: heartbeat timeout → reconnect, a gap
+ * in revisions → reconnect resuming at the held revision, a heartbeat ahead of what is held →
+ * reconnect, capped backoff, listeners and iterators ending on close.
+ */
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError, createRouterTransport } from "@connectrpc/connect";
+import { describe, expect, it } from "vitest";
+import { FlagwireClient, type ClientState } from "@flagwire/sdk";
+import { type Flag, FlagSchema, ValueType } from "../src/gen/flagwire/v1/flag_pb.js";
+import { FlagService, SnapshotSchema, type WatchRequest, type WatchResponse } from "../src/gen/flagwire/v1/flag_service_pb.js";
+import { MetricsService } from "../src/gen/flagwire/v1/metrics_pb.js";
+import { eventually } from "./support/server.js";
+
+function flag(enabled: boolean, version: bigint): Flag {
+  return create(FlagSchema, {
+    key: "f",
+    type: ValueType.BOOLEAN,
+    version,
+    variants: [
+      { key: "on", value: { kind: { case: "boolValue", value: true } } },
+      { key: "off", value: { kind: { case: "boolValue", value: false } } },
+    ],
+    environments: { production: { enabled, offVariant: "off", defaultRule: { kind: { case: "variant", value: "on" } } } },
+  });
+}
+
+const snapshot = (revision: bigint, enabled: boolean): WatchResponse["event"] => ({
+  case: "snapshot",
+  value: create(SnapshotSchema, { environment: "production", revision, flags: [flag(enabled, revision)] }),
+});
+const change = (revision: bigint, enabled: boolean): WatchResponse["event"] => ({
+  case: "change",
+  value: { revision, kind: { case: "flagUpserted", value: flag(enabled, revision) } },
+});
+const never = (): Promise<void> => new Promise(() => undefined);
+
+/** A FlagService whose n-th Watch call plays `script(n, request)`. */
+function scripted(script: (call: number, req: WatchRequest) => AsyncGenerator<WatchResponse["event"]>) {
+  const requests: WatchRequest[] = [];
+  const transport = createRouterTransport(({ service }) => {
+    service(FlagService, {
+      async *watch(req) {
+        requests.push(req);
+        for await (const event of script(requests.length, req)) yield { event };
+      },
+    });
+    service(MetricsService, { report: () => ({ accepted: true }) });
+  });
+  return { transport, requests };
+}
+
+describe("the Watch loop", () => {
+  it("reconnects when the stream is silent past the heartbeat timeout, resuming at the held revision", async () => {
+    const { transport, requests } = scripted(async function* (call) {
+      if (call === 1) yield snapshot(1n, false);
+      else yield change(2n, true);
+      await never();
+    });
+    const c = new FlagwireClient({ transport, token: "t", heartbeatTimeoutMs: 150, minBackoffMs: 10, maxBackoffMs: 20 });
+    const states: ClientState[] = [];
+    c.on("state", (s) => states.push(s));
+    await c.waitReady(5_000);
+    await eventually(() => c.revision === 2, 5_000, "revision 2 after the reconnect");
+    expect(requests[1]!.sinceRevision).toBe(1n);
+    expect(requests[1]!.instanceId).toBe(c.instanceId);
+    expect(requests[1]!.sdkName).toBe("flagwire-ts");
+    expect(states.slice(0, 3)).toEqual(["READY", "STALE", "READY"]);
+    expect(c.getBoolean("f", {}, false)).toBe(true);
+    await c.close();
+  });
+
+  it("reconnects on a gap in revisions, and on a heartbeat ahead of what it holds", async () => {
+    const { transport, requests } = scripted(async function* (call) {
+      if (call === 1) {
+        yield snapshot(1n, false);
+        yield change(3n, true); // 2 is missing
+      } else if (call === 2) {
+        yield { case: "heartbeat", value: { revision: 5n } }; // ahead of 1
+      } else {
+        yield change(2n, true);
+        yield { case: "heartbeat", value: { revision: 2n } };
+      }
+      await never();
+    });
+    const c = new FlagwireClient({ transport, token: "t", minBackoffMs: 5, maxBackoffMs: 10 });
+    await eventually(() => c.revision === 2, 5_000, "revision 2");
+    expect(requests.map((r) => r.sinceRevision)).toEqual([0n, 1n, 1n]);
+    expect(c.state).toBe("READY");
+    await c.close();
+  });
+
+  it("backs off exponentially up to the cap on failures", async () => {
+    const times: number[] = [];
+    const { transport } = scripted(async function* () {
+      times.push(Date.now());
+      await Promise.resolve();
+      throw new ConnectError("down", Code.Unavailable);
+      yield snapshot(1n, false);
+    });
+    const c = new FlagwireClient({ transport, token: "t", minBackoffMs: 40, maxBackoffMs: 160 });
+    await eventually(() => times.length >= 6, 5_000, "six attempts");
+    await c.close();
+    const gaps = times.slice(1).map((t, i) => t - times[i]!);
+    // Waits are jittered within [d/2, d] for d = 40, 80, 160, 160, 160.
+    expect(gaps[0]).toBeGreaterThanOrEqual(15);
+    expect(gaps[0]).toBeLessThan(120);
+    for (const g of gaps.slice(2)) {
+      expect(g).toBeGreaterThanOrEqual(70);
+      expect(g).toBeLessThan(400);
+    }
+    expect(c.state).toBe("CONNECTING");
+  });
+
+  it("ends iterators and rejects waiters on close", async () => {
+    const { transport } = scripted(async function* () {
+      await never();
+      yield snapshot(1n, false);
+    });
+    const c = new FlagwireClient({ transport, token: "t" });
+    const changes = c.changes();
+    const waiting = c.waitReady(60_000);
+    const next = changes.next();
+    await c.close();
+    await expect(waiting).rejects.toMatchObject({ code: "CLOSED" });
+    expect(await next).toEqual({ value: undefined, done: true });
+    await c.close(); // idempotent
+  });
+});
