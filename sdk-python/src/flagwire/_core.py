@@ -261,7 +261,9 @@ class _Reader:
             if r.error_code is None:
                 recorder = core.recorder
                 if recorder is not None:
-                    recorder.evaluation(r)
+                    next(r.counter)  # Recorder.evaluation, inlined
+                    if r.registry is not recorder:
+                        recorder.register(r)
                     scope = REQUEST_SCOPE.get()
                     if scope is not None:
                         scope.served[r.series_key] = recorder

@@ -11,6 +11,7 @@ thread or task never wait for the stream applier.
 
 from __future__ import annotations
 
+import itertools
 import math
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
@@ -53,12 +54,15 @@ class Result:
 
     __slots__ = (
         "cohort",
+        "counter",
         "error_code",
         "error_message",
         "flag_key",
         "flag_version",
         "metric_key",
         "reason",
+        "registry",
+        "reported",
         "series_key",
         "value",
         "variant",
@@ -74,6 +78,12 @@ class Result:
     cohort: str
     series_key: tuple[str, str, str]
     metric_key: tuple[str, str, str, str]
+    # Metrics (see flagwire._metrics): how often this outcome was served, counted with a
+    # C-level atomic increment; how much of that was already reported; the recorder that knows
+    # about it in the current window.
+    counter: itertools.count[int]
+    reported: int
+    registry: object
 
     def __init__(
         self,
@@ -96,6 +106,9 @@ class Result:
         self.error_message = error_message
         self.series_key = (flag_key, variant, cohort)
         self.metric_key = (flag_key, variant, cohort, reason.value)
+        self.counter = itertools.count()
+        self.reported = 0
+        self.registry = None
 
     @classmethod
     def error(cls, flag_key: str, code: ErrorCode, message: str, flag_version: int) -> Result:
@@ -189,7 +202,7 @@ def _holds(op: int, values: list[Any]) -> Holds:
                 return a in number_set
             if kind is bool:
                 return a in bool_set
-            return any(item in string_set for item in a)  # type: ignore[union-attr]
+            return not string_set.isdisjoint(a)  # type: ignore[arg-type]
 
         if op == flag_pb2.OPERATOR_IN:
             return holds_in
@@ -206,9 +219,12 @@ def _holds(op: int, values: list[Any]) -> Holds:
         def contains(a: Normalized) -> bool:
             kind = type(a)
             if kind is str:
-                return any(s in a for s in strings)  # type: ignore[operator]
+                for s in strings:
+                    if s in a:  # type: ignore[operator]
+                        return True
+                return False
             if kind is tuple:
-                return any(item in string_set for item in a)  # type: ignore[union-attr]
+                return not string_set.isdisjoint(a)  # type: ignore[arg-type]
             return False
 
         return contains
@@ -278,6 +294,109 @@ def _instant(a: Normalized) -> float | int | None:
     return None
 
 
+def _direct(op: int, values: list[Any], name: str) -> Clause | None:
+    """For the everyday clauses (not negated, on an attribute), one closure that looks the
+    attribute up and applies the operator, saving a call per clause on the hot path. Same
+    semantics as `_holds`; None for the other operators."""
+    strings = tuple(v for v in values if isinstance(v, str))
+    string_set = frozenset(strings)
+    numbers = [v for v in values if isinstance(v, float) and not math.isnan(v)]
+    only_strings = len(strings) == len(values)
+
+    if op == flag_pb2.OPERATOR_IN and only_strings:
+
+        def in_strings(attrs: Attrs, tk: str, snap: Snapshot) -> bool:
+            a = attrs.get(name)
+            kind = type(a)
+            if kind is str:
+                return a in string_set
+            if kind is tuple:
+                return not string_set.isdisjoint(a)  # type: ignore[arg-type]
+            return False
+
+        return in_strings
+    if op == flag_pb2.OPERATOR_STARTS_WITH:
+
+        def starts_with(attrs: Attrs, tk: str, snap: Snapshot) -> bool:
+            a = attrs.get(name)
+            return type(a) is str and a.startswith(strings)
+
+        return starts_with
+    if op == flag_pb2.OPERATOR_ENDS_WITH:
+
+        def ends_with(attrs: Attrs, tk: str, snap: Snapshot) -> bool:
+            a = attrs.get(name)
+            return type(a) is str and a.endswith(strings)
+
+        return ends_with
+    if op == flag_pb2.OPERATOR_CONTAINS:
+
+        def contains(attrs: Attrs, tk: str, snap: Snapshot) -> bool:
+            a = attrs.get(name)
+            kind = type(a)
+            if kind is str:
+                for s in strings:
+                    if s in a:  # type: ignore[operator]
+                        return True
+                return False
+            if kind is tuple:
+                return not string_set.isdisjoint(a)  # type: ignore[arg-type]
+            return False
+
+        return contains
+    if op in (flag_pb2.OPERATOR_GT, flag_pb2.OPERATOR_GTE) and numbers:
+        bottom = min(numbers)
+        if op == flag_pb2.OPERATOR_GT:
+
+            def gt(attrs: Attrs, tk: str, snap: Snapshot) -> bool:
+                a = attrs.get(name)
+                return type(a) is float and a > bottom
+
+            return gt
+
+        def gte(attrs: Attrs, tk: str, snap: Snapshot) -> bool:
+            a = attrs.get(name)
+            return type(a) is float and a >= bottom
+
+        return gte
+    if op in (flag_pb2.OPERATOR_LT, flag_pb2.OPERATOR_LTE) and numbers:
+        top = max(numbers)
+        if op == flag_pb2.OPERATOR_LT:
+
+            def lt(attrs: Attrs, tk: str, snap: Snapshot) -> bool:
+                a = attrs.get(name)
+                return type(a) is float and a < top
+
+            return lt
+
+        def lte(attrs: Attrs, tk: str, snap: Snapshot) -> bool:
+            a = attrs.get(name)
+            return type(a) is float and a <= top
+
+        return lte
+    return None
+
+
+def _always(attrs: Attrs, tk: str, snap: Snapshot) -> bool:
+    return True
+
+
+def _all_of(clauses: tuple[Clause, ...]) -> Clause:
+    """A rule's matcher: all its clauses match (an empty list matches every context)."""
+    if not clauses:
+        return _always
+    if len(clauses) == 1:
+        return clauses[0]
+
+    def all_match(attrs: Attrs, tk: str, snap: Snapshot) -> bool:
+        for clause in clauses:
+            if not clause(attrs, tk, snap):
+                return False
+        return True
+
+    return all_match
+
+
 def _compile_clause(clause: flag_pb2.Clause, in_segment: bool) -> Clause:
     op = clause.operator
     negate = clause.negate
@@ -295,8 +414,12 @@ def _compile_clause(clause: flag_pb2.Clause, in_segment: bool) -> Clause:
 
         return segment_clause
 
-    holds = _holds(op, values)
     name = clause.attribute
+    if not negate and name != TARGETING_KEY:
+        direct = _direct(op, values, name)
+        if direct is not None:
+            return direct
+    holds = _holds(op, values)
     # A missing attribute never matches, negated or not.
     if name == TARGETING_KEY:
         return lambda attrs, tk, snap: tk != "" and holds(tk) != negate
@@ -321,53 +444,63 @@ def _compile_clause(clause: flag_pb2.Clause, in_segment: bool) -> Clause:
 
 class _Split:
     """A compiled weighted split: bucket = (murmur3(salt + unit) * total) >> 32, served by the
-    first entry whose cumulative weight exceeds it."""
+    first entry whose cumulative weight exceeds it. `choose(attrs, tk)` is a closure specialised
+    for the split (by targeting key or by an attribute)."""
 
-    __slots__ = (
-        "bucket_by",
-        "cumulative",
-        "failure",
-        "general",
-        "missing",
-        "results",
-        "salt",
-        "total",
-    )
+    __slots__ = ("choose",)
+
+    choose: Callable[[Attrs, str], Result]
 
     def __init__(self, flag: _Flag, split: flag_pb2.Split, config_salt: str) -> None:
-        self.bucket_by = None if split.bucket_by in ("", TARGETING_KEY) else split.bucket_by
-        self.salt = split.salt or config_salt or flag.key
-        self.cumulative: list[int] = []
-        self.results: list[Result] = []
+        bucket_by = None if split.bucket_by in ("", TARGETING_KEY) else split.bucket_by
+        salt = split.salt or config_salt or flag.key
+        cumulative: list[int] = []
+        results: list[Result] = []
         total = 0
         for entry in split.entries:
             total += entry.weight
-            self.cumulative.append(total)
-            self.results.append(flag.serve_variant(entry.variant, Reason.SPLIT, entry.label))
-        self.total = total
-        self.failure: Result | None = None
+            cumulative.append(total)
+            results.append(flag.serve_variant(entry.variant, Reason.SPLIT, entry.label))
+        missing = flag.error(ErrorCode.TARGETING_KEY_MISSING, "the split needs a bucketing key")
+        general = flag.error(ErrorCode.GENERAL, "the bucketing key cannot be encoded")
+        failure = None
         if total < 1 or total > MAX_TOTAL_WEIGHT:
-            self.failure = flag.error(ErrorCode.GENERAL, "split weights are all zero")
-        self.missing = flag.error(
-            ErrorCode.TARGETING_KEY_MISSING, "the split needs a bucketing key"
-        )
-        self.general = flag.error(ErrorCode.GENERAL, "the bucketing key cannot be encoded")
+            failure = flag.error(ErrorCode.GENERAL, "split weights are all zero")
+        hash32 = mmh3.hash
 
-    def choose(self, attrs: Attrs, tk: str) -> Result:
-        if self.bucket_by is None:
-            unit = tk
+        def by_unit(unit: str) -> Result:
+            if not unit:
+                return missing
+            if failure is not None:
+                return failure
+            try:
+                h = hash32(salt + unit, 0, False)
+            except UnicodeEncodeError:  # a lone surrogate: no UTF-8 form, hence no bucket
+                return general
+            return results[bisect_right(cumulative, (h * total) >> 32)]
+
+        if bucket_by is None:
+            self.choose = lambda attrs, tk: by_unit(tk)
+            if failure is None:
+                # The everyday case, in one call.
+                def by_key(attrs: Attrs, tk: str) -> Result:
+                    if not tk:
+                        return missing
+                    try:
+                        h = hash32(salt + tk, 0, False)
+                    except UnicodeEncodeError:
+                        return general
+                    return results[bisect_right(cumulative, (h * total) >> 32)]
+
+                self.choose = by_key
         else:
-            value = attrs.get(self.bucket_by)
-            unit = value if type(value) is str else ""
-        if not unit:
-            return self.missing
-        if self.failure is not None:
-            return self.failure
-        try:
-            h = mmh3.hash(self.salt + unit, 0, False)
-        except UnicodeEncodeError:  # a lone surrogate: no UTF-8 form, hence no bucket
-            return self.general
-        return self.results[bisect_right(self.cumulative, (h * self.total) >> 32)]
+            name = bucket_by
+
+            def by_attribute(attrs: Attrs, tk: str) -> Result:
+                value = attrs.get(name)
+                return by_unit(value if type(value) is str else "")
+
+            self.choose = by_attribute
 
 
 Serve = Result | _Split
@@ -423,7 +556,7 @@ class _Flag:
                 self.targets.setdefault(key, served)  # the first target listing a key wins
         self.rules = tuple(
             (
-                tuple(_compile_clause(c, in_segment=False) for c in rule.clauses),
+                _all_of(tuple(_compile_clause(c, in_segment=False) for c in rule.clauses)),
                 self._serve(
                     rule.serve if rule.HasField("serve") else None, config, Reason.TARGETING_MATCH
                 ),
@@ -467,7 +600,8 @@ class _Segment:
         self.excluded = frozenset(proto.excluded)
         self.included = frozenset(proto.included)
         self.rules = tuple(
-            tuple(_compile_clause(c, in_segment=True) for c in rule.clauses) for rule in proto.rules
+            _all_of(tuple(_compile_clause(c, in_segment=True) for c in rule.clauses))
+            for rule in proto.rules
         )
 
 
@@ -581,7 +715,21 @@ class Snapshot:
             return flag.type_mismatch
         if ctx._invalid is not None:
             return flag.error(ErrorCode.INVALID_CONTEXT, ctx._invalid)
-        return self._resolve(flag, ctx._attrs, ctx._targeting_key, 0)
+        if not flag.enabled:
+            return flag.off
+        attrs, tk = ctx._attrs, ctx._targeting_key
+        if flag.prerequisites:
+            return self._resolve(flag, attrs, tk, 0)
+        # _resolve without prerequisites, inlined: this is the hot path.
+        if tk and flag.targets:
+            target = flag.targets.get(tk)
+            if target is not None:
+                return target
+        for matches, serve in flag.rules:
+            if matches(attrs, tk, self):
+                return serve.choose(attrs, tk) if type(serve) is _Split else serve  # type: ignore[return-value]
+        serve = flag.default
+        return serve.choose(attrs, tk) if type(serve) is _Split else serve  # type: ignore[return-value]
 
     def _resolve(self, flag: _Flag, attrs: Attrs, tk: str, depth: int) -> Result:
         if not flag.enabled:
@@ -593,11 +741,8 @@ class Snapshot:
             target = flag.targets.get(tk)
             if target is not None:
                 return target
-        for clauses, serve in flag.rules:
-            for clause in clauses:
-                if not clause(attrs, tk, self):
-                    break
-            else:
+        for matches, serve in flag.rules:
+            if matches(attrs, tk, self):
                 return serve.choose(attrs, tk) if type(serve) is _Split else serve  # type: ignore[return-value]
         serve = flag.default
         return serve.choose(attrs, tk) if type(serve) is _Split else serve  # type: ignore[return-value]
@@ -625,11 +770,8 @@ class Snapshot:
                 return False
             if tk in segment.included:
                 return True
-        for clauses in segment.rules:
-            for clause in clauses:
-                if not clause(attrs, tk, self):
-                    break
-            else:
+        for matches in segment.rules:
+            if matches(attrs, tk, self):
                 return True
         return False
 

@@ -3,19 +3,22 @@
 Evaluations are counted per (flag, variant, cohort, reason), only for evaluations that served a
 variant (the server accepts series of known variants only). Measured outcomes count successes
 and errors per (flag, variant, cohort) and record their latency in microseconds into a scale-3
-exponential histogram. At most `MAX_SERIES` (flag, variant, cohort) series are held per window;
-further ones are dropped and counted, and the count is reported as `dropped_series`. `take()`
-hands the window over for a flush; a failed flush puts it back with `merge_back()`.
+exponential histogram. At most `MAX_SERIES` (flag, variant, cohort) series are reported per
+window; evaluations and outcomes of further series are dropped and counted, and the count is
+reported as `dropped_series`. `take()` hands the window over for a flush; a failed flush puts it
+back with `merge_back()`.
 
-The hot path is one uncontended lock and one dict update keyed by the engine's pre-built
-`Result` (hashed by identity), so counting costs well under a microsecond.
+The evaluation hot path takes no lock: each pre-built engine `Result` carries an
+`itertools.count`, whose `next()` is one atomic C-level increment, and is registered with the
+recorder (under the lock) only the first time it is served in a window. `take()` reports each
+registered result's increase since the last report, so no increment is ever lost to a race with
+a flush; results idle for a whole window are unregistered, so memory follows what is in use.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Hashable
 from contextvars import ContextVar
 from typing import Final
 
@@ -48,43 +51,45 @@ class _Outcomes:
         self.latency = Histogram()
 
 
+def _count(counter: object) -> int:
+    """The value of an `itertools.count()`: how many times `next()` was called on it."""
+    return int(repr(counter)[6:-1])  # "count(N)"
+
+
 class Recorder:
     """One client's metrics window. Thread-safe."""
 
-    __slots__ = ("_dropped", "_evaluations", "_lock", "_series")
+    __slots__ = ("_dropped", "_lock", "_merged", "_outcomes", "_registered")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        # Keys are engine Results (the hot path) or MetricKeys (merged back after a failure).
-        self._evaluations: dict[Hashable, int] = {}
-        self._series: dict[SeriesKey, _Outcomes] = {}
+        self._registered: list[Result] = []
+        self._merged: dict[MetricKey, int] = {}
+        self._outcomes: dict[SeriesKey, _Outcomes] = {}
         self._dropped = 0
 
-    def _admit(self, key: SeriesKey) -> _Outcomes | None:
-        """The series' outcomes, created if there is room (the lock is held)."""
-        outcomes = self._series.get(key)
-        if outcomes is None:
-            if len(self._series) >= MAX_SERIES:
-                self._dropped += 1
-                return None
-            outcomes = self._series[key] = _Outcomes()
-        return outcomes
-
     def evaluation(self, result: Result) -> None:
-        """Counts one evaluation that served a variant."""
+        """Counts one evaluation that served a variant (the client inlines this)."""
+        next(result.counter)
+        if result.registry is not self:
+            self.register(result)
+
+    def register(self, result: Result) -> None:
+        """Makes `result`'s counter part of the window."""
         with self._lock:
-            n = self._evaluations.get(result)
-            if n is not None:
-                self._evaluations[result] = n + 1
-            elif self._admit(result.series_key) is not None:
-                self._evaluations[result] = 1
+            if result.registry is not self:
+                result.registry = self
+                self._registered.append(result)
 
     def outcome(self, key: SeriesKey, ok: bool, micros: int) -> None:
         """Records one measured outcome of the series `key`."""
         with self._lock:
-            outcomes = self._admit(key)
+            outcomes = self._outcomes.get(key)
             if outcomes is None:
-                return
+                if len(self._outcomes) >= MAX_SERIES:
+                    self._dropped += 1
+                    return
+                outcomes = self._outcomes[key] = _Outcomes()
             if ok:
                 outcomes.successes += 1
             else:
@@ -94,34 +99,52 @@ class Recorder:
     def take(self) -> tuple[list[metrics_pb2.Series], int]:
         """Hands over the window: its non-empty series and the dropped count, leaving an empty
         window behind."""
+        counts: dict[MetricKey, int] = {}
         with self._lock:
-            evaluations, series, dropped = self._evaluations, self._series, self._dropped
-            self._evaluations, self._series, self._dropped = {}, {}, 0
+            keep = []
+            for result in self._registered:
+                total = _count(result.counter)
+                delta = total - result.reported
+                if delta:
+                    result.reported = total
+                    key = result.metric_key
+                    counts[key] = counts.get(key, 0) + delta
+                    keep.append(result)
+                else:
+                    result.registry = None  # idle for a window: forget it
+            self._registered = keep
+            for key, n in self._merged.items():
+                counts[key] = counts.get(key, 0) + n
+            outcomes, dropped = self._outcomes, self._dropped
+            self._merged, self._outcomes, self._dropped = {}, {}, 0
+
         reasons: dict[SeriesKey, dict[str, int]] = {}
-        for key, n in evaluations.items():
-            metric: MetricKey = key.metric_key if isinstance(key, Result) else key  # type: ignore[assignment]
-            flag, variant, cohort, reason = metric
-            counts = reasons.setdefault((flag, variant, cohort), {})
-            counts[reason] = counts.get(reason, 0) + n
-        out = []
-        for key, outcomes in series.items():
-            counts = reasons.get(key, {})
-            if not counts and not outcomes.successes and not outcomes.errors:
+        for (flag, variant, cohort, reason), n in counts.items():
+            series = (flag, variant, cohort)
+            new = series not in reasons and series not in outcomes
+            if new and len(reasons) + len(outcomes) >= MAX_SERIES:
+                dropped += n
                 continue
+            by_reason = reasons.setdefault(series, {})
+            by_reason[reason] = by_reason.get(reason, 0) + n
+        out = []
+        for series in {**dict.fromkeys(outcomes), **dict.fromkeys(reasons)}:
+            by_reason = reasons.get(series, {})
+            measured = outcomes.get(series) or _Outcomes()
             message = metrics_pb2.Series(
-                flag_key=key[0],
-                variant=key[1],
-                cohort=key[2],
+                flag_key=series[0],
+                variant=series[1],
+                cohort=series[2],
                 evaluations=[
-                    metrics_pb2.ReasonCount(reason=r, count=counts[r])
+                    metrics_pb2.ReasonCount(reason=r, count=by_reason[r])
                     for r in REASONS
-                    if counts.get(r)
+                    if by_reason.get(r)
                 ],
-                successes=outcomes.successes,
-                errors=outcomes.errors,
+                successes=measured.successes,
+                errors=measured.errors,
             )
-            if outcomes.latency:
-                message.latency_us.CopyFrom(outcomes.latency.to_proto())
+            if measured.latency:
+                message.latency_us.CopyFrom(measured.latency.to_proto())
             out.append(message)
         return out, dropped
 
@@ -130,16 +153,22 @@ class Recorder:
         with self._lock:
             self._dropped += dropped
             for s in series:
-                outcomes = self._admit((s.flag_key, s.variant, s.cohort))
-                if outcomes is None:
-                    continue
+                key = (s.flag_key, s.variant, s.cohort)
                 for rc in s.evaluations:
-                    key = (s.flag_key, s.variant, s.cohort, rc.reason)
-                    self._evaluations[key] = self._evaluations.get(key, 0) + rc.count
+                    metric = (s.flag_key, s.variant, s.cohort, rc.reason)
+                    self._merged[metric] = self._merged.get(metric, 0) + rc.count
+                if not s.successes and not s.errors:
+                    continue
+                outcomes = self._outcomes.get(key)
+                if outcomes is None:
+                    if len(self._outcomes) >= MAX_SERIES:
+                        self._dropped += 1
+                        continue
+                    outcomes = self._outcomes[key] = _Outcomes()
                 outcomes.successes += s.successes
                 outcomes.errors += s.errors
                 if s.HasField("latency_us"):
-                    with contextlib.suppress(ValueError):
+                    with contextlib.suppress(ValueError):  # not ours to send again
                         outcomes.latency.merge(Histogram.from_proto(s.latency_us))
 
 
