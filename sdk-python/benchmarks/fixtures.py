@@ -53,7 +53,7 @@ def split_flag() -> flag_pb2.Flag:
     for rule_id, attribute, operator, values in rules:
         rule = config.rules.add(id=rule_id)
         rule.serve.variant = "red"
-        clause = rule.clauses.add(attribute=attribute, operator=operator)  # type: ignore[arg-type]
+        clause = rule.clauses.add(attribute=attribute, operator=operator)
         for value in values:
             if isinstance(value, str):
                 clause.values.add().string_value = value

@@ -88,7 +88,7 @@ def test_context_normalises_and_validates() -> None:
     assert Context("u", {"n": float("nan")}).invalid_reason is not None
     assert Context("u", {"n": 10**400}).invalid_reason is not None
     with pytest.raises(AttributeError):
-        ctx.foo = 1
+        ctx.targeting_key = "other"  # type: ignore[misc]
     assert Context.from_dict({"targetingKey": "k", "attributes": {"a": 1}}) == Context(
         "k", {"a": 1}
     )

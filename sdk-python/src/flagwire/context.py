@@ -29,16 +29,18 @@ def _normalize(value: object) -> Normalized | None:
             raise ValueError("an attribute holds a non-finite number")
         return number
     if isinstance(value, (list, tuple)):
-        if all(isinstance(item, str) for item in value):
-            return tuple(value)
-        raise ValueError("a list attribute holds something other than strings")
+        items = tuple(value)
+        for item in items:
+            if not isinstance(item, str):
+                raise ValueError("a list attribute holds something other than strings")
+        return items
     raise ValueError(f"an attribute holds a {type(value).__name__}")
 
 
 class Context:
     """Who a flag is evaluated for: a targeting key and attributes.
 
-    Build one per request (or user) and evaluate many flags with it. It is immutable: the
+    Build one per request (or user) and evaluate many flags with it. It is read-only: the
     attributes are copied, checked and normalised once, here, so evaluation does not repeat that
     work. A context holding a value the spec does not allow (an object, a list of non-strings, a
     non-finite number) is still created, but every evaluation with it returns the default with
@@ -58,25 +60,29 @@ class Context:
         self, targeting_key: str = "", attributes: Mapping[str, AttributeValue] | None = None
     ) -> None:
         invalid: str | None = None
-        if not isinstance(targeting_key, str):
-            invalid = "the targeting key is not a string"
-            targeting_key = ""
+        if type(targeting_key) is not str:
+            if isinstance(targeting_key, str):
+                targeting_key = str(targeting_key)
+            else:
+                invalid = "the targeting key is not a string"
+                targeting_key = ""
         raw = dict(attributes) if attributes else {}
         attrs: dict[str, Normalized] = {}
         for name, value in raw.items():
-            if value is None:
-                continue
-            try:
-                attrs[name] = _normalize(value)  # type: ignore[assignment]
-            except (ValueError, OverflowError) as error:
-                invalid = invalid or str(error)
-        object.__setattr__(self, "_targeting_key", targeting_key)
-        object.__setattr__(self, "_attributes", raw)
-        object.__setattr__(self, "_attrs", attrs)
-        object.__setattr__(self, "_invalid", invalid)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError("Context is immutable; use with_attributes()")
+            kind = type(value)
+            if kind is str or kind is bool or (kind is float and math.isfinite(value)):  # type: ignore[arg-type]
+                attrs[name] = value  # type: ignore[assignment]
+            elif kind is int and -(2**53) <= value <= 2**53:  # type: ignore[operator]
+                attrs[name] = float(value)  # type: ignore[arg-type]
+            elif value is not None:
+                try:
+                    attrs[name] = _normalize(value)  # type: ignore[assignment]
+                except (ValueError, OverflowError) as error:
+                    invalid = invalid or str(error)
+        self._targeting_key = targeting_key
+        self._attributes = raw
+        self._attrs = attrs
+        self._invalid = invalid
 
     @property
     def targeting_key(self) -> str:
