@@ -8,7 +8,14 @@ import { Code, ConnectError, createRouterTransport } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { FlagwireClient, type ClientState } from "@flagwire/sdk";
 import { type Flag, FlagSchema, ValueType } from "../src/gen/flagwire/v1/flag_pb.js";
-import { FlagService, SnapshotSchema, type WatchRequest, type WatchResponse } from "../src/gen/flagwire/v1/flag_service_pb.js";
+import {
+  ChangeSchema,
+  FlagService,
+  HeartbeatSchema,
+  SnapshotSchema,
+  type WatchRequest,
+  type WatchResponse,
+} from "../src/gen/flagwire/v1/flag_service_pb.js";
 import { MetricsService } from "../src/gen/flagwire/v1/metrics_pb.js";
 import { eventually } from "./support/server.js";
 
@@ -31,7 +38,11 @@ const snapshot = (revision: bigint, enabled: boolean): WatchResponse["event"] =>
 });
 const change = (revision: bigint, enabled: boolean): WatchResponse["event"] => ({
   case: "change",
-  value: { revision, kind: { case: "flagUpserted", value: flag(enabled, revision) } },
+  value: create(ChangeSchema, { revision, kind: { case: "flagUpserted", value: flag(enabled, revision) } }),
+});
+const heartbeat = (revision: bigint): WatchResponse["event"] => ({
+  case: "heartbeat",
+  value: create(HeartbeatSchema, { revision }),
 });
 const never = (): Promise<void> => new Promise(() => undefined);
 
@@ -76,10 +87,10 @@ describe("the Watch loop", () => {
         yield snapshot(1n, false);
         yield change(3n, true); // 2 is missing
       } else if (call === 2) {
-        yield { case: "heartbeat", value: { revision: 5n } }; // ahead of 1
+        yield heartbeat(5n); // ahead of 1
       } else {
         yield change(2n, true);
-        yield { case: "heartbeat", value: { revision: 2n } };
+        yield heartbeat(2n);
       }
       await never();
     });

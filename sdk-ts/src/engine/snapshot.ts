@@ -60,6 +60,8 @@ type CompiledServe =
 interface CompiledClause {
   readonly op: Operator;
   readonly attribute: string;
+  /** The attribute is the targeting key. */
+  readonly tk: boolean;
   readonly negate: boolean;
   readonly strings: readonly string[];
   readonly numbers: readonly number[];
@@ -167,7 +169,17 @@ function compileClause(c: Clause): CompiledClause {
         break;
     }
   }
-  return { op: c.operator, attribute: c.attribute, negate: c.negate, strings, numbers, bools, semvers, instants };
+  return {
+    op: c.operator,
+    attribute: c.attribute,
+    tk: c.attribute === TARGETING_KEY,
+    negate: c.negate,
+    strings,
+    numbers,
+    bools,
+    semvers,
+    instants,
+  };
 }
 
 function compileServe(
@@ -567,7 +579,15 @@ export class Snapshot {
       }
       result = any === (c.op === Operator.IN_SEGMENT);
     } else {
-      const a = attribute(ctx, c.attribute);
+      let a: string | number | boolean | readonly string[] | undefined;
+      if (c.tk) {
+        a = ctx.targetingKey === "" ? undefined : ctx.targetingKey;
+      } else {
+        const v: unknown = ctx.attributes?.[c.attribute];
+        const t = typeof v;
+        // Own values were validated; objects other than arrays, and functions, are inherited.
+        a = t === "string" || t === "number" || t === "boolean" || Array.isArray(v) ? (v as string) : undefined;
+      }
       if (a === undefined) return false; // a missing attribute never matches, negated or not
       result = holds(c, a);
     }
