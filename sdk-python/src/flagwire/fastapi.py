@@ -33,8 +33,11 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
-from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+try:
+    from starlette.requests import Request
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+except ImportError as error:  # pragma: no cover - depends on the environment
+    raise ImportError("flagwire.fastapi needs FastAPI: pip install 'flagwire[fastapi]'") from error
 
 from flagwire import _core
 from flagwire._clients import AsyncClient
