@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { BOUNDARIES, bucketIndex, Histogram } from "@flagwire/sdk";
-import { VECTORS } from "./vectors.test.js";
+import { VECTORS } from "./support/vectors.js";
 
 interface Quantile {
   index: number | null;

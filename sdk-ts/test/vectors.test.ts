@@ -3,16 +3,14 @@
  * an offline client started from a bootstrap snapshot built from the file's flags and segments.
  */
 import { readFileSync } from "node:fs";
-import { delimiter, dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { delimiter, join, resolve } from "node:path";
 import { create, fromJson, toBinary, type JsonValue as PbJson } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { FlagwireClient, type EvaluationDetails, type FlagType } from "@flagwire/sdk";
 import { FlagSchema, SegmentSchema } from "../src/gen/flagwire/v1/flag_pb.js";
 import { SnapshotSchema } from "../src/gen/flagwire/v1/flag_service_pb.js";
+import { VECTORS } from "./support/vectors.js";
 
-const here = dirname(fileURLToPath(import.meta.url));
-export const VECTORS = resolve(here, "../../tests/vectors");
 
 interface Case {
   description: string;
