@@ -181,3 +181,15 @@ async def test_heartbeat_timeout_reconnects(setup: Setup) -> None:
         await eventually_async(lambda: runtime.connections >= 3, "reconnections")
         assert time.monotonic() - started < 5
         assert client.get_bool("new-checkout", Context("u"), True) is False
+
+
+async def test_a_deleted_flag_is_announced_and_then_not_found(setup: Setup) -> None:
+    async with AsyncClient(setup.server.url, setup.token) as client:
+        await client.wait_ready(WAIT)
+        async with client.changes() as stream:
+            setup.admin.delete_flag("new-checkout")
+            change = await next_change(stream)
+        assert change.flags == ("new-checkout",)
+        details = client.get_bool_details("new-checkout", Context("u"), True)
+        assert (details.value, details.error_code) == (True, ErrorCode.FLAG_NOT_FOUND)
+        assert client.flag_keys() == ()

@@ -1,0 +1,145 @@
+"""The stream applier and the metrics window without a server: snapshots, changes in order,
+gaps and early changes resynchronise, heartbeats, change events; exact counts under threads."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from flagwire import Context, FlagChange, State
+from flagwire._core import Core, Options
+from flagwire._engine import ApplyError, Result, Snapshot
+from flagwire._metrics import MAX_SERIES, Recorder
+from flagwire._proto.flagwire.v1 import flag_pb2, flag_service_pb2
+from flagwire._runtime import Runtime, _Resync, target_of
+from flagwire._types import Reason
+
+
+def flag(key: str, version: int, enabled: bool = True) -> flag_pb2.Flag:
+    return flag_pb2.Flag(
+        key=key,
+        type=flag_pb2.VALUE_TYPE_BOOLEAN,
+        version=version,
+        variants=[
+            flag_pb2.Variant(key="on", value=flag_pb2.FlagValue(bool_value=True)),
+            flag_pb2.Variant(key="off", value=flag_pb2.FlagValue(bool_value=False)),
+        ],
+        environments={
+            "prod": flag_pb2.FlagConfig(
+                enabled=enabled, off_variant="off", default_rule=flag_pb2.Serve(variant="on")
+            )
+        },
+    )
+
+
+def snapshot_message(revision: int, *flags: flag_pb2.Flag) -> flag_service_pb2.WatchResponse:
+    return flag_service_pb2.WatchResponse(
+        snapshot=flag_service_pb2.Snapshot(environment="prod", revision=revision, flags=flags)
+    )
+
+
+def change_message(revision: int, **kind: object) -> flag_service_pb2.WatchResponse:
+    return flag_service_pb2.WatchResponse(
+        change=flag_service_pb2.Change(revision=revision, **kind)  # type: ignore[arg-type]
+    )
+
+
+def test_apply_follows_revisions() -> None:
+    snap = Snapshot.build("prod", 3, [flag("a", 1), flag("b", 1)])
+    nxt, changed = snap.apply(flag_service_pb2.Change(revision=4, flag_upserted=flag("a", 2)))
+    assert (nxt.revision, changed, snap.revision) == (4, ("a",), 3), "the old one is untouched"
+    assert nxt.flags["b"] is snap.flags["b"], "untouched flags are shared"
+    with pytest.raises(ApplyError):
+        nxt.apply(flag_service_pb2.Change(revision=6, flag_deleted="a"))
+    with pytest.raises(ApplyError):
+        nxt.apply(flag_service_pb2.Change(revision=4, flag_deleted="a"))
+    gone, changed = nxt.apply(flag_service_pb2.Change(revision=5, flag_deleted="a"))
+    assert "a" not in gone.flags
+    assert changed == ("a",)
+    segment = flag_pb2.Segment(key="s", environment="prod", included=["u"])
+    seg, changed = gone.apply(flag_service_pb2.Change(revision=6, segment_upserted=segment))
+    assert changed == ("b",), "a segment change concerns every flag"
+    assert seg.in_segment("s", {}, "u")
+    assert snap.changed_flags(seg) == ("a",)
+    proto = seg.to_proto()
+    assert (proto.revision, [f.key for f in proto.flags], [s.key for s in proto.segments]) == (
+        6,
+        ["b"],
+        ["s"],
+    )
+
+
+async def test_the_applier() -> None:
+    core = Core(Options(url="http://127.0.0.1:1", token="-"))
+    runtime = Runtime(core)
+    seen: list[FlagChange] = []
+    core.add_change_listener(seen.append)
+
+    with pytest.raises(_Resync, match="before any snapshot"):
+        await runtime._apply(change_message(2, flag_deleted="a"))
+    with pytest.raises(_Resync, match="heartbeat at 5"):
+        await runtime._apply(
+            flag_service_pb2.WatchResponse(heartbeat=flag_service_pb2.Heartbeat(revision=5))
+        )
+    assert await runtime._apply(snapshot_message(5, flag("a", 1), flag("b", 1)))
+    assert core.state is State.READY
+    assert seen == [FlagChange(5, ("a", "b"))]
+    with pytest.raises(_Resync, match="does not follow"):
+        await runtime._apply(change_message(7, flag_deleted="a"))
+    assert await runtime._apply(change_message(6, flag_upserted=flag("a", 2, enabled=False)))
+    assert seen[-1] == FlagChange(6, ("a",))
+    assert core.snapshot is not None
+    assert core.snapshot.evaluate("a", Context("u"), None).reason is Reason.DISABLED
+
+    core.set_state(State.STALE)
+    heartbeat = flag_service_pb2.WatchResponse(heartbeat=flag_service_pb2.Heartbeat(revision=6))
+    assert not await runtime._apply(heartbeat)
+    assert core.state is State.READY, "a heartbeat at the held revision means current"
+    # A fresh snapshot replaces everything: only the flags that differ are announced.
+    assert await runtime._apply(snapshot_message(9, flag("a", 2, enabled=False), flag("c", 1)))
+    assert seen[-1] == FlagChange(9, ("b", "c"))
+
+
+def test_targets() -> None:
+    assert target_of("http://h:1") == ("h:1", False)
+    assert target_of("https://h:1/") == ("h:1", True)
+    assert target_of("h:1") == ("h:1", False)
+
+
+def test_counting_is_exact_across_threads() -> None:
+    snap = Snapshot.build("prod", 1, [flag("a", 1)])
+    recorder = Recorder()
+    result = snap.evaluate("a", Context("u"), None)
+    totals: list[int] = []
+
+    def work() -> None:
+        for _ in range(20_000):
+            recorder.evaluation(result)
+
+    def flusher(stop: threading.Event) -> None:
+        while not stop.is_set():
+            series, _ = recorder.take()
+            totals.extend(rc.count for s in series for rc in s.evaluations)
+
+    stop = threading.Event()
+    background = threading.Thread(target=flusher, args=(stop,))
+    background.start()
+    workers = [threading.Thread(target=work) for _ in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    stop.set()
+    background.join()
+    series, _ = recorder.take()
+    totals.extend(rc.count for s in series for rc in s.evaluations)
+    assert sum(totals) == 80_000, "every evaluation counted once, flushes racing or not"
+
+
+def test_evaluation_series_beyond_the_bound_are_dropped() -> None:
+    recorder = Recorder()
+    for i in range(MAX_SERIES + 3):
+        recorder.evaluation(Result(f"f{i}", "on", True, Reason.STATIC, 1))
+    series, dropped = recorder.take()
+    assert (len(series), dropped) == (MAX_SERIES, 3)
