@@ -163,3 +163,21 @@ async def test_periodic_flush(setup: Setup) -> None:
         client.get_bool("new-checkout", Context("u"), True)
         await eventually_async(lambda: setup.admin.usage("production", "new-checkout"), "usage")
         await asyncio.sleep(0)
+
+
+def test_a_script_that_forgets_close_still_flushes_at_exit(setup: Setup) -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from flagwire import Client, Context\n"
+        "client = Client(sys.argv[1], sys.argv[2])\n"
+        "client.wait_ready(10)\n"
+        "for _ in range(4):\n"
+        "    client.get_bool('new-checkout', Context('u'), True)\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", script, setup.server.url, setup.token], check=True, timeout=WAIT
+    )
+    assert _row(setup.admin).evaluations == 4

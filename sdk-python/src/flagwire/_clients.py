@@ -4,6 +4,7 @@ private event loop in a background thread). Both share the evaluation and state 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import os
 import threading
@@ -301,6 +302,7 @@ class Client(_Reader):
                         task.cancel()
                     loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
                     loop.run_until_complete(loop.shutdown_asyncgens())
+                    loop.run_until_complete(loop.shutdown_default_executor())
                 finally:
                     loop.close()
 
@@ -314,6 +316,9 @@ class Client(_Reader):
             return runtime
 
         self._runtime = self._run(start_runtime())
+        # A script that forgets close() still flushes its metrics at exit.
+        self._at_exit = self.close
+        atexit.register(self._at_exit)
 
     def _run(self, coroutine: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         assert self._loop is not None
@@ -346,6 +351,7 @@ class Client(_Reader):
         if self._closed:
             return
         self._closed = True
+        atexit.unregister(self.close)
         runtime, loop, thread = self._runtime, self._loop, self._thread
         if runtime is None or loop is None or thread is None:
             return

@@ -142,7 +142,11 @@ class Runtime:
         options = self.core.options
         delay = options.min_backoff
         while True:
-            end = await self._session()
+            try:
+                end = await self._session()
+            except Exception as error:  # a bug must not stop the client from syncing
+                log.exception("flagwire: the stream failed unexpectedly")
+                end = _Failed(f"unexpected: {error!r}", False)
             if isinstance(end, _Refused):
                 log.warning("flagwire: token refused (%s); retrying slowly", end.message)
                 self.core.set_state(State.ERROR, end.message)
@@ -303,7 +307,8 @@ class Runtime:
                     if error.code() == grpc.StatusCode.UNIMPLEMENTED:
                         break
                     log.debug("flagwire: applied-revision report failed: %s", error.code())
-                    await asyncio.sleep(_ACK_RETRY)
+                    refused = error.code() in _REFUSED
+                    await asyncio.sleep(self.core.options.max_backoff if refused else _ACK_RETRY)
 
     async def _flush_loop(self) -> None:
         interval = self.core.options.metrics_flush_interval
