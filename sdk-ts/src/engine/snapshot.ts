@@ -41,13 +41,13 @@ export interface CompiledVariant {
 }
 
 interface CompiledEntry {
-  readonly variant: CompiledVariant | undefined; // undefined: names an unknown variant
   readonly weight: number;
-  readonly label: string;
+  /** What serving this entry returns (precomputed; an error for an unknown variant). */
+  readonly result: Evaluation;
 }
 
 type CompiledServe =
-  | { readonly split: false; readonly variant: CompiledVariant | undefined }
+  | { readonly split: false; readonly result: Evaluation }
   | {
       readonly split: true;
       readonly entries: readonly CompiledEntry[];
@@ -81,8 +81,10 @@ interface CompiledFlag {
   readonly version: number;
   readonly archived: boolean;
   readonly enabled: boolean;
-  readonly off: CompiledVariant | undefined;
-  readonly targets: readonly { readonly variant: CompiledVariant | undefined; readonly keys: ReadonlySet<string> }[];
+  /** The off variant served as DISABLED and as PREREQUISITE_FAILED (precomputed). */
+  readonly disabled: Evaluation;
+  readonly prerequisiteFailed: Evaluation;
+  readonly targets: readonly { readonly result: Evaluation; readonly keys: ReadonlySet<string> }[];
   readonly rules: readonly CompiledRule[];
   readonly prerequisites: readonly { readonly flag: string; readonly variant: string }[];
   readonly fallback: CompiledServe;
@@ -186,15 +188,17 @@ function compileServe(
   serve: Serve | undefined,
   variants: ReadonlyMap<string, CompiledVariant>,
   defaultSalt: string,
+  matched: Reason,
+  version: number,
 ): CompiledServe {
   const kind = serve?.kind;
   if (kind === undefined || kind.case === undefined) return undefined;
-  if (kind.case === "variant") return { split: false, variant: variants.get(kind.value) };
+  if (kind.case === "variant") return { split: false, result: served(variants.get(kind.value), matched, version, "") };
   const split = kind.value;
   let total = 0;
   const entries = split.entries.map((e) => {
     total += e.weight;
-    return { variant: variants.get(e.variant), weight: e.weight, label: e.label };
+    return { weight: e.weight, result: served(variants.get(e.variant), Reason.SPLIT, version, e.label) };
   });
   return {
     split: true,
@@ -222,17 +226,26 @@ function compileFlag(flag: Flag, environment: string): CompiledFlag {
   const variants = new Map<string, CompiledVariant>();
   for (const v of flag.variants) if (!variants.has(v.key)) variants.set(v.key, compileVariantValue(v.key, v.value));
   const salt = config.salt !== "" ? config.salt : flag.key;
+  const version = Number(flag.version);
+  const off = variants.get(config.offVariant);
   return {
     key: flag.key,
     type: flag.type,
-    version: Number(flag.version),
+    version,
     archived: flag.archived,
     enabled: config.enabled,
-    off: variants.get(config.offVariant),
-    targets: config.targets.map((t) => ({ variant: variants.get(t.variant), keys: new Set(t.values) })),
-    rules: config.rules.map((r) => ({ clauses: r.clauses.map(compileClause), serve: compileServe(r.serve, variants, salt) })),
+    disabled: served(off, Reason.DISABLED, version, ""),
+    prerequisiteFailed: served(off, Reason.PREREQUISITE_FAILED, version, ""),
+    targets: config.targets.map((t) => ({
+      result: served(variants.get(t.variant), Reason.TARGETING_MATCH, version, ""),
+      keys: new Set(t.values),
+    })),
+    rules: config.rules.map((r) => ({
+      clauses: r.clauses.map(compileClause),
+      serve: compileServe(r.serve, variants, salt, Reason.TARGETING_MATCH, version),
+    })),
     prerequisites: config.prerequisites.map((p) => ({ flag: p.flagKey, variant: p.variant })),
-    fallback: compileServe(config.defaultRule, variants, salt),
+    fallback: compileServe(config.defaultRule, variants, salt, Reason.STATIC, version),
     proto,
   };
 }
@@ -384,9 +397,10 @@ function holds(c: CompiledClause, a: string | number | boolean | readonly string
   }
 }
 
+/** A served result, built once per flag when it is compiled and shared by every evaluation. */
 function served(variant: CompiledVariant | undefined, reason: Reason, flagVersion: number, cohort: string): Evaluation {
-  if (variant === undefined) return errorEvaluation(ErrorCode.GENERAL, "serves an unknown variant", flagVersion);
-  return { variant, reason, errorCode: ErrorCode.UNSPECIFIED, errorMessage: "", flagVersion, cohort };
+  if (variant === undefined) return Object.freeze(errorEvaluation(ErrorCode.GENERAL, "serves an unknown variant", flagVersion));
+  return Object.freeze({ variant, reason, errorCode: ErrorCode.UNSPECIFIED, errorMessage: "", flagVersion, cohort });
 }
 
 /** One environment at one revision, ready to evaluate. Immutable. */
@@ -512,20 +526,18 @@ export class Snapshot {
 
   private resolve(flag: CompiledFlag, ctx: EvaluationContext, depth: number): Evaluation {
     const version = flag.version;
-    if (!flag.enabled) return served(flag.off, Reason.DISABLED, version, "");
+    if (!flag.enabled) return flag.disabled;
     for (const p of flag.prerequisites) {
-      if (!this.prerequisiteMet(p.flag, p.variant, ctx, depth + 1)) {
-        return served(flag.off, Reason.PREREQUISITE_FAILED, version, "");
-      }
+      if (!this.prerequisiteMet(p.flag, p.variant, ctx, depth + 1)) return flag.prerequisiteFailed;
     }
     const unit = ctx.targetingKey;
     if (unit !== undefined && unit !== "") {
-      for (const t of flag.targets) if (t.keys.has(unit)) return served(t.variant, Reason.TARGETING_MATCH, version, "");
+      for (const t of flag.targets) if (t.keys.has(unit)) return t.result;
     }
     for (const rule of flag.rules) {
-      if (this.allMatch(rule.clauses, ctx, false)) return this.serve(flag, rule.serve, ctx, Reason.TARGETING_MATCH);
+      if (this.allMatch(rule.clauses, ctx, false)) return this.serve(version, rule.serve, ctx);
     }
-    return this.serve(flag, flag.fallback, ctx, Reason.STATIC);
+    return this.serve(version, flag.fallback, ctx);
   }
 
   private prerequisiteMet(key: string, want: string, ctx: EvaluationContext, depth: number): boolean {
@@ -536,10 +548,9 @@ export class Snapshot {
     return r.reason !== Reason.DISABLED && r.reason !== Reason.ERROR && r.variant?.key === want;
   }
 
-  private serve(flag: CompiledFlag, serve: CompiledServe, ctx: EvaluationContext, matched: Reason): Evaluation {
-    const version = flag.version;
+  private serve(version: number, serve: CompiledServe, ctx: EvaluationContext): Evaluation {
     if (serve === undefined) return errorEvaluation(ErrorCode.GENERAL, "nothing to serve", version);
-    if (!serve.split) return served(serve.variant, matched, version, "");
+    if (!serve.split) return serve.result;
     let unit: string | undefined;
     if (serve.bucketBy === "") {
       unit = ctx.targetingKey;
@@ -555,7 +566,7 @@ export class Snapshot {
     let cumulative = 0;
     for (const e of serve.entries) {
       cumulative += e.weight;
-      if (cumulative > bucket) return served(e.variant, Reason.SPLIT, version, e.label);
+      if (cumulative > bucket) return e.result;
     }
     return errorEvaluation(ErrorCode.GENERAL, "split weights are all zero", version);
   }
