@@ -143,3 +143,17 @@ def test_evaluation_series_beyond_the_bound_are_dropped() -> None:
         recorder.evaluation(Result(f"f{i}", "on", True, Reason.STATIC, 1))
     series, dropped = recorder.take()
     assert (len(series), dropped) == (MAX_SERIES, 3)
+
+
+def test_generated_rules_take_names_and_values_as_data() -> None:
+    tricky = "x') or True or ('{N}{K}\n"
+    f = flag("f", 1)
+    config = f.environments["prod"]
+    rule = config.rules.add(id="r")
+    rule.serve.variant = "off"
+    clause = rule.clauses.add(attribute=tricky, operator=flag_pb2.OPERATOR_IN)
+    clause.values.add().string_value = tricky
+    snap = Snapshot.build("prod", 1, [f])
+    assert snap.evaluate("f", Context("u", {tricky: tricky}), None).variant == "off"
+    assert snap.evaluate("f", Context("u", {tricky: "other"}), None).variant == "on"
+    assert snap.evaluate("f", Context("u"), None).variant == "on"

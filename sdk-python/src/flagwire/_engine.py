@@ -294,87 +294,104 @@ def _instant(a: Normalized) -> float | int | None:
     return None
 
 
-def _direct(op: int, values: list[Any], name: str) -> Clause | None:
-    """For the everyday clauses (not negated, on an attribute), one closure that looks the
-    attribute up and applies the operator, saving a call per clause on the hot path. Same
-    semantics as `_holds`; None for the other operators."""
+def _inline(clause: flag_pb2.Clause) -> tuple[str, Any] | None:
+    """The everyday clauses (not negated, on an attribute, IN of strings, STARTS_WITH,
+    ENDS_WITH, CONTAINS of one string, LT/LTE/GT/GTE) as a Python expression template over
+    `attrs`, with the constant it compares against: `{N}` stands for the attribute name and
+    `{K}` for the constant (both become global names of the generated function, never text of
+    the expression). Same semantics as `_holds`, a missing attribute included (None matches no
+    type test). None for every other clause, which is called as a closure instead."""
+    if clause.negate or clause.attribute == TARGETING_KEY:
+        return None
+    op = clause.operator
+    values = [json_value(v) for v in clause.values]
     strings = tuple(v for v in values if isinstance(v, str))
-    string_set = frozenset(strings)
     numbers = [v for v in values if isinstance(v, float) and not math.isnan(v)]
-    only_strings = len(strings) == len(values)
-
-    if op == flag_pb2.OPERATOR_IN and only_strings:
-
-        def in_strings(attrs: Attrs, tk: str, snap: Snapshot) -> bool:
-            a = attrs.get(name)
-            kind = type(a)
-            if kind is str:
-                return a in string_set
-            if kind is tuple:
-                return not string_set.isdisjoint(a)  # type: ignore[arg-type]
-            return False
-
-        return in_strings
+    if op == flag_pb2.OPERATOR_IN and len(strings) == len(values):
+        return (
+            "((t := type(a := attrs.get({N}))) is str and a in {K})"
+            " or (t is tuple and not {K}.isdisjoint(a))",
+            frozenset(strings),
+        )
     if op == flag_pb2.OPERATOR_STARTS_WITH:
-
-        def starts_with(attrs: Attrs, tk: str, snap: Snapshot) -> bool:
-            a = attrs.get(name)
-            return type(a) is str and a.startswith(strings)
-
-        return starts_with
+        return "type(a := attrs.get({N})) is str and a.startswith({K})", strings
     if op == flag_pb2.OPERATOR_ENDS_WITH:
-
-        def ends_with(attrs: Attrs, tk: str, snap: Snapshot) -> bool:
-            a = attrs.get(name)
-            return type(a) is str and a.endswith(strings)
-
-        return ends_with
-    if op == flag_pb2.OPERATOR_CONTAINS:
-
-        def contains(attrs: Attrs, tk: str, snap: Snapshot) -> bool:
-            a = attrs.get(name)
-            kind = type(a)
-            if kind is str:
-                for s in strings:
-                    if s in a:  # type: ignore[operator]
-                        return True
-                return False
-            if kind is tuple:
-                return not string_set.isdisjoint(a)  # type: ignore[arg-type]
-            return False
-
-        return contains
-    if op in (flag_pb2.OPERATOR_GT, flag_pb2.OPERATOR_GTE) and numbers:
-        bottom = min(numbers)
-        if op == flag_pb2.OPERATOR_GT:
-
-            def gt(attrs: Attrs, tk: str, snap: Snapshot) -> bool:
-                a = attrs.get(name)
-                return type(a) is float and a > bottom
-
-            return gt
-
-        def gte(attrs: Attrs, tk: str, snap: Snapshot) -> bool:
-            a = attrs.get(name)
-            return type(a) is float and a >= bottom
-
-        return gte
-    if op in (flag_pb2.OPERATOR_LT, flag_pb2.OPERATOR_LTE) and numbers:
-        top = max(numbers)
-        if op == flag_pb2.OPERATOR_LT:
-
-            def lt(attrs: Attrs, tk: str, snap: Snapshot) -> bool:
-                a = attrs.get(name)
-                return type(a) is float and a < top
-
-            return lt
-
-        def lte(attrs: Attrs, tk: str, snap: Snapshot) -> bool:
-            a = attrs.get(name)
-            return type(a) is float and a <= top
-
-        return lte
+        return "type(a := attrs.get({N})) is str and a.endswith({K})", strings
+    if op == flag_pb2.OPERATOR_CONTAINS and len(strings) == 1:
+        # A substring of a string, or an element of a list of strings: `in` says both.
+        return "((t := type(a := attrs.get({N}))) is str or t is tuple) and {K} in a", strings[0]
+    comparisons = {
+        flag_pb2.OPERATOR_LT: ("<", max),
+        flag_pb2.OPERATOR_LTE: ("<=", max),
+        flag_pb2.OPERATOR_GT: (">", min),
+        flag_pb2.OPERATOR_GTE: (">=", min),
+    }
+    if op in comparisons and numbers:
+        # "Compares so with at least one value" = with the largest (LT/LTE) or the smallest.
+        symbol, pick = comparisons[op]
+        return f"type(a := attrs.get({{N}})) is float and a {symbol} {{K}}", pick(numbers)
     return None
+
+
+MAX_GENERATED_RULES: Final = 1000
+"""Flags with more rules than this are evaluated by a loop over closures instead."""
+
+
+def _generate(
+    flag_key: str, rules: list[tuple[list[flag_pb2.Clause], Serve]], default: Serve
+) -> Callable[[Attrs, str, Snapshot], Result]:
+    """One Python function for a flag's rules and default rule, evaluated in order: each rule
+    is an `if` over its clauses' inline expressions (or calls of their closures), returning
+    the pre-built result or calling the split's chooser. Saves a call per clause, a third of
+    the evaluation time of a flag with a few rules. Only indexes and fixed templates make up
+    the source; names and values are bound as the function's globals."""
+    names: dict[str, Any] = {}
+    lines = ["def rules(attrs, tk, snap):"]
+
+    def served(name: str, serve: Serve) -> str:
+        if isinstance(serve, _Split):
+            names[name] = serve.choose
+            return f"{name}(attrs, tk)"
+        names[name] = serve
+        return name
+
+    for i, (clauses, serve) in enumerate(rules):
+        conditions = []
+        for j, clause in enumerate(clauses):
+            inline = _inline(clause)
+            if inline is None:
+                names[f"C{i}_{j}"] = _compile_clause(clause, in_segment=False)
+                conditions.append(f"C{i}_{j}(attrs, tk, snap)")
+            else:
+                template, constant = inline
+                names[f"N{i}_{j}"] = clause.attribute
+                names[f"K{i}_{j}"] = constant
+                conditions.append("(" + template.format(N=f"N{i}_{j}", K=f"K{i}_{j}") + ")")
+        lines.append(f"    if {' and '.join(conditions) or 'True'}:")
+        lines.append(f"        return {served(f'S{i}', serve)}")
+    lines.append(f"    return {served('D', default)}")
+    code = compile("\n".join(lines), f"<flagwire rules of {flag_key!r}>", "exec")
+    exec(code, names)
+    function: Callable[[Attrs, str, Snapshot], Result] = names["rules"]
+    return function
+
+
+def _loop(
+    rules: list[tuple[list[flag_pb2.Clause], Serve]], default: Serve
+) -> Callable[[Attrs, str, Snapshot], Result]:
+    """The rules and default rule as a loop over clause closures (for very long rule lists)."""
+    compiled = tuple(
+        (_all_of(tuple(_compile_clause(c, in_segment=False) for c in clauses)), serve)
+        for clauses, serve in rules
+    )
+
+    def rules_loop(attrs: Attrs, tk: str, snap: Snapshot) -> Result:
+        for matches, serve in compiled:
+            if matches(attrs, tk, snap):
+                return serve.choose(attrs, tk) if type(serve) is _Split else serve  # type: ignore[return-value]
+        return default.choose(attrs, tk) if type(default) is _Split else default  # type: ignore[return-value]
+
+    return rules_loop
 
 
 def _always(attrs: Attrs, tk: str, snap: Snapshot) -> bool:
@@ -415,10 +432,6 @@ def _compile_clause(clause: flag_pb2.Clause, in_segment: bool) -> Clause:
         return segment_clause
 
     name = clause.attribute
-    if not negate and name != TARGETING_KEY:
-        direct = _direct(op, values, name)
-        if direct is not None:
-            return direct
     holds = _holds(op, values)
     # A missing attribute never matches, negated or not.
     if name == TARGETING_KEY:
@@ -511,7 +524,6 @@ class _Flag:
 
     __slots__ = (
         "archived",
-        "default",
         "enabled",
         "key",
         "off",
@@ -554,20 +566,25 @@ class _Flag:
             served = self.serve_variant(target.variant, Reason.TARGETING_MATCH)
             for key in target.values:
                 self.targets.setdefault(key, served)  # the first target listing a key wins
-        self.rules = tuple(
+        rules = [
             (
-                _all_of(tuple(_compile_clause(c, in_segment=False) for c in rule.clauses)),
+                list(rule.clauses),
                 self._serve(
                     rule.serve if rule.HasField("serve") else None, config, Reason.TARGETING_MATCH
                 ),
             )
             for rule in config.rules
-        )
-        self.default = self._serve(
+        ]
+        default = self._serve(
             config.default_rule if config.HasField("default_rule") else None,
             config,
             Reason.STATIC,
         )
+        # Rules, then the default rule: (attrs, targeting key, snapshot) -> Result.
+        if len(rules) <= MAX_GENERATED_RULES:
+            self.rules = _generate(self.key, rules, default)
+        else:
+            self.rules = _loop(rules, default)
 
     def error(self, code: ErrorCode, message: str) -> Result:
         return Result.error(self.key, code, message, self.version)
@@ -725,11 +742,7 @@ class Snapshot:
             target = flag.targets.get(tk)
             if target is not None:
                 return target
-        for matches, serve in flag.rules:
-            if matches(attrs, tk, self):
-                return serve.choose(attrs, tk) if type(serve) is _Split else serve  # type: ignore[return-value]
-        serve = flag.default
-        return serve.choose(attrs, tk) if type(serve) is _Split else serve  # type: ignore[return-value]
+        return flag.rules(attrs, tk, self)
 
     def _resolve(self, flag: _Flag, attrs: Attrs, tk: str, depth: int) -> Result:
         if not flag.enabled:
@@ -741,11 +754,7 @@ class Snapshot:
             target = flag.targets.get(tk)
             if target is not None:
                 return target
-        for matches, serve in flag.rules:
-            if matches(attrs, tk, self):
-                return serve.choose(attrs, tk) if type(serve) is _Split else serve  # type: ignore[return-value]
-        serve = flag.default
-        return serve.choose(attrs, tk) if type(serve) is _Split else serve  # type: ignore[return-value]
+        return flag.rules(attrs, tk, self)
 
     def _prerequisite_met(self, key: str, want: str, attrs: Attrs, tk: str, depth: int) -> bool:
         if depth > MAX_PREREQUISITE_DEPTH:
