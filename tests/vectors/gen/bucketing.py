@@ -17,6 +17,8 @@ import json
 import sys
 from pathlib import Path
 
+import vectorfile
+
 import mmh3
 
 OUT = Path(__file__).resolve().parent.parent / "bucketing.json"
@@ -187,19 +189,7 @@ def build() -> dict:
 
 def render(doc: dict) -> str:
     """Stable text: one murmur3 / bucket entry per line, UTF-8, trailing newline."""
-
-    def line(obj) -> str:
-        return json.dumps(obj, ensure_ascii=False, separators=(", ", ": "))
-
-    parts = ["{", f'  "description": {json.dumps(doc["description"], ensure_ascii=False)},']
-    for name in ("murmur3", "buckets"):
-        entries = doc[name]
-        parts.append(f'  "{name}": [')
-        for i, e in enumerate(entries):
-            parts.append("    " + line(e) + ("," if i + 1 < len(entries) else ""))
-        parts.append("  ]," if name == "murmur3" else "  ]")
-    parts.append("}")
-    return "\n".join(parts) + "\n"
+    return vectorfile.render(doc, ['description'], ['murmur3', 'buckets'])
 
 
 def generate() -> str:
@@ -207,20 +197,8 @@ def generate() -> str:
 
 
 def main(argv: list[str]) -> int:
-    text = generate()
-    if argv[1:] == ["--check"]:
-        current = OUT.read_text(encoding="utf-8") if OUT.exists() else None
-        if current != text:
-            print(f"{OUT} is not what gen/bucketing.py generates; re-run it", file=sys.stderr)
-            return 1
-        return 0
-    if argv[1:]:
-        print(__doc__, file=sys.stderr)
-        return 2
-    OUT.write_text(text, encoding="utf-8")
-    doc = json.loads(text)
-    print(f"wrote {OUT}: {len(doc['murmur3'])} murmur3 answers, {len(doc['buckets'])} buckets")
-    return 0
+    return vectorfile.main(argv, OUT, "gen/bucketing.py", __doc__, generate,
+                           lambda d: f"{len(d['murmur3'])} murmur3 answers, {len(d['buckets'])} buckets")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ import math
 import sys
 from pathlib import Path
 
+import vectorfile
+
 OUT = Path(__file__).resolve().parent.parent / "histogram.json"
 
 U64_MAX = (1 << 64) - 1
@@ -252,23 +254,7 @@ def build() -> dict:
 
 def render(doc: dict) -> str:
     """Stable text: one index entry or merge case per line, trailing newline."""
-
-    def line(obj) -> str:
-        return json.dumps(obj, ensure_ascii=False, separators=(", ", ": "))
-
-    parts = [
-        "{",
-        f'  "description": {json.dumps(doc["description"], ensure_ascii=False)},',
-        f'  "boundaries": {line(doc["boundaries"])},',
-    ]
-    for name in ("indices", "merges"):
-        entries = doc[name]
-        parts.append(f'  "{name}": [')
-        for i, e in enumerate(entries):
-            parts.append("    " + line(e) + ("," if i + 1 < len(entries) else ""))
-        parts.append("  ]," if name == "indices" else "  ]")
-    parts.append("}")
-    return "\n".join(parts) + "\n"
+    return vectorfile.render(doc, ['description', 'boundaries'], ['indices', 'merges'])
 
 
 def generate() -> str:
@@ -276,20 +262,8 @@ def generate() -> str:
 
 
 def main(argv: list[str]) -> int:
-    text = generate()
-    if argv[1:] == ["--check"]:
-        current = OUT.read_text(encoding="utf-8") if OUT.exists() else None
-        if current != text:
-            print(f"{OUT} is not what gen/histogram.py generates; re-run it", file=sys.stderr)
-            return 1
-        return 0
-    if argv[1:]:
-        print(__doc__, file=sys.stderr)
-        return 2
-    OUT.write_text(text, encoding="utf-8")
-    doc = json.loads(text)
-    print(f"wrote {OUT}: {len(doc['indices'])} indices, {len(doc['merges'])} merges")
-    return 0
+    return vectorfile.main(argv, OUT, "gen/histogram.py", __doc__, generate,
+                           lambda d: f"{len(d['indices'])} indices, {len(d['merges'])} merges")
 
 
 if __name__ == "__main__":
