@@ -190,7 +190,7 @@ class AsyncClient(_Reader):
         return ChangeStream(self)
 
     async def states(self) -> AsyncIterator[State]:
-        """An async iterator of state transitions, from now on."""
+        """An async iterator of state transitions, from its first iteration on."""
         queue: asyncio.Queue[State] = asyncio.Queue()
         unsubscribe = self.on_state(queue.put_nowait)
         try:
