@@ -15,12 +15,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import grpc
 import grpc.aio
@@ -43,6 +42,8 @@ _REFUSED: Final = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_D
 _ACK_DEBOUNCE: Final = 0.05
 _ACK_RETRY: Final = 0.25
 _REPORT_TIMEOUT: Final = 10.0
+_CLOSE_TIMEOUT: Final = 5.0
+_CONNECT_POLL: Final = 0.005
 
 
 @dataclass
@@ -91,6 +92,7 @@ class Runtime:
         self._closed = False
         self._reports: grpc.aio.Channel | None = None
         self._persisting: asyncio.Future[None] | None = None
+        self._call: grpc.aio.UnaryStreamCall[Any, Any] | None = None
         self.connections = 0  # sessions started (tests read it)
 
     def _channel(self, reconnect: bool) -> grpc.aio.Channel:
@@ -126,11 +128,13 @@ class Runtime:
             return
         self._closed = True
         await self.flush()
+        # grpc completes a pending read only when its call is cancelled (cancelling the awaiting
+        # task alone can leave grpc waiting forever): cancel the call first, then the tasks.
+        if self._call is not None:
+            self._call.cancel()
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.wait(self._tasks, timeout=_CLOSE_TIMEOUT)
         if self._reports is not None:
             await self._reports.close()
         if self._persisting is not None:
@@ -141,7 +145,7 @@ class Runtime:
     async def _run(self) -> None:
         options = self.core.options
         delay = options.min_backoff
-        while True:
+        while not self._closed:
             try:
                 end = await self._session()
             except Exception as error:  # a bug must not stop the client from syncing
@@ -160,12 +164,16 @@ class Runtime:
                 current, delay = delay, min(delay * 2, options.max_backoff)
                 # Jitter in [d/2, d] spreads a fleet reconnecting after a server restart.
                 wait = random.uniform(current / 2, current)
+            if self._closed:
+                return
             await asyncio.sleep(wait)
 
     async def _connect(self, channel: grpc.aio.Channel) -> None:
         """Waits until `channel` is connected: raises on a failed attempt (no retry here: the
-        backoff is ours) or after the connect timeout."""
-        deadline = asyncio.get_running_loop().time() + self.core.options.connect_timeout
+        backoff is ours) or after the connect timeout. Polls the connectivity state rather than
+        awaiting grpc's state-change futures, which a timeout would have to cancel."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.core.options.connect_timeout
         state = channel.get_state(try_to_connect=True)
         while state is not grpc.ChannelConnectivity.READY:
             if state in (
@@ -173,19 +181,16 @@ class Runtime:
                 grpc.ChannelConnectivity.SHUTDOWN,
             ):
                 raise ConnectionError("connection failed")
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
+            if loop.time() > deadline:
                 raise TimeoutError("connect timeout")
-            try:
-                await asyncio.wait_for(channel.wait_for_state_change(state), remaining)
-            except asyncio.TimeoutError:
-                raise TimeoutError("connect timeout") from None
+            await asyncio.sleep(_CONNECT_POLL)
             state = channel.get_state(try_to_connect=False)
 
     async def _session(self) -> _Refused | _Failed:
         self.connections += 1
         channel = self._channel(reconnect=False)
         progressed = False
+        call: grpc.aio.UnaryStreamCall[Any, Any] | None = None
         try:
             try:
                 await self._connect(channel)
@@ -202,25 +207,46 @@ class Runtime:
             call = flag_service_pb2_grpc.FlagServiceStub(channel).Watch(
                 request, metadata=self._metadata
             )
+            self._call = call
+            # The heartbeat timeout cancels the call (see aclose: never the pending read).
+            expired = False
+
+            def expire() -> None:
+                nonlocal expired
+                expired = True
+                call.cancel()
+
+            loop = asyncio.get_running_loop()
             timeout = self.core.options.heartbeat_timeout
-            while True:
-                try:
-                    message: flag_service_pb2.WatchResponse | object = await asyncio.wait_for(
-                        call.read(), timeout
-                    )
-                except asyncio.TimeoutError:
-                    return _Failed("no message within the heartbeat timeout", progressed)
-                if not isinstance(message, flag_service_pb2.WatchResponse):
-                    return _Failed("stream ended", progressed)
-                try:
-                    progressed |= await self._apply(message)
-                except _Resync as error:
-                    return _Failed(str(error), progressed)
+            timer = loop.call_later(timeout, expire)
+            try:
+                while True:
+                    try:
+                        message: flag_service_pb2.WatchResponse | object = await call.read()
+                    except asyncio.CancelledError:
+                        if expired and not self._closed:
+                            return _Failed("no message within the heartbeat timeout", progressed)
+                        raise
+                    if expired:
+                        return _Failed("no message within the heartbeat timeout", progressed)
+                    timer.cancel()
+                    timer = loop.call_later(timeout, expire)
+                    if not isinstance(message, flag_service_pb2.WatchResponse):
+                        return _Failed("stream ended", progressed)
+                    try:
+                        progressed |= await self._apply(message)
+                    except _Resync as error:
+                        return _Failed(str(error), progressed)
+            finally:
+                timer.cancel()
         except grpc.aio.AioRpcError as error:
             if error.code() in _REFUSED:
                 return _Refused(error.details() or error.code().name)
             return _Failed(f"{error.code().name}: {error.details()}", progressed)
         finally:
+            self._call = None
+            if call is not None:
+                call.cancel()
             await channel.close()
 
     async def _apply(self, message: flag_service_pb2.WatchResponse) -> bool:
