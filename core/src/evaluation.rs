@@ -19,6 +19,8 @@ pub struct Evaluation<'a> {
     pub flag_version: u64,
     /// The label of the split entry served, if any.
     pub cohort: &'a str,
+    /// The rollout owning the split served, if any (SDKs tag their metrics with it).
+    pub rollout_id: &'a str,
 }
 
 impl<'a> Evaluation<'a> {
@@ -32,6 +34,7 @@ impl<'a> Evaluation<'a> {
             error_message: message,
             flag_version,
             cohort: "",
+            rollout_id: "",
         }
     }
 
@@ -46,6 +49,7 @@ impl<'a> Evaluation<'a> {
             error_message: self.error_message.to_owned(),
             flag_version: self.flag_version,
             cohort: self.cohort.to_owned(),
+            rollout_id: self.rollout_id.to_owned(),
         }
     }
 }

@@ -309,7 +309,13 @@ impl Snapshot {
     }
 }
 
-fn variant<'a>(entry: &'a Entry, key: &str, reason: Reason, cohort: &'a str) -> Evaluation<'a> {
+fn variant<'a>(
+    entry: &'a Entry,
+    key: &str,
+    reason: Reason,
+    cohort: &'a str,
+    rollout_id: &'a str,
+) -> Evaluation<'a> {
     match entry.flag.variants.iter().find(|v| v.key == key) {
         Some(v) => Evaluation {
             value: v.value.as_ref(),
@@ -319,6 +325,7 @@ fn variant<'a>(entry: &'a Entry, key: &str, reason: Reason, cohort: &'a str) -> 
             error_message: "",
             flag_version: entry.flag.version,
             cohort,
+            rollout_id,
         },
         None => Evaluation::error(
             ErrorCode::General,
@@ -339,7 +346,7 @@ fn serve<'a>(
     let version = entry.flag.version;
     match serve.and_then(|s| s.kind.as_ref()) {
         None => Evaluation::error(ErrorCode::General, "nothing to serve", version),
-        Some(serve::Kind::Variant(v)) => variant(entry, v, matched, ""),
+        Some(serve::Kind::Variant(v)) => variant(entry, v, matched, "", ""),
         Some(serve::Kind::Split(split)) => {
             let unit = if split.bucket_by.is_empty() || split.bucket_by == TARGETING_KEY {
                 Some(ctx.targeting_key.as_str()).filter(|k| !k.is_empty())
@@ -361,7 +368,7 @@ fn serve<'a>(
                 .find(|s| !s.is_empty())
                 .unwrap_or(&entry.flag.key);
             match bucket::choose(split, salt, unit) {
-                Some(e) => variant(entry, &e.variant, Reason::Split, &e.label),
+                Some(e) => variant(entry, &e.variant, Reason::Split, &e.label, &split.rollout_id),
                 None => {
                     Evaluation::error(ErrorCode::General, "split weights are all zero", version)
                 }
