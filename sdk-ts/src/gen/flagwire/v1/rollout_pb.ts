@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file flagwire/v1/rollout.proto.
  */
 export const file_flagwire_v1_rollout: GenFile = /*@__PURE__*/
-  fileDesc("ChlmbGFnd2lyZS92MS9yb2xsb3V0LnByb3RvEgtmbGFnd2lyZS52MSKmAQoLUm9sbG91dFN0ZXASFAoMYmFzaXNfcG9pbnRzGAEgASgNEi8KDG1pbl9kdXJhdGlvbhgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIfChdtaW5fb3V0Y29tZXNfcGVyX2NvaG9ydBgDIAEoBBIvCgxtYXhfZHVyYXRpb24YBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24i1wEKCkd1YXJkcmFpbHMSGwoTcmVsYXRpdmVfZXJyb3JfcmF0ZRgBIAEoCBIiChpyZWxhdGl2ZV9sYXRlbmN5X3F1YW50aWxlcxgCIAMoARIfChdsYXRlbmN5X3JhdGlvX3RocmVzaG9sZBgDIAEoARIWCg5tYXhfZXJyb3JfcmF0ZRgEIAEoARIYChBtaW5fc3VjY2Vzc19yYXRlGAUgASgBEhIKCm1heF9wOTVfbXMYBiABKAESEgoKbWF4X3A5OV9tcxgHIAEoARINCgVhbHBoYRgIIAEoASLhAQoNUm9sbG91dFBvbGljeRI7ChNtYXhfZHVyYXRpb25fcG9saWN5GAEgASgOMh4uZmxhZ3dpcmUudjEuTWF4RHVyYXRpb25Qb2xpY3kSFwoPcGF1c2VfZm9yX2h1bWFuGAIgASgIEjUKEm1pc3NpbmdfZGF0YV9ncmFjZRgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIpCgZ3aW5kb3cYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGAoQcm9sbGJhY2tfcGxhbl9pZBgFIAEoCSKgAQoLQ29ob3J0U3RhdHMSDgoGY29ob3J0GAEgASgJEgkKAW4YAiABKAQSEgoKZXJyb3JfcmF0ZRgDIAEoARIYChBlcnJvcl9yYXRlX2xvd2VyGAQgASgBEhgKEGVycm9yX3JhdGVfdXBwZXIYBSABKAESDgoGcDUwX3VzGAYgASgBEg4KBnA5NV91cxgHIAEoARIOCgZwOTlfdXMYCCABKAEiygEKCERlY2lzaW9uEigKBHRpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKBGtpbmQYAiABKA4yGS5mbGFnd2lyZS52MS5EZWNpc2lvbktpbmQSEwoLcmVhc29uX2NvZGUYAyABKAkSDgoGZGV0YWlsGAQgASgJEgwKBHN0ZXAYBSABKA0SKQoHY29ob3J0cxgGIAMoCzIYLmZsYWd3aXJlLnYxLkNvaG9ydFN0YXRzEg0KBWFjdG9yGAcgASgJIqoECgdSb2xsb3V0EgoKAmlkGAEgASgJEhAKCGZsYWdfa2V5GAIgASgJEhMKC2Vudmlyb25tZW50GAMgASgJEhkKEXRyZWF0bWVudF92YXJpYW50GAQgASgJEhgKEGJhc2VsaW5lX3ZhcmlhbnQYBSABKAkSJwoFc3RlcHMYBiADKAsyGC5mbGFnd2lyZS52MS5Sb2xsb3V0U3RlcBIrCgpndWFyZHJhaWxzGAcgASgLMhcuZmxhZ3dpcmUudjEuR3VhcmRyYWlscxIqCgZwb2xpY3kYCCABKAsyGi5mbGFnd2lyZS52MS5Sb2xsb3V0UG9saWN5EigKBXN0YXRlGAkgASgOMhkuZmxhZ3dpcmUudjEuUm9sbG91dFN0YXRlEhQKDGN1cnJlbnRfc3RlcBgKIAEoDRIMCgRzYWx0GAsgASgJEigKCWRlY2lzaW9ucxgMIAMoCzIVLmZsYWd3aXJlLnYxLkRlY2lzaW9uEi8KC2NyZWF0ZV90aW1lGA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCg9zdGVwX3N0YXJ0X3RpbWUYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhkKEXJvbGxiYWNrX3JldmlzaW9uGA8gASgEEh0KFXJvbGxiYWNrX2Fja25vd2xlZGdlZBgQIAEoDRIdChVibGFzdF9yYWRpdXNfcmVxdWVzdHMYESABKAQiPQoUQ3JlYXRlUm9sbG91dFJlcXVlc3QSJQoHcm9sbG91dBgBIAEoCzIULmZsYWd3aXJlLnYxLlJvbGxvdXQiPgoVQ3JlYXRlUm9sbG91dFJlc3BvbnNlEiUKB3JvbGxvdXQYASABKAsyFC5mbGFnd2lyZS52MS5Sb2xsb3V0IiEKE1N0YXJ0Um9sbG91dFJlcXVlc3QSCgoCaWQYASABKAkiPQoUU3RhcnRSb2xsb3V0UmVzcG9uc2USJQoHcm9sbG91dBgBIAEoCzIULmZsYWd3aXJlLnYxLlJvbGxvdXQiHwoRR2V0Um9sbG91dFJlcXVlc3QSCgoCaWQYASABKAkiOwoSR2V0Um9sbG91dFJlc3BvbnNlEiUKB3JvbGxvdXQYASABKAsyFC5mbGFnd2lyZS52MS5Sb2xsb3V0IjwKE0xpc3RSb2xsb3V0c1JlcXVlc3QSEwoLZW52aXJvbm1lbnQYASABKAkSEAoIZmxhZ19rZXkYAiABKAkiPgoUTGlzdFJvbGxvdXRzUmVzcG9uc2USJgoIcm9sbG91dHMYASADKAsyFC5mbGFnd2lyZS52MS5Sb2xsb3V0IjEKE1BhdXNlUm9sbG91dFJlcXVlc3QSCgoCaWQYASABKAkSDgoGcmVhc29uGAIgASgJIj0KFFBhdXNlUm9sbG91dFJlc3BvbnNlEiUKB3JvbGxvdXQYASABKAsyFC5mbGFnd2lyZS52MS5Sb2xsb3V0IjIKFFJlc3VtZVJvbGxvdXRSZXF1ZXN0EgoKAmlkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSI+ChVSZXN1bWVSb2xsb3V0UmVzcG9uc2USJQoHcm9sbG91dBgBIAEoCzIULmZsYWd3aXJlLnYxLlJvbGxvdXQiMwoVUHJvbW90ZVJvbGxvdXRSZXF1ZXN0EgoKAmlkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSI/ChZQcm9tb3RlUm9sbG91dFJlc3BvbnNlEiUKB3JvbGxvdXQYASABKAsyFC5mbGFnd2lyZS52MS5Sb2xsb3V0IjQKFlJvbGxiYWNrUm9sbG91dFJlcXVlc3QSCgoCaWQYASABKAkSDgoGcmVhc29uGAIgASgJIkAKF1JvbGxiYWNrUm9sbG91dFJlc3BvbnNlEiUKB3JvbGxvdXQYASABKAsyFC5mbGFnd2lyZS52MS5Sb2xsb3V0InQKBVNjb3BlEhIKCGZsYWdfa2V5GAEgASgJSAASDQoDdGFnGAIgASgJSAASFAoKcm9sbG91dF9pZBgDIAEoCUgAEhUKC3N5c3RlbV93aWRlGAQgASgISAASEwoLZW52aXJvbm1lbnQYBSABKAlCBgoEa2luZCL/AQoIUGxhblN0ZXASNAoLc2V0X3ZhcmlhbnQYASABKAsyHS5mbGFnd2lyZS52MS5TZXRWYXJpYW50QWN0aW9uSAASNAoLc2V0X2VuYWJsZWQYAiABKAsyHS5mbGFnd2lyZS52MS5TZXRFbmFibGVkQWN0aW9uSAASKwoGcmV2ZXJ0GAMgASgLMhkuZmxhZ3dpcmUudjEuUmV2ZXJ0QWN0aW9uSAASNAoLc2V0X3dlaWdodHMYBCABKAsyHS5mbGFnd2lyZS52MS5TZXRXZWlnaHRzQWN0aW9uSAASGgoQYWJvcnRfcm9sbG91dF9pZBgFIAEoCUgAQggKBmFjdGlvbiJKChBTZXRWYXJpYW50QWN0aW9uEhAKCGZsYWdfa2V5GAEgASgJEhMKC2Vudmlyb25tZW50GAIgASgJEg8KB3ZhcmlhbnQYAyABKAkiSgoQU2V0RW5hYmxlZEFjdGlvbhIQCghmbGFnX2tleRgBIAEoCRITCgtlbnZpcm9ubWVudBgCIAEoCRIPCgdlbmFibGVkGAMgASgIIjEKDFJldmVydEFjdGlvbhIQCghmbGFnX2tleRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgEIqYBChBTZXRXZWlnaHRzQWN0aW9uEhAKCGZsYWdfa2V5GAEgASgJEhMKC2Vudmlyb25tZW50GAIgASgJEjsKB3dlaWdodHMYAyADKAsyKi5mbGFnd2lyZS52MS5TZXRXZWlnaHRzQWN0aW9uLldlaWdodHNFbnRyeRouCgxXZWlnaHRzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgNOgI4ASKGAQoMUm9sbGJhY2tQbGFuEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSIQoFc2NvcGUYBCABKAsyEi5mbGFnd2lyZS52MS5TY29wZRIkCgVzdGVwcxgFIAMoCzIVLmZsYWd3aXJlLnYxLlBsYW5TdGVwIkQKGUNyZWF0ZVJvbGxiYWNrUGxhblJlcXVlc3QSJwoEcGxhbhgBIAEoCzIZLmZsYWd3aXJlLnYxLlJvbGxiYWNrUGxhbiJFChpDcmVhdGVSb2xsYmFja1BsYW5SZXNwb25zZRInCgRwbGFuGAEgASgLMhkuZmxhZ3dpcmUudjEuUm9sbGJhY2tQbGFuIhoKGExpc3RSb2xsYmFja1BsYW5zUmVxdWVzdCJFChlMaXN0Um9sbGJhY2tQbGFuc1Jlc3BvbnNlEigKBXBsYW5zGAEgAygLMhkuZmxhZ3dpcmUudjEuUm9sbGJhY2tQbGFuImUKGkV4ZWN1dGVSb2xsYmFja1BsYW5SZXF1ZXN0Eg8KB3BsYW5faWQYASABKAkSJgoCYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnJlYXNvbhgDIAEoCSJIChtFeGVjdXRlUm9sbGJhY2tQbGFuUmVzcG9uc2USKQoJZXhlY3V0aW9uGAEgASgLMhYuZmxhZ3dpcmUudjEuRXhlY3V0aW9uIjgKC1N0ZXBPdXRjb21lEg0KBWluZGV4GAEgASgNEgoKAm9rGAIgASgIEg4KBmRldGFpbBgDIAEoCSKdAQoPQWNrbm93bGVkZ2VtZW50EhMKC2Vudmlyb25tZW50GAEgASgJEhAKCHJldmlzaW9uGAIgASgEEhEKCWNvbm5lY3RlZBgDIAEoDRIUCgxhY2tub3dsZWRnZWQYBCABKA0SOgoWbGFzdF9hY2tub3dsZWRnZWRfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAisgIKCUV4ZWN1dGlvbhIKCgJpZBgBIAEoCRIPCgdwbGFuX2lkGAIgASgJEioKBXN0YXRlGAMgASgOMhsuZmxhZ3dpcmUudjEuRXhlY3V0aW9uU3RhdGUSJwoFc3RlcHMYBCADKAsyGC5mbGFnd2lyZS52MS5TdGVwT3V0Y29tZRI2ChBhY2tub3dsZWRnZW1lbnRzGAUgAygLMhwuZmxhZ3dpcmUudjEuQWNrbm93bGVkZ2VtZW50Eg4KBnJlYXNvbhgGIAEoCRINCgVhY3RvchgHIAEoCRIuCgpzdGFydF90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiIQoTR2V0RXhlY3V0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSJBChRHZXRFeGVjdXRpb25SZXNwb25zZRIpCglleGVjdXRpb24YASABKAsyFi5mbGFnd2lyZS52MS5FeGVjdXRpb24iJAoWQ2FuY2VsRXhlY3V0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSJEChdDYW5jZWxFeGVjdXRpb25SZXNwb25zZRIpCglleGVjdXRpb24YASABKAsyFi5mbGFnd2lyZS52MS5FeGVjdXRpb24iQAoLS2lsbFJlcXVlc3QSIQoFc2NvcGUYASABKAsyEi5mbGFnd2lyZS52MS5TY29wZRIOCgZyZWFzb24YAiABKAkiOQoMS2lsbFJlc3BvbnNlEikKCWV4ZWN1dGlvbhgBIAEoCzIWLmZsYWd3aXJlLnYxLkV4ZWN1dGlvbiI3Cg9VbmRvS2lsbFJlcXVlc3QSFAoMZXhlY3V0aW9uX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSI9ChBVbmRvS2lsbFJlc3BvbnNlEikKCWV4ZWN1dGlvbhgBIAEoCzIWLmZsYWd3aXJlLnYxLkV4ZWN1dGlvbip3ChFNYXhEdXJhdGlvblBvbGljeRIjCh9NQVhfRFVSQVRJT05fUE9MSUNZX1VOU1BFQ0lGSUVEEAASHwobTUFYX0RVUkFUSU9OX1BPTElDWV9QUk9NT1RFEAESHAoYTUFYX0RVUkFUSU9OX1BPTElDWV9IT0xEEAIqtwEKDFJvbGxvdXRTdGF0ZRIdChlST0xMT1VUX1NUQVRFX1VOU1BFQ0lGSUVEEAASFwoTUk9MTE9VVF9TVEFURV9EUkFGVBABEhkKFVJPTExPVVRfU1RBVEVfUlVOTklORxACEhgKFFJPTExPVVRfU1RBVEVfUEFVU0VEEAMSGwoXUk9MTE9VVF9TVEFURV9DT01QTEVURUQQBBIdChlST0xMT1VUX1NUQVRFX1JPTExFRF9CQUNLEAUqfAoMRGVjaXNpb25LaW5kEh0KGURFQ0lTSU9OX0tJTkRfVU5TUEVDSUZJRUQQABIWChJERUNJU0lPTl9LSU5EX0hPTEQQARIZChVERUNJU0lPTl9LSU5EX1BST01PVEUQAhIaChZERUNJU0lPTl9LSU5EX1JPTExCQUNLEAMq4wEKDkV4ZWN1dGlvblN0YXRlEh8KG0VYRUNVVElPTl9TVEFURV9VTlNQRUNJRklFRBAAEh0KGUVYRUNVVElPTl9TVEFURV9TQ0hFRFVMRUQQARIbChdFWEVDVVRJT05fU1RBVEVfUlVOTklORxACEh0KGUVYRUNVVElPTl9TVEFURV9TVUNDRUVERUQQAxIaChZFWEVDVVRJT05fU1RBVEVfRkFJTEVEEAQSHQoZRVhFQ1VUSU9OX1NUQVRFX0NBTkNFTExFRBAFEhoKFkVYRUNVVElPTl9TVEFURV9VTkRPTkUQBjK1CgoOUm9sbG91dFNlcnZpY2USVgoNQ3JlYXRlUm9sbG91dBIhLmZsYWd3aXJlLnYxLkNyZWF0ZVJvbGxvdXRSZXF1ZXN0GiIuZmxhZ3dpcmUudjEuQ3JlYXRlUm9sbG91dFJlc3BvbnNlElMKDFN0YXJ0Um9sbG91dBIgLmZsYWd3aXJlLnYxLlN0YXJ0Um9sbG91dFJlcXVlc3QaIS5mbGFnd2lyZS52MS5TdGFydFJvbGxvdXRSZXNwb25zZRJNCgpHZXRSb2xsb3V0Eh4uZmxhZ3dpcmUudjEuR2V0Um9sbG91dFJlcXVlc3QaHy5mbGFnd2lyZS52MS5HZXRSb2xsb3V0UmVzcG9uc2USUwoMTGlzdFJvbGxvdXRzEiAuZmxhZ3dpcmUudjEuTGlzdFJvbGxvdXRzUmVxdWVzdBohLmZsYWd3aXJlLnYxLkxpc3RSb2xsb3V0c1Jlc3BvbnNlElMKDFBhdXNlUm9sbG91dBIgLmZsYWd3aXJlLnYxLlBhdXNlUm9sbG91dFJlcXVlc3QaIS5mbGFnd2lyZS52MS5QYXVzZVJvbGxvdXRSZXNwb25zZRJWCg1SZXN1bWVSb2xsb3V0EiEuZmxhZ3dpcmUudjEuUmVzdW1lUm9sbG91dFJlcXVlc3QaIi5mbGFnd2lyZS52MS5SZXN1bWVSb2xsb3V0UmVzcG9uc2USWQoOUHJvbW90ZVJvbGxvdXQSIi5mbGFnd2lyZS52MS5Qcm9tb3RlUm9sbG91dFJlcXVlc3QaIy5mbGFnd2lyZS52MS5Qcm9tb3RlUm9sbG91dFJlc3BvbnNlElwKD1JvbGxiYWNrUm9sbG91dBIjLmZsYWd3aXJlLnYxLlJvbGxiYWNrUm9sbG91dFJlcXVlc3QaJC5mbGFnd2lyZS52MS5Sb2xsYmFja1JvbGxvdXRSZXNwb25zZRJlChJDcmVhdGVSb2xsYmFja1BsYW4SJi5mbGFnd2lyZS52MS5DcmVhdGVSb2xsYmFja1BsYW5SZXF1ZXN0GicuZmxhZ3dpcmUudjEuQ3JlYXRlUm9sbGJhY2tQbGFuUmVzcG9uc2USYgoRTGlzdFJvbGxiYWNrUGxhbnMSJS5mbGFnd2lyZS52MS5MaXN0Um9sbGJhY2tQbGFuc1JlcXVlc3QaJi5mbGFnd2lyZS52MS5MaXN0Um9sbGJhY2tQbGFuc1Jlc3BvbnNlEmgKE0V4ZWN1dGVSb2xsYmFja1BsYW4SJy5mbGFnd2lyZS52MS5FeGVjdXRlUm9sbGJhY2tQbGFuUmVxdWVzdBooLmZsYWd3aXJlLnYxLkV4ZWN1dGVSb2xsYmFja1BsYW5SZXNwb25zZRJTCgxHZXRFeGVjdXRpb24SIC5mbGFnd2lyZS52MS5HZXRFeGVjdXRpb25SZXF1ZXN0GiEuZmxhZ3dpcmUudjEuR2V0RXhlY3V0aW9uUmVzcG9uc2USXAoPQ2FuY2VsRXhlY3V0aW9uEiMuZmxhZ3dpcmUudjEuQ2FuY2VsRXhlY3V0aW9uUmVxdWVzdBokLmZsYWd3aXJlLnYxLkNhbmNlbEV4ZWN1dGlvblJlc3BvbnNlEjsKBEtpbGwSGC5mbGFnd2lyZS52MS5LaWxsUmVxdWVzdBoZLmZsYWd3aXJlLnYxLktpbGxSZXNwb25zZRJHCghVbmRvS2lsbBIcLmZsYWd3aXJlLnYxLlVuZG9LaWxsUmVxdWVzdBodLmZsYWd3aXJlLnYxLlVuZG9LaWxsUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChlmbGFnd2lyZS92MS9yb2xsb3V0LnByb3RvEgtmbGFnd2lyZS52MSKmAQoLUm9sbG91dFN0ZXASFAoMYmFzaXNfcG9pbnRzGAEgASgNEi8KDG1pbl9kdXJhdGlvbhgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIfChdtaW5fb3V0Y29tZXNfcGVyX2NvaG9ydBgDIAEoBBIvCgxtYXhfZHVyYXRpb24YBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24isAIKCkd1YXJkcmFpbHMSGwoTcmVsYXRpdmVfZXJyb3JfcmF0ZRgBIAEoCBIiChpyZWxhdGl2ZV9sYXRlbmN5X3F1YW50aWxlcxgCIAMoARIfChdsYXRlbmN5X3JhdGlvX3RocmVzaG9sZBgDIAEoARIWCg5tYXhfZXJyb3JfcmF0ZRgEIAEoARIYChBtaW5fc3VjY2Vzc19yYXRlGAUgASgBEhIKCm1heF9wOTVfbXMYBiABKAESEgoKbWF4X3A5OV9tcxgHIAEoARINCgVhbHBoYRgIIAEoARIZChFlcnJvcl9yYXRlX21hcmdpbhgJIAEoARIeChZub25faW5mZXJpb3JpdHlfbWFyZ2luGAogASgBEhwKFGNyaXRpY2FsX2Vycm9yX3JhdGlvGAsgASgBIuEBCg1Sb2xsb3V0UG9saWN5EjsKE21heF9kdXJhdGlvbl9wb2xpY3kYASABKA4yHi5mbGFnd2lyZS52MS5NYXhEdXJhdGlvblBvbGljeRIXCg9wYXVzZV9mb3JfaHVtYW4YAiABKAgSNQoSbWlzc2luZ19kYXRhX2dyYWNlGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEikKBndpbmRvdxgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIYChByb2xsYmFja19wbGFuX2lkGAUgASgJIsUBCgtDb2hvcnRTdGF0cxIOCgZjb2hvcnQYASABKAkSCQoBbhgCIAEoBBISCgplcnJvcl9yYXRlGAMgASgBEhgKEGVycm9yX3JhdGVfbG93ZXIYBCABKAESGAoQZXJyb3JfcmF0ZV91cHBlchgFIAEoARIOCgZwNTBfdXMYBiABKAESDgoGcDk1X3VzGAcgASgBEg4KBnA5OV91cxgIIAEoARITCgtldmFsdWF0aW9ucxgJIAEoBBIOCgZlcnJvcnMYCiABKAQiWwoKVGVzdFJlc3VsdBIMCgRuYW1lGAEgASgJEg8KB3BfdmFsdWUYAiABKAESDQoFYWxwaGEYAyABKAESDgoGZWZmZWN0GAQgASgBEg8KB2ZsYWdnZWQYBSABKAgitQEKDVJvbGxvdXRXaW5kb3cSLAoIZW5kX3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBHN0ZXAYAiABKA0SKQoHY29ob3J0cxgDIAMoCzIYLmZsYWd3aXJlLnYxLkNvaG9ydFN0YXRzEg8KB3JlcG9ydHMYBCABKAQSFAoMbGF0ZV9yZXBvcnRzGAUgASgEEhYKDmRyb3BwZWRfc2VyaWVzGAYgASgEIoMCCghEZWNpc2lvbhIoCgR0aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBInCgRraW5kGAIgASgOMhkuZmxhZ3dpcmUudjEuRGVjaXNpb25LaW5kEhMKC3JlYXNvbl9jb2RlGAMgASgJEg4KBmRldGFpbBgEIAEoCRIMCgRzdGVwGAUgASgNEikKB2NvaG9ydHMYBiADKAsyGC5mbGFnd2lyZS52MS5Db2hvcnRTdGF0cxINCgVhY3RvchgHIAEoCRImCgV0ZXN0cxgIIAMoCzIXLmZsYWd3aXJlLnYxLlRlc3RSZXN1bHQSDwoHcmVwZWF0cxgJIAEoDSKPBwoHUm9sbG91dBIKCgJpZBgBIAEoCRIQCghmbGFnX2tleRgCIAEoCRITCgtlbnZpcm9ubWVudBgDIAEoCRIZChF0cmVhdG1lbnRfdmFyaWFudBgEIAEoCRIYChBiYXNlbGluZV92YXJpYW50GAUgASgJEicKBXN0ZXBzGAYgAygLMhguZmxhZ3dpcmUudjEuUm9sbG91dFN0ZXASKwoKZ3VhcmRyYWlscxgHIAEoCzIXLmZsYWd3aXJlLnYxLkd1YXJkcmFpbHMSKgoGcG9saWN5GAggASgLMhouZmxhZ3dpcmUudjEuUm9sbG91dFBvbGljeRIoCgVzdGF0ZRgJIAEoDjIZLmZsYWd3aXJlLnYxLlJvbGxvdXRTdGF0ZRIUCgxjdXJyZW50X3N0ZXAYCiABKA0SDAoEc2FsdBgLIAEoCRIoCglkZWNpc2lvbnMYDCADKAsyFS5mbGFnd2lyZS52MS5EZWNpc2lvbhIvCgtjcmVhdGVfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoPc3RlcF9zdGFydF90aW1lGA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIZChFyb2xsYmFja19yZXZpc2lvbhgPIAEoBBIdChVyb2xsYmFja19hY2tub3dsZWRnZWQYECABKA0SHQoVYmxhc3RfcmFkaXVzX3JlcXVlc3RzGBEgASgEEi4KD2xhdGVzdF9kZWNpc2lvbhgSIAEoCzIVLmZsYWd3aXJlLnYxLkRlY2lzaW9uEjUKD2Fja25vd2xlZGdlbWVudBgTIAEoCzIcLmZsYWd3aXJlLnYxLkFja25vd2xlZGdlbWVudBIxCg50aW1lX3RvX2RldGVjdBgUIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIhChlibGFzdF9yYWRpdXNfYmFzaXNfcG9pbnRzGBUgASgNEi4KCnN0YXJ0X3RpbWUYFiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGBcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCgd3aW5kb3dzGBggAygLMhouZmxhZ3dpcmUudjEuUm9sbG91dFdpbmRvdxIbChNibGFzdF9yYWRpdXNfZXJyb3JzGBkgASgEIj0KFENyZWF0ZVJvbGxvdXRSZXF1ZXN0EiUKB3JvbGxvdXQYASABKAsyFC5mbGFnd2lyZS52MS5Sb2xsb3V0Ij4KFUNyZWF0ZVJvbGxvdXRSZXNwb25zZRIlCgdyb2xsb3V0GAEgASgLMhQuZmxhZ3dpcmUudjEuUm9sbG91dCIhChNTdGFydFJvbGxvdXRSZXF1ZXN0EgoKAmlkGAEgASgJIj0KFFN0YXJ0Um9sbG91dFJlc3BvbnNlEiUKB3JvbGxvdXQYASABKAsyFC5mbGFnd2lyZS52MS5Sb2xsb3V0IjUKEUdldFJvbGxvdXRSZXF1ZXN0EgoKAmlkGAEgASgJEhQKDHdpbmRvd19saW1pdBgCIAEoDSI7ChJHZXRSb2xsb3V0UmVzcG9uc2USJQoHcm9sbG91dBgBIAEoCzIULmZsYWd3aXJlLnYxLlJvbGxvdXQiPAoTTGlzdFJvbGxvdXRzUmVxdWVzdBITCgtlbnZpcm9ubWVudBgBIAEoCRIQCghmbGFnX2tleRgCIAEoCSI+ChRMaXN0Um9sbG91dHNSZXNwb25zZRImCghyb2xsb3V0cxgBIAMoCzIULmZsYWd3aXJlLnYxLlJvbGxvdXQiMQoTUGF1c2VSb2xsb3V0UmVxdWVzdBIKCgJpZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiPQoUUGF1c2VSb2xsb3V0UmVzcG9uc2USJQoHcm9sbG91dBgBIAEoCzIULmZsYWd3aXJlLnYxLlJvbGxvdXQiMgoUUmVzdW1lUm9sbG91dFJlcXVlc3QSCgoCaWQYASABKAkSDgoGcmVhc29uGAIgASgJIj4KFVJlc3VtZVJvbGxvdXRSZXNwb25zZRIlCgdyb2xsb3V0GAEgASgLMhQuZmxhZ3dpcmUudjEuUm9sbG91dCIzChVQcm9tb3RlUm9sbG91dFJlcXVlc3QSCgoCaWQYASABKAkSDgoGcmVhc29uGAIgASgJIj8KFlByb21vdGVSb2xsb3V0UmVzcG9uc2USJQoHcm9sbG91dBgBIAEoCzIULmZsYWd3aXJlLnYxLlJvbGxvdXQiNAoWUm9sbGJhY2tSb2xsb3V0UmVxdWVzdBIKCgJpZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiQAoXUm9sbGJhY2tSb2xsb3V0UmVzcG9uc2USJQoHcm9sbG91dBgBIAEoCzIULmZsYWd3aXJlLnYxLlJvbGxvdXQidAoFU2NvcGUSEgoIZmxhZ19rZXkYASABKAlIABINCgN0YWcYAiABKAlIABIUCgpyb2xsb3V0X2lkGAMgASgJSAASFQoLc3lzdGVtX3dpZGUYBCABKAhIABITCgtlbnZpcm9ubWVudBgFIAEoCUIGCgRraW5kIv8BCghQbGFuU3RlcBI0CgtzZXRfdmFyaWFudBgBIAEoCzIdLmZsYWd3aXJlLnYxLlNldFZhcmlhbnRBY3Rpb25IABI0CgtzZXRfZW5hYmxlZBgCIAEoCzIdLmZsYWd3aXJlLnYxLlNldEVuYWJsZWRBY3Rpb25IABIrCgZyZXZlcnQYAyABKAsyGS5mbGFnd2lyZS52MS5SZXZlcnRBY3Rpb25IABI0CgtzZXRfd2VpZ2h0cxgEIAEoCzIdLmZsYWd3aXJlLnYxLlNldFdlaWdodHNBY3Rpb25IABIaChBhYm9ydF9yb2xsb3V0X2lkGAUgASgJSABCCAoGYWN0aW9uIkoKEFNldFZhcmlhbnRBY3Rpb24SEAoIZmxhZ19rZXkYASABKAkSEwoLZW52aXJvbm1lbnQYAiABKAkSDwoHdmFyaWFudBgDIAEoCSJKChBTZXRFbmFibGVkQWN0aW9uEhAKCGZsYWdfa2V5GAEgASgJEhMKC2Vudmlyb25tZW50GAIgASgJEg8KB2VuYWJsZWQYAyABKAgiMQoMUmV2ZXJ0QWN0aW9uEhAKCGZsYWdfa2V5GAEgASgJEg8KB3ZlcnNpb24YAiABKAQipgEKEFNldFdlaWdodHNBY3Rpb24SEAoIZmxhZ19rZXkYASABKAkSEwoLZW52aXJvbm1lbnQYAiABKAkSOwoHd2VpZ2h0cxgDIAMoCzIqLmZsYWd3aXJlLnYxLlNldFdlaWdodHNBY3Rpb24uV2VpZ2h0c0VudHJ5Gi4KDFdlaWdodHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKA06AjgBIoYBCgxSb2xsYmFja1BsYW4SCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRIhCgVzY29wZRgEIAEoCzISLmZsYWd3aXJlLnYxLlNjb3BlEiQKBXN0ZXBzGAUgAygLMhUuZmxhZ3dpcmUudjEuUGxhblN0ZXAiRAoZQ3JlYXRlUm9sbGJhY2tQbGFuUmVxdWVzdBInCgRwbGFuGAEgASgLMhkuZmxhZ3dpcmUudjEuUm9sbGJhY2tQbGFuIkUKGkNyZWF0ZVJvbGxiYWNrUGxhblJlc3BvbnNlEicKBHBsYW4YASABKAsyGS5mbGFnd2lyZS52MS5Sb2xsYmFja1BsYW4iGgoYTGlzdFJvbGxiYWNrUGxhbnNSZXF1ZXN0IkUKGUxpc3RSb2xsYmFja1BsYW5zUmVzcG9uc2USKAoFcGxhbnMYASADKAsyGS5mbGFnd2lyZS52MS5Sb2xsYmFja1BsYW4iZQoaRXhlY3V0ZVJvbGxiYWNrUGxhblJlcXVlc3QSDwoHcGxhbl9pZBgBIAEoCRImCgJhdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGcmVhc29uGAMgASgJIkgKG0V4ZWN1dGVSb2xsYmFja1BsYW5SZXNwb25zZRIpCglleGVjdXRpb24YASABKAsyFi5mbGFnd2lyZS52MS5FeGVjdXRpb24iOAoLU3RlcE91dGNvbWUSDQoFaW5kZXgYASABKA0SCgoCb2sYAiABKAgSDgoGZGV0YWlsGAMgASgJIp0BCg9BY2tub3dsZWRnZW1lbnQSEwoLZW52aXJvbm1lbnQYASABKAkSEAoIcmV2aXNpb24YAiABKAQSEQoJY29ubmVjdGVkGAMgASgNEhQKDGFja25vd2xlZGdlZBgEIAEoDRI6ChZsYXN0X2Fja25vd2xlZGdlZF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKyAgoJRXhlY3V0aW9uEgoKAmlkGAEgASgJEg8KB3BsYW5faWQYAiABKAkSKgoFc3RhdGUYAyABKA4yGy5mbGFnd2lyZS52MS5FeGVjdXRpb25TdGF0ZRInCgVzdGVwcxgEIAMoCzIYLmZsYWd3aXJlLnYxLlN0ZXBPdXRjb21lEjYKEGFja25vd2xlZGdlbWVudHMYBSADKAsyHC5mbGFnd2lyZS52MS5BY2tub3dsZWRnZW1lbnQSDgoGcmVhc29uGAYgASgJEg0KBWFjdG9yGAcgASgJEi4KCnN0YXJ0X3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIhChNHZXRFeGVjdXRpb25SZXF1ZXN0EgoKAmlkGAEgASgJIkEKFEdldEV4ZWN1dGlvblJlc3BvbnNlEikKCWV4ZWN1dGlvbhgBIAEoCzIWLmZsYWd3aXJlLnYxLkV4ZWN1dGlvbiIkChZDYW5jZWxFeGVjdXRpb25SZXF1ZXN0EgoKAmlkGAEgASgJIkQKF0NhbmNlbEV4ZWN1dGlvblJlc3BvbnNlEikKCWV4ZWN1dGlvbhgBIAEoCzIWLmZsYWd3aXJlLnYxLkV4ZWN1dGlvbiJACgtLaWxsUmVxdWVzdBIhCgVzY29wZRgBIAEoCzISLmZsYWd3aXJlLnYxLlNjb3BlEg4KBnJlYXNvbhgCIAEoCSI5CgxLaWxsUmVzcG9uc2USKQoJZXhlY3V0aW9uGAEgASgLMhYuZmxhZ3dpcmUudjEuRXhlY3V0aW9uIjcKD1VuZG9LaWxsUmVxdWVzdBIUCgxleGVjdXRpb25faWQYASABKAkSDgoGcmVhc29uGAIgASgJIj0KEFVuZG9LaWxsUmVzcG9uc2USKQoJZXhlY3V0aW9uGAEgASgLMhYuZmxhZ3dpcmUudjEuRXhlY3V0aW9uKncKEU1heER1cmF0aW9uUG9saWN5EiMKH01BWF9EVVJBVElPTl9QT0xJQ1lfVU5TUEVDSUZJRUQQABIfChtNQVhfRFVSQVRJT05fUE9MSUNZX1BST01PVEUQARIcChhNQVhfRFVSQVRJT05fUE9MSUNZX0hPTEQQAiq3AQoMUm9sbG91dFN0YXRlEh0KGVJPTExPVVRfU1RBVEVfVU5TUEVDSUZJRUQQABIXChNST0xMT1VUX1NUQVRFX0RSQUZUEAESGQoVUk9MTE9VVF9TVEFURV9SVU5OSU5HEAISGAoUUk9MTE9VVF9TVEFURV9QQVVTRUQQAxIbChdST0xMT1VUX1NUQVRFX0NPTVBMRVRFRBAEEh0KGVJPTExPVVRfU1RBVEVfUk9MTEVEX0JBQ0sQBSp8CgxEZWNpc2lvbktpbmQSHQoZREVDSVNJT05fS0lORF9VTlNQRUNJRklFRBAAEhYKEkRFQ0lTSU9OX0tJTkRfSE9MRBABEhkKFURFQ0lTSU9OX0tJTkRfUFJPTU9URRACEhoKFkRFQ0lTSU9OX0tJTkRfUk9MTEJBQ0sQAyrjAQoORXhlY3V0aW9uU3RhdGUSHwobRVhFQ1VUSU9OX1NUQVRFX1VOU1BFQ0lGSUVEEAASHQoZRVhFQ1VUSU9OX1NUQVRFX1NDSEVEVUxFRBABEhsKF0VYRUNVVElPTl9TVEFURV9SVU5OSU5HEAISHQoZRVhFQ1VUSU9OX1NUQVRFX1NVQ0NFRURFRBADEhoKFkVYRUNVVElPTl9TVEFURV9GQUlMRUQQBBIdChlFWEVDVVRJT05fU1RBVEVfQ0FOQ0VMTEVEEAUSGgoWRVhFQ1VUSU9OX1NUQVRFX1VORE9ORRAGMrUKCg5Sb2xsb3V0U2VydmljZRJWCg1DcmVhdGVSb2xsb3V0EiEuZmxhZ3dpcmUudjEuQ3JlYXRlUm9sbG91dFJlcXVlc3QaIi5mbGFnd2lyZS52MS5DcmVhdGVSb2xsb3V0UmVzcG9uc2USUwoMU3RhcnRSb2xsb3V0EiAuZmxhZ3dpcmUudjEuU3RhcnRSb2xsb3V0UmVxdWVzdBohLmZsYWd3aXJlLnYxLlN0YXJ0Um9sbG91dFJlc3BvbnNlEk0KCkdldFJvbGxvdXQSHi5mbGFnd2lyZS52MS5HZXRSb2xsb3V0UmVxdWVzdBofLmZsYWd3aXJlLnYxLkdldFJvbGxvdXRSZXNwb25zZRJTCgxMaXN0Um9sbG91dHMSIC5mbGFnd2lyZS52MS5MaXN0Um9sbG91dHNSZXF1ZXN0GiEuZmxhZ3dpcmUudjEuTGlzdFJvbGxvdXRzUmVzcG9uc2USUwoMUGF1c2VSb2xsb3V0EiAuZmxhZ3dpcmUudjEuUGF1c2VSb2xsb3V0UmVxdWVzdBohLmZsYWd3aXJlLnYxLlBhdXNlUm9sbG91dFJlc3BvbnNlElYKDVJlc3VtZVJvbGxvdXQSIS5mbGFnd2lyZS52MS5SZXN1bWVSb2xsb3V0UmVxdWVzdBoiLmZsYWd3aXJlLnYxLlJlc3VtZVJvbGxvdXRSZXNwb25zZRJZCg5Qcm9tb3RlUm9sbG91dBIiLmZsYWd3aXJlLnYxLlByb21vdGVSb2xsb3V0UmVxdWVzdBojLmZsYWd3aXJlLnYxLlByb21vdGVSb2xsb3V0UmVzcG9uc2USXAoPUm9sbGJhY2tSb2xsb3V0EiMuZmxhZ3dpcmUudjEuUm9sbGJhY2tSb2xsb3V0UmVxdWVzdBokLmZsYWd3aXJlLnYxLlJvbGxiYWNrUm9sbG91dFJlc3BvbnNlEmUKEkNyZWF0ZVJvbGxiYWNrUGxhbhImLmZsYWd3aXJlLnYxLkNyZWF0ZVJvbGxiYWNrUGxhblJlcXVlc3QaJy5mbGFnd2lyZS52MS5DcmVhdGVSb2xsYmFja1BsYW5SZXNwb25zZRJiChFMaXN0Um9sbGJhY2tQbGFucxIlLmZsYWd3aXJlLnYxLkxpc3RSb2xsYmFja1BsYW5zUmVxdWVzdBomLmZsYWd3aXJlLnYxLkxpc3RSb2xsYmFja1BsYW5zUmVzcG9uc2USaAoTRXhlY3V0ZVJvbGxiYWNrUGxhbhInLmZsYWd3aXJlLnYxLkV4ZWN1dGVSb2xsYmFja1BsYW5SZXF1ZXN0GiguZmxhZ3dpcmUudjEuRXhlY3V0ZVJvbGxiYWNrUGxhblJlc3BvbnNlElMKDEdldEV4ZWN1dGlvbhIgLmZsYWd3aXJlLnYxLkdldEV4ZWN1dGlvblJlcXVlc3QaIS5mbGFnd2lyZS52MS5HZXRFeGVjdXRpb25SZXNwb25zZRJcCg9DYW5jZWxFeGVjdXRpb24SIy5mbGFnd2lyZS52MS5DYW5jZWxFeGVjdXRpb25SZXF1ZXN0GiQuZmxhZ3dpcmUudjEuQ2FuY2VsRXhlY3V0aW9uUmVzcG9uc2USOwoES2lsbBIYLmZsYWd3aXJlLnYxLktpbGxSZXF1ZXN0GhkuZmxhZ3dpcmUudjEuS2lsbFJlc3BvbnNlEkcKCFVuZG9LaWxsEhwuZmxhZ3dpcmUudjEuVW5kb0tpbGxSZXF1ZXN0Gh0uZmxhZ3dpcmUudjEuVW5kb0tpbGxSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * One step of a rollout.
@@ -112,11 +112,34 @@ export type Guardrails = Message<"flagwire.v1.Guardrails"> & {
   maxP99Ms: number;
 
   /**
-   * Significance level of the sequential tests (default 0.01).
+   * Significance level of the sequential tests for the whole rollout (default 0.05): half
+   * goes to the error-rate test, half is shared by the latency tests.
    *
    * @generated from field: double alpha = 8;
    */
   alpha: number;
+
+  /**
+   * Absolute increase of the canary's error rate over control that is tolerated (default 0).
+   *
+   * @generated from field: double error_rate_margin = 9;
+   */
+  errorRateMargin: number;
+
+  /**
+   * Non-inferiority margin: a step with a max duration promotes early once the upper bound of
+   * (canary - control) error rate is below it (default 0.005).
+   *
+   * @generated from field: double non_inferiority_margin = 10;
+   */
+  nonInferiorityMargin: number;
+
+  /**
+   * A canary error rate at least this many times control's rolls back at once (default 3).
+   *
+   * @generated from field: double critical_error_ratio = 11;
+   */
+  criticalErrorRatio: number;
 };
 
 /**
@@ -236,6 +259,20 @@ export type CohortStats = Message<"flagwire.v1.CohortStats"> & {
    * @generated from field: double p99_us = 8;
    */
   p99Us: number;
+
+  /**
+   * Evaluations served to the cohort.
+   *
+   * @generated from field: uint64 evaluations = 9;
+   */
+  evaluations: bigint;
+
+  /**
+   * Failed outcomes.
+   *
+   * @generated from field: uint64 errors = 10;
+   */
+  errors: bigint;
 };
 
 /**
@@ -244,6 +281,111 @@ export type CohortStats = Message<"flagwire.v1.CohortStats"> & {
  */
 export const CohortStatsSchema: GenMessage<CohortStats> = /*@__PURE__*/
   messageDesc(file_flagwire_v1_rollout, 3);
+
+/**
+ * One statistical test behind a decision.
+ *
+ * @generated from message flagwire.v1.TestResult
+ */
+export type TestResult = Message<"flagwire.v1.TestResult"> & {
+  /**
+   * What was tested, e.g. "error_rate", "latency_p99", "srm".
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The always-valid p-value (running minimum) or the chi-square p-value for "srm".
+   *
+   * @generated from field: double p_value = 2;
+   */
+  pValue: number;
+
+  /**
+   * The level it was compared with.
+   *
+   * @generated from field: double alpha = 3;
+   */
+  alpha: number;
+
+  /**
+   * Observed effect: canary minus control rate, or canary/control quantile ratio for latency.
+   *
+   * @generated from field: double effect = 4;
+   */
+  effect: number;
+
+  /**
+   * Whether the test flagged a problem.
+   *
+   * @generated from field: bool flagged = 5;
+   */
+  flagged: boolean;
+};
+
+/**
+ * Describes the message flagwire.v1.TestResult.
+ * Use `create(TestResultSchema)` to create a new message.
+ */
+export const TestResultSchema: GenMessage<TestResult> = /*@__PURE__*/
+  messageDesc(file_flagwire_v1_rollout, 4);
+
+/**
+ * Aggregates of one closed judging window.
+ *
+ * @generated from message flagwire.v1.RolloutWindow
+ */
+export type RolloutWindow = Message<"flagwire.v1.RolloutWindow"> & {
+  /**
+   * When the window closed.
+   *
+   * @generated from field: google.protobuf.Timestamp end_time = 1;
+   */
+  endTime?: Timestamp | undefined;
+
+  /**
+   * The step it belonged to.
+   *
+   * @generated from field: uint32 step = 2;
+   */
+  step: number;
+
+  /**
+   * Canary and control, in that order.
+   *
+   * @generated from field: repeated flagwire.v1.CohortStats cohorts = 3;
+   */
+  cohorts: CohortStats[];
+
+  /**
+   * Reports accepted for the environment during the window.
+   *
+   * @generated from field: uint64 reports = 4;
+   */
+  reports: bigint;
+
+  /**
+   * Reports dropped as late during the window.
+   *
+   * @generated from field: uint64 late_reports = 5;
+   */
+  lateReports: bigint;
+
+  /**
+   * Series SDKs said they dropped during the window.
+   *
+   * @generated from field: uint64 dropped_series = 6;
+   */
+  droppedSeries: bigint;
+};
+
+/**
+ * Describes the message flagwire.v1.RolloutWindow.
+ * Use `create(RolloutWindowSchema)` to create a new message.
+ */
+export const RolloutWindowSchema: GenMessage<RolloutWindow> = /*@__PURE__*/
+  messageDesc(file_flagwire_v1_rollout, 5);
 
 /**
  * One entry of a rollout's append-only decision log.
@@ -299,6 +441,21 @@ export type Decision = Message<"flagwire.v1.Decision"> & {
    * @generated from field: string actor = 7;
    */
   actor: string;
+
+  /**
+   * The tests evaluated at this decision.
+   *
+   * @generated from field: repeated flagwire.v1.TestResult tests = 8;
+   */
+  tests: TestResult[];
+
+  /**
+   * How many consecutive windows this decision repeated (HOLDs with the same reason are
+   * logged once and counted).
+   *
+   * @generated from field: uint32 repeats = 9;
+   */
+  repeats: number;
 };
 
 /**
@@ -306,7 +463,7 @@ export type Decision = Message<"flagwire.v1.Decision"> & {
  * Use `create(DecisionSchema)` to create a new message.
  */
 export const DecisionSchema: GenMessage<Decision> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 4);
+  messageDesc(file_flagwire_v1_rollout, 6);
 
 /**
  * A canary rollout.
@@ -432,6 +589,62 @@ export type Rollout = Message<"flagwire.v1.Rollout"> & {
    * @generated from field: uint64 blast_radius_requests = 17;
    */
   blastRadiusRequests: bigint;
+
+  /**
+   * The latest decision (also the last log entry, with its latest statistics).
+   *
+   * @generated from field: flagwire.v1.Decision latest_decision = 18;
+   */
+  latestDecision?: Decision | undefined;
+
+  /**
+   * Acknowledgement of the rollback (or completion) revision by connected SDK instances.
+   *
+   * @generated from field: flagwire.v1.Acknowledgement acknowledgement = 19;
+   */
+  acknowledgement?: Acknowledgement | undefined;
+
+  /**
+   * From the regression's first window with data to the rollback decision.
+   *
+   * @generated from field: google.protobuf.Duration time_to_detect = 20;
+   */
+  timeToDetect?: Duration | undefined;
+
+  /**
+   * The largest share of units (basis points) that was served the treatment.
+   *
+   * @generated from field: uint32 blast_radius_basis_points = 21;
+   */
+  blastRadiusBasisPoints: number;
+
+  /**
+   * When started.
+   *
+   * @generated from field: google.protobuf.Timestamp start_time = 22;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * When completed or rolled back.
+   *
+   * @generated from field: google.protobuf.Timestamp end_time = 23;
+   */
+  endTime?: Timestamp | undefined;
+
+  /**
+   * The most recent closed windows, oldest first (only when requested).
+   *
+   * @generated from field: repeated flagwire.v1.RolloutWindow windows = 24;
+   */
+  windows: RolloutWindow[];
+
+  /**
+   * Errors served to the treatment before rollback.
+   *
+   * @generated from field: uint64 blast_radius_errors = 25;
+   */
+  blastRadiusErrors: bigint;
 };
 
 /**
@@ -439,7 +652,7 @@ export type Rollout = Message<"flagwire.v1.Rollout"> & {
  * Use `create(RolloutSchema)` to create a new message.
  */
 export const RolloutSchema: GenMessage<Rollout> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 5);
+  messageDesc(file_flagwire_v1_rollout, 7);
 
 /**
  * Creates a rollout.
@@ -460,7 +673,7 @@ export type CreateRolloutRequest = Message<"flagwire.v1.CreateRolloutRequest"> &
  * Use `create(CreateRolloutRequestSchema)` to create a new message.
  */
 export const CreateRolloutRequestSchema: GenMessage<CreateRolloutRequest> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 6);
+  messageDesc(file_flagwire_v1_rollout, 8);
 
 /**
  * The created rollout.
@@ -481,7 +694,7 @@ export type CreateRolloutResponse = Message<"flagwire.v1.CreateRolloutResponse">
  * Use `create(CreateRolloutResponseSchema)` to create a new message.
  */
 export const CreateRolloutResponseSchema: GenMessage<CreateRolloutResponse> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 7);
+  messageDesc(file_flagwire_v1_rollout, 9);
 
 /**
  * Starts a rollout.
@@ -502,7 +715,7 @@ export type StartRolloutRequest = Message<"flagwire.v1.StartRolloutRequest"> & {
  * Use `create(StartRolloutRequestSchema)` to create a new message.
  */
 export const StartRolloutRequestSchema: GenMessage<StartRolloutRequest> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 8);
+  messageDesc(file_flagwire_v1_rollout, 10);
 
 /**
  * The started rollout.
@@ -523,7 +736,7 @@ export type StartRolloutResponse = Message<"flagwire.v1.StartRolloutResponse"> &
  * Use `create(StartRolloutResponseSchema)` to create a new message.
  */
 export const StartRolloutResponseSchema: GenMessage<StartRolloutResponse> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 9);
+  messageDesc(file_flagwire_v1_rollout, 11);
 
 /**
  * Gets a rollout.
@@ -537,6 +750,13 @@ export type GetRolloutRequest = Message<"flagwire.v1.GetRolloutRequest"> & {
    * @generated from field: string id = 1;
    */
   id: string;
+
+  /**
+   * Return up to this many of the most recent windows (0 = none).
+   *
+   * @generated from field: uint32 window_limit = 2;
+   */
+  windowLimit: number;
 };
 
 /**
@@ -544,7 +764,7 @@ export type GetRolloutRequest = Message<"flagwire.v1.GetRolloutRequest"> & {
  * Use `create(GetRolloutRequestSchema)` to create a new message.
  */
 export const GetRolloutRequestSchema: GenMessage<GetRolloutRequest> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 10);
+  messageDesc(file_flagwire_v1_rollout, 12);
 
 /**
  * One rollout.
@@ -565,7 +785,7 @@ export type GetRolloutResponse = Message<"flagwire.v1.GetRolloutResponse"> & {
  * Use `create(GetRolloutResponseSchema)` to create a new message.
  */
 export const GetRolloutResponseSchema: GenMessage<GetRolloutResponse> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 11);
+  messageDesc(file_flagwire_v1_rollout, 13);
 
 /**
  * Lists rollouts.
@@ -593,7 +813,7 @@ export type ListRolloutsRequest = Message<"flagwire.v1.ListRolloutsRequest"> & {
  * Use `create(ListRolloutsRequestSchema)` to create a new message.
  */
 export const ListRolloutsRequestSchema: GenMessage<ListRolloutsRequest> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 12);
+  messageDesc(file_flagwire_v1_rollout, 14);
 
 /**
  * The rollouts, newest first.
@@ -614,7 +834,7 @@ export type ListRolloutsResponse = Message<"flagwire.v1.ListRolloutsResponse"> &
  * Use `create(ListRolloutsResponseSchema)` to create a new message.
  */
 export const ListRolloutsResponseSchema: GenMessage<ListRolloutsResponse> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 13);
+  messageDesc(file_flagwire_v1_rollout, 15);
 
 /**
  * Pauses a rollout.
@@ -642,7 +862,7 @@ export type PauseRolloutRequest = Message<"flagwire.v1.PauseRolloutRequest"> & {
  * Use `create(PauseRolloutRequestSchema)` to create a new message.
  */
 export const PauseRolloutRequestSchema: GenMessage<PauseRolloutRequest> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 14);
+  messageDesc(file_flagwire_v1_rollout, 16);
 
 /**
  * The paused rollout.
@@ -663,7 +883,7 @@ export type PauseRolloutResponse = Message<"flagwire.v1.PauseRolloutResponse"> &
  * Use `create(PauseRolloutResponseSchema)` to create a new message.
  */
 export const PauseRolloutResponseSchema: GenMessage<PauseRolloutResponse> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 15);
+  messageDesc(file_flagwire_v1_rollout, 17);
 
 /**
  * Resumes a rollout.
@@ -691,7 +911,7 @@ export type ResumeRolloutRequest = Message<"flagwire.v1.ResumeRolloutRequest"> &
  * Use `create(ResumeRolloutRequestSchema)` to create a new message.
  */
 export const ResumeRolloutRequestSchema: GenMessage<ResumeRolloutRequest> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 16);
+  messageDesc(file_flagwire_v1_rollout, 18);
 
 /**
  * The resumed rollout.
@@ -712,7 +932,7 @@ export type ResumeRolloutResponse = Message<"flagwire.v1.ResumeRolloutResponse">
  * Use `create(ResumeRolloutResponseSchema)` to create a new message.
  */
 export const ResumeRolloutResponseSchema: GenMessage<ResumeRolloutResponse> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 17);
+  messageDesc(file_flagwire_v1_rollout, 19);
 
 /**
  * Promotes a rollout.
@@ -740,7 +960,7 @@ export type PromoteRolloutRequest = Message<"flagwire.v1.PromoteRolloutRequest">
  * Use `create(PromoteRolloutRequestSchema)` to create a new message.
  */
 export const PromoteRolloutRequestSchema: GenMessage<PromoteRolloutRequest> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 18);
+  messageDesc(file_flagwire_v1_rollout, 20);
 
 /**
  * The promoted rollout.
@@ -761,7 +981,7 @@ export type PromoteRolloutResponse = Message<"flagwire.v1.PromoteRolloutResponse
  * Use `create(PromoteRolloutResponseSchema)` to create a new message.
  */
 export const PromoteRolloutResponseSchema: GenMessage<PromoteRolloutResponse> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 19);
+  messageDesc(file_flagwire_v1_rollout, 21);
 
 /**
  * Rolls a rollout back.
@@ -789,7 +1009,7 @@ export type RollbackRolloutRequest = Message<"flagwire.v1.RollbackRolloutRequest
  * Use `create(RollbackRolloutRequestSchema)` to create a new message.
  */
 export const RollbackRolloutRequestSchema: GenMessage<RollbackRolloutRequest> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 20);
+  messageDesc(file_flagwire_v1_rollout, 22);
 
 /**
  * The rolled-back rollout.
@@ -810,7 +1030,7 @@ export type RollbackRolloutResponse = Message<"flagwire.v1.RollbackRolloutRespon
  * Use `create(RollbackRolloutResponseSchema)` to create a new message.
  */
 export const RollbackRolloutResponseSchema: GenMessage<RollbackRolloutResponse> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 21);
+  messageDesc(file_flagwire_v1_rollout, 23);
 
 /**
  * Scope a plan or kill applies to.
@@ -870,7 +1090,7 @@ export type Scope = Message<"flagwire.v1.Scope"> & {
  * Use `create(ScopeSchema)` to create a new message.
  */
 export const ScopeSchema: GenMessage<Scope> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 22);
+  messageDesc(file_flagwire_v1_rollout, 24);
 
 /**
  * One step of a rollback plan.
@@ -931,7 +1151,7 @@ export type PlanStep = Message<"flagwire.v1.PlanStep"> & {
  * Use `create(PlanStepSchema)` to create a new message.
  */
 export const PlanStepSchema: GenMessage<PlanStep> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 23);
+  messageDesc(file_flagwire_v1_rollout, 25);
 
 /**
  * Serve a fixed variant.
@@ -966,7 +1186,7 @@ export type SetVariantAction = Message<"flagwire.v1.SetVariantAction"> & {
  * Use `create(SetVariantActionSchema)` to create a new message.
  */
 export const SetVariantActionSchema: GenMessage<SetVariantAction> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 24);
+  messageDesc(file_flagwire_v1_rollout, 26);
 
 /**
  * Enable or disable.
@@ -1001,7 +1221,7 @@ export type SetEnabledAction = Message<"flagwire.v1.SetEnabledAction"> & {
  * Use `create(SetEnabledActionSchema)` to create a new message.
  */
 export const SetEnabledActionSchema: GenMessage<SetEnabledAction> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 25);
+  messageDesc(file_flagwire_v1_rollout, 27);
 
 /**
  * Revert to a version.
@@ -1029,7 +1249,7 @@ export type RevertAction = Message<"flagwire.v1.RevertAction"> & {
  * Use `create(RevertActionSchema)` to create a new message.
  */
 export const RevertActionSchema: GenMessage<RevertAction> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 26);
+  messageDesc(file_flagwire_v1_rollout, 28);
 
 /**
  * Set the default split's weights.
@@ -1064,7 +1284,7 @@ export type SetWeightsAction = Message<"flagwire.v1.SetWeightsAction"> & {
  * Use `create(SetWeightsActionSchema)` to create a new message.
  */
 export const SetWeightsActionSchema: GenMessage<SetWeightsAction> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 27);
+  messageDesc(file_flagwire_v1_rollout, 29);
 
 /**
  * A named rollback plan.
@@ -1113,7 +1333,7 @@ export type RollbackPlan = Message<"flagwire.v1.RollbackPlan"> & {
  * Use `create(RollbackPlanSchema)` to create a new message.
  */
 export const RollbackPlanSchema: GenMessage<RollbackPlan> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 28);
+  messageDesc(file_flagwire_v1_rollout, 30);
 
 /**
  * Creates a plan.
@@ -1134,7 +1354,7 @@ export type CreateRollbackPlanRequest = Message<"flagwire.v1.CreateRollbackPlanR
  * Use `create(CreateRollbackPlanRequestSchema)` to create a new message.
  */
 export const CreateRollbackPlanRequestSchema: GenMessage<CreateRollbackPlanRequest> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 29);
+  messageDesc(file_flagwire_v1_rollout, 31);
 
 /**
  * The created plan.
@@ -1155,7 +1375,7 @@ export type CreateRollbackPlanResponse = Message<"flagwire.v1.CreateRollbackPlan
  * Use `create(CreateRollbackPlanResponseSchema)` to create a new message.
  */
 export const CreateRollbackPlanResponseSchema: GenMessage<CreateRollbackPlanResponse> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 30);
+  messageDesc(file_flagwire_v1_rollout, 32);
 
 /**
  * Lists plans.
@@ -1170,7 +1390,7 @@ export type ListRollbackPlansRequest = Message<"flagwire.v1.ListRollbackPlansReq
  * Use `create(ListRollbackPlansRequestSchema)` to create a new message.
  */
 export const ListRollbackPlansRequestSchema: GenMessage<ListRollbackPlansRequest> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 31);
+  messageDesc(file_flagwire_v1_rollout, 33);
 
 /**
  * The plans.
@@ -1191,7 +1411,7 @@ export type ListRollbackPlansResponse = Message<"flagwire.v1.ListRollbackPlansRe
  * Use `create(ListRollbackPlansResponseSchema)` to create a new message.
  */
 export const ListRollbackPlansResponseSchema: GenMessage<ListRollbackPlansResponse> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 32);
+  messageDesc(file_flagwire_v1_rollout, 34);
 
 /**
  * Executes a plan.
@@ -1226,7 +1446,7 @@ export type ExecuteRollbackPlanRequest = Message<"flagwire.v1.ExecuteRollbackPla
  * Use `create(ExecuteRollbackPlanRequestSchema)` to create a new message.
  */
 export const ExecuteRollbackPlanRequestSchema: GenMessage<ExecuteRollbackPlanRequest> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 33);
+  messageDesc(file_flagwire_v1_rollout, 35);
 
 /**
  * The execution started or scheduled.
@@ -1247,7 +1467,7 @@ export type ExecuteRollbackPlanResponse = Message<"flagwire.v1.ExecuteRollbackPl
  * Use `create(ExecuteRollbackPlanResponseSchema)` to create a new message.
  */
 export const ExecuteRollbackPlanResponseSchema: GenMessage<ExecuteRollbackPlanResponse> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 34);
+  messageDesc(file_flagwire_v1_rollout, 36);
 
 /**
  * Outcome of one step.
@@ -1282,7 +1502,7 @@ export type StepOutcome = Message<"flagwire.v1.StepOutcome"> & {
  * Use `create(StepOutcomeSchema)` to create a new message.
  */
 export const StepOutcomeSchema: GenMessage<StepOutcome> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 35);
+  messageDesc(file_flagwire_v1_rollout, 37);
 
 /**
  * Acknowledgement of a revision in one environment.
@@ -1331,7 +1551,7 @@ export type Acknowledgement = Message<"flagwire.v1.Acknowledgement"> & {
  * Use `create(AcknowledgementSchema)` to create a new message.
  */
 export const AcknowledgementSchema: GenMessage<Acknowledgement> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 36);
+  messageDesc(file_flagwire_v1_rollout, 38);
 
 /**
  * One execution of a plan or a kill.
@@ -1408,7 +1628,7 @@ export type Execution = Message<"flagwire.v1.Execution"> & {
  * Use `create(ExecutionSchema)` to create a new message.
  */
 export const ExecutionSchema: GenMessage<Execution> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 37);
+  messageDesc(file_flagwire_v1_rollout, 39);
 
 /**
  * Gets an execution.
@@ -1429,7 +1649,7 @@ export type GetExecutionRequest = Message<"flagwire.v1.GetExecutionRequest"> & {
  * Use `create(GetExecutionRequestSchema)` to create a new message.
  */
 export const GetExecutionRequestSchema: GenMessage<GetExecutionRequest> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 38);
+  messageDesc(file_flagwire_v1_rollout, 40);
 
 /**
  * One execution.
@@ -1450,7 +1670,7 @@ export type GetExecutionResponse = Message<"flagwire.v1.GetExecutionResponse"> &
  * Use `create(GetExecutionResponseSchema)` to create a new message.
  */
 export const GetExecutionResponseSchema: GenMessage<GetExecutionResponse> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 39);
+  messageDesc(file_flagwire_v1_rollout, 41);
 
 /**
  * Cancels an execution.
@@ -1471,7 +1691,7 @@ export type CancelExecutionRequest = Message<"flagwire.v1.CancelExecutionRequest
  * Use `create(CancelExecutionRequestSchema)` to create a new message.
  */
 export const CancelExecutionRequestSchema: GenMessage<CancelExecutionRequest> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 40);
+  messageDesc(file_flagwire_v1_rollout, 42);
 
 /**
  * The cancelled execution.
@@ -1492,7 +1712,7 @@ export type CancelExecutionResponse = Message<"flagwire.v1.CancelExecutionRespon
  * Use `create(CancelExecutionResponseSchema)` to create a new message.
  */
 export const CancelExecutionResponseSchema: GenMessage<CancelExecutionResponse> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 41);
+  messageDesc(file_flagwire_v1_rollout, 43);
 
 /**
  * Flips the kill switch.
@@ -1520,7 +1740,7 @@ export type KillRequest = Message<"flagwire.v1.KillRequest"> & {
  * Use `create(KillRequestSchema)` to create a new message.
  */
 export const KillRequestSchema: GenMessage<KillRequest> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 42);
+  messageDesc(file_flagwire_v1_rollout, 44);
 
 /**
  * The kill execution, answered once durable.
@@ -1541,7 +1761,7 @@ export type KillResponse = Message<"flagwire.v1.KillResponse"> & {
  * Use `create(KillResponseSchema)` to create a new message.
  */
 export const KillResponseSchema: GenMessage<KillResponse> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 43);
+  messageDesc(file_flagwire_v1_rollout, 45);
 
 /**
  * Undoes a kill.
@@ -1569,7 +1789,7 @@ export type UndoKillRequest = Message<"flagwire.v1.UndoKillRequest"> & {
  * Use `create(UndoKillRequestSchema)` to create a new message.
  */
 export const UndoKillRequestSchema: GenMessage<UndoKillRequest> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 44);
+  messageDesc(file_flagwire_v1_rollout, 46);
 
 /**
  * The undone execution.
@@ -1590,7 +1810,7 @@ export type UndoKillResponse = Message<"flagwire.v1.UndoKillResponse"> & {
  * Use `create(UndoKillResponseSchema)` to create a new message.
  */
 export const UndoKillResponseSchema: GenMessage<UndoKillResponse> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_rollout, 45);
+  messageDesc(file_flagwire_v1_rollout, 47);
 
 /**
  * What happens at a step's max duration without a regression.

@@ -26,7 +26,7 @@ from flagwire._proto.flagwire.v1 import flag_pb2 as flagwire_dot_v1_dot_flag__pb
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x66lagwire/v1/evaluation.proto\x12\x0b\x66lagwire.v1\x1a\x16\x66lagwire/v1/flag.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xb9\x01\n\x11\x45valuationContext\x12\x15\n\rtargeting_key\x18\x01 \x01(\t\x12\x42\n\nattributes\x18\x02 \x03(\x0b\x32..flagwire.v1.EvaluationContext.AttributesEntry\x1aI\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value:\x02\x38\x01\"\xea\x01\n\x10\x45valuationResult\x12\x10\n\x08\x66lag_key\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.flagwire.v1.FlagValue\x12\x0f\n\x07variant\x18\x03 \x01(\t\x12#\n\x06reason\x18\x04 \x01(\x0e\x32\x13.flagwire.v1.Reason\x12*\n\nerror_code\x18\x05 \x01(\x0e\x32\x16.flagwire.v1.ErrorCode\x12\x15\n\rerror_message\x18\x06 \x01(\t\x12\x14\n\x0c\x66lag_version\x18\x07 \x01(\x04\x12\x0e\n\x06\x63ohort\x18\x08 \x01(\t*\xa8\x01\n\x06Reason\x12\x16\n\x12REASON_UNSPECIFIED\x10\x00\x12\x11\n\rREASON_STATIC\x10\x01\x12\x1a\n\x16REASON_TARGETING_MATCH\x10\x02\x12\x10\n\x0cREASON_SPLIT\x10\x03\x12\x13\n\x0fREASON_DISABLED\x10\x04\x12\x1e\n\x1aREASON_PREREQUISITE_FAILED\x10\x05\x12\x10\n\x0cREASON_ERROR\x10\x06*\x81\x02\n\tErrorCode\x12\x1a\n\x16\x45RROR_CODE_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x45RROR_CODE_FLAG_NOT_FOUND\x10\x01\x12\x1c\n\x18\x45RROR_CODE_TYPE_MISMATCH\x10\x02\x12$\n ERROR_CODE_TARGETING_KEY_MISSING\x10\x03\x12\x1e\n\x1a\x45RROR_CODE_INVALID_CONTEXT\x10\x04\x12\x16\n\x12\x45RROR_CODE_GENERAL\x10\x05\x12!\n\x1d\x45RROR_CODE_PROVIDER_NOT_READY\x10\x06\x12\x1a\n\x16\x45RROR_CODE_PARSE_ERROR\x10\x07\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x66lagwire/v1/evaluation.proto\x12\x0b\x66lagwire.v1\x1a\x16\x66lagwire/v1/flag.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xb9\x01\n\x11\x45valuationContext\x12\x15\n\rtargeting_key\x18\x01 \x01(\t\x12\x42\n\nattributes\x18\x02 \x03(\x0b\x32..flagwire.v1.EvaluationContext.AttributesEntry\x1aI\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value:\x02\x38\x01\"\xfe\x01\n\x10\x45valuationResult\x12\x10\n\x08\x66lag_key\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.flagwire.v1.FlagValue\x12\x0f\n\x07variant\x18\x03 \x01(\t\x12#\n\x06reason\x18\x04 \x01(\x0e\x32\x13.flagwire.v1.Reason\x12*\n\nerror_code\x18\x05 \x01(\x0e\x32\x16.flagwire.v1.ErrorCode\x12\x15\n\rerror_message\x18\x06 \x01(\t\x12\x14\n\x0c\x66lag_version\x18\x07 \x01(\x04\x12\x0e\n\x06\x63ohort\x18\x08 \x01(\t\x12\x12\n\nrollout_id\x18\t \x01(\t*\xa8\x01\n\x06Reason\x12\x16\n\x12REASON_UNSPECIFIED\x10\x00\x12\x11\n\rREASON_STATIC\x10\x01\x12\x1a\n\x16REASON_TARGETING_MATCH\x10\x02\x12\x10\n\x0cREASON_SPLIT\x10\x03\x12\x13\n\x0fREASON_DISABLED\x10\x04\x12\x1e\n\x1aREASON_PREREQUISITE_FAILED\x10\x05\x12\x10\n\x0cREASON_ERROR\x10\x06*\x81\x02\n\tErrorCode\x12\x1a\n\x16\x45RROR_CODE_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x45RROR_CODE_FLAG_NOT_FOUND\x10\x01\x12\x1c\n\x18\x45RROR_CODE_TYPE_MISMATCH\x10\x02\x12$\n ERROR_CODE_TARGETING_KEY_MISSING\x10\x03\x12\x1e\n\x1a\x45RROR_CODE_INVALID_CONTEXT\x10\x04\x12\x16\n\x12\x45RROR_CODE_GENERAL\x10\x05\x12!\n\x1d\x45RROR_CODE_PROVIDER_NOT_READY\x10\x06\x12\x1a\n\x16\x45RROR_CODE_PARSE_ERROR\x10\x07\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,14 +35,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_EVALUATIONCONTEXT_ATTRIBUTESENTRY']._loaded_options = None
   _globals['_EVALUATIONCONTEXT_ATTRIBUTESENTRY']._serialized_options = b'8\001'
-  _globals['_REASON']._serialized_start=525
-  _globals['_REASON']._serialized_end=693
-  _globals['_ERRORCODE']._serialized_start=696
-  _globals['_ERRORCODE']._serialized_end=953
+  _globals['_REASON']._serialized_start=545
+  _globals['_REASON']._serialized_end=713
+  _globals['_ERRORCODE']._serialized_start=716
+  _globals['_ERRORCODE']._serialized_end=973
   _globals['_EVALUATIONCONTEXT']._serialized_start=100
   _globals['_EVALUATIONCONTEXT']._serialized_end=285
   _globals['_EVALUATIONCONTEXT_ATTRIBUTESENTRY']._serialized_start=212
   _globals['_EVALUATIONCONTEXT_ATTRIBUTESENTRY']._serialized_end=285
   _globals['_EVALUATIONRESULT']._serialized_start=288
-  _globals['_EVALUATIONRESULT']._serialized_end=522
+  _globals['_EVALUATIONRESULT']._serialized_end=542
 # @@protoc_insertion_point(module_scope)

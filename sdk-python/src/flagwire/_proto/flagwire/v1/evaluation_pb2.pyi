@@ -168,6 +168,7 @@ class EvaluationResult(_message.Message):
     ERROR_MESSAGE_FIELD_NUMBER: _builtins.int
     FLAG_VERSION_FIELD_NUMBER: _builtins.int
     COHORT_FIELD_NUMBER: _builtins.int
+    ROLLOUT_ID_FIELD_NUMBER: _builtins.int
     flag_key: _builtins.str
     """The flag evaluated."""
     variant: _builtins.str
@@ -182,6 +183,8 @@ class EvaluationResult(_message.Message):
     """The version of the flag that was evaluated."""
     cohort: _builtins.str
     """The split entry's label when a labelled split entry was served (canary cohorts)."""
+    rollout_id: _builtins.str
+    """The split's rollout id when the split served belongs to a rollout."""
     @_builtins.property
     def value(self) -> _flag_pb2.FlagValue:
         """The value served; absent on error (the caller uses its default)."""
@@ -197,10 +200,11 @@ class EvaluationResult(_message.Message):
         error_message: _builtins.str = ...,
         flag_version: _builtins.int = ...,
         cohort: _builtins.str = ...,
+        rollout_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cohort", b"cohort", "error_code", b"error_code", "error_message", b"error_message", "flag_key", b"flag_key", "flag_version", b"flag_version", "reason", b"reason", "value", b"value", "variant", b"variant"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cohort", b"cohort", "error_code", b"error_code", "error_message", b"error_message", "flag_key", b"flag_key", "flag_version", b"flag_version", "reason", b"reason", "rollout_id", b"rollout_id", "value", b"value", "variant", b"variant"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -26,7 +26,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x66lagwire/v1/flag.proto\x12\x0b\x66lagwire.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9e\x01\n\tFlagValue\x12\x14\n\nbool_value\x18\x01 \x01(\x08H\x00\x12\x16\n\x0cstring_value\x18\x02 \x01(\tH\x00\x12\x13\n\tint_value\x18\x03 \x01(\x03H\x00\x12\x15\n\x0b\x66loat_value\x18\x04 \x01(\x01H\x00\x12/\n\x0cobject_value\x18\x05 \x01(\x0b\x32\x17.google.protobuf.StructH\x00\x42\x06\n\x04kind\"R\n\x07Variant\x12\x0b\n\x03key\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.flagwire.v1.FlagValue\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\"|\n\x06\x43lause\x12\x11\n\tattribute\x18\x01 \x01(\t\x12\'\n\x08operator\x18\x02 \x01(\x0e\x32\x15.flagwire.v1.Operator\x12&\n\x06values\x18\x03 \x03(\x0b\x32\x16.google.protobuf.Value\x12\x0e\n\x06negate\x18\x04 \x01(\x08\"<\n\nSplitEntry\x12\x0f\n\x07variant\x18\x01 \x01(\t\x12\x0e\n\x06weight\x18\x02 \x01(\r\x12\r\n\x05label\x18\x03 \x01(\t\"R\n\x05Split\x12(\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x17.flagwire.v1.SplitEntry\x12\x11\n\tbucket_by\x18\x02 \x01(\t\x12\x0c\n\x04salt\x18\x03 \x01(\t\"G\n\x05Serve\x12\x11\n\x07variant\x18\x01 \x01(\tH\x00\x12#\n\x05split\x18\x02 \x01(\x0b\x32\x12.flagwire.v1.SplitH\x00\x42\x06\n\x04kind\"p\n\x04Rule\x12\n\n\x02id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12$\n\x07\x63lauses\x18\x03 \x03(\x0b\x32\x13.flagwire.v1.Clause\x12!\n\x05serve\x18\x04 \x01(\x0b\x32\x12.flagwire.v1.Serve\")\n\x06Target\x12\x0f\n\x07variant\x18\x01 \x01(\t\x12\x0e\n\x06values\x18\x02 \x03(\t\"1\n\x0cPrerequisite\x12\x10\n\x08\x66lag_key\x18\x01 \x01(\t\x12\x0f\n\x07variant\x18\x02 \x01(\t\"\xe4\x01\n\nFlagConfig\x12\x0f\n\x07\x65nabled\x18\x01 \x01(\x08\x12\x13\n\x0boff_variant\x18\x02 \x01(\t\x12$\n\x07targets\x18\x03 \x03(\x0b\x32\x13.flagwire.v1.Target\x12 \n\x05rules\x18\x04 \x03(\x0b\x32\x11.flagwire.v1.Rule\x12\x30\n\rprerequisites\x18\x05 \x03(\x0b\x32\x19.flagwire.v1.Prerequisite\x12(\n\x0c\x64\x65\x66\x61ult_rule\x18\x06 \x01(\x0b\x32\x12.flagwire.v1.Serve\x12\x0c\n\x04salt\x18\x07 \x01(\t\"\x92\x03\n\x04\x46lag\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0c\n\x04tags\x18\x03 \x03(\t\x12$\n\x04type\x18\x04 \x01(\x0e\x32\x16.flagwire.v1.ValueType\x12&\n\x08variants\x18\x05 \x03(\x0b\x32\x14.flagwire.v1.Variant\x12\x39\n\x0c\x65nvironments\x18\x06 \x03(\x0b\x32#.flagwire.v1.Flag.EnvironmentsEntry\x12\x0f\n\x07version\x18\x07 \x01(\x04\x12\x10\n\x08\x61rchived\x18\x08 \x01(\x08\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1aL\n\x11\x45nvironmentsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12&\n\x05value\x18\x02 \x01(\x0b\x32\x17.flagwire.v1.FlagConfig:\x02\x38\x01\"3\n\x0bSegmentRule\x12$\n\x07\x63lauses\x18\x01 \x03(\x0b\x32\x13.flagwire.v1.Clause\"\xcf\x01\n\x07Segment\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x13\n\x0b\x65nvironment\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x10\n\x08included\x18\x04 \x03(\t\x12\x10\n\x08\x65xcluded\x18\x05 \x03(\t\x12\'\n\x05rules\x18\x06 \x03(\x0b\x32\x18.flagwire.v1.SegmentRule\x12\x0f\n\x07version\x18\x07 \x01(\x04\x12/\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x80\x01\n\x0b\x45nvironment\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x10\n\x08revision\x18\x04 \x01(\x04\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x9b\x01\n\tValueType\x12\x1a\n\x16VALUE_TYPE_UNSPECIFIED\x10\x00\x12\x16\n\x12VALUE_TYPE_BOOLEAN\x10\x01\x12\x15\n\x11VALUE_TYPE_STRING\x10\x02\x12\x16\n\x12VALUE_TYPE_INTEGER\x10\x03\x12\x14\n\x10VALUE_TYPE_FLOAT\x10\x04\x12\x15\n\x11VALUE_TYPE_OBJECT\x10\x05*\x80\x03\n\x08Operator\x12\x18\n\x14OPERATOR_UNSPECIFIED\x10\x00\x12\x0f\n\x0bOPERATOR_IN\x10\x01\x12\x13\n\x0fOPERATOR_NOT_IN\x10\x02\x12\x18\n\x14OPERATOR_STARTS_WITH\x10\x03\x12\x16\n\x12OPERATOR_ENDS_WITH\x10\x04\x12\x15\n\x11OPERATOR_CONTAINS\x10\x05\x12\x0f\n\x0bOPERATOR_LT\x10\x06\x12\x10\n\x0cOPERATOR_LTE\x10\x07\x12\x0f\n\x0bOPERATOR_GT\x10\x08\x12\x10\n\x0cOPERATOR_GTE\x10\t\x12\x16\n\x12OPERATOR_SEMVER_EQ\x10\n\x12\x16\n\x12OPERATOR_SEMVER_LT\x10\x0b\x12\x16\n\x12OPERATOR_SEMVER_GT\x10\x0c\x12\x13\n\x0fOPERATOR_BEFORE\x10\r\x12\x12\n\x0eOPERATOR_AFTER\x10\x0e\x12\x17\n\x13OPERATOR_IN_SEGMENT\x10\x0f\x12\x1b\n\x17OPERATOR_NOT_IN_SEGMENT\x10\x10\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x66lagwire/v1/flag.proto\x12\x0b\x66lagwire.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9e\x01\n\tFlagValue\x12\x14\n\nbool_value\x18\x01 \x01(\x08H\x00\x12\x16\n\x0cstring_value\x18\x02 \x01(\tH\x00\x12\x13\n\tint_value\x18\x03 \x01(\x03H\x00\x12\x15\n\x0b\x66loat_value\x18\x04 \x01(\x01H\x00\x12/\n\x0cobject_value\x18\x05 \x01(\x0b\x32\x17.google.protobuf.StructH\x00\x42\x06\n\x04kind\"R\n\x07Variant\x12\x0b\n\x03key\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.flagwire.v1.FlagValue\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\"|\n\x06\x43lause\x12\x11\n\tattribute\x18\x01 \x01(\t\x12\'\n\x08operator\x18\x02 \x01(\x0e\x32\x15.flagwire.v1.Operator\x12&\n\x06values\x18\x03 \x03(\x0b\x32\x16.google.protobuf.Value\x12\x0e\n\x06negate\x18\x04 \x01(\x08\"<\n\nSplitEntry\x12\x0f\n\x07variant\x18\x01 \x01(\t\x12\x0e\n\x06weight\x18\x02 \x01(\r\x12\r\n\x05label\x18\x03 \x01(\t\"f\n\x05Split\x12(\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x17.flagwire.v1.SplitEntry\x12\x11\n\tbucket_by\x18\x02 \x01(\t\x12\x0c\n\x04salt\x18\x03 \x01(\t\x12\x12\n\nrollout_id\x18\x04 \x01(\t\"G\n\x05Serve\x12\x11\n\x07variant\x18\x01 \x01(\tH\x00\x12#\n\x05split\x18\x02 \x01(\x0b\x32\x12.flagwire.v1.SplitH\x00\x42\x06\n\x04kind\"p\n\x04Rule\x12\n\n\x02id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12$\n\x07\x63lauses\x18\x03 \x03(\x0b\x32\x13.flagwire.v1.Clause\x12!\n\x05serve\x18\x04 \x01(\x0b\x32\x12.flagwire.v1.Serve\")\n\x06Target\x12\x0f\n\x07variant\x18\x01 \x01(\t\x12\x0e\n\x06values\x18\x02 \x03(\t\"1\n\x0cPrerequisite\x12\x10\n\x08\x66lag_key\x18\x01 \x01(\t\x12\x0f\n\x07variant\x18\x02 \x01(\t\"\xe4\x01\n\nFlagConfig\x12\x0f\n\x07\x65nabled\x18\x01 \x01(\x08\x12\x13\n\x0boff_variant\x18\x02 \x01(\t\x12$\n\x07targets\x18\x03 \x03(\x0b\x32\x13.flagwire.v1.Target\x12 \n\x05rules\x18\x04 \x03(\x0b\x32\x11.flagwire.v1.Rule\x12\x30\n\rprerequisites\x18\x05 \x03(\x0b\x32\x19.flagwire.v1.Prerequisite\x12(\n\x0c\x64\x65\x66\x61ult_rule\x18\x06 \x01(\x0b\x32\x12.flagwire.v1.Serve\x12\x0c\n\x04salt\x18\x07 \x01(\t\"\x92\x03\n\x04\x46lag\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0c\n\x04tags\x18\x03 \x03(\t\x12$\n\x04type\x18\x04 \x01(\x0e\x32\x16.flagwire.v1.ValueType\x12&\n\x08variants\x18\x05 \x03(\x0b\x32\x14.flagwire.v1.Variant\x12\x39\n\x0c\x65nvironments\x18\x06 \x03(\x0b\x32#.flagwire.v1.Flag.EnvironmentsEntry\x12\x0f\n\x07version\x18\x07 \x01(\x04\x12\x10\n\x08\x61rchived\x18\x08 \x01(\x08\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1aL\n\x11\x45nvironmentsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12&\n\x05value\x18\x02 \x01(\x0b\x32\x17.flagwire.v1.FlagConfig:\x02\x38\x01\"3\n\x0bSegmentRule\x12$\n\x07\x63lauses\x18\x01 \x03(\x0b\x32\x13.flagwire.v1.Clause\"\xcf\x01\n\x07Segment\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x13\n\x0b\x65nvironment\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x10\n\x08included\x18\x04 \x03(\t\x12\x10\n\x08\x65xcluded\x18\x05 \x03(\t\x12\'\n\x05rules\x18\x06 \x03(\x0b\x32\x18.flagwire.v1.SegmentRule\x12\x0f\n\x07version\x18\x07 \x01(\x04\x12/\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x80\x01\n\x0b\x45nvironment\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x10\n\x08revision\x18\x04 \x01(\x04\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x9b\x01\n\tValueType\x12\x1a\n\x16VALUE_TYPE_UNSPECIFIED\x10\x00\x12\x16\n\x12VALUE_TYPE_BOOLEAN\x10\x01\x12\x15\n\x11VALUE_TYPE_STRING\x10\x02\x12\x16\n\x12VALUE_TYPE_INTEGER\x10\x03\x12\x14\n\x10VALUE_TYPE_FLOAT\x10\x04\x12\x15\n\x11VALUE_TYPE_OBJECT\x10\x05*\x80\x03\n\x08Operator\x12\x18\n\x14OPERATOR_UNSPECIFIED\x10\x00\x12\x0f\n\x0bOPERATOR_IN\x10\x01\x12\x13\n\x0fOPERATOR_NOT_IN\x10\x02\x12\x18\n\x14OPERATOR_STARTS_WITH\x10\x03\x12\x16\n\x12OPERATOR_ENDS_WITH\x10\x04\x12\x15\n\x11OPERATOR_CONTAINS\x10\x05\x12\x0f\n\x0bOPERATOR_LT\x10\x06\x12\x10\n\x0cOPERATOR_LTE\x10\x07\x12\x0f\n\x0bOPERATOR_GT\x10\x08\x12\x10\n\x0cOPERATOR_GTE\x10\t\x12\x16\n\x12OPERATOR_SEMVER_EQ\x10\n\x12\x16\n\x12OPERATOR_SEMVER_LT\x10\x0b\x12\x16\n\x12OPERATOR_SEMVER_GT\x10\x0c\x12\x13\n\x0fOPERATOR_BEFORE\x10\r\x12\x12\n\x0eOPERATOR_AFTER\x10\x0e\x12\x17\n\x13OPERATOR_IN_SEGMENT\x10\x0f\x12\x1b\n\x17OPERATOR_NOT_IN_SEGMENT\x10\x10\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,10 +35,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_FLAG_ENVIRONMENTSENTRY']._loaded_options = None
   _globals['_FLAG_ENVIRONMENTSENTRY']._serialized_options = b'8\001'
-  _globals['_VALUETYPE']._serialized_start=1931
-  _globals['_VALUETYPE']._serialized_end=2086
-  _globals['_OPERATOR']._serialized_start=2089
-  _globals['_OPERATOR']._serialized_end=2473
+  _globals['_VALUETYPE']._serialized_start=1951
+  _globals['_VALUETYPE']._serialized_end=2106
+  _globals['_OPERATOR']._serialized_start=2109
+  _globals['_OPERATOR']._serialized_end=2493
   _globals['_FLAGVALUE']._serialized_start=103
   _globals['_FLAGVALUE']._serialized_end=261
   _globals['_VARIANT']._serialized_start=263
@@ -48,25 +48,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SPLITENTRY']._serialized_start=473
   _globals['_SPLITENTRY']._serialized_end=533
   _globals['_SPLIT']._serialized_start=535
-  _globals['_SPLIT']._serialized_end=617
-  _globals['_SERVE']._serialized_start=619
-  _globals['_SERVE']._serialized_end=690
-  _globals['_RULE']._serialized_start=692
-  _globals['_RULE']._serialized_end=804
-  _globals['_TARGET']._serialized_start=806
-  _globals['_TARGET']._serialized_end=847
-  _globals['_PREREQUISITE']._serialized_start=849
-  _globals['_PREREQUISITE']._serialized_end=898
-  _globals['_FLAGCONFIG']._serialized_start=901
-  _globals['_FLAGCONFIG']._serialized_end=1129
-  _globals['_FLAG']._serialized_start=1132
-  _globals['_FLAG']._serialized_end=1534
-  _globals['_FLAG_ENVIRONMENTSENTRY']._serialized_start=1458
-  _globals['_FLAG_ENVIRONMENTSENTRY']._serialized_end=1534
-  _globals['_SEGMENTRULE']._serialized_start=1536
-  _globals['_SEGMENTRULE']._serialized_end=1587
-  _globals['_SEGMENT']._serialized_start=1590
-  _globals['_SEGMENT']._serialized_end=1797
-  _globals['_ENVIRONMENT']._serialized_start=1800
-  _globals['_ENVIRONMENT']._serialized_end=1928
+  _globals['_SPLIT']._serialized_end=637
+  _globals['_SERVE']._serialized_start=639
+  _globals['_SERVE']._serialized_end=710
+  _globals['_RULE']._serialized_start=712
+  _globals['_RULE']._serialized_end=824
+  _globals['_TARGET']._serialized_start=826
+  _globals['_TARGET']._serialized_end=867
+  _globals['_PREREQUISITE']._serialized_start=869
+  _globals['_PREREQUISITE']._serialized_end=918
+  _globals['_FLAGCONFIG']._serialized_start=921
+  _globals['_FLAGCONFIG']._serialized_end=1149
+  _globals['_FLAG']._serialized_start=1152
+  _globals['_FLAG']._serialized_end=1554
+  _globals['_FLAG_ENVIRONMENTSENTRY']._serialized_start=1478
+  _globals['_FLAG_ENVIRONMENTSENTRY']._serialized_end=1554
+  _globals['_SEGMENTRULE']._serialized_start=1556
+  _globals['_SEGMENTRULE']._serialized_end=1607
+  _globals['_SEGMENT']._serialized_start=1610
+  _globals['_SEGMENT']._serialized_end=1817
+  _globals['_ENVIRONMENT']._serialized_start=1820
+  _globals['_ENVIRONMENT']._serialized_end=1948
 # @@protoc_insertion_point(module_scope)

@@ -286,10 +286,15 @@ class Split(_message.Message):
     ENTRIES_FIELD_NUMBER: _builtins.int
     BUCKET_BY_FIELD_NUMBER: _builtins.int
     SALT_FIELD_NUMBER: _builtins.int
+    ROLLOUT_ID_FIELD_NUMBER: _builtins.int
     bucket_by: _builtins.str
     """Attribute to bucket by instead of the targeting key; empty = targeting key."""
     salt: _builtins.str
     """Salt for this split; empty = the flag config's salt (which defaults to the flag key)."""
+    rollout_id: _builtins.str
+    """The rollout that owns this split (set by the server on a canary split). Evaluations served
+    by it carry this id, and SDKs report it with their metrics series.
+    """
     @_builtins.property
     def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___SplitEntry]:
         """Entries in declared order; bucketing walks them in this order."""
@@ -300,10 +305,11 @@ class Split(_message.Message):
         entries: _abc.Iterable[Global___SplitEntry] | None = ...,
         bucket_by: _builtins.str = ...,
         salt: _builtins.str = ...,
+        rollout_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket_by", b"bucket_by", "entries", b"entries", "salt", b"salt"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket_by", b"bucket_by", "entries", b"entries", "rollout_id", b"rollout_id", "salt", b"salt"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

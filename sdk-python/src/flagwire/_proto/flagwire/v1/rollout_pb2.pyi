@@ -201,6 +201,9 @@ class Guardrails(_message.Message):
     MAX_P95_MS_FIELD_NUMBER: _builtins.int
     MAX_P99_MS_FIELD_NUMBER: _builtins.int
     ALPHA_FIELD_NUMBER: _builtins.int
+    ERROR_RATE_MARGIN_FIELD_NUMBER: _builtins.int
+    NON_INFERIORITY_MARGIN_FIELD_NUMBER: _builtins.int
+    CRITICAL_ERROR_RATIO_FIELD_NUMBER: _builtins.int
     relative_error_rate: _builtins.bool
     """Test the error rate against control."""
     latency_ratio_threshold: _builtins.float
@@ -214,7 +217,17 @@ class Guardrails(_message.Message):
     max_p99_ms: _builtins.float
     """Absolute maximum p99 latency in ms (0 = unset)."""
     alpha: _builtins.float
-    """Significance level of the sequential tests (default 0.01)."""
+    """Significance level of the sequential tests for the whole rollout (default 0.05): half
+    goes to the error-rate test, half is shared by the latency tests.
+    """
+    error_rate_margin: _builtins.float
+    """Absolute increase of the canary's error rate over control that is tolerated (default 0)."""
+    non_inferiority_margin: _builtins.float
+    """Non-inferiority margin: a step with a max duration promotes early once the upper bound of
+    (canary - control) error rate is below it (default 0.005).
+    """
+    critical_error_ratio: _builtins.float
+    """A canary error rate at least this many times control's rolls back at once (default 3)."""
     @_builtins.property
     def relative_latency_quantiles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
         """Latency quantiles tested against control, e.g. 0.5, 0.95, 0.99."""
@@ -230,10 +243,13 @@ class Guardrails(_message.Message):
         max_p95_ms: _builtins.float = ...,
         max_p99_ms: _builtins.float = ...,
         alpha: _builtins.float = ...,
+        error_rate_margin: _builtins.float = ...,
+        non_inferiority_margin: _builtins.float = ...,
+        critical_error_ratio: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["alpha", b"alpha", "latency_ratio_threshold", b"latency_ratio_threshold", "max_error_rate", b"max_error_rate", "max_p95_ms", b"max_p95_ms", "max_p99_ms", b"max_p99_ms", "min_success_rate", b"min_success_rate", "relative_error_rate", b"relative_error_rate", "relative_latency_quantiles", b"relative_latency_quantiles"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alpha", b"alpha", "critical_error_ratio", b"critical_error_ratio", "error_rate_margin", b"error_rate_margin", "latency_ratio_threshold", b"latency_ratio_threshold", "max_error_rate", b"max_error_rate", "max_p95_ms", b"max_p95_ms", "max_p99_ms", b"max_p99_ms", "min_success_rate", b"min_success_rate", "non_inferiority_margin", b"non_inferiority_margin", "relative_error_rate", b"relative_error_rate", "relative_latency_quantiles", b"relative_latency_quantiles"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -295,6 +311,8 @@ class CohortStats(_message.Message):
     P50_US_FIELD_NUMBER: _builtins.int
     P95_US_FIELD_NUMBER: _builtins.int
     P99_US_FIELD_NUMBER: _builtins.int
+    EVALUATIONS_FIELD_NUMBER: _builtins.int
+    ERRORS_FIELD_NUMBER: _builtins.int
     cohort: _builtins.str
     """Cohort label."""
     n: _builtins.int
@@ -311,6 +329,10 @@ class CohortStats(_message.Message):
     """p95 latency, microseconds."""
     p99_us: _builtins.float
     """p99 latency, microseconds."""
+    evaluations: _builtins.int
+    """Evaluations served to the cohort."""
+    errors: _builtins.int
+    """Failed outcomes."""
     def __init__(
         self,
         *,
@@ -322,14 +344,100 @@ class CohortStats(_message.Message):
         p50_us: _builtins.float = ...,
         p95_us: _builtins.float = ...,
         p99_us: _builtins.float = ...,
+        evaluations: _builtins.int = ...,
+        errors: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cohort", b"cohort", "error_rate", b"error_rate", "error_rate_lower", b"error_rate_lower", "error_rate_upper", b"error_rate_upper", "n", b"n", "p50_us", b"p50_us", "p95_us", b"p95_us", "p99_us", b"p99_us"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cohort", b"cohort", "error_rate", b"error_rate", "error_rate_lower", b"error_rate_lower", "error_rate_upper", b"error_rate_upper", "errors", b"errors", "evaluations", b"evaluations", "n", b"n", "p50_us", b"p50_us", "p95_us", b"p95_us", "p99_us", b"p99_us"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CohortStats: _TypeAlias = CohortStats  # noqa: Y015
+
+@_typing.final
+class TestResult(_message.Message):
+    """One statistical test behind a decision."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    P_VALUE_FIELD_NUMBER: _builtins.int
+    ALPHA_FIELD_NUMBER: _builtins.int
+    EFFECT_FIELD_NUMBER: _builtins.int
+    FLAGGED_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """What was tested, e.g. "error_rate", "latency_p99", "srm"."""
+    p_value: _builtins.float
+    """The always-valid p-value (running minimum) or the chi-square p-value for "srm"."""
+    alpha: _builtins.float
+    """The level it was compared with."""
+    effect: _builtins.float
+    """Observed effect: canary minus control rate, or canary/control quantile ratio for latency."""
+    flagged: _builtins.bool
+    """Whether the test flagged a problem."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        p_value: _builtins.float = ...,
+        alpha: _builtins.float = ...,
+        effect: _builtins.float = ...,
+        flagged: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alpha", b"alpha", "effect", b"effect", "flagged", b"flagged", "name", b"name", "p_value", b"p_value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TestResult: _TypeAlias = TestResult  # noqa: Y015
+
+@_typing.final
+class RolloutWindow(_message.Message):
+    """Aggregates of one closed judging window."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    END_TIME_FIELD_NUMBER: _builtins.int
+    STEP_FIELD_NUMBER: _builtins.int
+    COHORTS_FIELD_NUMBER: _builtins.int
+    REPORTS_FIELD_NUMBER: _builtins.int
+    LATE_REPORTS_FIELD_NUMBER: _builtins.int
+    DROPPED_SERIES_FIELD_NUMBER: _builtins.int
+    step: _builtins.int
+    """The step it belonged to."""
+    reports: _builtins.int
+    """Reports accepted for the environment during the window."""
+    late_reports: _builtins.int
+    """Reports dropped as late during the window."""
+    dropped_series: _builtins.int
+    """Series SDKs said they dropped during the window."""
+    @_builtins.property
+    def end_time(self) -> _timestamp_pb2.Timestamp:
+        """When the window closed."""
+
+    @_builtins.property
+    def cohorts(self) -> _containers.RepeatedCompositeFieldContainer[Global___CohortStats]:
+        """Canary and control, in that order."""
+
+    def __init__(
+        self,
+        *,
+        end_time: _timestamp_pb2.Timestamp | None = ...,
+        step: _builtins.int = ...,
+        cohorts: _abc.Iterable[Global___CohortStats] | None = ...,
+        reports: _builtins.int = ...,
+        late_reports: _builtins.int = ...,
+        dropped_series: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cohorts", b"cohorts", "dropped_series", b"dropped_series", "end_time", b"end_time", "late_reports", b"late_reports", "reports", b"reports", "step", b"step"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RolloutWindow: _TypeAlias = RolloutWindow  # noqa: Y015
 
 @_typing.final
 class Decision(_message.Message):
@@ -344,6 +452,8 @@ class Decision(_message.Message):
     STEP_FIELD_NUMBER: _builtins.int
     COHORTS_FIELD_NUMBER: _builtins.int
     ACTOR_FIELD_NUMBER: _builtins.int
+    TESTS_FIELD_NUMBER: _builtins.int
+    REPEATS_FIELD_NUMBER: _builtins.int
     kind: Global___DecisionKind.ValueType
     """What."""
     reason_code: _builtins.str
@@ -354,6 +464,10 @@ class Decision(_message.Message):
     """Step index at the time."""
     actor: _builtins.str
     """Who decided: "judge" or a token name."""
+    repeats: _builtins.int
+    """How many consecutive windows this decision repeated (HOLDs with the same reason are
+    logged once and counted).
+    """
     @_builtins.property
     def time(self) -> _timestamp_pb2.Timestamp:
         """When."""
@@ -361,6 +475,10 @@ class Decision(_message.Message):
     @_builtins.property
     def cohorts(self) -> _containers.RepeatedCompositeFieldContainer[Global___CohortStats]:
         """Per-cohort statistics behind the decision."""
+
+    @_builtins.property
+    def tests(self) -> _containers.RepeatedCompositeFieldContainer[Global___TestResult]:
+        """The tests evaluated at this decision."""
 
     def __init__(
         self,
@@ -372,10 +490,12 @@ class Decision(_message.Message):
         step: _builtins.int = ...,
         cohorts: _abc.Iterable[Global___CohortStats] | None = ...,
         actor: _builtins.str = ...,
+        tests: _abc.Iterable[Global___TestResult] | None = ...,
+        repeats: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["time", b"time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "cohorts", b"cohorts", "detail", b"detail", "kind", b"kind", "reason_code", b"reason_code", "step", b"step", "time", b"time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "cohorts", b"cohorts", "detail", b"detail", "kind", b"kind", "reason_code", b"reason_code", "repeats", b"repeats", "step", b"step", "tests", b"tests", "time", b"time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -404,6 +524,14 @@ class Rollout(_message.Message):
     ROLLBACK_REVISION_FIELD_NUMBER: _builtins.int
     ROLLBACK_ACKNOWLEDGED_FIELD_NUMBER: _builtins.int
     BLAST_RADIUS_REQUESTS_FIELD_NUMBER: _builtins.int
+    LATEST_DECISION_FIELD_NUMBER: _builtins.int
+    ACKNOWLEDGEMENT_FIELD_NUMBER: _builtins.int
+    TIME_TO_DETECT_FIELD_NUMBER: _builtins.int
+    BLAST_RADIUS_BASIS_POINTS_FIELD_NUMBER: _builtins.int
+    START_TIME_FIELD_NUMBER: _builtins.int
+    END_TIME_FIELD_NUMBER: _builtins.int
+    WINDOWS_FIELD_NUMBER: _builtins.int
+    BLAST_RADIUS_ERRORS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned id."""
     flag_key: _builtins.str
@@ -426,6 +554,10 @@ class Rollout(_message.Message):
     """Connected instances that acknowledged the rollback revision."""
     blast_radius_requests: _builtins.int
     """Requests served the treatment before rollback."""
+    blast_radius_basis_points: _builtins.int
+    """The largest share of units (basis points) that was served the treatment."""
+    blast_radius_errors: _builtins.int
+    """Errors served to the treatment before rollback."""
     @_builtins.property
     def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___RolloutStep]:
         """Steps in order."""
@@ -450,6 +582,30 @@ class Rollout(_message.Message):
     def step_start_time(self) -> _timestamp_pb2.Timestamp:
         """When the current step began."""
 
+    @_builtins.property
+    def latest_decision(self) -> Global___Decision:
+        """The latest decision (also the last log entry, with its latest statistics)."""
+
+    @_builtins.property
+    def acknowledgement(self) -> Global___Acknowledgement:
+        """Acknowledgement of the rollback (or completion) revision by connected SDK instances."""
+
+    @_builtins.property
+    def time_to_detect(self) -> _duration_pb2.Duration:
+        """From the regression's first window with data to the rollback decision."""
+
+    @_builtins.property
+    def start_time(self) -> _timestamp_pb2.Timestamp:
+        """When started."""
+
+    @_builtins.property
+    def end_time(self) -> _timestamp_pb2.Timestamp:
+        """When completed or rolled back."""
+
+    @_builtins.property
+    def windows(self) -> _containers.RepeatedCompositeFieldContainer[Global___RolloutWindow]:
+        """The most recent closed windows, oldest first (only when requested)."""
+
     def __init__(
         self,
         *,
@@ -470,10 +626,18 @@ class Rollout(_message.Message):
         rollback_revision: _builtins.int = ...,
         rollback_acknowledged: _builtins.int = ...,
         blast_radius_requests: _builtins.int = ...,
+        latest_decision: Global___Decision | None = ...,
+        acknowledgement: Global___Acknowledgement | None = ...,
+        time_to_detect: _duration_pb2.Duration | None = ...,
+        blast_radius_basis_points: _builtins.int = ...,
+        start_time: _timestamp_pb2.Timestamp | None = ...,
+        end_time: _timestamp_pb2.Timestamp | None = ...,
+        windows: _abc.Iterable[Global___RolloutWindow] | None = ...,
+        blast_radius_errors: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "guardrails", b"guardrails", "policy", b"policy", "step_start_time", b"step_start_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["acknowledgement", b"acknowledgement", "create_time", b"create_time", "end_time", b"end_time", "guardrails", b"guardrails", "latest_decision", b"latest_decision", "policy", b"policy", "start_time", b"start_time", "step_start_time", b"step_start_time", "time_to_detect", b"time_to_detect"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["baseline_variant", b"baseline_variant", "blast_radius_requests", b"blast_radius_requests", "create_time", b"create_time", "current_step", b"current_step", "decisions", b"decisions", "environment", b"environment", "flag_key", b"flag_key", "guardrails", b"guardrails", "id", b"id", "policy", b"policy", "rollback_acknowledged", b"rollback_acknowledged", "rollback_revision", b"rollback_revision", "salt", b"salt", "state", b"state", "step_start_time", b"step_start_time", "steps", b"steps", "treatment_variant", b"treatment_variant"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledgement", b"acknowledgement", "baseline_variant", b"baseline_variant", "blast_radius_basis_points", b"blast_radius_basis_points", "blast_radius_errors", b"blast_radius_errors", "blast_radius_requests", b"blast_radius_requests", "create_time", b"create_time", "current_step", b"current_step", "decisions", b"decisions", "end_time", b"end_time", "environment", b"environment", "flag_key", b"flag_key", "guardrails", b"guardrails", "id", b"id", "latest_decision", b"latest_decision", "policy", b"policy", "rollback_acknowledged", b"rollback_acknowledged", "rollback_revision", b"rollback_revision", "salt", b"salt", "start_time", b"start_time", "state", b"state", "step_start_time", b"step_start_time", "steps", b"steps", "time_to_detect", b"time_to_detect", "treatment_variant", b"treatment_variant", "windows", b"windows"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -580,16 +744,20 @@ class GetRolloutRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ID_FIELD_NUMBER: _builtins.int
+    WINDOW_LIMIT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Rollout id."""
+    window_limit: _builtins.int
+    """Return up to this many of the most recent windows (0 = none)."""
     def __init__(
         self,
         *,
         id: _builtins.str = ...,
+        window_limit: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "window_limit", b"window_limit"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
