@@ -8,9 +8,10 @@
 2. Every case file of index.json, plus any listed in $FLAGWIRE_VECTORS (os.pathsep-separated
    paths), and bucketing.json validate against schema.json (PyPI `jsonschema`).
 3. Lints the cases: descriptions unique, flag keys unique per file, variant values of the flag's
-   type, an ERROR case expects the default and an empty variant.
+   type, an ERROR case expects the default, an empty variant and no cohort or rolloutId.
 4. Evaluates every case with gen/reference.py and compares value, variant, reason, errorCode,
-   cohort (absent in `expected` = must be empty) and flagVersion (checked when present).
+   cohort and rolloutId (each absent in `expected` = must be empty) and flagVersion (checked
+   when present).
 5. bucketing.json is byte-identical to what gen/bucketing.py generates, and every entry agrees
    with the reference's murmur3 / bucket functions.
 6. histogram.json (index.json's "histogram") validates, is byte-identical to what
@@ -132,8 +133,9 @@ def lint_file(doc: dict, path: Path, problems: Problems, seen_desc: dict) -> Non
             if exp["variant"] != "" or not json_same(exp["value"], c["default"]):
                 problems.add(f"{path.name}: {d}: on ERROR the value is the default and the "
                              "variant is empty")
-            if exp.get("cohort"):
-                problems.add(f"{path.name}: {d}: no cohort on ERROR")
+            for field in ("cohort", "rolloutId"):
+                if exp.get(field):
+                    problems.add(f"{path.name}: {d}: no {field} on ERROR")
         elif exp["errorCode"] is not None:
             problems.add(f"{path.name}: {d}: errorCode without reason ERROR")
 
@@ -146,9 +148,10 @@ def compare(case: dict, got: dict) -> list[str]:
     for field in ("variant", "reason", "errorCode"):
         if exp[field] != got[field]:
             diffs.append(f"{field}: expected {exp[field]!r}, got {got[field]!r}")
-    want_cohort = exp.get("cohort", "")
-    if want_cohort != got["cohort"]:
-        diffs.append(f"cohort: expected {want_cohort!r}, got {got['cohort']!r}")
+    for field in ("cohort", "rolloutId"):
+        want = exp.get(field, "")
+        if want != got[field]:
+            diffs.append(f"{field}: expected {want!r}, got {got[field]!r}")
     if "flagVersion" in exp and int(exp["flagVersion"]) != got["flagVersion"]:
         diffs.append(f"flagVersion: expected {exp['flagVersion']!r}, got {got['flagVersion']!r}")
     return diffs

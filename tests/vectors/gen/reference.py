@@ -12,7 +12,7 @@ are parsed by hand, strictly.
     ev = Evaluator(flags, segments, "test")
     result = ev.evaluate("my-flag", "boolean", {"targetingKey": "u1"}, False)
     # {"value": ..., "variant": ..., "reason": "STATIC", "errorCode": None,
-    #  "flagVersion": 3, "cohort": ""}
+    #  "flagVersion": 3, "cohort": "", "rolloutId": ""}
 """
 
 from __future__ import annotations
@@ -398,7 +398,7 @@ class Evaluator:
         if not context_is_valid(context):
             return self._error("INVALID_CONTEXT", default, version)
         try:
-            variant, reason, cohort = self._resolve(flag, context, depth=0)
+            variant, reason, cohort, rollout_id = self._resolve(flag, context, depth=0)
             value = self._variant_value(flag, variant)
         except EvalError as e:
             return self._error(e.code, default, version)
@@ -409,6 +409,7 @@ class Evaluator:
             "errorCode": None,
             "flagVersion": version,
             "cohort": cohort,
+            "rolloutId": rollout_id,
         }
 
     # -- internals ------------------------------------------------------------------------
@@ -422,6 +423,7 @@ class Evaluator:
             "errorCode": code,
             "flagVersion": version,
             "cohort": "",
+            "rolloutId": "",
         }
 
     @staticmethod
@@ -439,27 +441,28 @@ class Evaluator:
         return any(v.get("key") == variant for v in flag.get("variants", []))
 
     def _resolve(self, flag: dict, ctx: dict, depth: int):
-        """(variant, reason, cohort) for a found, type-checked flag and a valid context.
-        Raises EvalError for TARGETING_KEY_MISSING / GENERAL."""
+        """(variant, reason, cohort, rollout id) for a found, type-checked flag and a valid
+        context. Raises EvalError for TARGETING_KEY_MISSING / GENERAL."""
         config = (flag.get("environments") or {}).get(self.environment)
         if config is None:
             variants = flag.get("variants") or []
             if not variants:
                 raise EvalError("GENERAL", "flag has no variants")
-            return variants[0]["key"], "DISABLED", ""
+            return variants[0]["key"], "DISABLED", "", ""
         off = config.get("offVariant", "")
         if not config.get("enabled", False):
-            return self._checked(flag, off), "DISABLED", ""
+            return self._checked(flag, off), "DISABLED", "", ""
 
         for prereq in config.get("prerequisites") or []:
             if not self._prerequisite_met(prereq, ctx, depth + 1):
-                return self._checked(flag, off), "PREREQUISITE_FAILED", ""
+                return self._checked(flag, off), "PREREQUISITE_FAILED", "", ""
 
         key = ctx["targetingKey"]
         if key != "":
             for target in config.get("targets") or []:
                 if key in (target.get("values") or []):
-                    return self._checked(flag, target.get("variant", "")), "TARGETING_MATCH", ""
+                    variant = self._checked(flag, target.get("variant", ""))
+                    return variant, "TARGETING_MATCH", "", ""
 
         for rule in config.get("rules") or []:
             if all(self._clause(c, ctx, ()) for c in rule.get("clauses") or []):
@@ -479,7 +482,7 @@ class Evaluator:
         if pflag is None or pflag.get("archived", False):
             return False
         try:
-            variant, reason, _ = self._resolve(pflag, ctx, depth)
+            variant, reason, _, _ = self._resolve(pflag, ctx, depth)
             self._variant_value(pflag, variant)
         except EvalError:
             return False  # reason ERROR
@@ -489,7 +492,7 @@ class Evaluator:
         if not serve:
             raise EvalError("GENERAL", "nothing to serve")
         if "variant" in serve:
-            return self._checked(flag, serve["variant"]), fixed_reason, ""
+            return self._checked(flag, serve["variant"]), fixed_reason, "", ""
         if "split" in serve:
             split = serve["split"]
             entries = split.get("entries") or []
@@ -511,7 +514,10 @@ class Evaluator:
             for e in entries:
                 cumulative += int(e.get("weight", 0))
                 if cumulative > b:
-                    return self._checked(flag, e.get("variant", "")), "SPLIT", e.get("label", "")
+                    # The rollout owns the whole split, so every entry served carries its id,
+                    # the unlabelled "rest" included (unlike the cohort, which is per entry).
+                    variant = self._checked(flag, e.get("variant", ""))
+                    return variant, "SPLIT", e.get("label", ""), split.get("rolloutId", "")
             raise AssertionError("unreachable: bucket < total weight")
         raise EvalError("GENERAL", "serve has neither variant nor split")
 
