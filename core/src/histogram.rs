@@ -150,6 +150,19 @@ impl Histogram {
         }
     }
 
+    /// Records `n` copies of `v` at once (simulators and bulk loads; same as `n` records).
+    pub fn record_n(&mut self, v: u64, n: u64) {
+        if n == 0 {
+            return;
+        }
+        self.count = self.count.saturating_add(n);
+        self.sum += v as f64 * n as f64;
+        match bucket_index(v) {
+            None => self.zero_count = self.zero_count.saturating_add(n),
+            Some(i) => self.add(i, n),
+        }
+    }
+
     /// Adds every value of `other` (bucket counts add; the result is what recording both sets of
     /// values into one histogram gives).
     pub fn merge(&mut self, other: &Histogram) {

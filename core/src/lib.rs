@@ -9,6 +9,8 @@
 //!   the reason of the first problem. The server runs them on every admin write.
 //! - [`stats`]: anytime-valid canary-versus-control tests and sample-ratio checks, the parts
 //!   the rollout judge is built from.
+//! - [`judge`]: the rollout judge: PROMOTE / HOLD / ROLLBACK from windows of canary and control
+//!   aggregates, as a pure function of (plan, position, windows, now).
 //! - [`project`]: the per-environment view of a flag that Watch snapshots and changes carry.
 //! - [`histogram`]: exponential latency histograms (scale 3, exact integer bucketing) that SDKs
 //!   report and the server merges.
@@ -20,6 +22,7 @@ pub mod bucket;
 pub mod context;
 pub mod evaluation;
 pub mod histogram;
+pub mod judge;
 pub mod operators;
 pub mod project;
 pub mod rfc3339;

@@ -227,11 +227,17 @@ impl Snapshot {
     ) -> Evaluation<'a> {
         let config = &entry.config;
         if !config.enabled {
-            return variant(entry, &config.off_variant, Reason::Disabled, "");
+            return variant(entry, &config.off_variant, Reason::Disabled, "", "");
         }
         for p in &config.prerequisites {
             if !self.prerequisite_met(&p.flag_key, &p.variant, ctx, depth + 1) {
-                return variant(entry, &config.off_variant, Reason::PrerequisiteFailed, "");
+                return variant(
+                    entry,
+                    &config.off_variant,
+                    Reason::PrerequisiteFailed,
+                    "",
+                    "",
+                );
             }
         }
         if !ctx.targeting_key.is_empty()
@@ -240,7 +246,7 @@ impl Snapshot {
                 .iter()
                 .find(|t| t.values.contains(&ctx.targeting_key))
         {
-            return variant(entry, &t.variant, Reason::TargetingMatch, "");
+            return variant(entry, &t.variant, Reason::TargetingMatch, "", "");
         }
         for rule in &config.rules {
             if rule.clauses.iter().all(|c| self.clause_matches(c, ctx)) {
@@ -368,7 +374,13 @@ fn serve<'a>(
                 .find(|s| !s.is_empty())
                 .unwrap_or(&entry.flag.key);
             match bucket::choose(split, salt, unit) {
-                Some(e) => variant(entry, &e.variant, Reason::Split, &e.label, &split.rollout_id),
+                Some(e) => variant(
+                    entry,
+                    &e.variant,
+                    Reason::Split,
+                    &e.label,
+                    &split.rollout_id,
+                ),
                 None => {
                     Evaluation::error(ErrorCode::General, "split weights are all zero", version)
                 }

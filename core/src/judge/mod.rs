@@ -1,0 +1,417 @@
+//! The rollout judge: at every window close, PROMOTE, HOLD or ROLLBACK, as a pure function of
+//! the plan, the position, the closed windows and the time (no clock, no randomness), so the
+//! server, the tests and the calibration simulator all run exactly the same decisions.
+//!
+//! The order of checks, first match wins:
+//! 1. **absolute guardrails** on the canary at this step (error-rate ceiling, success-rate
+//!    floor, p95 / p99 ceilings): ROLLBACK, unless control breaches too (GLOBAL_INCIDENT: HOLD);
+//! 2. **missing canary data** past the policy's grace period: ROLLBACK;
+//! 3. a cohort **silent** for [`HEALTH_WINDOWS`] windows: HOLD;
+//! 4. **sample-ratio mismatch** between canary and control (p < 0.001): HOLD, since relative
+//!    tests on a broken split prove nothing;
+//! 5. **relative tests** over the whole rollout with [`crate::stats::TwoProportions`]: a
+//!    critical error rate (≥ 3× control), an error-rate regression, a latency regression at
+//!    each quantile (share of requests above control's quantile, gated by the quantile ratio):
+//!    ROLLBACK;
+//! 6. **data quality**: late reports or dropped series in the recent windows: HOLD;
+//! 7. the step's **minimum duration and outcomes**: HOLD until met;
+//! 8. **promotion**: at once when the step has no max duration; with one, when non-inferiority
+//!    is shown or, at the max duration, per policy; "pause for a human" turns it into HOLD.
+//!
+//! The sequential tests are anytime-valid, so testing at every window does not inflate false
+//! alarms; the level is split: half to the error rate, half across the latency quantiles.
+
+pub mod evidence;
+pub mod plan;
+pub mod reason;
+
+pub use evidence::{Cohort, Summary, Totals, Window};
+pub use plan::{Guardrails, MaxDuration, Plan, Policy, Position, Step};
+pub use reason::Reason;
+
+use crate::histogram::upper_bound;
+use crate::stats::{
+    Counts, TwoProportions, confidence_radius, rate_variance, share_above, srm_p_value,
+};
+use evidence::tau2_for;
+
+/// Windows looked back over by the health checks.
+pub const HEALTH_WINDOWS: usize = 3;
+/// Sample-ratio mismatch below this p-value holds the rollout.
+pub const SRM_ALPHA: f64 = 0.001;
+/// Evaluations (both cohorts) needed before the sample ratio is checked.
+pub const SRM_MIN_EVALUATIONS: u64 = 200;
+/// Late reports above this share of the recent ones hold the rollout.
+pub const MAX_LATE_SHARE: f64 = 0.1;
+/// Canary errors needed before an error rate can be called critical.
+pub const CRITICAL_MIN_ERRORS: u64 = 5;
+
+/// What the judge decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Stay at this step.
+    Hold,
+    /// Go to the next step.
+    Promote,
+    /// Serve the baseline to everyone.
+    Rollback,
+}
+
+/// One test behind a decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestResult {
+    /// `error_rate`, `critical_error_rate`, `latency_p99`, `srm`, ...
+    pub name: String,
+    /// Always-valid p-value of this look (chi-square p-value for `srm`).
+    pub p_value: f64,
+    /// The level it was held to.
+    pub alpha: f64,
+    /// Canary minus control rate, or the quantile ratio for latency.
+    pub effect: f64,
+    /// Whether it flagged a problem.
+    pub flagged: bool,
+}
+
+/// A decision with its evidence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judgement {
+    /// What.
+    pub kind: Kind,
+    /// Why.
+    pub reason: Reason,
+    /// For people.
+    pub detail: String,
+    /// Canary over the whole rollout.
+    pub canary: Summary,
+    /// Control over the whole rollout.
+    pub control: Summary,
+    /// Every test run at this look.
+    pub tests: Vec<TestResult>,
+}
+
+/// Judges a rollout at `now_ms` from its closed `windows` (oldest first).
+pub fn judge(plan: &Plan, at: &Position, windows: &[Window], now_ms: i64) -> Judgement {
+    let totals = Totals::of(windows, at.step);
+    let mut j = Judgement {
+        kind: Kind::Hold,
+        reason: Reason::InsufficientData,
+        detail: String::new(),
+        canary: Summary::of(&totals.canary),
+        control: Summary::of(&totals.control),
+        tests: Vec::new(),
+    };
+    let g = &plan.guardrails;
+    let decide = |mut j: Judgement, kind, reason, detail: String| {
+        j.kind = kind;
+        j.reason = reason;
+        j.detail = detail;
+        j
+    };
+
+    // 1. Absolute guardrails, at this step.
+    let (sc, sk) = (
+        Summary::of(&totals.step_canary),
+        Summary::of(&totals.step_control),
+    );
+    if let Some((reason, detail)) = absolute_breach(g, &totals.step_canary, &sc) {
+        if absolute_breach(g, &totals.step_control, &sk).is_some() {
+            let detail = format!("{detail}; control breaches too");
+            return decide(j, Kind::Hold, Reason::GlobalIncident, detail);
+        }
+        return decide(j, Kind::Rollback, reason, detail);
+    }
+
+    // 2. Missing canary data, per policy.
+    let grace = plan.policy.missing_data_grace_ms;
+    if grace > 0 {
+        let last = windows
+            .iter()
+            .rev()
+            .find(|w| !w.canary.is_empty())
+            .map_or(at.started_ms, |w| w.end_ms);
+        if now_ms - last >= grace {
+            let detail = format!("no canary data for {} ms", now_ms - last);
+            return decide(j, Kind::Rollback, Reason::NoCanaryData, detail);
+        }
+    }
+
+    // 3. A silent cohort (checked before the sample ratio, which silence breaks too).
+    let recent = &windows[windows.len().saturating_sub(HEALTH_WINDOWS)..];
+    if recent.len() == HEALTH_WINDOWS {
+        for (name, silent) in [
+            ("canary", recent.iter().all(|w| w.canary.is_empty())),
+            ("control", recent.iter().all(|w| w.control.is_empty())),
+        ] {
+            if silent {
+                let detail = format!("no {name} data in the last {HEALTH_WINDOWS} windows");
+                return decide(j, Kind::Hold, Reason::MissingData, detail);
+            }
+        }
+    }
+
+    // 4. Sample ratio.
+    let (a, b) = (totals.canary.evaluations, totals.control.evaluations);
+    if a + b >= SRM_MIN_EVALUATIONS {
+        let p = srm_p_value(a, b);
+        let flagged = p < SRM_ALPHA;
+        j.tests.push(TestResult {
+            name: "srm".into(),
+            p_value: p,
+            alpha: SRM_ALPHA,
+            effect: a as f64 / (a + b) as f64 - 0.5,
+            flagged,
+        });
+        if flagged {
+            let detail = format!("canary {a} vs control {b} evaluations (p = {p:.2e})");
+            return decide(j, Kind::Hold, Reason::SampleRatioMismatch, detail);
+        }
+    }
+
+    // 5. Relative tests over the whole rollout.
+    if let Some((reason, detail)) = relative_regression(g, &totals, &mut j.tests) {
+        return decide(j, Kind::Rollback, reason, detail);
+    }
+
+    // 6. Data quality.
+    if recent.len() == HEALTH_WINDOWS {
+        let late: u64 = recent.iter().map(|w| w.late_reports).sum();
+        let reports: u64 = recent.iter().map(|w| w.reports).sum();
+        let dropped: u64 = recent.iter().map(|w| w.dropped_series).sum();
+        if dropped > 0 || late as f64 > MAX_LATE_SHARE * (late + reports) as f64 {
+            let detail = format!(
+                "{late} late reports of {}, {dropped} dropped series",
+                late + reports
+            );
+            return decide(j, Kind::Hold, Reason::DataQuality, detail);
+        }
+    }
+
+    // 7. Minimums of the step.
+    let Some(step) = plan.steps.get(at.step) else {
+        return decide(j, Kind::Hold, Reason::StepHealthy, "no such step".into());
+    };
+    let elapsed = now_ms - at.step_start_ms;
+    if elapsed < step.min_duration_ms {
+        let detail = format!("{elapsed} of {} ms at this step", step.min_duration_ms);
+        return decide(j, Kind::Hold, Reason::MinDuration, detail);
+    }
+    let fewest = sc.n.min(sk.n);
+    if fewest < step.min_outcomes.max(1) {
+        let detail = format!("{fewest} of {} outcomes per cohort", step.min_outcomes);
+        return decide(j, Kind::Hold, Reason::InsufficientData, detail);
+    }
+
+    // 8. Promotion.
+    let (kind, reason, detail) = if step.max_duration_ms <= 0 {
+        (
+            Kind::Promote,
+            Reason::StepHealthy,
+            "minimums met, no regression".to_owned(),
+        )
+    } else {
+        let upper = difference_upper_bound(g, &totals);
+        if upper < g.non_inferiority_margin {
+            let detail = format!("error-rate difference below {upper:.5}");
+            (Kind::Promote, Reason::NonInferior, detail)
+        } else if elapsed >= step.max_duration_ms {
+            match plan.policy.max_duration {
+                MaxDuration::Promote => (
+                    Kind::Promote,
+                    Reason::MaxDurationPromote,
+                    "max duration reached".to_owned(),
+                ),
+                MaxDuration::Hold => (
+                    Kind::Hold,
+                    Reason::MaxDurationReached,
+                    "max duration reached".to_owned(),
+                ),
+            }
+        } else {
+            let detail = format!("error-rate difference may be up to {upper:.5}");
+            (Kind::Hold, Reason::AwaitingNonInferiority, detail)
+        }
+    };
+    if kind == Kind::Promote && plan.policy.pause_for_human {
+        return decide(j, Kind::Hold, Reason::AwaitingApproval, detail);
+    }
+    decide(j, kind, reason, detail)
+}
+
+/// The first absolute guardrail `c` (summarised as `s`) breaches, with a detail.
+fn absolute_breach(g: &Guardrails, c: &Cohort, s: &Summary) -> Option<(Reason, String)> {
+    if g.max_error_rate > 0.0 && s.error_rate_lower > g.max_error_rate {
+        let d = format!(
+            "error rate {:.4} (at least {:.4}) > {}",
+            s.error_rate, s.error_rate_lower, g.max_error_rate
+        );
+        return Some((Reason::MaxErrorRate, d));
+    }
+    if g.min_success_rate > 0.0 && 1.0 - s.error_rate_lower < g.min_success_rate {
+        let d = format!(
+            "success rate {:.4} < {}",
+            1.0 - s.error_rate,
+            g.min_success_rate
+        );
+        return Some((Reason::MinSuccessRate, d));
+    }
+    for (q, max_ms, reason) in [
+        (0.95, g.max_p95_ms, Reason::MaxP95Latency),
+        (0.99, g.max_p99_ms, Reason::MaxP99Latency),
+    ] {
+        if max_ms <= 0.0 || (c.latency.count() as f64) < 10.0 / (1.0 - q) {
+            continue;
+        }
+        // The quantile is above its bucket's lower bound: breach only when that is too high.
+        let lower_us = c
+            .latency
+            .quantile(q)
+            .and_then(|at| at.index)
+            .map_or(0.0, |i| upper_bound(i - 1));
+        if lower_us > max_ms * 1000.0 {
+            let d = format!(
+                "p{} above {:.1} ms > {max_ms} ms",
+                (q * 100.0).round(),
+                lower_us / 1000.0
+            );
+            return Some((reason, d));
+        }
+    }
+    None
+}
+
+/// The relative tests; pushes every result and returns the first regression found.
+fn relative_regression(
+    g: &Guardrails,
+    t: &Totals,
+    tests: &mut Vec<TestResult>,
+) -> Option<(Reason, String)> {
+    let mut found = None;
+    let (canary, control) = (t.canary.error_counts(), t.control.error_counts());
+    if g.relative_error_rate && canary.n > 0 && control.n > 0 {
+        let alpha = g.alpha / 2.0;
+        let base = control.rate();
+        // Critical: canary ≥ ratio × control, i.e. a margin of (ratio - 1) × control.
+        if g.critical_error_ratio > 1.0 && canary.hits >= CRITICAL_MIN_ERRORS {
+            let test = TwoProportions {
+                margin: (g.critical_error_ratio - 1.0) * base,
+                tau2: tau2_for(base * g.critical_error_ratio),
+                alpha,
+            };
+            let v = test.test(canary, control);
+            tests.push(result(
+                "critical_error_rate",
+                v.p_value,
+                alpha,
+                v.difference,
+                v.regression,
+            ));
+            if v.regression {
+                found = Some((
+                    Reason::CriticalErrorRate,
+                    format!(
+                        "canary error rate {:.4} vs control {:.4}",
+                        canary.rate(),
+                        base
+                    ),
+                ));
+            }
+        }
+        let test = TwoProportions {
+            margin: g.error_rate_margin,
+            tau2: tau2_for(base),
+            alpha,
+        };
+        let v = test.test(canary, control);
+        tests.push(result(
+            "error_rate",
+            v.p_value,
+            alpha,
+            v.difference,
+            v.regression,
+        ));
+        if v.regression && found.is_none() {
+            found = Some((
+                Reason::ErrorRateRegression,
+                format!(
+                    "canary error rate {:.4} vs control {:.4} (p = {:.2e})",
+                    canary.rate(),
+                    base,
+                    v.p_value
+                ),
+            ));
+        }
+    }
+    let k = g.latency_quantiles.len().max(1) as f64;
+    for &q in &g.latency_quantiles {
+        let alpha = g.alpha / 2.0 / k;
+        let (cl, kl) = (&t.canary.latency, &t.control.latency);
+        if !(0.0..1.0).contains(&q) || (kl.count() as f64) < 10.0 / (1.0 - q) || cl.count() == 0 {
+            continue;
+        }
+        let (Some(kq), Some(cq)) = (kl.quantile(q), cl.quantile(q)) else {
+            continue;
+        };
+        let Some(index) = kq.index else { continue };
+        let (above_canary, above_control) = (share_above(cl, index), share_above(kl, index));
+        let test = TwoProportions {
+            margin: 0.0,
+            tau2: tau2_for(above_control.rate()),
+            alpha,
+        };
+        let v = test.test(above_canary, above_control);
+        let ratio = if kq.upper_bound_us > 0.0 {
+            cq.upper_bound_us / kq.upper_bound_us
+        } else {
+            1.0
+        };
+        let flagged = v.regression && ratio >= g.latency_ratio;
+        let name = format!("latency_p{}", quantile_name(q));
+        tests.push(result(&name, v.p_value, alpha, ratio, flagged));
+        if flagged && found.is_none() {
+            found = Some((
+                Reason::LatencyRegression,
+                format!(
+                    "p{}: canary {:.0} us vs control {:.0} us; {:.4} vs {:.4} of requests above control's",
+                    quantile_name(q),
+                    cq.upper_bound_us,
+                    kq.upper_bound_us,
+                    above_canary.rate(),
+                    above_control.rate()
+                ),
+            ));
+        }
+    }
+    found
+}
+
+/// Upper bound of the anytime-valid interval of canary minus control error rate.
+fn difference_upper_bound(g: &Guardrails, t: &Totals) -> f64 {
+    let (c, k): (Counts, Counts) = (t.canary.error_counts(), t.control.error_counts());
+    if c.n == 0 || k.n == 0 {
+        return f64::INFINITY;
+    }
+    let v = rate_variance(c) + rate_variance(k);
+    c.rate() - k.rate() + confidence_radius(v, tau2_for(k.rate()), g.alpha / 2.0)
+}
+
+fn quantile_name(q: f64) -> String {
+    let pct = q * 100.0;
+    if (pct - pct.round()).abs() < 1e-9 {
+        format!("{}", pct.round() as i64)
+    } else {
+        format!("{pct}")
+    }
+}
+
+fn result(name: &str, p_value: f64, alpha: f64, effect: f64, flagged: bool) -> TestResult {
+    TestResult {
+        name: name.to_owned(),
+        p_value,
+        alpha,
+        effect,
+        flagged,
+    }
+}
+
+#[cfg(test)]
+mod tests;

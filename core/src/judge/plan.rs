@@ -1,0 +1,119 @@
+//! What a rollout asks of the judge: its steps, guardrails and policy, in plain types so the
+//! judge runs without protobuf (and the simulator can build plans cheaply).
+
+/// One step of a rollout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// Canary share in basis points; control gets as much. `10_000` means "complete": serve
+    /// the treatment to everyone.
+    pub basis_points: u32,
+    /// Minimum time at this step before promotion, in milliseconds.
+    pub min_duration_ms: i64,
+    /// Minimum measured outcomes per cohort at this step before promotion.
+    pub min_outcomes: u64,
+    /// After this long (ms) the max-duration policy applies; 0 = promote as soon as the
+    /// minimums are met with no regression.
+    pub max_duration_ms: i64,
+}
+
+/// Guardrails judging the canary cohort. Zero means "unset" for the absolute ones.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Guardrails {
+    /// Test the canary's error rate against control.
+    pub relative_error_rate: bool,
+    /// Latency quantiles tested against control (e.g. 0.5, 0.95, 0.99).
+    pub latency_quantiles: Vec<f64>,
+    /// A latency regression also needs canary/control quantile ratio at least this (e.g. 1.10).
+    pub latency_ratio: f64,
+    /// Absolute maximum canary error rate.
+    pub max_error_rate: f64,
+    /// Absolute minimum canary success rate.
+    pub min_success_rate: f64,
+    /// Absolute maximum canary p95, milliseconds.
+    pub max_p95_ms: f64,
+    /// Absolute maximum canary p99, milliseconds.
+    pub max_p99_ms: f64,
+    /// Level of the sequential tests over the whole rollout: half for the error rate, half
+    /// shared by the latency quantiles.
+    pub alpha: f64,
+    /// Error-rate increase over control that is tolerated.
+    pub error_rate_margin: f64,
+    /// Error-rate difference below which non-inferiority counts as shown.
+    pub non_inferiority_margin: f64,
+    /// Canary error rate at least this many times control's is critical.
+    pub critical_error_ratio: f64,
+}
+
+impl Default for Guardrails {
+    fn default() -> Self {
+        Self {
+            relative_error_rate: true,
+            latency_quantiles: vec![0.5, 0.95, 0.99],
+            latency_ratio: 1.10,
+            max_error_rate: 0.0,
+            min_success_rate: 0.0,
+            max_p95_ms: 0.0,
+            max_p99_ms: 0.0,
+            alpha: 0.05,
+            error_rate_margin: 0.0,
+            non_inferiority_margin: 0.005,
+            critical_error_ratio: 3.0,
+        }
+    }
+}
+
+/// What a step does when it reaches its max duration without a regression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MaxDuration {
+    /// Promote.
+    #[default]
+    Promote,
+    /// Hold for a human.
+    Hold,
+}
+
+/// How the rollout behaves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// At a step's max duration.
+    pub max_duration: MaxDuration,
+    /// Before each promotion, wait for a human (the judge says HOLD / AWAITING_APPROVAL).
+    pub pause_for_human: bool,
+    /// Roll back when the canary reports nothing for this long (ms); 0 = never.
+    pub missing_data_grace_ms: i64,
+    /// Decision window length, ms.
+    pub window_ms: i64,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            max_duration: MaxDuration::Promote,
+            pause_for_human: false,
+            missing_data_grace_ms: 0,
+            window_ms: 10_000,
+        }
+    }
+}
+
+/// A whole rollout plan.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Plan {
+    /// Steps in order.
+    pub steps: Vec<Step>,
+    /// Guardrails.
+    pub guardrails: Guardrails,
+    /// Policy.
+    pub policy: Policy,
+}
+
+/// Where a rollout is: the judge's only state besides the windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// Current step index.
+    pub step: usize,
+    /// When the current step began (ms since the epoch).
+    pub step_start_ms: i64,
+    /// When the rollout started (ms since the epoch).
+    pub started_ms: i64,
+}
