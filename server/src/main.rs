@@ -5,6 +5,8 @@ use clap::Parser;
 use flagwire_server::catalog::{Catalog, CatalogOptions};
 use flagwire_server::config::{Cli, Command, LogFormat, ServeArgs};
 use flagwire_server::metrics::MetricsOptions;
+use flagwire_server::rollouts::RolloutOptions;
+use flagwire_server::rollouts::clock::SystemClock;
 use flagwire_server::store::{Store, memory::MemoryStore, sled_store::SledStore};
 use flagwire_server::{Settings, run};
 use std::sync::Arc;
@@ -105,6 +107,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             retention: Duration::from_secs_f64(args.metrics_retention_secs.max(0.0)),
             watermark: Duration::from_secs_f64(args.report_watermark_secs.max(0.0)),
         },
+        rollouts: RolloutOptions {
+            max_windows: args.rollout_max_windows,
+            retention: Duration::from_secs_f64(args.rollout_retention_secs.max(0.0)),
+            ..RolloutOptions::default()
+        },
+        clock: Arc::new(SystemClock),
     };
     run(grpc, http, settings, shutdown_signal()).await
 }

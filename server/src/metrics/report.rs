@@ -37,6 +37,8 @@ pub struct ValidSeries {
     pub variant: String,
     /// The split label, if any.
     pub cohort: String,
+    /// The rollout the SDK attributed it to, if any.
+    pub rollout_id: String,
     /// What it adds.
     pub aggregate: Aggregate,
 }
@@ -177,6 +179,7 @@ fn series(state: &State, i: usize, s: &Series) -> Result<ValidSeries> {
         flag_key: s.flag_key.clone(),
         variant: s.variant.clone(),
         cohort: s.cohort.clone(),
+        rollout_id: s.rollout_id.clone(),
         aggregate: Aggregate {
             evaluations,
             successes: s.successes,

@@ -190,6 +190,7 @@ mod tests {
             flag_key: flag.into(),
             variant: variant.into(),
             cohort: String::new(),
+            rollout_id: String::new(),
             aggregate: Aggregate {
                 evaluations,
                 successes: latencies.len() as u64 - 1,
