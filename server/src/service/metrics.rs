@@ -30,10 +30,10 @@ impl MetricsApi {
     }
 
     /// Authorises, validates and ingests a report; whether it was merged.
-    fn ingest(&self, r: &Request<ReportRequest>) -> Result<bool, Status> {
-        let env = principal(r)?.environment_for(&r.get_ref().environment)?;
+    fn ingest(&self, r: Request<ReportRequest>) -> Result<bool, Status> {
+        let env = principal(&r)?.environment_for(&r.get_ref().environment)?;
         let now = self.clock.now();
-        let valid = report::validate(&self.catalog.read(), &env, r.get_ref(), now)?;
+        let valid = report::validate(&self.catalog.read(), &env, r.into_inner(), now)?;
         Ok(self.metrics.ingest(&valid, now) == Ingested::Accepted)
     }
 }
@@ -48,7 +48,7 @@ fn time(field: &str, ts: Option<prost_types::Timestamp>) -> Result<Option<System
 #[tonic::async_trait]
 impl MetricsService for MetricsApi {
     async fn report(&self, r: Request<ReportRequest>) -> Result<Response<ReportResponse>, Status> {
-        match self.ingest(&r) {
+        match self.ingest(r) {
             Ok(accepted) => Ok(Response::new(ReportResponse { accepted })),
             Err(status) => {
                 self.metrics.rejected();
