@@ -1,0 +1,313 @@
+"""A traffic generator: synthetic requests, measured per variant, for canary rollouts.
+
+    FLAGWIRE_TOKEN=$(cat data/sdk-token) sdk-python/.venv/bin/python \\
+        sdk-python/examples/traffic.py --flag new-checkout --instances 3 --error-rate on=0.2
+
+It runs `--instances` independent `AsyncClient`s (each its own instance id, Watch stream and
+metrics reports) and issues `--rps` requests per second in total, open loop (a request starts
+on schedule whether or not earlier ones have finished), round-robin over the instances. Each
+request picks a user `user-<k>` (k uniform in 0..100000) as the targeting key and runs inside
+`client.measure(flag, context)`: it sleeps a lognormal latency (median `--latency-ms` of the
+variant served, sigma 0.5) and fails with the variant's `--error-rate` probability by raising,
+which `measure` records as an error outcome. Every second a line of progress goes to stderr; at
+`--duration` seconds, or on SIGINT/SIGTERM, it lets requests in flight finish, flushes and
+closes the clients, prints a summary and exits 0. It exits 1 when the clients cannot become
+ready within 10 s (wrong endpoint or token) and 2 on bad arguments.
+
+The Rust SDK (`cargo run -p flagwire --example traffic -- ...`) and the TypeScript SDK
+(`node sdk-ts/dist-examples/traffic.js ...`) have generators with the same options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import random
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from flagwire import AsyncClient, Context, UnauthorizedError
+
+READY_TIMEOUT = 10.0
+USERS = 100_000
+SIGMA = 0.5
+DEFAULT_ERROR_RATE = 0.01
+DEFAULT_LATENCY_MS = 20.0
+DRAIN_TIMEOUT = 10.0
+
+
+class SimulatedFailure(Exception):
+    """The failure a request of a variant is told to have."""
+
+
+@dataclass
+class VariantStats:
+    requests: int = 0
+    errors: int = 0
+    completed: int = 0
+    latency_s: float = 0.0  # summed over completed requests
+
+
+@dataclass
+class Stats:
+    sent: int = 0
+    completed: int = 0
+    by_variant: dict[str, VariantStats] = field(default_factory=dict)
+
+    def variant(self, key: str) -> VariantStats:
+        stats = self.by_variant.get(key)
+        if stats is None:
+            stats = self.by_variant[key] = VariantStats()
+        return stats
+
+    def line(self) -> str:
+        variants = sorted(self.by_variant.items())
+        parts = ", ".join(f"{_label(k)}: {v.requests} (err {v.errors})" for k, v in variants)
+        return f"sent={self.sent} in_flight={self.sent - self.completed} by_variant={{{parts}}}"
+
+
+def _label(variant: str) -> str:
+    return variant or "(none)"
+
+
+def _pairs(p: argparse.ArgumentParser, values: Sequence[str], option: str) -> dict[str, float]:
+    """`VARIANT=NUMBER` options (repeatable; the last one of a variant counts)."""
+    out: dict[str, float] = {}
+    for value in values:
+        key, sep, number = value.rpartition("=")
+        if not sep or not key:
+            p.error(f"{option} wants VARIANT=NUMBER, got {value!r}")
+        try:
+            out[key] = float(number)
+        except ValueError:
+            p.error(f"{option} {value}: {number!r} is not a number")
+    return out
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="traffic.py",
+        description="Send measured synthetic traffic for one flag through Flagwire SDK clients.",
+    )
+    p.add_argument("--endpoint", default="http://127.0.0.1:7070", help="the server's gRPC URL")
+    p.add_argument(
+        "--token",
+        default=os.environ.get("FLAGWIRE_TOKEN", ""),
+        help="an sdk token (default: $FLAGWIRE_TOKEN)",
+    )
+    p.add_argument("--flag", required=True, help="the flag to evaluate (any type)")
+    p.add_argument("--rps", type=float, default=200.0, help="requests per second, all instances")
+    p.add_argument("--instances", type=int, default=1, help="independent SDK clients")
+    p.add_argument("--duration", type=float, default=0.0, help="seconds; 0 = until SIGINT/SIGTERM")
+    p.add_argument(
+        "--error-rate",
+        action="append",
+        default=[],
+        metavar="V=P",
+        help=f"failure probability of variant V (repeatable; default {DEFAULT_ERROR_RATE})",
+    )
+    p.add_argument(
+        "--latency-ms",
+        action="append",
+        default=[],
+        metavar="V=MS",
+        help=f"median latency of variant V (repeatable; default {DEFAULT_LATENCY_MS:g})",
+    )
+    p.add_argument("--flush-ms", type=float, default=1000.0, help="metrics flush interval")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
+    args = p.parse_args(argv)
+    if not args.token:
+        p.error("no token: pass --token or set FLAGWIRE_TOKEN")
+    if not (args.rps > 0 and math.isfinite(args.rps)):
+        p.error("--rps must be positive")
+    if args.instances < 1:
+        p.error("--instances must be at least 1")
+    if not (args.duration >= 0 and math.isfinite(args.duration)):
+        p.error("--duration must be 0 or positive")
+    if not (args.flush_ms > 0 and math.isfinite(args.flush_ms)):
+        p.error("--flush-ms must be positive")
+    args.error_rate = _pairs(p, args.error_rate, "--error-rate")
+    args.latency_ms = _pairs(p, args.latency_ms, "--latency-ms")
+    for key, rate in args.error_rate.items():
+        if not 0 <= rate <= 1:
+            p.error(f"--error-rate {key}={rate:g}: a probability is between 0 and 1")
+    for key, ms in args.latency_ms.items():
+        if not (ms >= 0 and math.isfinite(ms)):
+            p.error(f"--latency-ms {key}={ms:g}: must be 0 or positive")
+    if args.seed is None:
+        args.seed = random.SystemRandom().randrange(2**63)
+    return args
+
+
+class Generator:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.flag: str = args.flag
+        self.error_rate: dict[str, float] = args.error_rate
+        self.latency_ms: dict[str, float] = args.latency_ms
+        self.rng = random.Random(args.seed)
+        self.stats = Stats()
+        self.clients: list[AsyncClient] = []
+        self.in_flight: set[asyncio.Task[None]] = set()
+        self.stop = asyncio.Event()
+        self.warned = False
+
+    def request(self, client: AsyncClient) -> None:
+        """Starts one request (its random draws are made now, in order, so a seed replays)."""
+        user = self.rng.randrange(USERS)
+        u = self.rng.random()
+        z = self.rng.gauss(0.0, 1.0)
+        self.stats.sent += 1
+        task = asyncio.ensure_future(self._run(client, f"user-{user}", u, z))
+        self.in_flight.add(task)
+        task.add_done_callback(self.in_flight.discard)
+
+    async def _run(self, client: AsyncClient, user: str, u: float, z: float) -> None:
+        started = time.monotonic()
+        variant = ""
+        failed = False
+        try:
+            async with client.measure(self.flag, Context(user)) as variant:
+                stats = self.stats.variant(variant)
+                stats.requests += 1
+                if not variant and not self.warned:
+                    self.warned = True
+                    print(
+                        f"traffic: warning: flag {self.flag!r} served no variant "
+                        "(missing from the token's environment?); nothing is measured",
+                        file=sys.stderr,
+                    )
+                median = self.latency_ms.get(variant, DEFAULT_LATENCY_MS)
+                await asyncio.sleep(median * math.exp(SIGMA * z) / 1000)
+                if u < self.error_rate.get(variant, DEFAULT_ERROR_RATE):
+                    raise SimulatedFailure(variant)
+        except SimulatedFailure:
+            failed = True
+        finally:
+            stats = self.stats.variant(variant)
+            stats.completed += 1
+            stats.errors += failed
+            stats.latency_s += time.monotonic() - started
+            self.stats.completed += 1
+
+    async def connect(self) -> None:
+        flush = self.args.flush_ms / 1000
+        self.clients = [
+            AsyncClient(self.args.endpoint, self.args.token, metrics_flush_interval=flush)
+            for _ in range(self.args.instances)
+        ]
+        results = await asyncio.gather(
+            *(c.wait_ready(READY_TIMEOUT) for c in self.clients), return_exceptions=True
+        )
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            await asyncio.gather(*(c.aclose() for c in self.clients))
+            error = errors[0]
+            why = (
+                f"the server refused the token ({error})"
+                if isinstance(error, UnauthorizedError)
+                else f"not ready within {READY_TIMEOUT:g} s ({error})"
+            )
+            raise SystemExit(f"traffic: the SDK could not connect to {self.args.endpoint}: {why}")
+        for i, c in enumerate(self.clients):
+            print(f"traffic: instance {i} {c.instance_id} ready", file=sys.stderr)
+
+    async def close(self) -> bool:
+        """Flushes and closes every client; returns whether every final flush was delivered."""
+        delivered = await asyncio.gather(*(c.flush() for c in self.clients))
+        await asyncio.gather(*(c.aclose() for c in self.clients))
+        return all(delivered)
+
+    async def dispatch(self) -> float:
+        """Issues requests on schedule until --duration or a signal; returns the seconds run."""
+        loop = asyncio.get_running_loop()
+        rps, duration = self.args.rps, self.args.duration
+        start = loop.time()
+        report = asyncio.ensure_future(self._report(start))
+        n = 0
+        while not self.stop.is_set():
+            elapsed = loop.time() - start
+            if duration and elapsed >= duration:
+                elapsed = duration
+            # Request i is due at i / rps seconds; all of them before --duration are sent.
+            due = math.floor(elapsed * rps) + 1
+            if duration:
+                due = min(due, math.ceil(duration * rps))
+            while n < due:
+                self.request(self.clients[n % len(self.clients)])
+                n += 1
+            if duration and elapsed >= duration:
+                break
+            wait = n / rps - (loop.time() - start)
+            await asyncio.sleep(min(max(wait, 0.0), 0.05))
+        ran = min(loop.time() - start, duration) if duration else loop.time() - start
+        report.cancel()
+        return ran
+
+    async def _report(self, start: float) -> None:
+        loop = asyncio.get_running_loop()
+        for second in range(1, sys.maxsize):
+            await asyncio.sleep(max(0.0, start + second - loop.time()))
+            states = [c.state.value for c in self.clients]
+            unready = [s for s in states if s != "READY"]
+            extra = f" states={','.join(states)}" if unready else ""
+            print(f"t={second}s {self.stats.line()}{extra}", file=sys.stderr, flush=True)
+
+    async def drain(self) -> None:
+        if self.in_flight:
+            _, pending = await asyncio.wait(self.in_flight, timeout=DRAIN_TIMEOUT)
+            for task in pending:
+                task.cancel()
+
+    def summary(self, ran: float, delivered: bool) -> str:
+        s = self.stats
+        lines = [
+            f"summary: ran={ran:.1f}s instances={len(self.clients)} sent={s.sent} "
+            f"completed={s.completed} rps={s.sent / ran if ran else 0:.1f} seed={self.args.seed} "
+            f"metrics_flushed={'yes' if delivered else 'NO'}"
+        ]
+        for key, v in sorted(s.by_variant.items()):
+            rate = v.errors / v.completed if v.completed else 0.0
+            mean = v.latency_s / v.completed * 1000 if v.completed else 0.0
+            lines.append(
+                f"  {_label(key)}: requests={v.requests} errors={v.errors} "
+                f"error_rate={rate:.3f} mean_latency_ms={mean:.1f}"
+            )
+        return "\n".join(lines)
+
+
+async def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    gen = Generator(args)
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        print(f"traffic: {signal.Signals(signum).name}: stopping", file=sys.stderr)
+        gen.stop.set()
+        for s in (signal.SIGINT, signal.SIGTERM):  # a second signal ends it at once
+            loop.remove_signal_handler(s)
+            signal.signal(s, signal.SIG_DFL)
+
+    for s in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(s, on_signal, s)
+
+    print(
+        f"traffic: flag={args.flag} endpoint={args.endpoint} instances={args.instances} "
+        f"rps={args.rps:g} duration={args.duration:g}s seed={args.seed}",
+        file=sys.stderr,
+    )
+    await gen.connect()
+    ran = await gen.dispatch()
+    await gen.drain()
+    delivered = await gen.close()
+    print(gen.summary(ran, delivered), file=sys.stderr, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))  # SystemExit("message") prints it and exits 1

@@ -1,0 +1,86 @@
+"""The bundled traffic generator (examples/traffic.py) run as a subprocess against the real
+server: its instances connect and report, every request's outcome reaches GetUsage with the
+configured error rate and latency of the variant served, and it exits 0 after --duration."""
+
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+from support import Admin, Server, split_flag
+
+pytestmark = pytest.mark.integration
+
+TRAFFIC = pathlib.Path(__file__).resolve().parents[1] / "examples" / "traffic.py"
+
+
+def _traffic(*args: str, token: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(TRAFFIC), *args],
+        env={**os.environ, "FLAGWIRE_TOKEN": token},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_traffic_generator_reports_outcomes_per_variant(server: Server, admin: Admin) -> None:
+    admin.env("production")
+    admin.create_flag(split_flag("new-checkout", "production"))  # 50/50 on/off
+    token = admin.sdk_token("traffic", "production")
+
+    started = time.monotonic()
+    result = _traffic(
+        "--endpoint", server.url, "--flag", "new-checkout",
+        "--instances", "2", "--rps", "100", "--duration", "3",
+        "--error-rate", "on=1.0", "--error-rate", "off=0",
+        "--latency-ms", "on=20", "--latency-ms", "off=2",
+        "--flush-ms", "500", "--seed", "42",
+        token=token,
+    )  # fmt: skip
+    elapsed = time.monotonic() - started
+    log = result.stderr
+    assert result.returncode == 0, log
+    assert 3 <= elapsed < 15, log
+
+    # Progress every second, then the summary: 100 rps for 3 s is 300 requests, all finished.
+    assert re.search(r"^t=1s sent=\d+ .*by_variant=\{", log, re.MULTILINE), log
+    summary = re.search(r"^summary: .* sent=(\d+) completed=(\d+) .*metrics_flushed=yes", log, re.M)
+    assert summary is not None, log
+    assert summary.groups() == ("300", "300"), log
+
+    # Both instances connected (ListInstances) and reported the revision they applied.
+    ids = re.findall(r"^traffic: instance \d+ (\S+) ready$", log, re.MULTILINE)
+    assert len(set(ids)) == 2, log
+    instances = {i.instance_id: i for i in admin.instances("production")}
+    revision = admin.revision("production")
+    for instance_id in ids:
+        assert instance_id in instances, (instance_id, instances)
+        assert instances[instance_id].sdk_name == "flagwire-python"
+        assert instances[instance_id].applied_revision == revision
+
+    # Every request was evaluated once and measured once, with the variant's error rate.
+    rows = {r.variant: r for r in admin.usage("production", "new-checkout")}
+    assert set(rows) == {"on", "off"}, rows
+    on, off = rows["on"], rows["off"]
+    assert on.evaluations + off.evaluations == 300
+    assert on.evaluations > 0
+    assert (on.successes, on.errors) == (0, on.evaluations)
+    assert off.evaluations > 0
+    assert (off.successes, off.errors) == (off.evaluations, 0)
+    assert on.cohort == "canary"
+    # The work awaited the variant's latency inside measure (medians 20 ms and 2 ms).
+    assert on.p50_us >= 15_000, on
+    assert on.p50_us > off.p50_us >= 1_500, (on, off)
+
+
+def test_traffic_generator_exits_nonzero_on_a_refused_token(server: Server, admin: Admin) -> None:
+    admin.env("production")
+    result = _traffic("--endpoint", server.url, "--flag", "new-checkout", token="fw_wrong")
+    assert result.returncode == 1, result.stderr
+    assert "refused the token" in result.stderr, result.stderr
