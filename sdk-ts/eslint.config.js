@@ -3,7 +3,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", "dist/", "src/gen/"] },
+  { ignores: ["node_modules/", "dist/", "dist-examples/", "src/gen/"] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

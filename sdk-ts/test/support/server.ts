@@ -15,7 +15,7 @@ import { createNodeTransport, type NodeTransport } from "@flagwire/sdk/node";
 import { createFetchTransport as fetchTransport } from "@flagwire/sdk/fetch";
 import { AdminService, Role } from "../../src/gen/flagwire/v1/admin_pb.js";
 import { type Flag, FlagSchema, Operator, ValueType } from "../../src/gen/flagwire/v1/flag_pb.js";
-import { MetricsService, type UsageRow } from "../../src/gen/flagwire/v1/metrics_pb.js";
+import { type Instance, MetricsService, type UsageRow } from "../../src/gen/flagwire/v1/metrics_pb.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const REPO = resolve(here, "../../..");
@@ -242,6 +242,11 @@ export class Admin {
 
   async usage(env: string, flagKey: string): Promise<UsageRow[]> {
     return (await this.metrics.getUsage({ environment: env, flagKey }, auth)).rows;
+  }
+
+  /** The instances of `env` the server knows (ListInstances). */
+  async instances(env: string): Promise<Instance[]> {
+    return (await this.metrics.listInstances({ environment: env }, auth)).instances;
   }
 
   /** (connected, applied) instances of `env` at `revision`. */

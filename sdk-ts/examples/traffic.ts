@@ -1,0 +1,415 @@
+/**
+ * A traffic generator: synthetic requests, measured per variant, for canary rollouts.
+ *
+ *   (cd sdk-ts && npm run build && npm run build:examples)
+ *   FLAGWIRE_TOKEN=$(cat data/sdk-token) node sdk-ts/dist-examples/traffic.js \
+ *     --flag new-checkout --instances 3 --error-rate on=0.2
+ *
+ * It runs `--instances` independent clients (`createClient` of `@flagwire/sdk/node`: native
+ * gRPC over HTTP/2; each its own instance id, Watch stream and metrics reports) and issues
+ * `--rps` requests per second in total, open loop (a request starts on schedule whether or not
+ * earlier ones have finished), round-robin over the instances. Each request picks a user
+ * `user-<k>` (k uniform in 0..100000) as the targeting key and runs inside
+ * `client.measure(flag, ctx, work)`: the work sleeps a lognormal latency (median `--latency-ms`
+ * of the variant served, sigma 0.5) and fails with the variant's `--error-rate` probability by
+ * throwing, which `measure` records as an error outcome. Every second a line of progress goes
+ * to stderr; at `--duration` seconds, or on SIGINT/SIGTERM, it lets requests in flight finish,
+ * flushes and closes the clients, prints a summary and exits 0. It exits 1 when the clients
+ * cannot become ready within 10 s (wrong endpoint or token) and 2 on bad arguments.
+ *
+ * The Python SDK (`sdk-python/examples/traffic.py`) and the Rust SDK (`cargo run -p flagwire
+ * --example traffic -- ...`) have generators with the same options.
+ */
+import { parseArgs } from "node:util";
+import { createClient, FlagwireError, type FlagwireClient } from "@flagwire/sdk/node";
+
+const READY_TIMEOUT_MS = 10_000;
+const USERS = 100_000;
+const SIGMA = 0.5;
+const DEFAULT_ERROR_RATE = 0.01;
+const DEFAULT_LATENCY_MS = 20;
+const DRAIN_TIMEOUT_MS = 10_000;
+
+const USAGE = `usage: traffic.js --flag KEY [--endpoint URL] [--token TOKEN] [--rps N] [--instances N]
+                  [--duration SECS] [--error-rate V=P]... [--latency-ms V=MS]... [--flush-ms N] [--seed N]
+
+  --endpoint URL     the server's gRPC URL (default http://127.0.0.1:7070)
+  --token TOKEN      an sdk token (default: $FLAGWIRE_TOKEN)
+  --flag KEY         the flag to evaluate (any type)
+  --rps N            requests per second, all instances together (default 200)
+  --instances N      independent SDK clients (default 1)
+  --duration SECS    seconds to run; 0 = until SIGINT/SIGTERM (default 0)
+  --error-rate V=P   failure probability of variant V (repeatable; default ${DEFAULT_ERROR_RATE})
+  --latency-ms V=MS  median latency of variant V (repeatable; default ${DEFAULT_LATENCY_MS})
+  --flush-ms N       metrics flush interval (default 1000)
+  --seed N           random seed (default: random)`;
+
+/** Bad arguments: the usage and the problem on stderr, exit 2. */
+class UsageError extends Error {}
+
+/** The failure a request of a variant is told to have. */
+class SimulatedFailure extends Error {}
+
+interface Options {
+  endpoint: string;
+  token: string;
+  flag: string;
+  rps: number;
+  instances: number;
+  duration: number;
+  errorRate: Map<string, number>;
+  latencyMs: Map<string, number>;
+  flushMs: number;
+  seed: bigint;
+}
+
+function number(option: string, value: string | undefined, fallback: number, ok: (n: number) => boolean, want: string): number {
+  if (value === undefined) return fallback;
+  const n = value.trim() === "" ? Number.NaN : Number(value);
+  if (!Number.isFinite(n) || !ok(n)) throw new UsageError(`${option} ${value}: must be ${want}`);
+  return n;
+}
+
+/** `VARIANT=NUMBER` options (repeatable; the last one of a variant counts). */
+function pairs(option: string, values: string[] | undefined, ok: (n: number) => boolean, want: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const value of values ?? []) {
+    const at = value.lastIndexOf("=");
+    if (at <= 0) throw new UsageError(`${option} wants VARIANT=NUMBER, got ${JSON.stringify(value)}`);
+    out.set(value.slice(0, at), number(option, value.slice(at + 1), 0, ok, want));
+  }
+  return out;
+}
+
+function randomSeed(): bigint {
+  const words = crypto.getRandomValues(new Uint32Array(2));
+  return ((BigInt(words[0]!) << 32n) | BigInt(words[1]!)) & ((1n << 63n) - 1n);
+}
+
+function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        endpoint: { type: "string" },
+        token: { type: "string" },
+        flag: { type: "string" },
+        rps: { type: "string" },
+        instances: { type: "string" },
+        duration: { type: "string" },
+        "error-rate": { type: "string", multiple: true },
+        "latency-ms": { type: "string", multiple: true },
+        "flush-ms": { type: "string" },
+        seed: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (e) {
+    throw new UsageError(e instanceof Error ? e.message : String(e));
+  }
+  if (values.help === true) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const token = values.token ?? env.FLAGWIRE_TOKEN ?? "";
+  if (token === "") throw new UsageError("no token: pass --token or set FLAGWIRE_TOKEN");
+  if (values.flag === undefined || values.flag === "") throw new UsageError("--flag is required");
+  let seed: bigint;
+  if (values.seed === undefined) {
+    seed = randomSeed();
+  } else if (/^\d+$/.test(values.seed)) {
+    seed = BigInt(values.seed);
+  } else {
+    throw new UsageError(`--seed ${values.seed}: must be a non-negative integer`);
+  }
+  return {
+    endpoint: values.endpoint ?? "http://127.0.0.1:7070",
+    token,
+    flag: values.flag,
+    rps: number("--rps", values.rps, 200, (n) => n > 0, "positive"),
+    instances: number("--instances", values.instances, 1, (n) => Number.isInteger(n) && n >= 1, "an integer of at least 1"),
+    duration: number("--duration", values.duration, 0, (n) => n >= 0, "0 or positive"),
+    errorRate: pairs("--error-rate", values["error-rate"], (n) => n >= 0 && n <= 1, "a probability between 0 and 1"),
+    latencyMs: pairs("--latency-ms", values["latency-ms"], (n) => n >= 0, "0 or positive"),
+    flushMs: number("--flush-ms", values["flush-ms"], 1000, (n) => n > 0, "positive"),
+    seed,
+  };
+}
+
+/** xoshiro128** seeded through splitmix64: a small, fast, seedable generator. */
+class Random {
+  private a: number;
+  private b: number;
+  private c: number;
+  private d: number;
+
+  constructor(seed: bigint) {
+    const mask = (1n << 64n) - 1n;
+    let x = seed & mask;
+    const words: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      x = (x + 0x9e3779b97f4a7c15n) & mask;
+      let z = x;
+      z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & mask;
+      z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & mask;
+      z ^= z >> 31n;
+      words.push(Number(z >> 32n), Number(z & 0xffffffffn));
+    }
+    [this.a, this.b, this.c, this.d] = words as [number, number, number, number];
+  }
+
+  /** Uniform in [0, 1). */
+  next(): number {
+    const result = Math.imul(rotl(Math.imul(this.b, 5), 7), 9) >>> 0;
+    const t = this.b << 9;
+    this.c ^= this.a;
+    this.d ^= this.b;
+    this.b ^= this.c;
+    this.a ^= this.d;
+    this.c ^= t;
+    this.d = rotl(this.d, 11);
+    return result / 2 ** 32;
+  }
+
+  /** Standard normal (Box–Muller). */
+  gauss(): number {
+    const u = 1 - this.next(); // (0, 1]
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.next());
+  }
+}
+
+function rotl(x: number, k: number): number {
+  return (x << k) | (x >>> (32 - k));
+}
+
+interface VariantStats {
+  requests: number;
+  errors: number;
+  completed: number;
+  latencyMs: number;
+}
+
+const label = (variant: string): string => (variant === "" ? "(none)" : variant);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const log = (line: string): void => {
+  process.stderr.write(`${line}\n`);
+};
+
+class Generator {
+  sent = 0;
+  completed = 0;
+  readonly byVariant = new Map<string, VariantStats>();
+  readonly inFlight = new Set<Promise<void>>();
+  clients: FlagwireClient[] = [];
+  stopped = false;
+  private wakeUp: (() => void) | undefined;
+  private warned = false;
+  private readonly random: Random;
+
+  constructor(readonly options: Options) {
+    this.random = new Random(options.seed);
+  }
+
+  variant(key: string): VariantStats {
+    let stats = this.byVariant.get(key);
+    if (stats === undefined) {
+      stats = { requests: 0, errors: 0, completed: 0, latencyMs: 0 };
+      this.byVariant.set(key, stats);
+    }
+    return stats;
+  }
+
+  line(): string {
+    const parts = [...this.byVariant.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([k, v]) => `${label(k)}: ${v.requests} (err ${v.errors})`);
+    return `sent=${this.sent} in_flight=${this.sent - this.completed} by_variant={${parts.join(", ")}}`;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.wakeUp?.();
+  }
+
+  async connect(): Promise<void> {
+    const { endpoint, token, flushMs, instances } = this.options;
+    for (let i = 0; i < instances; i++) {
+      this.clients.push(createClient({ baseUrl: endpoint, token, metricsFlushIntervalMs: flushMs }));
+    }
+    const results = await Promise.allSettled(this.clients.map((c) => c.waitReady(READY_TIMEOUT_MS)));
+    const failure = results.find((r) => r.status === "rejected");
+    if (failure !== undefined) {
+      await Promise.all(this.clients.map((c) => c.close()));
+      const e: unknown = failure.reason;
+      const why =
+        e instanceof FlagwireError && e.code === "UNAUTHORIZED"
+          ? `the server refused the token (${e.message})`
+          : `not ready within ${READY_TIMEOUT_MS / 1000} s (${e instanceof Error ? e.message : String(e)})`;
+      throw new Error(`the SDK could not connect to ${endpoint}: ${why}`);
+    }
+    this.clients.forEach((c, i) => {
+      log(`traffic: instance ${i} ${c.instanceId} ready`);
+    });
+  }
+
+  /** Starts one request (its random draws are made now, in order, so a seed replays). */
+  request(client: FlagwireClient): void {
+    const user = Math.floor(this.random.next() * USERS);
+    const u = this.random.next();
+    const z = this.random.gauss();
+    this.sent++;
+    const started = performance.now();
+    let variant = "";
+    let failed = false;
+    const done = client
+      .measure(this.options.flag, { targetingKey: `user-${user}` }, async (served) => {
+        variant = served;
+        this.variant(served).requests++;
+        if (served === "" && !this.warned) {
+          this.warned = true;
+          log(`traffic: warning: flag ${JSON.stringify(this.options.flag)} served no variant (missing from the token's environment?); nothing is measured`);
+        }
+        await sleep((this.options.latencyMs.get(served) ?? DEFAULT_LATENCY_MS) * Math.exp(SIGMA * z));
+        if (u < (this.options.errorRate.get(served) ?? DEFAULT_ERROR_RATE)) throw new SimulatedFailure(served);
+      })
+      .catch((e: unknown) => {
+        failed = true;
+        if (!(e instanceof SimulatedFailure)) log(`traffic: unexpected error: ${String(e)}`);
+      })
+      .finally(() => {
+        const stats = this.variant(variant);
+        stats.completed++;
+        if (failed) stats.errors++;
+        stats.latencyMs += performance.now() - started;
+        this.completed++;
+        this.inFlight.delete(done);
+      });
+    this.inFlight.add(done);
+  }
+
+  /** Issues requests on schedule until --duration or a signal; returns the seconds run. */
+  async dispatch(): Promise<number> {
+    const { rps, duration } = this.options;
+    const start = performance.now();
+    const elapsedS = (): number => (performance.now() - start) / 1000;
+    const reporter = this.report(start);
+    let n = 0;
+    while (!this.stopped) {
+      const elapsed = duration > 0 ? Math.min(elapsedS(), duration) : elapsedS();
+      // Request i is due at i / rps seconds; all of them before --duration are sent.
+      let due = Math.floor(elapsed * rps) + 1;
+      if (duration > 0) due = Math.min(due, Math.ceil(duration * rps));
+      for (; n < due; n++) this.request(this.clients[n % this.clients.length]!);
+      if (duration > 0 && elapsed >= duration) break;
+      const waitMs = (n / rps - elapsedS()) * 1000;
+      await new Promise<void>((resolve) => {
+        this.wakeUp = resolve;
+        setTimeout(resolve, Math.min(Math.max(waitMs, 0), 50));
+      });
+      this.wakeUp = undefined;
+    }
+    reporter.stop();
+    return duration > 0 ? Math.min(elapsedS(), duration) : elapsedS();
+  }
+
+  private report(start: number): { stop(): void } {
+    let second = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const schedule = (): void => {
+      second++;
+      timer = setTimeout(
+        () => {
+          const states = this.clients.map((c) => c.state);
+          const extra = states.some((s) => s !== "READY") ? ` states=${states.join(",")}` : "";
+          log(`t=${second}s ${this.line()}${extra}`);
+          schedule();
+        },
+        Math.max(0, start + second * 1000 - performance.now()),
+      );
+    };
+    schedule();
+    return {
+      stop: () => {
+        clearTimeout(timer);
+      },
+    };
+  }
+
+  async drain(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((r) => (timer = setTimeout(r, DRAIN_TIMEOUT_MS)));
+    await Promise.race([Promise.all(this.inFlight), timeout]);
+    clearTimeout(timer);
+  }
+
+  /** Flushes and closes every client; resolves to whether every final flush was delivered. */
+  async close(): Promise<boolean> {
+    const delivered = await Promise.all(this.clients.map((c) => c.flush()));
+    await Promise.all(this.clients.map((c) => c.close()));
+    return delivered.every(Boolean);
+  }
+
+  summary(ran: number, delivered: boolean): string {
+    const rate = ran > 0 ? this.sent / ran : 0;
+    const lines = [
+      `summary: ran=${ran.toFixed(1)}s instances=${this.clients.length} sent=${this.sent} ` +
+        `completed=${this.completed} rps=${rate.toFixed(1)} seed=${String(this.options.seed)} ` +
+        `metrics_flushed=${delivered ? "yes" : "NO"}`,
+    ];
+    for (const [key, v] of [...this.byVariant.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      const errorRate = v.completed > 0 ? v.errors / v.completed : 0;
+      const mean = v.completed > 0 ? v.latencyMs / v.completed : 0;
+      lines.push(
+        `  ${label(key)}: requests=${v.requests} errors=${v.errors} ` +
+          `error_rate=${errorRate.toFixed(3)} mean_latency_ms=${mean.toFixed(1)}`,
+      );
+    }
+    return lines.join("\n");
+  }
+}
+
+async function main(): Promise<number> {
+  let options: Options;
+  try {
+    options = parseOptions(process.argv.slice(2), process.env);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    log(`${USAGE}\ntraffic: error: ${e.message}`);
+    return 2;
+  }
+  const generator = new Generator(options);
+  const onSignal = (signal: NodeJS.Signals): void => {
+    log(`traffic: ${signal}: stopping`);
+    generator.stop();
+    // A second signal ends it at once.
+    for (const s of ["SIGINT", "SIGTERM"] as const) {
+      process.removeAllListeners(s);
+      process.once(s, () => {
+        process.exit(130);
+      });
+    }
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+
+  log(
+    `traffic: flag=${options.flag} endpoint=${options.endpoint} instances=${options.instances} ` +
+      `rps=${options.rps} duration=${options.duration}s seed=${String(options.seed)}`,
+  );
+  try {
+    await generator.connect();
+  } catch (e) {
+    log(`traffic: ${e instanceof Error ? e.message : String(e)}`);
+    return 1;
+  }
+  const ran = await generator.dispatch();
+  await generator.drain();
+  const delivered = await generator.close();
+  log(generator.summary(ran, delivered));
+  return 0;
+}
+
+process.exit(await main());

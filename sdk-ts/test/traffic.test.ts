@@ -1,0 +1,131 @@
+/**
+ * The bundled traffic generator (examples/traffic.ts, compiled to dist-examples/traffic.js as
+ * `npm run build:examples` does) run as a subprocess against the real server: its instances
+ * connect and report, every request's outcome reaches GetUsage with the configured error rate
+ * and latency of the variant served, and it exits 0 after --duration.
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Admin, TestServer } from "./support/server.js";
+
+const SDK = join(dirname(fileURLToPath(import.meta.url)), "..");
+const SOURCE = join(SDK, "examples/traffic.ts");
+const GENERATOR = join(SDK, "dist-examples/traffic.js");
+
+const mtime = (path: string): number => (existsSync(path) ? statSync(path).mtimeMs : -1);
+
+/** Compiles the generator when dist-examples/ is missing or older than its source or dist/. */
+function ensureCompiled(): void {
+  if (!existsSync(join(SDK, "dist/node.js"))) {
+    throw new Error("sdk-ts/dist is missing: run `npm run build` (the generator imports the built package)");
+  }
+  const built = mtime(GENERATOR);
+  if (built > mtime(SOURCE) && built > mtime(join(SDK, "dist/node.js"))) return;
+  const tsc = spawnSync(process.execPath, [join(SDK, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.examples.json"], {
+    cwd: SDK,
+    encoding: "utf8",
+  });
+  if (tsc.status !== 0) throw new Error(`tsc -p tsconfig.examples.json failed:\n${tsc.stdout}${tsc.stderr}`);
+}
+
+interface Run {
+  code: number | null;
+  stderr: string;
+  seconds: number;
+}
+
+function traffic(args: string[], token: string, timeoutMs = 30_000): Promise<Run> {
+  const started = performance.now();
+  const child = spawn(process.execPath, [GENERATOR, ...args], {
+    env: { ...process.env, FLAGWIRE_TOKEN: token },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`the generator did not exit within ${timeoutMs} ms:\n${stderr}`));
+    }, timeoutMs);
+    child.on("error", reject);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stderr, seconds: (performance.now() - started) / 1000 });
+    });
+  });
+}
+
+describe("traffic generator (examples/traffic.ts)", () => {
+  let server: TestServer;
+  let admin: Admin;
+  let token: string;
+
+  beforeAll(async () => {
+    ensureCompiled();
+    server = await TestServer.start();
+    admin = server.admin();
+    await admin.env("production");
+    await admin.splitFlag("new-checkout", "production"); // 50/50 on (canary) / off (control)
+    token = await admin.sdkToken("traffic", "production");
+  });
+  afterAll(async () => {
+    admin.close();
+    await server.dispose();
+  });
+
+  it("sends measured traffic from every instance with each variant's error rate and latency, then exits 0", async () => {
+    const run = await traffic(
+      [
+        ...["--endpoint", server.url, "--flag", "new-checkout"],
+        ...["--instances", "2", "--rps", "100", "--duration", "3"],
+        ...["--error-rate", "on=1.0", "--error-rate", "off=0"],
+        ...["--latency-ms", "on=20", "--latency-ms", "off=2"],
+        ...["--flush-ms", "500", "--seed", "42"],
+      ],
+      token,
+    );
+    const log = run.stderr;
+    expect(run.code, log).toBe(0);
+    expect(run.seconds, log).toBeGreaterThanOrEqual(3);
+    expect(run.seconds, log).toBeLessThan(15);
+
+    // Progress every second, then the summary: 100 rps for 3 s is 300 requests, all finished.
+    expect(log).toMatch(/^t=1s sent=\d+ .*by_variant=\{/m);
+    const summary = /^summary: .* sent=(\d+) completed=(\d+) .*metrics_flushed=yes/m.exec(log);
+    expect(summary?.slice(1), log).toEqual(["300", "300"]);
+
+    // Both instances connected (ListInstances) and reported the revision they applied.
+    const ids = [...log.matchAll(/^traffic: instance \d+ (\S+) ready$/gm)].map((m) => m[1]!);
+    expect(new Set(ids).size, log).toBe(2);
+    const instances = new Map((await admin.instances("production")).map((i) => [i.instanceId, i]));
+    const revision = BigInt(await admin.revision("production"));
+    for (const id of ids) {
+      expect(instances.get(id), id).toMatchObject({ sdkName: "flagwire-ts", appliedRevision: revision });
+    }
+
+    // Every request was evaluated once and measured once, with the variant's error rate.
+    const rows = new Map((await admin.usage("production", "new-checkout")).map((r) => [r.variant, r]));
+    expect([...rows.keys()].sort()).toEqual(["off", "on"]);
+    const on = rows.get("on")!;
+    const off = rows.get("off")!;
+    expect(on.evaluations + off.evaluations).toBe(300n);
+    expect(on.evaluations).toBeGreaterThan(0n);
+    expect([on.successes, on.errors]).toEqual([0n, on.evaluations]);
+    expect(off.evaluations).toBeGreaterThan(0n);
+    expect([off.successes, off.errors]).toEqual([off.evaluations, 0n]);
+    expect([on.cohort, off.cohort]).toEqual(["canary", "control"]);
+    // The work awaited the variant's latency inside measure (medians 20 ms and 2 ms).
+    expect(on.p50Us).toBeGreaterThanOrEqual(15_000);
+    expect(off.p50Us).toBeGreaterThanOrEqual(1_500);
+    expect(on.p50Us).toBeGreaterThan(off.p50Us);
+  });
+
+  it("exits 1 with a clear message when the token is refused", async () => {
+    const run = await traffic(["--endpoint", server.url, "--flag", "new-checkout"], "fw_wrong");
+    expect(run.code, run.stderr).toBe(1);
+    expect(run.stderr).toContain("refused the token");
+  });
+});
