@@ -38,8 +38,11 @@ impl Regression {
 /// One row of the calibration: a rollout replayed with many seeds.
 #[derive(Debug, Clone)]
 pub struct Scenario {
-    /// Short name, also mixed into the seeds so rows draw independent traffic.
+    /// Short name, shown in the table.
     pub name: String,
+    /// Mixed into the run seeds, so different scenarios draw independent traffic, while
+    /// variants of one scenario that keep it (another alpha) are compared on identical traffic.
+    pub stream: String,
     /// The rollout plan the judge works from.
     pub plan: Plan,
     /// Total requests per second (canary, control and baseline together).

@@ -5,7 +5,7 @@ use flagwire_core::judge::Reason;
 use crate::run::{End, Outcome, run};
 use crate::scenario::Scenario;
 
-/// The seed of run `index` of the scenario named `name` under the base `seed`: every run and
+/// The seed of run `index` of the scenario with stream `name` under the base `seed`: every run and
 /// every row gets its own stream, and any run can be replayed alone.
 pub fn run_seed(seed: u64, name: &str, index: u64) -> u64 {
     // FNV-1a of the name, then splitmix64 to spread nearby seeds apart.
@@ -30,7 +30,7 @@ pub fn simulate(scenario: &Scenario, runs: u32, seed: u64, threads: usize) -> Ve
                 s.spawn(move || {
                     (t..runs as usize)
                         .step_by(threads)
-                        .map(|i| (i, run(scenario, run_seed(seed, &scenario.name, i as u64))))
+                        .map(|i| (i, run(scenario, run_seed(seed, &scenario.stream, i as u64))))
                         .collect::<Vec<_>>()
                 })
             })
