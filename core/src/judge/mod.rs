@@ -348,9 +348,13 @@ fn relative_regression(
         }
     }
     let k = g.latency_quantiles.len().max(1) as f64;
+    let (cl, kl) = (&t.canary.latency, &t.control.latency);
+    let mut pooled = kl.clone();
+    if !g.latency_quantiles.is_empty() {
+        pooled.merge(cl);
+    }
     for &q in &g.latency_quantiles {
         let alpha = g.alpha / 2.0 / k;
-        let (cl, kl) = (&t.canary.latency, &t.control.latency);
         if !(0.0..1.0).contains(&q) || (kl.count() as f64) < 10.0 / (1.0 - q) || cl.count() == 0 {
             continue;
         }
@@ -363,8 +367,6 @@ fn relative_regression(
         // are exchangeable under the null and the difference of shares is centred on zero
         // (flagwire-sim: A/A latency rollbacks 14 → 8 of 6,000 rollouts at alpha 0.05, with no
         // slower detection of a +50 % latency).
-        let mut pooled = kl.clone();
-        pooled.merge(cl);
         let Some(index) = pooled.quantile(q).and_then(|at| at.index) else {
             continue;
         };
