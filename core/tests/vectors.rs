@@ -26,6 +26,7 @@ fn every_vector_case() {
                 reason: r.reason,
                 error_code: r.error_code,
                 cohort: r.cohort.to_owned(),
+                rollout_id: r.rollout_id.to_owned(),
                 flag_version: r.flag_version,
             };
             tally.check(&file, case, &outcome);

@@ -22,6 +22,7 @@ from flagwire import (
 )
 from flagwire._metrics import MAX_SERIES, Recorder
 from flagwire._proto.flagwire.v1 import flag_pb2, flag_service_pb2
+from flagwire._runtime import Runtime
 
 
 def _snapshot() -> flag_service_pb2.Snapshot:
@@ -231,7 +232,7 @@ def test_recorder_take_and_merge_back(offline: Client) -> None:
     assert dropped == 0
     assert len(series) == 1
     s = series[0]
-    assert (s.flag_key, s.variant, s.cohort) == ("b", "on", "")
+    assert (s.flag_key, s.variant, s.cohort, s.rollout_id) == ("b", "on", "", "")
     assert [(rc.reason, rc.count) for rc in s.evaluations] == [("STATIC", 2)]
     assert (s.successes, s.errors) == (1, 1)
     assert (s.latency_us.count, s.latency_us.zero_count, s.latency_us.sum) == (2, 1, 1500.0)
@@ -244,7 +245,7 @@ def test_recorder_take_and_merge_back(offline: Client) -> None:
 def test_recorder_is_bounded() -> None:
     recorder = Recorder()
     for i in range(MAX_SERIES + 5):
-        recorder.outcome((f"f{i}", "on", ""), True, 10)
+        recorder.outcome((f"f{i}", "on", "", ""), True, 10)
     series, dropped = recorder.take()
     assert (len(series), dropped) == (MAX_SERIES, 5)
 
@@ -269,6 +270,71 @@ def test_measure_records_outcomes(bootstrap: pathlib.Path, monkeypatch: Any) -> 
     assert [(rc.reason, rc.count) for rc in s.evaluations] == [("STATIC", 2)]
     assert (s.successes, s.errors) == (1, 1)
     assert (s.latency_us.offset, list(s.latency_us.bucket_counts)) == (59, [1, 0, 0, 0, 0, 0, 0, 1])
+
+
+def _canary_bootstrap(tmp_path: pathlib.Path) -> pathlib.Path:
+    """A flag whose default serves the canary / rest / control split of rollout "ro-1" (the
+    layout the server gives a rollout's flag; buckets as in tests/vectors/splits.json), behind a
+    rule serving the treatment as a fixed variant to internal users."""
+    flag = flag_pb2.Flag(
+        key="checkout", type=flag_pb2.VALUE_TYPE_STRING, version=4,
+        variants=[
+            flag_pb2.Variant(key="treatment", value=flag_pb2.FlagValue(string_value="new")),
+            flag_pb2.Variant(key="baseline", value=flag_pb2.FlagValue(string_value="old")),
+        ],
+    )  # fmt: skip
+    config = flag.environments["prod"]
+    config.enabled = True
+    config.off_variant = "baseline"
+    rule = config.rules.add()
+    clause = rule.clauses.add(attribute="plan", operator=flag_pb2.OPERATOR_IN)
+    clause.values.add().string_value = "internal"
+    rule.serve.variant = "treatment"
+    split = config.default_rule.split
+    split.salt = "checkout-canary"
+    split.rollout_id = "ro-1"
+    split.entries.add(variant="treatment", weight=10, label="canary")
+    split.entries.add(variant="baseline", weight=80)
+    split.entries.add(variant="baseline", weight=10, label="control")
+    path = tmp_path / "canary.bin"
+    snapshot = flag_service_pb2.Snapshot(environment="prod", revision=1, flags=[flag])
+    path.write_bytes(snapshot.SerializeToString())
+    return path
+
+
+async def test_a_report_after_a_canary_split_carries_the_rollout_id(
+    tmp_path: pathlib.Path,
+) -> None:
+    client = AsyncClient("http://127.0.0.1:1", "-", bootstrap_file=_canary_bootstrap(tmp_path))
+    details = client.get_str_details("checkout", Context("user-9"), "")
+    assert (details.variant, details.cohort, details.rollout_id) == ("treatment", "canary", "ro-1")
+    assert client.get_str_details("checkout", Context("user-0"), "").rollout_id == "ro-1"
+    assert client.get_str_details("checkout", Context("user-1"), "").cohort == "control"
+    internal = client.get_str_details("checkout", Context("user-9", {"plan": "internal"}), "")
+    assert (internal.variant, internal.rollout_id) == ("treatment", None), "a fixed variant"
+    with client.measure("checkout", Context("user-9")):
+        pass
+    recorder = client._core.recorder
+    assert recorder is not None
+    series, dropped = recorder.take()
+    # The request a flush sends, built the way flush builds it.
+    report = Runtime(client._core)._report_request(series=series, dropped_series=dropped)
+    got = {
+        (s.variant, s.cohort, s.rollout_id): ([(rc.reason, rc.count) for rc in s.evaluations],
+                                              s.successes)
+        for s in report.series
+    }  # fmt: skip
+    assert got == {
+        ("treatment", "canary", "ro-1"): ([("SPLIT", 2)], 1),
+        ("baseline", "", "ro-1"): ([("SPLIT", 1)], 0),
+        ("baseline", "control", "ro-1"): ([("SPLIT", 1)], 0),
+        # The same variant served by the rule is a series of its own, outside the rollout.
+        ("treatment", "", ""): ([("TARGETING_MATCH", 1)], 0),
+    }
+    # What a failed flush puts back keeps its rollout id.
+    recorder.merge_back(list(report.series), 0)
+    again, _ = recorder.take()
+    assert sorted((s.variant, s.cohort, s.rollout_id) for s in again) == sorted(got)
 
 
 async def test_measured_decorator(bootstrap: pathlib.Path) -> None:

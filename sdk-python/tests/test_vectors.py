@@ -94,7 +94,8 @@ def test_vector(path: pathlib.Path, index: int) -> None:
     got = evaluate(client, case)
     summary = (
         f"got value={got.value!r} variant={got.variant!r} reason={got.reason.value} "
-        f"error={got.error_code} cohort={got.cohort!r} version={got.flag_version}"
+        f"error={got.error_code} cohort={got.cohort!r} rollout_id={got.rollout_id!r} "
+        f"version={got.flag_version}"
     )
     assert json_equal(got.value, expected["value"]), summary
     assert (got.variant or "") == expected["variant"], summary
@@ -102,6 +103,7 @@ def test_vector(path: pathlib.Path, index: int) -> None:
     code = got.error_code.value if got.error_code is not None else None
     assert code == expected.get("errorCode"), summary
     assert (got.cohort or "") == expected.get("cohort", ""), summary
+    assert (got.rollout_id or "") == expected.get("rolloutId", ""), summary
     if "flagVersion" in expected:
         assert got.flag_version == int(expected["flagVersion"]), summary
     if kind_is_typed(case) and got.error_code is None:
@@ -148,8 +150,8 @@ def test_the_loop_engine_agrees_on_every_case(monkeypatch: pytest.MonkeyPatch) -
             ctx = Context.from_dict(case.get("context") or {})
             a = generated.evaluate(case["flag"], ctx, types[case["type"]])
             b = looped.evaluate(case["flag"], ctx, types[case["type"]])
-            assert (a.variant, a.reason, a.error_code, a.cohort, a.flag_version) == (
-                b.variant, b.reason, b.error_code, b.cohort, b.flag_version,
+            assert (a.variant, a.reason, a.error_code, a.cohort, a.rollout_id, a.flag_version) == (
+                b.variant, b.reason, b.error_code, b.cohort, b.rollout_id, b.flag_version,
             ), case["description"]  # fmt: skip
             checked += 1
     assert checked >= 800

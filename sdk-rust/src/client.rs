@@ -114,6 +114,7 @@ fn not_ready<T>(default: T) -> EvaluationDetails<T> {
         error_message: Some("no flags received yet".into()),
         flag_version: 0,
         cohort: None,
+        rollout_id: None,
     }
 }
 
@@ -201,9 +202,9 @@ impl Client {
             return;
         }
         if let Some(recorder) = &self.shared.recorder {
-            recorder.evaluation(key, r.variant, r.cohort, r.reason);
+            recorder.evaluation(key, r.variant, r.cohort, r.rollout_id, r.reason);
         }
-        crate::layer::remember(key, r.variant, r.cohort);
+        crate::layer::remember(key, r.variant, r.cohort, r.rollout_id);
     }
 
     fn details<T>(
@@ -240,6 +241,7 @@ impl Client {
             error_message: (!r.error_message.is_empty()).then(|| r.error_message.to_owned()),
             flag_version: r.flag_version,
             cohort: (!r.cohort.is_empty()).then(|| r.cohort.to_owned()),
+            rollout_id: (!r.rollout_id.is_empty()).then(|| r.rollout_id.to_owned()),
         }
     }
 
@@ -431,6 +433,7 @@ impl Client {
                 flag: flag.to_owned(),
                 variant: r.variant.to_owned(),
                 cohort: r.cohort.to_owned(),
+                rollout_id: r.rollout_id.to_owned(),
             }
         });
         Measurement {
@@ -439,6 +442,7 @@ impl Client {
                 flag: flag.to_owned(),
                 variant: String::new(),
                 cohort: String::new(),
+                rollout_id: String::new(),
             }),
             started: std::time::Instant::now(),
             finished: false,

@@ -19,6 +19,8 @@ pub struct EvaluationDetails<T> {
     pub flag_version: u64,
     /// The split entry label served (canary cohorts), if any.
     pub cohort: Option<String>,
+    /// The rollout owning the split served, if any.
+    pub rollout_id: Option<String>,
 }
 
 impl<T> EvaluationDetails<T> {

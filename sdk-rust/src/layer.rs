@@ -17,17 +17,19 @@ tokio::task_local! {
 }
 
 /// Remembers a served flag in the current request scope, if there is one.
-pub(crate) fn remember(flag: &str, variant: &str, cohort: &str) {
+pub(crate) fn remember(flag: &str, variant: &str, cohort: &str, rollout_id: &str) {
     let _ = SCOPE.try_with(|scope| {
         let mut scope = scope.borrow_mut();
         let seen = scope
             .iter()
             .any(|s| s.flag == flag && s.variant == variant && s.cohort == cohort);
+        // One split serves one rollout at a time, so (flag, variant, cohort) identifies it.
         if !seen {
             scope.push(Served {
                 flag: flag.to_owned(),
                 variant: variant.to_owned(),
                 cohort: cohort.to_owned(),
+                rollout_id: rollout_id.to_owned(),
             });
         }
     });

@@ -1,4 +1,4 @@
-//! Usage and outcome metrics: evaluations counted per (flag, variant, cohort, reason), measured
+//! Usage and outcome metrics: evaluations counted per (flag, variant, cohort, rollout, reason), measured
 //! outcomes (success/error and latency in a scale-3 exponential histogram, exact integer
 //! bucketing shared with the Python and TypeScript SDKs), flushed through
 //! `MetricsService.Report`.
@@ -43,6 +43,7 @@ impl Counters {
 struct Entry {
     variant: String,
     cohort: String,
+    rollout_id: String,
     counters: Counters,
 }
 
@@ -55,7 +56,13 @@ struct Window {
 }
 
 impl Window {
-    fn counters(&mut self, flag: &str, variant: &str, cohort: &str) -> Option<&mut Counters> {
+    fn counters(
+        &mut self,
+        flag: &str,
+        variant: &str,
+        cohort: &str,
+        rollout_id: &str,
+    ) -> Option<&mut Counters> {
         if !self.flags.contains_key(flag) {
             if self.series >= MAX_SERIES {
                 self.dropped += 1;
@@ -66,7 +73,7 @@ impl Window {
         let entries = self.flags.get_mut(flag)?;
         let at = match entries
             .iter()
-            .position(|e| e.variant == variant && e.cohort == cohort)
+            .position(|e| e.variant == variant && e.cohort == cohort && e.rollout_id == rollout_id)
         {
             Some(at) => at,
             None if self.series >= MAX_SERIES => {
@@ -78,6 +85,7 @@ impl Window {
                 entries.push(Entry {
                     variant: variant.to_owned(),
                     cohort: cohort.to_owned(),
+                    rollout_id: rollout_id.to_owned(),
                     counters: Counters::default(),
                 });
                 entries.len() - 1
@@ -96,6 +104,8 @@ pub struct Served {
     pub variant: String,
     /// The cohort label, if any.
     pub cohort: String,
+    /// The rollout owning the split served, if any.
+    pub rollout_id: String,
 }
 
 /// Collects one client's metrics between flushes.
@@ -107,9 +117,16 @@ pub(crate) struct Recorder {
 
 impl Recorder {
     /// Counts one evaluation.
-    pub fn evaluation(&self, flag: &str, variant: &str, cohort: &str, reason: Reason) {
+    pub fn evaluation(
+        &self,
+        flag: &str,
+        variant: &str,
+        cohort: &str,
+        rollout_id: &str,
+        reason: Reason,
+    ) {
         let mut window = self.window.lock().expect("metrics poisoned");
-        if let Some(c) = window.counters(flag, variant, cohort) {
+        if let Some(c) = window.counters(flag, variant, cohort, rollout_id) {
             c.reasons[reason as usize % REASONS.len()] += 1;
         }
     }
@@ -117,7 +134,12 @@ impl Recorder {
     /// Records one measured outcome.
     pub fn outcome(&self, served: &Served, ok: bool, elapsed: Duration) {
         let mut window = self.window.lock().expect("metrics poisoned");
-        if let Some(c) = window.counters(&served.flag, &served.variant, &served.cohort) {
+        if let Some(c) = window.counters(
+            &served.flag,
+            &served.variant,
+            &served.cohort,
+            &served.rollout_id,
+        ) {
             if ok {
                 c.successes += 1;
             } else {
@@ -140,7 +162,7 @@ impl Recorder {
                     flag_key: flag.clone(),
                     variant: e.variant.clone(),
                     cohort: e.cohort.clone(),
-                    rollout_id: String::new(),
+                    rollout_id: e.rollout_id.clone(),
                     evaluations: REASONS
                         .iter()
                         .zip(c.reasons)
@@ -164,7 +186,7 @@ impl Recorder {
         let mut window = self.window.lock().expect("metrics poisoned");
         window.dropped += dropped;
         for s in series {
-            let Some(c) = window.counters(&s.flag_key, &s.variant, &s.cohort) else {
+            let Some(c) = window.counters(&s.flag_key, &s.variant, &s.cohort, &s.rollout_id) else {
                 continue;
             };
             for rc in &s.evaluations {
@@ -195,12 +217,13 @@ mod tests {
     #[test]
     fn take_zeroes_and_merge_back_restores() {
         let r = Recorder::default();
-        r.evaluation("f", "on", "", Reason::Static);
-        r.evaluation("f", "on", "", Reason::Static);
+        r.evaluation("f", "on", "", "", Reason::Static);
+        r.evaluation("f", "on", "", "", Reason::Static);
         let served = Served {
             flag: "f".into(),
             variant: "on".into(),
             cohort: String::new(),
+            rollout_id: String::new(),
         };
         r.outcome(&served, false, Duration::from_micros(1500));
         let (series, dropped) = r.take();
@@ -217,7 +240,7 @@ mod tests {
     fn series_beyond_the_bound_are_dropped_and_counted() {
         let r = Recorder::default();
         for i in 0..MAX_SERIES + 5 {
-            r.evaluation(&format!("f{i}"), "on", "", Reason::Static);
+            r.evaluation(&format!("f{i}"), "on", "", "", Reason::Static);
         }
         let (series, dropped) = r.take();
         assert_eq!((series.len(), dropped), (MAX_SERIES, 5));

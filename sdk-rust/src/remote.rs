@@ -47,6 +47,7 @@ fn details(
         error_message: non_empty(&result.error_message),
         flag_version: result.flag_version,
         cohort: non_empty(&result.cohort),
+        rollout_id: non_empty(&result.rollout_id),
     }
 }
 
@@ -101,6 +102,7 @@ impl RemoteEvaluator {
                 error_message: Some(status.message().to_owned()),
                 flag_version: 0,
                 cohort: None,
+                rollout_id: None,
             },
         }
     }

@@ -17,6 +17,7 @@ fn outcome<T>(d: EvaluationDetails<T>, json: impl Fn(T) -> Json) -> Outcome {
         error_code: d.error_code.unwrap_or(ErrorCode::Unspecified),
         variant: d.variant.clone().unwrap_or_default(),
         cohort: d.cohort.clone().unwrap_or_default(),
+        rollout_id: d.rollout_id.clone().unwrap_or_default(),
         flag_version: d.flag_version,
         value: Some(json(d.value)),
     }

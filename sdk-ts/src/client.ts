@@ -46,7 +46,7 @@ export interface ClientOptions {
   readonly metricsFlushIntervalMs?: number;
   /** Count evaluations and outcomes and report them (default true; always off offline). */
   readonly metrics?: boolean;
-  /** Series (flag, variant, cohort) held between flushes at most (default 10,000). */
+  /** Series (flag, variant, cohort, rollout id) held between flushes at most (default 10,000). */
   readonly maxSeries?: number;
   /**
    * A serialized `flagwire.v1.Snapshot` (the Rust SDK's bootstrap-file format) to start from:
@@ -74,6 +74,8 @@ export interface Measurement {
   readonly variant: string;
   /** The cohort label served, if any (""). */
   readonly cohort: string;
+  /** The rollout owning the split served, if any (""). */
+  readonly rolloutId: string;
   /** Records the outcome (once; later calls are ignored). */
   finish(ok: boolean): void;
 }
@@ -227,7 +229,7 @@ export class FlagwireClient extends FlagReader {
     if (s === undefined) return NOT_READY;
     const r = evaluateIn(s, key, ctx, expect);
     if (r.variant !== undefined && this.recorder !== undefined) {
-      this.recorder.evaluation(key, r.variant.key, r.cohort, r.reason);
+      this.recorder.evaluation(key, r.variant.key, r.cohort, r.rolloutId, r.reason);
     }
     return r;
   }
@@ -322,8 +324,8 @@ export class FlagwireClient extends FlagReader {
 
   /**
    * Evaluates `flag` (any type), runs `work` with the variant served, and records its duration
-   * and whether it succeeded (returned, or threw) against that variant and cohort. Returns (or
-   * rethrows) what `work` does.
+   * and whether it succeeded (returned, or threw) against that variant, cohort and rollout.
+   * Returns (or rethrows) what `work` does.
    *
    * ```ts
    * await client.measure("new-checkout", ctx, async (variant) => variant === "on" ? newFlow() : oldFlow());
@@ -349,12 +351,13 @@ export class FlagwireClient extends FlagReader {
     } catch {
       r = NOT_READY;
     }
-    const served: Served = { flag, variant: r.variant?.key ?? "", cohort: r.cohort };
+    const served: Served = { flag, variant: r.variant?.key ?? "", cohort: r.cohort, rolloutId: r.rolloutId };
     const started = nowMs();
     let finished = false;
     return {
       variant: served.variant,
       cohort: served.cohort,
+      rolloutId: served.rolloutId,
       finish: (ok: boolean) => {
         if (finished) return;
         finished = true;

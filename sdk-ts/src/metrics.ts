@@ -1,12 +1,15 @@
 /**
  * Usage and outcome metrics of one client between flushes: evaluations counted per
- * (flag, variant, cohort, reason), measured outcomes (successes, errors and latency in the
- * scale-3 exponential histogram of `histogram.ts`), taken as `flagwire.v1.Series` for
- * `MetricsService.Report` and merged back when a flush fails.
+ * (flag, variant, cohort, rollout id, reason), measured outcomes (successes, errors and latency
+ * in the scale-3 exponential histogram of `histogram.ts`), taken as `flagwire.v1.Series` for
+ * `MetricsService.Report` and merged back when a flush fails. The rollout id is part of a
+ * series' key so that a window spanning a rollout's start or rollback never mixes the
+ * rollout's cohorts with what the flag served outside it.
  *
- * Memory is bounded: at most `maxSeries` (flag, variant, cohort) series are held; further ones
- * are dropped and counted in the report's `droppedSeries`. Series stay in place between flushes
- * and only their counters are taken, so a steady workload allocates little after warm-up.
+ * Memory is bounded: at most `maxSeries` (flag, variant, cohort, rollout id) series are held;
+ * further ones are dropped and counted in the report's `droppedSeries`. Series stay in place
+ * between flushes and only their counters are taken, so a steady workload allocates little after
+ * warm-up.
  */
 
 import { create } from "@bufbuild/protobuf";
@@ -34,6 +37,7 @@ class Counters {
 interface Entry {
   readonly variant: string;
   readonly cohort: string;
+  readonly rolloutId: string;
   counters: Counters;
 }
 
@@ -42,6 +46,8 @@ export interface Served {
   readonly flag: string;
   readonly variant: string;
   readonly cohort: string;
+  /** The rollout owning the split served ("" when none). */
+  readonly rolloutId: string;
 }
 
 /** Collects one client's metrics between flushes. */
@@ -53,7 +59,7 @@ export class Recorder {
 
   constructor(private readonly maxSeries = MAX_SERIES) {}
 
-  private counters(flag: string, variant: string, cohort: string): Counters | undefined {
+  private counters(flag: string, variant: string, cohort: string, rolloutId: string): Counters | undefined {
     let entries = this.flags.get(flag);
     if (entries === undefined) {
       if (this.series >= this.maxSeries) {
@@ -63,26 +69,28 @@ export class Recorder {
       entries = [];
       this.flags.set(flag, entries);
     }
-    for (const e of entries) if (e.variant === variant && e.cohort === cohort) return e.counters;
+    for (const e of entries) {
+      if (e.variant === variant && e.cohort === cohort && e.rolloutId === rolloutId) return e.counters;
+    }
     if (this.series >= this.maxSeries) {
       this.dropped++;
       return undefined;
     }
     this.series++;
-    const e: Entry = { variant, cohort, counters: new Counters() };
+    const e: Entry = { variant, cohort, rolloutId, counters: new Counters() };
     entries.push(e);
     return e.counters;
   }
 
   /** Counts one evaluation that served `variant`. */
-  evaluation(flag: string, variant: string, cohort: string, reason: Reason): void {
-    const c = this.counters(flag, variant, cohort);
+  evaluation(flag: string, variant: string, cohort: string, rolloutId: string, reason: Reason): void {
+    const c = this.counters(flag, variant, cohort, rolloutId);
     if (c !== undefined) c.reasons[reason % 7]!++;
   }
 
   /** Records one measured outcome that took `micros` microseconds. */
   outcome(served: Served, ok: boolean, micros: number): void {
-    const c = this.counters(served.flag, served.variant, served.cohort);
+    const c = this.counters(served.flag, served.variant, served.cohort, served.rolloutId);
     if (c === undefined) return;
     if (ok) c.successes++;
     else c.errors++;
@@ -104,6 +112,7 @@ export class Recorder {
             flagKey: flag,
             variant: e.variant,
             cohort: e.cohort,
+            rolloutId: e.rolloutId,
             evaluations: c.reasons.flatMap((n, i) => (n > 0 ? [{ reason: REASON_NAMES[i]!, count: BigInt(n) }] : [])),
             successes: BigInt(c.successes),
             errors: BigInt(c.errors),
@@ -119,7 +128,7 @@ export class Recorder {
   mergeBack(series: readonly Series[], dropped: number): void {
     this.dropped += dropped;
     for (const s of series) {
-      const c = this.counters(s.flagKey, s.variant, s.cohort);
+      const c = this.counters(s.flagKey, s.variant, s.cohort, s.rolloutId);
       if (c === undefined) continue;
       for (const rc of s.evaluations) {
         const i = (REASON_NAMES as readonly string[]).indexOf(rc.reason);

@@ -65,6 +65,7 @@ export function details<T>(key: string, r: Evaluation, value: T): EvaluationDeta
     errorMessage: r.errorMessage === "" ? undefined : r.errorMessage,
     flagVersion: r.flagVersion,
     cohort: r.cohort === "" ? undefined : r.cohort,
+    rolloutId: r.rolloutId === "" ? undefined : r.rolloutId,
   };
 }
 

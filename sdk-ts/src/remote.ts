@@ -58,6 +58,7 @@ function fromResult(r: EvaluationResult): Evaluation {
     errorMessage: r.errorMessage,
     flagVersion: Number(r.flagVersion),
     cohort: r.cohort,
+    rolloutId: r.rolloutId,
   };
 }
 

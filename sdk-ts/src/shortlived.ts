@@ -152,7 +152,7 @@ export class ShortLivedFlags {
 
 /**
  * The flags as a handler sees them: the usual getters, remembering every (flag, variant,
- * cohort) served, so the wrapper can attribute the handler's outcome to them.
+ * cohort, rollout id) served, so the wrapper can attribute the handler's outcome to them.
  */
 export class ScopedFlags extends FlagReader {
   private readonly seen: Served[] = [];
@@ -164,13 +164,16 @@ export class ScopedFlags extends FlagReader {
   protected evaluateFlag(key: string, ctx: EvaluationContext, expect: Expect): Evaluation {
     const r = this.client.evaluate(key, ctx, expect);
     const variant = r.variant?.key;
-    if (variant !== undefined && !this.seen.some((s) => s.flag === key && s.variant === variant && s.cohort === r.cohort)) {
-      this.seen.push({ flag: key, variant, cohort: r.cohort });
+    if (
+      variant !== undefined &&
+      !this.seen.some((s) => s.flag === key && s.variant === variant && s.cohort === r.cohort && s.rolloutId === r.rolloutId)
+    ) {
+      this.seen.push({ flag: key, variant, cohort: r.cohort, rolloutId: r.rolloutId });
     }
     return r;
   }
 
-  /** The (flag, variant, cohort) triples served so far in this scope. */
+  /** The (flag, variant, cohort, rollout id) series served so far in this scope. */
   get served(): readonly Served[] {
     return this.seen;
   }

@@ -61,6 +61,11 @@ export interface EvaluationDetails<T> {
   readonly flagVersion: number;
   /** The split entry's label (canary cohorts), if a labelled entry was served. */
   readonly cohort: string | undefined;
+  /**
+   * The rollout owning the split served, if any: set on every entry of a rollout's canary split
+   * (the unlabelled rest too), never on a fixed variant or an error.
+   */
+  readonly rolloutId: string | undefined;
 }
 
 /** Where a client's copy of the flags stands. */

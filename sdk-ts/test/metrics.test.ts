@@ -2,14 +2,16 @@
  * Metrics: the recorder's bounds and merge-back (unit), flush semantics against an in-memory
  * MetricsService (merge-back on transport failure, drop on INVALID_ARGUMENT), and what reaches
  * the real server over both transports: applied revisions, exact counts per variant and cohort,
- * measured outcomes and their latency buckets.
+ * measured outcomes and their latency buckets. A report after a canary split carries its rollout
+ * id in every series the split served.
  */
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create, fromJson, toBinary } from "@bufbuild/protobuf";
+import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createRouterTransport } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FlagwireClient, bucketIndex } from "@flagwire/sdk";
 import { Reason } from "../src/gen/flagwire/v1/evaluation_pb.js";
-import { FlagSchema, ValueType } from "../src/gen/flagwire/v1/flag_pb.js";
+import { type Flag, FlagSchema, Operator, ValueType } from "../src/gen/flagwire/v1/flag_pb.js";
 import { FlagService, SnapshotSchema } from "../src/gen/flagwire/v1/flag_service_pb.js";
 import { MetricsService, type ReportRequest } from "../src/gen/flagwire/v1/metrics_pb.js";
 import { Recorder } from "../src/metrics.js";
@@ -20,9 +22,9 @@ const WAIT = 10_000;
 describe("Recorder", () => {
   it("takes non-zero series, zeroes them, and merges back what a failed flush took", () => {
     const r = new Recorder();
-    r.evaluation("f", "on", "", Reason.STATIC);
-    r.evaluation("f", "on", "", Reason.STATIC);
-    r.outcome({ flag: "f", variant: "on", cohort: "" }, false, 1500);
+    r.evaluation("f", "on", "", "", Reason.STATIC);
+    r.evaluation("f", "on", "", "", Reason.STATIC);
+    r.outcome({ flag: "f", variant: "on", cohort: "", rolloutId: "" }, false, 1500);
     const { series, dropped } = r.take();
     expect(series).toHaveLength(1);
     expect(dropped).toBe(0);
@@ -38,8 +40,8 @@ describe("Recorder", () => {
 
   it("holds at most maxSeries series and counts the rest as dropped", () => {
     const r = new Recorder(100);
-    for (let i = 0; i < 105; i++) r.evaluation(`f${i}`, "on", "", Reason.STATIC);
-    r.evaluation("f0", "off", "", Reason.DISABLED);
+    for (let i = 0; i < 105; i++) r.evaluation(`f${i}`, "on", "", "", Reason.STATIC);
+    r.evaluation("f0", "off", "", "", Reason.DISABLED);
     const { series, dropped } = r.take();
     expect(series).toHaveLength(100);
     expect(dropped).toBe(6);
@@ -47,14 +49,7 @@ describe("Recorder", () => {
 });
 
 /** An offline-style snapshot served by an in-memory FlagService, and a scripted MetricsService. */
-function fakeServer(report: (r: ReportRequest) => void) {
-  const flag = create(FlagSchema, {
-    key: "f",
-    type: ValueType.BOOLEAN,
-    version: 1n,
-    variants: [{ key: "on", value: { kind: { case: "boolValue", value: true } } }],
-    environments: { production: { enabled: true, offVariant: "on", defaultRule: { kind: { case: "variant", value: "on" } } } },
-  });
+function fakeServer(report: (r: ReportRequest) => void, flag: Flag = onFlag()) {
   return createRouterTransport(({ service }) => {
     service(FlagService, {
       async *watch() {
@@ -70,6 +65,97 @@ function fakeServer(report: (r: ReportRequest) => void) {
     });
   });
 }
+
+function onFlag(): Flag {
+  return create(FlagSchema, {
+    key: "f",
+    type: ValueType.BOOLEAN,
+    version: 1n,
+    variants: [{ key: "on", value: { kind: { case: "boolValue", value: true } } }],
+    environments: { production: { enabled: true, offVariant: "on", defaultRule: { kind: { case: "variant", value: "on" } } } },
+  });
+}
+
+/**
+ * The canary / rest / control split of rollout "ro-1", as the server lays out a rollout's flag
+ * (buckets as in tests/vectors/splits.json: user-9 canary, user-0 rest, user-1 control), behind
+ * a rule serving the treatment as a fixed variant to internal users.
+ */
+function canaryFlag(): Flag {
+  const str = (value: string) => ({ kind: { case: "stringValue" as const, value } });
+  return create(FlagSchema, {
+    key: "checkout",
+    type: ValueType.STRING,
+    version: 4n,
+    variants: [
+      { key: "treatment", value: str("new") },
+      { key: "baseline", value: str("old") },
+    ],
+    environments: {
+      production: {
+        enabled: true,
+        offVariant: "baseline",
+        rules: [
+          {
+            clauses: [{ attribute: "plan", operator: Operator.IN, values: [fromJson(ValueSchema, "internal")] }],
+            serve: { kind: { case: "variant", value: "treatment" } },
+          },
+        ],
+        defaultRule: {
+          kind: {
+            case: "split",
+            value: {
+              salt: "checkout-canary",
+              rolloutId: "ro-1",
+              entries: [
+                { variant: "treatment", weight: 10, label: "canary" },
+                { variant: "baseline", weight: 80 },
+                { variant: "baseline", weight: 10, label: "control" },
+              ],
+            },
+          },
+        },
+      },
+    },
+  });
+}
+
+describe("a report after a canary split", () => {
+  it("carries the rollout id in every series the split served, and none for a fixed variant", async () => {
+    const delivered: ReportRequest[] = [];
+    const transport = fakeServer((r) => {
+      if (r.series.length > 0) delivered.push(r);
+    }, canaryFlag());
+    const c = new FlagwireClient({ transport, token: "t", metricsFlushIntervalMs: 3_600_000 });
+    await c.waitReady(WAIT);
+    const canary = c.getStringDetails("checkout", { targetingKey: "user-9" }, "");
+    expect([canary.variant, canary.cohort, canary.rolloutId]).toEqual(["treatment", "canary", "ro-1"]);
+    expect(c.getStringDetails("checkout", { targetingKey: "user-0" }, "").rolloutId).toBe("ro-1");
+    expect(c.getStringDetails("checkout", { targetingKey: "user-1" }, "").cohort).toBe("control");
+    const internal = c.getStringDetails("checkout", { targetingKey: "user-9", attributes: { plan: "internal" } }, "");
+    expect([internal.variant, internal.rolloutId]).toEqual(["treatment", undefined]);
+    const m = c.startMeasure("checkout", { targetingKey: "user-9" });
+    expect(m.rolloutId).toBe("ro-1");
+    m.finish(true);
+    expect(await c.flush()).toBe(true);
+    await c.close();
+
+    expect(delivered).toHaveLength(1);
+    const got = Object.fromEntries(
+      delivered[0]!.series.map((s) => [
+        `${s.variant}/${s.cohort}/${s.rolloutId}`,
+        [s.evaluations.map((e) => `${e.reason}=${e.count}`).join(","), Number(s.successes)],
+      ]),
+    );
+    expect(got).toEqual({
+      "treatment/canary/ro-1": ["SPLIT=2", 1],
+      "baseline//ro-1": ["SPLIT=1", 0],
+      "baseline/control/ro-1": ["SPLIT=1", 0],
+      // The same variant served by the rule is a series of its own, outside the rollout.
+      "treatment//": ["TARGETING_MATCH=1", 0],
+    });
+  });
+});
 
 describe("flush", () => {
   it("merges a window back when the transport fails, and drops one the server refuses", async () => {

@@ -18,7 +18,15 @@ interface Case {
   type: FlagType | "any";
   default: unknown;
   context: { targetingKey?: string; attributes?: Record<string, never> };
-  expected: { value: unknown; variant: string; reason: string; errorCode: string | null; cohort?: string; flagVersion?: number };
+  expected: {
+    value: unknown;
+    variant: string;
+    reason: string;
+    errorCode: string | null;
+    cohort?: string;
+    rolloutId?: string;
+    flagVersion?: number;
+  };
 }
 interface CaseFile {
   environment: string;
@@ -73,6 +81,7 @@ for (const path of files) {
         expect(got.reason).toBe(e.reason);
         expect(got.errorCode ?? null).toBe(e.errorCode);
         expect(got.cohort ?? "").toBe(e.cohort ?? "");
+        expect(got.rolloutId ?? "").toBe(e.rolloutId ?? "");
         if (e.flagVersion !== undefined) expect(got.flagVersion).toBe(e.flagVersion);
         // The getters agree with their details forms, and numeric flags read through getNumber.
         if (c.type === "boolean") expect(client.getBoolean(c.flag, c.context, c.default as boolean)).toBe(got.value);

@@ -76,6 +76,16 @@ pub struct ServeArgs {
     /// Metric reports whose window ended more than this many seconds ago are dropped as late.
     #[arg(long, env = "FLAGWIRE_REPORT_WATERMARK_SECS", default_value_t = 600.0)]
     pub report_watermark_secs: f64,
+    /// Closed judging windows kept per rollout; older ones are merged pairwise.
+    #[arg(long, env = "FLAGWIRE_ROLLOUT_MAX_WINDOWS", default_value_t = 4096)]
+    pub rollout_max_windows: usize,
+    /// Seconds the windows of a finished rollout are kept (its record and log stay).
+    #[arg(
+        long,
+        env = "FLAGWIRE_ROLLOUT_RETENTION_SECS",
+        default_value_t = 604_800.0
+    )]
+    pub rollout_retention_secs: f64,
     /// Log format.
     #[arg(long, env = "FLAGWIRE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

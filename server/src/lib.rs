@@ -8,6 +8,8 @@
 //! - [`hub`]: fan-out of committed changes to Watch streams.
 //! - [`metrics`]: what SDKs report (usage, latency, applied revisions) and the SDK-instance
 //!   registry; in memory only.
+//! - [`rollouts`]: canary rollouts judged on the SDKs' reports, and the driver that promotes
+//!   or rolls them back.
 //! - [`auth`]: the token layer and the table of what each RPC needs.
 //! - [`service`]: gRPC handlers; [`error`]: the one error-to-`Status` mapping.
 //! - [`http`]: the plain-HTTP port; [`server`]: `run(listeners, settings, shutdown)`, which
@@ -20,6 +22,7 @@ pub mod error;
 pub mod http;
 pub mod hub;
 pub mod metrics;
+pub mod rollouts;
 pub mod server;
 pub mod service;
 pub mod store;

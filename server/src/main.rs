@@ -5,11 +5,19 @@ use clap::Parser;
 use flagwire_server::catalog::{Catalog, CatalogOptions};
 use flagwire_server::config::{Cli, Command, LogFormat, ServeArgs};
 use flagwire_server::metrics::MetricsOptions;
+use flagwire_server::rollouts::RolloutOptions;
+use flagwire_server::rollouts::clock::SystemClock;
 use flagwire_server::store::{Store, memory::MemoryStore, sled_store::SledStore};
 use flagwire_server::{Settings, run};
 use std::sync::Arc;
+
 use std::time::Duration;
 use tokio::net::TcpListener;
+
+// Ingestion decodes and frees thousands of small messages per second per core; glibc malloc
+// spent a third of the server's time there (perf), mimalloc a fraction of it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -105,6 +113,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             retention: Duration::from_secs_f64(args.metrics_retention_secs.max(0.0)),
             watermark: Duration::from_secs_f64(args.report_watermark_secs.max(0.0)),
         },
+        rollouts: RolloutOptions {
+            max_windows: args.rollout_max_windows,
+            retention: Duration::from_secs_f64(args.rollout_retention_secs.max(0.0)),
+            ..RolloutOptions::default()
+        },
+        clock: Arc::new(SystemClock),
     };
     run(grpc, http, settings, shutdown_signal()).await
 }

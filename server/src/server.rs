@@ -3,10 +3,13 @@
 use crate::auth::AuthLayer;
 use crate::catalog::Catalog;
 use crate::metrics::{Metrics, MetricsOptions};
-use crate::service::{admin::Admin, flags::Flags, metrics::MetricsApi};
+use crate::rollouts::clock::{Clock, SystemClock};
+use crate::rollouts::evidence::Evidence;
+use crate::rollouts::{RolloutOptions, Rollouts};
+use crate::service::{admin::Admin, flags::Flags, metrics::MetricsApi, rollouts::RolloutApi};
 use flagwire_proto::grpc::{
     admin_service_server::AdminServiceServer, flag_service_server::FlagServiceServer,
-    metrics_service_server::MetricsServiceServer,
+    metrics_service_server::MetricsServiceServer, rollout_service_server::RolloutServiceServer,
 };
 use std::future::Future;
 use std::sync::Arc;
@@ -27,6 +30,24 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Retention and watermark of the in-memory usage metrics and instance registry.
     pub metrics: MetricsOptions,
+    /// Rollout windows and the driver's tick.
+    pub rollouts: RolloutOptions,
+    /// The time rollouts and report watermarks go by (a manual clock in tests).
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Settings {
+    /// Defaults for everything but the catalog (tests and embedding).
+    pub fn new(catalog: Arc<Catalog>) -> Self {
+        Self {
+            catalog,
+            heartbeat: Duration::from_secs(15),
+            shutdown_grace: Duration::from_secs(10),
+            metrics: MetricsOptions::default(),
+            rollouts: RolloutOptions::default(),
+            clock: Arc::new(SystemClock),
+        }
+    }
 }
 
 fn cors() -> CorsLayer {
@@ -76,12 +97,27 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let catalog = settings.catalog;
-    let metrics = Arc::new(Metrics::new(settings.metrics));
+    let evidence = Arc::new(Evidence::new(
+        catalog.shared_store(),
+        settings.rollouts.max_windows,
+    ));
+    let metrics =
+        Arc::new(Metrics::new(settings.metrics).with_observer(Arc::clone(&evidence) as Arc<_>));
+    let rollouts = Arc::new(Rollouts::open(
+        Arc::clone(&catalog),
+        evidence,
+        Arc::clone(metrics.registry()),
+        Arc::clone(&settings.clock),
+        settings.rollouts,
+    )?);
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<AdminServiceServer<Admin>>().await;
     health.set_serving::<FlagServiceServer<Flags>>().await;
     health
         .set_serving::<MetricsServiceServer<MetricsApi>>()
+        .await;
+    health
+        .set_serving::<RolloutServiceServer<RolloutApi>>()
         .await;
     health
         .set_service_status("", tonic_health::ServingStatus::Serving)
@@ -108,6 +144,7 @@ pub async fn run(
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
+    tokio::spawn(Arc::clone(&rollouts).drive(stopped(stop_rx.clone())));
 
     let grpc_server = tonic::transport::Server::builder()
         .accept_http1(true)
@@ -127,7 +164,9 @@ pub async fn run(
         .add_service(MetricsServiceServer::new(MetricsApi::new(
             Arc::clone(&catalog),
             Arc::clone(&metrics),
+            Arc::clone(&settings.clock),
         )))
+        .add_service(RolloutServiceServer::new(RolloutApi::new(rollouts)))
         .serve_with_incoming_shutdown(incoming(grpc), stopped(stop_rx.clone()));
     let http_server =
         axum::serve(http, crate::http::router()).with_graceful_shutdown(stopped(stop_rx.clone()));

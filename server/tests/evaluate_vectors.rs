@@ -48,10 +48,9 @@ async fn serve(file: &VectorFile) -> (String, tokio::sync::oneshot::Sender<()>) 
     let addr = format!("http://{}", grpc.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let settings = Settings {
-        catalog,
         heartbeat: Duration::from_secs(60),
         shutdown_grace: Duration::from_secs(1),
-        metrics: Default::default(),
+        ..Settings::new(catalog)
     };
     tokio::spawn(run(grpc, http, settings, async move {
         let _ = stopped.await;
@@ -88,6 +87,7 @@ async fn remote_evaluate_agrees_with_core_on_every_vector() {
                 reason: Reason::try_from(r.reason).unwrap(),
                 error_code: ErrorCode::try_from(r.error_code).unwrap(),
                 cohort: r.cohort.clone(),
+                rollout_id: r.rollout_id.clone(),
                 flag_version: r.flag_version,
             };
             tally.check(&file, case, &outcome);

@@ -165,6 +165,8 @@ pub struct Outcome {
     pub error_code: ErrorCode,
     /// Cohort.
     pub cohort: String,
+    /// Rollout id of the split served.
+    pub rollout_id: String,
     /// Flag version.
     pub flag_version: u64,
 }
@@ -195,6 +197,17 @@ pub fn check(case: &Case, outcome: &Outcome) -> Result<(), String> {
     let cohort = e.get("cohort").and_then(Json::as_str).unwrap_or_default();
     if outcome.cohort != cohort {
         problems.push(format!("cohort {:?} != {cohort:?}", outcome.cohort));
+    }
+    // So does an absent rollout id.
+    let rollout_id = e
+        .get("rolloutId")
+        .and_then(Json::as_str)
+        .unwrap_or_default();
+    if outcome.rollout_id != rollout_id {
+        problems.push(format!(
+            "rolloutId {:?} != {rollout_id:?}",
+            outcome.rollout_id
+        ));
     }
     if let Some(version) = e.get("flagVersion").and_then(Json::as_u64)
         && outcome.flag_version != version

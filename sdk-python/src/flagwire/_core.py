@@ -335,6 +335,7 @@ class _Reader:
             None,
             r.flag_version,
             r.cohort or None,
+            r.rollout_id or None,
         )
 
     def get_bool_details(
@@ -383,7 +384,7 @@ class _Reader:
                 ...  # an exception here counts as an error
 
         The duration of the block and whether it raised are recorded against that variant
-        (and cohort), and reach the server with the next metrics flush.
+        (and cohort and rollout), and reach the server with the next metrics flush.
         """
         return Measurement(self._core.recorder, self._evaluate(flag, context, None))
 

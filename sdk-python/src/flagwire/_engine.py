@@ -63,6 +63,7 @@ class Result:
         "reason",
         "registry",
         "reported",
+        "rollout_id",
         "series_key",
         "value",
         "variant",
@@ -76,8 +77,11 @@ class Result:
     error_message: str
     flag_version: int
     cohort: str
-    series_key: tuple[str, str, str]
-    metric_key: tuple[str, str, str, str]
+    # The rollout owning the split served: reported with the metrics so that the server judges
+    # the rollout on the evaluations of its own split, not on those of a split it replaced.
+    rollout_id: str
+    series_key: tuple[str, str, str, str]
+    metric_key: tuple[str, str, str, str, str]
     # Metrics (see flagwire._metrics): how often this outcome was served, counted with a
     # C-level atomic increment; how much of that was already reported; the recorder that knows
     # about it in the current window.
@@ -93,6 +97,7 @@ class Result:
         reason: Reason,
         flag_version: int,
         cohort: str = "",
+        rollout_id: str = "",
         error_code: ErrorCode | None = None,
         error_message: str = "",
     ) -> None:
@@ -102,10 +107,11 @@ class Result:
         self.reason = reason
         self.flag_version = flag_version
         self.cohort = cohort
+        self.rollout_id = rollout_id
         self.error_code = error_code
         self.error_message = error_message
-        self.series_key = (flag_key, variant, cohort)
-        self.metric_key = (flag_key, variant, cohort, reason.value)
+        self.series_key = (flag_key, variant, cohort, rollout_id)
+        self.metric_key = (flag_key, variant, cohort, rollout_id, reason.value)
         self.counter = itertools.count()
         self.reported = 0
         self.registry = None
@@ -113,7 +119,7 @@ class Result:
     @classmethod
     def error(cls, flag_key: str, code: ErrorCode, message: str, flag_version: int) -> Result:
         """An error outcome: no variant, no value (the caller's default applies)."""
-        return cls(flag_key, "", None, Reason.ERROR, flag_version, "", code, message)
+        return cls(flag_key, "", None, Reason.ERROR, flag_version, "", "", code, message)
 
     def __repr__(self) -> str:
         if self.error_code is not None:
@@ -473,7 +479,9 @@ class _Split:
         for entry in split.entries:
             total += entry.weight
             cumulative.append(total)
-            results.append(flag.serve_variant(entry.variant, Reason.SPLIT, entry.label))
+            results.append(
+                flag.serve_variant(entry.variant, Reason.SPLIT, entry.label, split.rollout_id)
+            )
         missing = flag.error(ErrorCode.TARGETING_KEY_MISSING, "the split needs a bucketing key")
         general = flag.error(ErrorCode.GENERAL, "the bucketing key cannot be encoded")
         failure = None
@@ -589,13 +597,15 @@ class _Flag:
     def error(self, code: ErrorCode, message: str) -> Result:
         return Result.error(self.key, code, message, self.version)
 
-    def serve_variant(self, variant: str, reason: Reason, cohort: str = "") -> Result:
+    def serve_variant(
+        self, variant: str, reason: Reason, cohort: str = "", rollout_id: str = ""
+    ) -> Result:
         """The pre-built outcome of serving `variant`, or GENERAL when the flag has no such
         variant (or its value is not of the flag's type)."""
         value = self.values.get(variant, _NO_VALUE)
         if value is _NO_VALUE:
             return self.error(ErrorCode.GENERAL, "serves an unknown variant")
-        return Result(self.key, variant, value, reason, self.version, cohort)
+        return Result(self.key, variant, value, reason, self.version, cohort, rollout_id)
 
     def _serve(
         self, serve: flag_pb2.Serve | None, config: flag_pb2.FlagConfig, fixed: Reason

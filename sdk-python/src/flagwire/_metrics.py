@@ -1,12 +1,14 @@
 """Usage and outcome metrics between flushes.
 
-Evaluations are counted per (flag, variant, cohort, reason), only for evaluations that served a
-variant (the server accepts series of known variants only). Measured outcomes count successes
-and errors per (flag, variant, cohort) and record their latency in microseconds into a scale-3
-exponential histogram. At most `MAX_SERIES` (flag, variant, cohort) series are reported per
-window; evaluations and outcomes of further series are dropped and counted, and the count is
-reported as `dropped_series`. `take()` hands the window over for a flush; a failed flush puts it
-back with `merge_back()`.
+Evaluations are counted per (flag, variant, cohort, rollout id, reason), only for evaluations
+that served a variant (the server accepts series of known variants only). Measured outcomes
+count successes and errors per (flag, variant, cohort, rollout id) and record their latency in
+microseconds into a scale-3 exponential histogram. The rollout id is part of the key so that a
+window spanning a rollout's start or rollback never mixes the rollout's canary and control with
+what the flag served outside it. At most `MAX_SERIES` series are reported per window;
+evaluations and outcomes of further series are dropped and counted, and the count is reported as
+`dropped_series`. `take()` hands the window over for a flush; a failed flush puts it back with
+`merge_back()`.
 
 The evaluation hot path takes no lock: each pre-built engine `Result` carries an
 `itertools.count`, whose `next()` is one atomic C-level increment, and is registered with the
@@ -36,10 +38,10 @@ REASONS: Final = (
     "ERROR",
 )
 
-SeriesKey = tuple[str, str, str]
-"""(flag, variant, cohort)."""
-MetricKey = tuple[str, str, str, str]
-"""(flag, variant, cohort, reason)."""
+SeriesKey = tuple[str, str, str, str]
+"""(flag, variant, cohort, rollout id)."""
+MetricKey = tuple[str, str, str, str, str]
+"""(flag, variant, cohort, rollout id, reason)."""
 
 
 class _Outcomes:
@@ -119,8 +121,8 @@ class Recorder:
             self._merged, self._outcomes, self._dropped = {}, {}, 0
 
         reasons: dict[SeriesKey, dict[str, int]] = {}
-        for (flag, variant, cohort, reason), n in counts.items():
-            series = (flag, variant, cohort)
+        for (flag, variant, cohort, rollout_id, reason), n in counts.items():
+            series = (flag, variant, cohort, rollout_id)
             new = series not in reasons and series not in outcomes
             if new and len(reasons) + len(outcomes) >= MAX_SERIES:
                 dropped += n
@@ -135,6 +137,7 @@ class Recorder:
                 flag_key=series[0],
                 variant=series[1],
                 cohort=series[2],
+                rollout_id=series[3],
                 evaluations=[
                     metrics_pb2.ReasonCount(reason=r, count=by_reason[r])
                     for r in REASONS
@@ -153,9 +156,9 @@ class Recorder:
         with self._lock:
             self._dropped += dropped
             for s in series:
-                key = (s.flag_key, s.variant, s.cohort)
+                key = (s.flag_key, s.variant, s.cohort, s.rollout_id)
                 for rc in s.evaluations:
-                    metric = (s.flag_key, s.variant, s.cohort, rc.reason)
+                    metric = (s.flag_key, s.variant, s.cohort, s.rollout_id, rc.reason)
                     self._merged[metric] = self._merged.get(metric, 0) + rc.count
                 if not s.successes and not s.errors:
                     continue

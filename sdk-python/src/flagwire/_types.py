@@ -85,3 +85,6 @@ class EvaluationDetails(Generic[T]):
     """The version of the flag evaluated (0 when not found)."""
     cohort: str | None = None
     """The label of the split entry served (canary cohorts), if any."""
+    rollout_id: str | None = None
+    """The rollout owning the split served, if any: set on every entry of a rollout's canary
+    split (the unlabelled rest too), never on a fixed variant or an error."""

@@ -49,10 +49,9 @@ impl TestServer {
         let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let settings = Settings {
-            catalog,
             heartbeat: Duration::from_millis(500),
             shutdown_grace: Duration::from_millis(200),
-            metrics: Default::default(),
+            ..Settings::new(catalog)
         };
         self.stop = Some(stop);
         self.task = Some(tokio::spawn(async move {

@@ -108,10 +108,15 @@ export interface Evaluation {
   readonly errorMessage: string;
   readonly flagVersion: number;
   readonly cohort: string;
+  /**
+   * The rollout owning the split served ("" otherwise): every entry of a rollout's canary split
+   * carries it, so metrics can tell the rollout's evaluations from the flag's other ones.
+   */
+  readonly rolloutId: string;
 }
 
 export function errorEvaluation(code: ErrorCode, message: string, flagVersion: number): Evaluation {
-  return { variant: undefined, reason: Reason.ERROR, errorCode: code, errorMessage: message, flagVersion, cohort: "" };
+  return { variant: undefined, reason: Reason.ERROR, errorCode: code, errorMessage: message, flagVersion, cohort: "", rolloutId: "" };
 }
 
 const NOT_FOUND = Object.freeze(errorEvaluation(ErrorCode.FLAG_NOT_FOUND, "flag not found", 0));
@@ -193,12 +198,12 @@ function compileServe(
 ): CompiledServe {
   const kind = serve?.kind;
   if (kind === undefined || kind.case === undefined) return undefined;
-  if (kind.case === "variant") return { split: false, result: served(variants.get(kind.value), matched, version, "") };
+  if (kind.case === "variant") return { split: false, result: served(variants.get(kind.value), matched, version, "", "") };
   const split = kind.value;
   let total = 0;
   const entries = split.entries.map((e) => {
     total += e.weight;
-    return { weight: e.weight, result: served(variants.get(e.variant), Reason.SPLIT, version, e.label) };
+    return { weight: e.weight, result: served(variants.get(e.variant), Reason.SPLIT, version, e.label, split.rolloutId) };
   });
   return {
     split: true,
@@ -234,10 +239,10 @@ function compileFlag(flag: Flag, environment: string): CompiledFlag {
     version,
     archived: flag.archived,
     enabled: config.enabled,
-    disabled: served(off, Reason.DISABLED, version, ""),
-    prerequisiteFailed: served(off, Reason.PREREQUISITE_FAILED, version, ""),
+    disabled: served(off, Reason.DISABLED, version, "", ""),
+    prerequisiteFailed: served(off, Reason.PREREQUISITE_FAILED, version, "", ""),
     targets: config.targets.map((t) => ({
-      result: served(variants.get(t.variant), Reason.TARGETING_MATCH, version, ""),
+      result: served(variants.get(t.variant), Reason.TARGETING_MATCH, version, "", ""),
       keys: new Set(t.values),
     })),
     rules: config.rules.map((r) => ({
@@ -398,9 +403,15 @@ function holds(c: CompiledClause, a: string | number | boolean | readonly string
 }
 
 /** A served result, built once per flag when it is compiled and shared by every evaluation. */
-function served(variant: CompiledVariant | undefined, reason: Reason, flagVersion: number, cohort: string): Evaluation {
+function served(
+  variant: CompiledVariant | undefined,
+  reason: Reason,
+  flagVersion: number,
+  cohort: string,
+  rolloutId: string,
+): Evaluation {
   if (variant === undefined) return Object.freeze(errorEvaluation(ErrorCode.GENERAL, "serves an unknown variant", flagVersion));
-  return Object.freeze({ variant, reason, errorCode: ErrorCode.UNSPECIFIED, errorMessage: "", flagVersion, cohort });
+  return Object.freeze({ variant, reason, errorCode: ErrorCode.UNSPECIFIED, errorMessage: "", flagVersion, cohort, rolloutId });
 }
 
 /** One environment at one revision, ready to evaluate. Immutable. */

@@ -48,7 +48,7 @@ fn stored<'a>(state: &'a State, key: &str) -> Result<&'a Flag> {
 }
 
 /// Stores `next` as the new version of `before`, stamping server-managed fields.
-fn commit_version(
+pub(crate) fn commit_version(
     state: &State,
     txn: &mut Txn,
     before: &Flag,

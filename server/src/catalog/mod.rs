@@ -23,7 +23,7 @@ pub mod watch;
 use crate::error::{Error, Result};
 use crate::hub::Hub;
 use crate::store::{Store, StoreError, keys, scan_prefix};
-use flagwire_proto::v1::{Environment, Flag, Segment};
+use flagwire_proto::v1::{Environment, Flag, Rollout, Segment};
 use prost::Message;
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
@@ -50,6 +50,8 @@ pub struct State {
     pub segments: BTreeMap<(String, String), Segment>,
     /// Tokens by id.
     pub tokens: BTreeMap<String, StoredToken>,
+    /// Rollouts by id (every state; their windows live in the store only).
+    pub rollouts: BTreeMap<String, Rollout>,
     /// Id the next audit event gets.
     pub next_audit_id: u64,
 }
@@ -133,6 +135,10 @@ impl Catalog {
                 .unwrap_or_default();
             state.tokens.insert(id, token);
         }
+        for (k, v) in scan_prefix(&*store, b"r/")? {
+            let rollout: Rollout = decode(&k, &v)?;
+            state.rollouts.insert(rollout.id.clone(), rollout);
+        }
         let last = store.range_rev(b"a/", &keys::prefix_end(b"a/"), 1)?;
         state.next_audit_id = last.first().map_or(1, |(k, _)| keys::trailing_u64(k) + 1);
         Ok(Self {
@@ -153,6 +159,11 @@ impl Catalog {
     /// The store underneath (for reads of history, change log and audit).
     pub fn store(&self) -> &dyn Store {
         &*self.store
+    }
+
+    /// The store, shared (for data kept beside the catalog, like rollout windows).
+    pub fn shared_store(&self) -> Arc<dyn Store> {
+        Arc::clone(&self.store)
     }
 
     /// The change fan-out.

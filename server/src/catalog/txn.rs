@@ -4,7 +4,9 @@
 use super::{Meta, State, tokens::StoredToken};
 use crate::store::{Batch, keys};
 use flagwire_core::project::project;
-use flagwire_proto::v1::{AuditEvent, AuditSubject, Change, Environment, Flag, Segment, change};
+use flagwire_proto::v1::{
+    AuditEvent, AuditSubject, Change, Environment, Flag, Rollout, Segment, change,
+};
 use prost::Message;
 use prost_types::Timestamp;
 use std::collections::BTreeMap;
@@ -16,6 +18,7 @@ enum Effect {
     Flag(String, Option<Flag>),
     Segment((String, String), Option<Segment>),
     Token(String, Option<StoredToken>),
+    Rollout(String, Box<Rollout>),
 }
 
 /// One write's batch and effects. Built by [`super::Catalog::write`]'s closure.
@@ -116,6 +119,19 @@ impl Txn {
         self.effects.push(Effect::Token(id, Some(token)));
     }
 
+    /// Stores a rollout record (no change-log entry: its flag changes carry their own).
+    pub fn put_rollout(&mut self, rollout: Rollout) {
+        self.batch
+            .put(keys::rollout(&rollout.id), rollout.encode_to_vec());
+        self.effects
+            .push(Effect::Rollout(rollout.id.clone(), Box::new(rollout)));
+    }
+
+    /// The revision this write gives `env`, if it changes anything there.
+    pub fn revision(&self, env: &str) -> Option<u64> {
+        self.revisions.get(env).copied()
+    }
+
     /// Records an audit event for this write.
     pub fn audit(
         &mut self,
@@ -208,6 +224,7 @@ impl Txn {
                 Effect::Segment(k, None) => drop(state.segments.remove(&k)),
                 Effect::Token(k, Some(v)) => drop(state.tokens.insert(k, v)),
                 Effect::Token(k, None) => drop(state.tokens.remove(&k)),
+                Effect::Rollout(k, v) => drop(state.rollouts.insert(k, *v)),
             }
         }
         state.next_audit_id = state.next_audit_id.max(self.next_audit_id);

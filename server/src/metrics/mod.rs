@@ -79,12 +79,20 @@ struct Counters {
     dropped_series: AtomicU64,
 }
 
+/// Sees every valid report after ingestion decided its fate (rollouts keep their own
+/// per-cohort evidence from it).
+pub trait Observer: Send + Sync {
+    /// Called once per valid report with what became of it.
+    fn observe(&self, report: &ValidReport, outcome: Ingested);
+}
+
 /// Usage aggregates, the instance registry and the report counters. Shared as `Arc<Metrics>`.
 pub struct Metrics {
     options: MetricsOptions,
     registry: Arc<Registry>,
     usage: Usage,
     counters: Counters,
+    observer: Option<Arc<dyn Observer>>,
 }
 
 impl Metrics {
@@ -95,7 +103,14 @@ impl Metrics {
             usage: Usage::new(options.retention),
             options,
             counters: Counters::default(),
+            observer: None,
         }
+    }
+
+    /// The same metrics, also telling `observer` about every valid report.
+    pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// The instance registry (Watch registers connections in it).
@@ -129,6 +144,9 @@ impl Metrics {
             }
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        if let Some(observer) = &self.observer {
+            observer.observe(r, outcome);
+        }
         if outcome != Ingested::Accepted {
             tracing::debug!(
                 environment = %r.environment,
@@ -186,6 +204,7 @@ mod tests {
                 flag_key: "f".into(),
                 variant: "on".into(),
                 cohort: String::new(),
+                rollout_id: String::new(),
                 aggregate: Aggregate {
                     evaluations: 3,
                     ..Default::default()

@@ -37,6 +37,8 @@ pub struct ValidSeries {
     pub variant: String,
     /// The split label, if any.
     pub cohort: String,
+    /// The rollout the SDK attributed it to, if any.
+    pub rollout_id: String,
     /// What it adds.
     pub aggregate: Aggregate,
 }
@@ -114,7 +116,7 @@ fn window(r: &ReportRequest, now: SystemTime) -> Result<Option<(SystemTime, Syst
     Ok(Some((start, end)))
 }
 
-fn series(state: &State, i: usize, s: &Series) -> Result<ValidSeries> {
+fn series(state: &State, i: usize, s: Series) -> Result<ValidSeries> {
     let at = |field: &str| format!("series[{i}].{field}");
     let flag = state
         .flags
@@ -122,13 +124,14 @@ fn series(state: &State, i: usize, s: &Series) -> Result<ValidSeries> {
         .ok_or_else(|| invalid(at("flagKey"), format!("unknown flag {:?}", s.flag_key)))?;
     let mut evaluations = 0u64;
     for (j, rc) in s.evaluations.iter().enumerate() {
-        let field = at(&format!("evaluations[{j}].reason"));
+        // Field names are built only on failure: this loop runs for every series of every report.
+        let field = || at(&format!("evaluations[{j}].reason"));
         if !REASONS.contains(&rc.reason.as_str()) {
-            return Err(invalid(field, format!("unknown reason {:?}", rc.reason)));
+            return Err(invalid(field(), format!("unknown reason {:?}", rc.reason)));
         }
         if s.variant.is_empty() && rc.reason != "ERROR" && rc.count > 0 {
             return Err(invalid(
-                field,
+                field(),
                 format!(
                     "{} evaluations serve a variant, but variant is empty",
                     rc.reason
@@ -148,8 +151,10 @@ fn series(state: &State, i: usize, s: &Series) -> Result<ValidSeries> {
             format!("flag {:?} has no variant {:?}", s.flag_key, s.variant),
         ));
     }
-    label(&at("cohort"), &s.cohort)?;
-    label(&at("rolloutId"), &s.rollout_id)?;
+    if s.cohort.len() > MAX_LABEL || s.rollout_id.len() > MAX_LABEL {
+        label(&at("cohort"), &s.cohort)?;
+        label(&at("rolloutId"), &s.rollout_id)?;
+    }
     let outcomes = s
         .successes
         .checked_add(s.errors)
@@ -173,10 +178,12 @@ fn series(state: &State, i: usize, s: &Series) -> Result<ValidSeries> {
             latency
         }
     };
+    // Moved out of the request, not copied: ingestion runs for every series of every report.
     Ok(ValidSeries {
-        flag_key: s.flag_key.clone(),
-        variant: s.variant.clone(),
-        cohort: s.cohort.clone(),
+        flag_key: s.flag_key,
+        variant: s.variant,
+        cohort: s.cohort,
+        rollout_id: s.rollout_id,
         aggregate: Aggregate {
             evaluations,
             successes: s.successes,
@@ -197,7 +204,7 @@ fn series(state: &State, i: usize, s: &Series) -> Result<ValidSeries> {
 pub fn validate(
     state: &State,
     env: &str,
-    r: &ReportRequest,
+    r: ReportRequest,
     now: SystemTime,
 ) -> Result<ValidReport> {
     let environment = state
@@ -216,10 +223,10 @@ pub fn validate(
             ),
         ));
     }
-    let window = window(r, now)?;
+    let window = window(&r, now)?;
     let series = r
         .series
-        .iter()
+        .into_iter()
         .enumerate()
         .map(|(i, s)| series(state, i, s))
         .collect::<Result<Vec<_>>>()?;
@@ -227,8 +234,8 @@ pub fn validate(
         environment: env.to_owned(),
         instance_id: id,
         sequence: r.sequence,
-        sdk_name: r.sdk_name.clone(),
-        sdk_version: r.sdk_version.clone(),
+        sdk_name: r.sdk_name,
+        sdk_version: r.sdk_version,
         applied_revision: r.applied_revision,
         window,
         series,
@@ -299,7 +306,7 @@ mod tests {
     }
 
     fn field(r: &ReportRequest, now: SystemTime) -> String {
-        match validate(&state(), "prod", r, now) {
+        match validate(&state(), "prod", r.clone(), now) {
             Err(Error::Invalid(e)) => e.field,
             other => panic!("expected Invalid, got {other:?}"),
         }
@@ -308,7 +315,7 @@ mod tests {
     #[test]
     fn a_valid_report() {
         let now = SystemTime::now();
-        let v = validate(&state(), "prod", &report(now), now).unwrap();
+        let v = validate(&state(), "prod", report(now), now).unwrap();
         assert_eq!(v.instance_id, ID);
         assert_eq!(v.series[0].aggregate.evaluations, 9);
         assert_eq!(v.series[0].aggregate.latency.count(), 3);
@@ -317,9 +324,14 @@ mod tests {
             instance_id: ID.into(),
             ..Default::default()
         };
-        assert_eq!(validate(&state(), "prod", &bare, now).unwrap().window, None);
+        assert_eq!(
+            validate(&state(), "prod", bare.clone(), now)
+                .unwrap()
+                .window,
+            None
+        );
         assert!(matches!(
-            validate(&state(), "nope", &bare, now),
+            validate(&state(), "nope", bare, now),
             Err(Error::NotFound(_))
         ));
     }
@@ -400,7 +412,7 @@ mod tests {
         let mut r = report(now);
         r.series[0].variant = String::new();
         r.series[0].evaluations[0].reason = "ERROR".into();
-        let v = validate(&state(), "prod", &r, now).unwrap();
+        let v = validate(&state(), "prod", r, now).unwrap();
         assert_eq!(v.series[0].variant, "");
     }
 }

@@ -64,19 +64,23 @@ impl Aggregate {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-struct SeriesKey {
-    env: String,
-    flag: String,
+/// One (variant, cohort) of a flag in a slot.
+#[derive(Debug, Default)]
+struct Entry {
     variant: String,
     cohort: String,
+    aggregate: Aggregate,
 }
+
+/// A slot's series: environment → flag → its few (variant, cohort) entries. Nested so a merge
+/// looks keys up by `&str` and allocates only for a series it has not seen in the slot.
+type Slot = HashMap<String, HashMap<String, Vec<Entry>>>;
 
 /// The aggregates of every slot still within the retention.
 pub struct Usage {
     // Slot start (Unix seconds, a multiple of GRID_SECS) -> series in that slot. A std mutex:
     // held only for a merge or a query's scan, never across an await.
-    slots: Mutex<BTreeMap<i64, HashMap<SeriesKey, Aggregate>>>,
+    slots: Mutex<BTreeMap<i64, Slot>>,
     retention: Duration,
 }
 
@@ -124,15 +128,31 @@ impl Usage {
         if slot < cutoff {
             return;
         }
-        let entries = slots.entry(slot).or_default();
+        let envs = slots.entry(slot).or_default();
+        if !envs.contains_key(env) {
+            envs.insert(env.to_owned(), HashMap::new());
+        }
+        let Some(flags) = envs.get_mut(env) else {
+            return;
+        };
         for s in series {
-            let key = SeriesKey {
-                env: env.to_owned(),
-                flag: s.flag_key.clone(),
-                variant: s.variant.clone(),
-                cohort: s.cohort.clone(),
+            if !flags.contains_key(&s.flag_key) {
+                flags.insert(s.flag_key.clone(), Vec::new());
+            }
+            let Some(entries) = flags.get_mut(&s.flag_key) else {
+                continue;
             };
-            entries.entry(key).or_default().add(&s.aggregate);
+            match entries
+                .iter_mut()
+                .find(|e| e.variant == s.variant && e.cohort == s.cohort)
+            {
+                Some(e) => e.aggregate.add(&s.aggregate),
+                None => entries.push(Entry {
+                    variant: s.variant.clone(),
+                    cohort: s.cohort.clone(),
+                    aggregate: s.aggregate.clone(),
+                }),
+            }
         }
     }
 
@@ -152,15 +172,17 @@ impl Usage {
         if from >= to {
             return Vec::new();
         }
-        for entries in slots.range(from..to).map(|(_, e)| e) {
-            for (key, aggregate) in entries {
-                if key.env != env || flag_key.is_some_and(|f| f != key.flag) {
+        for flags in slots.range(from..to).filter_map(|(_, s)| s.get(env)) {
+            for (flag, entries) in flags {
+                if flag_key.is_some_and(|f| f != flag) {
                     continue;
                 }
-                totals
-                    .entry((&key.flag, &key.variant, &key.cohort))
-                    .or_default()
-                    .add(aggregate);
+                for e in entries {
+                    totals
+                        .entry((flag, &e.variant, &e.cohort))
+                        .or_default()
+                        .add(&e.aggregate);
+                }
             }
         }
         totals
@@ -190,6 +212,7 @@ mod tests {
             flag_key: flag.into(),
             variant: variant.into(),
             cohort: String::new(),
+            rollout_id: String::new(),
             aggregate: Aggregate {
                 evaluations,
                 successes: latencies.len() as u64 - 1,

@@ -4,6 +4,7 @@ use crate::auth::principal;
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::metrics::{Ingested, Metrics, report};
+use crate::rollouts::clock::Clock;
 use flagwire_proto::grpc::metrics_service_server::MetricsService;
 use flagwire_proto::v1::*;
 use std::sync::Arc;
@@ -14,19 +15,25 @@ use tonic::{Request, Response, Status};
 pub struct MetricsApi {
     catalog: Arc<Catalog>,
     metrics: Arc<Metrics>,
+    clock: Arc<dyn Clock>,
 }
 
 impl MetricsApi {
-    /// Handlers over `catalog` (for validation) and `metrics` (what they read and write).
-    pub fn new(catalog: Arc<Catalog>, metrics: Arc<Metrics>) -> Self {
-        Self { catalog, metrics }
+    /// Handlers over `catalog` (for validation) and `metrics` (what they read and write),
+    /// judging report windows against `clock`.
+    pub fn new(catalog: Arc<Catalog>, metrics: Arc<Metrics>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            catalog,
+            metrics,
+            clock,
+        }
     }
 
     /// Authorises, validates and ingests a report; whether it was merged.
-    fn ingest(&self, r: &Request<ReportRequest>) -> Result<bool, Status> {
-        let env = principal(r)?.environment_for(&r.get_ref().environment)?;
-        let now = SystemTime::now();
-        let valid = report::validate(&self.catalog.read(), &env, r.get_ref(), now)?;
+    fn ingest(&self, r: Request<ReportRequest>) -> Result<bool, Status> {
+        let env = principal(&r)?.environment_for(&r.get_ref().environment)?;
+        let now = self.clock.now();
+        let valid = report::validate(&self.catalog.read(), &env, r.into_inner(), now)?;
         Ok(self.metrics.ingest(&valid, now) == Ingested::Accepted)
     }
 }
@@ -41,7 +48,7 @@ fn time(field: &str, ts: Option<prost_types::Timestamp>) -> Result<Option<System
 #[tonic::async_trait]
 impl MetricsService for MetricsApi {
     async fn report(&self, r: Request<ReportRequest>) -> Result<Response<ReportResponse>, Status> {
-        match self.ingest(&r) {
+        match self.ingest(r) {
             Ok(accepted) => Ok(Response::new(ReportResponse { accepted })),
             Err(status) => {
                 self.metrics.rejected();

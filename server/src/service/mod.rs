@@ -5,10 +5,12 @@
 //! - [`flags`]: the `FlagService` handlers (Watch, Evaluate, EvaluateAll).
 //! - [`watch_stream`]: the stream type Watch returns.
 //! - [`metrics`]: the `MetricsService` handlers (reports, usage, the SDK-instance registry).
+//! - [`rollouts`]: the `RolloutService` handlers.
 
 pub mod admin;
 pub mod flags;
 pub mod metrics;
+pub mod rollouts;
 pub mod watch_stream;
 
 use crate::auth::principal;

@@ -10,6 +10,8 @@
 //! | `c/` | environment `/` revision (u64 BE) | `Change` (the retained change log) |
 //! | `a/` | event id (u64 BE) | `AuditEvent` |
 //! | `t/` | token id | `StoredToken` |
+//! | `r/` | rollout id | `Rollout` (with its decision log) |
+//! | `w/` | rollout id `/` window end (u64 BE, ms) | `RolloutWindow` (closed judging windows) |
 //!
 //! Keys never contain `/` (validation allows only `[a-z0-9._-]`), so prefixes do not collide.
 //! Numbers are big-endian so byte order is numeric order.
@@ -49,6 +51,19 @@ pub fn audit(id: u64) -> Vec<u8> {
 /// One token.
 pub fn token(id: &str) -> Vec<u8> {
     join(b"t/", &[id.as_bytes()])
+}
+
+/// A rollout.
+pub fn rollout(id: &str) -> Vec<u8> {
+    join(b"r/", &[id.as_bytes()])
+}
+/// One closed window of a rollout.
+pub fn rollout_window(id: &str, end_ms: u64) -> Vec<u8> {
+    join(b"w/", &[id.as_bytes(), b"/", &end_ms.to_be_bytes()])
+}
+/// Prefix of every window of a rollout.
+pub fn rollout_windows(id: &str) -> Vec<u8> {
+    join(b"w/", &[id.as_bytes(), b"/"])
 }
 
 /// The smallest key greater than every key starting with `prefix`.

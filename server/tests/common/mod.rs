@@ -4,7 +4,7 @@
 
 use flagwire_proto::grpc::{
     admin_service_client::AdminServiceClient, flag_service_client::FlagServiceClient,
-    metrics_service_client::MetricsServiceClient,
+    metrics_service_client::MetricsServiceClient, rollout_service_client::RolloutServiceClient,
 };
 use flagwire_proto::v1::*;
 use std::io::{BufRead, BufReader};
@@ -50,6 +50,8 @@ pub type Admin = AdminServiceClient<InterceptedService<Channel, Bearer>>;
 pub type Flags = FlagServiceClient<InterceptedService<Channel, Bearer>>;
 /// A metrics client type.
 pub type Metrics = MetricsServiceClient<InterceptedService<Channel, Bearer>>;
+/// A rollout client type.
+pub type Rollouts = RolloutServiceClient<InterceptedService<Channel, Bearer>>;
 
 impl Server {
     /// Starts a server on `data_dir` with extra `serve` arguments.
@@ -135,6 +137,11 @@ impl Server {
     /// A MetricsService client with the admin token.
     pub async fn metrics(&self) -> Metrics {
         self.metrics_as(Some(ADMIN)).await
+    }
+
+    /// A RolloutService client with the admin token.
+    pub async fn rollouts(&self) -> Rollouts {
+        RolloutServiceClient::with_interceptor(self.channel().await, Bearer(Some(ADMIN.into())))
     }
 
     /// The process id.

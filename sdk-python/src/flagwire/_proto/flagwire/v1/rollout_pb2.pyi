@@ -4,6 +4,7 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from flagwire._proto.flagwire.v1 import metrics_pb2 as _metrics_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
@@ -405,6 +406,7 @@ class RolloutWindow(_message.Message):
     REPORTS_FIELD_NUMBER: _builtins.int
     LATE_REPORTS_FIELD_NUMBER: _builtins.int
     DROPPED_SERIES_FIELD_NUMBER: _builtins.int
+    SERIES_FIELD_NUMBER: _builtins.int
     step: _builtins.int
     """The step it belonged to."""
     reports: _builtins.int
@@ -421,6 +423,10 @@ class RolloutWindow(_message.Message):
     def cohorts(self) -> _containers.RepeatedCompositeFieldContainer[Global___CohortStats]:
         """Canary and control, in that order."""
 
+    @_builtins.property
+    def series(self) -> _containers.RepeatedCompositeFieldContainer[_metrics_pb2.Series]:
+        """The raw aggregates: the canary series then the control series (cohort set on each)."""
+
     def __init__(
         self,
         *,
@@ -430,10 +436,11 @@ class RolloutWindow(_message.Message):
         reports: _builtins.int = ...,
         late_reports: _builtins.int = ...,
         dropped_series: _builtins.int = ...,
+        series: _abc.Iterable[_metrics_pb2.Series] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cohorts", b"cohorts", "dropped_series", b"dropped_series", "end_time", b"end_time", "late_reports", b"late_reports", "reports", b"reports", "step", b"step"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cohorts", b"cohorts", "dropped_series", b"dropped_series", "end_time", b"end_time", "late_reports", b"late_reports", "reports", b"reports", "series", b"series", "step", b"step"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
