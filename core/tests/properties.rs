@@ -29,6 +29,7 @@ fn split(entries: &[(&str, u32, &str)], salt: &str) -> Flag {
                     .collect(),
                 bucket_by: String::new(),
                 salt: salt.into(),
+                rollout_id: String::new(),
             })),
         }),
         ..Default::default()

@@ -54,7 +54,13 @@ impl Default for Guardrails {
             min_success_rate: 0.0,
             max_p95_ms: 0.0,
             max_p99_ms: 0.0,
-            alpha: 0.05,
+            // Measured with flagwire-sim (BENCHMARKS.md, "Canary judge calibration"): over a
+            // 5 % → 25 % → 50 % rollout at 200 or 2,000 requests/s, 0.05 rolled back 1.0–1.45 %
+            // of A/A rollouts (seeds 1–4), over the 1 % aim; 0.03 rolls back 0.45–0.95 % and
+            // still catches a 1 % → 2 % error rate on a 5 % canary in a median 4.5–4.8 min at
+            // 200 requests/s (target 5 min). Lower would miss that target: at 10 canary
+            // requests/s the evidence simply is not there sooner.
+            alpha: 0.03,
             error_rate_margin: 0.0,
             non_inferiority_margin: 0.005,
             critical_error_ratio: 3.0,

@@ -222,6 +222,21 @@ fn a_sample_ratio_mismatch_holds_instead_of_judging() {
 }
 
 #[test]
+fn an_imbalance_within_chance_over_many_looks_does_not_hold() {
+    // 5,170 vs 4,830: a single chi-square look gives p = 0.0007, but a judge that looks after
+    // every window must pay for all its looks (sequential p about 0.02).
+    let mut canary = healthy();
+    canary.evaluations = 1_034;
+    let mut control = healthy();
+    control.evaluations = 966;
+    let j = judge(&plan(), &AT, &windows(5, canary, control), 5 * MIN);
+    let srm = j.tests.iter().find(|t| t.name == "srm").unwrap();
+    assert!(crate::stats::srm_p_value(5_170, 4_830) < SRM_ALPHA);
+    assert!(!srm.flagged && srm.p_value > 0.01, "{srm:?}");
+    assert_eq!(j.kind, Kind::Promote, "{}", j.detail);
+}
+
+#[test]
 fn silence_holds_and_past_the_grace_period_rolls_back() {
     let mut w = windows(5, healthy(), healthy());
     for x in &mut w[2..] {
