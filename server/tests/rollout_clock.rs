@@ -716,9 +716,24 @@ async fn bad_definitions_are_refused_with_the_field_and_change_nothing() {
             g.latency_ratio_threshold,
             g.relative_latency_quantiles.clone()
         ),
-        (0.05, 1.1, vec![0.5, 0.95, 0.99])
+        (0.03, 1.1, vec![0.5, 0.95, 0.99])
     );
     assert!(g.relative_error_rate);
+    // Step minimums are whole windows (the judge decides at window closes).
+    let mut odd = good();
+    odd.steps[0].min_duration = Some(prost_types::Duration {
+        seconds: 90,
+        nanos: 0,
+    });
+    let odd = client
+        .create_rollout(CreateRolloutRequest { rollout: Some(odd) })
+        .await
+        .unwrap()
+        .into_inner()
+        .rollout
+        .unwrap();
+    assert_eq!(odd.steps[0].min_duration.unwrap().seconds, 120);
+    assert_eq!(odd.steps[1].min_duration.unwrap().seconds, 1_800);
     // A draft changes nothing until started; one active rollout per flag and environment.
     assert_eq!(
         default_rule(&flag(&h).await),

@@ -3,8 +3,10 @@
 //!
 //! Defaults (written into the stored rollout, so `GetRollout` shows what applies): no
 //! `guardrails` at all means the error rate and p50/p95/p99 tested against control; `alpha`
-//! 0.05, `latencyRatioThreshold` 1.10, `nonInferiorityMargin` 0.005, `criticalErrorRatio` 3;
-//! `policy.window` 10 s.
+//! 0.03 (calibrated in `tests/sim`), `latencyRatioThreshold` 1.10, `nonInferiorityMargin`
+//! 0.005, `criticalErrorRatio` 3; `policy.window` 10 s. Step minimum durations are rounded up
+//! to whole windows: the judge decides only at window closes, so a healthy rollout then reaches
+//! 100 % at exactly the sum of its minimums (plus at most one window after a restart).
 
 use crate::catalog::State;
 use crate::error::{Error, Result};
@@ -93,7 +95,7 @@ fn normalise_guardrails(g: Option<Guardrails>) -> Result<Guardrails> {
     });
     let f = |name: &str| format!("rollout.guardrails.{name}");
     if g.alpha == 0.0 {
-        g.alpha = 0.05;
+        g.alpha = flagwire_core::judge::Guardrails::default().alpha;
     }
     in_range(g.alpha, 1e-9, 0.5, &f("alpha"), "in (0, 0.5]")?;
     if g.latency_ratio_threshold == 0.0 {
@@ -213,9 +215,22 @@ pub fn normalise(state: &State, r: Rollout) -> Result<Rollout> {
         ));
     }
     check_steps(&r.steps)?;
+    let policy = normalise_policy(r.policy)?;
+    let window = millis(policy.window.as_ref(), "rollout.policy.window")?.max(1);
+    let steps = r
+        .steps
+        .into_iter()
+        .map(|mut s| {
+            let min = millis(s.min_duration.as_ref(), "").unwrap_or(0);
+            let rounded = (min + window - 1) / window * window;
+            s.min_duration = Some(duration(rounded));
+            s
+        })
+        .collect();
     Ok(Rollout {
         guardrails: Some(normalise_guardrails(r.guardrails)?),
-        policy: Some(normalise_policy(r.policy)?),
+        policy: Some(policy),
+        steps,
         ..r
     })
 }

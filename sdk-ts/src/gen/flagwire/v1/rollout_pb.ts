@@ -114,7 +114,7 @@ export type Guardrails = Message<"flagwire.v1.Guardrails"> & {
   maxP99Ms: number;
 
   /**
-   * Significance level of the sequential tests for the whole rollout (default 0.05): half
+   * Significance level of the sequential tests for the whole rollout (default 0.03): half
    * goes to the error-rate test, half is shared by the latency tests.
    *
    * @generated from field: double alpha = 8;
@@ -298,7 +298,7 @@ export type TestResult = Message<"flagwire.v1.TestResult"> & {
   name: string;
 
   /**
-   * The always-valid p-value (running minimum) or the chi-square p-value for "srm".
+   * The always-valid p-value of this look (the sequential sample-ratio test for "srm").
    *
    * @generated from field: double p_value = 2;
    */

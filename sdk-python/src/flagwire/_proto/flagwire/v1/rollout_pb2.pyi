@@ -218,7 +218,7 @@ class Guardrails(_message.Message):
     max_p99_ms: _builtins.float
     """Absolute maximum p99 latency in ms (0 = unset)."""
     alpha: _builtins.float
-    """Significance level of the sequential tests for the whole rollout (default 0.05): half
+    """Significance level of the sequential tests for the whole rollout (default 0.03): half
     goes to the error-rate test, half is shared by the latency tests.
     """
     error_rate_margin: _builtins.float
@@ -370,7 +370,7 @@ class TestResult(_message.Message):
     name: _builtins.str
     """What was tested, e.g. "error_rate", "latency_p99", "srm"."""
     p_value: _builtins.float
-    """The always-valid p-value (running minimum) or the chi-square p-value for "srm"."""
+    """The always-valid p-value of this look (the sequential sample-ratio test for "srm")."""
     alpha: _builtins.float
     """The level it was compared with."""
     effect: _builtins.float
