@@ -229,7 +229,16 @@ impl Registry {
             let cutoff = now
                 .checked_sub(self.watermark)
                 .unwrap_or(SystemTime::UNIX_EPOCH);
-            entry.sequences.retain(|_, until| *until >= cutoff);
+            // SDK sequences grow with time, so the expired ones are the smallest: drop them from
+            // the front instead of scanning every remembered sequence on every report. Any
+            // that arrive out of order linger until MAX_SEQUENCES, which only dedupes longer.
+            while entry
+                .sequences
+                .first_key_value()
+                .is_some_and(|(_, until)| *until < cutoff)
+            {
+                entry.sequences.pop_first();
+            }
             if entry.sequences.len() >= MAX_SEQUENCES {
                 entry.sequences.pop_first();
             }
