@@ -23,7 +23,9 @@ pub mod watch;
 use crate::error::{Error, Result};
 use crate::hub::Hub;
 use crate::store::{Store, StoreError, keys, scan_prefix};
-use flagwire_proto::v1::{Environment, Flag, Rollout, Segment};
+use flagwire_proto::v1::{
+    Environment, Execution, Flag, Ramp, RollbackPlan, Rollout, ScheduledChange, Segment,
+};
 use prost::Message;
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
@@ -52,6 +54,14 @@ pub struct State {
     pub tokens: BTreeMap<String, StoredToken>,
     /// Rollouts by id (every state; their windows live in the store only).
     pub rollouts: BTreeMap<String, Rollout>,
+    /// Rollback plans by id.
+    pub plans: BTreeMap<String, RollbackPlan>,
+    /// Executions (plan runs and kills) by id.
+    pub executions: BTreeMap<String, Execution>,
+    /// Scheduled changes by id.
+    pub scheduled: BTreeMap<String, ScheduledChange>,
+    /// Ramps by id.
+    pub ramps: BTreeMap<String, Ramp>,
     /// Id the next audit event gets.
     pub next_audit_id: u64,
 }
@@ -138,6 +148,22 @@ impl Catalog {
         for (k, v) in scan_prefix(&*store, b"r/")? {
             let rollout: Rollout = decode(&k, &v)?;
             state.rollouts.insert(rollout.id.clone(), rollout);
+        }
+        for (k, v) in scan_prefix(&*store, b"p/")? {
+            let plan: RollbackPlan = decode(&k, &v)?;
+            state.plans.insert(plan.id.clone(), plan);
+        }
+        for (k, v) in scan_prefix(&*store, b"x/")? {
+            let execution: Execution = decode(&k, &v)?;
+            state.executions.insert(execution.id.clone(), execution);
+        }
+        for (k, v) in scan_prefix(&*store, b"q/")? {
+            let change: ScheduledChange = decode(&k, &v)?;
+            state.scheduled.insert(change.id.clone(), change);
+        }
+        for (k, v) in scan_prefix(&*store, b"m/")? {
+            let ramp: Ramp = decode(&k, &v)?;
+            state.ramps.insert(ramp.id.clone(), ramp);
         }
         let last = store.range_rev(b"a/", &keys::prefix_end(b"a/"), 1)?;
         state.next_audit_id = last.first().map_or(1, |(k, _)| keys::trailing_u64(k) + 1);

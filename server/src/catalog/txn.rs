@@ -5,7 +5,8 @@ use super::{Meta, State, tokens::StoredToken};
 use crate::store::{Batch, keys};
 use flagwire_core::project::project;
 use flagwire_proto::v1::{
-    AuditEvent, AuditSubject, Change, Environment, Flag, Rollout, Segment, change,
+    AuditEvent, AuditSubject, Change, Environment, Execution, Flag, Ramp, RollbackPlan, Rollout,
+    ScheduledChange, Segment, change,
 };
 use prost::Message;
 use prost_types::Timestamp;
@@ -19,6 +20,10 @@ enum Effect {
     Segment((String, String), Option<Segment>),
     Token(String, Option<StoredToken>),
     Rollout(String, Box<Rollout>),
+    Plan(String, Box<RollbackPlan>),
+    Execution(String, Box<Execution>),
+    Scheduled(String, Box<ScheduledChange>),
+    Ramp(String, Box<Ramp>),
 }
 
 /// One write's batch and effects. Built by [`super::Catalog::write`]'s closure.
@@ -127,6 +132,33 @@ impl Txn {
             .push(Effect::Rollout(rollout.id.clone(), Box::new(rollout)));
     }
 
+    /// Stores a rollback plan.
+    pub fn put_plan(&mut self, plan: RollbackPlan) {
+        self.batch.put(keys::plan(&plan.id), plan.encode_to_vec());
+        self.effects
+            .push(Effect::Plan(plan.id.clone(), Box::new(plan)));
+    }
+
+    /// Stores an execution.
+    pub fn put_execution(&mut self, e: Execution) {
+        self.batch.put(keys::execution(&e.id), e.encode_to_vec());
+        self.effects
+            .push(Effect::Execution(e.id.clone(), Box::new(e)));
+    }
+
+    /// Stores a scheduled change.
+    pub fn put_scheduled(&mut self, c: ScheduledChange) {
+        self.batch.put(keys::scheduled(&c.id), c.encode_to_vec());
+        self.effects
+            .push(Effect::Scheduled(c.id.clone(), Box::new(c)));
+    }
+
+    /// Stores a ramp.
+    pub fn put_ramp(&mut self, r: Ramp) {
+        self.batch.put(keys::ramp(&r.id), r.encode_to_vec());
+        self.effects.push(Effect::Ramp(r.id.clone(), Box::new(r)));
+    }
+
     /// The revision this write gives `env`, if it changes anything there.
     pub fn revision(&self, env: &str) -> Option<u64> {
         self.revisions.get(env).copied()
@@ -225,6 +257,10 @@ impl Txn {
                 Effect::Token(k, Some(v)) => drop(state.tokens.insert(k, v)),
                 Effect::Token(k, None) => drop(state.tokens.remove(&k)),
                 Effect::Rollout(k, v) => drop(state.rollouts.insert(k, *v)),
+                Effect::Plan(k, v) => drop(state.plans.insert(k, *v)),
+                Effect::Execution(k, v) => drop(state.executions.insert(k, *v)),
+                Effect::Scheduled(k, v) => drop(state.scheduled.insert(k, *v)),
+                Effect::Ramp(k, v) => drop(state.ramps.insert(k, *v)),
             }
         }
         state.next_audit_id = state.next_audit_id.max(self.next_audit_id);

@@ -163,4 +163,49 @@ impl RolloutService for RolloutApi {
     async fn undo_kill(&self, _: Request<UndoKillRequest>) -> Reply<UndoKillResponse> {
         later("the kill switch")
     }
+
+    async fn schedule_change(
+        &self,
+        _: Request<ScheduleChangeRequest>,
+    ) -> Reply<ScheduleChangeResponse> {
+        later("scheduled changes")
+    }
+
+    async fn list_scheduled_changes(
+        &self,
+        _: Request<ListScheduledChangesRequest>,
+    ) -> Reply<ListScheduledChangesResponse> {
+        later("scheduled changes")
+    }
+
+    async fn cancel_scheduled_change(
+        &self,
+        _: Request<CancelScheduledChangeRequest>,
+    ) -> Reply<CancelScheduledChangeResponse> {
+        later("scheduled changes")
+    }
+
+    async fn create_ramp(&self, _: Request<CreateRampRequest>) -> Reply<CreateRampResponse> {
+        later("ramps")
+    }
+
+    async fn get_ramp(&self, _: Request<GetRampRequest>) -> Reply<GetRampResponse> {
+        later("ramps")
+    }
+
+    async fn list_ramps(&self, _: Request<ListRampsRequest>) -> Reply<ListRampsResponse> {
+        later("ramps")
+    }
+
+    async fn pause_ramp(&self, _: Request<PauseRampRequest>) -> Reply<PauseRampResponse> {
+        later("ramps")
+    }
+
+    async fn resume_ramp(&self, _: Request<ResumeRampRequest>) -> Reply<ResumeRampResponse> {
+        later("ramps")
+    }
+
+    async fn rollback_ramp(&self, _: Request<RollbackRampRequest>) -> Reply<RollbackRampResponse> {
+        later("ramps")
+    }
 }

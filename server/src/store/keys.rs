@@ -12,6 +12,10 @@
 //! | `t/` | token id | `StoredToken` |
 //! | `r/` | rollout id | `Rollout` (with its decision log) |
 //! | `w/` | rollout id `/` window end (u64 BE, ms) | `RolloutWindow` (closed judging windows) |
+//! | `p/` | plan id | `RollbackPlan` |
+//! | `x/` | execution id | `Execution` (plan runs and kills) |
+//! | `q/` | scheduled change id | `ScheduledChange` |
+//! | `m/` | ramp id | `Ramp` |
 //!
 //! Keys never contain `/` (validation allows only `[a-z0-9._-]`), so prefixes do not collide.
 //! Numbers are big-endian so byte order is numeric order.
@@ -64,6 +68,23 @@ pub fn rollout_window(id: &str, end_ms: u64) -> Vec<u8> {
 /// Prefix of every window of a rollout.
 pub fn rollout_windows(id: &str) -> Vec<u8> {
     join(b"w/", &[id.as_bytes(), b"/"])
+}
+
+/// A rollback plan.
+pub fn plan(id: &str) -> Vec<u8> {
+    join(b"p/", &[id.as_bytes()])
+}
+/// An execution.
+pub fn execution(id: &str) -> Vec<u8> {
+    join(b"x/", &[id.as_bytes()])
+}
+/// A scheduled change.
+pub fn scheduled(id: &str) -> Vec<u8> {
+    join(b"q/", &[id.as_bytes()])
+}
+/// A ramp.
+pub fn ramp(id: &str) -> Vec<u8> {
+    join(b"m/", &[id.as_bytes()])
 }
 
 /// The smallest key greater than every key starting with `prefix`.

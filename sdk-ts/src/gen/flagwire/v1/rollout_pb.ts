@@ -4,6 +4,8 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Flag } from "./flag_pb.js";
+import { file_flagwire_v1_flag } from "./flag_pb.js";
 import type { Series } from "./metrics_pb.js";
 import { file_flagwire_v1_metrics } from "./metrics_pb.js";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
@@ -14,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file flagwire/v1/rollout.proto.
  */
 export const file_flagwire_v1_rollout: GenFile = /*@__PURE__*/
-  fileDesc("ChlmbGFnd2lyZS92MS9yb2xsb3V0LnByb3RvEgtmbGFnd2lyZS52MSKmAQoLUm9sbG91dFN0ZXASFAoMYmFzaXNfcG9pbnRzGAEgASgNEi8KDG1pbl9kdXJhdGlvbhgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIfChdtaW5fb3V0Y29tZXNfcGVyX2NvaG9ydBgDIAEoBBIvCgxtYXhfZHVyYXRpb24YBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24isAIKCkd1YXJkcmFpbHMSGwoTcmVsYXRpdmVfZXJyb3JfcmF0ZRgBIAEoCBIiChpyZWxhdGl2ZV9sYXRlbmN5X3F1YW50aWxlcxgCIAMoARIfChdsYXRlbmN5X3JhdGlvX3RocmVzaG9sZBgDIAEoARIWCg5tYXhfZXJyb3JfcmF0ZRgEIAEoARIYChBtaW5fc3VjY2Vzc19yYXRlGAUgASgBEhIKCm1heF9wOTVfbXMYBiABKAESEgoKbWF4X3A5OV9tcxgHIAEoARINCgVhbHBoYRgIIAEoARIZChFlcnJvcl9yYXRlX21hcmdpbhgJIAEoARIeChZub25faW5mZXJpb3JpdHlfbWFyZ2luGAogASgBEhwKFGNyaXRpY2FsX2Vycm9yX3JhdGlvGAsgASgBIuEBCg1Sb2xsb3V0UG9saWN5EjsKE21heF9kdXJhdGlvbl9wb2xpY3kYASABKA4yHi5mbGFnd2lyZS52MS5NYXhEdXJhdGlvblBvbGljeRIXCg9wYXVzZV9mb3JfaHVtYW4YAiABKAgSNQoSbWlzc2luZ19kYXRhX2dyYWNlGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEikKBndpbmRvdxgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIYChByb2xsYmFja19wbGFuX2lkGAUgASgJIsUBCgtDb2hvcnRTdGF0cxIOCgZjb2hvcnQYASABKAkSCQoBbhgCIAEoBBISCgplcnJvcl9yYXRlGAMgASgBEhgKEGVycm9yX3JhdGVfbG93ZXIYBCABKAESGAoQZXJyb3JfcmF0ZV91cHBlchgFIAEoARIOCgZwNTBfdXMYBiABKAESDgoGcDk1X3VzGAcgASgBEg4KBnA5OV91cxgIIAEoARITCgtldmFsdWF0aW9ucxgJIAEoBBIOCgZlcnJvcnMYCiABKAQiWwoKVGVzdFJlc3VsdBIMCgRuYW1lGAEgASgJEg8KB3BfdmFsdWUYAiABKAESDQoFYWxwaGEYAyABKAESDgoGZWZmZWN0GAQgASgBEg8KB2ZsYWdnZWQYBSABKAgi2gEKDVJvbGxvdXRXaW5kb3cSLAoIZW5kX3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBHN0ZXAYAiABKA0SKQoHY29ob3J0cxgDIAMoCzIYLmZsYWd3aXJlLnYxLkNvaG9ydFN0YXRzEg8KB3JlcG9ydHMYBCABKAQSFAoMbGF0ZV9yZXBvcnRzGAUgASgEEhYKDmRyb3BwZWRfc2VyaWVzGAYgASgEEiMKBnNlcmllcxgHIAMoCzITLmZsYWd3aXJlLnYxLlNlcmllcyKDAgoIRGVjaXNpb24SKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJwoEa2luZBgCIAEoDjIZLmZsYWd3aXJlLnYxLkRlY2lzaW9uS2luZBITCgtyZWFzb25fY29kZRgDIAEoCRIOCgZkZXRhaWwYBCABKAkSDAoEc3RlcBgFIAEoDRIpCgdjb2hvcnRzGAYgAygLMhguZmxhZ3dpcmUudjEuQ29ob3J0U3RhdHMSDQoFYWN0b3IYByABKAkSJgoFdGVzdHMYCCADKAsyFy5mbGFnd2lyZS52MS5UZXN0UmVzdWx0Eg8KB3JlcGVhdHMYCSABKA0ijwcKB1JvbGxvdXQSCgoCaWQYASABKAkSEAoIZmxhZ19rZXkYAiABKAkSEwoLZW52aXJvbm1lbnQYAyABKAkSGQoRdHJlYXRtZW50X3ZhcmlhbnQYBCABKAkSGAoQYmFzZWxpbmVfdmFyaWFudBgFIAEoCRInCgVzdGVwcxgGIAMoCzIYLmZsYWd3aXJlLnYxLlJvbGxvdXRTdGVwEisKCmd1YXJkcmFpbHMYByABKAsyFy5mbGFnd2lyZS52MS5HdWFyZHJhaWxzEioKBnBvbGljeRgIIAEoCzIaLmZsYWd3aXJlLnYxLlJvbGxvdXRQb2xpY3kSKAoFc3RhdGUYCSABKA4yGS5mbGFnd2lyZS52MS5Sb2xsb3V0U3RhdGUSFAoMY3VycmVudF9zdGVwGAogASgNEgwKBHNhbHQYCyABKAkSKAoJZGVjaXNpb25zGAwgAygLMhUuZmxhZ3dpcmUudjEuRGVjaXNpb24SLwoLY3JlYXRlX3RpbWUYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjMKD3N0ZXBfc3RhcnRfdGltZRgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGQoRcm9sbGJhY2tfcmV2aXNpb24YDyABKAQSHQoVcm9sbGJhY2tfYWNrbm93bGVkZ2VkGBAgASgNEh0KFWJsYXN0X3JhZGl1c19yZXF1ZXN0cxgRIAEoBBIuCg9sYXRlc3RfZGVjaXNpb24YEiABKAsyFS5mbGFnd2lyZS52MS5EZWNpc2lvbhI1Cg9hY2tub3dsZWRnZW1lbnQYEyABKAsyHC5mbGFnd2lyZS52MS5BY2tub3dsZWRnZW1lbnQSMQoOdGltZV90b19kZXRlY3QYFCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SIQoZYmxhc3RfcmFkaXVzX2Jhc2lzX3BvaW50cxgVIAEoDRIuCgpzdGFydF90aW1lGBYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgXIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoHd2luZG93cxgYIAMoCzIaLmZsYWd3aXJlLnYxLlJvbGxvdXRXaW5kb3cSGwoTYmxhc3RfcmFkaXVzX2Vycm9ycxgZIAEoBCI9ChRDcmVhdGVSb2xsb3V0UmVxdWVzdBIlCgdyb2xsb3V0GAEgASgLMhQuZmxhZ3dpcmUudjEuUm9sbG91dCI+ChVDcmVhdGVSb2xsb3V0UmVzcG9uc2USJQoHcm9sbG91dBgBIAEoCzIULmZsYWd3aXJlLnYxLlJvbGxvdXQiIQoTU3RhcnRSb2xsb3V0UmVxdWVzdBIKCgJpZBgBIAEoCSI9ChRTdGFydFJvbGxvdXRSZXNwb25zZRIlCgdyb2xsb3V0GAEgASgLMhQuZmxhZ3dpcmUudjEuUm9sbG91dCI1ChFHZXRSb2xsb3V0UmVxdWVzdBIKCgJpZBgBIAEoCRIUCgx3aW5kb3dfbGltaXQYAiABKA0iOwoSR2V0Um9sbG91dFJlc3BvbnNlEiUKB3JvbGxvdXQYASABKAsyFC5mbGFnd2lyZS52MS5Sb2xsb3V0IjwKE0xpc3RSb2xsb3V0c1JlcXVlc3QSEwoLZW52aXJvbm1lbnQYASABKAkSEAoIZmxhZ19rZXkYAiABKAkiPgoUTGlzdFJvbGxvdXRzUmVzcG9uc2USJgoIcm9sbG91dHMYASADKAsyFC5mbGFnd2lyZS52MS5Sb2xsb3V0IjEKE1BhdXNlUm9sbG91dFJlcXVlc3QSCgoCaWQYASABKAkSDgoGcmVhc29uGAIgASgJIj0KFFBhdXNlUm9sbG91dFJlc3BvbnNlEiUKB3JvbGxvdXQYASABKAsyFC5mbGFnd2lyZS52MS5Sb2xsb3V0IjIKFFJlc3VtZVJvbGxvdXRSZXF1ZXN0EgoKAmlkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSI+ChVSZXN1bWVSb2xsb3V0UmVzcG9uc2USJQoHcm9sbG91dBgBIAEoCzIULmZsYWd3aXJlLnYxLlJvbGxvdXQiMwoVUHJvbW90ZVJvbGxvdXRSZXF1ZXN0EgoKAmlkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSI/ChZQcm9tb3RlUm9sbG91dFJlc3BvbnNlEiUKB3JvbGxvdXQYASABKAsyFC5mbGFnd2lyZS52MS5Sb2xsb3V0IjQKFlJvbGxiYWNrUm9sbG91dFJlcXVlc3QSCgoCaWQYASABKAkSDgoGcmVhc29uGAIgASgJIkAKF1JvbGxiYWNrUm9sbG91dFJlc3BvbnNlEiUKB3JvbGxvdXQYASABKAsyFC5mbGFnd2lyZS52MS5Sb2xsb3V0InQKBVNjb3BlEhIKCGZsYWdfa2V5GAEgASgJSAASDQoDdGFnGAIgASgJSAASFAoKcm9sbG91dF9pZBgDIAEoCUgAEhUKC3N5c3RlbV93aWRlGAQgASgISAASEwoLZW52aXJvbm1lbnQYBSABKAlCBgoEa2luZCL/AQoIUGxhblN0ZXASNAoLc2V0X3ZhcmlhbnQYASABKAsyHS5mbGFnd2lyZS52MS5TZXRWYXJpYW50QWN0aW9uSAASNAoLc2V0X2VuYWJsZWQYAiABKAsyHS5mbGFnd2lyZS52MS5TZXRFbmFibGVkQWN0aW9uSAASKwoGcmV2ZXJ0GAMgASgLMhkuZmxhZ3dpcmUudjEuUmV2ZXJ0QWN0aW9uSAASNAoLc2V0X3dlaWdodHMYBCABKAsyHS5mbGFnd2lyZS52MS5TZXRXZWlnaHRzQWN0aW9uSAASGgoQYWJvcnRfcm9sbG91dF9pZBgFIAEoCUgAQggKBmFjdGlvbiJKChBTZXRWYXJpYW50QWN0aW9uEhAKCGZsYWdfa2V5GAEgASgJEhMKC2Vudmlyb25tZW50GAIgASgJEg8KB3ZhcmlhbnQYAyABKAkiSgoQU2V0RW5hYmxlZEFjdGlvbhIQCghmbGFnX2tleRgBIAEoCRITCgtlbnZpcm9ubWVudBgCIAEoCRIPCgdlbmFibGVkGAMgASgIIjEKDFJldmVydEFjdGlvbhIQCghmbGFnX2tleRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgEIqYBChBTZXRXZWlnaHRzQWN0aW9uEhAKCGZsYWdfa2V5GAEgASgJEhMKC2Vudmlyb25tZW50GAIgASgJEjsKB3dlaWdodHMYAyADKAsyKi5mbGFnd2lyZS52MS5TZXRXZWlnaHRzQWN0aW9uLldlaWdodHNFbnRyeRouCgxXZWlnaHRzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgNOgI4ASKGAQoMUm9sbGJhY2tQbGFuEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSIQoFc2NvcGUYBCABKAsyEi5mbGFnd2lyZS52MS5TY29wZRIkCgVzdGVwcxgFIAMoCzIVLmZsYWd3aXJlLnYxLlBsYW5TdGVwIkQKGUNyZWF0ZVJvbGxiYWNrUGxhblJlcXVlc3QSJwoEcGxhbhgBIAEoCzIZLmZsYWd3aXJlLnYxLlJvbGxiYWNrUGxhbiJFChpDcmVhdGVSb2xsYmFja1BsYW5SZXNwb25zZRInCgRwbGFuGAEgASgLMhkuZmxhZ3dpcmUudjEuUm9sbGJhY2tQbGFuIhoKGExpc3RSb2xsYmFja1BsYW5zUmVxdWVzdCJFChlMaXN0Um9sbGJhY2tQbGFuc1Jlc3BvbnNlEigKBXBsYW5zGAEgAygLMhkuZmxhZ3dpcmUudjEuUm9sbGJhY2tQbGFuImUKGkV4ZWN1dGVSb2xsYmFja1BsYW5SZXF1ZXN0Eg8KB3BsYW5faWQYASABKAkSJgoCYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnJlYXNvbhgDIAEoCSJIChtFeGVjdXRlUm9sbGJhY2tQbGFuUmVzcG9uc2USKQoJZXhlY3V0aW9uGAEgASgLMhYuZmxhZ3dpcmUudjEuRXhlY3V0aW9uIjgKC1N0ZXBPdXRjb21lEg0KBWluZGV4GAEgASgNEgoKAm9rGAIgASgIEg4KBmRldGFpbBgDIAEoCSKdAQoPQWNrbm93bGVkZ2VtZW50EhMKC2Vudmlyb25tZW50GAEgASgJEhAKCHJldmlzaW9uGAIgASgEEhEKCWNvbm5lY3RlZBgDIAEoDRIUCgxhY2tub3dsZWRnZWQYBCABKA0SOgoWbGFzdF9hY2tub3dsZWRnZWRfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAisgIKCUV4ZWN1dGlvbhIKCgJpZBgBIAEoCRIPCgdwbGFuX2lkGAIgASgJEioKBXN0YXRlGAMgASgOMhsuZmxhZ3dpcmUudjEuRXhlY3V0aW9uU3RhdGUSJwoFc3RlcHMYBCADKAsyGC5mbGFnd2lyZS52MS5TdGVwT3V0Y29tZRI2ChBhY2tub3dsZWRnZW1lbnRzGAUgAygLMhwuZmxhZ3dpcmUudjEuQWNrbm93bGVkZ2VtZW50Eg4KBnJlYXNvbhgGIAEoCRINCgVhY3RvchgHIAEoCRIuCgpzdGFydF90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiIQoTR2V0RXhlY3V0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSJBChRHZXRFeGVjdXRpb25SZXNwb25zZRIpCglleGVjdXRpb24YASABKAsyFi5mbGFnd2lyZS52MS5FeGVjdXRpb24iJAoWQ2FuY2VsRXhlY3V0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSJEChdDYW5jZWxFeGVjdXRpb25SZXNwb25zZRIpCglleGVjdXRpb24YASABKAsyFi5mbGFnd2lyZS52MS5FeGVjdXRpb24iQAoLS2lsbFJlcXVlc3QSIQoFc2NvcGUYASABKAsyEi5mbGFnd2lyZS52MS5TY29wZRIOCgZyZWFzb24YAiABKAkiOQoMS2lsbFJlc3BvbnNlEikKCWV4ZWN1dGlvbhgBIAEoCzIWLmZsYWd3aXJlLnYxLkV4ZWN1dGlvbiI3Cg9VbmRvS2lsbFJlcXVlc3QSFAoMZXhlY3V0aW9uX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSI9ChBVbmRvS2lsbFJlc3BvbnNlEikKCWV4ZWN1dGlvbhgBIAEoCzIWLmZsYWd3aXJlLnYxLkV4ZWN1dGlvbip3ChFNYXhEdXJhdGlvblBvbGljeRIjCh9NQVhfRFVSQVRJT05fUE9MSUNZX1VOU1BFQ0lGSUVEEAASHwobTUFYX0RVUkFUSU9OX1BPTElDWV9QUk9NT1RFEAESHAoYTUFYX0RVUkFUSU9OX1BPTElDWV9IT0xEEAIqtwEKDFJvbGxvdXRTdGF0ZRIdChlST0xMT1VUX1NUQVRFX1VOU1BFQ0lGSUVEEAASFwoTUk9MTE9VVF9TVEFURV9EUkFGVBABEhkKFVJPTExPVVRfU1RBVEVfUlVOTklORxACEhgKFFJPTExPVVRfU1RBVEVfUEFVU0VEEAMSGwoXUk9MTE9VVF9TVEFURV9DT01QTEVURUQQBBIdChlST0xMT1VUX1NUQVRFX1JPTExFRF9CQUNLEAUqfAoMRGVjaXNpb25LaW5kEh0KGURFQ0lTSU9OX0tJTkRfVU5TUEVDSUZJRUQQABIWChJERUNJU0lPTl9LSU5EX0hPTEQQARIZChVERUNJU0lPTl9LSU5EX1BST01PVEUQAhIaChZERUNJU0lPTl9LSU5EX1JPTExCQUNLEAMq4wEKDkV4ZWN1dGlvblN0YXRlEh8KG0VYRUNVVElPTl9TVEFURV9VTlNQRUNJRklFRBAAEh0KGUVYRUNVVElPTl9TVEFURV9TQ0hFRFVMRUQQARIbChdFWEVDVVRJT05fU1RBVEVfUlVOTklORxACEh0KGUVYRUNVVElPTl9TVEFURV9TVUNDRUVERUQQAxIaChZFWEVDVVRJT05fU1RBVEVfRkFJTEVEEAQSHQoZRVhFQ1VUSU9OX1NUQVRFX0NBTkNFTExFRBAFEhoKFkVYRUNVVElPTl9TVEFURV9VTkRPTkUQBjK1CgoOUm9sbG91dFNlcnZpY2USVgoNQ3JlYXRlUm9sbG91dBIhLmZsYWd3aXJlLnYxLkNyZWF0ZVJvbGxvdXRSZXF1ZXN0GiIuZmxhZ3dpcmUudjEuQ3JlYXRlUm9sbG91dFJlc3BvbnNlElMKDFN0YXJ0Um9sbG91dBIgLmZsYWd3aXJlLnYxLlN0YXJ0Um9sbG91dFJlcXVlc3QaIS5mbGFnd2lyZS52MS5TdGFydFJvbGxvdXRSZXNwb25zZRJNCgpHZXRSb2xsb3V0Eh4uZmxhZ3dpcmUudjEuR2V0Um9sbG91dFJlcXVlc3QaHy5mbGFnd2lyZS52MS5HZXRSb2xsb3V0UmVzcG9uc2USUwoMTGlzdFJvbGxvdXRzEiAuZmxhZ3dpcmUudjEuTGlzdFJvbGxvdXRzUmVxdWVzdBohLmZsYWd3aXJlLnYxLkxpc3RSb2xsb3V0c1Jlc3BvbnNlElMKDFBhdXNlUm9sbG91dBIgLmZsYWd3aXJlLnYxLlBhdXNlUm9sbG91dFJlcXVlc3QaIS5mbGFnd2lyZS52MS5QYXVzZVJvbGxvdXRSZXNwb25zZRJWCg1SZXN1bWVSb2xsb3V0EiEuZmxhZ3dpcmUudjEuUmVzdW1lUm9sbG91dFJlcXVlc3QaIi5mbGFnd2lyZS52MS5SZXN1bWVSb2xsb3V0UmVzcG9uc2USWQoOUHJvbW90ZVJvbGxvdXQSIi5mbGFnd2lyZS52MS5Qcm9tb3RlUm9sbG91dFJlcXVlc3QaIy5mbGFnd2lyZS52MS5Qcm9tb3RlUm9sbG91dFJlc3BvbnNlElwKD1JvbGxiYWNrUm9sbG91dBIjLmZsYWd3aXJlLnYxLlJvbGxiYWNrUm9sbG91dFJlcXVlc3QaJC5mbGFnd2lyZS52MS5Sb2xsYmFja1JvbGxvdXRSZXNwb25zZRJlChJDcmVhdGVSb2xsYmFja1BsYW4SJi5mbGFnd2lyZS52MS5DcmVhdGVSb2xsYmFja1BsYW5SZXF1ZXN0GicuZmxhZ3dpcmUudjEuQ3JlYXRlUm9sbGJhY2tQbGFuUmVzcG9uc2USYgoRTGlzdFJvbGxiYWNrUGxhbnMSJS5mbGFnd2lyZS52MS5MaXN0Um9sbGJhY2tQbGFuc1JlcXVlc3QaJi5mbGFnd2lyZS52MS5MaXN0Um9sbGJhY2tQbGFuc1Jlc3BvbnNlEmgKE0V4ZWN1dGVSb2xsYmFja1BsYW4SJy5mbGFnd2lyZS52MS5FeGVjdXRlUm9sbGJhY2tQbGFuUmVxdWVzdBooLmZsYWd3aXJlLnYxLkV4ZWN1dGVSb2xsYmFja1BsYW5SZXNwb25zZRJTCgxHZXRFeGVjdXRpb24SIC5mbGFnd2lyZS52MS5HZXRFeGVjdXRpb25SZXF1ZXN0GiEuZmxhZ3dpcmUudjEuR2V0RXhlY3V0aW9uUmVzcG9uc2USXAoPQ2FuY2VsRXhlY3V0aW9uEiMuZmxhZ3dpcmUudjEuQ2FuY2VsRXhlY3V0aW9uUmVxdWVzdBokLmZsYWd3aXJlLnYxLkNhbmNlbEV4ZWN1dGlvblJlc3BvbnNlEjsKBEtpbGwSGC5mbGFnd2lyZS52MS5LaWxsUmVxdWVzdBoZLmZsYWd3aXJlLnYxLktpbGxSZXNwb25zZRJHCghVbmRvS2lsbBIcLmZsYWd3aXJlLnYxLlVuZG9LaWxsUmVxdWVzdBodLmZsYWd3aXJlLnYxLlVuZG9LaWxsUmVzcG9uc2ViBnByb3RvMw", [file_flagwire_v1_metrics, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChlmbGFnd2lyZS92MS9yb2xsb3V0LnByb3RvEgtmbGFnd2lyZS52MSKmAQoLUm9sbG91dFN0ZXASFAoMYmFzaXNfcG9pbnRzGAEgASgNEi8KDG1pbl9kdXJhdGlvbhgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIfChdtaW5fb3V0Y29tZXNfcGVyX2NvaG9ydBgDIAEoBBIvCgxtYXhfZHVyYXRpb24YBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24isAIKCkd1YXJkcmFpbHMSGwoTcmVsYXRpdmVfZXJyb3JfcmF0ZRgBIAEoCBIiChpyZWxhdGl2ZV9sYXRlbmN5X3F1YW50aWxlcxgCIAMoARIfChdsYXRlbmN5X3JhdGlvX3RocmVzaG9sZBgDIAEoARIWCg5tYXhfZXJyb3JfcmF0ZRgEIAEoARIYChBtaW5fc3VjY2Vzc19yYXRlGAUgASgBEhIKCm1heF9wOTVfbXMYBiABKAESEgoKbWF4X3A5OV9tcxgHIAEoARINCgVhbHBoYRgIIAEoARIZChFlcnJvcl9yYXRlX21hcmdpbhgJIAEoARIeChZub25faW5mZXJpb3JpdHlfbWFyZ2luGAogASgBEhwKFGNyaXRpY2FsX2Vycm9yX3JhdGlvGAsgASgBIuEBCg1Sb2xsb3V0UG9saWN5EjsKE21heF9kdXJhdGlvbl9wb2xpY3kYASABKA4yHi5mbGFnd2lyZS52MS5NYXhEdXJhdGlvblBvbGljeRIXCg9wYXVzZV9mb3JfaHVtYW4YAiABKAgSNQoSbWlzc2luZ19kYXRhX2dyYWNlGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEikKBndpbmRvdxgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIYChByb2xsYmFja19wbGFuX2lkGAUgASgJIsUBCgtDb2hvcnRTdGF0cxIOCgZjb2hvcnQYASABKAkSCQoBbhgCIAEoBBISCgplcnJvcl9yYXRlGAMgASgBEhgKEGVycm9yX3JhdGVfbG93ZXIYBCABKAESGAoQZXJyb3JfcmF0ZV91cHBlchgFIAEoARIOCgZwNTBfdXMYBiABKAESDgoGcDk1X3VzGAcgASgBEg4KBnA5OV91cxgIIAEoARITCgtldmFsdWF0aW9ucxgJIAEoBBIOCgZlcnJvcnMYCiABKAQiWwoKVGVzdFJlc3VsdBIMCgRuYW1lGAEgASgJEg8KB3BfdmFsdWUYAiABKAESDQoFYWxwaGEYAyABKAESDgoGZWZmZWN0GAQgASgBEg8KB2ZsYWdnZWQYBSABKAgi2gEKDVJvbGxvdXRXaW5kb3cSLAoIZW5kX3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBHN0ZXAYAiABKA0SKQoHY29ob3J0cxgDIAMoCzIYLmZsYWd3aXJlLnYxLkNvaG9ydFN0YXRzEg8KB3JlcG9ydHMYBCABKAQSFAoMbGF0ZV9yZXBvcnRzGAUgASgEEhYKDmRyb3BwZWRfc2VyaWVzGAYgASgEEiMKBnNlcmllcxgHIAMoCzITLmZsYWd3aXJlLnYxLlNlcmllcyKDAgoIRGVjaXNpb24SKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJwoEa2luZBgCIAEoDjIZLmZsYWd3aXJlLnYxLkRlY2lzaW9uS2luZBITCgtyZWFzb25fY29kZRgDIAEoCRIOCgZkZXRhaWwYBCABKAkSDAoEc3RlcBgFIAEoDRIpCgdjb2hvcnRzGAYgAygLMhguZmxhZ3dpcmUudjEuQ29ob3J0U3RhdHMSDQoFYWN0b3IYByABKAkSJgoFdGVzdHMYCCADKAsyFy5mbGFnd2lyZS52MS5UZXN0UmVzdWx0Eg8KB3JlcGVhdHMYCSABKA0ijwcKB1JvbGxvdXQSCgoCaWQYASABKAkSEAoIZmxhZ19rZXkYAiABKAkSEwoLZW52aXJvbm1lbnQYAyABKAkSGQoRdHJlYXRtZW50X3ZhcmlhbnQYBCABKAkSGAoQYmFzZWxpbmVfdmFyaWFudBgFIAEoCRInCgVzdGVwcxgGIAMoCzIYLmZsYWd3aXJlLnYxLlJvbGxvdXRTdGVwEisKCmd1YXJkcmFpbHMYByABKAsyFy5mbGFnd2lyZS52MS5HdWFyZHJhaWxzEioKBnBvbGljeRgIIAEoCzIaLmZsYWd3aXJlLnYxLlJvbGxvdXRQb2xpY3kSKAoFc3RhdGUYCSABKA4yGS5mbGFnd2lyZS52MS5Sb2xsb3V0U3RhdGUSFAoMY3VycmVudF9zdGVwGAogASgNEgwKBHNhbHQYCyABKAkSKAoJZGVjaXNpb25zGAwgAygLMhUuZmxhZ3dpcmUudjEuRGVjaXNpb24SLwoLY3JlYXRlX3RpbWUYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjMKD3N0ZXBfc3RhcnRfdGltZRgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGQoRcm9sbGJhY2tfcmV2aXNpb24YDyABKAQSHQoVcm9sbGJhY2tfYWNrbm93bGVkZ2VkGBAgASgNEh0KFWJsYXN0X3JhZGl1c19yZXF1ZXN0cxgRIAEoBBIuCg9sYXRlc3RfZGVjaXNpb24YEiABKAsyFS5mbGFnd2lyZS52MS5EZWNpc2lvbhI1Cg9hY2tub3dsZWRnZW1lbnQYEyABKAsyHC5mbGFnd2lyZS52MS5BY2tub3dsZWRnZW1lbnQSMQoOdGltZV90b19kZXRlY3QYFCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SIQoZYmxhc3RfcmFkaXVzX2Jhc2lzX3BvaW50cxgVIAEoDRIuCgpzdGFydF90aW1lGBYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgXIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoHd2luZG93cxgYIAMoCzIaLmZsYWd3aXJlLnYxLlJvbGxvdXRXaW5kb3cSGwoTYmxhc3RfcmFkaXVzX2Vycm9ycxgZIAEoBCI9ChRDcmVhdGVSb2xsb3V0UmVxdWVzdBIlCgdyb2xsb3V0GAEgASgLMhQuZmxhZ3dpcmUudjEuUm9sbG91dCI+ChVDcmVhdGVSb2xsb3V0UmVzcG9uc2USJQoHcm9sbG91dBgBIAEoCzIULmZsYWd3aXJlLnYxLlJvbGxvdXQiIQoTU3RhcnRSb2xsb3V0UmVxdWVzdBIKCgJpZBgBIAEoCSI9ChRTdGFydFJvbGxvdXRSZXNwb25zZRIlCgdyb2xsb3V0GAEgASgLMhQuZmxhZ3dpcmUudjEuUm9sbG91dCI1ChFHZXRSb2xsb3V0UmVxdWVzdBIKCgJpZBgBIAEoCRIUCgx3aW5kb3dfbGltaXQYAiABKA0iOwoSR2V0Um9sbG91dFJlc3BvbnNlEiUKB3JvbGxvdXQYASABKAsyFC5mbGFnd2lyZS52MS5Sb2xsb3V0IjwKE0xpc3RSb2xsb3V0c1JlcXVlc3QSEwoLZW52aXJvbm1lbnQYASABKAkSEAoIZmxhZ19rZXkYAiABKAkiPgoUTGlzdFJvbGxvdXRzUmVzcG9uc2USJgoIcm9sbG91dHMYASADKAsyFC5mbGFnd2lyZS52MS5Sb2xsb3V0IjEKE1BhdXNlUm9sbG91dFJlcXVlc3QSCgoCaWQYASABKAkSDgoGcmVhc29uGAIgASgJIj0KFFBhdXNlUm9sbG91dFJlc3BvbnNlEiUKB3JvbGxvdXQYASABKAsyFC5mbGFnd2lyZS52MS5Sb2xsb3V0IjIKFFJlc3VtZVJvbGxvdXRSZXF1ZXN0EgoKAmlkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSI+ChVSZXN1bWVSb2xsb3V0UmVzcG9uc2USJQoHcm9sbG91dBgBIAEoCzIULmZsYWd3aXJlLnYxLlJvbGxvdXQiMwoVUHJvbW90ZVJvbGxvdXRSZXF1ZXN0EgoKAmlkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSI/ChZQcm9tb3RlUm9sbG91dFJlc3BvbnNlEiUKB3JvbGxvdXQYASABKAsyFC5mbGFnd2lyZS52MS5Sb2xsb3V0IjQKFlJvbGxiYWNrUm9sbG91dFJlcXVlc3QSCgoCaWQYASABKAkSDgoGcmVhc29uGAIgASgJIkAKF1JvbGxiYWNrUm9sbG91dFJlc3BvbnNlEiUKB3JvbGxvdXQYASABKAsyFC5mbGFnd2lyZS52MS5Sb2xsb3V0InQKBVNjb3BlEhIKCGZsYWdfa2V5GAEgASgJSAASDQoDdGFnGAIgASgJSAASFAoKcm9sbG91dF9pZBgDIAEoCUgAEhUKC3N5c3RlbV93aWRlGAQgASgISAASEwoLZW52aXJvbm1lbnQYBSABKAlCBgoEa2luZCL/AQoIUGxhblN0ZXASNAoLc2V0X3ZhcmlhbnQYASABKAsyHS5mbGFnd2lyZS52MS5TZXRWYXJpYW50QWN0aW9uSAASNAoLc2V0X2VuYWJsZWQYAiABKAsyHS5mbGFnd2lyZS52MS5TZXRFbmFibGVkQWN0aW9uSAASKwoGcmV2ZXJ0GAMgASgLMhkuZmxhZ3dpcmUudjEuUmV2ZXJ0QWN0aW9uSAASNAoLc2V0X3dlaWdodHMYBCABKAsyHS5mbGFnd2lyZS52MS5TZXRXZWlnaHRzQWN0aW9uSAASGgoQYWJvcnRfcm9sbG91dF9pZBgFIAEoCUgAQggKBmFjdGlvbiJKChBTZXRWYXJpYW50QWN0aW9uEhAKCGZsYWdfa2V5GAEgASgJEhMKC2Vudmlyb25tZW50GAIgASgJEg8KB3ZhcmlhbnQYAyABKAkiSgoQU2V0RW5hYmxlZEFjdGlvbhIQCghmbGFnX2tleRgBIAEoCRITCgtlbnZpcm9ubWVudBgCIAEoCRIPCgdlbmFibGVkGAMgASgIIjEKDFJldmVydEFjdGlvbhIQCghmbGFnX2tleRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgEIqYBChBTZXRXZWlnaHRzQWN0aW9uEhAKCGZsYWdfa2V5GAEgASgJEhMKC2Vudmlyb25tZW50GAIgASgJEjsKB3dlaWdodHMYAyADKAsyKi5mbGFnd2lyZS52MS5TZXRXZWlnaHRzQWN0aW9uLldlaWdodHNFbnRyeRouCgxXZWlnaHRzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgNOgI4ASKGAQoMUm9sbGJhY2tQbGFuEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSIQoFc2NvcGUYBCABKAsyEi5mbGFnd2lyZS52MS5TY29wZRIkCgVzdGVwcxgFIAMoCzIVLmZsYWd3aXJlLnYxLlBsYW5TdGVwIkQKGUNyZWF0ZVJvbGxiYWNrUGxhblJlcXVlc3QSJwoEcGxhbhgBIAEoCzIZLmZsYWd3aXJlLnYxLlJvbGxiYWNrUGxhbiJFChpDcmVhdGVSb2xsYmFja1BsYW5SZXNwb25zZRInCgRwbGFuGAEgASgLMhkuZmxhZ3dpcmUudjEuUm9sbGJhY2tQbGFuIhoKGExpc3RSb2xsYmFja1BsYW5zUmVxdWVzdCJFChlMaXN0Um9sbGJhY2tQbGFuc1Jlc3BvbnNlEigKBXBsYW5zGAEgAygLMhkuZmxhZ3dpcmUudjEuUm9sbGJhY2tQbGFuImUKGkV4ZWN1dGVSb2xsYmFja1BsYW5SZXF1ZXN0Eg8KB3BsYW5faWQYASABKAkSJgoCYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnJlYXNvbhgDIAEoCSJIChtFeGVjdXRlUm9sbGJhY2tQbGFuUmVzcG9uc2USKQoJZXhlY3V0aW9uGAEgASgLMhYuZmxhZ3dpcmUudjEuRXhlY3V0aW9uIjgKC1N0ZXBPdXRjb21lEg0KBWluZGV4GAEgASgNEgoKAm9rGAIgASgIEg4KBmRldGFpbBgDIAEoCSKdAQoPQWNrbm93bGVkZ2VtZW50EhMKC2Vudmlyb25tZW50GAEgASgJEhAKCHJldmlzaW9uGAIgASgEEhEKCWNvbm5lY3RlZBgDIAEoDRIUCgxhY2tub3dsZWRnZWQYBCABKA0SOgoWbGFzdF9hY2tub3dsZWRnZWRfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAinAMKCUV4ZWN1dGlvbhIKCgJpZBgBIAEoCRIPCgdwbGFuX2lkGAIgASgJEioKBXN0YXRlGAMgASgOMhsuZmxhZ3dpcmUudjEuRXhlY3V0aW9uU3RhdGUSJwoFc3RlcHMYBCADKAsyGC5mbGFnd2lyZS52MS5TdGVwT3V0Y29tZRI2ChBhY2tub3dsZWRnZW1lbnRzGAUgAygLMhwuZmxhZ3dpcmUudjEuQWNrbm93bGVkZ2VtZW50Eg4KBnJlYXNvbhgGIAEoCRINCgVhY3RvchgHIAEoCRIuCgpzdGFydF90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIQoFc2NvcGUYCiABKAsyEi5mbGFnd2lyZS52MS5TY29wZRIMCgRraW5kGAsgASgJEiMKCHByZXZpb3VzGAwgAygLMhEuZmxhZ3dpcmUudjEuRmxhZxISCgpyb2xsb3V0X2lkGA0gASgJIiEKE0dldEV4ZWN1dGlvblJlcXVlc3QSCgoCaWQYASABKAkiQQoUR2V0RXhlY3V0aW9uUmVzcG9uc2USKQoJZXhlY3V0aW9uGAEgASgLMhYuZmxhZ3dpcmUudjEuRXhlY3V0aW9uIiQKFkNhbmNlbEV4ZWN1dGlvblJlcXVlc3QSCgoCaWQYASABKAkiRAoXQ2FuY2VsRXhlY3V0aW9uUmVzcG9uc2USKQoJZXhlY3V0aW9uGAEgASgLMhYuZmxhZ3dpcmUudjEuRXhlY3V0aW9uIkAKC0tpbGxSZXF1ZXN0EiEKBXNjb3BlGAEgASgLMhIuZmxhZ3dpcmUudjEuU2NvcGUSDgoGcmVhc29uGAIgASgJIjkKDEtpbGxSZXNwb25zZRIpCglleGVjdXRpb24YASABKAsyFi5mbGFnd2lyZS52MS5FeGVjdXRpb24iNwoPVW5kb0tpbGxSZXF1ZXN0EhQKDGV4ZWN1dGlvbl9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiPQoQVW5kb0tpbGxSZXNwb25zZRIpCglleGVjdXRpb24YASABKAsyFi5mbGFnd2lyZS52MS5FeGVjdXRpb24izAIKD1NjaGVkdWxlZENoYW5nZRIKCgJpZBgBIAEoCRImCgJhdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIwoEc3RlcBgDIAEoCzIVLmZsYWd3aXJlLnYxLlBsYW5TdGVwEh8KBGZsYWcYBCABKAsyES5mbGFnd2lyZS52MS5GbGFnEg4KBnJlYXNvbhgFIAEoCRINCgVhY3RvchgGIAEoCRIwCgVzdGF0ZRgHIAEoDjIhLmZsYWd3aXJlLnYxLlNjaGVkdWxlZENoYW5nZVN0YXRlEg4KBmRldGFpbBgIIAEoCRItCglkb25lX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2NyZWF0ZV90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJFChVTY2hlZHVsZUNoYW5nZVJlcXVlc3QSLAoGY2hhbmdlGAEgASgLMhwuZmxhZ3dpcmUudjEuU2NoZWR1bGVkQ2hhbmdlIkYKFlNjaGVkdWxlQ2hhbmdlUmVzcG9uc2USLAoGY2hhbmdlGAEgASgLMhwuZmxhZ3dpcmUudjEuU2NoZWR1bGVkQ2hhbmdlIkUKG0xpc3RTY2hlZHVsZWRDaGFuZ2VzUmVxdWVzdBIQCghmbGFnX2tleRgBIAEoCRIUCgxpbmNsdWRlX2RvbmUYAiABKAgiTQocTGlzdFNjaGVkdWxlZENoYW5nZXNSZXNwb25zZRItCgdjaGFuZ2VzGAEgAygLMhwuZmxhZ3dpcmUudjEuU2NoZWR1bGVkQ2hhbmdlIjoKHENhbmNlbFNjaGVkdWxlZENoYW5nZVJlcXVlc3QSCgoCaWQYASABKAkSDgoGcmVhc29uGAIgASgJIk0KHUNhbmNlbFNjaGVkdWxlZENoYW5nZVJlc3BvbnNlEiwKBmNoYW5nZRgBIAEoCzIcLmZsYWd3aXJlLnYxLlNjaGVkdWxlZENoYW5nZSLZAwoEUmFtcBIKCgJpZBgBIAEoCRIQCghmbGFnX2tleRgCIAEoCRITCgtlbnZpcm9ubWVudBgDIAEoCRIPCgd2YXJpYW50GAQgASgJEhUKDW90aGVyX3ZhcmlhbnQYBSABKAkSGQoRZnJvbV9iYXNpc19wb2ludHMYBiABKA0SFwoPdG9fYmFzaXNfcG9pbnRzGAcgASgNEisKCGR1cmF0aW9uGAggASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEg0KBXN0ZXBzGAkgASgNEiUKBXN0YXRlGAogASgOMhYuZmxhZ3dpcmUudjEuUmFtcFN0YXRlEhIKCnN0ZXBzX2RvbmUYCyABKA0SHAoUY3VycmVudF9iYXNpc19wb2ludHMYDCABKA0SLgoKc3RhcnRfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoObmV4dF9zdGVwX3RpbWUYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRzYWx0GBAgASgJEg0KBWFjdG9yGBEgASgJIkQKEUNyZWF0ZVJhbXBSZXF1ZXN0Eh8KBHJhbXAYASABKAsyES5mbGFnd2lyZS52MS5SYW1wEg4KBnJlYXNvbhgCIAEoCSI1ChJDcmVhdGVSYW1wUmVzcG9uc2USHwoEcmFtcBgBIAEoCzIRLmZsYWd3aXJlLnYxLlJhbXAiHAoOR2V0UmFtcFJlcXVlc3QSCgoCaWQYASABKAkiMgoPR2V0UmFtcFJlc3BvbnNlEh8KBHJhbXAYASABKAsyES5mbGFnd2lyZS52MS5SYW1wIiQKEExpc3RSYW1wc1JlcXVlc3QSEAoIZmxhZ19rZXkYASABKAkiNQoRTGlzdFJhbXBzUmVzcG9uc2USIAoFcmFtcHMYASADKAsyES5mbGFnd2lyZS52MS5SYW1wIi4KEFBhdXNlUmFtcFJlcXVlc3QSCgoCaWQYASABKAkSDgoGcmVhc29uGAIgASgJIjQKEVBhdXNlUmFtcFJlc3BvbnNlEh8KBHJhbXAYASABKAsyES5mbGFnd2lyZS52MS5SYW1wIi8KEVJlc3VtZVJhbXBSZXF1ZXN0EgoKAmlkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSI1ChJSZXN1bWVSYW1wUmVzcG9uc2USHwoEcmFtcBgBIAEoCzIRLmZsYWd3aXJlLnYxLlJhbXAiMQoTUm9sbGJhY2tSYW1wUmVxdWVzdBIKCgJpZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiNwoUUm9sbGJhY2tSYW1wUmVzcG9uc2USHwoEcmFtcBgBIAEoCzIRLmZsYWd3aXJlLnYxLlJhbXAqdwoRTWF4RHVyYXRpb25Qb2xpY3kSIwofTUFYX0RVUkFUSU9OX1BPTElDWV9VTlNQRUNJRklFRBAAEh8KG01BWF9EVVJBVElPTl9QT0xJQ1lfUFJPTU9URRABEhwKGE1BWF9EVVJBVElPTl9QT0xJQ1lfSE9MRBACKrcBCgxSb2xsb3V0U3RhdGUSHQoZUk9MTE9VVF9TVEFURV9VTlNQRUNJRklFRBAAEhcKE1JPTExPVVRfU1RBVEVfRFJBRlQQARIZChVST0xMT1VUX1NUQVRFX1JVTk5JTkcQAhIYChRST0xMT1VUX1NUQVRFX1BBVVNFRBADEhsKF1JPTExPVVRfU1RBVEVfQ09NUExFVEVEEAQSHQoZUk9MTE9VVF9TVEFURV9ST0xMRURfQkFDSxAFKnwKDERlY2lzaW9uS2luZBIdChlERUNJU0lPTl9LSU5EX1VOU1BFQ0lGSUVEEAASFgoSREVDSVNJT05fS0lORF9IT0xEEAESGQoVREVDSVNJT05fS0lORF9QUk9NT1RFEAISGgoWREVDSVNJT05fS0lORF9ST0xMQkFDSxADKuMBCg5FeGVjdXRpb25TdGF0ZRIfChtFWEVDVVRJT05fU1RBVEVfVU5TUEVDSUZJRUQQABIdChlFWEVDVVRJT05fU1RBVEVfU0NIRURVTEVEEAESGwoXRVhFQ1VUSU9OX1NUQVRFX1JVTk5JTkcQAhIdChlFWEVDVVRJT05fU1RBVEVfU1VDQ0VFREVEEAMSGgoWRVhFQ1VUSU9OX1NUQVRFX0ZBSUxFRBAEEh0KGUVYRUNVVElPTl9TVEFURV9DQU5DRUxMRUQQBRIaChZFWEVDVVRJT05fU1RBVEVfVU5ET05FEAYqzwEKFFNjaGVkdWxlZENoYW5nZVN0YXRlEiYKIlNDSEVEVUxFRF9DSEFOR0VfU1RBVEVfVU5TUEVDSUZJRUQQABIiCh5TQ0hFRFVMRURfQ0hBTkdFX1NUQVRFX1BFTkRJTkcQARIiCh5TQ0hFRFVMRURfQ0hBTkdFX1NUQVRFX0FQUExJRUQQAhIkCiBTQ0hFRFVMRURfQ0hBTkdFX1NUQVRFX0NBTkNFTExFRBADEiEKHVNDSEVEVUxFRF9DSEFOR0VfU1RBVEVfRkFJTEVEEAQqjAEKCVJhbXBTdGF0ZRIaChZSQU1QX1NUQVRFX1VOU1BFQ0lGSUVEEAASFgoSUkFNUF9TVEFURV9SVU5OSU5HEAESFQoRUkFNUF9TVEFURV9QQVVTRUQQAhIYChRSQU1QX1NUQVRFX0NPTVBMRVRFRBADEhoKFlJBTVBfU1RBVEVfUk9MTEVEX0JBQ0sQBDK+EAoOUm9sbG91dFNlcnZpY2USVgoNQ3JlYXRlUm9sbG91dBIhLmZsYWd3aXJlLnYxLkNyZWF0ZVJvbGxvdXRSZXF1ZXN0GiIuZmxhZ3dpcmUudjEuQ3JlYXRlUm9sbG91dFJlc3BvbnNlElMKDFN0YXJ0Um9sbG91dBIgLmZsYWd3aXJlLnYxLlN0YXJ0Um9sbG91dFJlcXVlc3QaIS5mbGFnd2lyZS52MS5TdGFydFJvbGxvdXRSZXNwb25zZRJNCgpHZXRSb2xsb3V0Eh4uZmxhZ3dpcmUudjEuR2V0Um9sbG91dFJlcXVlc3QaHy5mbGFnd2lyZS52MS5HZXRSb2xsb3V0UmVzcG9uc2USUwoMTGlzdFJvbGxvdXRzEiAuZmxhZ3dpcmUudjEuTGlzdFJvbGxvdXRzUmVxdWVzdBohLmZsYWd3aXJlLnYxLkxpc3RSb2xsb3V0c1Jlc3BvbnNlElMKDFBhdXNlUm9sbG91dBIgLmZsYWd3aXJlLnYxLlBhdXNlUm9sbG91dFJlcXVlc3QaIS5mbGFnd2lyZS52MS5QYXVzZVJvbGxvdXRSZXNwb25zZRJWCg1SZXN1bWVSb2xsb3V0EiEuZmxhZ3dpcmUudjEuUmVzdW1lUm9sbG91dFJlcXVlc3QaIi5mbGFnd2lyZS52MS5SZXN1bWVSb2xsb3V0UmVzcG9uc2USWQoOUHJvbW90ZVJvbGxvdXQSIi5mbGFnd2lyZS52MS5Qcm9tb3RlUm9sbG91dFJlcXVlc3QaIy5mbGFnd2lyZS52MS5Qcm9tb3RlUm9sbG91dFJlc3BvbnNlElwKD1JvbGxiYWNrUm9sbG91dBIjLmZsYWd3aXJlLnYxLlJvbGxiYWNrUm9sbG91dFJlcXVlc3QaJC5mbGFnd2lyZS52MS5Sb2xsYmFja1JvbGxvdXRSZXNwb25zZRJlChJDcmVhdGVSb2xsYmFja1BsYW4SJi5mbGFnd2lyZS52MS5DcmVhdGVSb2xsYmFja1BsYW5SZXF1ZXN0GicuZmxhZ3dpcmUudjEuQ3JlYXRlUm9sbGJhY2tQbGFuUmVzcG9uc2USYgoRTGlzdFJvbGxiYWNrUGxhbnMSJS5mbGFnd2lyZS52MS5MaXN0Um9sbGJhY2tQbGFuc1JlcXVlc3QaJi5mbGFnd2lyZS52MS5MaXN0Um9sbGJhY2tQbGFuc1Jlc3BvbnNlEmgKE0V4ZWN1dGVSb2xsYmFja1BsYW4SJy5mbGFnd2lyZS52MS5FeGVjdXRlUm9sbGJhY2tQbGFuUmVxdWVzdBooLmZsYWd3aXJlLnYxLkV4ZWN1dGVSb2xsYmFja1BsYW5SZXNwb25zZRJTCgxHZXRFeGVjdXRpb24SIC5mbGFnd2lyZS52MS5HZXRFeGVjdXRpb25SZXF1ZXN0GiEuZmxhZ3dpcmUudjEuR2V0RXhlY3V0aW9uUmVzcG9uc2USXAoPQ2FuY2VsRXhlY3V0aW9uEiMuZmxhZ3dpcmUudjEuQ2FuY2VsRXhlY3V0aW9uUmVxdWVzdBokLmZsYWd3aXJlLnYxLkNhbmNlbEV4ZWN1dGlvblJlc3BvbnNlEjsKBEtpbGwSGC5mbGFnd2lyZS52MS5LaWxsUmVxdWVzdBoZLmZsYWd3aXJlLnYxLktpbGxSZXNwb25zZRJHCghVbmRvS2lsbBIcLmZsYWd3aXJlLnYxLlVuZG9LaWxsUmVxdWVzdBodLmZsYWd3aXJlLnYxLlVuZG9LaWxsUmVzcG9uc2USWQoOU2NoZWR1bGVDaGFuZ2USIi5mbGFnd2lyZS52MS5TY2hlZHVsZUNoYW5nZVJlcXVlc3QaIy5mbGFnd2lyZS52MS5TY2hlZHVsZUNoYW5nZVJlc3BvbnNlEmsKFExpc3RTY2hlZHVsZWRDaGFuZ2VzEiguZmxhZ3dpcmUudjEuTGlzdFNjaGVkdWxlZENoYW5nZXNSZXF1ZXN0GikuZmxhZ3dpcmUudjEuTGlzdFNjaGVkdWxlZENoYW5nZXNSZXNwb25zZRJuChVDYW5jZWxTY2hlZHVsZWRDaGFuZ2USKS5mbGFnd2lyZS52MS5DYW5jZWxTY2hlZHVsZWRDaGFuZ2VSZXF1ZXN0GiouZmxhZ3dpcmUudjEuQ2FuY2VsU2NoZWR1bGVkQ2hhbmdlUmVzcG9uc2USTQoKQ3JlYXRlUmFtcBIeLmZsYWd3aXJlLnYxLkNyZWF0ZVJhbXBSZXF1ZXN0Gh8uZmxhZ3dpcmUudjEuQ3JlYXRlUmFtcFJlc3BvbnNlEkQKB0dldFJhbXASGy5mbGFnd2lyZS52MS5HZXRSYW1wUmVxdWVzdBocLmZsYWd3aXJlLnYxLkdldFJhbXBSZXNwb25zZRJKCglMaXN0UmFtcHMSHS5mbGFnd2lyZS52MS5MaXN0UmFtcHNSZXF1ZXN0Gh4uZmxhZ3dpcmUudjEuTGlzdFJhbXBzUmVzcG9uc2USSgoJUGF1c2VSYW1wEh0uZmxhZ3dpcmUudjEuUGF1c2VSYW1wUmVxdWVzdBoeLmZsYWd3aXJlLnYxLlBhdXNlUmFtcFJlc3BvbnNlEk0KClJlc3VtZVJhbXASHi5mbGFnd2lyZS52MS5SZXN1bWVSYW1wUmVxdWVzdBofLmZsYWd3aXJlLnYxLlJlc3VtZVJhbXBSZXNwb25zZRJTCgxSb2xsYmFja1JhbXASIC5mbGFnd2lyZS52MS5Sb2xsYmFja1JhbXBSZXF1ZXN0GiEuZmxhZ3dpcmUudjEuUm9sbGJhY2tSYW1wUmVzcG9uc2ViBnByb3RvMw", [file_flagwire_v1_flag, file_flagwire_v1_metrics, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * One step of a rollout.
@@ -1630,6 +1632,34 @@ export type Execution = Message<"flagwire.v1.Execution"> & {
    * @generated from field: google.protobuf.Timestamp end_time = 9;
    */
   endTime?: Timestamp | undefined;
+
+  /**
+   * What a kill applied to (kill executions only).
+   *
+   * @generated from field: flagwire.v1.Scope scope = 10;
+   */
+  scope?: Scope | undefined;
+
+  /**
+   * "kill" or "plan".
+   *
+   * @generated from field: string kind = 11;
+   */
+  kind: string;
+
+  /**
+   * The flags as they were before a kill, which UndoKill restores.
+   *
+   * @generated from field: repeated flagwire.v1.Flag previous = 12;
+   */
+  previous: Flag[];
+
+  /**
+   * Set when the execution was started by a rollout rolling back.
+   *
+   * @generated from field: string rollout_id = 13;
+   */
+  rolloutId: string;
 };
 
 /**
@@ -1820,6 +1850,646 @@ export type UndoKillResponse = Message<"flagwire.v1.UndoKillResponse"> & {
  */
 export const UndoKillResponseSchema: GenMessage<UndoKillResponse> = /*@__PURE__*/
   messageDesc(file_flagwire_v1_rollout, 47);
+
+/**
+ * A flag change to apply at a time.
+ *
+ * @generated from message flagwire.v1.ScheduledChange
+ */
+export type ScheduledChange = Message<"flagwire.v1.ScheduledChange"> & {
+  /**
+   * Server-assigned id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * When to apply it.
+   *
+   * @generated from field: google.protobuf.Timestamp at = 2;
+   */
+  at?: Timestamp | undefined;
+
+  /**
+   * The change: a plan step (set variant, enable/disable, revert, set weights, abort a
+   * rollout), or a whole flag replacing the stored one. Exactly one is set.
+   *
+   * @generated from field: flagwire.v1.PlanStep step = 3;
+   */
+  step?: PlanStep | undefined;
+
+  /**
+   * A whole flag (as in UpdateFlag), applied at `at` whatever version is stored then.
+   *
+   * @generated from field: flagwire.v1.Flag flag = 4;
+   */
+  flag?: Flag | undefined;
+
+  /**
+   * Why (recorded in the audit log when applied).
+   *
+   * @generated from field: string reason = 5;
+   */
+  reason: string;
+
+  /**
+   * Who scheduled it.
+   *
+   * @generated from field: string actor = 6;
+   */
+  actor: string;
+
+  /**
+   * State.
+   *
+   * @generated from field: flagwire.v1.ScheduledChangeState state = 7;
+   */
+  state: ScheduledChangeState;
+
+  /**
+   * Outcome detail once applied or failed.
+   *
+   * @generated from field: string detail = 8;
+   */
+  detail: string;
+
+  /**
+   * When it was applied or failed.
+   *
+   * @generated from field: google.protobuf.Timestamp done_time = 9;
+   */
+  doneTime?: Timestamp | undefined;
+
+  /**
+   * When it was scheduled.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 10;
+   */
+  createTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message flagwire.v1.ScheduledChange.
+ * Use `create(ScheduledChangeSchema)` to create a new message.
+ */
+export const ScheduledChangeSchema: GenMessage<ScheduledChange> = /*@__PURE__*/
+  messageDesc(file_flagwire_v1_rollout, 48);
+
+/**
+ * Schedules a change.
+ *
+ * @generated from message flagwire.v1.ScheduleChangeRequest
+ */
+export type ScheduleChangeRequest = Message<"flagwire.v1.ScheduleChangeRequest"> & {
+  /**
+   * The change; id, actor, state and times other than `at` are ignored.
+   *
+   * @generated from field: flagwire.v1.ScheduledChange change = 1;
+   */
+  change?: ScheduledChange | undefined;
+};
+
+/**
+ * Describes the message flagwire.v1.ScheduleChangeRequest.
+ * Use `create(ScheduleChangeRequestSchema)` to create a new message.
+ */
+export const ScheduleChangeRequestSchema: GenMessage<ScheduleChangeRequest> = /*@__PURE__*/
+  messageDesc(file_flagwire_v1_rollout, 49);
+
+/**
+ * The scheduled change.
+ *
+ * @generated from message flagwire.v1.ScheduleChangeResponse
+ */
+export type ScheduleChangeResponse = Message<"flagwire.v1.ScheduleChangeResponse"> & {
+  /**
+   * As stored.
+   *
+   * @generated from field: flagwire.v1.ScheduledChange change = 1;
+   */
+  change?: ScheduledChange | undefined;
+};
+
+/**
+ * Describes the message flagwire.v1.ScheduleChangeResponse.
+ * Use `create(ScheduleChangeResponseSchema)` to create a new message.
+ */
+export const ScheduleChangeResponseSchema: GenMessage<ScheduleChangeResponse> = /*@__PURE__*/
+  messageDesc(file_flagwire_v1_rollout, 50);
+
+/**
+ * Lists scheduled changes.
+ *
+ * @generated from message flagwire.v1.ListScheduledChangesRequest
+ */
+export type ListScheduledChangesRequest = Message<"flagwire.v1.ListScheduledChangesRequest"> & {
+  /**
+   * Only changes of this flag; empty = all.
+   *
+   * @generated from field: string flag_key = 1;
+   */
+  flagKey: string;
+
+  /**
+   * Also applied, cancelled and failed ones.
+   *
+   * @generated from field: bool include_done = 2;
+   */
+  includeDone: boolean;
+};
+
+/**
+ * Describes the message flagwire.v1.ListScheduledChangesRequest.
+ * Use `create(ListScheduledChangesRequestSchema)` to create a new message.
+ */
+export const ListScheduledChangesRequestSchema: GenMessage<ListScheduledChangesRequest> = /*@__PURE__*/
+  messageDesc(file_flagwire_v1_rollout, 51);
+
+/**
+ * Scheduled changes, by time.
+ *
+ * @generated from message flagwire.v1.ListScheduledChangesResponse
+ */
+export type ListScheduledChangesResponse = Message<"flagwire.v1.ListScheduledChangesResponse"> & {
+  /**
+   * The changes.
+   *
+   * @generated from field: repeated flagwire.v1.ScheduledChange changes = 1;
+   */
+  changes: ScheduledChange[];
+};
+
+/**
+ * Describes the message flagwire.v1.ListScheduledChangesResponse.
+ * Use `create(ListScheduledChangesResponseSchema)` to create a new message.
+ */
+export const ListScheduledChangesResponseSchema: GenMessage<ListScheduledChangesResponse> = /*@__PURE__*/
+  messageDesc(file_flagwire_v1_rollout, 52);
+
+/**
+ * Cancels a scheduled change.
+ *
+ * @generated from message flagwire.v1.CancelScheduledChangeRequest
+ */
+export type CancelScheduledChangeRequest = Message<"flagwire.v1.CancelScheduledChangeRequest"> & {
+  /**
+   * Its id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Why.
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message flagwire.v1.CancelScheduledChangeRequest.
+ * Use `create(CancelScheduledChangeRequestSchema)` to create a new message.
+ */
+export const CancelScheduledChangeRequestSchema: GenMessage<CancelScheduledChangeRequest> = /*@__PURE__*/
+  messageDesc(file_flagwire_v1_rollout, 53);
+
+/**
+ * The cancelled change.
+ *
+ * @generated from message flagwire.v1.CancelScheduledChangeResponse
+ */
+export type CancelScheduledChangeResponse = Message<"flagwire.v1.CancelScheduledChangeResponse"> & {
+  /**
+   * As stored.
+   *
+   * @generated from field: flagwire.v1.ScheduledChange change = 1;
+   */
+  change?: ScheduledChange | undefined;
+};
+
+/**
+ * Describes the message flagwire.v1.CancelScheduledChangeResponse.
+ * Use `create(CancelScheduledChangeResponseSchema)` to create a new message.
+ */
+export const CancelScheduledChangeResponseSchema: GenMessage<CancelScheduledChangeResponse> = /*@__PURE__*/
+  messageDesc(file_flagwire_v1_rollout, 54);
+
+/**
+ * A time-based gradual rollout: the default rule of a flag in one environment becomes a split
+ * of `variant` (weight w) and `other_variant` (the rest), w moving from `from` to `to` in equal
+ * steps spread over `duration`. Each step is an ordinary flag change made by the server.
+ *
+ * @generated from message flagwire.v1.Ramp
+ */
+export type Ramp = Message<"flagwire.v1.Ramp"> & {
+  /**
+   * Server-assigned id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * The flag.
+   *
+   * @generated from field: string flag_key = 2;
+   */
+  flagKey: string;
+
+  /**
+   * The environment.
+   *
+   * @generated from field: string environment = 3;
+   */
+  environment: string;
+
+  /**
+   * The variant whose weight ramps.
+   *
+   * @generated from field: string variant = 4;
+   */
+  variant: string;
+
+  /**
+   * The variant serving the rest.
+   *
+   * @generated from field: string other_variant = 5;
+   */
+  otherVariant: string;
+
+  /**
+   * Starting weight, basis points.
+   *
+   * @generated from field: uint32 from_basis_points = 6;
+   */
+  fromBasisPoints: number;
+
+  /**
+   * Target weight, basis points.
+   *
+   * @generated from field: uint32 to_basis_points = 7;
+   */
+  toBasisPoints: number;
+
+  /**
+   * Time from start to target.
+   *
+   * @generated from field: google.protobuf.Duration duration = 8;
+   */
+  duration?: Duration | undefined;
+
+  /**
+   * Number of steps (at least 1).
+   *
+   * @generated from field: uint32 steps = 9;
+   */
+  steps: number;
+
+  /**
+   * State.
+   *
+   * @generated from field: flagwire.v1.RampState state = 10;
+   */
+  state: RampState;
+
+  /**
+   * Steps done so far (0 = at `from`).
+   *
+   * @generated from field: uint32 steps_done = 11;
+   */
+  stepsDone: number;
+
+  /**
+   * The weight served now, basis points.
+   *
+   * @generated from field: uint32 current_basis_points = 12;
+   */
+  currentBasisPoints: number;
+
+  /**
+   * When started.
+   *
+   * @generated from field: google.protobuf.Timestamp start_time = 13;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * When the next step is due (running ramps).
+   *
+   * @generated from field: google.protobuf.Timestamp next_step_time = 14;
+   */
+  nextStepTime?: Timestamp | undefined;
+
+  /**
+   * When completed or rolled back.
+   *
+   * @generated from field: google.protobuf.Timestamp end_time = 15;
+   */
+  endTime?: Timestamp | undefined;
+
+  /**
+   * Bucketing salt of the ramp's split.
+   *
+   * @generated from field: string salt = 16;
+   */
+  salt: string;
+
+  /**
+   * Who created it.
+   *
+   * @generated from field: string actor = 17;
+   */
+  actor: string;
+};
+
+/**
+ * Describes the message flagwire.v1.Ramp.
+ * Use `create(RampSchema)` to create a new message.
+ */
+export const RampSchema: GenMessage<Ramp> = /*@__PURE__*/
+  messageDesc(file_flagwire_v1_rollout, 55);
+
+/**
+ * Creates and starts a ramp.
+ *
+ * @generated from message flagwire.v1.CreateRampRequest
+ */
+export type CreateRampRequest = Message<"flagwire.v1.CreateRampRequest"> & {
+  /**
+   * The ramp; id, state, progress and times are ignored.
+   *
+   * @generated from field: flagwire.v1.Ramp ramp = 1;
+   */
+  ramp?: Ramp | undefined;
+
+  /**
+   * Why.
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message flagwire.v1.CreateRampRequest.
+ * Use `create(CreateRampRequestSchema)` to create a new message.
+ */
+export const CreateRampRequestSchema: GenMessage<CreateRampRequest> = /*@__PURE__*/
+  messageDesc(file_flagwire_v1_rollout, 56);
+
+/**
+ * The started ramp.
+ *
+ * @generated from message flagwire.v1.CreateRampResponse
+ */
+export type CreateRampResponse = Message<"flagwire.v1.CreateRampResponse"> & {
+  /**
+   * As stored.
+   *
+   * @generated from field: flagwire.v1.Ramp ramp = 1;
+   */
+  ramp?: Ramp | undefined;
+};
+
+/**
+ * Describes the message flagwire.v1.CreateRampResponse.
+ * Use `create(CreateRampResponseSchema)` to create a new message.
+ */
+export const CreateRampResponseSchema: GenMessage<CreateRampResponse> = /*@__PURE__*/
+  messageDesc(file_flagwire_v1_rollout, 57);
+
+/**
+ * Gets a ramp.
+ *
+ * @generated from message flagwire.v1.GetRampRequest
+ */
+export type GetRampRequest = Message<"flagwire.v1.GetRampRequest"> & {
+  /**
+   * Ramp id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message flagwire.v1.GetRampRequest.
+ * Use `create(GetRampRequestSchema)` to create a new message.
+ */
+export const GetRampRequestSchema: GenMessage<GetRampRequest> = /*@__PURE__*/
+  messageDesc(file_flagwire_v1_rollout, 58);
+
+/**
+ * One ramp.
+ *
+ * @generated from message flagwire.v1.GetRampResponse
+ */
+export type GetRampResponse = Message<"flagwire.v1.GetRampResponse"> & {
+  /**
+   * As stored.
+   *
+   * @generated from field: flagwire.v1.Ramp ramp = 1;
+   */
+  ramp?: Ramp | undefined;
+};
+
+/**
+ * Describes the message flagwire.v1.GetRampResponse.
+ * Use `create(GetRampResponseSchema)` to create a new message.
+ */
+export const GetRampResponseSchema: GenMessage<GetRampResponse> = /*@__PURE__*/
+  messageDesc(file_flagwire_v1_rollout, 59);
+
+/**
+ * Lists ramps.
+ *
+ * @generated from message flagwire.v1.ListRampsRequest
+ */
+export type ListRampsRequest = Message<"flagwire.v1.ListRampsRequest"> & {
+  /**
+   * Only this flag; empty = all.
+   *
+   * @generated from field: string flag_key = 1;
+   */
+  flagKey: string;
+};
+
+/**
+ * Describes the message flagwire.v1.ListRampsRequest.
+ * Use `create(ListRampsRequestSchema)` to create a new message.
+ */
+export const ListRampsRequestSchema: GenMessage<ListRampsRequest> = /*@__PURE__*/
+  messageDesc(file_flagwire_v1_rollout, 60);
+
+/**
+ * Ramps, newest first.
+ *
+ * @generated from message flagwire.v1.ListRampsResponse
+ */
+export type ListRampsResponse = Message<"flagwire.v1.ListRampsResponse"> & {
+  /**
+   * The ramps.
+   *
+   * @generated from field: repeated flagwire.v1.Ramp ramps = 1;
+   */
+  ramps: Ramp[];
+};
+
+/**
+ * Describes the message flagwire.v1.ListRampsResponse.
+ * Use `create(ListRampsResponseSchema)` to create a new message.
+ */
+export const ListRampsResponseSchema: GenMessage<ListRampsResponse> = /*@__PURE__*/
+  messageDesc(file_flagwire_v1_rollout, 61);
+
+/**
+ * Pauses a ramp.
+ *
+ * @generated from message flagwire.v1.PauseRampRequest
+ */
+export type PauseRampRequest = Message<"flagwire.v1.PauseRampRequest"> & {
+  /**
+   * Ramp id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Why.
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message flagwire.v1.PauseRampRequest.
+ * Use `create(PauseRampRequestSchema)` to create a new message.
+ */
+export const PauseRampRequestSchema: GenMessage<PauseRampRequest> = /*@__PURE__*/
+  messageDesc(file_flagwire_v1_rollout, 62);
+
+/**
+ * The paused ramp.
+ *
+ * @generated from message flagwire.v1.PauseRampResponse
+ */
+export type PauseRampResponse = Message<"flagwire.v1.PauseRampResponse"> & {
+  /**
+   * As stored.
+   *
+   * @generated from field: flagwire.v1.Ramp ramp = 1;
+   */
+  ramp?: Ramp | undefined;
+};
+
+/**
+ * Describes the message flagwire.v1.PauseRampResponse.
+ * Use `create(PauseRampResponseSchema)` to create a new message.
+ */
+export const PauseRampResponseSchema: GenMessage<PauseRampResponse> = /*@__PURE__*/
+  messageDesc(file_flagwire_v1_rollout, 63);
+
+/**
+ * Resumes a ramp.
+ *
+ * @generated from message flagwire.v1.ResumeRampRequest
+ */
+export type ResumeRampRequest = Message<"flagwire.v1.ResumeRampRequest"> & {
+  /**
+   * Ramp id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Why.
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message flagwire.v1.ResumeRampRequest.
+ * Use `create(ResumeRampRequestSchema)` to create a new message.
+ */
+export const ResumeRampRequestSchema: GenMessage<ResumeRampRequest> = /*@__PURE__*/
+  messageDesc(file_flagwire_v1_rollout, 64);
+
+/**
+ * The resumed ramp.
+ *
+ * @generated from message flagwire.v1.ResumeRampResponse
+ */
+export type ResumeRampResponse = Message<"flagwire.v1.ResumeRampResponse"> & {
+  /**
+   * As stored.
+   *
+   * @generated from field: flagwire.v1.Ramp ramp = 1;
+   */
+  ramp?: Ramp | undefined;
+};
+
+/**
+ * Describes the message flagwire.v1.ResumeRampResponse.
+ * Use `create(ResumeRampResponseSchema)` to create a new message.
+ */
+export const ResumeRampResponseSchema: GenMessage<ResumeRampResponse> = /*@__PURE__*/
+  messageDesc(file_flagwire_v1_rollout, 65);
+
+/**
+ * Rolls a ramp back.
+ *
+ * @generated from message flagwire.v1.RollbackRampRequest
+ */
+export type RollbackRampRequest = Message<"flagwire.v1.RollbackRampRequest"> & {
+  /**
+   * Ramp id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Why.
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message flagwire.v1.RollbackRampRequest.
+ * Use `create(RollbackRampRequestSchema)` to create a new message.
+ */
+export const RollbackRampRequestSchema: GenMessage<RollbackRampRequest> = /*@__PURE__*/
+  messageDesc(file_flagwire_v1_rollout, 66);
+
+/**
+ * The rolled-back ramp.
+ *
+ * @generated from message flagwire.v1.RollbackRampResponse
+ */
+export type RollbackRampResponse = Message<"flagwire.v1.RollbackRampResponse"> & {
+  /**
+   * As stored.
+   *
+   * @generated from field: flagwire.v1.Ramp ramp = 1;
+   */
+  ramp?: Ramp | undefined;
+};
+
+/**
+ * Describes the message flagwire.v1.RollbackRampResponse.
+ * Use `create(RollbackRampResponseSchema)` to create a new message.
+ */
+export const RollbackRampResponseSchema: GenMessage<RollbackRampResponse> = /*@__PURE__*/
+  messageDesc(file_flagwire_v1_rollout, 67);
 
 /**
  * What happens at a step's max duration without a regression.
@@ -2014,6 +2684,102 @@ export const ExecutionStateSchema: GenEnum<ExecutionState> = /*@__PURE__*/
   enumDesc(file_flagwire_v1_rollout, 3);
 
 /**
+ * State of a scheduled change.
+ *
+ * @generated from enum flagwire.v1.ScheduledChangeState
+ */
+export enum ScheduledChangeState {
+  /**
+   * Not set.
+   *
+   * @generated from enum value: SCHEDULED_CHANGE_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Waiting for its time.
+   *
+   * @generated from enum value: SCHEDULED_CHANGE_STATE_PENDING = 1;
+   */
+  PENDING = 1,
+
+  /**
+   * Applied.
+   *
+   * @generated from enum value: SCHEDULED_CHANGE_STATE_APPLIED = 2;
+   */
+  APPLIED = 2,
+
+  /**
+   * Cancelled before its time.
+   *
+   * @generated from enum value: SCHEDULED_CHANGE_STATE_CANCELLED = 3;
+   */
+  CANCELLED = 3,
+
+  /**
+   * Its time came but the change was refused (detail says why).
+   *
+   * @generated from enum value: SCHEDULED_CHANGE_STATE_FAILED = 4;
+   */
+  FAILED = 4,
+}
+
+/**
+ * Describes the enum flagwire.v1.ScheduledChangeState.
+ */
+export const ScheduledChangeStateSchema: GenEnum<ScheduledChangeState> = /*@__PURE__*/
+  enumDesc(file_flagwire_v1_rollout, 4);
+
+/**
+ * Lifecycle of a ramp.
+ *
+ * @generated from enum flagwire.v1.RampState
+ */
+export enum RampState {
+  /**
+   * Not set.
+   *
+   * @generated from enum value: RAMP_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Stepping on schedule.
+   *
+   * @generated from enum value: RAMP_STATE_RUNNING = 1;
+   */
+  RUNNING = 1,
+
+  /**
+   * Held at its current weight.
+   *
+   * @generated from enum value: RAMP_STATE_PAUSED = 2;
+   */
+  PAUSED = 2,
+
+  /**
+   * Reached its target.
+   *
+   * @generated from enum value: RAMP_STATE_COMPLETED = 3;
+   */
+  COMPLETED = 3,
+
+  /**
+   * Rolled back: the other variant serves everyone.
+   *
+   * @generated from enum value: RAMP_STATE_ROLLED_BACK = 4;
+   */
+  ROLLED_BACK = 4,
+}
+
+/**
+ * Describes the enum flagwire.v1.RampState.
+ */
+export const RampStateSchema: GenEnum<RampState> = /*@__PURE__*/
+  enumDesc(file_flagwire_v1_rollout, 5);
+
+/**
  * Canary rollouts, rollback plans and the kill switch. Writes need an admin token; Get/List
  * also accept read-only tokens.
  *
@@ -2169,6 +2935,96 @@ export const RolloutService: GenService<{
     methodKind: "unary";
     input: typeof UndoKillRequestSchema;
     output: typeof UndoKillResponseSchema;
+  },
+  /**
+   * Schedules a flag change for a time; the server applies it exactly once.
+   *
+   * @generated from rpc flagwire.v1.RolloutService.ScheduleChange
+   */
+  scheduleChange: {
+    methodKind: "unary";
+    input: typeof ScheduleChangeRequestSchema;
+    output: typeof ScheduleChangeResponseSchema;
+  },
+  /**
+   * Lists scheduled changes.
+   *
+   * @generated from rpc flagwire.v1.RolloutService.ListScheduledChanges
+   */
+  listScheduledChanges: {
+    methodKind: "unary";
+    input: typeof ListScheduledChangesRequestSchema;
+    output: typeof ListScheduledChangesResponseSchema;
+  },
+  /**
+   * Cancels a pending scheduled change.
+   *
+   * @generated from rpc flagwire.v1.RolloutService.CancelScheduledChange
+   */
+  cancelScheduledChange: {
+    methodKind: "unary";
+    input: typeof CancelScheduledChangeRequestSchema;
+    output: typeof CancelScheduledChangeResponseSchema;
+  },
+  /**
+   * Starts a time-based gradual rollout of a variant's weight.
+   *
+   * @generated from rpc flagwire.v1.RolloutService.CreateRamp
+   */
+  createRamp: {
+    methodKind: "unary";
+    input: typeof CreateRampRequestSchema;
+    output: typeof CreateRampResponseSchema;
+  },
+  /**
+   * Gets a ramp.
+   *
+   * @generated from rpc flagwire.v1.RolloutService.GetRamp
+   */
+  getRamp: {
+    methodKind: "unary";
+    input: typeof GetRampRequestSchema;
+    output: typeof GetRampResponseSchema;
+  },
+  /**
+   * Lists ramps.
+   *
+   * @generated from rpc flagwire.v1.RolloutService.ListRamps
+   */
+  listRamps: {
+    methodKind: "unary";
+    input: typeof ListRampsRequestSchema;
+    output: typeof ListRampsResponseSchema;
+  },
+  /**
+   * Pauses a ramp at its current weight.
+   *
+   * @generated from rpc flagwire.v1.RolloutService.PauseRamp
+   */
+  pauseRamp: {
+    methodKind: "unary";
+    input: typeof PauseRampRequestSchema;
+    output: typeof PauseRampResponseSchema;
+  },
+  /**
+   * Resumes a paused ramp.
+   *
+   * @generated from rpc flagwire.v1.RolloutService.ResumeRamp
+   */
+  resumeRamp: {
+    methodKind: "unary";
+    input: typeof ResumeRampRequestSchema;
+    output: typeof ResumeRampResponseSchema;
+  },
+  /**
+   * Serves the ramp's other variant to everyone and ends the ramp.
+   *
+   * @generated from rpc flagwire.v1.RolloutService.RollbackRamp
+   */
+  rollbackRamp: {
+    methodKind: "unary";
+    input: typeof RollbackRampRequestSchema;
+    output: typeof RollbackRampResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_flagwire_v1_rollout, 0);

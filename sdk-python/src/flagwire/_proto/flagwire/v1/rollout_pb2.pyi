@@ -4,6 +4,7 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from flagwire._proto.flagwire.v1 import flag_pb2 as _flag_pb2
 from flagwire._proto.flagwire.v1 import metrics_pb2 as _metrics_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import duration_pb2 as _duration_pb2
@@ -149,6 +150,70 @@ EXECUTION_STATE_CANCELLED: ExecutionState.ValueType  # 5
 EXECUTION_STATE_UNDONE: ExecutionState.ValueType  # 6
 """Undone (kill switch)."""
 Global___ExecutionState: _TypeAlias = ExecutionState  # noqa: Y015
+
+class _ScheduledChangeState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ScheduledChangeStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ScheduledChangeState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SCHEDULED_CHANGE_STATE_UNSPECIFIED: _ScheduledChangeState.ValueType  # 0
+    """Not set."""
+    SCHEDULED_CHANGE_STATE_PENDING: _ScheduledChangeState.ValueType  # 1
+    """Waiting for its time."""
+    SCHEDULED_CHANGE_STATE_APPLIED: _ScheduledChangeState.ValueType  # 2
+    """Applied."""
+    SCHEDULED_CHANGE_STATE_CANCELLED: _ScheduledChangeState.ValueType  # 3
+    """Cancelled before its time."""
+    SCHEDULED_CHANGE_STATE_FAILED: _ScheduledChangeState.ValueType  # 4
+    """Its time came but the change was refused (detail says why)."""
+
+class ScheduledChangeState(_ScheduledChangeState, metaclass=_ScheduledChangeStateEnumTypeWrapper):
+    """State of a scheduled change."""
+
+SCHEDULED_CHANGE_STATE_UNSPECIFIED: ScheduledChangeState.ValueType  # 0
+"""Not set."""
+SCHEDULED_CHANGE_STATE_PENDING: ScheduledChangeState.ValueType  # 1
+"""Waiting for its time."""
+SCHEDULED_CHANGE_STATE_APPLIED: ScheduledChangeState.ValueType  # 2
+"""Applied."""
+SCHEDULED_CHANGE_STATE_CANCELLED: ScheduledChangeState.ValueType  # 3
+"""Cancelled before its time."""
+SCHEDULED_CHANGE_STATE_FAILED: ScheduledChangeState.ValueType  # 4
+"""Its time came but the change was refused (detail says why)."""
+Global___ScheduledChangeState: _TypeAlias = ScheduledChangeState  # noqa: Y015
+
+class _RampState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RampStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RampState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RAMP_STATE_UNSPECIFIED: _RampState.ValueType  # 0
+    """Not set."""
+    RAMP_STATE_RUNNING: _RampState.ValueType  # 1
+    """Stepping on schedule."""
+    RAMP_STATE_PAUSED: _RampState.ValueType  # 2
+    """Held at its current weight."""
+    RAMP_STATE_COMPLETED: _RampState.ValueType  # 3
+    """Reached its target."""
+    RAMP_STATE_ROLLED_BACK: _RampState.ValueType  # 4
+    """Rolled back: the other variant serves everyone."""
+
+class RampState(_RampState, metaclass=_RampStateEnumTypeWrapper):
+    """Lifecycle of a ramp."""
+
+RAMP_STATE_UNSPECIFIED: RampState.ValueType  # 0
+"""Not set."""
+RAMP_STATE_RUNNING: RampState.ValueType  # 1
+"""Stepping on schedule."""
+RAMP_STATE_PAUSED: RampState.ValueType  # 2
+"""Held at its current weight."""
+RAMP_STATE_COMPLETED: RampState.ValueType  # 3
+"""Reached its target."""
+RAMP_STATE_ROLLED_BACK: RampState.ValueType  # 4
+"""Rolled back: the other variant serves everyone."""
+Global___RampState: _TypeAlias = RampState  # noqa: Y015
 
 @_typing.final
 class RolloutStep(_message.Message):
@@ -1542,6 +1607,10 @@ class Execution(_message.Message):
     ACTOR_FIELD_NUMBER: _builtins.int
     START_TIME_FIELD_NUMBER: _builtins.int
     END_TIME_FIELD_NUMBER: _builtins.int
+    SCOPE_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    PREVIOUS_FIELD_NUMBER: _builtins.int
+    ROLLOUT_ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned id."""
     plan_id: _builtins.str
@@ -1552,6 +1621,10 @@ class Execution(_message.Message):
     """Why."""
     actor: _builtins.str
     """Who."""
+    kind: _builtins.str
+    """"kill" or "plan"."""
+    rollout_id: _builtins.str
+    """Set when the execution was started by a rollout rolling back."""
     @_builtins.property
     def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___StepOutcome]:
         """Step outcomes."""
@@ -1568,6 +1641,14 @@ class Execution(_message.Message):
     def end_time(self) -> _timestamp_pb2.Timestamp:
         """When finished."""
 
+    @_builtins.property
+    def scope(self) -> Global___Scope:
+        """What a kill applied to (kill executions only)."""
+
+    @_builtins.property
+    def previous(self) -> _containers.RepeatedCompositeFieldContainer[_flag_pb2.Flag]:
+        """The flags as they were before a kill, which UndoKill restores."""
+
     def __init__(
         self,
         *,
@@ -1580,10 +1661,14 @@ class Execution(_message.Message):
         actor: _builtins.str = ...,
         start_time: _timestamp_pb2.Timestamp | None = ...,
         end_time: _timestamp_pb2.Timestamp | None = ...,
+        scope: Global___Scope | None = ...,
+        kind: _builtins.str = ...,
+        previous: _abc.Iterable[_flag_pb2.Flag] | None = ...,
+        rollout_id: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "scope", b"scope", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledgements", b"acknowledgements", "actor", b"actor", "end_time", b"end_time", "id", b"id", "plan_id", b"plan_id", "reason", b"reason", "start_time", b"start_time", "state", b"state", "steps", b"steps"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledgements", b"acknowledgements", "actor", b"actor", "end_time", b"end_time", "id", b"id", "kind", b"kind", "plan_id", b"plan_id", "previous", b"previous", "reason", b"reason", "rollout_id", b"rollout_id", "scope", b"scope", "start_time", b"start_time", "state", b"state", "steps", b"steps"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1782,3 +1867,612 @@ class UndoKillResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UndoKillResponse: _TypeAlias = UndoKillResponse  # noqa: Y015
+
+@_typing.final
+class ScheduledChange(_message.Message):
+    """A flag change to apply at a time."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    STEP_FIELD_NUMBER: _builtins.int
+    FLAG_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    DONE_TIME_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """Server-assigned id."""
+    reason: _builtins.str
+    """Why (recorded in the audit log when applied)."""
+    actor: _builtins.str
+    """Who scheduled it."""
+    state: Global___ScheduledChangeState.ValueType
+    """State."""
+    detail: _builtins.str
+    """Outcome detail once applied or failed."""
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp:
+        """When to apply it."""
+
+    @_builtins.property
+    def step(self) -> Global___PlanStep:
+        """The change: a plan step (set variant, enable/disable, revert, set weights, abort a
+        rollout), or a whole flag replacing the stored one. Exactly one is set.
+        """
+
+    @_builtins.property
+    def flag(self) -> _flag_pb2.Flag:
+        """A whole flag (as in UpdateFlag), applied at `at` whatever version is stored then."""
+
+    @_builtins.property
+    def done_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was applied or failed."""
+
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was scheduled."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        step: Global___PlanStep | None = ...,
+        flag: _flag_pb2.Flag | None = ...,
+        reason: _builtins.str = ...,
+        actor: _builtins.str = ...,
+        state: Global___ScheduledChangeState.ValueType = ...,
+        detail: _builtins.str = ...,
+        done_time: _timestamp_pb2.Timestamp | None = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "create_time", b"create_time", "done_time", b"done_time", "flag", b"flag", "step", b"step"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "at", b"at", "create_time", b"create_time", "detail", b"detail", "done_time", b"done_time", "flag", b"flag", "id", b"id", "reason", b"reason", "state", b"state", "step", b"step"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ScheduledChange: _TypeAlias = ScheduledChange  # noqa: Y015
+
+@_typing.final
+class ScheduleChangeRequest(_message.Message):
+    """Schedules a change."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def change(self) -> Global___ScheduledChange:
+        """The change; id, actor, state and times other than `at` are ignored."""
+
+    def __init__(
+        self,
+        *,
+        change: Global___ScheduledChange | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["change", b"change"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["change", b"change"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ScheduleChangeRequest: _TypeAlias = ScheduleChangeRequest  # noqa: Y015
+
+@_typing.final
+class ScheduleChangeResponse(_message.Message):
+    """The scheduled change."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def change(self) -> Global___ScheduledChange:
+        """As stored."""
+
+    def __init__(
+        self,
+        *,
+        change: Global___ScheduledChange | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["change", b"change"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["change", b"change"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ScheduleChangeResponse: _TypeAlias = ScheduleChangeResponse  # noqa: Y015
+
+@_typing.final
+class ListScheduledChangesRequest(_message.Message):
+    """Lists scheduled changes."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FLAG_KEY_FIELD_NUMBER: _builtins.int
+    INCLUDE_DONE_FIELD_NUMBER: _builtins.int
+    flag_key: _builtins.str
+    """Only changes of this flag; empty = all."""
+    include_done: _builtins.bool
+    """Also applied, cancelled and failed ones."""
+    def __init__(
+        self,
+        *,
+        flag_key: _builtins.str = ...,
+        include_done: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["flag_key", b"flag_key", "include_done", b"include_done"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListScheduledChangesRequest: _TypeAlias = ListScheduledChangesRequest  # noqa: Y015
+
+@_typing.final
+class ListScheduledChangesResponse(_message.Message):
+    """Scheduled changes, by time."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANGES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___ScheduledChange]:
+        """The changes."""
+
+    def __init__(
+        self,
+        *,
+        changes: _abc.Iterable[Global___ScheduledChange] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListScheduledChangesResponse: _TypeAlias = ListScheduledChangesResponse  # noqa: Y015
+
+@_typing.final
+class CancelScheduledChangeRequest(_message.Message):
+    """Cancels a scheduled change."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """Its id."""
+    reason: _builtins.str
+    """Why."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelScheduledChangeRequest: _TypeAlias = CancelScheduledChangeRequest  # noqa: Y015
+
+@_typing.final
+class CancelScheduledChangeResponse(_message.Message):
+    """The cancelled change."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def change(self) -> Global___ScheduledChange:
+        """As stored."""
+
+    def __init__(
+        self,
+        *,
+        change: Global___ScheduledChange | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["change", b"change"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["change", b"change"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelScheduledChangeResponse: _TypeAlias = CancelScheduledChangeResponse  # noqa: Y015
+
+@_typing.final
+class Ramp(_message.Message):
+    """A time-based gradual rollout: the default rule of a flag in one environment becomes a split
+    of `variant` (weight w) and `other_variant` (the rest), w moving from `from` to `to` in equal
+    steps spread over `duration`. Each step is an ordinary flag change made by the server.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    FLAG_KEY_FIELD_NUMBER: _builtins.int
+    ENVIRONMENT_FIELD_NUMBER: _builtins.int
+    VARIANT_FIELD_NUMBER: _builtins.int
+    OTHER_VARIANT_FIELD_NUMBER: _builtins.int
+    FROM_BASIS_POINTS_FIELD_NUMBER: _builtins.int
+    TO_BASIS_POINTS_FIELD_NUMBER: _builtins.int
+    DURATION_FIELD_NUMBER: _builtins.int
+    STEPS_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    STEPS_DONE_FIELD_NUMBER: _builtins.int
+    CURRENT_BASIS_POINTS_FIELD_NUMBER: _builtins.int
+    START_TIME_FIELD_NUMBER: _builtins.int
+    NEXT_STEP_TIME_FIELD_NUMBER: _builtins.int
+    END_TIME_FIELD_NUMBER: _builtins.int
+    SALT_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """Server-assigned id."""
+    flag_key: _builtins.str
+    """The flag."""
+    environment: _builtins.str
+    """The environment."""
+    variant: _builtins.str
+    """The variant whose weight ramps."""
+    other_variant: _builtins.str
+    """The variant serving the rest."""
+    from_basis_points: _builtins.int
+    """Starting weight, basis points."""
+    to_basis_points: _builtins.int
+    """Target weight, basis points."""
+    steps: _builtins.int
+    """Number of steps (at least 1)."""
+    state: Global___RampState.ValueType
+    """State."""
+    steps_done: _builtins.int
+    """Steps done so far (0 = at `from`)."""
+    current_basis_points: _builtins.int
+    """The weight served now, basis points."""
+    salt: _builtins.str
+    """Bucketing salt of the ramp's split."""
+    actor: _builtins.str
+    """Who created it."""
+    @_builtins.property
+    def duration(self) -> _duration_pb2.Duration:
+        """Time from start to target."""
+
+    @_builtins.property
+    def start_time(self) -> _timestamp_pb2.Timestamp:
+        """When started."""
+
+    @_builtins.property
+    def next_step_time(self) -> _timestamp_pb2.Timestamp:
+        """When the next step is due (running ramps)."""
+
+    @_builtins.property
+    def end_time(self) -> _timestamp_pb2.Timestamp:
+        """When completed or rolled back."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        flag_key: _builtins.str = ...,
+        environment: _builtins.str = ...,
+        variant: _builtins.str = ...,
+        other_variant: _builtins.str = ...,
+        from_basis_points: _builtins.int = ...,
+        to_basis_points: _builtins.int = ...,
+        duration: _duration_pb2.Duration | None = ...,
+        steps: _builtins.int = ...,
+        state: Global___RampState.ValueType = ...,
+        steps_done: _builtins.int = ...,
+        current_basis_points: _builtins.int = ...,
+        start_time: _timestamp_pb2.Timestamp | None = ...,
+        next_step_time: _timestamp_pb2.Timestamp | None = ...,
+        end_time: _timestamp_pb2.Timestamp | None = ...,
+        salt: _builtins.str = ...,
+        actor: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["duration", b"duration", "end_time", b"end_time", "next_step_time", b"next_step_time", "start_time", b"start_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "current_basis_points", b"current_basis_points", "duration", b"duration", "end_time", b"end_time", "environment", b"environment", "flag_key", b"flag_key", "from_basis_points", b"from_basis_points", "id", b"id", "next_step_time", b"next_step_time", "other_variant", b"other_variant", "salt", b"salt", "start_time", b"start_time", "state", b"state", "steps", b"steps", "steps_done", b"steps_done", "to_basis_points", b"to_basis_points", "variant", b"variant"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Ramp: _TypeAlias = Ramp  # noqa: Y015
+
+@_typing.final
+class CreateRampRequest(_message.Message):
+    """Creates and starts a ramp."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RAMP_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    """Why."""
+    @_builtins.property
+    def ramp(self) -> Global___Ramp:
+        """The ramp; id, state, progress and times are ignored."""
+
+    def __init__(
+        self,
+        *,
+        ramp: Global___Ramp | None = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ramp", b"ramp"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ramp", b"ramp", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateRampRequest: _TypeAlias = CreateRampRequest  # noqa: Y015
+
+@_typing.final
+class CreateRampResponse(_message.Message):
+    """The started ramp."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RAMP_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def ramp(self) -> Global___Ramp:
+        """As stored."""
+
+    def __init__(
+        self,
+        *,
+        ramp: Global___Ramp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ramp", b"ramp"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ramp", b"ramp"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateRampResponse: _TypeAlias = CreateRampResponse  # noqa: Y015
+
+@_typing.final
+class GetRampRequest(_message.Message):
+    """Gets a ramp."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """Ramp id."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetRampRequest: _TypeAlias = GetRampRequest  # noqa: Y015
+
+@_typing.final
+class GetRampResponse(_message.Message):
+    """One ramp."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RAMP_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def ramp(self) -> Global___Ramp:
+        """As stored."""
+
+    def __init__(
+        self,
+        *,
+        ramp: Global___Ramp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ramp", b"ramp"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ramp", b"ramp"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetRampResponse: _TypeAlias = GetRampResponse  # noqa: Y015
+
+@_typing.final
+class ListRampsRequest(_message.Message):
+    """Lists ramps."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FLAG_KEY_FIELD_NUMBER: _builtins.int
+    flag_key: _builtins.str
+    """Only this flag; empty = all."""
+    def __init__(
+        self,
+        *,
+        flag_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["flag_key", b"flag_key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRampsRequest: _TypeAlias = ListRampsRequest  # noqa: Y015
+
+@_typing.final
+class ListRampsResponse(_message.Message):
+    """Ramps, newest first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RAMPS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def ramps(self) -> _containers.RepeatedCompositeFieldContainer[Global___Ramp]:
+        """The ramps."""
+
+    def __init__(
+        self,
+        *,
+        ramps: _abc.Iterable[Global___Ramp] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ramps", b"ramps"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRampsResponse: _TypeAlias = ListRampsResponse  # noqa: Y015
+
+@_typing.final
+class PauseRampRequest(_message.Message):
+    """Pauses a ramp."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """Ramp id."""
+    reason: _builtins.str
+    """Why."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PauseRampRequest: _TypeAlias = PauseRampRequest  # noqa: Y015
+
+@_typing.final
+class PauseRampResponse(_message.Message):
+    """The paused ramp."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RAMP_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def ramp(self) -> Global___Ramp:
+        """As stored."""
+
+    def __init__(
+        self,
+        *,
+        ramp: Global___Ramp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ramp", b"ramp"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ramp", b"ramp"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PauseRampResponse: _TypeAlias = PauseRampResponse  # noqa: Y015
+
+@_typing.final
+class ResumeRampRequest(_message.Message):
+    """Resumes a ramp."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """Ramp id."""
+    reason: _builtins.str
+    """Why."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResumeRampRequest: _TypeAlias = ResumeRampRequest  # noqa: Y015
+
+@_typing.final
+class ResumeRampResponse(_message.Message):
+    """The resumed ramp."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RAMP_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def ramp(self) -> Global___Ramp:
+        """As stored."""
+
+    def __init__(
+        self,
+        *,
+        ramp: Global___Ramp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ramp", b"ramp"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ramp", b"ramp"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResumeRampResponse: _TypeAlias = ResumeRampResponse  # noqa: Y015
+
+@_typing.final
+class RollbackRampRequest(_message.Message):
+    """Rolls a ramp back."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """Ramp id."""
+    reason: _builtins.str
+    """Why."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RollbackRampRequest: _TypeAlias = RollbackRampRequest  # noqa: Y015
+
+@_typing.final
+class RollbackRampResponse(_message.Message):
+    """The rolled-back ramp."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RAMP_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def ramp(self) -> Global___Ramp:
+        """As stored."""
+
+    def __init__(
+        self,
+        *,
+        ramp: Global___Ramp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ramp", b"ramp"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ramp", b"ramp"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RollbackRampResponse: _TypeAlias = RollbackRampResponse  # noqa: Y015

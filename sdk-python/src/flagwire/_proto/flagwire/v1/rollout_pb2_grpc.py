@@ -111,6 +111,51 @@ class RolloutServiceStub:
                 request_serializer=flagwire_dot_v1_dot_rollout__pb2.UndoKillRequest.SerializeToString,
                 response_deserializer=flagwire_dot_v1_dot_rollout__pb2.UndoKillResponse.FromString,
                 _registered_method=True)
+        self.ScheduleChange = channel.unary_unary(
+                '/flagwire.v1.RolloutService/ScheduleChange',
+                request_serializer=flagwire_dot_v1_dot_rollout__pb2.ScheduleChangeRequest.SerializeToString,
+                response_deserializer=flagwire_dot_v1_dot_rollout__pb2.ScheduleChangeResponse.FromString,
+                _registered_method=True)
+        self.ListScheduledChanges = channel.unary_unary(
+                '/flagwire.v1.RolloutService/ListScheduledChanges',
+                request_serializer=flagwire_dot_v1_dot_rollout__pb2.ListScheduledChangesRequest.SerializeToString,
+                response_deserializer=flagwire_dot_v1_dot_rollout__pb2.ListScheduledChangesResponse.FromString,
+                _registered_method=True)
+        self.CancelScheduledChange = channel.unary_unary(
+                '/flagwire.v1.RolloutService/CancelScheduledChange',
+                request_serializer=flagwire_dot_v1_dot_rollout__pb2.CancelScheduledChangeRequest.SerializeToString,
+                response_deserializer=flagwire_dot_v1_dot_rollout__pb2.CancelScheduledChangeResponse.FromString,
+                _registered_method=True)
+        self.CreateRamp = channel.unary_unary(
+                '/flagwire.v1.RolloutService/CreateRamp',
+                request_serializer=flagwire_dot_v1_dot_rollout__pb2.CreateRampRequest.SerializeToString,
+                response_deserializer=flagwire_dot_v1_dot_rollout__pb2.CreateRampResponse.FromString,
+                _registered_method=True)
+        self.GetRamp = channel.unary_unary(
+                '/flagwire.v1.RolloutService/GetRamp',
+                request_serializer=flagwire_dot_v1_dot_rollout__pb2.GetRampRequest.SerializeToString,
+                response_deserializer=flagwire_dot_v1_dot_rollout__pb2.GetRampResponse.FromString,
+                _registered_method=True)
+        self.ListRamps = channel.unary_unary(
+                '/flagwire.v1.RolloutService/ListRamps',
+                request_serializer=flagwire_dot_v1_dot_rollout__pb2.ListRampsRequest.SerializeToString,
+                response_deserializer=flagwire_dot_v1_dot_rollout__pb2.ListRampsResponse.FromString,
+                _registered_method=True)
+        self.PauseRamp = channel.unary_unary(
+                '/flagwire.v1.RolloutService/PauseRamp',
+                request_serializer=flagwire_dot_v1_dot_rollout__pb2.PauseRampRequest.SerializeToString,
+                response_deserializer=flagwire_dot_v1_dot_rollout__pb2.PauseRampResponse.FromString,
+                _registered_method=True)
+        self.ResumeRamp = channel.unary_unary(
+                '/flagwire.v1.RolloutService/ResumeRamp',
+                request_serializer=flagwire_dot_v1_dot_rollout__pb2.ResumeRampRequest.SerializeToString,
+                response_deserializer=flagwire_dot_v1_dot_rollout__pb2.ResumeRampResponse.FromString,
+                _registered_method=True)
+        self.RollbackRamp = channel.unary_unary(
+                '/flagwire.v1.RolloutService/RollbackRamp',
+                request_serializer=flagwire_dot_v1_dot_rollout__pb2.RollbackRampRequest.SerializeToString,
+                response_deserializer=flagwire_dot_v1_dot_rollout__pb2.RollbackRampResponse.FromString,
+                _registered_method=True)
 
 
 class RolloutServiceServicer:
@@ -223,6 +268,69 @@ class RolloutServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ScheduleChange(self, request, context):
+        """Schedules a flag change for a time; the server applies it exactly once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListScheduledChanges(self, request, context):
+        """Lists scheduled changes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelScheduledChange(self, request, context):
+        """Cancels a pending scheduled change.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateRamp(self, request, context):
+        """Starts a time-based gradual rollout of a variant's weight.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRamp(self, request, context):
+        """Gets a ramp.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRamps(self, request, context):
+        """Lists ramps.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PauseRamp(self, request, context):
+        """Pauses a ramp at its current weight.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeRamp(self, request, context):
+        """Resumes a paused ramp.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RollbackRamp(self, request, context):
+        """Serves the ramp's other variant to everyone and ends the ramp.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RolloutServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -300,6 +408,51 @@ def add_RolloutServiceServicer_to_server(servicer, server):
                     servicer.UndoKill,
                     request_deserializer=flagwire_dot_v1_dot_rollout__pb2.UndoKillRequest.FromString,
                     response_serializer=flagwire_dot_v1_dot_rollout__pb2.UndoKillResponse.SerializeToString,
+            ),
+            'ScheduleChange': grpc.unary_unary_rpc_method_handler(
+                    servicer.ScheduleChange,
+                    request_deserializer=flagwire_dot_v1_dot_rollout__pb2.ScheduleChangeRequest.FromString,
+                    response_serializer=flagwire_dot_v1_dot_rollout__pb2.ScheduleChangeResponse.SerializeToString,
+            ),
+            'ListScheduledChanges': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListScheduledChanges,
+                    request_deserializer=flagwire_dot_v1_dot_rollout__pb2.ListScheduledChangesRequest.FromString,
+                    response_serializer=flagwire_dot_v1_dot_rollout__pb2.ListScheduledChangesResponse.SerializeToString,
+            ),
+            'CancelScheduledChange': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelScheduledChange,
+                    request_deserializer=flagwire_dot_v1_dot_rollout__pb2.CancelScheduledChangeRequest.FromString,
+                    response_serializer=flagwire_dot_v1_dot_rollout__pb2.CancelScheduledChangeResponse.SerializeToString,
+            ),
+            'CreateRamp': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateRamp,
+                    request_deserializer=flagwire_dot_v1_dot_rollout__pb2.CreateRampRequest.FromString,
+                    response_serializer=flagwire_dot_v1_dot_rollout__pb2.CreateRampResponse.SerializeToString,
+            ),
+            'GetRamp': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRamp,
+                    request_deserializer=flagwire_dot_v1_dot_rollout__pb2.GetRampRequest.FromString,
+                    response_serializer=flagwire_dot_v1_dot_rollout__pb2.GetRampResponse.SerializeToString,
+            ),
+            'ListRamps': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRamps,
+                    request_deserializer=flagwire_dot_v1_dot_rollout__pb2.ListRampsRequest.FromString,
+                    response_serializer=flagwire_dot_v1_dot_rollout__pb2.ListRampsResponse.SerializeToString,
+            ),
+            'PauseRamp': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseRamp,
+                    request_deserializer=flagwire_dot_v1_dot_rollout__pb2.PauseRampRequest.FromString,
+                    response_serializer=flagwire_dot_v1_dot_rollout__pb2.PauseRampResponse.SerializeToString,
+            ),
+            'ResumeRamp': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeRamp,
+                    request_deserializer=flagwire_dot_v1_dot_rollout__pb2.ResumeRampRequest.FromString,
+                    response_serializer=flagwire_dot_v1_dot_rollout__pb2.ResumeRampResponse.SerializeToString,
+            ),
+            'RollbackRamp': grpc.unary_unary_rpc_method_handler(
+                    servicer.RollbackRamp,
+                    request_deserializer=flagwire_dot_v1_dot_rollout__pb2.RollbackRampRequest.FromString,
+                    response_serializer=flagwire_dot_v1_dot_rollout__pb2.RollbackRampResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -709,6 +862,249 @@ class RolloutService:
             '/flagwire.v1.RolloutService/UndoKill',
             flagwire_dot_v1_dot_rollout__pb2.UndoKillRequest.SerializeToString,
             flagwire_dot_v1_dot_rollout__pb2.UndoKillResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ScheduleChange(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flagwire.v1.RolloutService/ScheduleChange',
+            flagwire_dot_v1_dot_rollout__pb2.ScheduleChangeRequest.SerializeToString,
+            flagwire_dot_v1_dot_rollout__pb2.ScheduleChangeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListScheduledChanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flagwire.v1.RolloutService/ListScheduledChanges',
+            flagwire_dot_v1_dot_rollout__pb2.ListScheduledChangesRequest.SerializeToString,
+            flagwire_dot_v1_dot_rollout__pb2.ListScheduledChangesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelScheduledChange(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flagwire.v1.RolloutService/CancelScheduledChange',
+            flagwire_dot_v1_dot_rollout__pb2.CancelScheduledChangeRequest.SerializeToString,
+            flagwire_dot_v1_dot_rollout__pb2.CancelScheduledChangeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateRamp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flagwire.v1.RolloutService/CreateRamp',
+            flagwire_dot_v1_dot_rollout__pb2.CreateRampRequest.SerializeToString,
+            flagwire_dot_v1_dot_rollout__pb2.CreateRampResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRamp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flagwire.v1.RolloutService/GetRamp',
+            flagwire_dot_v1_dot_rollout__pb2.GetRampRequest.SerializeToString,
+            flagwire_dot_v1_dot_rollout__pb2.GetRampResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRamps(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flagwire.v1.RolloutService/ListRamps',
+            flagwire_dot_v1_dot_rollout__pb2.ListRampsRequest.SerializeToString,
+            flagwire_dot_v1_dot_rollout__pb2.ListRampsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PauseRamp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flagwire.v1.RolloutService/PauseRamp',
+            flagwire_dot_v1_dot_rollout__pb2.PauseRampRequest.SerializeToString,
+            flagwire_dot_v1_dot_rollout__pb2.PauseRampResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeRamp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flagwire.v1.RolloutService/ResumeRamp',
+            flagwire_dot_v1_dot_rollout__pb2.ResumeRampRequest.SerializeToString,
+            flagwire_dot_v1_dot_rollout__pb2.ResumeRampResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RollbackRamp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flagwire.v1.RolloutService/RollbackRamp',
+            flagwire_dot_v1_dot_rollout__pb2.RollbackRampRequest.SerializeToString,
+            flagwire_dot_v1_dot_rollout__pb2.RollbackRampResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -65,6 +65,24 @@ class RolloutServiceStub:
     """The emergency kill switch: serves the off variant for the scoped flags."""
     UndoKill: _grpc.UnaryUnaryMultiCallable[_rollout_pb2.UndoKillRequest, _rollout_pb2.UndoKillResponse]
     """Restores exactly the state a kill execution replaced."""
+    ScheduleChange: _grpc.UnaryUnaryMultiCallable[_rollout_pb2.ScheduleChangeRequest, _rollout_pb2.ScheduleChangeResponse]
+    """Schedules a flag change for a time; the server applies it exactly once."""
+    ListScheduledChanges: _grpc.UnaryUnaryMultiCallable[_rollout_pb2.ListScheduledChangesRequest, _rollout_pb2.ListScheduledChangesResponse]
+    """Lists scheduled changes."""
+    CancelScheduledChange: _grpc.UnaryUnaryMultiCallable[_rollout_pb2.CancelScheduledChangeRequest, _rollout_pb2.CancelScheduledChangeResponse]
+    """Cancels a pending scheduled change."""
+    CreateRamp: _grpc.UnaryUnaryMultiCallable[_rollout_pb2.CreateRampRequest, _rollout_pb2.CreateRampResponse]
+    """Starts a time-based gradual rollout of a variant's weight."""
+    GetRamp: _grpc.UnaryUnaryMultiCallable[_rollout_pb2.GetRampRequest, _rollout_pb2.GetRampResponse]
+    """Gets a ramp."""
+    ListRamps: _grpc.UnaryUnaryMultiCallable[_rollout_pb2.ListRampsRequest, _rollout_pb2.ListRampsResponse]
+    """Lists ramps."""
+    PauseRamp: _grpc.UnaryUnaryMultiCallable[_rollout_pb2.PauseRampRequest, _rollout_pb2.PauseRampResponse]
+    """Pauses a ramp at its current weight."""
+    ResumeRamp: _grpc.UnaryUnaryMultiCallable[_rollout_pb2.ResumeRampRequest, _rollout_pb2.ResumeRampResponse]
+    """Resumes a paused ramp."""
+    RollbackRamp: _grpc.UnaryUnaryMultiCallable[_rollout_pb2.RollbackRampRequest, _rollout_pb2.RollbackRampResponse]
+    """Serves the ramp's other variant to everyone and ends the ramp."""
 
 @_typing.type_check_only
 class RolloutServiceAsyncStub(RolloutServiceStub):
@@ -103,6 +121,24 @@ class RolloutServiceAsyncStub(RolloutServiceStub):
     """The emergency kill switch: serves the off variant for the scoped flags."""
     UndoKill: _aio.UnaryUnaryMultiCallable[_rollout_pb2.UndoKillRequest, _rollout_pb2.UndoKillResponse]  # type: ignore[assignment]
     """Restores exactly the state a kill execution replaced."""
+    ScheduleChange: _aio.UnaryUnaryMultiCallable[_rollout_pb2.ScheduleChangeRequest, _rollout_pb2.ScheduleChangeResponse]  # type: ignore[assignment]
+    """Schedules a flag change for a time; the server applies it exactly once."""
+    ListScheduledChanges: _aio.UnaryUnaryMultiCallable[_rollout_pb2.ListScheduledChangesRequest, _rollout_pb2.ListScheduledChangesResponse]  # type: ignore[assignment]
+    """Lists scheduled changes."""
+    CancelScheduledChange: _aio.UnaryUnaryMultiCallable[_rollout_pb2.CancelScheduledChangeRequest, _rollout_pb2.CancelScheduledChangeResponse]  # type: ignore[assignment]
+    """Cancels a pending scheduled change."""
+    CreateRamp: _aio.UnaryUnaryMultiCallable[_rollout_pb2.CreateRampRequest, _rollout_pb2.CreateRampResponse]  # type: ignore[assignment]
+    """Starts a time-based gradual rollout of a variant's weight."""
+    GetRamp: _aio.UnaryUnaryMultiCallable[_rollout_pb2.GetRampRequest, _rollout_pb2.GetRampResponse]  # type: ignore[assignment]
+    """Gets a ramp."""
+    ListRamps: _aio.UnaryUnaryMultiCallable[_rollout_pb2.ListRampsRequest, _rollout_pb2.ListRampsResponse]  # type: ignore[assignment]
+    """Lists ramps."""
+    PauseRamp: _aio.UnaryUnaryMultiCallable[_rollout_pb2.PauseRampRequest, _rollout_pb2.PauseRampResponse]  # type: ignore[assignment]
+    """Pauses a ramp at its current weight."""
+    ResumeRamp: _aio.UnaryUnaryMultiCallable[_rollout_pb2.ResumeRampRequest, _rollout_pb2.ResumeRampResponse]  # type: ignore[assignment]
+    """Resumes a paused ramp."""
+    RollbackRamp: _aio.UnaryUnaryMultiCallable[_rollout_pb2.RollbackRampRequest, _rollout_pb2.RollbackRampResponse]  # type: ignore[assignment]
+    """Serves the ramp's other variant to everyone and ends the ramp."""
 
 class RolloutServiceServicer(metaclass=_abc_1.ABCMeta):
     """Canary rollouts, rollback plans and the kill switch. Writes need an admin token; Get/List
@@ -228,5 +264,77 @@ class RolloutServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_rollout_pb2.UndoKillResponse, _abc.Awaitable[_rollout_pb2.UndoKillResponse]]:
         """Restores exactly the state a kill execution replaced."""
+
+    @_abc_1.abstractmethod
+    def ScheduleChange(
+        self,
+        request: _rollout_pb2.ScheduleChangeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_rollout_pb2.ScheduleChangeResponse, _abc.Awaitable[_rollout_pb2.ScheduleChangeResponse]]:
+        """Schedules a flag change for a time; the server applies it exactly once."""
+
+    @_abc_1.abstractmethod
+    def ListScheduledChanges(
+        self,
+        request: _rollout_pb2.ListScheduledChangesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_rollout_pb2.ListScheduledChangesResponse, _abc.Awaitable[_rollout_pb2.ListScheduledChangesResponse]]:
+        """Lists scheduled changes."""
+
+    @_abc_1.abstractmethod
+    def CancelScheduledChange(
+        self,
+        request: _rollout_pb2.CancelScheduledChangeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_rollout_pb2.CancelScheduledChangeResponse, _abc.Awaitable[_rollout_pb2.CancelScheduledChangeResponse]]:
+        """Cancels a pending scheduled change."""
+
+    @_abc_1.abstractmethod
+    def CreateRamp(
+        self,
+        request: _rollout_pb2.CreateRampRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_rollout_pb2.CreateRampResponse, _abc.Awaitable[_rollout_pb2.CreateRampResponse]]:
+        """Starts a time-based gradual rollout of a variant's weight."""
+
+    @_abc_1.abstractmethod
+    def GetRamp(
+        self,
+        request: _rollout_pb2.GetRampRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_rollout_pb2.GetRampResponse, _abc.Awaitable[_rollout_pb2.GetRampResponse]]:
+        """Gets a ramp."""
+
+    @_abc_1.abstractmethod
+    def ListRamps(
+        self,
+        request: _rollout_pb2.ListRampsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_rollout_pb2.ListRampsResponse, _abc.Awaitable[_rollout_pb2.ListRampsResponse]]:
+        """Lists ramps."""
+
+    @_abc_1.abstractmethod
+    def PauseRamp(
+        self,
+        request: _rollout_pb2.PauseRampRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_rollout_pb2.PauseRampResponse, _abc.Awaitable[_rollout_pb2.PauseRampResponse]]:
+        """Pauses a ramp at its current weight."""
+
+    @_abc_1.abstractmethod
+    def ResumeRamp(
+        self,
+        request: _rollout_pb2.ResumeRampRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_rollout_pb2.ResumeRampResponse, _abc.Awaitable[_rollout_pb2.ResumeRampResponse]]:
+        """Resumes a paused ramp."""
+
+    @_abc_1.abstractmethod
+    def RollbackRamp(
+        self,
+        request: _rollout_pb2.RollbackRampRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_rollout_pb2.RollbackRampResponse, _abc.Awaitable[_rollout_pb2.RollbackRampResponse]]:
+        """Serves the ramp's other variant to everyone and ends the ramp."""
 
 def add_RolloutServiceServicer_to_server(servicer: RolloutServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
