@@ -38,7 +38,7 @@ pub struct ServeArgs {
     /// Address for gRPC and gRPC-web (one port).
     #[arg(long, env = "FLAGWIRE_LISTEN", default_value = "127.0.0.1:7070")]
     pub listen: SocketAddr,
-    /// Address for plain HTTP (`/healthz`, later `/metrics`).
+    /// Address for plain HTTP (`/healthz`, `/metrics`).
     #[arg(long, env = "FLAGWIRE_HTTP_LISTEN", default_value = "127.0.0.1:7071")]
     pub http_listen: SocketAddr,
     /// Directory of the embedded store; created if missing.
@@ -97,4 +97,10 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub admin_token: Option<String>,
+    /// PEM certificate chain (leaf first) to serve both ports over TLS; needs `--tls-key`.
+    #[arg(long, env = "FLAGWIRE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `--tls-cert`.
+    #[arg(long, env = "FLAGWIRE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }

@@ -1,10 +1,24 @@
-//! The plain-HTTP port: `/healthz` now, `/metrics` later. Kept off the gRPC port so probes and
+//! The plain-HTTP port: `/healthz` and `/metrics`. Kept off the gRPC port so probes and
 //! scrapers need no HTTP/2 or gRPC client.
 
-use axum::{Router, http::StatusCode, routing::get};
+use crate::telemetry::{CONTENT_TYPE, Telemetry};
+use axum::{Router, extract::State, http::StatusCode, http::header, routing::get};
+use std::sync::Arc;
 
 /// The HTTP routes. `/healthz` answers 200 once the server is up: the store is opened before
-/// this router is served.
-pub fn router() -> Router {
-    Router::new().route("/healthz", get(|| async { (StatusCode::OK, "ok\n") }))
+/// this router is served. `/metrics` is the Prometheus scrape target.
+pub fn router(telemetry: Arc<Telemetry>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { (StatusCode::OK, "ok\n") }))
+        .route("/metrics", get(metrics))
+        .with_state(telemetry)
+}
+
+async fn metrics(State(telemetry): State<Arc<Telemetry>>) -> impl axum::response::IntoResponse {
+    // Encoding takes locks that ingestion takes too: run it on the blocking pool, not on an
+    // async worker.
+    match tokio::task::spawn_blocking(move || telemetry.render()).await {
+        Ok(body) => Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], body)),
+        Err(e) => Err((StatusCode::INTERNAL_SERVER_ERROR, format!("metrics: {e}\n"))),
+    }
 }

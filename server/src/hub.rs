@@ -56,6 +56,16 @@ impl Hub {
         })
     }
 
+    /// Open receivers (connected watchers) per environment, for `/metrics`.
+    pub fn receivers_by_env(&self) -> Vec<(String, usize)> {
+        let guard = self.channels.lock().expect("poisoned");
+        guard.as_ref().map_or_else(Vec::new, |c| {
+            c.iter()
+                .map(|(env, sender)| (env.clone(), sender.receiver_count()))
+                .collect()
+        })
+    }
+
     /// Drops every sender, so each Watch stream sees `Closed` and ends cleanly (shutdown).
     pub fn close(&self) {
         self.channels.lock().expect("poisoned").take();

@@ -14,6 +14,8 @@
 //! - [`service`]: gRPC handlers; [`error`]: the one error-to-`Status` mapping.
 //! - [`http`]: the plain-HTTP port; [`server`]: `run(listeners, settings, shutdown)`, which
 //!   tests start on `127.0.0.1:0`.
+//! - [`telemetry`]: Prometheus `/metrics`, OpenTelemetry traces and the start-up flag summary;
+//!   [`tls`]: serving both ports over TLS.
 
 pub mod auth;
 pub mod catalog;
@@ -26,5 +28,7 @@ pub mod rollouts;
 pub mod server;
 pub mod service;
 pub mod store;
+pub mod telemetry;
+pub mod tls;
 
 pub use server::{Settings, run};

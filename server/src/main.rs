@@ -3,11 +3,12 @@
 use anyhow::Context;
 use clap::Parser;
 use flagwire_server::catalog::{Catalog, CatalogOptions};
-use flagwire_server::config::{Cli, Command, LogFormat, ServeArgs};
+use flagwire_server::config::{Cli, Command, ServeArgs};
 use flagwire_server::metrics::MetricsOptions;
 use flagwire_server::rollouts::RolloutOptions;
 use flagwire_server::rollouts::clock::SystemClock;
 use flagwire_server::store::{Store, memory::MemoryStore, sled_store::SledStore};
+use flagwire_server::tls::TlsConfig;
 use flagwire_server::{Settings, run};
 use std::sync::Arc;
 
@@ -18,19 +19,6 @@ use tokio::net::TcpListener;
 // spent a third of the server's time there (perf), mimalloc a fraction of it.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Logs go to stderr; stdout carries only the lines scripts parse (address, first token).
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-}
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
@@ -63,6 +51,11 @@ fn write_admin_token(args: &ServeArgs, secret: &str) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Before anything is opened or bound: a bad certificate fails the start at once.
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsConfig::from_pem_files(cert, key)?),
+        _ => None,
+    };
     let store: Arc<dyn Store> = if args.in_memory {
         Arc::new(MemoryStore::new())
     } else {
@@ -119,6 +112,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ..RolloutOptions::default()
         },
         clock: Arc::new(SystemClock),
+        tls,
     };
     run(grpc, http, settings, shutdown_signal()).await
 }
@@ -130,6 +124,11 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Serve(args)) => args,
         None => cli.serve,
     };
-    init_logging(args.log_format);
-    serve(args).await
+    let otel = flagwire_server::telemetry::logging::init(args.log_format)?;
+    let served = serve(args).await;
+    // Export the spans of the last moments before exiting.
+    if let Some(otel) = otel {
+        otel.shutdown();
+    }
+    served
 }

@@ -7,11 +7,14 @@ use crate::rollouts::clock::{Clock, SystemClock};
 use crate::rollouts::evidence::Evidence;
 use crate::rollouts::{RolloutOptions, Rollouts};
 use crate::service::{admin::Admin, flags::Flags, metrics::MetricsApi, rollouts::RolloutApi};
+use crate::telemetry::{Telemetry, flag_states, scrape::Scrape};
+use crate::tls::TlsConfig;
 use flagwire_proto::grpc::{
     admin_service_server::AdminServiceServer, flag_service_server::FlagServiceServer,
     metrics_service_server::MetricsServiceServer, rollout_service_server::RolloutServiceServer,
 };
-use std::future::Future;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -34,6 +37,8 @@ pub struct Settings {
     pub rollouts: RolloutOptions,
     /// The time rollouts and report watermarks go by (a manual clock in tests).
     pub clock: Arc<dyn Clock>,
+    /// Serve both ports over TLS with this certificate; plaintext when `None`.
+    pub tls: Option<TlsConfig>,
 }
 
 impl Settings {
@@ -46,9 +51,13 @@ impl Settings {
             metrics: MetricsOptions::default(),
             rollouts: RolloutOptions::default(),
             clock: Arc::new(SystemClock),
+            tls: None,
         }
     }
 }
+
+/// A server future, boxed so the plaintext and TLS variants have one type.
+type Serving<E> = Pin<Box<dyn Future<Output = Result<(), E>> + Send>>;
 
 fn cors() -> CorsLayer {
     // gRPC-web from browsers and fetch-only runtimes: any origin, the headers gRPC-web needs,
@@ -97,6 +106,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let catalog = settings.catalog;
+    flag_states::log(&catalog.read());
+    let watermark = settings.metrics.watermark;
     let evidence = Arc::new(Evidence::new(
         catalog.shared_store(),
         settings.rollouts.max_windows,
@@ -110,6 +121,12 @@ pub async fn run(
         Arc::clone(&settings.clock),
         settings.rollouts,
     )?);
+    let telemetry = Arc::new(Telemetry::new(Scrape::new(
+        Arc::clone(&catalog),
+        Arc::clone(&metrics),
+        Arc::clone(&settings.clock),
+        watermark,
+    )));
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<AdminServiceServer<Admin>>().await;
     health.set_serving::<FlagServiceServer<Flags>>().await;
@@ -151,6 +168,8 @@ pub async fn run(
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .layer(cors())
         .layer(tonic_web::GrpcWebLayer::new())
+        // Inside gRPC-web (sees plain gRPC), outside auth (counts refused calls).
+        .layer(telemetry.rpc_layer())
         .layer(AuthLayer::new(Arc::clone(&catalog)))
         .add_service(health_service)
         .add_service(reflection_v1)
@@ -166,10 +185,33 @@ pub async fn run(
             Arc::clone(&metrics),
             Arc::clone(&settings.clock),
         )))
-        .add_service(RolloutServiceServer::new(RolloutApi::new(rollouts)))
-        .serve_with_incoming_shutdown(incoming(grpc), stopped(stop_rx.clone()));
-    let http_server =
-        axum::serve(http, crate::http::router()).with_graceful_shutdown(stopped(stop_rx.clone()));
+        .add_service(RolloutServiceServer::new(RolloutApi::new(rollouts)));
+    let http_router = crate::http::router(telemetry);
+    let (grpc_server, http_server): (Serving<tonic::transport::Error>, Serving<std::io::Error>) =
+        match &settings.tls {
+            Some(tls) => (
+                Box::pin(grpc_server.serve_with_incoming_shutdown(
+                    tls.accept_grpc(grpc).into_stream(),
+                    stopped(stop_rx.clone()),
+                )),
+                Box::pin(
+                    axum::serve(tls.accept_http(http), http_router)
+                        .with_graceful_shutdown(stopped(stop_rx.clone()))
+                        .into_future(),
+                ),
+            ),
+            None => (
+                Box::pin(
+                    grpc_server
+                        .serve_with_incoming_shutdown(incoming(grpc), stopped(stop_rx.clone())),
+                ),
+                Box::pin(
+                    axum::serve(http, http_router)
+                        .with_graceful_shutdown(stopped(stop_rx.clone()))
+                        .into_future(),
+                ),
+            ),
+        };
 
     let servers = async { tokio::join!(grpc_server, http_server) };
     let deadline = async {

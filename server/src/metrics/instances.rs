@@ -118,6 +118,15 @@ pub struct AppliedCount {
     pub last_applied: Option<SystemTime>,
 }
 
+/// Instances of one environment, as `/metrics` shows them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EnvInstances {
+    /// Instances seen within the retention or connected now.
+    pub known: u32,
+    /// Of those, connected now (an open Watch stream).
+    pub connected: u32,
+}
+
 /// Whether a report's sequence number was new.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sequence {
@@ -262,6 +271,27 @@ impl Registry {
             })
             .map(|((e, id), entry)| entry.to_proto(e, id))
             .collect()
+    }
+
+    /// Known and connected instances per environment (environments without any are absent).
+    pub fn counts(&self, now: SystemTime) -> BTreeMap<String, EnvInstances> {
+        let cutoff = now
+            .checked_sub(self.retention)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let mut counts: BTreeMap<String, EnvInstances> = BTreeMap::new();
+        for ((env, _), entry) in &self.lock().instances {
+            if entry.streams == 0 && entry.last_seen < cutoff {
+                continue;
+            }
+            // One allocation per environment, not per instance.
+            let c = match counts.get_mut(env.as_str()) {
+                Some(c) => c,
+                None => counts.entry(env.clone()).or_default(),
+            };
+            c.known += 1;
+            c.connected += u32::from(entry.streams > 0);
+        }
+        counts
     }
 
     /// How many instances of `env` are connected, how many of those have applied `revision`

@@ -6,6 +6,10 @@
 //! query's time range resolves to 10 s. Latencies merge bucket by bucket
 //! ([`flagwire_core::histogram`]), so a slot's quantiles are those of every value reported in
 //! it, whichever instance recorded them.
+//!
+//! **Totals since start** ([`Usage::totals`], for `/metrics` counters that must never go down
+//! while slots expire): slots that can no longer change are folded once into a *sealed* sum,
+//! so a scrape adds up only the sealed sum and the few recent slots, not the whole retention.
 
 use super::report::ValidSeries;
 use super::unix_nanos;
@@ -65,7 +69,7 @@ impl Aggregate {
 }
 
 /// One (variant, cohort) of a flag in a slot.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Entry {
     variant: String,
     cohort: String,
@@ -76,12 +80,92 @@ struct Entry {
 /// looks keys up by `&str` and allocates only for a series it has not seen in the slot.
 type Slot = HashMap<String, HashMap<String, Vec<Entry>>>;
 
+/// Adds one series' aggregate into a slot-shaped map (allocating only for a new series).
+fn add_entry(flags: &mut HashMap<String, Vec<Entry>>, flag: &str, e: &Entry) {
+    if !flags.contains_key(flag) {
+        flags.insert(flag.to_owned(), Vec::new());
+    }
+    let Some(entries) = flags.get_mut(flag) else {
+        return;
+    };
+    match entries
+        .iter_mut()
+        .find(|x| x.variant == e.variant && x.cohort == e.cohort)
+    {
+        Some(x) => x.aggregate.add(&e.aggregate),
+        None => entries.push(Entry {
+            variant: e.variant.clone(),
+            cohort: e.cohort.clone(),
+            aggregate: e.aggregate.clone(),
+        }),
+    }
+}
+
+/// Adds every series of `slot` into `into`.
+fn add_slot(into: &mut Slot, slot: &Slot) {
+    for (env, flags) in slot {
+        if !into.contains_key(env) {
+            into.insert(env.clone(), HashMap::new());
+        }
+        let Some(target) = into.get_mut(env) else {
+            continue;
+        };
+        for (flag, entries) in flags {
+            entries.iter().for_each(|e| add_entry(target, flag, e));
+        }
+    }
+}
+
+/// One series' totals since start, as [`Usage::totals`] returns them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesTotal {
+    /// Environment.
+    pub environment: String,
+    /// Flag key.
+    pub flag_key: String,
+    /// Variant (empty for evaluations that ended in an error).
+    pub variant: String,
+    /// Cohort (empty outside rollouts).
+    pub cohort: String,
+    /// What it accumulated.
+    pub aggregate: Aggregate,
+}
+
+#[derive(Default)]
+struct Inner {
+    // Slot start (Unix seconds, a multiple of GRID_SECS) -> series in that slot.
+    slots: BTreeMap<i64, Slot>,
+    // The sum of every slot starting before `sealed_until` (pruned ones included).
+    sealed: Slot,
+    sealed_until: i64,
+}
+
+impl Inner {
+    /// Folds the slots starting in `[sealed_until, upto)` into the sealed sum.
+    fn seal(&mut self, upto: i64) {
+        if upto <= self.sealed_until {
+            return;
+        }
+        for slot in self.slots.range(self.sealed_until..upto).map(|(_, s)| s) {
+            add_slot(&mut self.sealed, slot);
+        }
+        self.sealed_until = upto;
+    }
+}
+
 /// The aggregates of every slot still within the retention.
 pub struct Usage {
-    // Slot start (Unix seconds, a multiple of GRID_SECS) -> series in that slot. A std mutex:
-    // held only for a merge or a query's scan, never across an await.
-    slots: Mutex<BTreeMap<i64, Slot>>,
+    // A std mutex: held only for a merge or a query's scan, never across an await.
+    inner: Mutex<Inner>,
     retention: Duration,
+}
+
+fn entry_of(s: &ValidSeries) -> Entry {
+    Entry {
+        variant: s.variant.clone(),
+        cohort: s.cohort.clone(),
+        aggregate: s.aggregate.clone(),
+    }
 }
 
 /// The slot a time falls in (Unix seconds, rounded down to the grid).
@@ -102,7 +186,10 @@ impl Usage {
     /// An empty store keeping slots for `retention`.
     pub fn new(retention: Duration) -> Self {
         Self {
-            slots: Mutex::new(BTreeMap::new()),
+            inner: Mutex::new(Inner {
+                sealed_until: i64::MIN,
+                ..Inner::default()
+            }),
             retention,
         }
     }
@@ -121,14 +208,35 @@ impl Usage {
                 .unwrap_or(SystemTime::UNIX_EPOCH),
         );
         let slot = slot_of(window_start);
-        let mut slots = self.slots.lock().expect("usage poisoned");
-        while slots.first_key_value().is_some_and(|(s, _)| *s < cutoff) {
-            slots.pop_first();
+        let mut guard = self.inner.lock().expect("usage poisoned");
+        let inner = &mut *guard;
+        if inner
+            .slots
+            .first_key_value()
+            .is_some_and(|(s, _)| *s < cutoff)
+        {
+            // Expiring slots leave the queries but stay in the totals.
+            inner.seal(cutoff);
+            while inner
+                .slots
+                .first_key_value()
+                .is_some_and(|(s, _)| *s < cutoff)
+            {
+                inner.slots.pop_first();
+            }
         }
         if slot < cutoff {
             return;
         }
-        let envs = slots.entry(slot).or_default();
+        if slot < inner.sealed_until {
+            // A slot already sealed changes after all (a report later than the totals assumed):
+            // count it there too, so the totals stay exact.
+            let flags = inner.sealed.entry(env.to_owned()).or_default();
+            for s in series {
+                add_entry(flags, &s.flag_key, &entry_of(s));
+            }
+        }
+        let envs = inner.slots.entry(slot).or_default();
         if !envs.contains_key(env) {
             envs.insert(env.to_owned(), HashMap::new());
         }
@@ -147,13 +255,48 @@ impl Usage {
                 .find(|e| e.variant == s.variant && e.cohort == s.cohort)
             {
                 Some(e) => e.aggregate.add(&s.aggregate),
-                None => entries.push(Entry {
-                    variant: s.variant.clone(),
-                    cohort: s.cohort.clone(),
-                    aggregate: s.aggregate.clone(),
-                }),
+                None => entries.push(entry_of(s)),
             }
         }
+    }
+
+    /// Every series' totals since start (expired slots included), ordered by environment,
+    /// flag, variant, cohort. Slots starting before `settled` are sealed first: pass a time
+    /// no report can land before any more (the late-report watermark and a slot earlier), so
+    /// later scrapes add up only the slots after it.
+    pub fn totals(&self, settled: SystemTime) -> Vec<SeriesTotal> {
+        let mut guard = self.inner.lock().expect("usage poisoned");
+        let inner = &mut *guard;
+        inner.seal(slot_of(settled));
+        let mut sum = inner.sealed.clone();
+        for slot in inner.slots.range(inner.sealed_until..).map(|(_, s)| s) {
+            add_slot(&mut sum, slot);
+        }
+        drop(guard);
+        let mut rows: Vec<SeriesTotal> = sum
+            .into_iter()
+            .flat_map(|(environment, flags)| {
+                flags.into_iter().flat_map(move |(flag_key, entries)| {
+                    let environment = environment.clone();
+                    entries.into_iter().map(move |e| SeriesTotal {
+                        environment: environment.clone(),
+                        flag_key: flag_key.clone(),
+                        variant: e.variant,
+                        cohort: e.cohort,
+                        aggregate: e.aggregate,
+                    })
+                })
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            (&a.environment, &a.flag_key, &a.variant, &a.cohort).cmp(&(
+                &b.environment,
+                &b.flag_key,
+                &b.variant,
+                &b.cohort,
+            ))
+        });
+        rows
     }
 
     /// The totals of `env` (only `flag_key`, when given) per (flag, variant, cohort), over the
@@ -168,11 +311,11 @@ impl Usage {
         let from = start.map_or(i64::MIN, ceil_secs);
         let to = end.map_or(i64::MAX, ceil_secs);
         let mut totals: BTreeMap<(&str, &str, &str), Aggregate> = BTreeMap::new();
-        let slots = self.slots.lock().expect("usage poisoned");
+        let inner = self.inner.lock().expect("usage poisoned");
         if from >= to {
             return Vec::new();
         }
-        for flags in slots.range(from..to).filter_map(|(_, s)| s.get(env)) {
+        for flags in inner.slots.range(from..to).filter_map(|(_, s)| s.get(env)) {
             for (flag, entries) in flags {
                 if flag_key.is_some_and(|f| f != flag) {
                     continue;
@@ -193,7 +336,7 @@ impl Usage {
 
     /// Number of slots held (tests and diagnostics).
     pub fn slots(&self) -> usize {
-        self.slots.lock().expect("usage poisoned").len()
+        self.inner.lock().expect("usage poisoned").slots.len()
     }
 }
 
@@ -297,5 +440,65 @@ mod tests {
             at(103_700),
         );
         assert_eq!(usage.slots(), 1);
+    }
+
+    #[test]
+    fn totals_outlive_the_retention_and_count_late_slots_once() {
+        let usage = Usage::new(Duration::from_secs(60));
+        let evaluations = |rows: &[SeriesTotal]| -> Vec<(String, u64)> {
+            rows.iter()
+                .map(|r| {
+                    (
+                        format!("{}/{}", r.environment, r.variant),
+                        r.aggregate.evaluations,
+                    )
+                })
+                .collect()
+        };
+        usage.merge(
+            "prod",
+            at(1_000),
+            &[series("a", "on", 5, &[1, 2])],
+            at(1_000),
+        );
+        usage.merge(
+            "prod",
+            at(1_010),
+            &[series("a", "on", 2, &[3, 4])],
+            at(1_010),
+        );
+        usage.merge(
+            "test",
+            at(1_010),
+            &[series("a", "off", 1, &[5, 6])],
+            at(1_010),
+        );
+        // Seal up to slot 1_010 (so 1_000 is folded), then a late report into 1_000.
+        let rows = usage.totals(at(1_010));
+        assert_eq!(
+            evaluations(&rows),
+            [("prod/on".into(), 7), ("test/off".into(), 1)]
+        );
+        usage.merge(
+            "prod",
+            at(1_000),
+            &[series("a", "on", 10, &[7, 8])],
+            at(1_015),
+        );
+        assert_eq!(evaluations(&usage.totals(at(1_010)))[0].1, 17);
+        // Two minutes on, both slots left the retention: queries forget, totals do not.
+        usage.merge(
+            "prod",
+            at(1_200),
+            &[series("a", "on", 1, &[9, 9])],
+            at(1_200),
+        );
+        assert_eq!(usage.query("prod", None, None, None)[0].evaluations, 1);
+        let rows = usage.totals(at(1_100));
+        assert_eq!(
+            evaluations(&rows),
+            [("prod/on".into(), 18), ("test/off".into(), 1)]
+        );
+        assert_eq!(rows[0].aggregate.latency.count(), 8);
     }
 }

@@ -11,6 +11,7 @@ use flagwire_core::judge::{self, Kind, Position, Reason};
 use flagwire_proto::v1::{Rollout, RolloutState};
 use std::sync::Arc;
 use std::time::SystemTime;
+use tracing::Instrument;
 
 fn ms(t: Option<prost_types::Timestamp>) -> i64 {
     t.and_then(|t| SystemTime::try_from(t).ok())
@@ -132,7 +133,10 @@ impl Rollouts {
                 "rollout decision"
             );
         }
+        // One span per decision acted on (exported over OTLP when OpenTelemetry is on).
+        let span = tracing::info_span!(target: "flagwire::rollout", "rollout decision", rollout = %r.id, flag = %r.flag_key, environment = %r.environment, decision = ?j.kind, reason = j.reason.code());
         self.transition(&meta, Some(&r.id), action, Some(judged))
+            .instrument(span)
             .await
             .map(|_| ())
     }
