@@ -18,6 +18,9 @@ use tonic::{Code, Request, Status};
 /// The admin token every test server bootstraps with.
 pub const ADMIN: &str = "fw_test_admin_token";
 
+/// Lines a server wrote to stderr, collected as they come.
+pub type StderrLines = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
 /// A running server process.
 pub struct Server {
     child: Child,
@@ -60,7 +63,30 @@ impl Server {
     }
 
     fn start_on(data_dir: &Path, extra: &[&str], grpc: &str, http: &str) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_flagwire"))
+        Self::spawn(data_dir, extra, grpc, http, &[], None)
+    }
+
+    /// Starts a server with extra environment variables (they win over the defaults, e.g.
+    /// `RUST_LOG`), its stderr lines collected into `stderr` when given.
+    pub fn start_env(
+        data_dir: &Path,
+        extra: &[&str],
+        envs: &[(&str, &str)],
+        stderr: Option<StderrLines>,
+    ) -> Server {
+        Self::spawn(data_dir, extra, "127.0.0.1:0", "127.0.0.1:0", envs, stderr)
+    }
+
+    fn spawn(
+        data_dir: &Path,
+        extra: &[&str],
+        grpc: &str,
+        http: &str,
+        envs: &[(&str, &str)],
+        stderr: Option<StderrLines>,
+    ) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_flagwire"));
+        command
             .args([
                 "serve",
                 "--listen",
@@ -73,10 +99,22 @@ impl Server {
             .args(extra)
             .env("FLAGWIRE_ADMIN_TOKEN", ADMIN)
             .env("RUST_LOG", "warn")
+            .envs(envs.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn flagwire");
+            .stderr(if stderr.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            });
+        let mut child = command.spawn().expect("spawn flagwire");
+        if let (Some(lines), Some(pipe)) = (stderr, child.stderr.take()) {
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    eprintln!("{line}");
+                    lines.lock().unwrap().push(line);
+                }
+            });
+        }
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let line = loop {
