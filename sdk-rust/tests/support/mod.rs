@@ -2,11 +2,14 @@
 //! loopback) that a test can stop and start again on the same port and data.
 #![allow(dead_code)]
 
+pub mod certs;
+
 use flagwire_proto::grpc::admin_service_client::AdminServiceClient;
 use flagwire_proto::grpc::metrics_service_client::MetricsServiceClient;
 use flagwire_proto::v1::*;
 use flagwire_server::catalog::{Catalog, CatalogOptions};
 use flagwire_server::store::sled_store::SledStore;
+use flagwire_server::tls::TlsConfig;
 use flagwire_server::{Settings, run};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,6 +27,9 @@ pub struct TestServer {
     dir: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
+    // Serve over TLS with this certificate; clients trust `ca_pem`.
+    tls: Option<TlsConfig>,
+    ca_pem: Option<String>,
 }
 
 impl TestServer {
@@ -35,9 +41,35 @@ impl TestServer {
             dir,
             stop: None,
             task: None,
+            tls: None,
+            ca_pem: None,
         };
         server.launch().await;
         server
+    }
+
+    /// Starts a server serving TLS with a certificate for localhost and 127.0.0.1 signed by a
+    /// CA made for the test; [`TestServer::ca_pem`] is that CA.
+    pub async fn start_tls() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let certs = certs::make();
+        let mut server = Self {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            dir,
+            stop: None,
+            task: None,
+            tls: Some(
+                TlsConfig::from_pem(certs.cert_pem.as_bytes(), certs.key_pem.as_bytes()).unwrap(),
+            ),
+            ca_pem: Some(certs.ca_pem),
+        };
+        server.launch().await;
+        server
+    }
+
+    /// The CA a TLS server's certificate chains to.
+    pub fn ca_pem(&self) -> &str {
+        self.ca_pem.as_deref().expect("not a TLS server")
     }
 
     async fn launch(&mut self) {
@@ -51,6 +83,7 @@ impl TestServer {
         let settings = Settings {
             heartbeat: Duration::from_millis(500),
             shutdown_grace: Duration::from_millis(200),
+            tls: self.tls.clone(),
             ..Settings::new(catalog)
         };
         self.stop = Some(stop);
@@ -65,7 +98,10 @@ impl TestServer {
 
     /// The endpoint URL SDKs connect to.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        match self.tls {
+            Some(_) => format!("https://localhost:{}", self.addr.port()),
+            None => format!("http://{}", self.addr),
+        }
     }
 
     /// Stops the server (streams end, the store is flushed and closed).
@@ -86,11 +122,13 @@ impl TestServer {
 
     /// An admin client.
     pub async fn admin(&self) -> Admin {
-        let channel = Channel::from_shared(self.url())
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
+        let mut endpoint = Channel::from_shared(self.url()).unwrap();
+        if let Some(ca) = &self.ca_pem {
+            let tls = tonic::transport::ClientTlsConfig::new()
+                .ca_certificate(tonic::transport::Certificate::from_pem(ca));
+            endpoint = endpoint.tls_config(tls).unwrap();
+        }
+        let channel = endpoint.connect().await.unwrap();
         Admin(
             AdminServiceClient::new(channel.clone()),
             MetricsServiceClient::new(channel),
