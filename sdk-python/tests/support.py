@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
+from certs import ServerCerts
 from google.protobuf import timestamp_pb2
 
 from flagwire._proto.flagwire.v1 import (
@@ -40,10 +41,12 @@ def binary() -> str:
 
 
 class Server:
-    """`flagwire serve` on 127.0.0.1 with a 1 s heartbeat."""
+    """`flagwire serve` on 127.0.0.1 with a 1 s heartbeat; over TLS when given `tls` (the
+    certificate and key files, and the CA clients must trust)."""
 
-    def __init__(self, data_dir: pathlib.Path) -> None:
+    def __init__(self, data_dir: pathlib.Path, tls: ServerCerts | None = None) -> None:
         self.data_dir = data_dir
+        self.tls = tls
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self._log = data_dir.parent / f"{data_dir.name}.log"
@@ -58,6 +61,8 @@ class Server:
             "--heartbeat-secs", "1",
             "--shutdown-grace-secs", "1",
         ]  # fmt: skip
+        if self.tls is not None:
+            command += ["--tls-cert", str(self.tls.cert_path), "--tls-key", str(self.tls.key_path)]
         env = {**os.environ, "FLAGWIRE_ADMIN_TOKEN": ADMIN, "RUST_LOG": "warn"}
         with open(self._log, "ab") as log:
             self.process = subprocess.Popen(
@@ -100,6 +105,8 @@ class Server:
 
     @property
     def url(self) -> str:
+        if self.tls is not None:
+            return f"https://localhost:{self.port}"
         return f"http://127.0.0.1:{self.port}"
 
     @property
@@ -147,7 +154,11 @@ class Admin:
     """Administers a server through the admin token."""
 
     def __init__(self, server: Server) -> None:
-        self.channel = grpc.insecure_channel(server.address)
+        if server.tls is None:
+            self.channel = grpc.insecure_channel(server.address)
+        else:
+            credentials = grpc.ssl_channel_credentials(server.tls.ca_pem)
+            self.channel = grpc.secure_channel(server.address, credentials)
         self.admin = admin_pb2_grpc.AdminServiceStub(self.channel)
         self.metrics = metrics_pb2_grpc.MetricsServiceStub(self.channel)
 

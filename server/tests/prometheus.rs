@@ -282,3 +282,90 @@ async fn rollout_state_and_decisions() {
     );
     assert_eq!(s.value("flagwire_kill_switch_executions", &[]), 0.0);
 }
+
+/// Every metric name an expression of `value` (the dashboard, recursively) mentions.
+fn metric_names(value: &serde_json::Value, names: &mut std::collections::BTreeSet<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map {
+                if let ("expr" | "definition", serde_json::Value::String(expr)) = (key.as_str(), v) {
+                    let mut rest = expr.as_str();
+                    while let Some(at) = rest.find("flagwire_") {
+                        let name: String = rest[at..]
+                            .chars()
+                            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                            .collect();
+                        rest = &rest[at + name.len()..];
+                        names.insert(name);
+                    }
+                }
+                metric_names(v, names);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| metric_names(v, names)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn the_grafana_dashboard_queries_only_exported_series() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/grafana/flagwire.json");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut wanted = std::collections::BTreeSet::new();
+    metric_names(&dashboard, &mut wanted);
+    assert!(wanted.len() >= 15, "{wanted:?}");
+
+    // A server with every kind of series: a watcher, a report, a judged rollout.
+    let dir = tempdir();
+    let server = Server::start(dir.path(), &[]);
+    let mut admin = server.admin().await;
+    create_env(&mut admin, "production").await;
+    create_flag(&mut admin, bool_flag("checkout", &["production"])).await;
+    set_enabled(&mut admin, "checkout", "production", true).await;
+    let sdk = create_token(&mut admin, "sdk", Role::Sdk, "production").await;
+    let mut flags = server.flags_as(Some(&sdk)).await;
+    let mut stream = flags
+        .watch(WatchRequest {
+            instance_id: INSTANCE.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    next(&mut stream).await;
+    let end = SystemTime::now();
+    let mut metrics = server.metrics_as(Some(&sdk)).await;
+    metrics
+        .report(ReportRequest {
+            instance_id: INSTANCE.into(),
+            sequence: 1,
+            window_start: Some((end - Duration::from_secs(10)).into()),
+            window_end: Some(end.into()),
+            series: vec![series("on", 10, &[500, 900], 1)],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut rollouts = server.rollouts().await;
+    let steps = vec![support::rollout::step(1_000, Duration::from_secs(60), 100)];
+    let definition =
+        support::rollout::definition("checkout", "production", steps, Duration::from_secs(1));
+    support::rollout::create_and_start(&mut rollouts, definition).await;
+    eventually(&server, "a rollout decision", |s| {
+        s.has("flagwire_rollout_decisions")
+    })
+    .await;
+
+    let text = support::http::get(&server.http, "/metrics").await.body;
+    let exported: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .collect();
+    let missing: Vec<&String> = wanted
+        .iter()
+        .filter(|n| !exported.contains(n.as_str()))
+        .collect();
+    assert!(missing.is_empty(), "the dashboard queries series /metrics does not have: {missing:?}");
+}

@@ -13,6 +13,7 @@ import { create } from "@bufbuild/protobuf";
 import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createNodeTransport, type NodeTransport } from "@flagwire/sdk/node";
 import { createFetchTransport as fetchTransport } from "@flagwire/sdk/fetch";
+import type { TestCerts } from "./certs.js";
 import { AdminService, Role } from "../../src/gen/flagwire/v1/admin_pb.js";
 import { type Flag, FlagSchema, Operator, ValueType } from "../../src/gen/flagwire/v1/flag_pb.js";
 import { type Instance, MetricsService, type UsageRow } from "../../src/gen/flagwire/v1/metrics_pb.js";
@@ -37,18 +38,21 @@ export class TestServer {
     readonly dataDir: string,
     public grpc: string,
     private readonly heartbeatSecs: number,
+    /** Serves over TLS with this certificate when set (clients must trust `tls.caPem`). */
+    readonly tls?: TestCerts,
   ) {}
 
-  /** Starts a server on a fresh data dir and free ports. */
-  static async start(heartbeatSecs = 1): Promise<TestServer> {
+  /** Starts a server on a fresh data dir and free ports; over TLS when given `tls`. */
+  static async start(heartbeatSecs = 1, tls?: TestCerts): Promise<TestServer> {
     const dir = mkdtempSync(join(tmpdir(), "flagwire-ts-"));
-    const server = new TestServer(dir, "127.0.0.1:0", heartbeatSecs);
+    const server = new TestServer(dir, "127.0.0.1:0", heartbeatSecs, tls);
     await server.launch();
     return server;
   }
 
+  /** `http://127.0.0.1:port`, or `https://localhost:port` over TLS. */
   get url(): string {
-    return `http://${this.grpc}`;
+    return this.tls === undefined ? `http://${this.grpc}` : `https://localhost:${this.grpc.split(":")[1]!}`;
   }
 
   private async launch(): Promise<void> {
@@ -79,6 +83,7 @@ export class TestServer {
         String(this.heartbeatSecs),
         "--shutdown-grace-secs",
         "1",
+        ...(this.tls === undefined ? [] : ["--tls-cert", this.tls.certPath, "--tls-key", this.tls.keyPath]),
       ],
       { env: { ...process.env, FLAGWIRE_ADMIN_TOKEN: ADMIN_TOKEN, RUST_LOG: "warn" }, stdio: ["ignore", "pipe", "pipe"] },
     );
@@ -135,7 +140,8 @@ export class TestServer {
 
   /** An admin client (native gRPC). */
   admin(): Admin {
-    return new Admin(createNodeTransport({ baseUrl: this.url }));
+    const nodeOptions = this.tls === undefined ? undefined : { ca: this.tls.caPem };
+    return new Admin(createNodeTransport({ baseUrl: this.url, ...(nodeOptions && { nodeOptions }) }));
   }
 }
 
