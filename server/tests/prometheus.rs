@@ -288,7 +288,8 @@ fn metric_names(value: &serde_json::Value, names: &mut std::collections::BTreeSe
     match value {
         serde_json::Value::Object(map) => {
             for (key, v) in map {
-                if let ("expr" | "definition", serde_json::Value::String(expr)) = (key.as_str(), v) {
+                if let ("expr" | "definition", serde_json::Value::String(expr)) = (key.as_str(), v)
+                {
                     let mut rest = expr.as_str();
                     while let Some(at) = rest.find("flagwire_") {
                         let name: String = rest[at..]
@@ -309,7 +310,10 @@ fn metric_names(value: &serde_json::Value, names: &mut std::collections::BTreeSe
 
 #[tokio::test]
 async fn the_grafana_dashboard_queries_only_exported_series() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/grafana/flagwire.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/grafana/flagwire.json"
+    );
     let dashboard: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let mut wanted = std::collections::BTreeSet::new();
@@ -367,5 +371,8 @@ async fn the_grafana_dashboard_queries_only_exported_series() {
         .iter()
         .filter(|n| !exported.contains(n.as_str()))
         .collect();
-    assert!(missing.is_empty(), "the dashboard queries series /metrics does not have: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "the dashboard queries series /metrics does not have: {missing:?}"
+    );
 }

@@ -132,7 +132,8 @@ impl CatalogView {
             view.flags.insert((key.clone(), true), 0);
             view.flags.insert((key.clone(), false), 0);
             for s in ROLLOUT_STATES {
-                view.rollouts.insert((key.clone(), rollout_state(s as i32)), 0);
+                view.rollouts
+                    .insert((key.clone(), rollout_state(s as i32)), 0);
             }
         }
         for kind in ["kill", "plan"] {
@@ -530,11 +531,17 @@ mod tests {
         assert_eq!(view.revisions["prod"], 7);
         assert_eq!(view.rollouts[&("prod".to_owned(), "running")], 1);
         assert_eq!(view.rollouts[&("prod".to_owned(), "completed")], 0);
-        assert_eq!(view.canary, [(["r1".into(), "prod".into(), "f".into()], 0.25)]);
+        assert_eq!(
+            view.canary,
+            [(["r1".into(), "prod".into(), "f".into()], 0.25)]
+        );
         let hold = ("prod".to_owned(), "hold", "MIN_DURATION".to_owned());
         assert_eq!(view.decisions[&hold], 4);
         let promote = ("prod".to_owned(), "promote", "HEALTHY".to_owned());
-        assert_eq!(view.decisions[&promote], 1, "an entry without repeats counts once");
+        assert_eq!(
+            view.decisions[&promote], 1,
+            "an entry without repeats counts once"
+        );
         assert_eq!(view.kills, 2);
         assert_eq!(view.executions[&("kill".to_owned(), "undone")], 1);
         assert_eq!(view.executions[&("plan".to_owned(), "failed")], 1);
