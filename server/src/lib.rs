@@ -14,14 +14,21 @@
 //! - [`service`]: gRPC handlers; [`error`]: the one error-to-`Status` mapping.
 //! - [`http`]: the plain-HTTP port; [`server`]: `run(listeners, settings, shutdown)`, which
 //!   tests start on `127.0.0.1:0`.
+//! - [`bundle`]: flags as code (export, import, `--bootstrap`); [`backup`]: consistent
+//!   snapshots of the store and restoring them; [`protojson`]: the protobuf JSON mapping for
+//!   files and `--json`; [`cli`]: the admin CLI (`flagwire flags list`, `enable`, `kill`, ...).
 
 pub mod auth;
+pub mod backup;
+pub mod bundle;
 pub mod catalog;
+pub mod cli;
 pub mod config;
 pub mod error;
 pub mod http;
 pub mod hub;
 pub mod metrics;
+pub mod protojson;
 pub mod rollouts;
 pub mod server;
 pub mod service;

@@ -87,6 +87,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             );
         }
     }
+    if let Some(path) = &args.bootstrap {
+        flagwire_server::bundle::bootstrap_file(&catalog, path).await?;
+    }
     let grpc = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("bind {}", args.listen))?;
@@ -128,6 +131,9 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let args = match cli.command {
         Some(Command::Serve(args)) => args,
+        Some(Command::Client(command)) => {
+            std::process::exit(flagwire_server::cli::run(command).await)
+        }
         None => cli.serve,
     };
     init_logging(args.log_format);
