@@ -49,10 +49,12 @@ enum Step {
     Rollout(Box<Rollout>),
 }
 
-#[derive(Default)]
 struct Plan {
     steps: Vec<Step>,
     unchanged: u32,
+    // The catalog as it will be; changes are announced against it, so an environment the
+    // bundle creates gets change-log entries for the flags it brings along.
+    next: State,
 }
 
 /// Applies `bundle` to the catalog (see the module documentation).
@@ -82,7 +84,7 @@ pub async fn import(
             if outcome.changes.is_empty() {
                 return Ok(outcome);
             }
-            plan.record(state, txn);
+            plan.record(txn);
             outcome.applied = true;
             let envs = state
                 .envs
@@ -195,7 +197,11 @@ fn plan(
     last_version: &dyn Fn(&str) -> Result<u64>,
 ) -> Result<Plan> {
     let mut next = state.clone();
-    let mut plan = Plan::default();
+    let mut plan = Plan {
+        steps: Vec::new(),
+        unchanged: 0,
+        next: State::default(),
+    };
     for e in &bundle.environments {
         let wanted = definition::environment(e);
         match next.envs.get(&e.key) {
@@ -302,6 +308,7 @@ fn plan(
     plan.steps.extend(deletions);
     plan.steps
         .extend(rollouts.into_iter().map(|r| Step::Rollout(Box::new(r))));
+    plan.next = next;
     Ok(plan)
 }
 
@@ -460,8 +467,9 @@ impl Plan {
     }
 
     /// Puts every change into `txn`, with the audit events single writes would record.
-    fn record(self, state: &State, txn: &mut Txn) {
+    fn record(self, txn: &mut Txn) {
         use audit_subject::Kind as A;
+        let state = &self.next;
         for step in self.steps {
             match step {
                 Step::Env(old, e) => {

@@ -122,12 +122,12 @@ pub async fn export(a: ExportArgs) -> Outcome {
             std::fs::write(path, text)
                 .map_err(|e| anyhow::anyhow!("write {}: {e}", path.display()))?;
             eprintln!(
-                "exported {} environments, {} flags, {} segments, {} rollouts to {}",
+                "exported to {}: environments {}, flags {}, segments {}, rollouts {}",
+                path.display(),
                 bundle.environments.len(),
                 bundle.flags.len(),
                 bundle.segments.len(),
                 bundle.rollouts.len(),
-                path.display()
             );
         }
     }
