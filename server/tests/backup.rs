@@ -139,7 +139,7 @@ async fn a_restored_server_serves_identical_data_history_and_tokens() {
         &["restore", "--in", file, "--data-dir", data],
     )
     .ok();
-    assert!(out.contains("4 flags, 4 tokens"), "{out}");
+    assert!(out.contains("flags 4, tokens 4"), "{out}");
     assert_eq!(
         std::fs::read_to_string(d2.path().join("data/admin-token")).unwrap(),
         format!("{ADMIN}\n"),

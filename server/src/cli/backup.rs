@@ -113,7 +113,7 @@ pub fn restore(a: RestoreArgs) -> Outcome {
         return Ok(());
     }
     output::line(&format!(
-        "restored {} entries into {}: {} flags, {} tokens, revisions {}",
+        "restored {} entries into {}: flags {}, tokens {}, revisions {}",
         summary.entries,
         a.data_dir.display(),
         summary.flags,
