@@ -183,7 +183,7 @@ async fn a_backup_taken_under_writes_is_one_state_of_the_source() {
         tokio::spawn(async move {
             let mut n = 0u32;
             while !stop.load(Ordering::Relaxed) {
-                set_enabled(&mut admin, "new-checkout", "staging", n % 2 == 0).await;
+                set_enabled(&mut admin, "new-checkout", "staging", n.is_multiple_of(2)).await;
                 create_flag(&mut admin, bool_flag(&format!("load-{n}"), &["production"])).await;
                 n += 1;
             }
