@@ -180,6 +180,7 @@ fn next_keys(old: &Snapshot, change: &flagwire_proto::v1::Change) -> Vec<String>
     use flagwire_proto::v1::change::Kind;
     match &change.kind {
         Some(Kind::FlagUpserted(f)) => vec![f.key.clone()],
+        Some(Kind::FlagsUpserted(batch)) => batch.flags.iter().map(|f| f.key.clone()).collect(),
         Some(Kind::FlagDeleted(k)) => vec![k.clone()],
         // A segment change can alter any flag that uses it; listeners re-read what they need.
         Some(Kind::SegmentUpserted(_) | Kind::SegmentDeleted(_)) => {

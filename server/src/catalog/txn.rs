@@ -5,8 +5,8 @@ use super::{Meta, State, tokens::StoredToken};
 use crate::store::{Batch, keys};
 use flagwire_core::project::project;
 use flagwire_proto::v1::{
-    AuditEvent, AuditSubject, Change, Environment, Execution, Flag, Ramp, RollbackPlan, Rollout,
-    ScheduledChange, Segment, change,
+    AuditEvent, AuditSubject, Change, Environment, Execution, Flag, FlagBatch, Ramp, RollbackPlan,
+    Rollout, ScheduledChange, Segment, change,
 };
 use prost::Message;
 use prost_types::Timestamp;
@@ -85,6 +85,37 @@ impl Txn {
         }
         self.effects
             .push(Effect::Flag(flag.key.clone(), Some(flag)));
+    }
+
+    /// Stores new versions of several flags and announces them together: one change, so one
+    /// revision, per environment (a single flag goes out as an ordinary `FlagUpserted`).
+    pub fn put_flags(&mut self, state: &State, flags: Vec<Flag>) {
+        if flags.len() == 1 {
+            let flag = flags.into_iter().next().expect("one flag");
+            return self.put_flag(state, flag);
+        }
+        if flags.is_empty() {
+            return;
+        }
+        for flag in &flags {
+            self.batch.put(keys::flag(&flag.key), flag.encode_to_vec());
+            self.batch.put(
+                keys::flag_version(&flag.key, flag.version),
+                flag.encode_to_vec(),
+            );
+        }
+        for env in state.envs.keys() {
+            let projected = flags.iter().map(|f| project(f, env)).collect();
+            self.change(
+                state,
+                env,
+                change::Kind::FlagsUpserted(FlagBatch { flags: projected }),
+            );
+        }
+        for flag in flags {
+            self.effects
+                .push(Effect::Flag(flag.key.clone(), Some(flag)));
+        }
     }
 
     /// Deletes a flag (its history stays) and announces it in every environment.
