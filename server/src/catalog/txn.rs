@@ -190,6 +190,11 @@ impl Txn {
         self.effects.push(Effect::Ramp(r.id.clone(), Box::new(r)));
     }
 
+    /// The environments this write changes so far.
+    pub fn touched_environments(&self) -> Vec<String> {
+        self.revisions.keys().cloned().collect()
+    }
+
     /// The revision this write gives `env`, if it changes anything there.
     pub fn revision(&self, env: &str) -> Option<u64> {
         self.revisions.get(env).copied()
