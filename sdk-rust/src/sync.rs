@@ -219,8 +219,9 @@ async fn ack_loop(shared: Arc<Shared>, mut applied: tokio::sync::watch::Receiver
             changed = applied.changed() => if changed.is_err() { return },
             _ = shutdown.wait_for(|s| *s) => return,
         }
-        // Debounce a burst of changes into one report.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Debounce a burst of changes into one report, briefly: a kill switch is confirmed only
+        // when every instance has said so (BENCHMARKS.md, "kill switch").
+        tokio::time::sleep(Duration::from_millis(10)).await;
         let revision = *applied.borrow_and_update();
         while revision > acked {
             let report = crate::report::report_base(&shared, revision);
