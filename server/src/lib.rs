@@ -10,6 +10,8 @@
 //!   registry; in memory only.
 //! - [`rollouts`]: canary rollouts judged on the SDKs' reports, and the driver that promotes
 //!   or rolls them back.
+//! - [`manager`]: the kill switch, rollback plans and executions, scheduled changes and ramps,
+//!   and the timer that applies what is due.
 //! - [`auth`]: the token layer and the table of what each RPC needs.
 //! - [`service`]: gRPC handlers; [`error`]: the one error-to-`Status` mapping.
 //! - [`http`]: the plain-HTTP port; [`server`]: `run(listeners, settings, shutdown)`, which
@@ -27,6 +29,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod hub;
+pub mod manager;
 pub mod metrics;
 pub mod protojson;
 pub mod rollouts;

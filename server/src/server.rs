@@ -2,6 +2,7 @@
 
 use crate::auth::AuthLayer;
 use crate::catalog::Catalog;
+use crate::manager::Manager;
 use crate::metrics::{Metrics, MetricsOptions};
 use crate::rollouts::clock::{Clock, SystemClock};
 use crate::rollouts::evidence::Evidence;
@@ -103,6 +104,7 @@ pub async fn run(
     ));
     let metrics =
         Arc::new(Metrics::new(settings.metrics).with_observer(Arc::clone(&evidence) as Arc<_>));
+    let tick = settings.rollouts.tick;
     let rollouts = Arc::new(Rollouts::open(
         Arc::clone(&catalog),
         evidence,
@@ -110,6 +112,14 @@ pub async fn run(
         Arc::clone(&settings.clock),
         settings.rollouts,
     )?);
+    let manager = Arc::new(Manager::new(
+        Arc::clone(&catalog),
+        Arc::clone(metrics.registry()),
+        Arc::clone(&rollouts),
+        Arc::clone(&settings.clock),
+        tick,
+    ));
+    rollouts.set_manager(&manager);
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<AdminServiceServer<Admin>>().await;
     health.set_serving::<FlagServiceServer<Flags>>().await;
@@ -145,6 +155,7 @@ pub async fn run(
         let _ = rx.wait_for(|s| *s).await;
     };
     tokio::spawn(Arc::clone(&rollouts).drive(stopped(stop_rx.clone())));
+    tokio::spawn(Arc::clone(&manager).drive(stopped(stop_rx.clone())));
 
     let grpc_server = tonic::transport::Server::builder()
         .accept_http1(true)
@@ -166,7 +177,9 @@ pub async fn run(
             Arc::clone(&metrics),
             Arc::clone(&settings.clock),
         )))
-        .add_service(RolloutServiceServer::new(RolloutApi::new(rollouts)))
+        .add_service(RolloutServiceServer::new(RolloutApi::new(
+            rollouts, manager,
+        )))
         .serve_with_incoming_shutdown(incoming(grpc), stopped(stop_rx.clone()));
     let http_server =
         axum::serve(http, crate::http::router()).with_graceful_shutdown(stopped(stop_rx.clone()));
