@@ -238,7 +238,7 @@ async fn rollout_list_and_status() {
 }
 
 #[tokio::test]
-async fn kill_checks_its_scope_and_reports_the_server_answer() {
+async fn kill_and_undo_kill() {
     let dir = tempdir();
     let server = Server::start(dir.path(), &[]);
     seed(&server, false).await;
@@ -252,7 +252,10 @@ async fn kill_checks_its_scope_and_reports_the_server_answer() {
         &["kill", "--flag", "banner", "--all", "--reason", "x"],
     );
     assert_eq!(usage.code, 2, "one scope at a time: {usage:?}");
-    let run = cli(
+    let err = cli(&server, &["kill", "--flag", "banner", "--reason", " "]).fails(2);
+    assert!(err.contains("--reason must not be empty"), "{err}");
+
+    let out = cli(
         &server,
         &[
             "kill",
@@ -263,17 +266,55 @@ async fn kill_checks_its_scope_and_reports_the_server_answer() {
             "--reason",
             "incident",
         ],
+    )
+    .ok();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    let id = lines[0]
+        .strip_prefix("execution ")
+        .and_then(|l| l.strip_suffix(": SUCCEEDED"))
+        .unwrap_or_else(|| panic!("{out}"))
+        .to_owned();
+    assert_eq!(lines[1], "flags:     banner");
+    assert_eq!(lines[2], format!("undo with: flagwire undo-kill {id}"));
+    assert!(!flag(&server, "banner").await.environments["production"].enabled);
+
+    let out = cli(&server, &["undo-kill", &id, "--reason", "fixed"]).ok();
+    assert!(
+        out.starts_with(&format!("execution {id}: UNDONE\n")),
+        "{out}"
     );
-    if run.code == 0 {
-        assert!(
-            run.stdout.contains("undo with: flagwire undo-kill "),
-            "{run:?}"
-        );
-    } else {
-        // Until the kill switch lands on this branch the server says so, and so do we.
-        let err = run.fails(3);
-        assert!(err.starts_with("flagwire: UNIMPLEMENTED: "), "{err}");
-    }
+    assert!(flag(&server, "banner").await.environments["production"].enabled);
+    let err = cli(&server, &["undo-kill", &id]).fails(3);
+    assert!(
+        err.contains("FAILED_PRECONDITION"),
+        "an undone kill stays undone: {err}"
+    );
+    let err = cli(&server, &["undo-kill", "ex-nope"]).fails(3);
+    assert!(err.contains("NOT_FOUND"), "{err}");
+
+    // An environment alone turns off everything in it; --json prints the execution.
+    let json = cli(
+        &server,
+        &[
+            "kill",
+            "--env",
+            "production",
+            "--reason",
+            "outage",
+            "--json",
+        ],
+    )
+    .json();
+    let execution = &json["execution"];
+    assert_eq!(execution["state"], "EXECUTION_STATE_SUCCEEDED");
+    assert_eq!(execution["scope"]["systemWide"], true);
+    assert_eq!(execution["scope"]["environment"], "production");
+    assert!(!flag(&server, "pricing").await.environments["production"].enabled);
+    assert!(
+        flag(&server, "new-checkout").await.environments["staging"].enabled,
+        "other environments are untouched"
+    );
 }
 
 #[tokio::test]
