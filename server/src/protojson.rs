@@ -34,6 +34,7 @@ named!(
     Flag,
     Segment,
     Rollout,
+    RollbackPlan,
     AuditEvent,
     Execution,
     ImportBundleResponse,

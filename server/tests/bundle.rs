@@ -62,6 +62,8 @@ async fn export_import_export_is_lossless() {
         "included:",
         "treatmentVariant:",
         "rolloutId:",
+        "rollbackPlanId:",
+        "name: pricing off",
     ] {
         assert!(exported.contains(wanted), "{wanted:?} missing:\n{exported}");
     }
@@ -72,6 +74,7 @@ async fn export_import_export_is_lossless() {
         "{exported}"
     );
     assert_eq!((bundle.segments.len(), bundle.rollouts.len()), (1, 3));
+    assert_eq!(bundle.rollback_plans.len(), 1);
     assert!(
         !exported.contains("version: '") && !exported.contains("Time:"),
         "server-managed fields are not exported:\n{exported}"
@@ -79,7 +82,7 @@ async fn export_import_export_is_lossless() {
 
     let target = Server::start(d2.path(), &[]);
     let out = cli(&target, &["import", &a]).ok();
-    assert!(out.contains("applied: 10 created"), "{out}");
+    assert!(out.contains("applied: 11 created"), "{out}");
     let b = write(d2.path(), "b.yaml", "");
     cli(&target, &["export", "--out", &b]).ok();
     assert_eq!(exported, std::fs::read_to_string(&b).unwrap());
@@ -91,7 +94,7 @@ async fn export_import_export_is_lossless() {
     let out = cli(&target, &["import", &a]).ok();
     assert_eq!(
         out,
-        "nothing to change: 10 objects already as the file says\n"
+        "nothing to change: 11 objects already as the file says\n"
     );
     assert_eq!(before, (all_flags(&target).await, revisions(&target).await));
     let out = cli(&source, &["import", &a]).ok();
@@ -150,7 +153,7 @@ async fn dry_run_prints_the_diff_and_changes_nothing() {
          \x20   description: \"The redesigned checkout flow\" → \"Checkout, redesigned\"\n\
          \x20   environments.production.enabled: (unset) → true\n\
          + flag dark-mode\n\
-         dry run: 2 to create, 1 to update, 0 to delete, 8 unchanged; nothing was applied\n"
+         dry run: 2 to create, 1 to update, 0 to delete, 9 unchanged; nothing was applied\n"
     );
     let json = cli(&server, &["import", "--dry-run", "--json", &path]).json();
     assert_eq!(json["changes"].as_array().unwrap().len(), 3);
@@ -163,7 +166,7 @@ async fn dry_run_prints_the_diff_and_changes_nothing() {
     let out = cli(&server, &["import", &path, "--reason", "quarterly cleanup"]).ok();
     assert!(
         out.contains(
-            "applied: 2 created, 1 updated, 0 deleted, 8 unchanged; revisions production="
+            "applied: 2 created, 1 updated, 0 deleted, 9 unchanged; revisions production="
         ),
         "{out}"
     );
@@ -267,23 +270,37 @@ async fn prune_deletes_what_the_file_does_not_name_unless_still_used() {
     let out = cli(&server, &["import", &path]).ok();
     assert!(out.starts_with("nothing to change"), "{out}");
 
-    bundle.flags.retain(|f| f.key != "pricing");
     bundle.segments = segments;
-    let path = write(dir.path(), "p2.yaml", &file::render(&bundle, Format::Yaml));
+    // A rollback plan still turns pricing off.
+    let mut no_pricing = bundle.clone();
+    no_pricing.flags.retain(|f| f.key != "pricing");
+    let path = write(
+        dir.path(),
+        "p2.yaml",
+        &file::render(&no_pricing, Format::Yaml),
+    );
+    let err = cli(&server, &["import", "--prune", &path]).fails(3);
+    assert!(
+        err.contains("prune would leave rollback plan") && err.contains("flag \"pricing\""),
+        "{err}"
+    );
+
+    bundle.flags.retain(|f| f.key != "old-search");
+    let path = write(dir.path(), "p3.yaml", &file::render(&bundle, Format::Yaml));
     let out = cli(&server, &["import", "--prune", "--dry-run", &path]).ok();
     assert_eq!(
         out,
-        "- flag pricing\ndry run: 0 to create, 0 to update, 1 to delete, 8 unchanged; nothing was applied\n"
+        "- flag old-search\ndry run: 0 to create, 0 to update, 1 to delete, 9 unchanged; nothing was applied\n"
     );
     let out = cli(&server, &["import", "--prune", &path]).ok();
     assert!(
-        out.starts_with("- flag pricing\napplied: 0 created, 0 updated, 1 deleted"),
+        out.starts_with("- flag old-search\napplied: 0 created, 0 updated, 1 deleted"),
         "{out}"
     );
     let mut admin = server.admin().await;
     let gone = admin
         .get_flag(GetFlagRequest {
-            key: "pricing".into(),
+            key: "old-search".into(),
         })
         .await;
     code(gone, tonic::Code::NotFound);

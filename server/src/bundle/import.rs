@@ -13,7 +13,7 @@ use crate::store::keys;
 use flagwire_core::validate::{FieldError, validate_flag, validate_key, validate_segment};
 use flagwire_proto::v1::{
     AuditSubject, Bundle, BundleChange, BundleChangeAction, BundleObject, Environment, Flag,
-    Rollout, RolloutState, Segment, audit_subject, bundle_object,
+    RollbackPlan, Rollout, RolloutState, Segment, audit_subject, bundle_object,
 };
 use prost_types::Timestamp;
 use std::collections::{BTreeMap, HashSet};
@@ -47,6 +47,7 @@ enum Step {
     Segment(Option<Segment>, Segment),
     DeleteSegment(Segment),
     Rollout(Box<Rollout>),
+    Plan(Box<RollbackPlan>),
 }
 
 struct Plan {
@@ -169,6 +170,21 @@ fn check_shape(b: &Bundle) -> Result<()> {
             return Err(duplicate(format!("rollouts[{i}].id"), "rollout", &r.id));
         }
     }
+    let (mut ids, mut names) = (HashSet::new(), HashSet::new());
+    for (i, p) in b.rollback_plans.iter().enumerate() {
+        validate_key(&format!("rollbackPlans[{i}].id"), &p.id)
+            .map_err(|e| reason(e, "plans keep their id across export and import"))?;
+        if !ids.insert(p.id.as_str()) {
+            return Err(duplicate(format!("rollbackPlans[{i}].id"), "plan", &p.id));
+        }
+        if !names.insert(p.name.as_str()) {
+            return Err(duplicate(
+                format!("rollbackPlans[{i}].name"),
+                "plan name",
+                &p.name,
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -287,7 +303,7 @@ fn plan(
         validate_flag(f, &next).map_err(|e| locate(e, "flag", "flags", *i, &f.key))?;
     }
     if !deletions.is_empty() {
-        // A kept flag may name a pruned segment or prerequisite.
+        // A kept flag may name a pruned segment or prerequisite, a kept plan a pruned flag.
         for f in next.flags.values() {
             validate_flag(f, &next).map_err(|e| {
                 Error::FailedPrecondition(format!(
@@ -296,8 +312,23 @@ fn plan(
                 ))
             })?;
         }
+        for p in next.plans.values() {
+            for (j, step) in p.steps.iter().enumerate() {
+                let field = format!("steps[{j}]");
+                crate::manager::actions::check(&next, step, &field).map_err(|e| {
+                    Error::FailedPrecondition(format!(
+                        "prune would leave rollback plan {:?} invalid: {e}",
+                        p.id
+                    ))
+                })?;
+            }
+        }
     }
+    // Rollouts may name a plan of the bundle and plans may abort a rollout of it: store the
+    // plans, check the rollouts, then the plans' steps.
+    let plans = place_plans(&mut next, bundle, &mut plan.unchanged)?;
     let rollouts = plan_rollouts(&mut next, bundle, now, &mut plan.unchanged)?;
+    check_plans(&next, bundle, &plans)?;
     plan.steps.extend(
         segment_steps
             .into_iter()
@@ -306,10 +337,74 @@ fn plan(
     plan.steps
         .extend(flag_steps.into_iter().map(|(_, old, f)| Step::Flag(old, f)));
     plan.steps.extend(deletions);
+    plan.steps.extend(
+        plans
+            .iter()
+            .map(|&i| Step::Plan(Box::new(bundle.rollback_plans[i].clone()))),
+    );
     plan.steps
         .extend(rollouts.into_iter().map(|r| Step::Rollout(Box::new(r))));
     plan.next = next;
     Ok(plan)
+}
+
+/// Puts the bundle's new plans into `next`; answers their indexes. A plan has no server-managed
+/// field, so "unchanged" is plain equality; an existing plan is never changed (there is no
+/// UpdateRollbackPlan either).
+fn place_plans(next: &mut State, bundle: &Bundle, unchanged: &mut u32) -> Result<Vec<usize>> {
+    let mut created = Vec::new();
+    for (i, p) in bundle.rollback_plans.iter().enumerate() {
+        match next.plans.get(&p.id) {
+            Some(stored) if stored == p => *unchanged += 1,
+            Some(_) => {
+                return Err(Error::FailedPrecondition(format!(
+                    "rollbackPlans[{i}]: plan {:?} exists with another definition; an import \
+                     cannot change a plan (give the new definition another id)",
+                    p.id
+                )));
+            }
+            None => {
+                if p.name.trim().is_empty() {
+                    return Err(Error::invalid(
+                        format!("rollbackPlans[{i}].name"),
+                        "required",
+                    ));
+                }
+                if let Some(other) = next.plans.values().find(|o| o.name == p.name) {
+                    return Err(Error::invalid(
+                        format!("rollbackPlans[{i}].name"),
+                        format!("plan {:?} already has the name {:?}", other.id, p.name),
+                    ));
+                }
+                next.plans.insert(p.id.clone(), p.clone());
+                created.push(i);
+            }
+        }
+    }
+    Ok(created)
+}
+
+/// Checks the steps of the new plans as CreateRollbackPlan does, against the catalog as it
+/// will be.
+fn check_plans(next: &State, bundle: &Bundle, created: &[usize]) -> Result<()> {
+    use crate::manager::plans::MAX_STEPS;
+    for &i in created {
+        let p = &bundle.rollback_plans[i];
+        if p.steps.is_empty() || p.steps.len() > MAX_STEPS {
+            return Err(Error::invalid(
+                format!("rollbackPlans[{i}].steps"),
+                format!("needs 1 to {MAX_STEPS} steps"),
+            ));
+        }
+        for (j, step) in p.steps.iter().enumerate() {
+            let field = format!("rollbackPlans[{i}].steps[{j}]");
+            crate::manager::actions::check(next, step, &field).map_err(|e| match e {
+                Error::NotFound(what) => Error::invalid(field, format!("unknown {what}")),
+                other => other,
+            })?;
+        }
+    }
+    Ok(())
 }
 
 fn plan_rollouts(
@@ -452,6 +547,11 @@ impl Plan {
                     let before = Some(K::Segment(definition::segment(s)));
                     change(d, "segment", &s.key, &s.environment, before, None)
                 }
+                Step::Plan(p) => {
+                    let after = Some(K::RollbackPlan((**p).clone()));
+                    let create = BundleChangeAction::Create;
+                    change(create, "rollback_plan", &p.id, "", None, after)
+                }
                 Step::Rollout(r) => {
                     let after = Some(K::Rollout(definition::rollout(r)));
                     let create = BundleChangeAction::Create;
@@ -516,6 +616,10 @@ impl Plan {
                     txn.delete_segment(state, &s.environment, &s.key);
                     let before = subject(A::Segment(s.clone()));
                     txn.audit("segment.delete", "segment", &s.key, before, None);
+                }
+                Step::Plan(p) => {
+                    txn.audit("plan.create", "plan", &p.id, None, None);
+                    txn.put_plan(*p);
                 }
                 Step::Rollout(r) => {
                     txn.audit("rollout.create", "rollout", &r.id, None, None);

@@ -1,6 +1,6 @@
-//! Flags as code: the [`Bundle`](flagwire_proto::v1::Bundle) of environments, flags, segments
-//! and rollout definitions that `flagwire export` writes and `flagwire import` (or
-//! `serve --bootstrap`) applies.
+//! Flags as code: the [`Bundle`](flagwire_proto::v1::Bundle) of environments, flags, segments,
+//! rollout definitions and rollback plans that `flagwire export` writes and `flagwire import`
+//! (or `serve --bootstrap`) applies.
 //!
 //! - [`definition`]: an object without the fields the server manages, which is what a bundle
 //!   carries and what an import compares.
@@ -9,9 +9,9 @@
 //!
 //! An import upserts: objects of the bundle are created or updated, everything else is left
 //! alone unless `prune` asks to delete flags and segments the bundle does not name.
-//! Environments and rollouts are never deleted by an import, and an existing rollout cannot be
-//! changed by one (there is no UpdateRollout either): a differing definition under an existing
-//! id is refused.
+//! Environments, rollouts and plans are never deleted by an import, and an existing rollout or
+//! plan cannot be changed by one (there is no UpdateRollout or UpdateRollbackPlan either): a
+//! differing definition under an existing id is refused.
 
 pub mod definition;
 pub mod file;

@@ -12,8 +12,8 @@ use crate::bundle::file::{self, Format};
 use crate::protojson;
 use flagwire_proto::v1::{
     Bundle, BundleChange, BundleChangeAction, ImportBundleRequest, ImportBundleResponse,
-    ListEnvironmentsRequest, ListFlagsRequest, ListRolloutsRequest, ListSegmentsRequest,
-    bundle_object,
+    ListEnvironmentsRequest, ListFlagsRequest, ListRollbackPlansRequest, ListRolloutsRequest,
+    ListSegmentsRequest, bundle_object,
 };
 use serde_norway::Value;
 use std::path::PathBuf;
@@ -54,7 +54,7 @@ pub struct ImportArgs {
 /// Reads every definition from the server.
 async fn fetch(target: &Target) -> Result<Bundle, Failure> {
     let clients = target.connect().await?;
-    let (mut admin, mut rollouts) = (clients.admin, clients.rollouts);
+    let (mut admin, mut client) = (clients.admin, clients.rollouts);
     let environments = admin
         .list_environments(ListEnvironmentsRequest {})
         .await?
@@ -88,7 +88,7 @@ async fn fetch(target: &Target) -> Result<Bundle, Failure> {
             .into_inner();
         segments.extend(list.segments.iter().map(definition::segment));
     }
-    let mut rollouts: Vec<_> = rollouts
+    let mut rollouts: Vec<_> = client
         .list_rollouts(ListRolloutsRequest::default())
         .await?
         .into_inner()
@@ -99,12 +99,19 @@ async fn fetch(target: &Target) -> Result<Bundle, Failure> {
     // By id, not by creation time: rollouts imported together share one, so creation order
     // would not survive a round trip.
     rollouts.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut rollback_plans = client
+        .list_rollback_plans(ListRollbackPlansRequest {})
+        .await?
+        .into_inner()
+        .plans;
+    rollback_plans.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(Bundle {
         version: crate::bundle::VERSION,
         environments: environments.iter().map(definition::environment).collect(),
         flags,
         segments,
         rollouts,
+        rollback_plans,
     })
 }
 
@@ -122,12 +129,14 @@ pub async fn export(a: ExportArgs) -> Outcome {
             std::fs::write(path, text)
                 .map_err(|e| anyhow::anyhow!("write {}: {e}", path.display()))?;
             eprintln!(
-                "exported to {}: environments {}, flags {}, segments {}, rollouts {}",
+                "exported to {}: environments {}, flags {}, segments {}, rollouts {}, \
+                 rollback plans {}",
                 path.display(),
                 bundle.environments.len(),
                 bundle.flags.len(),
                 bundle.segments.len(),
                 bundle.rollouts.len(),
+                bundle.rollback_plans.len(),
             );
         }
     }
@@ -167,6 +176,7 @@ fn object_value(o: Option<&flagwire_proto::v1::BundleObject>) -> Value {
         Some(Kind::Flag(f)) => protojson::to_value(f),
         Some(Kind::Segment(s)) => protojson::to_value(s),
         Some(Kind::Rollout(r)) => protojson::to_value(r),
+        Some(Kind::RollbackPlan(p)) => protojson::to_value(p),
         None => Value::Null,
     }
 }

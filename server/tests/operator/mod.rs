@@ -91,7 +91,8 @@ pub fn rollout(flag: &str, env: &str, steps: &[u32]) -> Rollout {
 /// Environments `production` and `staging`; segment `beta` in production; flags
 /// `new-checkout` (rule on the segment, enabled in staging), `banner` (string, a split with
 /// its own salt, `new-checkout` as prerequisite, tagged), `old-search` (archived, with a draft
-/// rollout created before it was archived), `pricing` (a rollout that completed at once);
+/// rollout created before it was archived), `pricing` (a rollout naming a rollback plan that
+/// completed at once);
 /// with `running`, also a running rollout on `new-checkout` in production.
 pub async fn seed(server: &Server, running: bool) {
     let mut admin = server.admin().await;
@@ -193,9 +194,33 @@ pub async fn seed(server: &Server, running: bool) {
         .unwrap();
     create_flag(&mut admin, bool_flag("pricing", &["production"])).await;
     set_enabled(&mut admin, "pricing", "production", true).await;
+    let plan = rollouts
+        .create_rollback_plan(CreateRollbackPlanRequest {
+            plan: Some(RollbackPlan {
+                name: "pricing off".into(),
+                steps: vec![PlanStep {
+                    action: Some(plan_step::Action::SetEnabled(SetEnabledAction {
+                        flag_key: "pricing".into(),
+                        environment: "production".into(),
+                        enabled: false,
+                    })),
+                }],
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .plan
+        .unwrap();
+    let mut with_plan = rollout("pricing", "production", &[10_000]);
+    with_plan.policy = Some(RolloutPolicy {
+        rollback_plan_id: plan.id,
+        ..Default::default()
+    });
     let done = rollouts
         .create_rollout(CreateRolloutRequest {
-            rollout: Some(rollout("pricing", "production", &[10_000])),
+            rollout: Some(with_plan),
         })
         .await
         .unwrap()

@@ -6,7 +6,7 @@ import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2"
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Environment, Flag, Segment } from "./flag_pb.js";
 import { file_flagwire_v1_flag } from "./flag_pb.js";
-import type { Rollout } from "./rollout_pb.js";
+import type { RollbackPlan, Rollout } from "./rollout_pb.js";
 import { file_flagwire_v1_rollout } from "./rollout_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file flagwire/v1/bundle.proto.
  */
 export const file_flagwire_v1_bundle: GenFile = /*@__PURE__*/
-  fileDesc("ChhmbGFnd2lyZS92MS9idW5kbGUucHJvdG8SC2ZsYWd3aXJlLnYxIrsBCgZCdW5kbGUSDwoHdmVyc2lvbhgBIAEoDRIuCgxlbnZpcm9ubWVudHMYAiADKAsyGC5mbGFnd2lyZS52MS5FbnZpcm9ubWVudBIgCgVmbGFncxgDIAMoCzIRLmZsYWd3aXJlLnYxLkZsYWcSJgoIc2VnbWVudHMYBCADKAsyFC5mbGFnd2lyZS52MS5TZWdtZW50EiYKCHJvbGxvdXRzGAUgAygLMhQuZmxhZ3dpcmUudjEuUm9sbG91dCK8AQoMQnVuZGxlT2JqZWN0Ei8KC2Vudmlyb25tZW50GAEgASgLMhguZmxhZ3dpcmUudjEuRW52aXJvbm1lbnRIABIhCgRmbGFnGAIgASgLMhEuZmxhZ3dpcmUudjEuRmxhZ0gAEicKB3NlZ21lbnQYAyABKAsyFC5mbGFnd2lyZS52MS5TZWdtZW50SAASJwoHcm9sbG91dBgEIAEoCzIULmZsYWd3aXJlLnYxLlJvbGxvdXRIAEIGCgRraW5kItYBCgxCdW5kbGVDaGFuZ2USLwoGYWN0aW9uGAEgASgOMh8uZmxhZ3dpcmUudjEuQnVuZGxlQ2hhbmdlQWN0aW9uEhUKDXJlc291cmNlX3R5cGUYAiABKAkSFAoMcmVzb3VyY2Vfa2V5GAMgASgJEhMKC2Vudmlyb25tZW50GAQgASgJEikKBmJlZm9yZRgFIAEoCzIZLmZsYWd3aXJlLnYxLkJ1bmRsZU9iamVjdBIoCgVhZnRlchgGIAEoCzIZLmZsYWd3aXJlLnYxLkJ1bmRsZU9iamVjdCqdAQoSQnVuZGxlQ2hhbmdlQWN0aW9uEiQKIEJVTkRMRV9DSEFOR0VfQUNUSU9OX1VOU1BFQ0lGSUVEEAASHwobQlVORExFX0NIQU5HRV9BQ1RJT05fQ1JFQVRFEAESHwobQlVORExFX0NIQU5HRV9BQ1RJT05fVVBEQVRFEAISHwobQlVORExFX0NIQU5HRV9BQ1RJT05fREVMRVRFEANiBnByb3RvMw", [file_flagwire_v1_flag, file_flagwire_v1_rollout]);
+  fileDesc("ChhmbGFnd2lyZS92MS9idW5kbGUucHJvdG8SC2ZsYWd3aXJlLnYxIu4BCgZCdW5kbGUSDwoHdmVyc2lvbhgBIAEoDRIuCgxlbnZpcm9ubWVudHMYAiADKAsyGC5mbGFnd2lyZS52MS5FbnZpcm9ubWVudBIgCgVmbGFncxgDIAMoCzIRLmZsYWd3aXJlLnYxLkZsYWcSJgoIc2VnbWVudHMYBCADKAsyFC5mbGFnd2lyZS52MS5TZWdtZW50EiYKCHJvbGxvdXRzGAUgAygLMhQuZmxhZ3dpcmUudjEuUm9sbG91dBIxCg5yb2xsYmFja19wbGFucxgGIAMoCzIZLmZsYWd3aXJlLnYxLlJvbGxiYWNrUGxhbiLwAQoMQnVuZGxlT2JqZWN0Ei8KC2Vudmlyb25tZW50GAEgASgLMhguZmxhZ3dpcmUudjEuRW52aXJvbm1lbnRIABIhCgRmbGFnGAIgASgLMhEuZmxhZ3dpcmUudjEuRmxhZ0gAEicKB3NlZ21lbnQYAyABKAsyFC5mbGFnd2lyZS52MS5TZWdtZW50SAASJwoHcm9sbG91dBgEIAEoCzIULmZsYWd3aXJlLnYxLlJvbGxvdXRIABIyCg1yb2xsYmFja19wbGFuGAUgASgLMhkuZmxhZ3dpcmUudjEuUm9sbGJhY2tQbGFuSABCBgoEa2luZCLWAQoMQnVuZGxlQ2hhbmdlEi8KBmFjdGlvbhgBIAEoDjIfLmZsYWd3aXJlLnYxLkJ1bmRsZUNoYW5nZUFjdGlvbhIVCg1yZXNvdXJjZV90eXBlGAIgASgJEhQKDHJlc291cmNlX2tleRgDIAEoCRITCgtlbnZpcm9ubWVudBgEIAEoCRIpCgZiZWZvcmUYBSABKAsyGS5mbGFnd2lyZS52MS5CdW5kbGVPYmplY3QSKAoFYWZ0ZXIYBiABKAsyGS5mbGFnd2lyZS52MS5CdW5kbGVPYmplY3QqnQEKEkJ1bmRsZUNoYW5nZUFjdGlvbhIkCiBCVU5ETEVfQ0hBTkdFX0FDVElPTl9VTlNQRUNJRklFRBAAEh8KG0JVTkRMRV9DSEFOR0VfQUNUSU9OX0NSRUFURRABEh8KG0JVTkRMRV9DSEFOR0VfQUNUSU9OX1VQREFURRACEh8KG0JVTkRMRV9DSEFOR0VfQUNUSU9OX0RFTEVURRADYgZwcm90bzM", [file_flagwire_v1_flag, file_flagwire_v1_rollout]);
 
 /**
  * Flags as code: a whole catalog definition, as `flagwire export` writes it and `flagwire import`
@@ -60,6 +60,13 @@ export type Bundle = Message<"flagwire.v1.Bundle"> & {
    * @generated from field: repeated flagwire.v1.Rollout rollouts = 5;
    */
   rollouts: Rollout[];
+
+  /**
+   * Rollback plans (rollouts may name one); import creates missing ones with the same id.
+   *
+   * @generated from field: repeated flagwire.v1.RollbackPlan rollback_plans = 6;
+   */
+  rollbackPlans: RollbackPlan[];
 };
 
 /**
@@ -112,6 +119,14 @@ export type BundleObject = Message<"flagwire.v1.BundleObject"> & {
      */
     value: Rollout;
     case: "rollout";
+  } | {
+    /**
+     * A rollback plan.
+     *
+     * @generated from field: flagwire.v1.RollbackPlan rollback_plan = 5;
+     */
+    value: RollbackPlan;
+    case: "rollbackPlan";
   } | { case: undefined; value?: undefined };
 };
 
@@ -136,14 +151,14 @@ export type BundleChange = Message<"flagwire.v1.BundleChange"> & {
   action: BundleChangeAction;
 
   /**
-   * "environment", "flag", "segment" or "rollout".
+   * "environment", "flag", "segment", "rollout" or "rollback_plan".
    *
    * @generated from field: string resource_type = 2;
    */
   resourceType: string;
 
   /**
-   * The object's key (rollout: its id).
+   * The object's key (rollout and rollback plan: its id).
    *
    * @generated from field: string resource_key = 3;
    */

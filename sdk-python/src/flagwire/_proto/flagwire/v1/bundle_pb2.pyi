@@ -64,6 +64,7 @@ class Bundle(_message.Message):
     FLAGS_FIELD_NUMBER: _builtins.int
     SEGMENTS_FIELD_NUMBER: _builtins.int
     ROLLOUTS_FIELD_NUMBER: _builtins.int
+    ROLLBACK_PLANS_FIELD_NUMBER: _builtins.int
     version: _builtins.int
     """Format version of the file; 1."""
     @_builtins.property
@@ -84,6 +85,10 @@ class Bundle(_message.Message):
         creates missing ones as DRAFT rollouts with the same id.
         """
 
+    @_builtins.property
+    def rollback_plans(self) -> _containers.RepeatedCompositeFieldContainer[_rollout_pb2.RollbackPlan]:
+        """Rollback plans (rollouts may name one); import creates missing ones with the same id."""
+
     def __init__(
         self,
         *,
@@ -92,10 +97,11 @@ class Bundle(_message.Message):
         flags: _abc.Iterable[_flag_pb2.Flag] | None = ...,
         segments: _abc.Iterable[_flag_pb2.Segment] | None = ...,
         rollouts: _abc.Iterable[_rollout_pb2.Rollout] | None = ...,
+        rollback_plans: _abc.Iterable[_rollout_pb2.RollbackPlan] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["environments", b"environments", "flags", b"flags", "rollouts", b"rollouts", "segments", b"segments", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["environments", b"environments", "flags", b"flags", "rollback_plans", b"rollback_plans", "rollouts", b"rollouts", "segments", b"segments", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -111,6 +117,7 @@ class BundleObject(_message.Message):
     FLAG_FIELD_NUMBER: _builtins.int
     SEGMENT_FIELD_NUMBER: _builtins.int
     ROLLOUT_FIELD_NUMBER: _builtins.int
+    ROLLBACK_PLAN_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def environment(self) -> _flag_pb2.Environment:
         """An environment."""
@@ -127,6 +134,10 @@ class BundleObject(_message.Message):
     def rollout(self) -> _rollout_pb2.Rollout:
         """A rollout definition."""
 
+    @_builtins.property
+    def rollback_plan(self) -> _rollout_pb2.RollbackPlan:
+        """A rollback plan."""
+
     def __init__(
         self,
         *,
@@ -134,12 +145,13 @@ class BundleObject(_message.Message):
         flag: _flag_pb2.Flag | None = ...,
         segment: _flag_pb2.Segment | None = ...,
         rollout: _rollout_pb2.Rollout | None = ...,
+        rollback_plan: _rollout_pb2.RollbackPlan | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["environment", b"environment", "flag", b"flag", "kind", b"kind", "rollout", b"rollout", "segment", b"segment"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["environment", b"environment", "flag", b"flag", "kind", b"kind", "rollback_plan", b"rollback_plan", "rollout", b"rollout", "segment", b"segment"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["environment", b"environment", "flag", b"flag", "kind", b"kind", "rollout", b"rollout", "segment", b"segment"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["environment", b"environment", "flag", b"flag", "kind", b"kind", "rollback_plan", b"rollback_plan", "rollout", b"rollout", "segment", b"segment"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["environment", "flag", "segment", "rollout"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["environment", "flag", "segment", "rollout", "rollback_plan"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
@@ -160,9 +172,9 @@ class BundleChange(_message.Message):
     action: Global___BundleChangeAction.ValueType
     """Create, update or delete."""
     resource_type: _builtins.str
-    """"environment", "flag", "segment" or "rollout"."""
+    """"environment", "flag", "segment", "rollout" or "rollback_plan"."""
     resource_key: _builtins.str
-    """The object's key (rollout: its id)."""
+    """The object's key (rollout and rollback plan: its id)."""
     environment: _builtins.str
     """The environment of a segment or rollout; empty otherwise."""
     @_builtins.property
