@@ -154,6 +154,11 @@ impl Snapshot {
         }
         match &change.kind {
             Some(change::Kind::FlagUpserted(f)) => self.upsert_flag(f.clone()),
+            Some(change::Kind::FlagsUpserted(batch)) => {
+                for f in &batch.flags {
+                    self.upsert_flag(f.clone());
+                }
+            }
             Some(change::Kind::FlagDeleted(k)) => self.remove_flag(k),
             Some(change::Kind::SegmentUpserted(s)) => self.upsert_segment(s.clone()),
             Some(change::Kind::SegmentDeleted(k)) => self.remove_segment(k),

@@ -70,6 +70,48 @@ def test_apply_follows_revisions() -> None:
     )
 
 
+def test_a_batch_applies_every_flag_in_one_revision() -> None:
+    snap = Snapshot.build("prod", 3, [flag("a", 1), flag("b", 1), flag("c", 1)])
+    batch = flag_service_pb2.FlagBatch(
+        flags=[flag("a", 2, enabled=False), flag("c", 2, enabled=False), flag("d", 1)]
+    )
+    nxt, changed = snap.apply(flag_service_pb2.Change(revision=4, flags_upserted=batch))
+    assert (nxt.revision, changed) == (4, ("a", "c", "d")), "every key of the batch is reported"
+    ctx = Context("u")
+    assert {k: nxt.evaluate(k, ctx, None).reason for k in "abcd"} == {
+        "a": Reason.DISABLED,
+        "b": Reason.STATIC,
+        "c": Reason.DISABLED,
+        "d": Reason.STATIC,
+    }
+    assert {k: f.version for k, f in nxt.flags.items()} == {"a": 2, "b": 1, "c": 2, "d": 1}
+    assert nxt.flags["b"] is snap.flags["b"], "flags outside the batch are shared"
+    # The old snapshot (what an evaluation in flight holds) has none of the batch: the swap to
+    # the new one is the only way to see it, so no evaluation sees half of it.
+    assert snap.revision == 3
+    assert {k: f.version for k, f in snap.flags.items()} == {"a": 1, "b": 1, "c": 1}
+    assert all(snap.evaluate(k, ctx, None).reason is Reason.STATIC for k in "abc")
+    assert snap.changed_flags(nxt) == ("a", "c", "d")
+
+    # The same ordering rules as any change: a gap or an old revision is refused.
+    with pytest.raises(ApplyError):
+        nxt.apply(flag_service_pb2.Change(revision=6, flags_upserted=batch))
+    with pytest.raises(ApplyError):
+        nxt.apply(flag_service_pb2.Change(revision=4, flags_upserted=batch))
+
+    # A key twice in one batch: the last one wins and the key is reported once.
+    twice = flag_service_pb2.FlagBatch(flags=[flag("b", 2, enabled=False), flag("b", 3)])
+    again, changed = nxt.apply(flag_service_pb2.Change(revision=5, flags_upserted=twice))
+    assert (again.revision, changed, again.flags["b"].version) == (5, ("b",), 3)
+    # An empty batch still advances the revision.
+    empty, changed = again.apply(
+        flag_service_pb2.Change(revision=6, flags_upserted=flag_service_pb2.FlagBatch())
+    )
+    assert (empty.revision, changed, empty.flags) == (6, (), again.flags)
+    # A batch round-trips through the bootstrap form like any other change.
+    assert Snapshot.from_proto(nxt.to_proto()).changed_flags(nxt) == ()
+
+
 async def test_the_applier() -> None:
     core = Core(Options(url="http://127.0.0.1:1", token="-"))
     runtime = Runtime(core)
@@ -99,6 +141,23 @@ async def test_the_applier() -> None:
     # A fresh snapshot replaces everything: only the flags that differ are announced.
     assert await runtime._apply(snapshot_message(9, flag("a", 2, enabled=False), flag("c", 1)))
     assert seen[-1] == FlagChange(9, ("b", "c"))
+
+    # A batch (the kill switch): one revision, one event naming every flag, all applied.
+    with pytest.raises(_Resync, match="does not follow"):
+        await runtime._apply(
+            change_message(11, flags_upserted=flag_service_pb2.FlagBatch(flags=[flag("a", 3)]))
+        )
+    assert core.snapshot is not None
+    assert core.snapshot.revision == 9, "a gap applies nothing"
+    batch = flag_service_pb2.FlagBatch(
+        flags=[flag("a", 3, enabled=False), flag("c", 2, enabled=False)]
+    )
+    assert await runtime._apply(change_message(10, flags_upserted=batch))
+    assert seen[-1] == FlagChange(10, ("a", "c"))
+    assert len(seen) == 4, "one event for the whole batch"
+    assert core.snapshot.revision == 10
+    reasons = [core.snapshot.evaluate(k, Context("u"), None).reason for k in ("a", "c")]
+    assert reasons == [Reason.DISABLED, Reason.DISABLED]
 
 
 def test_targets() -> None:

@@ -180,6 +180,7 @@ fn next_keys(old: &Snapshot, change: &flagwire_proto::v1::Change) -> Vec<String>
     use flagwire_proto::v1::change::Kind;
     match &change.kind {
         Some(Kind::FlagUpserted(f)) => vec![f.key.clone()],
+        Some(Kind::FlagsUpserted(batch)) => batch.flags.iter().map(|f| f.key.clone()).collect(),
         Some(Kind::FlagDeleted(k)) => vec![k.clone()],
         // A segment change can alter any flag that uses it; listeners re-read what they need.
         Some(Kind::SegmentUpserted(_) | Kind::SegmentDeleted(_)) => {
@@ -218,8 +219,9 @@ async fn ack_loop(shared: Arc<Shared>, mut applied: tokio::sync::watch::Receiver
             changed = applied.changed() => if changed.is_err() { return },
             _ = shutdown.wait_for(|s| *s) => return,
         }
-        // Debounce a burst of changes into one report.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Debounce a burst of changes into one report, briefly: a kill switch is confirmed only
+        // when every instance has said so (BENCHMARKS.md, "kill switch").
+        tokio::time::sleep(Duration::from_millis(10)).await;
         let revision = *applied.borrow_and_update();
         while revision > acked {
             let report = crate::report::report_base(&shared, revision);

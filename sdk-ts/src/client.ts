@@ -88,6 +88,9 @@ function changedKeys(old: Snapshot, change: Change): string[] {
   switch (change.kind.case) {
     case "flagUpserted":
       return [change.kind.value.key];
+    case "flagsUpserted":
+      // Every flag of the batch, each once (a key repeated in a batch: the last one applies).
+      return [...new Set(change.kind.value.flags.map((f) => f.key))];
     case "flagDeleted":
       return [change.kind.value];
     case "segmentUpserted":

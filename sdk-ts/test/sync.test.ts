@@ -1,15 +1,19 @@
 /**
  * The Watch loop against a scripted in-memory FlagService: heartbeat timeout → reconnect, a gap
  * in revisions → reconnect resuming at the held revision, a heartbeat ahead of what is held →
- * reconnect, capped backoff, listeners and iterators ending on close.
+ * reconnect, capped backoff, listeners and iterators ending on close; a batch of flags in one
+ * revision (`flagsUpserted`) applied whole, by the snapshot and by the client.
  */
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createRouterTransport } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
-import { FlagwireClient, type ClientState } from "@flagwire/sdk";
+import { FlagwireClient, type ClientState, type FlagChange } from "@flagwire/sdk";
+import { Snapshot } from "../src/engine/snapshot.js";
+import { Reason } from "../src/gen/flagwire/v1/evaluation_pb.js";
 import { type Flag, FlagSchema, ValueType } from "../src/gen/flagwire/v1/flag_pb.js";
 import {
   ChangeSchema,
+  FlagBatchSchema,
   FlagService,
   HeartbeatSchema,
   SnapshotSchema,
@@ -19,9 +23,9 @@ import {
 import { MetricsService } from "../src/gen/flagwire/v1/metrics_pb.js";
 import { eventually } from "./support/server.js";
 
-function flag(enabled: boolean, version: bigint): Flag {
+function flag(enabled: boolean, version: bigint, key = "f"): Flag {
   return create(FlagSchema, {
-    key: "f",
+    key,
     type: ValueType.BOOLEAN,
     version,
     variants: [
@@ -39,6 +43,10 @@ const snapshot = (revision: bigint, enabled: boolean): WatchResponse["event"] =>
 const change = (revision: bigint, enabled: boolean): WatchResponse["event"] => ({
   case: "change",
   value: create(ChangeSchema, { revision, kind: { case: "flagUpserted", value: flag(enabled, revision) } }),
+});
+const batch = (revision: bigint, ...flags: Flag[]): WatchResponse["event"] => ({
+  case: "change",
+  value: create(ChangeSchema, { revision, kind: { case: "flagsUpserted", value: create(FlagBatchSchema, { flags }) } }),
 });
 const heartbeat = (revision: bigint): WatchResponse["event"] => ({
   case: "heartbeat",
@@ -136,5 +144,74 @@ describe("the Watch loop", () => {
     await expect(waiting).rejects.toMatchObject({ code: "CLOSED" });
     expect(await next).toEqual({ value: undefined, done: true });
     await c.close(); // idempotent
+  });
+});
+
+describe("a batch of flags in one revision (flagsUpserted)", () => {
+  const versions = (snap: Snapshot, keys: string[]): number[] => keys.map((k) => snap.evaluate(k, {}).flagVersion);
+  const reasons = (snap: Snapshot, keys: string[]): Reason[] => keys.map((k) => snap.evaluate(k, {}).reason);
+
+  it("Snapshot.apply upserts every flag of the batch in the one revision, the old snapshot untouched", () => {
+    const old = Snapshot.of("production", 3, [flag(true, 1n, "a"), flag(true, 1n, "b"), flag(true, 1n, "c")], []);
+    const change = batch(4n, flag(false, 2n, "a"), flag(false, 2n, "c"), flag(true, 1n, "d"));
+    if (change.case !== "change") throw new Error("not a change");
+    const next = old.apply(change.value);
+    expect(next.revision).toBe(4);
+    expect(versions(next, ["a", "b", "c", "d"])).toEqual([2, 1, 2, 1]);
+    expect(reasons(next, ["a", "b", "c", "d"])).toEqual([Reason.DISABLED, Reason.STATIC, Reason.DISABLED, Reason.STATIC]);
+    // What an evaluation already holding the old snapshot sees: none of the batch.
+    expect(old.revision).toBe(3);
+    expect(versions(old, ["a", "b", "c"])).toEqual([1, 1, 1]);
+    expect(old.flagType("d")).toBeUndefined();
+    expect(old.changedFlags(next)).toEqual(["a", "c", "d"]);
+    // The same ordering rules as any change: a gap or an old revision is refused.
+    expect(() => next.apply(change.value)).toThrow(RangeError);
+    const gap = batch(6n, flag(true, 3n, "a"));
+    if (gap.case !== "change") throw new Error("not a change");
+    expect(() => next.apply(gap.value)).toThrow(RangeError);
+    // A key twice in one batch: the last one applies. An empty batch still advances the revision.
+    const twice = batch(5n, flag(false, 2n, "b"), flag(true, 3n, "b"));
+    if (twice.case !== "change") throw new Error("not a change");
+    const after = next.apply(twice.value);
+    expect(versions(after, ["b"])).toEqual([3]);
+    const empty = batch(6n);
+    if (empty.case !== "change") throw new Error("not a change");
+    const emptied = after.apply(empty.value);
+    expect(emptied.revision).toBe(6);
+    expect(after.changedFlags(emptied)).toEqual([]);
+  });
+
+  it("the client applies the batch whole, announces every key in one event, and resyncs on a gap", async () => {
+    const { transport, requests } = scripted(async function* (call) {
+      if (call === 1) {
+        const flags = [flag(true, 1n, "a"), flag(true, 1n, "b"), flag(true, 1n, "c")];
+        yield { case: "snapshot", value: create(SnapshotSchema, { environment: "production", revision: 1n, flags }) };
+        yield batch(3n, flag(false, 3n, "a")); // 2 is missing: nothing of it may apply
+      } else {
+        yield batch(2n, flag(false, 2n, "a"), flag(false, 2n, "b"), flag(false, 2n, "b"), flag(true, 1n, "d"));
+        yield heartbeat(2n);
+      }
+      await never();
+    });
+    const c = new FlagwireClient({ transport, token: "t", minBackoffMs: 5, maxBackoffMs: 10 });
+    const seen: FlagChange[] = [];
+    const inListener: boolean[][] = [];
+    c.on("change", (change) => {
+      seen.push(change);
+      inListener.push(["a", "b", "c", "d"].map((k) => c.getBoolean(k, {}, false)));
+    });
+    await eventually(() => c.revision === 2, 5_000, "revision 2");
+    expect(requests.map((r) => r.sinceRevision)).toEqual([0n, 1n]);
+    expect(seen).toEqual([
+      { revision: 1, flags: ["a", "b", "c"] },
+      { revision: 2, flags: ["a", "b", "d"] },
+    ]);
+    expect(inListener).toEqual([
+      [true, true, true, false],
+      [false, false, true, true],
+    ]);
+    expect(["a", "b", "c", "d"].map((k) => c.getBoolean(k, {}, false))).toEqual([false, false, true, true]);
+    expect(c.state).toBe("READY");
+    await c.close();
   });
 });

@@ -21,6 +21,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (the default).
     Serve(ServeArgs),
+    /// The admin CLI (see [`crate::cli`]).
+    #[command(flatten)]
+    Client(crate::cli::ClientCommand),
 }
 
 /// Log line format.
@@ -52,6 +55,11 @@ pub struct ServeArgs {
         action = clap::ArgAction::SetTrue
     )]
     pub in_memory: bool,
+    /// A flags-as-code file (YAML or JSON, as `flagwire export` writes it) applied at first
+    /// start, while the store holds no environments, flags, segments or rollouts; ignored once
+    /// it does.
+    #[arg(long, env = "FLAGWIRE_BOOTSTRAP", value_name = "FILE")]
+    pub bootstrap: Option<PathBuf>,
     /// Seconds between heartbeats on an idle Watch stream.
     #[arg(long, env = "FLAGWIRE_HEARTBEAT_SECS", default_value_t = 15.0)]
     pub heartbeat_secs: f64,

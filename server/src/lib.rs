@@ -10,20 +10,30 @@
 //!   registry; in memory only.
 //! - [`rollouts`]: canary rollouts judged on the SDKs' reports, and the driver that promotes
 //!   or rolls them back.
+//! - [`manager`]: the kill switch, rollback plans and executions, scheduled changes and ramps,
+//!   and the timer that applies what is due.
 //! - [`auth`]: the token layer and the table of what each RPC needs.
 //! - [`service`]: gRPC handlers; [`error`]: the one error-to-`Status` mapping.
 //! - [`http`]: the plain-HTTP port; [`server`]: `run(listeners, settings, shutdown)`, which
 //!   tests start on `127.0.0.1:0`.
+//! - [`bundle`]: flags as code (export, import, `--bootstrap`); [`backup`]: consistent
+//!   snapshots of the store and restoring them; [`protojson`]: the protobuf JSON mapping for
+//!   files and `--json`; [`cli`]: the admin CLI (`flagwire flags list`, `enable`, `kill`, ...).
 //! - [`telemetry`]: Prometheus `/metrics`, OpenTelemetry traces and the start-up flag summary;
 //!   [`tls`]: serving both ports over TLS.
 
 pub mod auth;
+pub mod backup;
+pub mod bundle;
 pub mod catalog;
+pub mod cli;
 pub mod config;
 pub mod error;
 pub mod http;
 pub mod hub;
+pub mod manager;
 pub mod metrics;
+pub mod protojson;
 pub mod rollouts;
 pub mod server;
 pub mod service;

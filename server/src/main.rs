@@ -80,6 +80,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             );
         }
     }
+    if let Some(path) = &args.bootstrap {
+        flagwire_server::bundle::bootstrap_file(&catalog, path).await?;
+    }
     let grpc = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("bind {}", args.listen))?;
@@ -122,6 +125,9 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let args = match cli.command {
         Some(Command::Serve(args)) => args,
+        Some(Command::Client(command)) => {
+            std::process::exit(flagwire_server::cli::run(command).await)
+        }
         None => cli.serve,
     };
     let otel = flagwire_server::telemetry::logging::init(args.log_format)?;

@@ -2,6 +2,7 @@
 
 use crate::auth::AuthLayer;
 use crate::catalog::Catalog;
+use crate::manager::Manager;
 use crate::metrics::{Metrics, MetricsOptions};
 use crate::rollouts::clock::{Clock, SystemClock};
 use crate::rollouts::evidence::Evidence;
@@ -114,6 +115,7 @@ pub async fn run(
     ));
     let metrics =
         Arc::new(Metrics::new(settings.metrics).with_observer(Arc::clone(&evidence) as Arc<_>));
+    let tick = settings.rollouts.tick;
     let rollouts = Arc::new(Rollouts::open(
         Arc::clone(&catalog),
         evidence,
@@ -121,6 +123,14 @@ pub async fn run(
         Arc::clone(&settings.clock),
         settings.rollouts,
     )?);
+    let manager = Arc::new(Manager::new(
+        Arc::clone(&catalog),
+        Arc::clone(metrics.registry()),
+        Arc::clone(&rollouts),
+        Arc::clone(&settings.clock),
+        tick,
+    ));
+    rollouts.set_manager(&manager);
     let telemetry = Arc::new(Telemetry::new(Scrape::new(
         Arc::clone(&catalog),
         Arc::clone(&metrics),
@@ -162,6 +172,7 @@ pub async fn run(
         let _ = rx.wait_for(|s| *s).await;
     };
     tokio::spawn(Arc::clone(&rollouts).drive(stopped(stop_rx.clone())));
+    tokio::spawn(Arc::clone(&manager).drive(stopped(stop_rx.clone())));
 
     let grpc_server = tonic::transport::Server::builder()
         .accept_http1(true)
@@ -185,7 +196,9 @@ pub async fn run(
             Arc::clone(&metrics),
             Arc::clone(&settings.clock),
         )))
-        .add_service(RolloutServiceServer::new(RolloutApi::new(rollouts)));
+        .add_service(RolloutServiceServer::new(RolloutApi::new(
+            rollouts, manager,
+        )));
     let http_router = crate::http::router(telemetry);
     let (grpc_server, http_server): (Serving<tonic::transport::Error>, Serving<std::io::Error>) =
         match &settings.tls {

@@ -281,6 +281,37 @@ async fn rollout_state_and_decisions() {
         ) >= 1.0
     );
     assert_eq!(s.value("flagwire_kill_switch_executions", &[]), 0.0);
+
+    // The kill switch: one execution, succeeded, then undone.
+    let killed = rollouts
+        .kill(KillRequest {
+            scope: Some(Scope {
+                kind: Some(scope::Kind::FlagKey("checkout".into())),
+                environment: "production".into(),
+            }),
+            reason: "pager".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .execution
+        .unwrap();
+    let s = scrape(&server).await;
+    assert_eq!(s.value("flagwire_kill_switch_executions", &[]), 1.0);
+    let kills = |state| [("kind", "kill"), ("state", state)];
+    assert_eq!(s.value("flagwire_executions", &kills("succeeded")), 1.0);
+    assert_eq!(s.value("flagwire_executions", &kills("undone")), 0.0);
+    rollouts
+        .undo_kill(UndoKillRequest {
+            execution_id: killed.id,
+            reason: "fixed".into(),
+        })
+        .await
+        .unwrap();
+    let s = scrape(&server).await;
+    assert_eq!(s.value("flagwire_kill_switch_executions", &[]), 1.0);
+    assert_eq!(s.value("flagwire_executions", &kills("succeeded")), 0.0);
+    assert_eq!(s.value("flagwire_executions", &kills("undone")), 1.0);
 }
 
 /// Every metric name an expression of `value` (the dashboard, recursively) mentions.

@@ -698,6 +698,13 @@ class Snapshot:
             flags = dict(flags)
             flags[change.flag_upserted.key] = _Flag(change.flag_upserted, self.environment)
             changed = (change.flag_upserted.key,)
+        elif kind == "flags_upserted":
+            # Several flags in one revision (the kill switch): all land in the one new snapshot,
+            # which replaces the old one at once, so no evaluation sees half of the batch.
+            flags = dict(flags)
+            for f in change.flags_upserted.flags:
+                flags[f.key] = _Flag(f, self.environment)
+            changed = tuple(dict.fromkeys(f.key for f in change.flags_upserted.flags))
         elif kind == "flag_deleted":
             flags = dict(flags)
             flags.pop(change.flag_deleted, None)

@@ -467,6 +467,14 @@ export class Snapshot {
         flags = next;
         break;
       }
+      case "flagsUpserted": {
+        // Several flags in one revision (the kill switch): all land in the one new snapshot,
+        // which the client swaps in at once, so no evaluation sees half of the batch.
+        const next = new Map(flags);
+        for (const f of kind.value.flags) next.set(f.key, compileFlag(f, this.environment));
+        flags = next;
+        break;
+      }
       case "flagDeleted": {
         const next = new Map(flags);
         next.delete(kind.value);

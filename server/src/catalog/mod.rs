@@ -9,13 +9,14 @@
 //! - [`txn`]: the transaction builder (revisions, change log, audit, history).
 //! - [`flags`], [`segments`], [`environments`], [`tokens`], [`audit`]: operations by object.
 //! - [`watch`]: snapshots and change-log reads for Watch; [`evaluation`]: snapshots for
-//!   remote evaluation.
+//!   remote evaluation; [`snapshot`]: a consistent copy of the whole store for backups.
 
 pub mod audit;
 pub mod environments;
 pub mod evaluation;
 pub mod flags;
 pub mod segments;
+pub mod snapshot;
 pub mod tokens;
 pub mod txn;
 pub mod watch;

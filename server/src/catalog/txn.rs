@@ -5,8 +5,8 @@ use super::{Meta, State, tokens::StoredToken};
 use crate::store::{Batch, keys};
 use flagwire_core::project::project;
 use flagwire_proto::v1::{
-    AuditEvent, AuditSubject, Change, Environment, Execution, Flag, Ramp, RollbackPlan, Rollout,
-    ScheduledChange, Segment, change,
+    AuditEvent, AuditSubject, Change, Environment, Execution, Flag, FlagBatch, Ramp, RollbackPlan,
+    Rollout, ScheduledChange, Segment, change,
 };
 use prost::Message;
 use prost_types::Timestamp;
@@ -87,6 +87,37 @@ impl Txn {
             .push(Effect::Flag(flag.key.clone(), Some(flag)));
     }
 
+    /// Stores new versions of several flags and announces them together: one change, so one
+    /// revision, per environment (a single flag goes out as an ordinary `FlagUpserted`).
+    pub fn put_flags(&mut self, state: &State, flags: Vec<Flag>) {
+        if flags.len() == 1 {
+            let flag = flags.into_iter().next().expect("one flag");
+            return self.put_flag(state, flag);
+        }
+        if flags.is_empty() {
+            return;
+        }
+        for flag in &flags {
+            self.batch.put(keys::flag(&flag.key), flag.encode_to_vec());
+            self.batch.put(
+                keys::flag_version(&flag.key, flag.version),
+                flag.encode_to_vec(),
+            );
+        }
+        for env in state.envs.keys() {
+            let projected = flags.iter().map(|f| project(f, env)).collect();
+            self.change(
+                state,
+                env,
+                change::Kind::FlagsUpserted(FlagBatch { flags: projected }),
+            );
+        }
+        for flag in flags {
+            self.effects
+                .push(Effect::Flag(flag.key.clone(), Some(flag)));
+        }
+    }
+
     /// Deletes a flag (its history stays) and announces it in every environment.
     pub fn delete_flag(&mut self, state: &State, key: &str) {
         self.batch.delete(keys::flag(key));
@@ -157,6 +188,11 @@ impl Txn {
     pub fn put_ramp(&mut self, r: Ramp) {
         self.batch.put(keys::ramp(&r.id), r.encode_to_vec());
         self.effects.push(Effect::Ramp(r.id.clone(), Box::new(r)));
+    }
+
+    /// The environments this write changes so far.
+    pub fn touched_environments(&self) -> Vec<String> {
+        self.revisions.keys().cloned().collect()
     }
 
     /// The revision this write gives `env`, if it changes anything there.

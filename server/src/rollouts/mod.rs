@@ -65,6 +65,9 @@ pub struct Rollouts {
     clock: Arc<dyn Clock>,
     options: RolloutOptions,
     runtime: Mutex<HashMap<String, Runtime>>,
+    // Runs a rollout's rollback plan when it rolls back (set once the manager exists; weak
+    // because the manager holds the rollouts).
+    manager: std::sync::OnceLock<std::sync::Weak<crate::manager::Manager>>,
 }
 
 /// Whether a rollout is being judged (running or paused).
@@ -101,7 +104,13 @@ impl Rollouts {
             clock,
             options,
             runtime: Mutex::default(),
+            manager: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Lets rollouts run their rollback plans through `manager`.
+    pub fn set_manager(&self, manager: &Arc<crate::manager::Manager>) {
+        let _ = self.manager.set(Arc::downgrade(manager));
     }
 
     /// The clock rollouts go by.

@@ -172,12 +172,6 @@ fn normalise_policy(p: Option<RolloutPolicy>) -> Result<RolloutPolicy> {
     if MaxDurationPolicy::try_from(p.max_duration_policy).is_err() {
         return Err(invalid("rollout.policy.maxDurationPolicy", "unknown value"));
     }
-    if !p.rollback_plan_id.is_empty() {
-        return Err(invalid(
-            "rollout.policy.rollbackPlanId",
-            "rollback plans cannot be attached to rollouts yet",
-        ));
-    }
     Ok(p)
 }
 
@@ -216,6 +210,12 @@ pub fn normalise(state: &State, r: Rollout) -> Result<Rollout> {
     }
     check_steps(&r.steps)?;
     let policy = normalise_policy(r.policy)?;
+    if !policy.rollback_plan_id.is_empty() && !state.plans.contains_key(&policy.rollback_plan_id) {
+        return Err(Error::NotFound(format!(
+            "plan {:?}",
+            policy.rollback_plan_id
+        )));
+    }
     let window = millis(policy.window.as_ref(), "rollout.policy.window")?.max(1);
     let steps = r
         .steps

@@ -186,10 +186,14 @@ impl Rollouts {
                                 && is_active(o)
                                 && o.flag_key == r.flag_key
                                 && o.environment == r.environment
+                        }) || state.ramps.values().any(|o| {
+                            crate::manager::ramps::ramp_active(o)
+                                && o.flag_key == r.flag_key
+                                && o.environment == r.environment
                         });
                         if busy {
                             return Err(Error::FailedPrecondition(format!(
-                                "flag {:?} already has an active rollout in {:?}",
+                                "flag {:?} already has an active rollout or ramp in {:?}",
                                 r.flag_key, r.environment
                             )));
                         }
@@ -315,6 +319,28 @@ impl Rollouts {
         {
             runtime.remove(&r.id);
             self.evidence.untrack(&r.environment, &r.flag_key);
+        }
+        drop(runtime);
+        let plan = r
+            .policy
+            .as_ref()
+            .map_or("", |p| p.rollback_plan_id.as_str());
+        let rolled_back =
+            before != Some(RolloutState::RolledBack) && state_of(r) == RolloutState::RolledBack;
+        if rolled_back
+            && !plan.is_empty()
+            && let Some(manager) = self.manager.get().and_then(std::sync::Weak::upgrade)
+        {
+            let (plan, id) = (plan.to_owned(), r.id.clone());
+            let meta = Meta {
+                actor: "judge".into(),
+                reason: format!("rollout {id} rolled back"),
+            };
+            tokio::spawn(async move {
+                if let Err(e) = manager.execute(&meta, &plan, None, &id).await {
+                    tracing::error!(rollout = %id, plan = %plan, error = %e, "rollback plan did not start");
+                }
+            });
         }
     }
 }

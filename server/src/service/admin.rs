@@ -1,9 +1,11 @@
 //! `flagwire.v1.AdminService`.
 
 use super::{meta, page_size, required};
+use crate::bundle::import::{Options, import};
 use crate::catalog::{Catalog, audit::AuditFilter, flags::FlagFilter};
 use flagwire_proto::grpc::admin_service_server::AdminService;
 use flagwire_proto::v1::*;
+use std::pin::Pin;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
@@ -34,8 +36,14 @@ fn page_after(token: &str, field: &str) -> Result<u64, Status> {
     })
 }
 
+/// The stream `Backup` answers with.
+pub type BackupStream =
+    Pin<Box<dyn futures::Stream<Item = Result<BackupResponse, Status>> + Send + 'static>>;
+
 #[tonic::async_trait]
 impl AdminService for Admin {
+    type BackupStream = BackupStream;
+
     async fn create_environment(
         &self,
         r: Request<CreateEnvironmentRequest>,
@@ -269,5 +277,34 @@ impl AdminService for Admin {
             events,
             next_page_token,
         })
+    }
+
+    async fn import_bundle(&self, r: Request<ImportBundleRequest>) -> Reply<ImportBundleResponse> {
+        let m = meta(&r, &r.get_ref().reason)?;
+        let r = r.into_inner();
+        let bundle = required(r.bundle, "bundle")?;
+        let options = Options {
+            dry_run: r.dry_run,
+            prune: r.prune,
+        };
+        let outcome = import(&self.catalog, &m, &bundle, options).await?;
+        ok(ImportBundleResponse {
+            changes: outcome.changes,
+            unchanged: outcome.unchanged,
+            applied: outcome.applied,
+            revisions: outcome.revisions.into_iter().collect(),
+        })
+    }
+
+    async fn backup(&self, r: Request<BackupRequest>) -> Reply<BackupStream> {
+        let actor = crate::auth::principal(&r)?.name;
+        let batch = match r.get_ref().batch_size {
+            0 => 512,
+            n => n.min(8192) as usize,
+        };
+        let snapshot = self.catalog.store_snapshot().await?;
+        tracing::info!(actor = %actor, entries = snapshot.entries.len(), "backup");
+        let messages = crate::backup::responses(snapshot, batch).map(Ok);
+        ok(Box::pin(futures::stream::iter(messages)))
     }
 }

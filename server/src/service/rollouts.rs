@@ -1,7 +1,9 @@
-//! `flagwire.v1.RolloutService`: canary rollouts. Rollback plans, executions and the kill
-//! switch answer UNIMPLEMENTED until they exist.
+//! `flagwire.v1.RolloutService`: canary rollouts ([`crate::rollouts`]) and the rollback manager
+//! ([`crate::manager`]): the kill switch, rollback plans and executions, scheduled changes and
+//! ramps.
 
 use super::{meta, required};
+use crate::manager::Manager;
 use crate::rollouts::{Action, Rollouts};
 use flagwire_proto::grpc::rollout_service_server::RolloutService;
 use flagwire_proto::v1::*;
@@ -11,12 +13,13 @@ use tonic::{Request, Response, Status};
 /// The RolloutService handlers.
 pub struct RolloutApi {
     rollouts: Arc<Rollouts>,
+    manager: Arc<Manager>,
 }
 
 impl RolloutApi {
-    /// Handlers over `rollouts`.
-    pub fn new(rollouts: Arc<Rollouts>) -> Self {
-        Self { rollouts }
+    /// Handlers over `rollouts` and `manager`.
+    pub fn new(rollouts: Arc<Rollouts>, manager: Arc<Manager>) -> Self {
+        Self { rollouts, manager }
     }
 
     async fn act(&self, r: &Request<impl Identified>, action: Action) -> Result<Rollout, Status> {
@@ -58,12 +61,6 @@ impl Identified for StartRolloutRequest {
 }
 
 type Reply<T> = Result<Response<T>, Status>;
-
-fn later<T>(what: &str) -> Reply<T> {
-    Err(Status::unimplemented(format!(
-        "{what} is not available yet"
-    )))
-}
 
 #[tonic::async_trait]
 impl RolloutService for RolloutApi {
@@ -126,86 +123,140 @@ impl RolloutService for RolloutApi {
 
     async fn create_rollback_plan(
         &self,
-        _: Request<CreateRollbackPlanRequest>,
+        r: Request<CreateRollbackPlanRequest>,
     ) -> Reply<CreateRollbackPlanResponse> {
-        later("rollback plans")
+        let m = meta(&r, "")?;
+        let plan = required(r.into_inner().plan, "plan")?;
+        let plan = Some(self.manager.create_plan(&m, plan).await?);
+        Ok(Response::new(CreateRollbackPlanResponse { plan }))
     }
 
     async fn list_rollback_plans(
         &self,
         _: Request<ListRollbackPlansRequest>,
     ) -> Reply<ListRollbackPlansResponse> {
-        later("rollback plans")
+        Ok(Response::new(ListRollbackPlansResponse {
+            plans: self.manager.plans(),
+        }))
     }
 
     async fn execute_rollback_plan(
         &self,
-        _: Request<ExecuteRollbackPlanRequest>,
+        r: Request<ExecuteRollbackPlanRequest>,
     ) -> Reply<ExecuteRollbackPlanResponse> {
-        later("rollback plans")
+        let m = meta(&r, &r.get_ref().reason)?;
+        let r = r.into_inner();
+        let at =
+            r.at.map(|t| {
+                std::time::SystemTime::try_from(t).map_err(|_| {
+                    Status::invalid_argument("invalid argument: at: not a valid timestamp")
+                })
+            })
+            .transpose()?;
+        let execution = Some(self.manager.execute(&m, &r.plan_id, at, "").await?);
+        Ok(Response::new(ExecuteRollbackPlanResponse { execution }))
     }
 
-    async fn get_execution(&self, _: Request<GetExecutionRequest>) -> Reply<GetExecutionResponse> {
-        later("executions")
+    async fn get_execution(&self, r: Request<GetExecutionRequest>) -> Reply<GetExecutionResponse> {
+        let execution = Some(self.manager.execution(&r.get_ref().id)?);
+        Ok(Response::new(GetExecutionResponse { execution }))
     }
 
     async fn cancel_execution(
         &self,
-        _: Request<CancelExecutionRequest>,
+        r: Request<CancelExecutionRequest>,
     ) -> Reply<CancelExecutionResponse> {
-        later("executions")
+        let m = meta(&r, "")?;
+        let execution = Some(self.manager.cancel(&m, &r.get_ref().id).await?);
+        Ok(Response::new(CancelExecutionResponse { execution }))
     }
 
-    async fn kill(&self, _: Request<KillRequest>) -> Reply<KillResponse> {
-        later("the kill switch")
+    async fn kill(&self, r: Request<KillRequest>) -> Reply<KillResponse> {
+        let m = meta(&r, &r.get_ref().reason)?;
+        let execution = Some(self.manager.kill(&m, r.into_inner().scope).await?);
+        Ok(Response::new(KillResponse { execution }))
     }
 
-    async fn undo_kill(&self, _: Request<UndoKillRequest>) -> Reply<UndoKillResponse> {
-        later("the kill switch")
+    async fn undo_kill(&self, r: Request<UndoKillRequest>) -> Reply<UndoKillResponse> {
+        let m = meta(&r, &r.get_ref().reason)?;
+        let execution = Some(
+            self.manager
+                .undo_kill(&m, &r.get_ref().execution_id)
+                .await?,
+        );
+        Ok(Response::new(UndoKillResponse { execution }))
     }
 
     async fn schedule_change(
         &self,
-        _: Request<ScheduleChangeRequest>,
+        r: Request<ScheduleChangeRequest>,
     ) -> Reply<ScheduleChangeResponse> {
-        later("scheduled changes")
+        let m = meta(&r, "")?;
+        let change = required(r.into_inner().change, "change")?;
+        let change = Some(self.manager.schedule(&m, change).await?);
+        Ok(Response::new(ScheduleChangeResponse { change }))
     }
 
     async fn list_scheduled_changes(
         &self,
-        _: Request<ListScheduledChangesRequest>,
+        r: Request<ListScheduledChangesRequest>,
     ) -> Reply<ListScheduledChangesResponse> {
-        later("scheduled changes")
+        let r = r.into_inner();
+        Ok(Response::new(ListScheduledChangesResponse {
+            changes: self.manager.scheduled(&r.flag_key, r.include_done),
+        }))
     }
 
     async fn cancel_scheduled_change(
         &self,
-        _: Request<CancelScheduledChangeRequest>,
+        r: Request<CancelScheduledChangeRequest>,
     ) -> Reply<CancelScheduledChangeResponse> {
-        later("scheduled changes")
+        let m = meta(&r, &r.get_ref().reason)?;
+        let change = Some(self.manager.cancel_scheduled(&m, &r.get_ref().id).await?);
+        Ok(Response::new(CancelScheduledChangeResponse { change }))
     }
 
-    async fn create_ramp(&self, _: Request<CreateRampRequest>) -> Reply<CreateRampResponse> {
-        later("ramps")
+    async fn create_ramp(&self, r: Request<CreateRampRequest>) -> Reply<CreateRampResponse> {
+        let m = meta(&r, &r.get_ref().reason)?;
+        let ramp = required(r.into_inner().ramp, "ramp")?;
+        let ramp = Some(self.manager.create_ramp(&m, ramp).await?);
+        Ok(Response::new(CreateRampResponse { ramp }))
     }
 
-    async fn get_ramp(&self, _: Request<GetRampRequest>) -> Reply<GetRampResponse> {
-        later("ramps")
+    async fn get_ramp(&self, r: Request<GetRampRequest>) -> Reply<GetRampResponse> {
+        let ramp = Some(self.manager.ramp(&r.get_ref().id)?);
+        Ok(Response::new(GetRampResponse { ramp }))
     }
 
-    async fn list_ramps(&self, _: Request<ListRampsRequest>) -> Reply<ListRampsResponse> {
-        later("ramps")
+    async fn list_ramps(&self, r: Request<ListRampsRequest>) -> Reply<ListRampsResponse> {
+        Ok(Response::new(ListRampsResponse {
+            ramps: self.manager.ramps(&r.get_ref().flag_key),
+        }))
     }
 
-    async fn pause_ramp(&self, _: Request<PauseRampRequest>) -> Reply<PauseRampResponse> {
-        later("ramps")
+    async fn pause_ramp(&self, r: Request<PauseRampRequest>) -> Reply<PauseRampResponse> {
+        let m = meta(&r, &r.get_ref().reason)?;
+        let ramp = Some(
+            self.manager
+                .ramp_action(&m, &r.get_ref().id, Some(true))
+                .await?,
+        );
+        Ok(Response::new(PauseRampResponse { ramp }))
     }
 
-    async fn resume_ramp(&self, _: Request<ResumeRampRequest>) -> Reply<ResumeRampResponse> {
-        later("ramps")
+    async fn resume_ramp(&self, r: Request<ResumeRampRequest>) -> Reply<ResumeRampResponse> {
+        let m = meta(&r, &r.get_ref().reason)?;
+        let ramp = Some(
+            self.manager
+                .ramp_action(&m, &r.get_ref().id, Some(false))
+                .await?,
+        );
+        Ok(Response::new(ResumeRampResponse { ramp }))
     }
 
-    async fn rollback_ramp(&self, _: Request<RollbackRampRequest>) -> Reply<RollbackRampResponse> {
-        later("ramps")
+    async fn rollback_ramp(&self, r: Request<RollbackRampRequest>) -> Reply<RollbackRampResponse> {
+        let m = meta(&r, &r.get_ref().reason)?;
+        let ramp = Some(self.manager.ramp_action(&m, &r.get_ref().id, None).await?);
+        Ok(Response::new(RollbackRampResponse { ramp }))
     }
 }

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file flagwire/v1/flag_service.proto.
  */
 export const file_flagwire_v1_flag_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch5mbGFnd2lyZS92MS9mbGFnX3NlcnZpY2UucHJvdG8SC2ZsYWd3aXJlLnYxIncKDFdhdGNoUmVxdWVzdBITCgtlbnZpcm9ubWVudBgBIAEoCRIWCg5zaW5jZV9yZXZpc2lvbhgCIAEoBBITCgtpbnN0YW5jZV9pZBgDIAEoCRIQCghzZGtfbmFtZRgEIAEoCRITCgtzZGtfdmVyc2lvbhgFIAEoCSJ7CghTbmFwc2hvdBITCgtlbnZpcm9ubWVudBgBIAEoCRIQCghyZXZpc2lvbhgCIAEoBBIgCgVmbGFncxgDIAMoCzIRLmZsYWd3aXJlLnYxLkZsYWcSJgoIc2VnbWVudHMYBCADKAsyFC5mbGFnd2lyZS52MS5TZWdtZW50IuQBCgZDaGFuZ2USEAoIcmV2aXNpb24YASABKAQSLwoLY29tbWl0X3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEioKDWZsYWdfdXBzZXJ0ZWQYAyABKAsyES5mbGFnd2lyZS52MS5GbGFnSAASFgoMZmxhZ19kZWxldGVkGAQgASgJSAASMAoQc2VnbWVudF91cHNlcnRlZBgFIAEoCzIULmZsYWd3aXJlLnYxLlNlZ21lbnRIABIZCg9zZWdtZW50X2RlbGV0ZWQYBiABKAlIAEIGCgRraW5kIk4KCUhlYXJ0YmVhdBIQCghyZXZpc2lvbhgBIAEoBBIvCgtzZXJ2ZXJfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAilwEKDVdhdGNoUmVzcG9uc2USKQoIc25hcHNob3QYASABKAsyFS5mbGFnd2lyZS52MS5TbmFwc2hvdEgAEiUKBmNoYW5nZRgCIAEoCzITLmZsYWd3aXJlLnYxLkNoYW5nZUgAEisKCWhlYXJ0YmVhdBgDIAEoCzIWLmZsYWd3aXJlLnYxLkhlYXJ0YmVhdEgAQgcKBWV2ZW50IpgBCg9FdmFsdWF0ZVJlcXVlc3QSEwoLZW52aXJvbm1lbnQYASABKAkSEAoIZmxhZ19rZXkYAiABKAkSLwoHY29udGV4dBgDIAEoCzIeLmZsYWd3aXJlLnYxLkV2YWx1YXRpb25Db250ZXh0Ei0KDWV4cGVjdGVkX3R5cGUYBCABKA4yFi5mbGFnd2lyZS52MS5WYWx1ZVR5cGUiQQoQRXZhbHVhdGVSZXNwb25zZRItCgZyZXN1bHQYASABKAsyHS5mbGFnd2lyZS52MS5FdmFsdWF0aW9uUmVzdWx0IloKEkV2YWx1YXRlQWxsUmVxdWVzdBITCgtlbnZpcm9ubWVudBgBIAEoCRIvCgdjb250ZXh0GAIgASgLMh4uZmxhZ3dpcmUudjEuRXZhbHVhdGlvbkNvbnRleHQiVwoTRXZhbHVhdGVBbGxSZXNwb25zZRIuCgdyZXN1bHRzGAEgAygLMh0uZmxhZ3dpcmUudjEuRXZhbHVhdGlvblJlc3VsdBIQCghyZXZpc2lvbhgCIAEoBDLqAQoLRmxhZ1NlcnZpY2USQAoFV2F0Y2gSGS5mbGFnd2lyZS52MS5XYXRjaFJlcXVlc3QaGi5mbGFnd2lyZS52MS5XYXRjaFJlc3BvbnNlMAESRwoIRXZhbHVhdGUSHC5mbGFnd2lyZS52MS5FdmFsdWF0ZVJlcXVlc3QaHS5mbGFnd2lyZS52MS5FdmFsdWF0ZVJlc3BvbnNlElAKC0V2YWx1YXRlQWxsEh8uZmxhZ3dpcmUudjEuRXZhbHVhdGVBbGxSZXF1ZXN0GiAuZmxhZ3dpcmUudjEuRXZhbHVhdGVBbGxSZXNwb25zZWIGcHJvdG8z", [file_flagwire_v1_evaluation, file_flagwire_v1_flag, file_google_protobuf_timestamp]);
+  fileDesc("Ch5mbGFnd2lyZS92MS9mbGFnX3NlcnZpY2UucHJvdG8SC2ZsYWd3aXJlLnYxIncKDFdhdGNoUmVxdWVzdBITCgtlbnZpcm9ubWVudBgBIAEoCRIWCg5zaW5jZV9yZXZpc2lvbhgCIAEoBBITCgtpbnN0YW5jZV9pZBgDIAEoCRIQCghzZGtfbmFtZRgEIAEoCRITCgtzZGtfdmVyc2lvbhgFIAEoCSJ7CghTbmFwc2hvdBITCgtlbnZpcm9ubWVudBgBIAEoCRIQCghyZXZpc2lvbhgCIAEoBBIgCgVmbGFncxgDIAMoCzIRLmZsYWd3aXJlLnYxLkZsYWcSJgoIc2VnbWVudHMYBCADKAsyFC5mbGFnd2lyZS52MS5TZWdtZW50IpYCCgZDaGFuZ2USEAoIcmV2aXNpb24YASABKAQSLwoLY29tbWl0X3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEioKDWZsYWdfdXBzZXJ0ZWQYAyABKAsyES5mbGFnd2lyZS52MS5GbGFnSAASFgoMZmxhZ19kZWxldGVkGAQgASgJSAASMAoQc2VnbWVudF91cHNlcnRlZBgFIAEoCzIULmZsYWd3aXJlLnYxLlNlZ21lbnRIABIZCg9zZWdtZW50X2RlbGV0ZWQYBiABKAlIABIwCg5mbGFnc191cHNlcnRlZBgHIAEoCzIWLmZsYWd3aXJlLnYxLkZsYWdCYXRjaEgAQgYKBGtpbmQiLQoJRmxhZ0JhdGNoEiAKBWZsYWdzGAEgAygLMhEuZmxhZ3dpcmUudjEuRmxhZyJOCglIZWFydGJlYXQSEAoIcmV2aXNpb24YASABKAQSLwoLc2VydmVyX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIpcBCg1XYXRjaFJlc3BvbnNlEikKCHNuYXBzaG90GAEgASgLMhUuZmxhZ3dpcmUudjEuU25hcHNob3RIABIlCgZjaGFuZ2UYAiABKAsyEy5mbGFnd2lyZS52MS5DaGFuZ2VIABIrCgloZWFydGJlYXQYAyABKAsyFi5mbGFnd2lyZS52MS5IZWFydGJlYXRIAEIHCgVldmVudCKYAQoPRXZhbHVhdGVSZXF1ZXN0EhMKC2Vudmlyb25tZW50GAEgASgJEhAKCGZsYWdfa2V5GAIgASgJEi8KB2NvbnRleHQYAyABKAsyHi5mbGFnd2lyZS52MS5FdmFsdWF0aW9uQ29udGV4dBItCg1leHBlY3RlZF90eXBlGAQgASgOMhYuZmxhZ3dpcmUudjEuVmFsdWVUeXBlIkEKEEV2YWx1YXRlUmVzcG9uc2USLQoGcmVzdWx0GAEgASgLMh0uZmxhZ3dpcmUudjEuRXZhbHVhdGlvblJlc3VsdCJaChJFdmFsdWF0ZUFsbFJlcXVlc3QSEwoLZW52aXJvbm1lbnQYASABKAkSLwoHY29udGV4dBgCIAEoCzIeLmZsYWd3aXJlLnYxLkV2YWx1YXRpb25Db250ZXh0IlcKE0V2YWx1YXRlQWxsUmVzcG9uc2USLgoHcmVzdWx0cxgBIAMoCzIdLmZsYWd3aXJlLnYxLkV2YWx1YXRpb25SZXN1bHQSEAoIcmV2aXNpb24YAiABKAQy6gEKC0ZsYWdTZXJ2aWNlEkAKBVdhdGNoEhkuZmxhZ3dpcmUudjEuV2F0Y2hSZXF1ZXN0GhouZmxhZ3dpcmUudjEuV2F0Y2hSZXNwb25zZTABEkcKCEV2YWx1YXRlEhwuZmxhZ3dpcmUudjEuRXZhbHVhdGVSZXF1ZXN0Gh0uZmxhZ3dpcmUudjEuRXZhbHVhdGVSZXNwb25zZRJQCgtFdmFsdWF0ZUFsbBIfLmZsYWd3aXJlLnYxLkV2YWx1YXRlQWxsUmVxdWVzdBogLmZsYWd3aXJlLnYxLkV2YWx1YXRlQWxsUmVzcG9uc2ViBnByb3RvMw", [file_flagwire_v1_evaluation, file_flagwire_v1_flag, file_google_protobuf_timestamp]);
 
 /**
  * Opens a change stream.
@@ -167,6 +167,15 @@ export type Change = Message<"flagwire.v1.Change"> & {
      */
     value: string;
     case: "segmentDeleted";
+  } | {
+    /**
+     * Several flags changed in one revision (the kill switch, imports): apply all of them
+     * before the revision counts as applied, so no evaluation sees half of it.
+     *
+     * @generated from field: flagwire.v1.FlagBatch flags_upserted = 7;
+     */
+    value: FlagBatch;
+    case: "flagsUpserted";
   } | { case: undefined; value?: undefined };
 };
 
@@ -176,6 +185,27 @@ export type Change = Message<"flagwire.v1.Change"> & {
  */
 export const ChangeSchema: GenMessage<Change> = /*@__PURE__*/
   messageDesc(file_flagwire_v1_flag_service, 2);
+
+/**
+ * Flags changed together.
+ *
+ * @generated from message flagwire.v1.FlagBatch
+ */
+export type FlagBatch = Message<"flagwire.v1.FlagBatch"> & {
+  /**
+   * The flags, each with only this environment's config.
+   *
+   * @generated from field: repeated flagwire.v1.Flag flags = 1;
+   */
+  flags: Flag[];
+};
+
+/**
+ * Describes the message flagwire.v1.FlagBatch.
+ * Use `create(FlagBatchSchema)` to create a new message.
+ */
+export const FlagBatchSchema: GenMessage<FlagBatch> = /*@__PURE__*/
+  messageDesc(file_flagwire_v1_flag_service, 3);
 
 /**
  * Sent on an idle stream so clients can detect a dead connection.
@@ -203,7 +233,7 @@ export type Heartbeat = Message<"flagwire.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_flag_service, 3);
+  messageDesc(file_flagwire_v1_flag_service, 4);
 
 /**
  * One message of a Watch stream.
@@ -248,7 +278,7 @@ export type WatchResponse = Message<"flagwire.v1.WatchResponse"> & {
  * Use `create(WatchResponseSchema)` to create a new message.
  */
 export const WatchResponseSchema: GenMessage<WatchResponse> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_flag_service, 4);
+  messageDesc(file_flagwire_v1_flag_service, 5);
 
 /**
  * Evaluates one flag on the server.
@@ -290,7 +320,7 @@ export type EvaluateRequest = Message<"flagwire.v1.EvaluateRequest"> & {
  * Use `create(EvaluateRequestSchema)` to create a new message.
  */
 export const EvaluateRequestSchema: GenMessage<EvaluateRequest> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_flag_service, 5);
+  messageDesc(file_flagwire_v1_flag_service, 6);
 
 /**
  * The result of Evaluate.
@@ -311,7 +341,7 @@ export type EvaluateResponse = Message<"flagwire.v1.EvaluateResponse"> & {
  * Use `create(EvaluateResponseSchema)` to create a new message.
  */
 export const EvaluateResponseSchema: GenMessage<EvaluateResponse> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_flag_service, 6);
+  messageDesc(file_flagwire_v1_flag_service, 7);
 
 /**
  * Evaluates every flag on the server.
@@ -339,7 +369,7 @@ export type EvaluateAllRequest = Message<"flagwire.v1.EvaluateAllRequest"> & {
  * Use `create(EvaluateAllRequestSchema)` to create a new message.
  */
 export const EvaluateAllRequestSchema: GenMessage<EvaluateAllRequest> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_flag_service, 7);
+  messageDesc(file_flagwire_v1_flag_service, 8);
 
 /**
  * The result of EvaluateAll.
@@ -367,7 +397,7 @@ export type EvaluateAllResponse = Message<"flagwire.v1.EvaluateAllResponse"> & {
  * Use `create(EvaluateAllResponseSchema)` to create a new message.
  */
 export const EvaluateAllResponseSchema: GenMessage<EvaluateAllResponse> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_flag_service, 8);
+  messageDesc(file_flagwire_v1_flag_service, 9);
 
 /**
  * What SDKs and thin clients call. Allowed for sdk tokens (bound to one environment),

@@ -4,6 +4,8 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from flagwire._proto.flagwire.v1 import backup_pb2 as _backup_pb2
+from flagwire._proto.flagwire.v1 import bundle_pb2 as _bundle_pb2
 from flagwire._proto.flagwire.v1 import flag_pb2 as _flag_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -1378,3 +1380,161 @@ class ListAuditEventsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListAuditEventsResponse: _TypeAlias = ListAuditEventsResponse  # noqa: Y015
+
+@_typing.final
+class ImportBundleRequest(_message.Message):
+    """Applies a bundle."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUNDLE_FIELD_NUMBER: _builtins.int
+    DRY_RUN_FIELD_NUMBER: _builtins.int
+    PRUNE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    dry_run: _builtins.bool
+    """Compute and answer the changes, apply nothing."""
+    prune: _builtins.bool
+    """Also delete flags and segments the bundle does not name (environments and rollouts are
+    never deleted by an import).
+    """
+    reason: _builtins.str
+    """Why (recorded in the audit log)."""
+    @_builtins.property
+    def bundle(self) -> _bundle_pb2.Bundle:
+        """The bundle; server-managed fields in it are ignored."""
+
+    def __init__(
+        self,
+        *,
+        bundle: _bundle_pb2.Bundle | None = ...,
+        dry_run: _builtins.bool = ...,
+        prune: _builtins.bool = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["bundle", b"bundle"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bundle", b"bundle", "dry_run", b"dry_run", "prune", b"prune", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportBundleRequest: _TypeAlias = ImportBundleRequest  # noqa: Y015
+
+@_typing.final
+class ImportBundleResponse(_message.Message):
+    """What the import changed (or, in a dry run, would change)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class RevisionsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    CHANGES_FIELD_NUMBER: _builtins.int
+    UNCHANGED_FIELD_NUMBER: _builtins.int
+    APPLIED_FIELD_NUMBER: _builtins.int
+    REVISIONS_FIELD_NUMBER: _builtins.int
+    unchanged: _builtins.int
+    """Objects of the bundle already as it says."""
+    applied: _builtins.bool
+    """True when the changes were committed (false in a dry run or when there was nothing to do)."""
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[_bundle_pb2.BundleChange]:
+        """Every created, updated or deleted object; objects already as the bundle says are not
+        listed.
+        """
+
+    @_builtins.property
+    def revisions(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """Environment revisions the import produced, by environment key."""
+
+    def __init__(
+        self,
+        *,
+        changes: _abc.Iterable[_bundle_pb2.BundleChange] | None = ...,
+        unchanged: _builtins.int = ...,
+        applied: _builtins.bool = ...,
+        revisions: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied", b"applied", "changes", b"changes", "revisions", b"revisions", "unchanged", b"unchanged"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportBundleResponse: _TypeAlias = ImportBundleResponse  # noqa: Y015
+
+@_typing.final
+class BackupRequest(_message.Message):
+    """Asks for a backup."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BATCH_SIZE_FIELD_NUMBER: _builtins.int
+    batch_size: _builtins.int
+    """Entries per BackupEntries message (default 512, at most 8192)."""
+    def __init__(
+        self,
+        *,
+        batch_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_size", b"batch_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BackupRequest: _TypeAlias = BackupRequest  # noqa: Y015
+
+@_typing.final
+class BackupResponse(_message.Message):
+    """One message of a backup stream: the header first, entry batches, the trailer last."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HEADER_FIELD_NUMBER: _builtins.int
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    TRAILER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def header(self) -> _backup_pb2.BackupHeader:
+        """First message."""
+
+    @_builtins.property
+    def entries(self) -> _backup_pb2.BackupEntries:
+        """Entries, in key order."""
+
+    @_builtins.property
+    def trailer(self) -> _backup_pb2.BackupTrailer:
+        """Last message."""
+
+    def __init__(
+        self,
+        *,
+        header: _backup_pb2.BackupHeader | None = ...,
+        entries: _backup_pb2.BackupEntries | None = ...,
+        trailer: _backup_pb2.BackupTrailer | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries", "header", b"header", "kind", b"kind", "trailer", b"trailer"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries", "header", b"header", "kind", b"kind", "trailer", b"trailer"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["header", "entries", "trailer"]  # noqa: Y015
+    _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
+
+Global___BackupResponse: _TypeAlias = BackupResponse  # noqa: Y015

@@ -147,6 +147,16 @@ class AdminServiceStub:
                 request_serializer=flagwire_dot_v1_dot_admin__pb2.ListAuditEventsRequest.SerializeToString,
                 response_deserializer=flagwire_dot_v1_dot_admin__pb2.ListAuditEventsResponse.FromString,
                 _registered_method=True)
+        self.ImportBundle = channel.unary_unary(
+                '/flagwire.v1.AdminService/ImportBundle',
+                request_serializer=flagwire_dot_v1_dot_admin__pb2.ImportBundleRequest.SerializeToString,
+                response_deserializer=flagwire_dot_v1_dot_admin__pb2.ImportBundleResponse.FromString,
+                _registered_method=True)
+        self.Backup = channel.unary_stream(
+                '/flagwire.v1.AdminService/Backup',
+                request_serializer=flagwire_dot_v1_dot_admin__pb2.BackupRequest.SerializeToString,
+                response_deserializer=flagwire_dot_v1_dot_admin__pb2.BackupResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -309,6 +319,22 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ImportBundle(self, request, context):
+        """Applies a flags-as-code bundle in one write: everything is validated first, then all of it
+        is applied or nothing is. With dry_run, answers the same changes and applies nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Backup(self, request, context):
+        """Streams a consistent snapshot of the whole store (data, history, change log, audit,
+        tokens as hashes): no write commits while it is taken.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -421,6 +447,16 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.ListAuditEvents,
                     request_deserializer=flagwire_dot_v1_dot_admin__pb2.ListAuditEventsRequest.FromString,
                     response_serializer=flagwire_dot_v1_dot_admin__pb2.ListAuditEventsResponse.SerializeToString,
+            ),
+            'ImportBundle': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportBundle,
+                    request_deserializer=flagwire_dot_v1_dot_admin__pb2.ImportBundleRequest.FromString,
+                    response_serializer=flagwire_dot_v1_dot_admin__pb2.ImportBundleResponse.SerializeToString,
+            ),
+            'Backup': grpc.unary_stream_rpc_method_handler(
+                    servicer.Backup,
+                    request_deserializer=flagwire_dot_v1_dot_admin__pb2.BackupRequest.FromString,
+                    response_serializer=flagwire_dot_v1_dot_admin__pb2.BackupResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1020,6 +1056,60 @@ class AdminService:
             '/flagwire.v1.AdminService/ListAuditEvents',
             flagwire_dot_v1_dot_admin__pb2.ListAuditEventsRequest.SerializeToString,
             flagwire_dot_v1_dot_admin__pb2.ListAuditEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportBundle(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flagwire.v1.AdminService/ImportBundle',
+            flagwire_dot_v1_dot_admin__pb2.ImportBundleRequest.SerializeToString,
+            flagwire_dot_v1_dot_admin__pb2.ImportBundleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Backup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/flagwire.v1.AdminService/Backup',
+            flagwire_dot_v1_dot_admin__pb2.BackupRequest.SerializeToString,
+            flagwire_dot_v1_dot_admin__pb2.BackupResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -80,6 +80,14 @@ class AdminServiceStub:
     """Revokes a token; it stops working at once."""
     ListAuditEvents: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListAuditEventsRequest, _admin_pb2.ListAuditEventsResponse]
     """Queries the audit log, newest first."""
+    ImportBundle: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ImportBundleRequest, _admin_pb2.ImportBundleResponse]
+    """Applies a flags-as-code bundle in one write: everything is validated first, then all of it
+    is applied or nothing is. With dry_run, answers the same changes and applies nothing.
+    """
+    Backup: _grpc.UnaryStreamMultiCallable[_admin_pb2.BackupRequest, _admin_pb2.BackupResponse]
+    """Streams a consistent snapshot of the whole store (data, history, change log, audit,
+    tokens as hashes): no write commits while it is taken.
+    """
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -133,6 +141,14 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """Revokes a token; it stops working at once."""
     ListAuditEvents: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListAuditEventsRequest, _admin_pb2.ListAuditEventsResponse]  # type: ignore[assignment]
     """Queries the audit log, newest first."""
+    ImportBundle: _aio.UnaryUnaryMultiCallable[_admin_pb2.ImportBundleRequest, _admin_pb2.ImportBundleResponse]  # type: ignore[assignment]
+    """Applies a flags-as-code bundle in one write: everything is validated first, then all of it
+    is applied or nothing is. With dry_run, answers the same changes and applies nothing.
+    """
+    Backup: _aio.UnaryStreamMultiCallable[_admin_pb2.BackupRequest, _admin_pb2.BackupResponse]  # type: ignore[assignment]
+    """Streams a consistent snapshot of the whole store (data, history, change log, audit,
+    tokens as hashes): no write commits while it is taken.
+    """
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     """Administration. Writes need an admin token; Get/List calls also accept read-only tokens.
@@ -315,5 +331,25 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.ListAuditEventsResponse, _abc.Awaitable[_admin_pb2.ListAuditEventsResponse]]:
         """Queries the audit log, newest first."""
+
+    @_abc_1.abstractmethod
+    def ImportBundle(
+        self,
+        request: _admin_pb2.ImportBundleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ImportBundleResponse, _abc.Awaitable[_admin_pb2.ImportBundleResponse]]:
+        """Applies a flags-as-code bundle in one write: everything is validated first, then all of it
+        is applied or nothing is. With dry_run, answers the same changes and applies nothing.
+        """
+
+    @_abc_1.abstractmethod
+    def Backup(
+        self,
+        request: _admin_pb2.BackupRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_admin_pb2.BackupResponse], _abc.AsyncIterator[_admin_pb2.BackupResponse]]:
+        """Streams a consistent snapshot of the whole store (data, history, change log, audit,
+        tokens as hashes): no write commits while it is taken.
+        """
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

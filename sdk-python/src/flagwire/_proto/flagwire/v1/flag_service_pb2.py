@@ -27,7 +27,7 @@ from flagwire._proto.flagwire.v1 import flag_pb2 as flagwire_dot_v1_dot_flag__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x66lagwire/v1/flag_service.proto\x12\x0b\x66lagwire.v1\x1a\x1c\x66lagwire/v1/evaluation.proto\x1a\x16\x66lagwire/v1/flag.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"w\n\x0cWatchRequest\x12\x13\n\x0b\x65nvironment\x18\x01 \x01(\t\x12\x16\n\x0esince_revision\x18\x02 \x01(\x04\x12\x13\n\x0binstance_id\x18\x03 \x01(\t\x12\x10\n\x08sdk_name\x18\x04 \x01(\t\x12\x13\n\x0bsdk_version\x18\x05 \x01(\t\"{\n\x08Snapshot\x12\x13\n\x0b\x65nvironment\x18\x01 \x01(\t\x12\x10\n\x08revision\x18\x02 \x01(\x04\x12 \n\x05\x66lags\x18\x03 \x03(\x0b\x32\x11.flagwire.v1.Flag\x12&\n\x08segments\x18\x04 \x03(\x0b\x32\x14.flagwire.v1.Segment\"\xe4\x01\n\x06\x43hange\x12\x10\n\x08revision\x18\x01 \x01(\x04\x12/\n\x0b\x63ommit_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\rflag_upserted\x18\x03 \x01(\x0b\x32\x11.flagwire.v1.FlagH\x00\x12\x16\n\x0c\x66lag_deleted\x18\x04 \x01(\tH\x00\x12\x30\n\x10segment_upserted\x18\x05 \x01(\x0b\x32\x14.flagwire.v1.SegmentH\x00\x12\x19\n\x0fsegment_deleted\x18\x06 \x01(\tH\x00\x42\x06\n\x04kind\"N\n\tHeartbeat\x12\x10\n\x08revision\x18\x01 \x01(\x04\x12/\n\x0bserver_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x97\x01\n\rWatchResponse\x12)\n\x08snapshot\x18\x01 \x01(\x0b\x32\x15.flagwire.v1.SnapshotH\x00\x12%\n\x06\x63hange\x18\x02 \x01(\x0b\x32\x13.flagwire.v1.ChangeH\x00\x12+\n\theartbeat\x18\x03 \x01(\x0b\x32\x16.flagwire.v1.HeartbeatH\x00\x42\x07\n\x05\x65vent\"\x98\x01\n\x0f\x45valuateRequest\x12\x13\n\x0b\x65nvironment\x18\x01 \x01(\t\x12\x10\n\x08\x66lag_key\x18\x02 \x01(\t\x12/\n\x07\x63ontext\x18\x03 \x01(\x0b\x32\x1e.flagwire.v1.EvaluationContext\x12-\n\rexpected_type\x18\x04 \x01(\x0e\x32\x16.flagwire.v1.ValueType\"A\n\x10\x45valuateResponse\x12-\n\x06result\x18\x01 \x01(\x0b\x32\x1d.flagwire.v1.EvaluationResult\"Z\n\x12\x45valuateAllRequest\x12\x13\n\x0b\x65nvironment\x18\x01 \x01(\t\x12/\n\x07\x63ontext\x18\x02 \x01(\x0b\x32\x1e.flagwire.v1.EvaluationContext\"W\n\x13\x45valuateAllResponse\x12.\n\x07results\x18\x01 \x03(\x0b\x32\x1d.flagwire.v1.EvaluationResult\x12\x10\n\x08revision\x18\x02 \x01(\x04\x32\xea\x01\n\x0b\x46lagService\x12@\n\x05Watch\x12\x19.flagwire.v1.WatchRequest\x1a\x1a.flagwire.v1.WatchResponse0\x01\x12G\n\x08\x45valuate\x12\x1c.flagwire.v1.EvaluateRequest\x1a\x1d.flagwire.v1.EvaluateResponse\x12P\n\x0b\x45valuateAll\x12\x1f.flagwire.v1.EvaluateAllRequest\x1a .flagwire.v1.EvaluateAllResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x66lagwire/v1/flag_service.proto\x12\x0b\x66lagwire.v1\x1a\x1c\x66lagwire/v1/evaluation.proto\x1a\x16\x66lagwire/v1/flag.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"w\n\x0cWatchRequest\x12\x13\n\x0b\x65nvironment\x18\x01 \x01(\t\x12\x16\n\x0esince_revision\x18\x02 \x01(\x04\x12\x13\n\x0binstance_id\x18\x03 \x01(\t\x12\x10\n\x08sdk_name\x18\x04 \x01(\t\x12\x13\n\x0bsdk_version\x18\x05 \x01(\t\"{\n\x08Snapshot\x12\x13\n\x0b\x65nvironment\x18\x01 \x01(\t\x12\x10\n\x08revision\x18\x02 \x01(\x04\x12 \n\x05\x66lags\x18\x03 \x03(\x0b\x32\x11.flagwire.v1.Flag\x12&\n\x08segments\x18\x04 \x03(\x0b\x32\x14.flagwire.v1.Segment\"\x96\x02\n\x06\x43hange\x12\x10\n\x08revision\x18\x01 \x01(\x04\x12/\n\x0b\x63ommit_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\rflag_upserted\x18\x03 \x01(\x0b\x32\x11.flagwire.v1.FlagH\x00\x12\x16\n\x0c\x66lag_deleted\x18\x04 \x01(\tH\x00\x12\x30\n\x10segment_upserted\x18\x05 \x01(\x0b\x32\x14.flagwire.v1.SegmentH\x00\x12\x19\n\x0fsegment_deleted\x18\x06 \x01(\tH\x00\x12\x30\n\x0e\x66lags_upserted\x18\x07 \x01(\x0b\x32\x16.flagwire.v1.FlagBatchH\x00\x42\x06\n\x04kind\"-\n\tFlagBatch\x12 \n\x05\x66lags\x18\x01 \x03(\x0b\x32\x11.flagwire.v1.Flag\"N\n\tHeartbeat\x12\x10\n\x08revision\x18\x01 \x01(\x04\x12/\n\x0bserver_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x97\x01\n\rWatchResponse\x12)\n\x08snapshot\x18\x01 \x01(\x0b\x32\x15.flagwire.v1.SnapshotH\x00\x12%\n\x06\x63hange\x18\x02 \x01(\x0b\x32\x13.flagwire.v1.ChangeH\x00\x12+\n\theartbeat\x18\x03 \x01(\x0b\x32\x16.flagwire.v1.HeartbeatH\x00\x42\x07\n\x05\x65vent\"\x98\x01\n\x0f\x45valuateRequest\x12\x13\n\x0b\x65nvironment\x18\x01 \x01(\t\x12\x10\n\x08\x66lag_key\x18\x02 \x01(\t\x12/\n\x07\x63ontext\x18\x03 \x01(\x0b\x32\x1e.flagwire.v1.EvaluationContext\x12-\n\rexpected_type\x18\x04 \x01(\x0e\x32\x16.flagwire.v1.ValueType\"A\n\x10\x45valuateResponse\x12-\n\x06result\x18\x01 \x01(\x0b\x32\x1d.flagwire.v1.EvaluationResult\"Z\n\x12\x45valuateAllRequest\x12\x13\n\x0b\x65nvironment\x18\x01 \x01(\t\x12/\n\x07\x63ontext\x18\x02 \x01(\x0b\x32\x1e.flagwire.v1.EvaluationContext\"W\n\x13\x45valuateAllResponse\x12.\n\x07results\x18\x01 \x03(\x0b\x32\x1d.flagwire.v1.EvaluationResult\x12\x10\n\x08revision\x18\x02 \x01(\x04\x32\xea\x01\n\x0b\x46lagService\x12@\n\x05Watch\x12\x19.flagwire.v1.WatchRequest\x1a\x1a.flagwire.v1.WatchResponse0\x01\x12G\n\x08\x45valuate\x12\x1c.flagwire.v1.EvaluateRequest\x1a\x1d.flagwire.v1.EvaluateResponse\x12P\n\x0b\x45valuateAll\x12\x1f.flagwire.v1.EvaluateAllRequest\x1a .flagwire.v1.EvaluateAllResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,19 +39,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SNAPSHOT']._serialized_start=255
   _globals['_SNAPSHOT']._serialized_end=378
   _globals['_CHANGE']._serialized_start=381
-  _globals['_CHANGE']._serialized_end=609
-  _globals['_HEARTBEAT']._serialized_start=611
-  _globals['_HEARTBEAT']._serialized_end=689
-  _globals['_WATCHRESPONSE']._serialized_start=692
-  _globals['_WATCHRESPONSE']._serialized_end=843
-  _globals['_EVALUATEREQUEST']._serialized_start=846
-  _globals['_EVALUATEREQUEST']._serialized_end=998
-  _globals['_EVALUATERESPONSE']._serialized_start=1000
-  _globals['_EVALUATERESPONSE']._serialized_end=1065
-  _globals['_EVALUATEALLREQUEST']._serialized_start=1067
-  _globals['_EVALUATEALLREQUEST']._serialized_end=1157
-  _globals['_EVALUATEALLRESPONSE']._serialized_start=1159
-  _globals['_EVALUATEALLRESPONSE']._serialized_end=1246
-  _globals['_FLAGSERVICE']._serialized_start=1249
-  _globals['_FLAGSERVICE']._serialized_end=1483
+  _globals['_CHANGE']._serialized_end=659
+  _globals['_FLAGBATCH']._serialized_start=661
+  _globals['_FLAGBATCH']._serialized_end=706
+  _globals['_HEARTBEAT']._serialized_start=708
+  _globals['_HEARTBEAT']._serialized_end=786
+  _globals['_WATCHRESPONSE']._serialized_start=789
+  _globals['_WATCHRESPONSE']._serialized_end=940
+  _globals['_EVALUATEREQUEST']._serialized_start=943
+  _globals['_EVALUATEREQUEST']._serialized_end=1095
+  _globals['_EVALUATERESPONSE']._serialized_start=1097
+  _globals['_EVALUATERESPONSE']._serialized_end=1162
+  _globals['_EVALUATEALLREQUEST']._serialized_start=1164
+  _globals['_EVALUATEALLREQUEST']._serialized_end=1254
+  _globals['_EVALUATEALLRESPONSE']._serialized_start=1256
+  _globals['_EVALUATEALLRESPONSE']._serialized_end=1343
+  _globals['_FLAGSERVICE']._serialized_start=1346
+  _globals['_FLAGSERVICE']._serialized_end=1580
 # @@protoc_insertion_point(module_scope)

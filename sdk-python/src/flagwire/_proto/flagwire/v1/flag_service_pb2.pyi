@@ -111,6 +111,7 @@ class Change(_message.Message):
     FLAG_DELETED_FIELD_NUMBER: _builtins.int
     SEGMENT_UPSERTED_FIELD_NUMBER: _builtins.int
     SEGMENT_DELETED_FIELD_NUMBER: _builtins.int
+    FLAGS_UPSERTED_FIELD_NUMBER: _builtins.int
     revision: _builtins.int
     """The environment's revision assigned to this change; consecutive, no gaps."""
     flag_deleted: _builtins.str
@@ -129,6 +130,12 @@ class Change(_message.Message):
     def segment_upserted(self) -> _flag_pb2.Segment:
         """A segment was created or changed."""
 
+    @_builtins.property
+    def flags_upserted(self) -> Global___FlagBatch:
+        """Several flags changed in one revision (the kill switch, imports): apply all of them
+        before the revision counts as applied, so no evaluation sees half of it.
+        """
+
     def __init__(
         self,
         *,
@@ -138,16 +145,41 @@ class Change(_message.Message):
         flag_deleted: _builtins.str = ...,
         segment_upserted: _flag_pb2.Segment | None = ...,
         segment_deleted: _builtins.str = ...,
+        flags_upserted: Global___FlagBatch | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["commit_time", b"commit_time", "flag_deleted", b"flag_deleted", "flag_upserted", b"flag_upserted", "kind", b"kind", "segment_deleted", b"segment_deleted", "segment_upserted", b"segment_upserted"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["commit_time", b"commit_time", "flag_deleted", b"flag_deleted", "flag_upserted", b"flag_upserted", "flags_upserted", b"flags_upserted", "kind", b"kind", "segment_deleted", b"segment_deleted", "segment_upserted", b"segment_upserted"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["commit_time", b"commit_time", "flag_deleted", b"flag_deleted", "flag_upserted", b"flag_upserted", "kind", b"kind", "revision", b"revision", "segment_deleted", b"segment_deleted", "segment_upserted", b"segment_upserted"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["commit_time", b"commit_time", "flag_deleted", b"flag_deleted", "flag_upserted", b"flag_upserted", "flags_upserted", b"flags_upserted", "kind", b"kind", "revision", b"revision", "segment_deleted", b"segment_deleted", "segment_upserted", b"segment_upserted"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["flag_upserted", "flag_deleted", "segment_upserted", "segment_deleted"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["flag_upserted", "flag_deleted", "segment_upserted", "segment_deleted", "flags_upserted"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
 Global___Change: _TypeAlias = Change  # noqa: Y015
+
+@_typing.final
+class FlagBatch(_message.Message):
+    """Flags changed together."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FLAGS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def flags(self) -> _containers.RepeatedCompositeFieldContainer[_flag_pb2.Flag]:
+        """The flags, each with only this environment's config."""
+
+    def __init__(
+        self,
+        *,
+        flags: _abc.Iterable[_flag_pb2.Flag] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["flags", b"flags"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FlagBatch: _TypeAlias = FlagBatch  # noqa: Y015
 
 @_typing.final
 class Heartbeat(_message.Message):

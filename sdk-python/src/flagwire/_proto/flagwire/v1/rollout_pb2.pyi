@@ -1160,6 +1160,7 @@ class PlanStep(_message.Message):
     REVERT_FIELD_NUMBER: _builtins.int
     SET_WEIGHTS_FIELD_NUMBER: _builtins.int
     ABORT_ROLLOUT_ID_FIELD_NUMBER: _builtins.int
+    WAIT_FIELD_NUMBER: _builtins.int
     abort_rollout_id: _builtins.str
     """Abort a rollout."""
     @_builtins.property
@@ -1178,6 +1179,10 @@ class PlanStep(_message.Message):
     def set_weights(self) -> Global___SetWeightsAction:
         """Set a split's weights."""
 
+    @_builtins.property
+    def wait(self) -> _duration_pb2.Duration:
+        """Wait this long before the next step (a running execution can be cancelled meanwhile)."""
+
     def __init__(
         self,
         *,
@@ -1186,12 +1191,13 @@ class PlanStep(_message.Message):
         revert: Global___RevertAction | None = ...,
         set_weights: Global___SetWeightsAction | None = ...,
         abort_rollout_id: _builtins.str = ...,
+        wait: _duration_pb2.Duration | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["abort_rollout_id", b"abort_rollout_id", "action", b"action", "revert", b"revert", "set_enabled", b"set_enabled", "set_variant", b"set_variant", "set_weights", b"set_weights"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["abort_rollout_id", b"abort_rollout_id", "action", b"action", "revert", b"revert", "set_enabled", b"set_enabled", "set_variant", b"set_variant", "set_weights", b"set_weights", "wait", b"wait"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["abort_rollout_id", b"abort_rollout_id", "action", b"action", "revert", b"revert", "set_enabled", b"set_enabled", "set_variant", b"set_variant", "set_weights", b"set_weights"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["abort_rollout_id", b"abort_rollout_id", "action", b"action", "revert", b"revert", "set_enabled", b"set_enabled", "set_variant", b"set_variant", "set_weights", b"set_weights", "wait", b"wait"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_action: _TypeAlias = _typing.Literal["set_variant", "set_enabled", "revert", "set_weights", "abort_rollout_id"]  # noqa: Y015
+    _WhichOneofReturnType_action: _TypeAlias = _typing.Literal["set_variant", "set_enabled", "revert", "set_weights", "abort_rollout_id", "wait"]  # noqa: Y015
     _WhichOneofArgType_action: _TypeAlias = _typing.Literal["action", b"action"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_action) -> _WhichOneofReturnType_action | None: ...
 

@@ -1,0 +1,82 @@
+//! The real server binary for end-to-end tests and benchmarks: `FLAGWIRE_BIN`, or the newest
+//! `target/{release,debug}/flagwire`, on loopback ports and a temporary data directory.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+/// The admin token the server is started with.
+pub const ADMIN: &str = "fw_e2e_admin_token_0001";
+
+/// The binary to run.
+pub fn binary() -> PathBuf {
+    if let Ok(path) = std::env::var("FLAGWIRE_BIN") {
+        return path.into();
+    }
+    let target = std::env::current_exe()
+        .unwrap()
+        .ancestors()
+        .nth(3)
+        .unwrap()
+        .to_path_buf();
+    ["release", "debug"]
+        .iter()
+        .map(|p| target.join(p).join("flagwire"))
+        .filter(|p| p.exists())
+        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
+        .expect("no flagwire binary: build it (cargo build -p flagwire-server) or set FLAGWIRE_BIN")
+}
+
+/// The server process, killed on drop (its data directory goes with it).
+pub struct Binary {
+    child: Child,
+    /// The gRPC URL.
+    pub url: String,
+    _data: tempfile::TempDir,
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the server.
+pub fn start() -> Binary {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(binary())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("FLAGWIRE_ADMIN_TOKEN", ADMIN)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn flagwire");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = loop {
+        let line = lines.next().expect("flagwire exited early").unwrap();
+        if line.starts_with("flagwire listening") {
+            break line;
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let grpc = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("grpc="))
+        .unwrap()
+        .to_owned();
+    Binary {
+        child,
+        url: format!("http://{grpc}"),
+        _data: dir,
+    }
+}

@@ -1,0 +1,631 @@
+//! Applying a bundle: every object is compared with the stored one, the result is validated as
+//! a whole (references between objects of the bundle resolve against the bundle itself), and
+//! the changes commit in one catalog write, so an import lands entirely or not at all.
+//!
+//! No optimistic concurrency: the plan is computed under the catalog's writer lock, against the
+//! state it then changes, so nothing can slip in between; a dry run reads the current state
+//! and may therefore differ from a later real import if someone writes in between.
+
+use super::{VERSION, definition};
+use crate::catalog::{Catalog, Meta, State, Txn};
+use crate::error::{Error, Result};
+use crate::store::keys;
+use flagwire_core::validate::{FieldError, validate_flag, validate_key, validate_segment};
+use flagwire_proto::v1::{
+    AuditSubject, Bundle, BundleChange, BundleChangeAction, BundleObject, Environment, Flag,
+    RollbackPlan, Rollout, RolloutState, Segment, audit_subject, bundle_object,
+};
+use prost_types::Timestamp;
+use std::collections::{BTreeMap, HashSet};
+
+/// How to import.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Compute the changes, apply nothing.
+    pub dry_run: bool,
+    /// Delete flags and segments the bundle does not name.
+    pub prune: bool,
+}
+
+/// What an import changed, or in a dry run would change.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// Created, updated and deleted objects (definitions before and after).
+    pub changes: Vec<BundleChange>,
+    /// Objects of the bundle already as it says.
+    pub unchanged: u32,
+    /// Whether the changes were committed.
+    pub applied: bool,
+    /// Environment revisions the import produced.
+    pub revisions: BTreeMap<String, u64>,
+}
+
+enum Step {
+    Env(Option<Environment>, Environment),
+    Flag(Option<Flag>, Flag),
+    DeleteFlag(Flag),
+    Segment(Option<Segment>, Segment),
+    DeleteSegment(Segment),
+    Rollout(Box<Rollout>),
+    Plan(Box<RollbackPlan>),
+}
+
+struct Plan {
+    steps: Vec<Step>,
+    unchanged: u32,
+    // The catalog as it will be; changes are announced against it, so an environment the
+    // bundle creates gets change-log entries for the flags it brings along.
+    next: State,
+}
+
+/// Applies `bundle` to the catalog (see the module documentation).
+pub async fn import(
+    catalog: &Catalog,
+    meta: &Meta,
+    bundle: &Bundle,
+    options: Options,
+) -> Result<Outcome> {
+    check_shape(bundle)?;
+    let last_version = |key: &str| -> Result<u64> {
+        let prefix = keys::flag_versions(key);
+        let last = catalog
+            .store()
+            .range_rev(&prefix, &keys::prefix_end(&prefix), 1)?;
+        Ok(last.first().map_or(0, |(k, _)| keys::trailing_u64(k)))
+    };
+    if options.dry_run {
+        let now = Timestamp::from(std::time::SystemTime::now());
+        let plan = plan(&catalog.read(), bundle, options.prune, now, &last_version)?;
+        return Ok(plan.outcome());
+    }
+    catalog
+        .write(meta, |state, txn| {
+            let plan = plan(state, bundle, options.prune, txn.now(), &last_version)?;
+            let mut outcome = plan.outcome();
+            if outcome.changes.is_empty() {
+                return Ok(outcome);
+            }
+            plan.record(txn);
+            outcome.applied = true;
+            let envs = state
+                .envs
+                .keys()
+                .chain(bundle.environments.iter().map(|e| &e.key));
+            outcome.revisions = envs
+                .filter_map(|e| Some((e.clone(), txn.revision(e)?)))
+                .collect();
+            Ok(outcome)
+        })
+        .await
+}
+
+/// At first start (no environments, flags, segments or rollouts yet) imports `bundle` as the
+/// actor `bootstrap`; otherwise does nothing and answers `None`.
+pub async fn bootstrap(
+    catalog: &Catalog,
+    bundle: &Bundle,
+    source: &str,
+) -> Result<Option<Outcome>> {
+    {
+        let state = catalog.read();
+        let empty = state.envs.is_empty()
+            && state.flags.is_empty()
+            && state.segments.is_empty()
+            && state.rollouts.is_empty();
+        if !empty {
+            return Ok(None);
+        }
+    }
+    let meta = Meta {
+        actor: "bootstrap".into(),
+        reason: format!("serve --bootstrap {source}"),
+    };
+    import(catalog, &meta, bundle, Options::default())
+        .await
+        .map(Some)
+}
+
+fn duplicate(field: String, what: &str, key: &str) -> Error {
+    Error::invalid(field, format!("duplicate {what} {key:?}"))
+}
+
+/// Checks what needs no stored state: the format version, keys, and duplicates.
+fn check_shape(b: &Bundle) -> Result<()> {
+    if b.version != VERSION {
+        return Err(Error::invalid(
+            "version",
+            format!("must be {VERSION} (the bundle format this server reads)"),
+        ));
+    }
+    let mut seen = HashSet::new();
+    for (i, e) in b.environments.iter().enumerate() {
+        validate_key(&format!("environments[{i}].key"), &e.key)?;
+        if !seen.insert(e.key.as_str()) {
+            return Err(duplicate(
+                format!("environments[{i}].key"),
+                "environment",
+                &e.key,
+            ));
+        }
+    }
+    let mut seen = HashSet::new();
+    for (i, f) in b.flags.iter().enumerate() {
+        validate_key(&format!("flags[{i}].key"), &f.key)?;
+        if !seen.insert(f.key.as_str()) {
+            return Err(duplicate(format!("flags[{i}].key"), "flag", &f.key));
+        }
+    }
+    let mut seen = HashSet::new();
+    for (i, s) in b.segments.iter().enumerate() {
+        validate_key(&format!("segments[{i}].key"), &s.key)?;
+        if !seen.insert((s.environment.as_str(), s.key.as_str())) {
+            return Err(duplicate(format!("segments[{i}].key"), "segment", &s.key));
+        }
+    }
+    let mut seen = HashSet::new();
+    for (i, r) in b.rollouts.iter().enumerate() {
+        validate_key(&format!("rollouts[{i}].id"), &r.id)
+            .map_err(|e| reason(e, "rollouts keep their id across export and import"))?;
+        if !seen.insert(r.id.as_str()) {
+            return Err(duplicate(format!("rollouts[{i}].id"), "rollout", &r.id));
+        }
+    }
+    let (mut ids, mut names) = (HashSet::new(), HashSet::new());
+    for (i, p) in b.rollback_plans.iter().enumerate() {
+        validate_key(&format!("rollbackPlans[{i}].id"), &p.id)
+            .map_err(|e| reason(e, "plans keep their id across export and import"))?;
+        if !ids.insert(p.id.as_str()) {
+            return Err(duplicate(format!("rollbackPlans[{i}].id"), "plan", &p.id));
+        }
+        if !names.insert(p.name.as_str()) {
+            return Err(duplicate(
+                format!("rollbackPlans[{i}].name"),
+                "plan name",
+                &p.name,
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn reason(e: FieldError, more: &str) -> FieldError {
+    FieldError {
+        reason: format!("{} ({more})", e.reason),
+        ..e
+    }
+}
+
+/// Rewrites a validation error about `flag.…` or `rollout.…` into the bundle's path
+/// (`flags[3].…`), naming the object's key.
+fn locate(e: FieldError, singular: &str, plural: &str, index: usize, key: &str) -> Error {
+    let rest = e.field.strip_prefix(singular).unwrap_or(&e.field);
+    Error::Invalid(FieldError {
+        field: format!("{plural}[{index}]{rest}"),
+        reason: format!("{} ({singular} {key:?})", e.reason),
+    })
+}
+
+fn plan(
+    state: &State,
+    bundle: &Bundle,
+    prune: bool,
+    now: Timestamp,
+    last_version: &dyn Fn(&str) -> Result<u64>,
+) -> Result<Plan> {
+    let mut next = state.clone();
+    let mut plan = Plan {
+        steps: Vec::new(),
+        unchanged: 0,
+        next: State::default(),
+    };
+    for e in &bundle.environments {
+        let wanted = definition::environment(e);
+        match next.envs.get(&e.key) {
+            Some(old) if definition::environment(old) == wanted => plan.unchanged += 1,
+            old => {
+                let after = Environment {
+                    revision: old.map_or(0, |o| o.revision),
+                    create_time: Some(old.and_then(|o| o.create_time).unwrap_or(now)),
+                    ..wanted
+                };
+                plan.steps.push(Step::Env(old.cloned(), after.clone()));
+                next.envs.insert(after.key.clone(), after);
+            }
+        }
+    }
+    let mut segment_steps = Vec::new();
+    for (i, s) in bundle.segments.iter().enumerate() {
+        let id = (s.environment.clone(), s.key.clone());
+        let wanted = definition::segment(s);
+        match next.segments.get(&id) {
+            Some(old) if definition::segment(old) == wanted => plan.unchanged += 1,
+            old => {
+                let after = Segment {
+                    version: old.map_or(0, |o| o.version) + 1,
+                    update_time: Some(now),
+                    ..wanted
+                };
+                segment_steps.push((i, old.cloned(), after.clone()));
+                next.segments.insert(id, after);
+            }
+        }
+    }
+    let mut flag_steps = Vec::new();
+    for (i, f) in bundle.flags.iter().enumerate() {
+        let wanted = definition::flag(f);
+        match next.flags.get(&f.key) {
+            Some(old) if definition::flag(old) == wanted => plan.unchanged += 1,
+            old => {
+                let after = Flag {
+                    version: match old {
+                        Some(o) => o.version + 1,
+                        None => last_version(&f.key)? + 1,
+                    },
+                    create_time: Some(old.and_then(|o| o.create_time).unwrap_or(now)),
+                    update_time: Some(now),
+                    ..wanted
+                };
+                flag_steps.push((i, old.cloned(), after.clone()));
+                next.flags.insert(after.key.clone(), after);
+            }
+        }
+    }
+    let mut deletions = Vec::new();
+    if prune {
+        let named: HashSet<&str> = bundle.flags.iter().map(|f| f.key.as_str()).collect();
+        for f in state
+            .flags
+            .values()
+            .filter(|f| !named.contains(f.key.as_str()))
+        {
+            next.flags.remove(&f.key);
+            deletions.push(Step::DeleteFlag(f.clone()));
+        }
+        let named: HashSet<(&str, &str)> = bundle
+            .segments
+            .iter()
+            .map(|s| (s.environment.as_str(), s.key.as_str()))
+            .collect();
+        for s in state.segments.values() {
+            if !named.contains(&(s.environment.as_str(), s.key.as_str())) {
+                next.segments
+                    .remove(&(s.environment.clone(), s.key.clone()));
+                deletions.push(Step::DeleteSegment(s.clone()));
+            }
+        }
+    }
+    // Validate against the state after the import, so objects may refer to each other in any
+    // order within the bundle.
+    for (i, _, s) in &segment_steps {
+        validate_segment(s, &next).map_err(|e| locate(e, "segment", "segments", *i, &s.key))?;
+    }
+    for (i, _, f) in &flag_steps {
+        validate_flag(f, &next).map_err(|e| locate(e, "flag", "flags", *i, &f.key))?;
+    }
+    if !deletions.is_empty() {
+        // A kept flag may name a pruned segment or prerequisite, a kept plan a pruned flag.
+        for f in next.flags.values() {
+            validate_flag(f, &next).map_err(|e| {
+                Error::FailedPrecondition(format!(
+                    "prune would leave flag {:?} invalid: {e}",
+                    f.key
+                ))
+            })?;
+        }
+        for p in next.plans.values() {
+            for (j, step) in p.steps.iter().enumerate() {
+                let field = format!("steps[{j}]");
+                crate::manager::actions::check(&next, step, &field).map_err(|e| {
+                    Error::FailedPrecondition(format!(
+                        "prune would leave rollback plan {:?} invalid: {e}",
+                        p.id
+                    ))
+                })?;
+            }
+        }
+    }
+    // Rollouts may name a plan of the bundle and plans may abort a rollout of it: store the
+    // plans, check the rollouts, then the plans' steps.
+    let plans = place_plans(&mut next, bundle, &mut plan.unchanged)?;
+    let rollouts = plan_rollouts(&mut next, bundle, now, &mut plan.unchanged)?;
+    check_plans(&next, bundle, &plans)?;
+    plan.steps.extend(
+        segment_steps
+            .into_iter()
+            .map(|(_, old, s)| Step::Segment(old, s)),
+    );
+    plan.steps
+        .extend(flag_steps.into_iter().map(|(_, old, f)| Step::Flag(old, f)));
+    plan.steps.extend(deletions);
+    plan.steps.extend(
+        plans
+            .iter()
+            .map(|&i| Step::Plan(Box::new(bundle.rollback_plans[i].clone()))),
+    );
+    plan.steps
+        .extend(rollouts.into_iter().map(|r| Step::Rollout(Box::new(r))));
+    plan.next = next;
+    Ok(plan)
+}
+
+/// Puts the bundle's new plans into `next`; answers their indexes. A plan has no server-managed
+/// field, so "unchanged" is plain equality; an existing plan is never changed (there is no
+/// UpdateRollbackPlan either).
+fn place_plans(next: &mut State, bundle: &Bundle, unchanged: &mut u32) -> Result<Vec<usize>> {
+    let mut created = Vec::new();
+    for (i, p) in bundle.rollback_plans.iter().enumerate() {
+        match next.plans.get(&p.id) {
+            Some(stored) if stored == p => *unchanged += 1,
+            Some(_) => {
+                return Err(Error::FailedPrecondition(format!(
+                    "rollbackPlans[{i}]: plan {:?} exists with another definition; an import \
+                     cannot change a plan (give the new definition another id)",
+                    p.id
+                )));
+            }
+            None => {
+                if p.name.trim().is_empty() {
+                    return Err(Error::invalid(
+                        format!("rollbackPlans[{i}].name"),
+                        "required",
+                    ));
+                }
+                if let Some(other) = next.plans.values().find(|o| o.name == p.name) {
+                    return Err(Error::invalid(
+                        format!("rollbackPlans[{i}].name"),
+                        format!("plan {:?} already has the name {:?}", other.id, p.name),
+                    ));
+                }
+                next.plans.insert(p.id.clone(), p.clone());
+                created.push(i);
+            }
+        }
+    }
+    Ok(created)
+}
+
+/// Checks the steps of the new plans as CreateRollbackPlan does, against the catalog as it
+/// will be.
+fn check_plans(next: &State, bundle: &Bundle, created: &[usize]) -> Result<()> {
+    use crate::manager::plans::MAX_STEPS;
+    for &i in created {
+        let p = &bundle.rollback_plans[i];
+        if p.steps.is_empty() || p.steps.len() > MAX_STEPS {
+            return Err(Error::invalid(
+                format!("rollbackPlans[{i}].steps"),
+                format!("needs 1 to {MAX_STEPS} steps"),
+            ));
+        }
+        for (j, step) in p.steps.iter().enumerate() {
+            let field = format!("rollbackPlans[{i}].steps[{j}]");
+            crate::manager::actions::check(next, step, &field).map_err(|e| match e {
+                Error::NotFound(what) => Error::invalid(field, format!("unknown {what}")),
+                other => other,
+            })?;
+        }
+    }
+    Ok(())
+}
+
+fn plan_rollouts(
+    next: &mut State,
+    bundle: &Bundle,
+    now: Timestamp,
+    unchanged: &mut u32,
+) -> Result<Vec<Rollout>> {
+    let mut created = Vec::new();
+    for (i, r) in bundle.rollouts.iter().enumerate() {
+        let wanted = definition::rollout(r);
+        let stored = next.rollouts.get(&r.id).map(definition::rollout);
+        if stored.as_ref() == Some(&wanted) {
+            *unchanged += 1;
+            continue;
+        }
+        let normalised = definition::rollout(&normalise(next, &wanted, i)?);
+        match stored {
+            Some(s) if s == normalised => *unchanged += 1,
+            Some(_) => {
+                return Err(Error::FailedPrecondition(format!(
+                    "rollouts[{i}]: rollout {:?} exists with another definition; an import \
+                     cannot change a rollout (give the new definition another id)",
+                    r.id
+                )));
+            }
+            None => {
+                let rollout = Rollout {
+                    salt: normalised.id.clone(),
+                    state: RolloutState::Draft as i32,
+                    create_time: Some(now),
+                    ..normalised
+                };
+                next.rollouts.insert(rollout.id.clone(), rollout.clone());
+                created.push(rollout);
+            }
+        }
+    }
+    Ok(created)
+}
+
+/// The rollout with its defaults filled in, checked as CreateRollout checks it, except that its
+/// flag may be archived: an exported rollout of a since-archived flag must import again.
+fn normalise(next: &mut State, r: &Rollout, i: usize) -> Result<Rollout> {
+    let field = |name: &str| format!("rollouts[{i}].{name}");
+    if !next.flags.contains_key(&r.flag_key) {
+        return Err(Error::invalid(
+            field("flagKey"),
+            format!("unknown flag {:?}", r.flag_key),
+        ));
+    }
+    if !next.envs.contains_key(&r.environment) {
+        return Err(Error::invalid(
+            field("environment"),
+            format!("unknown environment {:?}", r.environment),
+        ));
+    }
+    let flag = next.flags.get_mut(&r.flag_key).expect("checked above");
+    let archived = std::mem::replace(&mut flag.archived, false);
+    let result = crate::rollouts::spec::normalise(next, r.clone());
+    if let Some(flag) = next.flags.get_mut(&r.flag_key) {
+        flag.archived = archived;
+    }
+    result.map_err(|e| match e {
+        Error::Invalid(e) => locate(e, "rollout", "rollouts", i, &r.id),
+        other => other,
+    })
+}
+
+fn object(kind: bundle_object::Kind) -> Option<BundleObject> {
+    Some(BundleObject { kind: Some(kind) })
+}
+
+fn subject(kind: audit_subject::Kind) -> Option<AuditSubject> {
+    Some(AuditSubject { kind: Some(kind) })
+}
+
+fn change(
+    action: BundleChangeAction,
+    kind: &str,
+    key: &str,
+    env: &str,
+    before: Option<bundle_object::Kind>,
+    after: Option<bundle_object::Kind>,
+) -> BundleChange {
+    BundleChange {
+        action: action as i32,
+        resource_type: kind.into(),
+        resource_key: key.into(),
+        environment: env.into(),
+        before: before.and_then(object),
+        after: after.and_then(object),
+    }
+}
+
+fn action<T>(before: &Option<T>) -> (BundleChangeAction, &'static str) {
+    match before {
+        Some(_) => (BundleChangeAction::Update, "update"),
+        None => (BundleChangeAction::Create, "create"),
+    }
+}
+
+impl Plan {
+    fn outcome(&self) -> Outcome {
+        use bundle_object::Kind as K;
+        let d = BundleChangeAction::Delete;
+        let changes = self
+            .steps
+            .iter()
+            .map(|step| match step {
+                Step::Env(old, e) => {
+                    let before = old
+                        .as_ref()
+                        .map(|o| K::Environment(definition::environment(o)));
+                    let after = Some(K::Environment(definition::environment(e)));
+                    change(action(old).0, "environment", &e.key, "", before, after)
+                }
+                Step::Flag(old, f) => {
+                    let before = old.as_ref().map(|o| K::Flag(definition::flag(o)));
+                    let after = Some(K::Flag(definition::flag(f)));
+                    change(action(old).0, "flag", &f.key, "", before, after)
+                }
+                Step::DeleteFlag(f) => {
+                    let before = Some(K::Flag(definition::flag(f)));
+                    change(d, "flag", &f.key, "", before, None)
+                }
+                Step::Segment(old, s) => {
+                    let before = old.as_ref().map(|o| K::Segment(definition::segment(o)));
+                    let after = Some(K::Segment(definition::segment(s)));
+                    change(
+                        action(old).0,
+                        "segment",
+                        &s.key,
+                        &s.environment,
+                        before,
+                        after,
+                    )
+                }
+                Step::DeleteSegment(s) => {
+                    let before = Some(K::Segment(definition::segment(s)));
+                    change(d, "segment", &s.key, &s.environment, before, None)
+                }
+                Step::Plan(p) => {
+                    let after = Some(K::RollbackPlan((**p).clone()));
+                    let create = BundleChangeAction::Create;
+                    change(create, "rollback_plan", &p.id, "", None, after)
+                }
+                Step::Rollout(r) => {
+                    let after = Some(K::Rollout(definition::rollout(r)));
+                    let create = BundleChangeAction::Create;
+                    change(create, "rollout", &r.id, &r.environment, None, after)
+                }
+            })
+            .collect();
+        Outcome {
+            changes,
+            unchanged: self.unchanged,
+            ..Outcome::default()
+        }
+    }
+
+    /// Puts every change into `txn`, with the audit events single writes would record.
+    fn record(self, txn: &mut Txn) {
+        use audit_subject::Kind as A;
+        let state = &self.next;
+        for step in self.steps {
+            match step {
+                Step::Env(old, e) => {
+                    let verb = format!("environment.{}", action(&old).1);
+                    let before = old.map(A::Environment).and_then(subject);
+                    txn.audit(
+                        &verb,
+                        "environment",
+                        &e.key,
+                        before,
+                        subject(A::Environment(e.clone())),
+                    );
+                    txn.put_environment(e);
+                }
+                Step::Flag(old, f) => {
+                    let verb = format!("flag.{}", action(&old).1);
+                    let before = old.map(A::Flag).and_then(subject);
+                    txn.audit(&verb, "flag", &f.key, before, subject(A::Flag(f.clone())));
+                    txn.put_flag(state, f);
+                }
+                Step::DeleteFlag(f) => {
+                    txn.delete_flag(state, &f.key);
+                    txn.audit(
+                        "flag.delete",
+                        "flag",
+                        &f.key,
+                        subject(A::Flag(f.clone())),
+                        None,
+                    );
+                }
+                Step::Segment(old, s) => {
+                    let verb = format!("segment.{}", action(&old).1);
+                    let before = old.map(A::Segment).and_then(subject);
+                    txn.audit(
+                        &verb,
+                        "segment",
+                        &s.key,
+                        before,
+                        subject(A::Segment(s.clone())),
+                    );
+                    txn.put_segment(state, s);
+                }
+                Step::DeleteSegment(s) => {
+                    txn.delete_segment(state, &s.environment, &s.key);
+                    let before = subject(A::Segment(s.clone()));
+                    txn.audit("segment.delete", "segment", &s.key, before, None);
+                }
+                Step::Plan(p) => {
+                    txn.audit("plan.create", "plan", &p.id, None, None);
+                    txn.put_plan(*p);
+                }
+                Step::Rollout(r) => {
+                    txn.audit("rollout.create", "rollout", &r.id, None, None);
+                    txn.put_rollout(*r);
+                }
+            }
+        }
+    }
+}

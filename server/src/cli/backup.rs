@@ -1,0 +1,136 @@
+//! `backup` (from a running server) and `restore` (offline, into an empty data directory).
+
+use super::client::{Connect, TOKEN_VAR};
+use super::{Failure, Outcome, output};
+use crate::backup::file::{self, Writer};
+use crate::backup::restore::restore as restore_into;
+use flagwire_proto::v1::{BackupRequest, backup_response};
+use std::path::PathBuf;
+
+/// Options of `backup`.
+#[derive(Debug, clap::Args)]
+pub struct BackupArgs {
+    /// The backup file to write (replaced only once the backup is complete and checked).
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Server and output.
+    #[command(flatten)]
+    pub connect: Connect,
+}
+
+/// Options of `restore`.
+#[derive(Debug, clap::Args)]
+pub struct RestoreArgs {
+    /// The backup file.
+    #[arg(long = "in", short = 'i', value_name = "FILE")]
+    pub input: PathBuf,
+    /// The data directory to create; it must not exist or be empty. Start `flagwire serve
+    /// --data-dir` on it afterwards.
+    #[arg(long, env = "FLAGWIRE_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// Print a JSON summary instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn summary_json(pairs: serde_json::Value) {
+    output::line(&serde_json::to_string_pretty(&pairs).unwrap_or_default());
+}
+
+/// `backup`: streams the snapshot into `<out>.partial`, checks its trailer, then renames it.
+pub async fn backup(a: BackupArgs) -> Outcome {
+    let mut admin = a.connect.connect().await?.admin;
+    let mut stream = admin
+        .backup(BackupRequest { batch_size: 0 })
+        .await?
+        .into_inner();
+    let mut partial = a.out.clone().into_os_string();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let out = std::fs::File::create(&partial)
+        .map_err(|e| anyhow::anyhow!("create {}: {e}", partial.display()))?;
+    let mut writer = Writer::new(out)?;
+    let mut header = None;
+    let mut entries = 0usize;
+    let result: Result<(), Failure> = async {
+        while let Some(m) = stream.message().await? {
+            match &m.kind {
+                Some(backup_response::Kind::Header(h)) => header = Some(h.clone()),
+                Some(backup_response::Kind::Entries(e)) => entries += e.entries.len(),
+                _ => {}
+            }
+            writer.push(&m)?;
+        }
+        let file = writer.finish()?;
+        file.sync_all()?;
+        std::fs::rename(&partial, &a.out)?;
+        Ok(())
+    }
+    .await;
+    if result.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    result?;
+    let revisions: std::collections::BTreeMap<String, u64> = header
+        .map(|h| h.revisions.into_iter().collect())
+        .unwrap_or_default();
+    if a.connect.json {
+        summary_json(serde_json::json!({
+            "file": a.out.display().to_string(),
+            "entries": entries,
+            "revisions": revisions,
+        }));
+        return Ok(());
+    }
+    let revisions: Vec<String> = revisions.iter().map(|(e, r)| format!("{e}={r}")).collect();
+    output::line(&format!(
+        "backup of {entries} entries written to {} (revisions {})",
+        a.out.display(),
+        output::list(&revisions)
+    ));
+    Ok(())
+}
+
+/// `restore`.
+pub fn restore(a: RestoreArgs) -> Outcome {
+    let backup = file::read(&a.input)?;
+    let secret = std::env::var(TOKEN_VAR).ok();
+    let summary = restore_into(&backup, &a.data_dir, secret.as_deref())?;
+    let revisions: Vec<String> = summary
+        .revisions
+        .iter()
+        .map(|(e, r)| format!("{e}={r}"))
+        .collect();
+    if a.json {
+        summary_json(serde_json::json!({
+            "dataDir": a.data_dir.display().to_string(),
+            "entries": summary.entries,
+            "flags": summary.flags,
+            "tokens": summary.tokens,
+            "revisions": summary.revisions,
+            "adminTokenWritten": summary.admin_token_written,
+        }));
+        return Ok(());
+    }
+    output::line(&format!(
+        "restored {} entries into {}: flags {}, tokens {}, revisions {}",
+        summary.entries,
+        a.data_dir.display(),
+        summary.flags,
+        summary.tokens,
+        output::list(&revisions)
+    ));
+    if summary.admin_token_written {
+        output::line(&format!(
+            "admin token from {TOKEN_VAR} written to {}/admin-token",
+            a.data_dir.display()
+        ));
+    } else {
+        output::line(&format!(
+            "tokens are restored as hashes: the old secrets work; {}/admin-token is not \
+             recreated (set {TOKEN_VAR} to a live admin token to have it written)",
+            a.data_dir.display()
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,228 @@
+//! The emergency kill switch: one call turns off one flag, every flag with a tag, the flag of a
+//! rollout, or everything, in one environment or all of them, serving each flag's off variant.
+//! All of it is one catalog write, so one revision per environment, durable before the call
+//! answers. The execution keeps the flags as they were; `UndoKill` restores the `enabled` state
+//! of exactly the configurations the kill turned off (later edits to other fields stay).
+
+use super::{Manager, new_id};
+use crate::catalog::{Meta, State};
+use crate::error::{Error, Result};
+use crate::rollouts::Action;
+use flagwire_proto::v1::{
+    Acknowledgement, Execution, ExecutionState, Flag, Scope, StepOutcome, scope,
+};
+use prost_types::Timestamp;
+
+/// The (flag, environments) a scope covers, only where the flag is configured and enabled.
+fn targets(state: &State, s: &Scope) -> Result<Vec<(Flag, Vec<String>)>> {
+    if !s.environment.is_empty() && !state.envs.contains_key(&s.environment) {
+        return Err(Error::NotFound(format!("environment {:?}", s.environment)));
+    }
+    let mut env_filter = s.environment.clone();
+    let flags: Vec<&Flag> = match s.kind.as_ref() {
+        None => {
+            return Err(Error::invalid(
+                "scope",
+                "needs one of flagKey, tag, rolloutId, systemWide",
+            ));
+        }
+        Some(scope::Kind::FlagKey(k)) => {
+            let f = state
+                .flags
+                .get(k)
+                .ok_or_else(|| Error::NotFound(format!("flag {k:?}")))?;
+            vec![f]
+        }
+        Some(scope::Kind::Tag(t)) => {
+            let found: Vec<&Flag> = state
+                .flags
+                .values()
+                .filter(|f| f.tags.contains(t))
+                .collect();
+            if found.is_empty() {
+                return Err(Error::NotFound(format!("no flag has tag {t:?}")));
+            }
+            found
+        }
+        Some(scope::Kind::RolloutId(id)) => {
+            let r = state
+                .rollouts
+                .get(id)
+                .ok_or_else(|| Error::NotFound(format!("rollout {id:?}")))?;
+            env_filter = r.environment.clone();
+            state.flags.get(&r.flag_key).into_iter().collect()
+        }
+        Some(scope::Kind::SystemWide(true)) => state.flags.values().collect(),
+        Some(scope::Kind::SystemWide(false)) => {
+            return Err(Error::invalid("scope.systemWide", "must be true when set"));
+        }
+    };
+    Ok(flags
+        .into_iter()
+        .filter(|f| !f.archived)
+        .map(|f| {
+            let envs = f
+                .environments
+                .iter()
+                .filter(|(e, c)| c.enabled && (env_filter.is_empty() || **e == env_filter))
+                .map(|(e, _)| e.clone())
+                .collect::<Vec<_>>();
+            (f.clone(), envs)
+        })
+        .filter(|(_, envs)| !envs.is_empty())
+        .collect())
+}
+
+impl Manager {
+    /// Flips the kill switch for `scope`; answers once the change is durable.
+    pub async fn kill(&self, meta: &Meta, scope: Option<Scope>) -> Result<Execution> {
+        if meta.reason.trim().is_empty() {
+            return Err(Error::invalid(
+                "reason",
+                "required: say why (it is audited)",
+            ));
+        }
+        let scope = scope.ok_or_else(|| Error::invalid("scope", "required"))?;
+        let now: Timestamp = self.clock.now().into();
+        let execution = self
+            .catalog
+            .write(meta, |state, txn| {
+                let targets = targets(state, &scope)?;
+                let mut next_flags = Vec::new();
+                let mut envs = std::collections::BTreeSet::new();
+                for (before, kill_envs) in &targets {
+                    let mut next = before.clone();
+                    for env in kill_envs {
+                        if let Some(c) = next.environments.get_mut(env) {
+                            c.enabled = false;
+                        }
+                        envs.insert(env.clone());
+                    }
+                    next.version = before.version + 1;
+                    next.create_time = before.create_time;
+                    next.update_time = Some(txn.now());
+                    txn.audit("flag.kill", "flag", &next.key, None, None);
+                    next_flags.push(next);
+                }
+                let count = next_flags.len();
+                txn.put_flags(state, next_flags);
+                let acknowledgements = envs
+                    .iter()
+                    .filter_map(|env| {
+                        txn.revision(env).map(|revision| Acknowledgement {
+                            environment: env.clone(),
+                            revision,
+                            ..Acknowledgement::default()
+                        })
+                    })
+                    .collect();
+                let e = Execution {
+                    id: new_id("ex"),
+                    kind: "kill".into(),
+                    scope: Some(scope.clone()),
+                    state: ExecutionState::Succeeded as i32,
+                    steps: vec![StepOutcome {
+                        index: 0,
+                        ok: true,
+                        detail: format!(
+                            "{count} flag(s) turned off in {} environment(s)",
+                            envs.len()
+                        ),
+                    }],
+                    acknowledgements,
+                    reason: meta.reason.clone(),
+                    actor: meta.actor.clone(),
+                    start_time: Some(now),
+                    end_time: Some(now),
+                    previous: targets.into_iter().map(|(f, _)| f).collect(),
+                    ..Execution::default()
+                };
+                txn.put_execution(e.clone());
+                txn.audit("kill", "execution", &e.id, None, None);
+                Ok(e)
+            })
+            .await?;
+        tracing::warn!(execution = %execution.id, reason = %meta.reason, actor = %meta.actor, "kill switch flipped");
+        // A killed rollout is over: its judge must not promote it behind the kill.
+        if let Some(scope::Kind::RolloutId(id)) = scope.kind.as_ref() {
+            let _ = self.rollouts.act(meta, id, Action::Rollback).await;
+        }
+        Ok(self.acknowledged(execution))
+    }
+
+    /// Restores what kill execution `id` turned off.
+    pub async fn undo_kill(&self, meta: &Meta, id: &str) -> Result<Execution> {
+        let now: Timestamp = self.clock.now().into();
+        let e = self
+            .catalog
+            .write(meta, |state, txn| {
+                let mut e = state
+                    .executions
+                    .get(id)
+                    .cloned()
+                    .ok_or_else(|| Error::NotFound(format!("execution {id:?}")))?;
+                if e.kind != "kill" {
+                    return Err(Error::FailedPrecondition(format!(
+                        "execution {id:?} is not a kill"
+                    )));
+                }
+                if e.state != ExecutionState::Succeeded as i32 {
+                    return Err(Error::FailedPrecondition(format!(
+                        "execution {id:?} is {}; only a standing kill can be undone",
+                        ExecutionState::try_from(e.state).map_or("unknown", |s| s.as_str_name())
+                    )));
+                }
+                let killed_envs: Vec<String> = e
+                    .acknowledgements
+                    .iter()
+                    .map(|a| a.environment.clone())
+                    .collect();
+                let mut restored = Vec::new();
+                for previous in &e.previous {
+                    let Some(before) = state.flags.get(&previous.key) else {
+                        continue;
+                    };
+                    let mut next = before.clone();
+                    for (env, was) in &previous.environments {
+                        let killed = was.enabled && killed_envs.contains(env);
+                        if let (true, Some(c)) = (killed, next.environments.get_mut(env)) {
+                            c.enabled = true;
+                        }
+                    }
+                    next.version = before.version + 1;
+                    next.create_time = before.create_time;
+                    next.update_time = Some(txn.now());
+                    txn.audit("flag.undo_kill", "flag", &next.key, None, None);
+                    restored.push(next);
+                }
+                let count = restored.len();
+                txn.put_flags(state, restored);
+                let mut acks = Vec::new();
+                for env in &killed_envs {
+                    if let Some(revision) = txn.revision(env) {
+                        acks.push(Acknowledgement {
+                            environment: env.clone(),
+                            revision,
+                            ..Acknowledgement::default()
+                        });
+                    }
+                }
+                e.acknowledgements = acks;
+                e.state = ExecutionState::Undone as i32;
+                e.end_time = Some(now);
+                e.steps.push(StepOutcome {
+                    index: 1,
+                    ok: true,
+                    detail: format!(
+                        "undone by {}: {count} flag(s) restored ({})",
+                        meta.actor, meta.reason
+                    ),
+                });
+                txn.put_execution(e.clone());
+                txn.audit("undo_kill", "execution", &e.id, None, None);
+                Ok(e)
+            })
+            .await?;
+        Ok(self.acknowledged(e))
+    }
+}
