@@ -36,6 +36,57 @@ async fn tls_channel(
         .await
 }
 
+/// The admin CLI over TLS: it trusts the CA given with `--ca-file`, and says what is missing
+/// without it.
+#[test]
+fn the_admin_cli_over_tls() {
+    let dir = tempdir();
+    let certs = support::certs::make(dir.path());
+    let args = tls_args(&certs);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = Server::start(&dir.path().join("data"), &args);
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &certs.ca_pem).unwrap();
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_flagwire"))
+            .args([
+                "flags",
+                "list",
+                "--endpoint",
+                &format!(
+                    "https://localhost:{}",
+                    server.grpc.rsplit(':').next().unwrap()
+                ),
+            ])
+            .args(extra)
+            .env("FLAGWIRE_TOKEN", ADMIN)
+            .env_remove("FLAGWIRE_CA_FILE")
+            .output()
+            .unwrap()
+    };
+    let ok = run(&["--ca-file", ca.to_str().unwrap(), "--json"]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let missing = run(&[]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("--ca-file"));
+    let other_dir = dir.path().join("other");
+    std::fs::create_dir_all(&other_dir).unwrap();
+    let other = support::certs::make(&other_dir);
+    let wrong = dir.path().join("wrong.pem");
+    std::fs::write(&wrong, &other.ca_pem).unwrap();
+    let refused = run(&["--ca-file", wrong.to_str().unwrap()]);
+    assert_eq!(
+        refused.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}
+
 #[tokio::test]
 async fn grpc_grpc_web_and_http_over_tls() {
     let dir = tempdir();

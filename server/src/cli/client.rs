@@ -9,7 +9,7 @@ use flagwire_proto::grpc::{
 use std::time::Duration;
 use tonic::metadata::MetadataValue;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Request, Status};
 
 /// The environment variable holding the token.
@@ -25,6 +25,10 @@ pub struct Target {
         default_value = "http://127.0.0.1:7070"
     )]
     pub endpoint: String,
+    /// PEM CA certificate(s) to trust for an `https://` endpoint (a server started with
+    /// `--tls-cert`/`--tls-key`).
+    #[arg(long = "ca-file", env = "FLAGWIRE_CA_FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// Where the server listens, and how to print.
@@ -105,9 +109,26 @@ impl Target {
     pub async fn connect(&self) -> Result<Clients, Failure> {
         let bearer = token()?;
         let uri = self.uri();
-        let endpoint = Endpoint::from_shared(uri.clone())
+        let mut endpoint = Endpoint::from_shared(uri.clone())
             .map_err(|e| Failure::Usage(format!("--endpoint {uri:?}: {e}")))?
             .connect_timeout(Duration::from_secs(5));
+        if uri.starts_with("https://") {
+            // No public roots are compiled in: a Flagwire server's certificate usually comes
+            // from a private CA, which the operator names.
+            let Some(path) = &self.ca_file else {
+                return Err(Failure::Usage(format!(
+                    "{uri} is https: pass --ca-file (or FLAGWIRE_CA_FILE) with the CA that \
+                     signed the server's certificate"
+                )));
+            };
+            let pem = std::fs::read(path).map_err(|e| {
+                Failure::Local(anyhow::anyhow!("--ca-file {}: {e}", path.display()))
+            })?;
+            let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem));
+            endpoint = endpoint.tls_config(tls).map_err(|e| {
+                Failure::Usage(format!("--ca-file {}: {}", path.display(), chain(&e)))
+            })?;
+        }
         let channel = endpoint.connect().await.map_err(|e| {
             Failure::Unreachable(format!(
                 "cannot reach the server at {uri} ({}); is it running? (--endpoint or \
