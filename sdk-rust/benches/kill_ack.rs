@@ -7,7 +7,7 @@
 #[path = "../tests/support/binary.rs"]
 mod binary;
 
-use binary::{ADMIN, start};
+use binary::{auth, bool_flag, start};
 use flagwire::{Client, Context};
 use flagwire_proto::grpc::{
     admin_service_client::AdminServiceClient, metrics_service_client::MetricsServiceClient,
@@ -15,14 +15,6 @@ use flagwire_proto::grpc::{
 };
 use flagwire_proto::v1::*;
 use std::time::{Duration, Instant};
-use tonic::Request;
-
-fn auth<T>(m: T) -> Request<T> {
-    let mut r = Request::new(m);
-    r.metadata_mut()
-        .insert("authorization", format!("Bearer {ADMIN}").parse().unwrap());
-    r
-}
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -58,30 +50,9 @@ async fn main() {
         }))
         .await
         .unwrap();
-    let variant = |k: &str, b: bool| Variant {
-        key: k.into(),
-        value: Some(FlagValue {
-            kind: Some(flag_value::Kind::BoolValue(b)),
-        }),
-        description: String::new(),
-    };
-    let config = FlagConfig {
-        enabled: true,
-        off_variant: "off".into(),
-        default_rule: Some(Serve {
-            kind: Some(serve::Kind::Variant("on".into())),
-        }),
-        ..Default::default()
-    };
     admin
         .create_flag(auth(CreateFlagRequest {
-            flag: Some(Flag {
-                key: "checkout".into(),
-                r#type: ValueType::Boolean as i32,
-                variants: vec![variant("on", true), variant("off", false)],
-                environments: [("prod".to_string(), config)].into(),
-                ..Default::default()
-            }),
+            flag: Some(bool_flag("checkout", "prod", "on")),
             reason: String::new(),
         }))
         .await

@@ -18,20 +18,11 @@ use std::process::{Child, Command, Stdio};
 
 #[path = "support/binary.rs"]
 mod binary;
-use binary::start;
+use binary::{auth, bool_flag, start};
 use std::time::Duration;
-use tonic::Request;
 use tonic::transport::Channel;
 
-use binary::ADMIN;
 const RUST_INSTANCES: usize = 3;
-
-fn auth<T>(m: T) -> Request<T> {
-    let mut r = Request::new(m);
-    r.metadata_mut()
-        .insert("authorization", format!("Bearer {ADMIN}").parse().unwrap());
-    r
-}
 
 fn seconds(s: i64) -> Option<PbDuration> {
     Some(PbDuration {
@@ -41,28 +32,7 @@ fn seconds(s: i64) -> Option<PbDuration> {
 }
 
 async fn flag(admin: &mut AdminServiceClient<Channel>, key: &str) {
-    let variant = |k: &str, b: bool| Variant {
-        key: k.into(),
-        value: Some(FlagValue {
-            kind: Some(flag_value::Kind::BoolValue(b)),
-        }),
-        description: String::new(),
-    };
-    let config = FlagConfig {
-        enabled: true,
-        off_variant: "off".into(),
-        default_rule: Some(Serve {
-            kind: Some(serve::Kind::Variant("off".into())),
-        }),
-        ..Default::default()
-    };
-    let flag = Flag {
-        key: key.into(),
-        r#type: ValueType::Boolean as i32,
-        variants: vec![variant("on", true), variant("off", false)],
-        environments: [("prod".to_string(), config)].into(),
-        ..Default::default()
-    };
+    let flag = bool_flag(key, "prod", "off");
     admin
         .create_flag(auth(CreateFlagRequest {
             flag: Some(flag),

@@ -2,6 +2,9 @@
 //! `target/{release,debug}/flagwire`, on loopback ports and a temporary data directory.
 #![allow(dead_code)]
 
+use flagwire_proto::v1::{
+    Flag, FlagConfig, FlagValue, Serve, ValueType, Variant, flag_value, serve,
+};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -78,5 +81,39 @@ pub fn start() -> Binary {
         child,
         url: format!("http://{grpc}"),
         _data: dir,
+    }
+}
+
+/// `m` with the admin token.
+pub fn auth<T>(m: T) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(m);
+    r.metadata_mut()
+        .insert("authorization", format!("Bearer {ADMIN}").parse().unwrap());
+    r
+}
+
+/// A boolean flag (variants on/off) enabled in `env`, its default rule serving `serving`.
+pub fn bool_flag(key: &str, env: &str, serving: &str) -> Flag {
+    let variant = |k: &str, b: bool| Variant {
+        key: k.into(),
+        value: Some(FlagValue {
+            kind: Some(flag_value::Kind::BoolValue(b)),
+        }),
+        description: String::new(),
+    };
+    let config = FlagConfig {
+        enabled: true,
+        off_variant: "off".into(),
+        default_rule: Some(Serve {
+            kind: Some(serve::Kind::Variant(serving.into())),
+        }),
+        ..Default::default()
+    };
+    Flag {
+        key: key.into(),
+        r#type: ValueType::Boolean as i32,
+        variants: vec![variant("on", true), variant("off", false)],
+        environments: [(env.to_string(), config)].into(),
+        ..Default::default()
     }
 }
