@@ -148,7 +148,6 @@ async fn scheduled_changes_apply_once_across_a_crash_and_can_be_cancelled() {
     tokio::time::sleep(Duration::from_millis(1_700)).await;
     server = server.restart();
     let mut admin = server.admin().await;
-    let mut rollouts = server.rollouts().await;
     until("the scheduled change", async || {
         !flag(&mut admin, "promo").await.environments["production"].enabled
     })
@@ -197,7 +196,6 @@ async fn scheduled_changes_apply_once_across_a_crash_and_can_be_cancelled() {
         .collect();
     assert_eq!(applied.len(), 1, "audited once: {applied:?}");
     assert!(applied[0].reason.contains("launch window closes"));
-    let _ = &mut rollouts;
 
     // Bad schedules are refused.
     let err = rollouts2

@@ -699,15 +699,7 @@ async fn bad_definitions_are_refused_with_the_field_and_change_nothing() {
     );
 
     // Defaults are filled in and shown.
-    let created = client
-        .create_rollout(CreateRolloutRequest {
-            rollout: Some(good()),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .rollout
-        .unwrap();
+    let created = create(&mut client, good()).await;
     assert_eq!(state(&created), RolloutState::Draft);
     let g = created.guardrails.clone().unwrap();
     assert_eq!(
@@ -725,13 +717,7 @@ async fn bad_definitions_are_refused_with_the_field_and_change_nothing() {
         seconds: 90,
         nanos: 0,
     });
-    let odd = client
-        .create_rollout(CreateRolloutRequest { rollout: Some(odd) })
-        .await
-        .unwrap()
-        .into_inner()
-        .rollout
-        .unwrap();
+    let odd = create(&mut client, odd).await;
     assert_eq!(odd.steps[0].min_duration.unwrap().seconds, 120);
     assert_eq!(odd.steps[1].min_duration.unwrap().seconds, 1_800);
     // A draft changes nothing until started; one active rollout per flag and environment.
@@ -739,15 +725,7 @@ async fn bad_definitions_are_refused_with_the_field_and_change_nothing() {
         default_rule(&flag(&h).await),
         serve::Kind::Variant("off".into())
     );
-    let other = client
-        .create_rollout(CreateRolloutRequest {
-            rollout: Some(good()),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .rollout
-        .unwrap();
+    let other = create(&mut client, good()).await;
     client
         .start_rollout(StartRolloutRequest {
             id: created.id.clone(),

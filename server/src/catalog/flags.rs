@@ -47,17 +47,24 @@ fn stored<'a>(state: &'a State, key: &str) -> Result<&'a Flag> {
         .ok_or_else(|| Error::NotFound(format!("flag {key:?}")))
 }
 
+/// `next` as the version after `before`: the server-managed fields stamped, nothing stored
+/// (writes of several flags at once store them together with `Txn::put_flags`).
+pub(crate) fn stamp_version(txn: &Txn, before: &Flag, mut next: Flag) -> Flag {
+    next.version = before.version + 1;
+    next.create_time = before.create_time;
+    next.update_time = Some(txn.now());
+    next
+}
+
 /// Stores `next` as the new version of `before`, stamping server-managed fields.
 pub(crate) fn commit_version(
     state: &State,
     txn: &mut Txn,
     before: &Flag,
-    mut next: Flag,
+    next: Flag,
     action: &str,
 ) -> Flag {
-    next.version = before.version + 1;
-    next.create_time = before.create_time;
-    next.update_time = Some(txn.now());
+    let next = stamp_version(txn, before, next);
     txn.put_flag(state, next.clone());
     txn.audit(action, "flag", &next.key, subject(before), subject(&next));
     next

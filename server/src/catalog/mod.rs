@@ -112,7 +112,8 @@ pub struct Catalog {
     engines: std::sync::Mutex<std::collections::HashMap<String, Arc<flagwire_core::Snapshot>>>,
 }
 
-fn decode<M: Message + Default>(key: &[u8], value: &[u8]) -> Result<M, StoreError> {
+/// Decodes a stored message, naming its key when it is unreadable.
+pub(crate) fn decode<M: Message + Default>(key: &[u8], value: &[u8]) -> Result<M, StoreError> {
     M::decode(value).map_err(|source| StoreError::Decode {
         key: String::from_utf8_lossy(key).into_owned(),
         source,

@@ -74,17 +74,21 @@ impl Txn {
 
     /// Stores a flag version and announces it in every environment.
     pub fn put_flag(&mut self, state: &State, flag: Flag) {
-        self.batch.put(keys::flag(&flag.key), flag.encode_to_vec());
-        self.batch.put(
-            keys::flag_version(&flag.key, flag.version),
-            flag.encode_to_vec(),
-        );
+        self.store_flag(&flag);
         for env in state.envs.keys() {
             let projected = project(&flag, env);
             self.change(state, env, change::Kind::FlagUpserted(projected));
         }
         self.effects
             .push(Effect::Flag(flag.key.clone(), Some(flag)));
+    }
+
+    /// The current flag and its version in history.
+    fn store_flag(&mut self, flag: &Flag) {
+        let bytes = flag.encode_to_vec();
+        self.batch.put(keys::flag(&flag.key), bytes.clone());
+        self.batch
+            .put(keys::flag_version(&flag.key, flag.version), bytes);
     }
 
     /// Stores new versions of several flags and announces them together: one change, so one
@@ -98,11 +102,7 @@ impl Txn {
             return;
         }
         for flag in &flags {
-            self.batch.put(keys::flag(&flag.key), flag.encode_to_vec());
-            self.batch.put(
-                keys::flag_version(&flag.key, flag.version),
-                flag.encode_to_vec(),
-            );
+            self.store_flag(flag);
         }
         for env in state.envs.keys() {
             let projected = flags.iter().map(|f| project(f, env)).collect();

@@ -4,7 +4,8 @@
 //! answers. The execution keeps the flags as they were; `UndoKill` restores the `enabled` state
 //! of exactly the configurations the kill turned off (later edits to other fields stay).
 
-use super::{Manager, new_id};
+use super::{Manager, new_id, stored_execution};
+use crate::catalog::flags::stamp_version;
 use crate::catalog::{Meta, State};
 use crate::error::{Error, Result};
 use crate::rollouts::Action;
@@ -98,9 +99,7 @@ impl Manager {
                         }
                         envs.insert(env.clone());
                     }
-                    next.version = before.version + 1;
-                    next.create_time = before.create_time;
-                    next.update_time = Some(txn.now());
+                    let next = stamp_version(txn, before, next);
                     txn.audit("flag.kill", "flag", &next.key, None, None);
                     next_flags.push(next);
                 }
@@ -156,11 +155,7 @@ impl Manager {
         let e = self
             .catalog
             .write(meta, |state, txn| {
-                let mut e = state
-                    .executions
-                    .get(id)
-                    .cloned()
-                    .ok_or_else(|| Error::NotFound(format!("execution {id:?}")))?;
+                let mut e = stored_execution(state, id)?;
                 if e.kind != "kill" {
                     return Err(Error::FailedPrecondition(format!(
                         "execution {id:?} is not a kill"
@@ -189,9 +184,7 @@ impl Manager {
                             c.enabled = true;
                         }
                     }
-                    next.version = before.version + 1;
-                    next.create_time = before.create_time;
-                    next.update_time = Some(txn.now());
+                    let next = stamp_version(txn, before, next);
                     txn.audit("flag.undo_kill", "flag", &next.key, None, None);
                     restored.push(next);
                 }

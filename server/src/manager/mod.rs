@@ -16,13 +16,13 @@ pub mod ramps;
 pub mod scheduled;
 pub mod timer;
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, State};
 use crate::error::{Error, Result};
 use crate::metrics::instances::Registry;
 use crate::rollouts::Rollouts;
 use crate::rollouts::clock::Clock;
 use crate::store::keys;
-use flagwire_proto::v1::{Acknowledgement, Execution, Flag};
+use flagwire_proto::v1::{Execution, Flag};
 use prost::Message;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -37,6 +37,15 @@ pub struct Manager {
     tick: Duration,
     // Running executions → a signal that cancels them.
     running: Mutex<HashMap<String, tokio::sync::watch::Sender<bool>>>,
+}
+
+/// A copy of execution `id`, or NOT_FOUND.
+pub(crate) fn stored_execution(state: &State, id: &str) -> Result<Execution> {
+    state
+        .executions
+        .get(id)
+        .cloned()
+        .ok_or_else(|| Error::NotFound(format!("execution {id:?}")))
 }
 
 /// A new server-assigned id with `prefix`.
@@ -80,25 +89,13 @@ impl Manager {
 
     /// An execution with its acknowledgement counts filled in from the instance registry.
     pub fn execution(&self, id: &str) -> Result<Execution> {
-        let e = self
-            .catalog
-            .read()
-            .executions
-            .get(id)
-            .cloned()
-            .ok_or_else(|| Error::NotFound(format!("execution {id:?}")))?;
+        let e = stored_execution(&self.catalog.read(), id)?;
         Ok(self.acknowledged(e))
     }
 
     fn acknowledged(&self, mut e: Execution) -> Execution {
         for ack in &mut e.acknowledgements {
-            let count = self.registry.count_applied(&ack.environment, ack.revision);
-            *ack = Acknowledgement {
-                connected: count.connected,
-                acknowledged: count.applied,
-                last_acknowledged_time: count.last_applied.map(Into::into),
-                ..ack.clone()
-            };
+            *ack = self.registry.acknowledge(ack);
         }
         e
     }

@@ -5,7 +5,7 @@
 //! scheduled execution can be cancelled; running the same plan again is safe because every
 //! step sets a state rather than toggling one.
 
-use super::{Manager, actions, new_id};
+use super::{Manager, actions, new_id, stored_execution};
 use crate::catalog::{Meta, State};
 use crate::error::{Error, Result};
 use crate::rollouts::{Action, is_active};
@@ -116,11 +116,7 @@ impl Manager {
         let e = self
             .catalog
             .write(meta, |state, txn| {
-                let mut e = state
-                    .executions
-                    .get(id)
-                    .cloned()
-                    .ok_or_else(|| Error::NotFound(format!("execution {id:?}")))?;
+                let mut e = stored_execution(state, id)?;
                 if !matches!(
                     state_of(&e),
                     ExecutionState::Scheduled | ExecutionState::Running
@@ -309,11 +305,7 @@ impl Manager {
 }
 
 fn running(state: &State, id: &str) -> Result<Execution> {
-    let e = state
-        .executions
-        .get(id)
-        .cloned()
-        .ok_or_else(|| Error::NotFound(format!("execution {id:?}")))?;
+    let e = stored_execution(state, id)?;
     if state_of(&e) != ExecutionState::Running {
         return Err(Error::FailedPrecondition(format!(
             "execution {id:?} is no longer running"

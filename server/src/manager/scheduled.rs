@@ -97,17 +97,7 @@ impl Manager {
         let now: Timestamp = self.clock.now().into();
         self.catalog
             .write(meta, |state, txn| {
-                let mut c = state
-                    .scheduled
-                    .get(id)
-                    .cloned()
-                    .ok_or_else(|| Error::NotFound(format!("scheduled change {id:?}")))?;
-                if state_of(&c) != ScheduledChangeState::Pending {
-                    return Err(Error::FailedPrecondition(format!(
-                        "scheduled change {id:?} is {}",
-                        state_of(&c).as_str_name()
-                    )));
-                }
+                let mut c = pending(state, id)?;
                 c.state = ScheduledChangeState::Cancelled as i32;
                 c.detail = format!("cancelled by {}: {}", meta.actor, meta.reason);
                 c.done_time = Some(now);
@@ -222,7 +212,8 @@ fn pending(state: &State, id: &str) -> Result<ScheduledChange> {
         .ok_or_else(|| Error::NotFound(format!("scheduled change {id:?}")))?;
     if state_of(&c) != ScheduledChangeState::Pending {
         return Err(Error::FailedPrecondition(format!(
-            "scheduled change {id:?} is no longer pending"
+            "scheduled change {id:?} is {}, no longer pending",
+            state_of(&c).as_str_name()
         )));
     }
     Ok(c)

@@ -8,7 +8,7 @@
 //! Instances neither connected nor heard from within the retention are forgotten.
 
 use super::report::ValidReport;
-use flagwire_proto::v1::Instance;
+use flagwire_proto::v1::{Acknowledgement, Instance};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -292,6 +292,18 @@ impl Registry {
             c.connected += u32::from(entry.streams > 0);
         }
         counts
+    }
+
+    /// `ack` (an environment and a revision) with its counts filled in: connected instances,
+    /// how many have applied the revision, and when the last of them did.
+    pub fn acknowledge(&self, ack: &Acknowledgement) -> Acknowledgement {
+        let count = self.count_applied(&ack.environment, ack.revision);
+        Acknowledgement {
+            connected: count.connected,
+            acknowledged: count.applied,
+            last_acknowledged_time: count.last_applied.map(Into::into),
+            ..ack.clone()
+        }
     }
 
     /// How many instances of `env` are connected, how many of those have applied `revision`

@@ -87,6 +87,16 @@ pub fn repeats_last(r: &Rollout, d: &Decision) -> bool {
     })
 }
 
+/// Puts `latest` (the driver's in-memory count of a repeated HOLD) in place of the log's last
+/// entry when it repeats it.
+pub fn fold_latest(r: &mut Rollout, latest: &Decision) {
+    if repeats_last(r, latest)
+        && let Some(last) = r.decisions.last_mut()
+    {
+        *last = latest.clone();
+    }
+}
+
 /// Appends `d` to the log, or folds it into the last entry when it repeats it.
 pub fn append(r: &mut Rollout, d: Decision) {
     if repeats_last(r, &d)

@@ -253,12 +253,7 @@ impl Evidence {
     fn stored(&self, id: &str) -> Result<Vec<Window>> {
         let mut windows = Vec::new();
         for (key, value) in scan_prefix(&*self.store, &keys::rollout_windows(id))? {
-            let p = RolloutWindow::decode(value.as_slice()).map_err(|source| {
-                crate::store::StoreError::Decode {
-                    key: String::from_utf8_lossy(&key).into_owned(),
-                    source,
-                }
-            })?;
+            let p: RolloutWindow = crate::catalog::decode(&key, &value)?;
             windows.push(from_proto(&p));
         }
         Ok(windows)

@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::metrics::instances::Registry;
 use clock::Clock;
 use evidence::Evidence;
-use flagwire_proto::v1::{Acknowledgement, Decision, Rollout, RolloutState};
+use flagwire_proto::v1::{Decision, Rollout, RolloutState};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -176,11 +176,7 @@ impl Rollouts {
             .get(&r.id)
             .and_then(|rt| rt.latest.clone());
         if let Some(latest) = latest {
-            if decision::repeats_last(&r, &latest)
-                && let Some(last) = r.decisions.last_mut()
-            {
-                *last = latest.clone();
-            }
+            decision::fold_latest(&mut r, &latest);
             r.latest_decision = Some(latest);
         } else {
             r.latest_decision = r.decisions.last().cloned();
@@ -188,15 +184,9 @@ impl Rollouts {
         if let Some(ack) = r.acknowledgement.as_mut()
             && ack.revision > 0
         {
-            let count = self.registry.count_applied(&ack.environment, ack.revision);
-            *ack = Acknowledgement {
-                connected: count.connected,
-                acknowledged: count.applied,
-                last_acknowledged_time: count.last_applied.map(Into::into),
-                ..ack.clone()
-            };
+            *ack = self.registry.acknowledge(ack);
             if r.rollback_revision > 0 {
-                r.rollback_acknowledged = count.applied;
+                r.rollback_acknowledged = ack.acknowledged;
             }
         }
         r

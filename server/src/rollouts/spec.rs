@@ -35,7 +35,8 @@ pub fn millis(d: Option<&PbDuration>, field: &str) -> Result<i64> {
         .ok_or_else(|| invalid(field, "too long"))
 }
 
-fn duration(ms: i64) -> PbDuration {
+/// The protobuf duration of `ms` milliseconds.
+pub(crate) fn duration(ms: i64) -> PbDuration {
     PbDuration {
         seconds: ms / 1000,
         nanos: ((ms % 1000) * 1_000_000) as i32,

@@ -59,11 +59,7 @@ fn new_id() -> String {
 fn millis_between(a: Option<Timestamp>, b: Timestamp) -> PbDuration {
     let a = a.unwrap_or(b);
     let ms = (b.seconds - a.seconds) * 1000 + i64::from((b.nanos - a.nanos) / 1_000_000);
-    let ms = ms.max(0);
-    PbDuration {
-        seconds: ms / 1000,
-        nanos: ((ms % 1000) * 1_000_000) as i32,
-    }
+    spec::duration(ms.max(0))
 }
 
 /// Rewrites the rollout's flag to serve `target` and records which revision that is.
@@ -162,11 +158,8 @@ impl Rollouts {
                 {
                     return Err(Error::FailedPrecondition("rollout moved on".into()));
                 }
-                if let Some(latest) = &latest
-                    && decision::repeats_last(&r, latest)
-                    && let Some(last) = r.decisions.last_mut()
-                {
-                    *last = latest.clone();
+                if let Some(latest) = &latest {
+                    decision::fold_latest(&mut r, latest);
                 }
                 let step = r.current_step;
                 let person =

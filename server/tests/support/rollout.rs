@@ -40,15 +40,20 @@ pub fn definition(flag: &str, env: &str, steps: Vec<RolloutStep>, window: Durati
     }
 }
 
-/// Creates and starts a rollout; returns it as started.
-pub async fn create_and_start(client: &mut Rollouts, r: Rollout) -> Rollout {
-    let created = client
+/// Creates a rollout (DRAFT); returns it as stored.
+pub async fn create(client: &mut Rollouts, r: Rollout) -> Rollout {
+    client
         .create_rollout(CreateRolloutRequest { rollout: Some(r) })
         .await
         .expect("create rollout")
         .into_inner()
         .rollout
-        .unwrap();
+        .unwrap()
+}
+
+/// Creates and starts a rollout; returns it as started.
+pub async fn create_and_start(client: &mut Rollouts, r: Rollout) -> Rollout {
+    let created = create(client, r).await;
     client
         .start_rollout(StartRolloutRequest {
             id: created.id.clone(),
