@@ -1,7 +1,8 @@
 //! The Flagwire server: the store, administration, authentication and the change stream.
 //!
 //! # Layout
-//! - [`config`]: command line and environment.
+//! - [`config`]: command line and environment; [`clock`]: the injectable time everything that
+//!   acts on time goes by.
 //! - [`store`]: the durable key-value trait, sled and in-memory implementations.
 //! - [`catalog`]: environments, flags, segments, tokens and audit over a store, one writer at a
 //!   time, every change numbered by its environment's revision.
@@ -27,6 +28,7 @@ pub mod backup;
 pub mod bundle;
 pub mod catalog;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod http;

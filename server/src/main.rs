@@ -6,7 +6,6 @@ use flagwire_server::catalog::{Catalog, CatalogOptions};
 use flagwire_server::config::{Cli, Command, ServeArgs};
 use flagwire_server::metrics::MetricsOptions;
 use flagwire_server::rollouts::RolloutOptions;
-use flagwire_server::rollouts::clock::SystemClock;
 use flagwire_server::store::{Store, memory::MemoryStore, sled_store::SledStore};
 use flagwire_server::tls::TlsConfig;
 use flagwire_server::{Settings, run};
@@ -20,19 +19,26 @@ use tokio::net::TcpListener;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Installs the SIGINT/SIGTERM handlers now and returns the future that resolves on either.
+/// They must be in place before the server says it is listening: until a handler exists, a
+/// SIGTERM takes the default action and kills the process without flushing the store.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("install SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("install the SIGTERM handler")?;
+        let mut int = signal(SignalKind::interrupt()).context("install the SIGINT handler")?;
+        Ok(async move {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        })
     }
     #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 fn write_admin_token(args: &ServeArgs, secret: &str) -> anyhow::Result<()> {
@@ -66,6 +72,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let options = CatalogOptions {
         change_log_retention: args.change_log_retention,
         hub_capacity: args.watch_buffer,
+        ..CatalogOptions::default()
     };
     let catalog = Arc::new(Catalog::open(store, options).context("load the catalog")?);
     if let Some(secret) = catalog.bootstrap_admin(args.admin_token.clone()).await? {
@@ -83,6 +90,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.bootstrap {
         flagwire_server::bundle::bootstrap_file(&catalog, path).await?;
     }
+    let shutdown = shutdown_signal()?;
     let grpc = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("bind {}", args.listen))?;
@@ -114,10 +122,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             retention: Duration::from_secs_f64(args.rollout_retention_secs.max(0.0)),
             ..RolloutOptions::default()
         },
-        clock: Arc::new(SystemClock),
         tls,
+        timers: Default::default(),
     };
-    run(grpc, http, settings, shutdown_signal()).await
+    run(grpc, http, settings, shutdown).await
 }
 
 #[tokio::main]

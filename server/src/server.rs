@@ -2,9 +2,9 @@
 
 use crate::auth::AuthLayer;
 use crate::catalog::Catalog;
+use crate::clock::Timers;
 use crate::manager::Manager;
 use crate::metrics::{Metrics, MetricsOptions};
-use crate::rollouts::clock::{Clock, SystemClock};
 use crate::rollouts::evidence::Evidence;
 use crate::rollouts::{RolloutOptions, Rollouts};
 use crate::service::{admin::Admin, flags::Flags, metrics::MetricsApi, rollouts::RolloutApi};
@@ -36,10 +36,11 @@ pub struct Settings {
     pub metrics: MetricsOptions,
     /// Rollout windows and the driver's tick.
     pub rollouts: RolloutOptions,
-    /// The time rollouts and report watermarks go by (a manual clock in tests).
-    pub clock: Arc<dyn Clock>,
     /// Serve both ports over TLS with this certificate; plaintext when `None`.
     pub tls: Option<TlsConfig>,
+    /// Where the timer loops mark their passes (shared with tests that advance a manual clock
+    /// and need to know when the server has caught up with it).
+    pub timers: Arc<Timers>,
 }
 
 impl Settings {
@@ -51,8 +52,8 @@ impl Settings {
             shutdown_grace: Duration::from_secs(10),
             metrics: MetricsOptions::default(),
             rollouts: RolloutOptions::default(),
-            clock: Arc::new(SystemClock),
             tls: None,
+            timers: Arc::default(),
         }
     }
 }
@@ -107,35 +108,39 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let catalog = settings.catalog;
+    let clock = Arc::clone(catalog.clock());
     flag_states::log(&catalog.read());
     let watermark = settings.metrics.watermark;
     let evidence = Arc::new(Evidence::new(
         catalog.shared_store(),
         settings.rollouts.max_windows,
     ));
-    let metrics =
-        Arc::new(Metrics::new(settings.metrics).with_observer(Arc::clone(&evidence) as Arc<_>));
+    let metrics = Arc::new(
+        Metrics::new(settings.metrics, Arc::clone(&clock))
+            .with_observer(Arc::clone(&evidence) as Arc<_>),
+    );
     let tick = settings.rollouts.tick;
     let rollouts = Arc::new(Rollouts::open(
         Arc::clone(&catalog),
         evidence,
         Arc::clone(metrics.registry()),
-        Arc::clone(&settings.clock),
+        Arc::clone(&clock),
         settings.rollouts,
     )?);
     let manager = Arc::new(Manager::new(
         Arc::clone(&catalog),
         Arc::clone(metrics.registry()),
         Arc::clone(&rollouts),
-        Arc::clone(&settings.clock),
+        Arc::clone(&clock),
         tick,
     ));
     rollouts.set_manager(&manager);
     let telemetry = Arc::new(Telemetry::new(Scrape::new(
         Arc::clone(&catalog),
         Arc::clone(&metrics),
-        Arc::clone(&settings.clock),
+        Arc::clone(&clock),
         watermark,
+        Arc::clone(&settings.timers),
     )));
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<AdminServiceServer<Admin>>().await;
@@ -171,8 +176,9 @@ pub async fn run(
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    tokio::spawn(Arc::clone(&rollouts).drive(stopped(stop_rx.clone())));
-    tokio::spawn(Arc::clone(&manager).drive(stopped(stop_rx.clone())));
+    let timers = &settings.timers;
+    tokio::spawn(Arc::clone(&rollouts).drive(Arc::clone(timers), stopped(stop_rx.clone())));
+    tokio::spawn(Arc::clone(&manager).drive(Arc::clone(timers), stopped(stop_rx.clone())));
 
     let grpc_server = tonic::transport::Server::builder()
         .accept_http1(true)
@@ -194,7 +200,7 @@ pub async fn run(
         .add_service(MetricsServiceServer::new(MetricsApi::new(
             Arc::clone(&catalog),
             Arc::clone(&metrics),
-            Arc::clone(&settings.clock),
+            Arc::clone(&clock),
         )))
         .add_service(RolloutServiceServer::new(RolloutApi::new(
             rollouts, manager,

@@ -74,7 +74,7 @@ pub async fn import(
         Ok(last.first().map_or(0, |(k, _)| keys::trailing_u64(k)))
     };
     if options.dry_run {
-        let now = Timestamp::from(std::time::SystemTime::now());
+        let now = Timestamp::from(catalog.clock().now());
         let plan = plan(&catalog.read(), bundle, options.prune, now, &last_version)?;
         return Ok(plan.outcome());
     }

@@ -21,6 +21,7 @@ pub mod tokens;
 pub mod txn;
 pub mod watch;
 
+use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::hub::Hub;
 use crate::store::{Store, StoreError, keys, scan_prefix};
@@ -81,12 +82,15 @@ impl flagwire_core::validate::Catalog for State {
 }
 
 /// Tunables of the catalog.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CatalogOptions {
     /// Change-log entries kept per environment for resume.
     pub change_log_retention: u64,
     /// Changes buffered per environment for each watcher before it must resynchronise.
     pub hub_capacity: usize,
+    /// The time every write is stamped with, and that everything acting on time in the server
+    /// goes by (a [`ManualClock`](crate::clock::ManualClock) in tests).
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Default for CatalogOptions {
@@ -94,6 +98,7 @@ impl Default for CatalogOptions {
         Self {
             change_log_retention: 10_000,
             hub_capacity: 1024,
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -194,6 +199,11 @@ impl Catalog {
         Arc::clone(&self.store)
     }
 
+    /// The clock writes are stamped with and the server's timers go by.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.options.clock
+    }
+
     /// The change fan-out.
     pub fn hub(&self) -> &Hub {
         &self.hub
@@ -208,7 +218,11 @@ impl Catalog {
         build: impl FnOnce(&State, &mut Txn) -> Result<T>,
     ) -> Result<T> {
         let _writer = self.writer.lock().await;
-        let mut txn = Txn::new(meta, self.options.change_log_retention);
+        let mut txn = Txn::new(
+            meta,
+            self.options.clock.now(),
+            self.options.change_log_retention,
+        );
         let value = {
             let state = self.read();
             let value = build(&state, &mut txn)?;

@@ -40,10 +40,10 @@ pub struct Txn {
 }
 
 impl Txn {
-    pub(super) fn new(meta: &Meta, retention: u64) -> Self {
+    pub(super) fn new(meta: &Meta, now: SystemTime, retention: u64) -> Self {
         Self {
             meta: meta.clone(),
-            now: Timestamp::from(SystemTime::now()),
+            now: Timestamp::from(now),
             retention: retention.max(1),
             batch: Batch::default(),
             effects: Vec::new(),

@@ -17,10 +17,10 @@ pub mod scheduled;
 pub mod timer;
 
 use crate::catalog::{Catalog, State};
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::metrics::instances::Registry;
 use crate::rollouts::Rollouts;
-use crate::rollouts::clock::Clock;
 use crate::store::keys;
 use flagwire_proto::v1::{Execution, Flag};
 use prost::Message;

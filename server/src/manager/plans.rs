@@ -186,8 +186,9 @@ impl Manager {
             };
             if let Some(plan_step::Action::Wait(d)) = &step.action {
                 let wait = Duration::new(d.seconds.max(0) as u64, d.nanos.max(0) as u32);
+                let until = self.clock.now() + wait;
                 tokio::select! {
-                    () = tokio::time::sleep(wait) => {}
+                    () = self.clock.sleep_until(until) => {}
                     _ = cancelled.wait_for(|c| *c) => return Ok(()),
                 }
                 let outcome = StepOutcome {

@@ -4,12 +4,17 @@
 
 use super::Manager;
 use super::{ramps, scheduled};
+use crate::clock::Timers;
 use flagwire_proto::v1::{ExecutionState, ScheduledChangeState};
 use std::sync::Arc;
 
 impl Manager {
-    /// Runs the timer until `stop` resolves.
-    pub async fn drive(self: Arc<Self>, stop: impl std::future::Future<Output = ()>) {
+    /// Runs the timer until `stop` resolves, marking each finished pass on `timers.manager`.
+    pub async fn drive(
+        self: Arc<Self>,
+        timers: Arc<Timers>,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
         // Executions that were running when the server stopped go on from their next step.
         let interrupted: Vec<String> = self
             .catalog
@@ -30,7 +35,9 @@ impl Manager {
                 () = &mut stop => return,
                 _ = interval.tick() => {}
             }
+            let at = self.clock.now();
             self.tick().await;
+            timers.manager.beat(at);
         }
     }
 

@@ -8,6 +8,7 @@
 //! Instances neither connected nor heard from within the retention are forgotten.
 
 use super::report::ValidReport;
+use crate::clock::Clock;
 use flagwire_proto::v1::{Acknowledgement, Instance};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -143,16 +144,19 @@ pub struct Registry {
     inner: Mutex<Inner>,
     retention: Duration,
     watermark: Duration,
+    // Stamps disconnections, which happen in `Drop` where no caller can pass the time.
+    clock: Arc<dyn Clock>,
 }
 
 impl Registry {
     /// An empty registry forgetting idle instances after `retention` and report sequences once
     /// their window is older than `watermark` (such reports are dropped as late anyway).
-    pub fn new(retention: Duration, watermark: Duration) -> Self {
+    pub fn new(retention: Duration, watermark: Duration, clock: Arc<dyn Clock>) -> Self {
         Self {
             inner: Mutex::new(Inner::default()),
             retention,
             watermark,
+            clock,
         }
     }
 
@@ -339,7 +343,8 @@ pub struct Connection {
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        self.registry.disconnect(&self.key, SystemTime::now());
+        self.registry
+            .disconnect(&self.key, self.registry.clock.now());
     }
 }
 
@@ -358,6 +363,7 @@ mod tests {
         Arc::new(Registry::new(
             Duration::from_secs(86_400),
             Duration::from_secs(600),
+            Arc::new(crate::clock::SystemClock),
         ))
     }
 

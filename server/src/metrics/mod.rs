@@ -19,6 +19,7 @@ pub mod instances;
 pub mod report;
 pub mod usage;
 
+use crate::clock::Clock;
 use instances::{Registry, Sequence};
 use report::ValidReport;
 use std::sync::Arc;
@@ -96,10 +97,10 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Empty metrics.
-    pub fn new(options: MetricsOptions) -> Self {
+    /// Empty metrics; `clock` stamps instance disconnections.
+    pub fn new(options: MetricsOptions, clock: Arc<dyn Clock>) -> Self {
         Self {
-            registry: Arc::new(Registry::new(options.retention, options.watermark)),
+            registry: Arc::new(Registry::new(options.retention, options.watermark, clock)),
             usage: Usage::new(options.retention),
             options,
             counters: Counters::default(),
@@ -216,7 +217,10 @@ mod tests {
 
     #[test]
     fn accepted_duplicate_late_and_counted() {
-        let m = Metrics::new(MetricsOptions::default());
+        let m = Metrics::new(
+            MetricsOptions::default(),
+            Arc::new(crate::clock::SystemClock),
+        );
         let now = SystemTime::now();
         assert_eq!(m.ingest(&report(1, now), now), Ingested::Accepted);
         assert_eq!(m.ingest(&report(1, now), now), Ingested::Duplicate);

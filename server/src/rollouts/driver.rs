@@ -7,6 +7,7 @@ use super::evidence::{epoch_ms, from_epoch_ms};
 use super::transition::{Action, Judged};
 use super::{Rollouts, is_active, spec};
 use crate::catalog::Meta;
+use crate::clock::Timers;
 use flagwire_core::judge::{self, Kind, Position, Reason};
 use flagwire_proto::v1::{Rollout, RolloutState};
 use std::sync::Arc;
@@ -19,8 +20,12 @@ fn ms(t: Option<prost_types::Timestamp>) -> i64 {
 }
 
 impl Rollouts {
-    /// Runs the driver until `stop` resolves.
-    pub async fn drive(self: Arc<Self>, stop: impl std::future::Future<Output = ()>) {
+    /// Runs the driver until `stop` resolves, marking each finished pass on `timers.rollouts`.
+    pub async fn drive(
+        self: Arc<Self>,
+        timers: Arc<Timers>,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
         let mut interval = tokio::time::interval(self.options.tick);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut ticks: u64 = 0;
@@ -30,7 +35,9 @@ impl Rollouts {
                 () = &mut stop => return,
                 _ = interval.tick() => {}
             }
+            let at = self.clock.now();
             self.tick().await;
+            timers.rollouts.beat(at);
             ticks += 1;
             // The retention sweep reads the store; once every few hundred ticks is plenty.
             if ticks % 600 == 1 {

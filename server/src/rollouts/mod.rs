@@ -8,9 +8,8 @@
 //!
 //! - [`spec`]: validation, defaults, the judge's plan; [`serve`]: what the flag serves;
 //! - [`evidence`]: per-cohort windows from SDK reports; [`decision`]: the decision log;
-//! - [`driver`]: the timer that closes windows and acts on the judge; [`clock`]: its time.
+//! - [`driver`]: the timer that closes windows and acts on the judge.
 
-pub mod clock;
 pub mod decision;
 pub mod driver;
 pub mod evidence;
@@ -19,9 +18,9 @@ pub mod spec;
 mod transition;
 
 use crate::catalog::{Catalog, Meta};
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::metrics::instances::Registry;
-use clock::Clock;
 use evidence::Evidence;
 use flagwire_proto::v1::{Decision, Rollout, RolloutState};
 use std::collections::HashMap;

@@ -7,7 +7,7 @@ use crate::metrics::{instances::Registry, report::instance_id};
 use flagwire_proto::grpc::flag_service_server::FlagService;
 use flagwire_proto::v1::*;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tonic::{Request, Response, Status};
 
 /// The FlagService handlers.
@@ -58,7 +58,7 @@ impl FlagService for Flags {
                 &id,
                 &r.sdk_name,
                 &r.sdk_version,
-                SystemTime::now(),
+                self.catalog.clock().now(),
             )),
         };
         Ok(Response::new(stream))

@@ -2,9 +2,9 @@
 
 use crate::auth::principal;
 use crate::catalog::Catalog;
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::metrics::{Ingested, Metrics, report};
-use crate::rollouts::clock::Clock;
 use flagwire_proto::grpc::metrics_service_server::MetricsService;
 use flagwire_proto::v1::*;
 use std::sync::Arc;
@@ -83,7 +83,7 @@ impl MetricsService for MetricsApi {
     ) -> Result<Response<ListInstancesResponse>, Status> {
         let env = &r.get_ref().environment;
         let env = (!env.is_empty()).then_some(env.as_str());
-        let instances = self.metrics.registry().list(env, SystemTime::now());
+        let instances = self.metrics.registry().list(env, self.clock.now());
         Ok(Response::new(ListInstancesResponse { instances }))
     }
 

@@ -5,10 +5,10 @@
 
 use super::families::{Num, single, write};
 use crate::catalog::{Catalog, State};
+use crate::clock::{Clock, Timers};
 use crate::metrics::Metrics;
 use crate::metrics::instances::EnvInstances;
 use crate::metrics::usage::{GRID_SECS, SeriesTotal};
-use crate::rollouts::clock::Clock;
 use crate::rollouts::is_active;
 use flagwire_proto::v1::{DecisionKind, ExecutionState, RolloutState};
 use prometheus_client::collector::Collector;
@@ -30,6 +30,7 @@ pub struct Scrape {
     metrics: Arc<Metrics>,
     clock: Arc<dyn Clock>,
     watermark: Duration,
+    timers: Arc<Timers>,
 }
 
 impl std::fmt::Debug for Scrape {
@@ -40,18 +41,21 @@ impl std::fmt::Debug for Scrape {
 
 impl Scrape {
     /// A collector over the running server's parts; `watermark` is the late-report watermark
-    /// (usage slots older than it, and one slot more, no longer change).
+    /// (usage slots older than it, and one slot more, no longer change); `timers` are the
+    /// timer loops' pulses.
     pub fn new(
         catalog: Arc<Catalog>,
         metrics: Arc<Metrics>,
         clock: Arc<dyn Clock>,
         watermark: Duration,
+        timers: Arc<Timers>,
     ) -> Self {
         Self {
             catalog,
             metrics,
             clock,
             watermark,
+            timers,
         }
     }
 }
@@ -251,6 +255,24 @@ impl Collector for Scrape {
             &streams,
         )?;
         self.encode_instances(e, &view, &instances)?;
+        let passes: Vec<(Labels, Num)> = [
+            ("manager", &self.timers.manager),
+            ("rollouts", &self.timers.rollouts),
+        ]
+        .into_iter()
+        .filter_map(|(timer, pulse)| {
+            let at = pulse.last()?.duration_since(std::time::UNIX_EPOCH).ok()?;
+            Some((labels([("timer", timer)]), Num::from(at.as_secs_f64())))
+        })
+        .collect();
+        write(
+            e,
+            "flagwire_timer_last_pass_timestamp_seconds",
+            "When each timer loop (manager: schedules, executions, ramps; rollouts: windows and \
+             the judge) last finished a pass, by the server's clock: a stalled timer stops it.",
+            Gauge,
+            &passes,
+        )?;
 
         let outcomes = [
             ("accepted", reports.accepted),

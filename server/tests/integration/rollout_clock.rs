@@ -3,118 +3,39 @@
 //! Reports are synthetic and deterministic; the judge's statistics are calibrated separately
 //! (`tests/sim`).
 
-mod common;
-mod support;
-
-use common::{ADMIN, Bearer, Metrics, Rollouts, bool_flag, create_env, create_flag, set_enabled};
-use flagwire_proto::grpc::{
-    admin_service_client::AdminServiceClient, metrics_service_client::MetricsServiceClient,
-    rollout_service_client::RolloutServiceClient,
-};
+use crate::support::inproc::InProcess;
+use crate::support::rollout::*;
+use crate::support::{Connect, Metrics, Rollouts, bool_flag, create_env, create_flag, set_enabled};
 use flagwire_proto::v1::*;
-use flagwire_server::catalog::{Catalog, CatalogOptions};
-use flagwire_server::rollouts::RolloutOptions;
-use flagwire_server::rollouts::clock::ManualClock;
-use flagwire_server::store::sled_store::SledStore;
-use flagwire_server::{Settings, run};
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use support::rollout::*;
 use tonic::Code;
-use tonic::transport::Channel;
 
 const MIN: Duration = Duration::from_secs(60);
 const INSTANCE: &str = "00000000-0000-4000-8000-000000000001";
 
-/// An in-process server on a manual clock that can be stopped and started on the same data.
+/// The in-process server plus the report sequence the synthetic SDK instance is at.
 struct Harness {
-    addr: SocketAddr,
-    clock: Arc<ManualClock>,
-    dir: tempfile::TempDir,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    server: InProcess,
     sequence: u64,
+}
+
+impl std::ops::Deref for Harness {
+    type Target = InProcess;
+    fn deref(&self) -> &InProcess {
+        &self.server
+    }
 }
 
 impl Harness {
     async fn start() -> Self {
-        let mut h = Self {
-            addr: "127.0.0.1:0".parse().unwrap(),
-            // Whole milliseconds, the resolution of decision times.
-            clock: Arc::new(ManualClock::new(
-                SystemTime::UNIX_EPOCH
-                    + Duration::from_millis(
-                        SystemTime::now()
-                            .duration_since(SystemTime::UNIX_EPOCH)
-                            .unwrap()
-                            .as_millis() as u64,
-                    ),
-            )),
-            dir: tempfile::tempdir().unwrap(),
-            stop: None,
-            task: None,
+        Self {
+            server: InProcess::start().await,
             sequence: 0,
-        };
-        h.launch().await;
-        h
-    }
-
-    async fn launch(&mut self) {
-        let store = Arc::new(SledStore::open(self.dir.path()).unwrap());
-        let catalog = Arc::new(Catalog::open(store, CatalogOptions::default()).unwrap());
-        catalog.bootstrap_admin(Some(ADMIN.into())).await.unwrap();
-        let grpc = tokio::net::TcpListener::bind(self.addr).await.unwrap();
-        self.addr = grpc.local_addr().unwrap();
-        let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let settings = Settings {
-            shutdown_grace: Duration::from_millis(200),
-            rollouts: RolloutOptions {
-                tick: Duration::from_millis(2),
-                ..RolloutOptions::default()
-            },
-            clock: Arc::clone(&self.clock) as Arc<_>,
-            ..Settings::new(catalog)
-        };
-        self.stop = Some(stop);
-        self.task = Some(tokio::spawn(async move {
-            run(grpc, http, settings, async move {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-        }));
+        }
     }
 
     async fn restart(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.await.unwrap();
-        }
-        self.launch().await;
-    }
-
-    async fn channel(&self) -> Channel {
-        Channel::from_shared(format!("http://{}", self.addr))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap()
-    }
-
-    async fn admin(&self) -> common::Admin {
-        AdminServiceClient::with_interceptor(self.channel().await, Bearer(Some(ADMIN.into())))
-    }
-
-    async fn rollouts(&self) -> Rollouts {
-        RolloutServiceClient::with_interceptor(self.channel().await, Bearer(Some(ADMIN.into())))
-    }
-
-    async fn metrics(&self) -> Metrics {
-        MetricsServiceClient::with_interceptor(self.channel().await, Bearer(Some(ADMIN.into())))
+        self.server.restart().await;
     }
 
     /// Environment `prod` with flag `checkout` (on/off) enabled there, serving off.
@@ -145,12 +66,12 @@ impl Harness {
             series(r, "canary", n, errors.0, 20_000),
             series(r, "control", n, errors.1, 20_000),
         ];
-        let now = self.clock.now_time();
+        let now = self.now();
         report(metrics, "prod", INSTANCE, self.sequence, now, MIN, series).await;
-        self.clock.advance(MIN);
+        self.advance(MIN);
         // Closed, and judged: the decision of this window is applied (or none is made while
         // paused), so the next window starts from the state it left.
-        let closed_at = self.clock.now_time();
+        let closed_at = self.now();
         wait_for(client, &r.id, 10_000, "the window to be judged", |x| {
             let judged = x
                 .latest_decision
@@ -161,15 +82,6 @@ impl Harness {
             x.windows.len() > before && (state(x) != RolloutState::Running || judged)
         })
         .await
-    }
-}
-
-trait Now {
-    fn now_time(&self) -> SystemTime;
-}
-impl Now for ManualClock {
-    fn now_time(&self) -> SystemTime {
-        flagwire_server::rollouts::clock::Clock::now(self)
     }
 }
 

@@ -17,6 +17,7 @@ async fn lagging_subscriber_gets_a_fresh_snapshot() {
     let options = CatalogOptions {
         change_log_retention: 100,
         hub_capacity: 4,
+        ..CatalogOptions::default()
     };
     let catalog = Arc::new(Catalog::open(store, options).unwrap());
     let meta = Meta::default();

@@ -3,19 +3,17 @@
 //! connected watchers and instances, revisions, store size, SDK-reported usage per flag,
 //! variant and cohort, rollout state and decisions.
 
-mod common;
-mod support;
-use common::*;
+use crate::support::scrape::Scrape;
+use crate::support::*;
 use flagwire_core::histogram::Histogram;
 use flagwire_proto::v1::*;
 use std::time::{Duration, SystemTime};
-use support::scrape::Scrape;
 use tonic::Code;
 
 const INSTANCE: &str = "2b7e1516-28ae-4d2a-abf7-158809cf4f3c";
 
 async fn scrape(server: &Server) -> Scrape {
-    let response = support::http::get(&server.http, "/metrics").await;
+    let response = crate::support::http::get(&server.http, "/metrics").await;
     assert_eq!(response.status, 200);
     assert_eq!(
         response.content_type,
@@ -255,12 +253,16 @@ async fn rollout_state_and_decisions() {
     set_enabled(&mut admin, "checkout", "production", true).await;
     let mut rollouts = server.rollouts().await;
     let steps = vec![
-        support::rollout::step(1_000, Duration::from_secs(60), 100),
-        support::rollout::step(10_000, Duration::from_secs(60), 100),
+        crate::support::rollout::step(1_000, Duration::from_secs(60), 100),
+        crate::support::rollout::step(10_000, Duration::from_secs(60), 100),
     ];
-    let definition =
-        support::rollout::definition("checkout", "production", steps, Duration::from_secs(1));
-    let r = support::rollout::create_and_start(&mut rollouts, definition).await;
+    let definition = crate::support::rollout::definition(
+        "checkout",
+        "production",
+        steps,
+        Duration::from_secs(1),
+    );
+    let r = crate::support::rollout::create_and_start(&mut rollouts, definition).await;
 
     let labels = [("rollout", r.id.as_str()), ("flag", "checkout")];
     let s = scrape(&server).await;
@@ -383,16 +385,26 @@ async fn the_grafana_dashboard_queries_only_exported_series() {
         .await
         .unwrap();
     let mut rollouts = server.rollouts().await;
-    let steps = vec![support::rollout::step(1_000, Duration::from_secs(60), 100)];
-    let definition =
-        support::rollout::definition("checkout", "production", steps, Duration::from_secs(1));
-    support::rollout::create_and_start(&mut rollouts, definition).await;
+    let steps = vec![crate::support::rollout::step(
+        1_000,
+        Duration::from_secs(60),
+        100,
+    )];
+    let definition = crate::support::rollout::definition(
+        "checkout",
+        "production",
+        steps,
+        Duration::from_secs(1),
+    );
+    crate::support::rollout::create_and_start(&mut rollouts, definition).await;
     eventually(&server, "a rollout decision", |s| {
         s.has("flagwire_rollout_decisions")
     })
     .await;
 
-    let text = support::http::get(&server.http, "/metrics").await.body;
+    let text = crate::support::http::get(&server.http, "/metrics")
+        .await
+        .body;
     let exported: std::collections::BTreeSet<&str> = text
         .lines()
         .filter(|l| !l.starts_with('#'))

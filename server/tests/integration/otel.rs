@@ -3,9 +3,7 @@
 //! buffered at shutdown are flushed, and without the variable no exporter runs. Also the
 //! start-up summary of flag states, one log line per environment.
 
-mod common;
-mod support;
-use common::*;
+use crate::support::*;
 use flagwire_proto::v1::*;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
@@ -167,10 +165,18 @@ async fn rpc_and_rollout_decision_spans_reach_the_collector() {
 
     // A rollout judged every second: its first HOLD is a decision the driver writes.
     let mut rollouts = server.rollouts().await;
-    let steps = vec![support::rollout::step(1_000, Duration::from_secs(60), 100)];
-    let definition =
-        support::rollout::definition("checkout", "production", steps, Duration::from_secs(1));
-    let r = support::rollout::create_and_start(&mut rollouts, definition).await;
+    let steps = vec![crate::support::rollout::step(
+        1_000,
+        Duration::from_secs(60),
+        100,
+    )];
+    let definition = crate::support::rollout::definition(
+        "checkout",
+        "production",
+        steps,
+        Duration::from_secs(1),
+    );
+    let r = crate::support::rollout::create_and_start(&mut rollouts, definition).await;
     let decision = collector.wait_for("rollout decision").await;
     assert_eq!(decision.attribute("rollout"), Some(r.id.as_str()));
     assert_eq!(decision.attribute("flag"), Some("checkout"));

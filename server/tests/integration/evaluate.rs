@@ -1,8 +1,7 @@
 //! Remote evaluation on the real server: results follow writes at once, EvaluateAll lists every
 //! live flag in key order, and tokens keep to their environment.
 
-mod common;
-use common::*;
+use crate::support::*;
 use flagwire_proto::v1::*;
 use tonic::Code;
 

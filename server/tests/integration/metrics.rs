@@ -2,8 +2,7 @@
 //! and late windows are dropped, invalid reports are refused whole, and the instance registry
 //! follows Watch streams and applied revisions.
 
-mod common;
-use common::*;
+use crate::support::*;
 use flagwire_core::histogram::Histogram;
 use flagwire_proto::v1::*;
 use std::time::{Duration, SystemTime};

@@ -1,7 +1,6 @@
 //! Every AdminService RPC against the real server: success and each failure code.
 
-mod common;
-use common::*;
+use crate::support::*;
 use flagwire_proto::v1::*;
 use tonic::Code;
 

@@ -1,6 +1,5 @@
 //! Starts the real `flagwire` binary on loopback for integration tests, and gives authenticated
 //! clients to it.
-#![allow(dead_code)]
 
 use flagwire_proto::grpc::{
     admin_service_client::AdminServiceClient, flag_service_client::FlagServiceClient,
@@ -14,6 +13,15 @@ use std::time::Duration;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
+
+/// The `flagwire` binary under test: `FLAGWIRE_BIN` when set (CI passes the binary it built
+/// and runs every suite against), else the one cargo built for this run. Never a guess at
+/// `target/`: a stale binary there would test old code.
+pub fn flagwire_bin() -> std::path::PathBuf {
+    std::env::var_os("FLAGWIRE_BIN")
+        .map(Into::into)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_flagwire").into())
+}
 
 /// The admin token every test server bootstraps with.
 pub const ADMIN: &str = "fw_test_admin_token";
@@ -56,6 +64,57 @@ pub type Metrics = MetricsServiceClient<InterceptedService<Channel, Bearer>>;
 /// A rollout client type.
 pub type Rollouts = RolloutServiceClient<InterceptedService<Channel, Bearer>>;
 
+/// Authenticated clients of a server, whichever way it runs (a process or in this one).
+pub trait Connect {
+    /// A fresh channel (a new TCP connection).
+    async fn channel(&self) -> Channel;
+
+    /// An AdminService client with `token`.
+    async fn admin_as(&self, token: Option<&str>) -> Admin {
+        AdminServiceClient::with_interceptor(self.channel().await, Bearer(token.map(Into::into)))
+    }
+
+    /// An AdminService client with the admin token.
+    async fn admin(&self) -> Admin {
+        self.admin_as(Some(ADMIN)).await
+    }
+
+    /// A FlagService client with `token`.
+    async fn flags_as(&self, token: Option<&str>) -> Flags {
+        FlagServiceClient::with_interceptor(self.channel().await, Bearer(token.map(Into::into)))
+    }
+
+    /// A MetricsService client with `token`.
+    async fn metrics_as(&self, token: Option<&str>) -> Metrics {
+        MetricsServiceClient::with_interceptor(self.channel().await, Bearer(token.map(Into::into)))
+    }
+
+    /// A MetricsService client with the admin token.
+    async fn metrics(&self) -> Metrics {
+        self.metrics_as(Some(ADMIN)).await
+    }
+
+    /// A RolloutService client with the admin token.
+    async fn rollouts(&self) -> Rollouts {
+        RolloutServiceClient::with_interceptor(self.channel().await, Bearer(Some(ADMIN.into())))
+    }
+}
+
+/// Connects to `addr` (host:port, plaintext).
+pub async fn connect(addr: &str) -> Channel {
+    Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .expect("connect")
+}
+
+impl Connect for Server {
+    async fn channel(&self) -> Channel {
+        connect(&self.grpc).await
+    }
+}
+
 impl Server {
     /// Starts a server on `data_dir` with extra `serve` arguments.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Server {
@@ -85,7 +144,7 @@ impl Server {
         envs: &[(&str, &str)],
         stderr: Option<StderrLines>,
     ) -> Server {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_flagwire"));
+        let mut command = Command::new(flagwire_bin());
         command
             .args([
                 "serve",
@@ -141,60 +200,6 @@ impl Server {
             data_dir: data_dir.to_owned(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
         }
-    }
-
-    /// A fresh channel (a new TCP connection).
-    pub async fn channel(&self) -> Channel {
-        Channel::from_shared(format!("http://{}", self.grpc))
-            .unwrap()
-            .connect()
-            .await
-            .expect("connect")
-    }
-
-    /// An AdminService client with `token`.
-    pub async fn admin_as(&self, token: Option<&str>) -> Admin {
-        AdminServiceClient::with_interceptor(self.channel().await, Bearer(token.map(Into::into)))
-    }
-
-    /// An AdminService client with the admin token.
-    pub async fn admin(&self) -> Admin {
-        self.admin_as(Some(ADMIN)).await
-    }
-
-    /// A FlagService client with `token`.
-    pub async fn flags_as(&self, token: Option<&str>) -> Flags {
-        FlagServiceClient::with_interceptor(self.channel().await, Bearer(token.map(Into::into)))
-    }
-
-    /// A MetricsService client with `token`.
-    pub async fn metrics_as(&self, token: Option<&str>) -> Metrics {
-        MetricsServiceClient::with_interceptor(self.channel().await, Bearer(token.map(Into::into)))
-    }
-
-    /// A MetricsService client with the admin token.
-    pub async fn metrics(&self) -> Metrics {
-        self.metrics_as(Some(ADMIN)).await
-    }
-
-    /// A RolloutService client with the admin token.
-    pub async fn rollouts(&self) -> Rollouts {
-        RolloutServiceClient::with_interceptor(self.channel().await, Bearer(Some(ADMIN.into())))
-    }
-
-    /// The process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Resident set size of the server process, in KiB.
-    pub fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap()
     }
 
     /// SIGKILL, no chance to flush.

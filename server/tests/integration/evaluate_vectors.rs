@@ -3,8 +3,8 @@
 //! flags are deliberately invalid and the admin API rightly refuses them) and every case goes
 //! through the gRPC call.
 
-#[path = "../../core/tests/support/vectors.rs"]
-mod support;
+#[path = "../../../core/tests/support/vectors.rs"]
+mod vectors;
 
 use flagwire_proto::grpc::flag_service_client::FlagServiceClient;
 use flagwire_proto::v1::*;
@@ -14,8 +14,8 @@ use flagwire_server::{Settings, run};
 use prost::Message;
 use std::sync::Arc;
 use std::time::Duration;
-use support::*;
 use tonic::Request;
+use vectors::*;
 
 const TOKEN: &str = "fw_vectors_admin";
 

@@ -1,8 +1,7 @@
 //! The Watch stream against the real server: snapshot, live changes, resume, heartbeats,
 //! resume across forced disconnects during writes, and clean shutdown.
 
-mod common;
-use common::*;
+use crate::support::*;
 use flagwire_proto::v1::watch_response::Event;
 use flagwire_proto::v1::*;
 use std::collections::HashMap;

@@ -1,8 +1,7 @@
 //! Rollout test helpers shared by the compressed-time tests (in-process server on a manual
 //! clock) and the real-binary ones: definitions, synthetic reports, polling.
-#![allow(dead_code)]
 
-use crate::common::{Metrics, Rollouts};
+use super::binary::{Metrics, Rollouts};
 use flagwire_core::histogram::Histogram;
 use flagwire_proto::v1::*;
 use prost_types::Duration as PbDuration;

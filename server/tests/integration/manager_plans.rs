@@ -2,9 +2,7 @@
 //! cancelling a running and a scheduled execution, a rollout running its plan when it rolls
 //! back, and the seeds' partial rollbacks shipped in `deploy/plans/`.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use flagwire_proto::v1::*;
 use prost::Message;
 use prost_reflect::{DescriptorPool, DynamicMessage};
@@ -113,7 +111,7 @@ async fn every_step_kind_runs_in_order_and_running_twice_is_safe() {
         create_flag(&mut admin, on(key, &[])).await;
     }
     let v2 = flag(&mut admin, "c").await.version; // enabled, default on
-    common::set_enabled(&mut admin, "c", "production", false).await; // version 3
+    crate::support::set_enabled(&mut admin, "c", "production", false).await; // version 3
     let mut rollouts = server.rollouts().await;
     let weights = [("on".to_string(), 2_000), ("off".to_string(), 8_000)].into();
     let plan = create(

@@ -1,9 +1,7 @@
 //! The kill switch on the real binary: every scope, one revision per environment, durable
 //! before the answer, acknowledgements from connected instances, and an exact undo.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use flagwire_proto::v1::*;
 use tonic::Code;
 

@@ -2,9 +2,7 @@
 //! gRPC-web over HTTP/1.1 and the HTTP port (`/healthz`, `/metrics`) all verify against the CA;
 //! plaintext clients are refused; bad certificate options stop the start with a clear error.
 
-mod common;
-mod support;
-use common::*;
+use crate::support::*;
 use flagwire_proto::grpc::admin_service_client::AdminServiceClient;
 use flagwire_proto::v1::*;
 use http_body_util::BodyExt;
@@ -12,7 +10,7 @@ use hyper_util::rt::TokioIo;
 use std::process::Command;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 
-fn tls_args(certs: &support::certs::TestCerts) -> Vec<String> {
+fn tls_args(certs: &crate::support::certs::TestCerts) -> Vec<String> {
     vec![
         "--tls-cert".into(),
         certs.cert_path.display().to_string(),
@@ -41,14 +39,14 @@ async fn tls_channel(
 #[test]
 fn the_admin_cli_over_tls() {
     let dir = tempdir();
-    let certs = support::certs::make(dir.path());
+    let certs = crate::support::certs::make(dir.path());
     let args = tls_args(&certs);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let server = Server::start(&dir.path().join("data"), &args);
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, &certs.ca_pem).unwrap();
     let run = |extra: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_flagwire"))
+        Command::new(flagwire_bin())
             .args([
                 "flags",
                 "list",
@@ -75,7 +73,7 @@ fn the_admin_cli_over_tls() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("--ca-file"));
     let other_dir = dir.path().join("other");
     std::fs::create_dir_all(&other_dir).unwrap();
-    let other = support::certs::make(&other_dir);
+    let other = crate::support::certs::make(&other_dir);
     let wrong = dir.path().join("wrong.pem");
     std::fs::write(&wrong, &other.ca_pem).unwrap();
     let refused = run(&["--ca-file", wrong.to_str().unwrap()]);
@@ -90,7 +88,7 @@ fn the_admin_cli_over_tls() {
 #[tokio::test]
 async fn grpc_grpc_web_and_http_over_tls() {
     let dir = tempdir();
-    let certs = support::certs::make(dir.path());
+    let certs = crate::support::certs::make(dir.path());
     let args = tls_args(&certs);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let server = Server::start(&dir.path().join("data"), &args);
@@ -109,7 +107,7 @@ async fn grpc_grpc_web_and_http_over_tls() {
 
     // gRPC-web over HTTP/1.1 (what fetch-only runtimes send): a health check.
     let stream =
-        support::http::tls_connect(&server.grpc, "localhost", &certs.ca_pem, &[b"http/1.1"])
+        crate::support::http::tls_connect(&server.grpc, "localhost", &certs.ca_pem, &[b"http/1.1"])
             .await
             .expect("TLS with ALPN http/1.1 on the gRPC port");
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
@@ -117,9 +115,9 @@ async fn grpc_grpc_web_and_http_over_tls() {
         .unwrap();
     tokio::spawn(conn);
     let frame = vec![0u8, 0, 0, 0, 0]; // an empty HealthCheckRequest
-    let request = http::Request::post("/grpc.health.v1.Health/Check")
-        .header(http::header::HOST, &server.grpc)
-        .header(http::header::CONTENT_TYPE, "application/grpc-web+proto")
+    let request = ::http::Request::post("/grpc.health.v1.Health/Check")
+        .header(::http::header::HOST, &server.grpc)
+        .header(::http::header::CONTENT_TYPE, "application/grpc-web+proto")
         .header("x-grpc-web", "1")
         .body(http_body_util::Full::new(hyper::body::Bytes::from(frame)))
         .unwrap();
@@ -132,11 +130,11 @@ async fn grpc_grpc_web_and_http_over_tls() {
     assert!(trailers.contains("grpc-status:0"), "{trailers}");
 
     // The HTTP port.
-    let health = support::http::get_tls(&server.http, "/healthz", &certs.ca_pem).await;
+    let health = crate::support::http::get_tls(&server.http, "/healthz", &certs.ca_pem).await;
     assert_eq!((health.status, health.body.as_str()), (200, "ok\n"));
-    let metrics = support::http::get_tls(&server.http, "/metrics", &certs.ca_pem).await;
+    let metrics = crate::support::http::get_tls(&server.http, "/metrics", &certs.ca_pem).await;
     assert_eq!(metrics.status, 200);
-    let scrape = support::scrape::Scrape::parse(&metrics.body);
+    let scrape = crate::support::scrape::Scrape::parse(&metrics.body);
     let ok = [
         ("method", "flagwire.v1.AdminService/ListEnvironments"),
         ("code", "OK"),
@@ -159,7 +157,7 @@ async fn grpc_grpc_web_and_http_over_tls() {
                 .is_err()
         );
     }
-    let other = support::certs::make(&{
+    let other = crate::support::certs::make(&{
         let d = dir.path().join("other");
         std::fs::create_dir_all(&d).unwrap();
         d
@@ -173,7 +171,7 @@ async fn grpc_grpc_web_and_http_over_tls() {
 
 /// Runs `flagwire serve` with `args` expecting it to fail at start; returns its stderr.
 fn failed_start(dir: &std::path::Path, args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_flagwire"))
+    let output = Command::new(flagwire_bin())
         .args([
             "serve",
             "--listen",
@@ -197,7 +195,7 @@ fn failed_start(dir: &std::path::Path, args: &[&str]) -> String {
 #[test]
 fn bad_tls_options_stop_the_start_with_a_clear_error() {
     let dir = tempdir();
-    let certs = support::certs::make(dir.path());
+    let certs = crate::support::certs::make(dir.path());
     let cert = certs.cert_path.display().to_string();
     let key = certs.key_path.display().to_string();
     let missing = dir.path().join("missing.pem").display().to_string();

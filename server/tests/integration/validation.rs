@@ -1,7 +1,6 @@
 //! Bad input gets INVALID_ARGUMENT naming the field path and the reason, and changes nothing.
 
-mod common;
-use common::*;
+use crate::support::*;
 use flagwire_proto::v1::*;
 use prost_types::value::Kind;
 use tonic::Code;

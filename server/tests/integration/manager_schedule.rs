@@ -1,13 +1,14 @@
-//! Scheduled changes and ramps on the real binary: applied at their time, exactly once even
-//! across a kill -9 and restart, listed and cancellable; a ramp stepping to its target, pausing
-//! and rolling back.
+//! Scheduled changes and ramps on a manual clock: applied at their time and not before, exactly
+//! once even when the time passes while the server is down, listed and cancellable; a ramp
+//! stepping to its target on schedule, pausing and rolling back.
 
-mod common;
-
-use common::*;
+use crate::support::inproc::InProcess;
+use crate::support::*;
 use flagwire_proto::v1::*;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 use tonic::Code;
+
+const MIN: Duration = Duration::from_secs(60);
 
 fn on(key: &str) -> Flag {
     let mut f = bool_flag(key, &["production"]);
@@ -64,44 +65,29 @@ async fn list(rollouts: &mut Rollouts, done: bool) -> Vec<ScheduledChange> {
         .changes
 }
 
-async fn until(what: &str, mut done: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+fn state(c: &ScheduledChange) -> ScheduledChangeState {
+    ScheduledChangeState::try_from(c.state).unwrap()
 }
 
 #[tokio::test]
-async fn scheduled_changes_apply_once_across_a_crash_and_can_be_cancelled() {
-    let dir = tempdir();
-    let mut server = Server::start(dir.path(), &["--shutdown-grace-secs", "0.5"]);
+async fn scheduled_changes_apply_once_across_a_restart_and_can_be_cancelled() {
+    let mut server = InProcess::start().await;
     let mut admin = server.admin().await;
     create_env(&mut admin, "production").await;
     for key in ["promo", "banner", "legacy"] {
         create_flag(&mut admin, on(key)).await;
     }
     let mut rollouts = server.rollouts().await;
-    let now = SystemTime::now();
-    let soon = schedule(
-        &mut rollouts,
-        disable("promo"),
-        now + Duration::from_millis(1_500),
-    )
-    .await;
-    let cancelled = schedule(
-        &mut rollouts,
-        disable("banner"),
-        now + Duration::from_millis(1_000),
-    )
-    .await;
+    let start = server.now();
+    let soon = schedule(&mut rollouts, disable("promo"), start + 60 * MIN).await;
+    let cancelled = schedule(&mut rollouts, disable("banner"), start + 30 * MIN).await;
     let whole = {
         let mut f = flag(&mut admin, "legacy").await;
         f.description = "replaced at a time".into();
         rollouts
             .schedule_change(ScheduleChangeRequest {
                 change: Some(ScheduledChange {
-                    at: Some((now + Duration::from_millis(1_500)).into()),
+                    at: Some((start + 60 * MIN).into()),
                     flag: Some(f),
                     ..Default::default()
                 }),
@@ -112,10 +98,7 @@ async fn scheduled_changes_apply_once_across_a_crash_and_can_be_cancelled() {
             .change
             .unwrap()
     };
-    assert_eq!(
-        ScheduledChangeState::try_from(soon.state),
-        Ok(ScheduledChangeState::Pending)
-    );
+    assert_eq!(state(&soon), ScheduledChangeState::Pending);
     let pending: Vec<_> = list(&mut rollouts, false)
         .await
         .iter()
@@ -143,25 +126,33 @@ async fn scheduled_changes_apply_once_across_a_crash_and_can_be_cancelled() {
     assert_eq!(err.code(), Code::FailedPrecondition);
     let promo_version = flag(&mut admin, "promo").await.version;
 
-    // The server dies before the time and comes back after it: applied once, on restart.
-    server.kill9();
-    tokio::time::sleep(Duration::from_millis(1_700)).await;
-    server = server.restart();
+    // A minute early nothing applies.
+    server.advance(59 * MIN);
+    server.caught_up().await;
+    assert!(flag(&mut admin, "promo").await.environments["production"].enabled);
+    assert_eq!(
+        list(&mut rollouts, false).await.len(),
+        2,
+        "both still pending"
+    );
+
+    // The time passes while the server is down: applied once, when it comes back.
+    server.shut_down().await;
+    server.advance(2 * MIN);
+    server.restart().await;
+    server.caught_up().await;
     let mut admin = server.admin().await;
-    until("the scheduled change", async || {
-        !flag(&mut admin, "promo").await.environments["production"].enabled
-    })
-    .await;
-    until("the whole-flag change", async || {
-        flag(&mut admin, "legacy").await.description == "replaced at a time"
-    })
-    .await;
-    // And it stays applied once across another restart.
-    server.terminate();
-    server = server.restart();
+    assert!(!flag(&mut admin, "promo").await.environments["production"].enabled);
+    assert_eq!(
+        flag(&mut admin, "legacy").await.description,
+        "replaced at a time"
+    );
+    // And it stays applied once across another restart and more time.
+    server.restart().await;
+    server.advance(60 * MIN);
+    server.caught_up().await;
     let mut admin = server.admin().await;
-    let mut rollouts2 = server.rollouts().await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut rollouts = server.rollouts().await;
     assert_eq!(
         flag(&mut admin, "promo").await.version,
         promo_version + 1,
@@ -171,17 +162,15 @@ async fn scheduled_changes_apply_once_across_a_crash_and_can_be_cancelled() {
         flag(&mut admin, "banner").await.environments["production"].enabled,
         "cancelled never applies"
     );
-    let all = list(&mut rollouts2, true).await;
+    let all = list(&mut rollouts, true).await;
     let by_id = |id: &str| all.iter().find(|c| c.id == id).unwrap().clone();
+    assert_eq!(state(&by_id(&soon.id)), ScheduledChangeState::Applied);
+    assert_eq!(state(&by_id(&whole.id)), ScheduledChangeState::Applied);
     assert_eq!(
-        ScheduledChangeState::try_from(by_id(&soon.id).state),
-        Ok(ScheduledChangeState::Applied)
+        state(&by_id(&cancelled.id)),
+        ScheduledChangeState::Cancelled
     );
-    assert_eq!(
-        ScheduledChangeState::try_from(by_id(&cancelled.id).state),
-        Ok(ScheduledChangeState::Cancelled)
-    );
-    assert!(list(&mut rollouts2, false).await.is_empty());
+    assert!(list(&mut rollouts, false).await.is_empty());
     let applied: Vec<_> = admin
         .list_audit_events(ListAuditEventsRequest {
             flag_key: "promo".into(),
@@ -196,9 +185,14 @@ async fn scheduled_changes_apply_once_across_a_crash_and_can_be_cancelled() {
         .collect();
     assert_eq!(applied.len(), 1, "audited once: {applied:?}");
     assert!(applied[0].reason.contains("launch window closes"));
+    assert_eq!(
+        applied[0].time,
+        Some((start + 61 * MIN).into()),
+        "stamped with the server's clock at the pass that applied it"
+    );
 
     // Bad schedules are refused.
-    let err = rollouts2
+    let err = rollouts
         .schedule_change(ScheduleChangeRequest {
             change: Some(ScheduledChange {
                 step: Some(disable("promo")),
@@ -207,11 +201,12 @@ async fn scheduled_changes_apply_once_across_a_crash_and_can_be_cancelled() {
         })
         .await
         .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
     assert!(err.message().contains("change.at"), "{err:?}");
-    let err = rollouts2
+    let err = rollouts
         .schedule_change(ScheduleChangeRequest {
             change: Some(ScheduledChange {
-                at: Some(SystemTime::now().into()),
+                at: Some(server.now().into()),
                 step: Some(disable("nope")),
                 ..Default::default()
             }),
@@ -223,14 +218,14 @@ async fn scheduled_changes_apply_once_across_a_crash_and_can_be_cancelled() {
 
 #[tokio::test]
 async fn a_ramp_steps_to_its_target_pauses_and_rolls_back() {
-    let dir = tempdir();
-    let server = Server::start(dir.path(), &[]);
+    let server = InProcess::start().await;
     let mut admin = server.admin().await;
     create_env(&mut admin, "production").await;
     create_flag(&mut admin, on("new-search")).await;
     create_flag(&mut admin, on("new-pricing")).await;
     let mut rollouts = server.rollouts().await;
-    let ramp = |key: &str, secs| Ramp {
+    // An hour in four steps: one every 15 minutes.
+    let ramp = |key: &str| Ramp {
         flag_key: key.into(),
         environment: "production".into(),
         variant: "on".into(),
@@ -238,7 +233,7 @@ async fn a_ramp_steps_to_its_target_pauses_and_rolls_back() {
         from_basis_points: 0,
         to_basis_points: 10_000,
         duration: Some(prost_types::Duration {
-            seconds: secs,
+            seconds: 3_600,
             nanos: 0,
         }),
         steps: 4,
@@ -254,10 +249,9 @@ async fn a_ramp_steps_to_its_target_pauses_and_rolls_back() {
         serve::Kind::Split(s) => s.entries.iter().map(|e| e.weight).collect::<Vec<_>>(),
         serve::Kind::Variant(v) => vec![if v == "on" { 10_000 } else { 0 }],
     };
-    let started = Instant::now();
     let r = rollouts
         .create_ramp(CreateRampRequest {
-            ramp: Some(ramp("new-search", 2)),
+            ramp: Some(ramp("new-search")),
             reason: "gradual".into(),
         })
         .await
@@ -267,7 +261,6 @@ async fn a_ramp_steps_to_its_target_pauses_and_rolls_back() {
         .unwrap();
     assert_eq!(RampState::try_from(r.state), Ok(RampState::Running));
     assert_eq!(weights(&flag(&mut admin, "new-search").await), [0, 10_000]);
-    let mut seen = Vec::new();
     let reader = rollouts.clone();
     let get = |id: String| {
         let mut c = reader.clone();
@@ -280,31 +273,27 @@ async fn a_ramp_steps_to_its_target_pauses_and_rolls_back() {
                 .unwrap()
         }
     };
-    loop {
-        let now = get(r.id.clone()).await;
-        if seen.last() != Some(&now.current_basis_points) {
-            seen.push(now.current_basis_points);
-        }
-        if RampState::try_from(now.state) == Ok(RampState::Completed) {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "ramp stuck: {now:?}"
+    for expected in [2_500, 5_000, 7_500, 10_000] {
+        // A minute before the step the weight holds; at the step it moves.
+        server.advance(14 * MIN);
+        server.caught_up().await;
+        assert_eq!(
+            get(r.id.clone()).await.current_basis_points,
+            expected - 2_500,
+            "stepped early"
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        server.advance(MIN);
+        server.caught_up().await;
+        assert_eq!(get(r.id.clone()).await.current_basis_points, expected);
     }
-    assert_eq!(seen, [0, 2_500, 5_000, 7_500, 10_000]);
-    assert!(
-        started.elapsed() >= Duration::from_secs(2),
-        "steps follow the schedule"
-    );
+    let done = get(r.id.clone()).await;
+    assert_eq!(RampState::try_from(done.state), Ok(RampState::Completed));
     assert_eq!(weights(&flag(&mut admin, "new-search").await), [10_000, 0]);
 
     // Pause holds the weight; rollback serves the other variant to everyone.
     let r = rollouts
         .create_ramp(CreateRampRequest {
-            ramp: Some(ramp("new-pricing", 2)),
+            ramp: Some(ramp("new-pricing")),
             reason: String::new(),
         })
         .await
@@ -312,10 +301,9 @@ async fn a_ramp_steps_to_its_target_pauses_and_rolls_back() {
         .into_inner()
         .ramp
         .unwrap();
-    until("the first step", async || {
-        get(r.id.clone()).await.steps_done >= 1
-    })
-    .await;
+    server.advance(15 * MIN);
+    server.caught_up().await;
+    assert_eq!(get(r.id.clone()).await.steps_done, 1);
     let paused = rollouts
         .pause_ramp(PauseRampRequest {
             id: r.id.clone(),
@@ -327,7 +315,8 @@ async fn a_ramp_steps_to_its_target_pauses_and_rolls_back() {
         .ramp
         .unwrap();
     assert_eq!(RampState::try_from(paused.state), Ok(RampState::Paused));
-    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    server.advance(45 * MIN);
+    server.caught_up().await;
     let held = get(r.id.clone()).await;
     assert_eq!(
         held.current_basis_points, paused.current_basis_points,
@@ -398,7 +387,7 @@ async fn a_ramp_steps_to_its_target_pauses_and_rolls_back() {
         .ramps;
     assert_eq!(listed.len(), 2);
     // Bad ramps are refused with the field.
-    let mut bad = ramp("new-pricing", 2);
+    let mut bad = ramp("new-pricing");
     bad.to_basis_points = 20_000;
     let err = rollouts
         .create_ramp(CreateRampRequest {

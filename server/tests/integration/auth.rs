@@ -1,7 +1,6 @@
 //! Authentication and each role's permissions against the real server.
 
-mod common;
-use common::*;
+use crate::support::*;
 use flagwire_proto::v1::*;
 use tonic::Code;
 
@@ -199,7 +198,7 @@ async fn revoking_a_token_ends_its_open_watch() {
 fn a_short_or_empty_configured_admin_token_is_refused_at_start() {
     for token in ["", "short"] {
         let dir = tempdir();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_flagwire"))
+        let out = std::process::Command::new(flagwire_bin())
             .args([
                 "serve",
                 "--listen",

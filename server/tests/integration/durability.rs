@@ -1,7 +1,6 @@
 //! An acknowledged write survives `kill -9` of the server, and the store reopens cleanly.
 
-mod common;
-use common::*;
+use crate::support::*;
 use flagwire_proto::v1::watch_response::Event;
 use flagwire_proto::v1::*;
 use std::sync::Arc;

@@ -1,8 +1,7 @@
 //! Helpers of the operator tests (CLI, export/import, backup/restore): running the real
 //! `flagwire` binary as a client, and a catalog with a bit of everything in it.
-#![allow(dead_code)]
 
-use crate::common::*;
+use super::binary::*;
 use flagwire_proto::v1::*;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -44,7 +43,7 @@ impl Run {
 
 /// Runs `flagwire ARGS` against `endpoint` with `token` in FLAGWIRE_TOKEN (none: unset).
 pub fn flagwire(endpoint: &str, token: Option<&str>, args: &[&str]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flagwire"));
+    let mut cmd = Command::new(flagwire_bin());
     cmd.args(args)
         .env("FLAGWIRE_ENDPOINT", endpoint)
         .env_remove("FLAGWIRE_TOKEN")

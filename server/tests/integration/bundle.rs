@@ -1,12 +1,9 @@
 //! Flags as code on the real binary: `flagwire export` / `flagwire import` (round trip, dry
 //! run, all or nothing, prune) and `serve --bootstrap`.
 
-mod common;
-mod operator;
-use common::*;
+use crate::support::*;
 use flagwire_proto::v1::*;
 use flagwire_server::bundle::file::{self, Format};
-use operator::*;
 use std::process::Command;
 
 async fn all_flags(server: &Server) -> Vec<Flag> {
@@ -359,7 +356,7 @@ fn an_invalid_bootstrap_file_stops_the_first_start() {
         "seed.yaml",
         "version: 1\nflags:\n- key: orphan\n  type: VALUE_TYPE_BOOLEAN\n  variants:\n  - key: on\n    value: {boolValue: true}\n  environments:\n    nowhere: {offVariant: on, defaultRule: {variant: on}}\n",
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_flagwire"))
+    let out = Command::new(flagwire_bin())
         .args([
             "serve",
             "--listen",

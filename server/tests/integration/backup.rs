@@ -2,12 +2,9 @@
 //! it is being written to), `flagwire restore` into a fresh data dir, and a server started on
 //! it serving the same data, history and tokens.
 
-mod common;
-mod operator;
-use common::*;
+use crate::support::*;
 use flagwire_proto::v1::watch_response::Event;
 use flagwire_proto::v1::*;
-use operator::*;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tonic::Code;

@@ -1,11 +1,8 @@
 //! The admin CLI on the real binary: each command's table and `--json` output, and its errors
 //! (missing token, unknown objects, wrong role, server down, bad usage).
 
-mod common;
-mod operator;
-use common::*;
+use crate::support::*;
 use flagwire_proto::v1::*;
-use operator::*;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
@@ -363,7 +360,7 @@ async fn errors_name_the_problem_and_set_the_exit_code() {
 #[test]
 fn without_a_subcommand_flagwire_serves() {
     let dir = tempdir();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_flagwire"))
+    let mut child = Command::new(flagwire_bin())
         .args([
             "--listen",
             "127.0.0.1:0",

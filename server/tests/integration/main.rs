@@ -1,0 +1,29 @@
+//! The server's integration tests, in one binary so the workspace links it once: the real
+//! `flagwire` binary on loopback ([`support::binary`]) for what only a process shows (exit
+//! codes, kill -9, TLS, the CLI), and the server in process on a manual clock
+//! ([`support::inproc`]) for everything that acts on time.
+//!
+//! The binary under test is `FLAGWIRE_BIN` when set (CI passes the one it built), else the
+//! one cargo built for this test run.
+
+mod support;
+
+mod admin;
+mod auth;
+mod backup;
+mod bundle;
+mod cli;
+mod durability;
+mod evaluate;
+mod evaluate_vectors;
+mod manager_kill;
+mod manager_plans;
+mod manager_schedule;
+mod metrics;
+mod otel;
+mod prometheus;
+mod rollout_clock;
+mod tls;
+mod validation;
+mod watch;
+mod watch_lag;

@@ -1,0 +1,17 @@
+//! Everything the integration tests share: the real binary started on loopback ([`binary`]),
+//! the server in process on a manual clock ([`inproc`]), the `flagwire` client runs and a
+//! seeded catalog ([`cli`]), waiting for a condition with a deadline ([`eventually`]), and
+//! helpers for rollouts, plain HTTP, Prometheus scrapes and TLS certificates.
+
+pub mod binary;
+pub mod certs;
+pub mod cli;
+pub mod eventually;
+pub mod http;
+pub mod inproc;
+pub mod rollout;
+pub mod scrape;
+
+pub use binary::*;
+pub use cli::*;
+pub use eventually::eventually;
