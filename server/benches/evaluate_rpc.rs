@@ -3,7 +3,11 @@
 //!
 //! `cargo bench -p flagwire-server --bench evaluate_rpc` (env `SECONDS=5`, `IN_FLIGHT=64`).
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/integration/support/binary.rs"]
+#[allow(
+    dead_code,
+    reason = "shared with the integration tests; a bench uses part of it"
+)]
 mod common;
 #[path = "../../core/tests/support/fixtures.rs"]
 mod fixtures;

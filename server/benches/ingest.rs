@@ -6,7 +6,11 @@
 //! `cargo bench -p flagwire-server --bench ingest` (env `SECONDS=5`, `IN_FLIGHT=64`,
 //! `INSTANCES=1000`).
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/integration/support/binary.rs"]
+#[allow(
+    dead_code,
+    reason = "shared with the integration tests; a bench uses part of it"
+)]
 mod common;
 
 use common::*;

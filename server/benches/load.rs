@@ -6,7 +6,11 @@
 //! `WATCHERS_PER_CONNECTION=1`; `PERF_RECORD=file` records the server with `perf` during the
 //! fan-out).
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/integration/support/binary.rs"]
+#[allow(
+    dead_code,
+    reason = "shared with the integration tests; a bench uses part of it"
+)]
 mod common;
 use common::*;
 use flagwire_proto::v1::watch_response::Event;

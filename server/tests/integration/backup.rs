@@ -2,11 +2,12 @@
 //! it is being written to), `flagwire restore` into a fresh data dir, and a server started on
 //! it serving the same data, history and tokens.
 
+use crate::support::eventually::DEADLINE;
 use crate::support::*;
 use flagwire_proto::v1::watch_response::Event;
 use flagwire_proto::v1::*;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use tonic::Code;
 
 /// Everything a client can read back, for comparing two servers.
@@ -174,20 +175,30 @@ async fn a_backup_taken_under_writes_is_one_state_of_the_source() {
     let source = Server::start(d1.path(), &[]);
     seed(&source, false).await;
     let stop = Arc::new(AtomicBool::new(false));
+    let rounds = Arc::new(AtomicU32::new(0));
     let mut admin = source.admin().await;
     let writer = {
-        let stop = Arc::clone(&stop);
+        let (stop, rounds) = (Arc::clone(&stop), Arc::clone(&rounds));
         tokio::spawn(async move {
             let mut n = 0u32;
             while !stop.load(Ordering::Relaxed) {
                 set_enabled(&mut admin, "new-checkout", "staging", n.is_multiple_of(2)).await;
                 create_flag(&mut admin, bool_flag(&format!("load-{n}"), &["production"])).await;
                 n += 1;
+                rounds.store(n, Ordering::Relaxed);
             }
             n
         })
     };
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let wrote = |at_least: u32| {
+        let rounds = Arc::clone(&rounds);
+        eventually(DEADLINE, "the writer's rounds", async move || {
+            (rounds.load(Ordering::Relaxed) >= at_least).then_some(())
+        })
+    };
+    // The backup starts while writes are landing, and writes go on while it is taken.
+    wrote(3).await;
+    let before = rounds.load(Ordering::Relaxed);
     let file = d1.path().join("fw.backup").to_str().unwrap().to_owned();
     let endpoint = source.grpc.clone();
     let backup = tokio::task::spawn_blocking(move || {
@@ -195,10 +206,9 @@ async fn a_backup_taken_under_writes_is_one_state_of_the_source() {
         file
     });
     let file = backup.await.unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    wrote(before + 3).await;
     stop.store(true, Ordering::Relaxed);
-    let writes = writer.await.unwrap();
-    assert!(writes >= 3, "the writer kept writing ({writes} rounds)");
+    writer.await.unwrap();
 
     let data = d2.path().join("data");
     let data = data.to_str().unwrap();

@@ -1,10 +1,10 @@
 //! An acknowledged write survives `kill -9` of the server, and the store reopens cleanly.
 
+use crate::support::eventually::DEADLINE;
 use crate::support::*;
 use flagwire_proto::v1::watch_response::Event;
 use flagwire_proto::v1::*;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::Mutex;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -35,7 +35,11 @@ async fn acknowledged_writes_survive_kill_9_mid_burst() {
                 }
             }));
         }
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        // Killed mid-burst: after some writes were acknowledged, while more are in flight.
+        eventually(DEADLINE, "acknowledged writes", async || {
+            (done.lock().await.len() >= 20).then_some(())
+        })
+        .await;
         server.kill9();
         for w in writers {
             w.await.unwrap();

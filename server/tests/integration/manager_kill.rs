@@ -1,6 +1,7 @@
-//! The kill switch on the real binary: every scope, one revision per environment, durable
+//! The kill switch (on the server in process): every scope, one revision per environment, durable
 //! before the answer, acknowledgements from connected instances, and an exact undo.
 
+use crate::support::inproc::InProcess;
 use crate::support::*;
 use flagwire_proto::v1::*;
 use tonic::Code;
@@ -16,7 +17,7 @@ fn tagged(key: &str, tags: &[&str]) -> Flag {
     f
 }
 
-async fn setup(server: &Server) -> Admin {
+async fn setup(server: &InProcess) -> Admin {
     let mut admin = server.admin().await;
     create_env(&mut admin, "prod").await;
     create_env(&mut admin, "staging").await;
@@ -67,8 +68,7 @@ async fn kill(rollouts: &mut Rollouts, kind: scope::Kind, env: &str) -> Executio
 
 #[tokio::test]
 async fn a_tag_kill_is_one_revision_acknowledged_and_undone_exactly() {
-    let dir = tempdir();
-    let server = Server::start(dir.path(), &[]);
+    let server = InProcess::start().await;
     let mut admin = setup(&server).await;
     // `mem0-reads` was already off in staging: the undo must leave it off there.
     set_enabled(&mut admin, "mem0-reads", "staging", false).await;
@@ -219,8 +219,7 @@ async fn a_tag_kill_is_one_revision_acknowledged_and_undone_exactly() {
 
 #[tokio::test]
 async fn kills_by_flag_environment_system_and_rollout() {
-    let dir = tempdir();
-    let server = Server::start(dir.path(), &[]);
+    let server = InProcess::start().await;
     let mut admin = setup(&server).await;
     let mut rollouts = server.rollouts().await;
 
@@ -331,8 +330,7 @@ async fn kills_by_flag_environment_system_and_rollout() {
 
 #[tokio::test]
 async fn bad_kills_are_refused_and_change_nothing() {
-    let dir = tempdir();
-    let server = Server::start(dir.path(), &[]);
+    let server = InProcess::start().await;
     let mut admin = setup(&server).await;
     let mut rollouts = server.rollouts().await;
     let before = revision(&mut admin, "prod").await;

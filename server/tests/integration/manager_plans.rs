@@ -1,7 +1,9 @@
-//! Rollback plans on the real binary: every step kind, a failure midway, running a plan twice,
+//! Rollback plans on the server in process and its manual clock: every step kind, a failure midway, running a plan twice,
 //! cancelling a running and a scheduled execution, a rollout running its plan when it rolls
 //! back, and the seeds' partial rollbacks shipped in `deploy/plans/`.
 
+use crate::support::eventually::DEADLINE;
+use crate::support::inproc::InProcess;
 use crate::support::*;
 use flagwire_proto::v1::*;
 use prost::Message;
@@ -74,27 +76,33 @@ async fn execute(rollouts: &mut Rollouts, plan: &str, at: Option<SystemTime>) ->
         .unwrap()
 }
 
-/// Polls an execution until it leaves `from` states (10 s at most).
+async fn execution(rollouts: &mut Rollouts, id: &str) -> Execution {
+    rollouts
+        .get_execution(GetExecutionRequest { id: id.into() })
+        .await
+        .unwrap()
+        .into_inner()
+        .execution
+        .unwrap()
+}
+
+/// Waits until an execution has recorded `steps` step outcomes.
+async fn recorded(rollouts: &mut Rollouts, id: &str, steps: usize) -> Execution {
+    eventually(DEADLINE, "the execution's steps", async || {
+        let e = execution(rollouts, id).await;
+        (e.steps.len() >= steps).then_some(e)
+    })
+    .await
+}
+
+/// Waits until an execution is neither scheduled nor running.
 async fn settle(rollouts: &mut Rollouts, id: &str) -> Execution {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let e = rollouts
-            .get_execution(GetExecutionRequest { id: id.into() })
-            .await
-            .unwrap()
-            .into_inner()
-            .execution
-            .unwrap();
+    eventually(DEADLINE, "the execution to finish", async || {
+        let e = execution(rollouts, id).await;
         let s = ExecutionState::try_from(e.state).unwrap();
-        if !matches!(s, ExecutionState::Running | ExecutionState::Scheduled) {
-            return e;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "execution stuck: {e:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        (!matches!(s, ExecutionState::Running | ExecutionState::Scheduled)).then_some(e)
+    })
+    .await
 }
 
 fn state(e: &Execution) -> ExecutionState {
@@ -103,15 +111,14 @@ fn state(e: &Execution) -> ExecutionState {
 
 #[tokio::test]
 async fn every_step_kind_runs_in_order_and_running_twice_is_safe() {
-    let dir = tempdir();
-    let server = Server::start(dir.path(), &[]);
+    let server = InProcess::start().await;
     let mut admin = server.admin().await;
     create_env(&mut admin, "production").await;
     for key in ["a", "b", "c"] {
         create_flag(&mut admin, on(key, &[])).await;
     }
     let v2 = flag(&mut admin, "c").await.version; // enabled, default on
-    crate::support::set_enabled(&mut admin, "c", "production", false).await; // version 3
+    set_enabled(&mut admin, "c", "production", false).await; // version 3
     let mut rollouts = server.rollouts().await;
     let weights = [("on".to_string(), 2_000), ("off".to_string(), 8_000)].into();
     let plan = create(
@@ -142,6 +149,11 @@ async fn every_step_kind_runs_in_order_and_running_twice_is_safe() {
     .await;
     for round in 0..2 {
         let e = execute(&mut rollouts, &plan.id, None).await;
+        // The wait step waits on the server's clock: two steps done, then nothing until it moves.
+        let waiting = recorded(&mut rollouts, &e.id, 2).await;
+        assert_eq!(state(&waiting), ExecutionState::Running);
+        assert_eq!(waiting.steps.len(), 2, "round {round}: still waiting");
+        server.advance(Duration::from_millis(50));
         let e = settle(&mut rollouts, &e.id).await;
         assert_eq!(state(&e), ExecutionState::Succeeded, "round {round}: {e:?}");
         assert_eq!(e.steps.len(), 5);
@@ -186,8 +198,7 @@ async fn every_step_kind_runs_in_order_and_running_twice_is_safe() {
 
 #[tokio::test]
 async fn a_failing_step_stops_the_plan_and_says_which_steps_ran() {
-    let dir = tempdir();
-    let server = Server::start(dir.path(), &[]);
+    let server = InProcess::start().await;
     let mut admin = server.admin().await;
     create_env(&mut admin, "production").await;
     for key in ["a", "b", "gone"] {
@@ -226,8 +237,7 @@ async fn a_failing_step_stops_the_plan_and_says_which_steps_ran() {
 
 #[tokio::test]
 async fn running_and_scheduled_executions_can_be_cancelled() {
-    let dir = tempdir();
-    let server = Server::start(dir.path(), &[]);
+    let server = InProcess::start().await;
     let mut admin = server.admin().await;
     create_env(&mut admin, "production").await;
     create_flag(&mut admin, on("a", &[])).await;
@@ -240,16 +250,33 @@ async fn running_and_scheduled_executions_can_be_cancelled() {
     let plan = create(
         &mut rollouts,
         "slow",
-        vec![enable_step("a", false), wait, enable_step("b", false)],
+        vec![
+            enable_step("a", false),
+            wait.clone(),
+            enable_step("b", false),
+        ],
+    )
+    .await;
+    // A twin of the plan on other flags, left to run: when it has finished its wait, the
+    // cancelled one would have too.
+    create_flag(&mut admin, on("a2", &[])).await;
+    create_flag(&mut admin, on("b2", &[])).await;
+    let twin = create(
+        &mut rollouts,
+        "slow twin",
+        vec![
+            enable_step("a2", false),
+            wait.clone(),
+            enable_step("b2", false),
+        ],
     )
     .await;
     let e = execute(&mut rollouts, &plan.id, None).await;
-    // Wait until the first step is recorded (the plan is now waiting).
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while config(&flag(&mut admin, "a").await).enabled {
-        assert!(std::time::Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let control = execute(&mut rollouts, &twin.id, None).await;
+    // The first step is recorded: the plan is now waiting on the clock.
+    recorded(&mut rollouts, &e.id, 1).await;
+    recorded(&mut rollouts, &control.id, 1).await;
+    assert!(!config(&flag(&mut admin, "a").await).enabled);
     let cancelled = rollouts
         .cancel_execution(CancelExecutionRequest { id: e.id.clone() })
         .await
@@ -258,8 +285,11 @@ async fn running_and_scheduled_executions_can_be_cancelled() {
         .execution
         .unwrap();
     assert_eq!(state(&cancelled), ExecutionState::Cancelled);
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let after = settle(&mut rollouts, &e.id).await;
+    server.advance(Duration::from_secs(30));
+    let control = settle(&mut rollouts, &control.id).await;
+    assert_eq!(state(&control), ExecutionState::Succeeded);
+    assert!(!config(&flag(&mut admin, "b2").await).enabled);
+    let after = execution(&mut rollouts, &e.id).await;
     assert_eq!(state(&after), ExecutionState::Cancelled);
     assert_eq!(after.steps.len(), 1, "{after:?}");
     assert!(
@@ -277,7 +307,7 @@ async fn running_and_scheduled_executions_can_be_cancelled() {
     let later = execute(
         &mut rollouts,
         &quick.id,
-        Some(SystemTime::now() + Duration::from_secs(600)),
+        Some(server.now() + Duration::from_secs(600)),
     )
     .await;
     assert_eq!(state(&later), ExecutionState::Scheduled);
@@ -290,11 +320,21 @@ async fn running_and_scheduled_executions_can_be_cancelled() {
     let soon = execute(
         &mut rollouts,
         &quick.id,
-        Some(SystemTime::now() + Duration::from_millis(700)),
+        Some(server.now() + Duration::from_secs(60)),
     )
     .await;
     assert_eq!(state(&soon), ExecutionState::Scheduled);
-    assert!(config(&flag(&mut admin, "b").await).enabled);
+    server.advance(Duration::from_secs(59));
+    server.caught_up().await;
+    assert_eq!(
+        state(&execution(&mut rollouts, &soon.id).await),
+        ExecutionState::Scheduled
+    );
+    assert!(
+        config(&flag(&mut admin, "b").await).enabled,
+        "not before its time"
+    );
+    server.advance(Duration::from_secs(1));
     let done = settle(&mut rollouts, &soon.id).await;
     assert_eq!(state(&done), ExecutionState::Succeeded);
     assert!(!config(&flag(&mut admin, "b").await).enabled);
@@ -305,8 +345,7 @@ async fn running_and_scheduled_executions_can_be_cancelled() {
 
 #[tokio::test]
 async fn a_rollout_runs_its_rollback_plan_when_it_rolls_back() {
-    let dir = tempdir();
-    let server = Server::start(dir.path(), &[]);
+    let server = InProcess::start().await;
     let mut admin = server.admin().await;
     create_env(&mut admin, "production").await;
     create_flag(&mut admin, on("checkout", &[])).await;
@@ -359,11 +398,10 @@ async fn a_rollout_runs_its_rollback_plan_when_it_rolls_back() {
         })
         .await
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while config(&flag(&mut admin, "payments-v2").await).enabled {
-        assert!(std::time::Instant::now() < deadline, "the plan did not run");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(DEADLINE, "the rollout's rollback plan to run", async || {
+        (!config(&flag(&mut admin, "payments-v2").await).enabled).then_some(())
+    })
+    .await;
 }
 
 /// `deploy/plans/*.json` as a CreateRollbackPlanRequest, through the canonical JSON mapping.
@@ -381,8 +419,7 @@ fn load(name: &str) -> CreateRollbackPlanRequest {
 
 #[tokio::test]
 async fn the_seeds_partial_rollbacks_as_plans() {
-    let dir = tempdir();
-    let server = Server::start(dir.path(), &[]);
+    let server = InProcess::start().await;
     let mut admin = server.admin().await;
     create_env(&mut admin, "production").await;
     for key in ["fast-path", "mem0-reads", "canary"] {

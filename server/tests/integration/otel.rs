@@ -3,6 +3,7 @@
 //! buffered at shutdown are flushed, and without the variable no exporter runs. Also the
 //! start-up summary of flag states, one log line per environment.
 
+use crate::support::eventually::DEADLINE;
 use crate::support::*;
 use flagwire_proto::v1::*;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
@@ -101,22 +102,12 @@ impl Collector {
         spans.iter().filter(|s| s.name == name).cloned().collect()
     }
 
-    /// Waits up to 10 s for a span named `name`.
+    /// Waits for a span named `name`.
     async fn wait_for(&self, name: &str) -> Received {
-        for _ in 0..200 {
-            if let Some(span) = self.named(name).pop() {
-                return span;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let names: Vec<String> = self
-            .spans
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|s| s.name.clone())
-            .collect();
-        panic!("no span {name:?} received; got {names:?}");
+        eventually(DEADLINE, &format!("a span named {name:?}"), async || {
+            self.named(name).pop()
+        })
+        .await
     }
 }
 
@@ -201,7 +192,7 @@ async fn spans_buffered_at_shutdown_are_flushed() {
     );
     let mut admin = server.admin().await;
     create_env(&mut admin, "production").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Batched for ten minutes: nothing is exported until the shutdown flushes it.
     assert!(
         collector
             .named("flagwire.v1.AdminService/CreateEnvironment")
@@ -233,19 +224,16 @@ async fn start_up_logs_flag_states_per_environment_and_no_exporter_by_default() 
         Some(Arc::clone(&lines)),
     );
     // The server logs the summary before it listens; stderr may lag stdout a little.
-    let mut messages = Vec::new();
-    for _ in 0..100 {
-        messages = lines
+    let messages = eventually(DEADLINE, "two flag-state lines on stderr", async || {
+        let messages = lines
             .lock()
             .unwrap()
             .iter()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
             .collect::<Vec<_>>();
-        if messages.iter().filter(|m| is_flag_states(m)).count() == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        (messages.iter().filter(|m| is_flag_states(m)).count() == 2).then_some(messages)
+    })
+    .await;
     let states: Vec<(String, String)> = messages
         .iter()
         .filter(|m| is_flag_states(m))

@@ -3,6 +3,7 @@
 //! connected watchers and instances, revisions, store size, SDK-reported usage per flag,
 //! variant and cohort, rollout state and decisions.
 
+use crate::support::eventually::DEADLINE;
 use crate::support::scrape::Scrape;
 use crate::support::*;
 use flagwire_core::histogram::Histogram;
@@ -45,15 +46,12 @@ fn rpc<'a>(method: &'a str, code: &'a str) -> [(&'a str, &'a str); 2] {
 }
 
 /// Polls `/metrics` until `ok` holds (scrape-time values follow the server's state).
-async fn eventually(server: &Server, what: &str, ok: impl Fn(&Scrape) -> bool) -> Scrape {
-    for _ in 0..100 {
+async fn scraped(server: &Server, what: &str, ok: impl Fn(&Scrape) -> bool) -> Scrape {
+    eventually(DEADLINE, &format!("/metrics to show {what}"), async || {
         let s = scrape(server).await;
-        if ok(&s) {
-            return s;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("/metrics never showed {what}");
+        ok(&s).then_some(s)
+    })
+    .await
 }
 
 #[tokio::test]
@@ -230,7 +228,7 @@ async fn metrics_cover_rpcs_watchers_usage_and_state() {
     drop(stream);
     drop(flags);
     let watch = "flagwire.v1.FlagService/Watch";
-    let s = eventually(&server, "the Watch stream ended", |s| {
+    let s = scraped(&server, "the Watch stream ended", |s| {
         s.find("flagwire_grpc_requests", &rpc(watch, "CANCELLED"))
             .is_some()
             && s.value("flagwire_watch_streams", &production) == 0.0
@@ -271,7 +269,7 @@ async fn rollout_state_and_decisions() {
     assert_eq!(s.value("flagwire_rollout_canary_ratio", &labels), 0.1);
 
     // Within a couple of 1 s windows the judge logs a HOLD (no data yet, minimum not met).
-    let s = eventually(&server, "a rollout decision", |s| {
+    let s = scraped(&server, "a rollout decision", |s| {
         s.find("flagwire_rollout_decisions", &[("kind", "hold")])
             .is_some()
     })
@@ -397,7 +395,7 @@ async fn the_grafana_dashboard_queries_only_exported_series() {
         Duration::from_secs(1),
     );
     crate::support::rollout::create_and_start(&mut rollouts, definition).await;
-    eventually(&server, "a rollout decision", |s| {
+    scraped(&server, "a rollout decision", |s| {
         s.has("flagwire_rollout_decisions")
     })
     .await;

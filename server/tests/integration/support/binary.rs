@@ -202,6 +202,29 @@ impl Server {
         }
     }
 
+    /// The process id.
+    #[allow(
+        dead_code,
+        reason = "the benches that include this file measure the process"
+    )]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident set size of the server process, in KiB.
+    #[allow(
+        dead_code,
+        reason = "the benches that include this file measure the process"
+    )]
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+
     /// SIGKILL, no chance to flush.
     pub fn kill9(&mut self) {
         self.child.kill().unwrap();

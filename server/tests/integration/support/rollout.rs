@@ -2,6 +2,7 @@
 //! clock) and the real-binary ones: definitions, synthetic reports, polling.
 
 use super::binary::{Metrics, Rollouts};
+use super::eventually::{DEADLINE, eventually};
 use flagwire_core::histogram::Histogram;
 use flagwire_proto::v1::*;
 use prost_types::Duration as PbDuration;
@@ -140,14 +141,22 @@ pub async fn wait_for(
     what: &str,
     done: impl Fn(&Rollout) -> bool,
 ) -> Rollout {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let r = get(client, id, windows).await;
-        if done(&r) {
-            return r;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
+    let mut last = None;
+    let found = tokio::time::timeout(
+        DEADLINE,
+        eventually(DEADLINE * 2, what, async || {
+            let r = get(client, id, windows).await;
+            if done(&r) {
+                return Some(r);
+            }
+            last = Some(r);
+            None
+        }),
+    )
+    .await;
+    found.unwrap_or_else(|_| {
+        let r = last.unwrap_or_default();
+        panic!(
             "timed out waiting for {what}: state {:?} step {} decisions {:#?}",
             RolloutState::try_from(r.state),
             r.current_step,
@@ -155,9 +164,8 @@ pub async fn wait_for(
                 .iter()
                 .map(|d| format!("{} {} {}", d.step, d.reason_code, d.detail))
                 .collect::<Vec<_>>()
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+        )
+    })
 }
 
 /// The state of a rollout.
