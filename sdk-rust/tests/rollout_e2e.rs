@@ -5,8 +5,11 @@
 //!
 //! Rust instances run in this process. Python and TypeScript instances join when
 //! `FLAGWIRE_E2E_PYTHON_TRAFFIC` / `FLAGWIRE_E2E_TS_TRAFFIC` name their traffic generator's
-//! command line (`scripts/test` sets both); the binary is `FLAGWIRE_BIN` or the newest
-//! `target/{release,debug}/flagwire`.
+//! command line (`scripts/test` sets both); the binary is `FLAGWIRE_BIN` or this profile's.
+//!
+//! Ignored by a plain `cargo test`: it takes a minute of real traffic, so `scripts/test` runs it
+//! once, at the end, with all three SDKs (`cargo test -p flagwire --test rollout_e2e --
+//! --ignored`).
 
 use flagwire::{Client, Context};
 use flagwire_proto::grpc::{
@@ -127,6 +130,7 @@ fn generator(var: &str, url: &str, token: &str, flag: &str, on_error: f64) -> Op
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a minute of real traffic: scripts/test runs it once, with every SDK's generator"]
 async fn rollouts_promote_and_roll_back_on_real_traffic_from_every_sdk() {
     let server = start();
     let channel = Channel::from_shared(server.url.clone())

@@ -1,5 +1,5 @@
-//! The real server binary for end-to-end tests and benchmarks: `FLAGWIRE_BIN`, or the newest
-//! `target/{release,debug}/flagwire`, on loopback ports and a temporary data directory.
+//! The real server binary for end-to-end tests and benchmarks: `FLAGWIRE_BIN`, or the one of
+//! this cargo profile, on loopback ports and a temporary data directory.
 #![allow(dead_code)]
 
 use flagwire_proto::v1::{
@@ -12,23 +12,28 @@ use std::process::{Child, Command, Stdio};
 /// The admin token the server is started with.
 pub const ADMIN: &str = "fw_e2e_admin_token_0001";
 
-/// The binary to run.
+/// The binary to run: `FLAGWIRE_BIN` (scripts/test passes the one it built), else the server
+/// binary of this test's own cargo profile, which `cargo test --workspace` has just built.
+/// Never the newest of several profiles: that could be a stale build of old code.
 pub fn binary() -> PathBuf {
-    if let Ok(path) = std::env::var("FLAGWIRE_BIN") {
+    if let Some(path) = std::env::var_os("FLAGWIRE_BIN") {
         return path.into();
     }
-    let target = std::env::current_exe()
+    // target/<profile>/deps/<test> -> target/<profile>/flagwire
+    let profile_dir = std::env::current_exe()
         .unwrap()
         .ancestors()
-        .nth(3)
+        .nth(2)
         .unwrap()
         .to_path_buf();
-    ["release", "debug"]
-        .iter()
-        .map(|p| target.join(p).join("flagwire"))
-        .filter(|p| p.exists())
-        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
-        .expect("no flagwire binary: build it (cargo build -p flagwire-server) or set FLAGWIRE_BIN")
+    let path = profile_dir.join("flagwire");
+    assert!(
+        path.exists(),
+        "no server binary at {}: set FLAGWIRE_BIN or build it in this profile \
+         (cargo build -p flagwire-server --bin flagwire)",
+        path.display()
+    );
+    path
 }
 
 /// The server process, killed on drop (its data directory goes with it).
