@@ -14,6 +14,7 @@ const PROTOS: &[&str] = &[
     "flagwire/v1/admin.proto",
     "flagwire/v1/metrics.proto",
     "flagwire/v1/rollout.proto",
+    "flagwire/v1/release.proto",
     "flagwire/v1/bundle.proto",
     "flagwire/v1/backup.proto",
 ];

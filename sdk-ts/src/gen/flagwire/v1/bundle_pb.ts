@@ -6,6 +6,8 @@ import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2"
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Environment, Flag, Segment } from "./flag_pb.js";
 import { file_flagwire_v1_flag } from "./flag_pb.js";
+import type { Release } from "./release_pb.js";
+import { file_flagwire_v1_release } from "./release_pb.js";
 import type { RollbackPlan, Rollout } from "./rollout_pb.js";
 import { file_flagwire_v1_rollout } from "./rollout_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -14,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file flagwire/v1/bundle.proto.
  */
 export const file_flagwire_v1_bundle: GenFile = /*@__PURE__*/
-  fileDesc("ChhmbGFnd2lyZS92MS9idW5kbGUucHJvdG8SC2ZsYWd3aXJlLnYxIu4BCgZCdW5kbGUSDwoHdmVyc2lvbhgBIAEoDRIuCgxlbnZpcm9ubWVudHMYAiADKAsyGC5mbGFnd2lyZS52MS5FbnZpcm9ubWVudBIgCgVmbGFncxgDIAMoCzIRLmZsYWd3aXJlLnYxLkZsYWcSJgoIc2VnbWVudHMYBCADKAsyFC5mbGFnd2lyZS52MS5TZWdtZW50EiYKCHJvbGxvdXRzGAUgAygLMhQuZmxhZ3dpcmUudjEuUm9sbG91dBIxCg5yb2xsYmFja19wbGFucxgGIAMoCzIZLmZsYWd3aXJlLnYxLlJvbGxiYWNrUGxhbiLwAQoMQnVuZGxlT2JqZWN0Ei8KC2Vudmlyb25tZW50GAEgASgLMhguZmxhZ3dpcmUudjEuRW52aXJvbm1lbnRIABIhCgRmbGFnGAIgASgLMhEuZmxhZ3dpcmUudjEuRmxhZ0gAEicKB3NlZ21lbnQYAyABKAsyFC5mbGFnd2lyZS52MS5TZWdtZW50SAASJwoHcm9sbG91dBgEIAEoCzIULmZsYWd3aXJlLnYxLlJvbGxvdXRIABIyCg1yb2xsYmFja19wbGFuGAUgASgLMhkuZmxhZ3dpcmUudjEuUm9sbGJhY2tQbGFuSABCBgoEa2luZCLWAQoMQnVuZGxlQ2hhbmdlEi8KBmFjdGlvbhgBIAEoDjIfLmZsYWd3aXJlLnYxLkJ1bmRsZUNoYW5nZUFjdGlvbhIVCg1yZXNvdXJjZV90eXBlGAIgASgJEhQKDHJlc291cmNlX2tleRgDIAEoCRITCgtlbnZpcm9ubWVudBgEIAEoCRIpCgZiZWZvcmUYBSABKAsyGS5mbGFnd2lyZS52MS5CdW5kbGVPYmplY3QSKAoFYWZ0ZXIYBiABKAsyGS5mbGFnd2lyZS52MS5CdW5kbGVPYmplY3QqnQEKEkJ1bmRsZUNoYW5nZUFjdGlvbhIkCiBCVU5ETEVfQ0hBTkdFX0FDVElPTl9VTlNQRUNJRklFRBAAEh8KG0JVTkRMRV9DSEFOR0VfQUNUSU9OX0NSRUFURRABEh8KG0JVTkRMRV9DSEFOR0VfQUNUSU9OX1VQREFURRACEh8KG0JVTkRMRV9DSEFOR0VfQUNUSU9OX0RFTEVURRADYgZwcm90bzM", [file_flagwire_v1_flag, file_flagwire_v1_rollout]);
+  fileDesc("ChhmbGFnd2lyZS92MS9idW5kbGUucHJvdG8SC2ZsYWd3aXJlLnYxIpYCCgZCdW5kbGUSDwoHdmVyc2lvbhgBIAEoDRIuCgxlbnZpcm9ubWVudHMYAiADKAsyGC5mbGFnd2lyZS52MS5FbnZpcm9ubWVudBIgCgVmbGFncxgDIAMoCzIRLmZsYWd3aXJlLnYxLkZsYWcSJgoIc2VnbWVudHMYBCADKAsyFC5mbGFnd2lyZS52MS5TZWdtZW50EiYKCHJvbGxvdXRzGAUgAygLMhQuZmxhZ3dpcmUudjEuUm9sbG91dBIxCg5yb2xsYmFja19wbGFucxgGIAMoCzIZLmZsYWd3aXJlLnYxLlJvbGxiYWNrUGxhbhImCghyZWxlYXNlcxgHIAMoCzIULmZsYWd3aXJlLnYxLlJlbGVhc2UimQIKDEJ1bmRsZU9iamVjdBIvCgtlbnZpcm9ubWVudBgBIAEoCzIYLmZsYWd3aXJlLnYxLkVudmlyb25tZW50SAASIQoEZmxhZxgCIAEoCzIRLmZsYWd3aXJlLnYxLkZsYWdIABInCgdzZWdtZW50GAMgASgLMhQuZmxhZ3dpcmUudjEuU2VnbWVudEgAEicKB3JvbGxvdXQYBCABKAsyFC5mbGFnd2lyZS52MS5Sb2xsb3V0SAASMgoNcm9sbGJhY2tfcGxhbhgFIAEoCzIZLmZsYWd3aXJlLnYxLlJvbGxiYWNrUGxhbkgAEicKB3JlbGVhc2UYBiABKAsyFC5mbGFnd2lyZS52MS5SZWxlYXNlSABCBgoEa2luZCLWAQoMQnVuZGxlQ2hhbmdlEi8KBmFjdGlvbhgBIAEoDjIfLmZsYWd3aXJlLnYxLkJ1bmRsZUNoYW5nZUFjdGlvbhIVCg1yZXNvdXJjZV90eXBlGAIgASgJEhQKDHJlc291cmNlX2tleRgDIAEoCRITCgtlbnZpcm9ubWVudBgEIAEoCRIpCgZiZWZvcmUYBSABKAsyGS5mbGFnd2lyZS52MS5CdW5kbGVPYmplY3QSKAoFYWZ0ZXIYBiABKAsyGS5mbGFnd2lyZS52MS5CdW5kbGVPYmplY3QqnQEKEkJ1bmRsZUNoYW5nZUFjdGlvbhIkCiBCVU5ETEVfQ0hBTkdFX0FDVElPTl9VTlNQRUNJRklFRBAAEh8KG0JVTkRMRV9DSEFOR0VfQUNUSU9OX0NSRUFURRABEh8KG0JVTkRMRV9DSEFOR0VfQUNUSU9OX1VQREFURRACEh8KG0JVTkRMRV9DSEFOR0VfQUNUSU9OX0RFTEVURRADYgZwcm90bzM", [file_flagwire_v1_flag, file_flagwire_v1_release, file_flagwire_v1_rollout]);
 
 /**
  * Flags as code: a whole catalog definition, as `flagwire export` writes it and `flagwire import`
@@ -67,6 +69,15 @@ export type Bundle = Message<"flagwire.v1.Bundle"> & {
    * @generated from field: repeated flagwire.v1.RollbackPlan rollback_plans = 6;
    */
   rollbackPlans: RollbackPlan[];
+
+  /**
+   * Release definitions (id, name, environment, flags, stages, guardrails, policy) of releases
+   * with more than one flag or with stages a rollout cannot express; import creates missing
+   * ones as DRAFT releases with the same id.
+   *
+   * @generated from field: repeated flagwire.v1.Release releases = 7;
+   */
+  releases: Release[];
 };
 
 /**
@@ -127,6 +138,14 @@ export type BundleObject = Message<"flagwire.v1.BundleObject"> & {
      */
     value: RollbackPlan;
     case: "rollbackPlan";
+  } | {
+    /**
+     * A release definition.
+     *
+     * @generated from field: flagwire.v1.Release release = 6;
+     */
+    value: Release;
+    case: "release";
   } | { case: undefined; value?: undefined };
 };
 
@@ -151,21 +170,21 @@ export type BundleChange = Message<"flagwire.v1.BundleChange"> & {
   action: BundleChangeAction;
 
   /**
-   * "environment", "flag", "segment", "rollout" or "rollback_plan".
+   * "environment", "flag", "segment", "rollout", "release" or "rollback_plan".
    *
    * @generated from field: string resource_type = 2;
    */
   resourceType: string;
 
   /**
-   * The object's key (rollout and rollback plan: its id).
+   * The object's key (rollout, release and rollback plan: its id).
    *
    * @generated from field: string resource_key = 3;
    */
   resourceKey: string;
 
   /**
-   * The environment of a segment or rollout; empty otherwise.
+   * The environment of a segment, rollout or release; empty otherwise.
    *
    * @generated from field: string environment = 4;
    */

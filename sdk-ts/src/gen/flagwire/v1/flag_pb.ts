@@ -215,8 +215,8 @@ export type Split = Message<"flagwire.v1.Split"> & {
   salt: string;
 
   /**
-   * The rollout that owns this split (set by the server on a canary split). Evaluations served
-   * by it carry this id, and SDKs report it with their metrics series.
+   * The release (or one-flag rollout) that owns this split, set by the server. Evaluations
+   * served by it carry this id, and SDKs report it with their series and cohort outcomes.
    *
    * @generated from field: string rollout_id = 4;
    */

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file flagwire/v1/metrics.proto.
  */
 export const file_flagwire_v1_metrics: GenFile = /*@__PURE__*/
-  fileDesc("ChlmbGFnd2lyZS92MS9tZXRyaWNzLnByb3RvEgtmbGFnd2lyZS52MSJ8ChRFeHBvbmVudGlhbEhpc3RvZ3JhbRINCgVzY2FsZRgBIAEoERINCgVjb3VudBgCIAEoBBILCgNzdW0YAyABKAESEgoKemVyb19jb3VudBgEIAEoBBIOCgZvZmZzZXQYBSABKBESFQoNYnVja2V0X2NvdW50cxgGIAMoBCIsCgtSZWFzb25Db3VudBIOCgZyZWFzb24YASABKAkSDQoFY291bnQYAiABKAQi2AEKBlNlcmllcxIQCghmbGFnX2tleRgBIAEoCRIPCgd2YXJpYW50GAIgASgJEg4KBmNvaG9ydBgDIAEoCRISCgpyb2xsb3V0X2lkGAQgASgJEi0KC2V2YWx1YXRpb25zGAUgAygLMhguZmxhZ3dpcmUudjEuUmVhc29uQ291bnQSEQoJc3VjY2Vzc2VzGAYgASgEEg4KBmVycm9ycxgHIAEoBBI1CgpsYXRlbmN5X3VzGAggASgLMiEuZmxhZ3dpcmUudjEuRXhwb25lbnRpYWxIaXN0b2dyYW0iqwIKDVJlcG9ydFJlcXVlc3QSEwoLaW5zdGFuY2VfaWQYASABKAkSEAoIc2VxdWVuY2UYAiABKAQSEAoIc2RrX25hbWUYAyABKAkSEwoLc2RrX3ZlcnNpb24YBCABKAkSEwoLZW52aXJvbm1lbnQYBSABKAkSGAoQYXBwbGllZF9yZXZpc2lvbhgGIAEoBBIwCgx3aW5kb3dfc3RhcnQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCndpbmRvd19lbmQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiMKBnNlcmllcxgJIAMoCzITLmZsYWd3aXJlLnYxLlNlcmllcxIWCg5kcm9wcGVkX3NlcmllcxgKIAEoBCIiCg5SZXBvcnRSZXNwb25zZRIQCghhY2NlcHRlZBgBIAEoCCKWAQoPR2V0VXNhZ2VSZXF1ZXN0EhMKC2Vudmlyb25tZW50GAEgASgJEhAKCGZsYWdfa2V5GAIgASgJEi4KCnN0YXJ0X3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCK5AQoIVXNhZ2VSb3cSEAoIZmxhZ19rZXkYASABKAkSDwoHdmFyaWFudBgCIAEoCRIOCgZjb2hvcnQYAyABKAkSEwoLZXZhbHVhdGlvbnMYBCABKAQSEQoJc3VjY2Vzc2VzGAUgASgEEg4KBmVycm9ycxgGIAEoBBISCgplcnJvcl9yYXRlGAcgASgBEg4KBnA1MF91cxgIIAEoARIOCgZwOTVfdXMYCSABKAESDgoGcDk5X3VzGAogASgBIjcKEEdldFVzYWdlUmVzcG9uc2USIwoEcm93cxgBIAMoCzIVLmZsYWd3aXJlLnYxLlVzYWdlUm93IuwBCghJbnN0YW5jZRITCgtpbnN0YW5jZV9pZBgBIAEoCRIQCghzZGtfbmFtZRgCIAEoCRITCgtzZGtfdmVyc2lvbhgDIAEoCRITCgtlbnZpcm9ubWVudBgEIAEoCRIzCg9jb25uZWN0ZWRfc2luY2UYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCWxhc3Rfc2VlbhgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQYXBwbGllZF9yZXZpc2lvbhgHIAEoBBIRCgljb25uZWN0ZWQYCCABKAgiKwoUTGlzdEluc3RhbmNlc1JlcXVlc3QSEwoLZW52aXJvbm1lbnQYASABKAkiQQoVTGlzdEluc3RhbmNlc1Jlc3BvbnNlEigKCWluc3RhbmNlcxgBIAMoCzIVLmZsYWd3aXJlLnYxLkluc3RhbmNlIkUKHENvdW50QXBwbGllZEluc3RhbmNlc1JlcXVlc3QSEwoLZW52aXJvbm1lbnQYASABKAkSEAoIcmV2aXNpb24YAiABKAQiegodQ291bnRBcHBsaWVkSW5zdGFuY2VzUmVzcG9uc2USEQoJY29ubmVjdGVkGAEgASgNEg8KB2FwcGxpZWQYAiABKA0SNQoRbGFzdF9hcHBsaWVkX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wMuQCCg5NZXRyaWNzU2VydmljZRJBCgZSZXBvcnQSGi5mbGFnd2lyZS52MS5SZXBvcnRSZXF1ZXN0GhsuZmxhZ3dpcmUudjEuUmVwb3J0UmVzcG9uc2USRwoIR2V0VXNhZ2USHC5mbGFnd2lyZS52MS5HZXRVc2FnZVJlcXVlc3QaHS5mbGFnd2lyZS52MS5HZXRVc2FnZVJlc3BvbnNlElYKDUxpc3RJbnN0YW5jZXMSIS5mbGFnd2lyZS52MS5MaXN0SW5zdGFuY2VzUmVxdWVzdBoiLmZsYWd3aXJlLnYxLkxpc3RJbnN0YW5jZXNSZXNwb25zZRJuChVDb3VudEFwcGxpZWRJbnN0YW5jZXMSKS5mbGFnd2lyZS52MS5Db3VudEFwcGxpZWRJbnN0YW5jZXNSZXF1ZXN0GiouZmxhZ3dpcmUudjEuQ291bnRBcHBsaWVkSW5zdGFuY2VzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("ChlmbGFnd2lyZS92MS9tZXRyaWNzLnByb3RvEgtmbGFnd2lyZS52MSJ8ChRFeHBvbmVudGlhbEhpc3RvZ3JhbRINCgVzY2FsZRgBIAEoERINCgVjb3VudBgCIAEoBBILCgNzdW0YAyABKAESEgoKemVyb19jb3VudBgEIAEoBBIOCgZvZmZzZXQYBSABKBESFQoNYnVja2V0X2NvdW50cxgGIAMoBCIsCgtSZWFzb25Db3VudBIOCgZyZWFzb24YASABKAkSDQoFY291bnQYAiABKAQi2AEKBlNlcmllcxIQCghmbGFnX2tleRgBIAEoCRIPCgd2YXJpYW50GAIgASgJEg4KBmNvaG9ydBgDIAEoCRISCgpyb2xsb3V0X2lkGAQgASgJEi0KC2V2YWx1YXRpb25zGAUgAygLMhguZmxhZ3dpcmUudjEuUmVhc29uQ291bnQSEQoJc3VjY2Vzc2VzGAYgASgEEg4KBmVycm9ycxgHIAEoBBI1CgpsYXRlbmN5X3VzGAggASgLMiEuZmxhZ3dpcmUudjEuRXhwb25lbnRpYWxIaXN0b2dyYW0i4AIKDVJlcG9ydFJlcXVlc3QSEwoLaW5zdGFuY2VfaWQYASABKAkSEAoIc2VxdWVuY2UYAiABKAQSEAoIc2RrX25hbWUYAyABKAkSEwoLc2RrX3ZlcnNpb24YBCABKAkSEwoLZW52aXJvbm1lbnQYBSABKAkSGAoQYXBwbGllZF9yZXZpc2lvbhgGIAEoBBIwCgx3aW5kb3dfc3RhcnQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCndpbmRvd19lbmQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiMKBnNlcmllcxgJIAMoCzITLmZsYWd3aXJlLnYxLlNlcmllcxIWCg5kcm9wcGVkX3NlcmllcxgKIAEoBBIzCg9jb2hvcnRfb3V0Y29tZXMYCyADKAsyGi5mbGFnd2lyZS52MS5Db2hvcnRPdXRjb21lIo0BCg1Db2hvcnRPdXRjb21lEhIKCnJlbGVhc2VfaWQYASABKAkSDgoGY29ob3J0GAIgASgJEhEKCXN1Y2Nlc3NlcxgDIAEoBBIOCgZlcnJvcnMYBCABKAQSNQoKbGF0ZW5jeV91cxgFIAEoCzIhLmZsYWd3aXJlLnYxLkV4cG9uZW50aWFsSGlzdG9ncmFtIiIKDlJlcG9ydFJlc3BvbnNlEhAKCGFjY2VwdGVkGAEgASgIIpYBCg9HZXRVc2FnZVJlcXVlc3QSEwoLZW52aXJvbm1lbnQYASABKAkSEAoIZmxhZ19rZXkYAiABKAkSLgoKc3RhcnRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIrkBCghVc2FnZVJvdxIQCghmbGFnX2tleRgBIAEoCRIPCgd2YXJpYW50GAIgASgJEg4KBmNvaG9ydBgDIAEoCRITCgtldmFsdWF0aW9ucxgEIAEoBBIRCglzdWNjZXNzZXMYBSABKAQSDgoGZXJyb3JzGAYgASgEEhIKCmVycm9yX3JhdGUYByABKAESDgoGcDUwX3VzGAggASgBEg4KBnA5NV91cxgJIAEoARIOCgZwOTlfdXMYCiABKAEiNwoQR2V0VXNhZ2VSZXNwb25zZRIjCgRyb3dzGAEgAygLMhUuZmxhZ3dpcmUudjEuVXNhZ2VSb3ci7AEKCEluc3RhbmNlEhMKC2luc3RhbmNlX2lkGAEgASgJEhAKCHNka19uYW1lGAIgASgJEhMKC3Nka192ZXJzaW9uGAMgASgJEhMKC2Vudmlyb25tZW50GAQgASgJEjMKD2Nvbm5lY3RlZF9zaW5jZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJbGFzdF9zZWVuGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIYChBhcHBsaWVkX3JldmlzaW9uGAcgASgEEhEKCWNvbm5lY3RlZBgIIAEoCCIrChRMaXN0SW5zdGFuY2VzUmVxdWVzdBITCgtlbnZpcm9ubWVudBgBIAEoCSJBChVMaXN0SW5zdGFuY2VzUmVzcG9uc2USKAoJaW5zdGFuY2VzGAEgAygLMhUuZmxhZ3dpcmUudjEuSW5zdGFuY2UiRQocQ291bnRBcHBsaWVkSW5zdGFuY2VzUmVxdWVzdBITCgtlbnZpcm9ubWVudBgBIAEoCRIQCghyZXZpc2lvbhgCIAEoBCJ6Ch1Db3VudEFwcGxpZWRJbnN0YW5jZXNSZXNwb25zZRIRCgljb25uZWN0ZWQYASABKA0SDwoHYXBwbGllZBgCIAEoDRI1ChFsYXN0X2FwcGxpZWRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAy5AIKDk1ldHJpY3NTZXJ2aWNlEkEKBlJlcG9ydBIaLmZsYWd3aXJlLnYxLlJlcG9ydFJlcXVlc3QaGy5mbGFnd2lyZS52MS5SZXBvcnRSZXNwb25zZRJHCghHZXRVc2FnZRIcLmZsYWd3aXJlLnYxLkdldFVzYWdlUmVxdWVzdBodLmZsYWd3aXJlLnYxLkdldFVzYWdlUmVzcG9uc2USVgoNTGlzdEluc3RhbmNlcxIhLmZsYWd3aXJlLnYxLkxpc3RJbnN0YW5jZXNSZXF1ZXN0GiIuZmxhZ3dpcmUudjEuTGlzdEluc3RhbmNlc1Jlc3BvbnNlEm4KFUNvdW50QXBwbGllZEluc3RhbmNlcxIpLmZsYWd3aXJlLnYxLkNvdW50QXBwbGllZEluc3RhbmNlc1JlcXVlc3QaKi5mbGFnd2lyZS52MS5Db3VudEFwcGxpZWRJbnN0YW5jZXNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * A base-2 exponential histogram of positive values (OpenTelemetry layout).
@@ -244,6 +244,15 @@ export type ReportRequest = Message<"flagwire.v1.ReportRequest"> & {
    * @generated from field: uint64 dropped_series = 10;
    */
   droppedSeries: bigint;
+
+  /**
+   * Outcomes per release cohort: what a release is judged on. A request scope that read
+   * several flags of one release counts one outcome for that release's cohort, not one per
+   * flag (the series above still count per flag, for usage).
+   *
+   * @generated from field: repeated flagwire.v1.CohortOutcome cohort_outcomes = 11;
+   */
+  cohortOutcomes: CohortOutcome[];
 };
 
 /**
@@ -252,6 +261,55 @@ export type ReportRequest = Message<"flagwire.v1.ReportRequest"> & {
  */
 export const ReportRequestSchema: GenMessage<ReportRequest> = /*@__PURE__*/
   messageDesc(file_flagwire_v1_metrics, 3);
+
+/**
+ * Measured outcomes of one release cohort in one window.
+ *
+ * @generated from message flagwire.v1.CohortOutcome
+ */
+export type CohortOutcome = Message<"flagwire.v1.CohortOutcome"> & {
+  /**
+   * The release (the `rollout_id` of the splits that served the cohort).
+   *
+   * @generated from field: string release_id = 1;
+   */
+  releaseId: string;
+
+  /**
+   * The cohort label served: "canary" or "control".
+   *
+   * @generated from field: string cohort = 2;
+   */
+  cohort: string;
+
+  /**
+   * Measured outcomes that succeeded.
+   *
+   * @generated from field: uint64 successes = 3;
+   */
+  successes: bigint;
+
+  /**
+   * Measured outcomes that failed.
+   *
+   * @generated from field: uint64 errors = 4;
+   */
+  errors: bigint;
+
+  /**
+   * Outcome latency in microseconds.
+   *
+   * @generated from field: flagwire.v1.ExponentialHistogram latency_us = 5;
+   */
+  latencyUs?: ExponentialHistogram | undefined;
+};
+
+/**
+ * Describes the message flagwire.v1.CohortOutcome.
+ * Use `create(CohortOutcomeSchema)` to create a new message.
+ */
+export const CohortOutcomeSchema: GenMessage<CohortOutcome> = /*@__PURE__*/
+  messageDesc(file_flagwire_v1_metrics, 4);
 
 /**
  * Ingestion acknowledged.
@@ -272,7 +330,7 @@ export type ReportResponse = Message<"flagwire.v1.ReportResponse"> & {
  * Use `create(ReportResponseSchema)` to create a new message.
  */
 export const ReportResponseSchema: GenMessage<ReportResponse> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_metrics, 4);
+  messageDesc(file_flagwire_v1_metrics, 5);
 
 /**
  * Queries usage.
@@ -314,7 +372,7 @@ export type GetUsageRequest = Message<"flagwire.v1.GetUsageRequest"> & {
  * Use `create(GetUsageRequestSchema)` to create a new message.
  */
 export const GetUsageRequestSchema: GenMessage<GetUsageRequest> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_metrics, 5);
+  messageDesc(file_flagwire_v1_metrics, 6);
 
 /**
  * Usage of one (flag, variant, cohort).
@@ -398,7 +456,7 @@ export type UsageRow = Message<"flagwire.v1.UsageRow"> & {
  * Use `create(UsageRowSchema)` to create a new message.
  */
 export const UsageRowSchema: GenMessage<UsageRow> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_metrics, 6);
+  messageDesc(file_flagwire_v1_metrics, 7);
 
 /**
  * Usage rows ordered by flag, variant, cohort.
@@ -419,7 +477,7 @@ export type GetUsageResponse = Message<"flagwire.v1.GetUsageResponse"> & {
  * Use `create(GetUsageResponseSchema)` to create a new message.
  */
 export const GetUsageResponseSchema: GenMessage<GetUsageResponse> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_metrics, 7);
+  messageDesc(file_flagwire_v1_metrics, 8);
 
 /**
  * One SDK instance.
@@ -489,7 +547,7 @@ export type Instance = Message<"flagwire.v1.Instance"> & {
  * Use `create(InstanceSchema)` to create a new message.
  */
 export const InstanceSchema: GenMessage<Instance> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_metrics, 8);
+  messageDesc(file_flagwire_v1_metrics, 9);
 
 /**
  * Lists instances.
@@ -510,7 +568,7 @@ export type ListInstancesRequest = Message<"flagwire.v1.ListInstancesRequest"> &
  * Use `create(ListInstancesRequestSchema)` to create a new message.
  */
 export const ListInstancesRequestSchema: GenMessage<ListInstancesRequest> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_metrics, 9);
+  messageDesc(file_flagwire_v1_metrics, 10);
 
 /**
  * The instances.
@@ -531,7 +589,7 @@ export type ListInstancesResponse = Message<"flagwire.v1.ListInstancesResponse">
  * Use `create(ListInstancesResponseSchema)` to create a new message.
  */
 export const ListInstancesResponseSchema: GenMessage<ListInstancesResponse> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_metrics, 10);
+  messageDesc(file_flagwire_v1_metrics, 11);
 
 /**
  * Counts instances that applied a revision.
@@ -559,7 +617,7 @@ export type CountAppliedInstancesRequest = Message<"flagwire.v1.CountAppliedInst
  * Use `create(CountAppliedInstancesRequestSchema)` to create a new message.
  */
 export const CountAppliedInstancesRequestSchema: GenMessage<CountAppliedInstancesRequest> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_metrics, 11);
+  messageDesc(file_flagwire_v1_metrics, 12);
 
 /**
  * The count.
@@ -594,7 +652,7 @@ export type CountAppliedInstancesResponse = Message<"flagwire.v1.CountAppliedIns
  * Use `create(CountAppliedInstancesResponseSchema)` to create a new message.
  */
 export const CountAppliedInstancesResponseSchema: GenMessage<CountAppliedInstancesResponse> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_metrics, 12);
+  messageDesc(file_flagwire_v1_metrics, 13);
 
 /**
  * What SDKs report about evaluations and outcomes, and what operators query of it.

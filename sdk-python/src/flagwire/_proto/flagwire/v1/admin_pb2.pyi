@@ -408,10 +408,15 @@ class UpdateFlagRequest(_message.Message):
     FLAG_FIELD_NUMBER: _builtins.int
     EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    FORCE_FIELD_NUMBER: _builtins.int
     expected_version: _builtins.int
     """The version the caller read; the update fails if the stored version differs."""
     reason: _builtins.str
     """Why (recorded in the audit log)."""
+    force: _builtins.bool
+    """Write even if the change alters what a flag under an active release or ramp serves in its
+    environment: audited, and the release then pauses with the reason FORCED_WRITE.
+    """
     @_builtins.property
     def flag(self) -> _flag_pb2.Flag:
         """The new flag; its key names the flag to update."""
@@ -422,10 +427,11 @@ class UpdateFlagRequest(_message.Message):
         flag: _flag_pb2.Flag | None = ...,
         expected_version: _builtins.int = ...,
         reason: _builtins.str = ...,
+        force: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["flag", b"flag"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["expected_version", b"expected_version", "flag", b"flag", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expected_version", b"expected_version", "flag", b"flag", "force", b"force", "reason", b"reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -466,6 +472,7 @@ class SetFlagEnabledRequest(_message.Message):
     ENABLED_FIELD_NUMBER: _builtins.int
     EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    FORCE_FIELD_NUMBER: _builtins.int
     key: _builtins.str
     """The flag."""
     environment: _builtins.str
@@ -476,6 +483,10 @@ class SetFlagEnabledRequest(_message.Message):
     """If non-zero, the update fails unless the stored version equals it."""
     reason: _builtins.str
     """Why (recorded in the audit log)."""
+    force: _builtins.bool
+    """Write even if the change alters what a flag under an active release or ramp serves in its
+    environment: audited, and the release then pauses with the reason FORCED_WRITE.
+    """
     def __init__(
         self,
         *,
@@ -484,10 +495,11 @@ class SetFlagEnabledRequest(_message.Message):
         enabled: _builtins.bool = ...,
         expected_version: _builtins.int = ...,
         reason: _builtins.str = ...,
+        force: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["enabled", b"enabled", "environment", b"environment", "expected_version", b"expected_version", "key", b"key", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["enabled", b"enabled", "environment", b"environment", "expected_version", b"expected_version", "force", b"force", "key", b"key", "reason", b"reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -526,22 +538,28 @@ class ArchiveFlagRequest(_message.Message):
     KEY_FIELD_NUMBER: _builtins.int
     ARCHIVED_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    FORCE_FIELD_NUMBER: _builtins.int
     key: _builtins.str
     """The flag."""
     archived: _builtins.bool
     """true archives, false restores."""
     reason: _builtins.str
     """Why (recorded in the audit log)."""
+    force: _builtins.bool
+    """Write even if the change alters what a flag under an active release or ramp serves in its
+    environment: audited, and the release then pauses with the reason FORCED_WRITE.
+    """
     def __init__(
         self,
         *,
         key: _builtins.str = ...,
         archived: _builtins.bool = ...,
         reason: _builtins.str = ...,
+        force: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["archived", b"archived", "key", b"key", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["archived", b"archived", "force", b"force", "key", b"key", "reason", b"reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -670,6 +688,7 @@ class RevertFlagRequest(_message.Message):
     VERSION_FIELD_NUMBER: _builtins.int
     EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    FORCE_FIELD_NUMBER: _builtins.int
     key: _builtins.str
     """The flag."""
     version: _builtins.int
@@ -678,6 +697,10 @@ class RevertFlagRequest(_message.Message):
     """If non-zero, the revert fails unless the stored version equals it."""
     reason: _builtins.str
     """Why (recorded in the audit log)."""
+    force: _builtins.bool
+    """Write even if the change alters what a flag under an active release or ramp serves in its
+    environment: audited, and the release then pauses with the reason FORCED_WRITE.
+    """
     def __init__(
         self,
         *,
@@ -685,10 +708,11 @@ class RevertFlagRequest(_message.Message):
         version: _builtins.int = ...,
         expected_version: _builtins.int = ...,
         reason: _builtins.str = ...,
+        force: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["expected_version", b"expected_version", "key", b"key", "reason", b"reason", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expected_version", b"expected_version", "force", b"force", "key", b"key", "reason", b"reason", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1391,6 +1415,7 @@ class ImportBundleRequest(_message.Message):
     DRY_RUN_FIELD_NUMBER: _builtins.int
     PRUNE_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    FORCE_FIELD_NUMBER: _builtins.int
     dry_run: _builtins.bool
     """Compute and answer the changes, apply nothing."""
     prune: _builtins.bool
@@ -1399,6 +1424,10 @@ class ImportBundleRequest(_message.Message):
     """
     reason: _builtins.str
     """Why (recorded in the audit log)."""
+    force: _builtins.bool
+    """Write even if the change alters what a flag under an active release or ramp serves in its
+    environment: audited, and the release then pauses with the reason FORCED_WRITE.
+    """
     @_builtins.property
     def bundle(self) -> _bundle_pb2.Bundle:
         """The bundle; server-managed fields in it are ignored."""
@@ -1410,10 +1439,11 @@ class ImportBundleRequest(_message.Message):
         dry_run: _builtins.bool = ...,
         prune: _builtins.bool = ...,
         reason: _builtins.str = ...,
+        force: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["bundle", b"bundle"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bundle", b"bundle", "dry_run", b"dry_run", "prune", b"prune", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bundle", b"bundle", "dry_run", b"dry_run", "force", b"force", "prune", b"prune", "reason", b"reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

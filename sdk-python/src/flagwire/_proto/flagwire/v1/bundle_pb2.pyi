@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from flagwire._proto.flagwire.v1 import flag_pb2 as _flag_pb2
+from flagwire._proto.flagwire.v1 import release_pb2 as _release_pb2
 from flagwire._proto.flagwire.v1 import rollout_pb2 as _rollout_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -65,6 +66,7 @@ class Bundle(_message.Message):
     SEGMENTS_FIELD_NUMBER: _builtins.int
     ROLLOUTS_FIELD_NUMBER: _builtins.int
     ROLLBACK_PLANS_FIELD_NUMBER: _builtins.int
+    RELEASES_FIELD_NUMBER: _builtins.int
     version: _builtins.int
     """Format version of the file; 1."""
     @_builtins.property
@@ -89,6 +91,13 @@ class Bundle(_message.Message):
     def rollback_plans(self) -> _containers.RepeatedCompositeFieldContainer[_rollout_pb2.RollbackPlan]:
         """Rollback plans (rollouts may name one); import creates missing ones with the same id."""
 
+    @_builtins.property
+    def releases(self) -> _containers.RepeatedCompositeFieldContainer[_release_pb2.Release]:
+        """Release definitions (id, name, environment, flags, stages, guardrails, policy) of releases
+        with more than one flag or with stages a rollout cannot express; import creates missing
+        ones as DRAFT releases with the same id.
+        """
+
     def __init__(
         self,
         *,
@@ -98,10 +107,11 @@ class Bundle(_message.Message):
         segments: _abc.Iterable[_flag_pb2.Segment] | None = ...,
         rollouts: _abc.Iterable[_rollout_pb2.Rollout] | None = ...,
         rollback_plans: _abc.Iterable[_rollout_pb2.RollbackPlan] | None = ...,
+        releases: _abc.Iterable[_release_pb2.Release] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["environments", b"environments", "flags", b"flags", "rollback_plans", b"rollback_plans", "rollouts", b"rollouts", "segments", b"segments", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["environments", b"environments", "flags", b"flags", "releases", b"releases", "rollback_plans", b"rollback_plans", "rollouts", b"rollouts", "segments", b"segments", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -118,6 +128,7 @@ class BundleObject(_message.Message):
     SEGMENT_FIELD_NUMBER: _builtins.int
     ROLLOUT_FIELD_NUMBER: _builtins.int
     ROLLBACK_PLAN_FIELD_NUMBER: _builtins.int
+    RELEASE_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def environment(self) -> _flag_pb2.Environment:
         """An environment."""
@@ -138,6 +149,10 @@ class BundleObject(_message.Message):
     def rollback_plan(self) -> _rollout_pb2.RollbackPlan:
         """A rollback plan."""
 
+    @_builtins.property
+    def release(self) -> _release_pb2.Release:
+        """A release definition."""
+
     def __init__(
         self,
         *,
@@ -146,12 +161,13 @@ class BundleObject(_message.Message):
         segment: _flag_pb2.Segment | None = ...,
         rollout: _rollout_pb2.Rollout | None = ...,
         rollback_plan: _rollout_pb2.RollbackPlan | None = ...,
+        release: _release_pb2.Release | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["environment", b"environment", "flag", b"flag", "kind", b"kind", "rollback_plan", b"rollback_plan", "rollout", b"rollout", "segment", b"segment"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["environment", b"environment", "flag", b"flag", "kind", b"kind", "release", b"release", "rollback_plan", b"rollback_plan", "rollout", b"rollout", "segment", b"segment"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["environment", b"environment", "flag", b"flag", "kind", b"kind", "rollback_plan", b"rollback_plan", "rollout", b"rollout", "segment", b"segment"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["environment", b"environment", "flag", b"flag", "kind", b"kind", "release", b"release", "rollback_plan", b"rollback_plan", "rollout", b"rollout", "segment", b"segment"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["environment", "flag", "segment", "rollout", "rollback_plan"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["environment", "flag", "segment", "rollout", "rollback_plan", "release"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
@@ -172,11 +188,11 @@ class BundleChange(_message.Message):
     action: Global___BundleChangeAction.ValueType
     """Create, update or delete."""
     resource_type: _builtins.str
-    """"environment", "flag", "segment", "rollout" or "rollback_plan"."""
+    """"environment", "flag", "segment", "rollout", "release" or "rollback_plan"."""
     resource_key: _builtins.str
-    """The object's key (rollout and rollback plan: its id)."""
+    """The object's key (rollout, release and rollback plan: its id)."""
     environment: _builtins.str
-    """The environment of a segment or rollout; empty otherwise."""
+    """The environment of a segment, rollout or release; empty otherwise."""
     @_builtins.property
     def before(self) -> Global___BundleObject:
         """The stored definition; absent on create."""

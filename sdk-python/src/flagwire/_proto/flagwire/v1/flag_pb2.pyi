@@ -292,8 +292,8 @@ class Split(_message.Message):
     salt: _builtins.str
     """Salt for this split; empty = the flag config's salt (which defaults to the flag key)."""
     rollout_id: _builtins.str
-    """The rollout that owns this split (set by the server on a canary split). Evaluations served
-    by it carry this id, and SDKs report it with their metrics series.
+    """The release (or one-flag rollout) that owns this split, set by the server. Evaluations
+    served by it carry this id, and SDKs report it with their series and cohort outcomes.
     """
     @_builtins.property
     def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___SplitEntry]:

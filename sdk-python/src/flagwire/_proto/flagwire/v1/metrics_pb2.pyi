@@ -161,6 +161,7 @@ class ReportRequest(_message.Message):
     WINDOW_END_FIELD_NUMBER: _builtins.int
     SERIES_FIELD_NUMBER: _builtins.int
     DROPPED_SERIES_FIELD_NUMBER: _builtins.int
+    COHORT_OUTCOMES_FIELD_NUMBER: _builtins.int
     instance_id: _builtins.str
     """The instance's id (a uuid made at start-up)."""
     sequence: _builtins.int
@@ -187,6 +188,13 @@ class ReportRequest(_message.Message):
     def series(self) -> _containers.RepeatedCompositeFieldContainer[Global___Series]:
         """The aggregates."""
 
+    @_builtins.property
+    def cohort_outcomes(self) -> _containers.RepeatedCompositeFieldContainer[Global___CohortOutcome]:
+        """Outcomes per release cohort: what a release is judged on. A request scope that read
+        several flags of one release counts one outcome for that release's cohort, not one per
+        flag (the series above still count per flag, for usage).
+        """
+
     def __init__(
         self,
         *,
@@ -200,14 +208,55 @@ class ReportRequest(_message.Message):
         window_end: _timestamp_pb2.Timestamp | None = ...,
         series: _abc.Iterable[Global___Series] | None = ...,
         dropped_series: _builtins.int = ...,
+        cohort_outcomes: _abc.Iterable[Global___CohortOutcome] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["window_end", b"window_end", "window_start", b"window_start"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_revision", b"applied_revision", "dropped_series", b"dropped_series", "environment", b"environment", "instance_id", b"instance_id", "sdk_name", b"sdk_name", "sdk_version", b"sdk_version", "sequence", b"sequence", "series", b"series", "window_end", b"window_end", "window_start", b"window_start"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_revision", b"applied_revision", "cohort_outcomes", b"cohort_outcomes", "dropped_series", b"dropped_series", "environment", b"environment", "instance_id", b"instance_id", "sdk_name", b"sdk_name", "sdk_version", b"sdk_version", "sequence", b"sequence", "series", b"series", "window_end", b"window_end", "window_start", b"window_start"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ReportRequest: _TypeAlias = ReportRequest  # noqa: Y015
+
+@_typing.final
+class CohortOutcome(_message.Message):
+    """Measured outcomes of one release cohort in one window."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RELEASE_ID_FIELD_NUMBER: _builtins.int
+    COHORT_FIELD_NUMBER: _builtins.int
+    SUCCESSES_FIELD_NUMBER: _builtins.int
+    ERRORS_FIELD_NUMBER: _builtins.int
+    LATENCY_US_FIELD_NUMBER: _builtins.int
+    release_id: _builtins.str
+    """The release (the `rollout_id` of the splits that served the cohort)."""
+    cohort: _builtins.str
+    """The cohort label served: "canary" or "control"."""
+    successes: _builtins.int
+    """Measured outcomes that succeeded."""
+    errors: _builtins.int
+    """Measured outcomes that failed."""
+    @_builtins.property
+    def latency_us(self) -> Global___ExponentialHistogram:
+        """Outcome latency in microseconds."""
+
+    def __init__(
+        self,
+        *,
+        release_id: _builtins.str = ...,
+        cohort: _builtins.str = ...,
+        successes: _builtins.int = ...,
+        errors: _builtins.int = ...,
+        latency_us: Global___ExponentialHistogram | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["latency_us", b"latency_us"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cohort", b"cohort", "errors", b"errors", "latency_us", b"latency_us", "release_id", b"release_id", "successes", b"successes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CohortOutcome: _TypeAlias = CohortOutcome  # noqa: Y015
 
 @_typing.final
 class ReportResponse(_message.Message):

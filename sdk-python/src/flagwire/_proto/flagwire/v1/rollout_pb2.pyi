@@ -1119,15 +1119,18 @@ class Scope(_message.Message):
     TAG_FIELD_NUMBER: _builtins.int
     ROLLOUT_ID_FIELD_NUMBER: _builtins.int
     SYSTEM_WIDE_FIELD_NUMBER: _builtins.int
+    RELEASE_ID_FIELD_NUMBER: _builtins.int
     ENVIRONMENT_FIELD_NUMBER: _builtins.int
     flag_key: _builtins.str
     """One flag (in `environment`, or every environment when empty)."""
     tag: _builtins.str
     """Every flag carrying this tag."""
     rollout_id: _builtins.str
-    """One rollout."""
+    """One rollout (a one-flag release): its flag, and the rollout rolls back."""
     system_wide: _builtins.bool
     """Everything."""
+    release_id: _builtins.str
+    """One release: every flag of it serves its off variant, and the release rolls back."""
     environment: _builtins.str
     """Limits the scope to one environment; empty = every environment."""
     def __init__(
@@ -1137,13 +1140,14 @@ class Scope(_message.Message):
         tag: _builtins.str = ...,
         rollout_id: _builtins.str = ...,
         system_wide: _builtins.bool = ...,
+        release_id: _builtins.str = ...,
         environment: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["flag_key", b"flag_key", "kind", b"kind", "rollout_id", b"rollout_id", "system_wide", b"system_wide", "tag", b"tag"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["flag_key", b"flag_key", "kind", b"kind", "release_id", b"release_id", "rollout_id", b"rollout_id", "system_wide", b"system_wide", "tag", b"tag"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["environment", b"environment", "flag_key", b"flag_key", "kind", b"kind", "rollout_id", b"rollout_id", "system_wide", b"system_wide", "tag", b"tag"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["environment", b"environment", "flag_key", b"flag_key", "kind", b"kind", "release_id", b"release_id", "rollout_id", b"rollout_id", "system_wide", b"system_wide", "tag", b"tag"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["flag_key", "tag", "rollout_id", "system_wide"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["flag_key", "tag", "rollout_id", "system_wide", "release_id"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
@@ -1162,7 +1166,7 @@ class PlanStep(_message.Message):
     ABORT_ROLLOUT_ID_FIELD_NUMBER: _builtins.int
     WAIT_FIELD_NUMBER: _builtins.int
     abort_rollout_id: _builtins.str
-    """Abort a rollout."""
+    """Roll back a rollout or release (a rollout id is a release id)."""
     @_builtins.property
     def set_variant(self) -> Global___SetVariantAction:
         """Serve a fixed variant by default."""
@@ -1481,10 +1485,15 @@ class ExecuteRollbackPlanRequest(_message.Message):
     PLAN_ID_FIELD_NUMBER: _builtins.int
     AT_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    FORCE_FIELD_NUMBER: _builtins.int
     plan_id: _builtins.str
     """Plan id."""
     reason: _builtins.str
     """Why."""
+    force: _builtins.bool
+    """Let its steps change flags under an active release or ramp (each such step is audited as
+    forced and pauses the release); without it such a step fails.
+    """
     @_builtins.property
     def at(self) -> _timestamp_pb2.Timestamp:
         """When; absent = now."""
@@ -1495,10 +1504,11 @@ class ExecuteRollbackPlanRequest(_message.Message):
         plan_id: _builtins.str = ...,
         at: _timestamp_pb2.Timestamp | None = ...,
         reason: _builtins.str = ...,
+        force: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "plan_id", b"plan_id", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "force", b"force", "plan_id", b"plan_id", "reason", b"reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1890,6 +1900,7 @@ class ScheduledChange(_message.Message):
     DETAIL_FIELD_NUMBER: _builtins.int
     DONE_TIME_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
+    FORCE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned id."""
     reason: _builtins.str
@@ -1900,6 +1911,10 @@ class ScheduledChange(_message.Message):
     """State."""
     detail: _builtins.str
     """Outcome detail once applied or failed."""
+    force: _builtins.bool
+    """Apply even if the flag is then under an active release or ramp (audited as forced; the
+    release pauses); without it the change fails at its time with the release named.
+    """
     @_builtins.property
     def at(self) -> _timestamp_pb2.Timestamp:
         """When to apply it."""
@@ -1935,10 +1950,11 @@ class ScheduledChange(_message.Message):
         detail: _builtins.str = ...,
         done_time: _timestamp_pb2.Timestamp | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
+        force: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "create_time", b"create_time", "done_time", b"done_time", "flag", b"flag", "step", b"step"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "at", b"at", "create_time", b"create_time", "detail", b"detail", "done_time", b"done_time", "flag", b"flag", "id", b"id", "reason", b"reason", "state", b"state", "step", b"step"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "at", b"at", "create_time", b"create_time", "detail", b"detail", "done_time", b"done_time", "flag", b"flag", "force", b"force", "id", b"id", "reason", b"reason", "state", b"state", "step", b"step"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
