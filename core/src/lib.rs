@@ -11,6 +11,8 @@
 //!   the rollout judge is built from.
 //! - [`judge`]: the rollout judge: PROMOTE / HOLD / ROLLBACK from windows of canary and control
 //!   aggregates, as a pure function of (plan, position, windows, now).
+//! - [`release`]: the release state machine: (spec, state, event) → (state, flag changes, log);
+//!   the judge's decisions and people's commands are its events.
 //! - [`project`]: the per-environment view of a flag that Watch snapshots and changes carry.
 //! - [`histogram`]: exponential latency histograms (scale 3, exact integer bucketing) that SDKs
 //!   report and the server merges.
@@ -25,6 +27,7 @@ pub mod histogram;
 pub mod judge;
 pub mod operators;
 pub mod project;
+pub mod release;
 pub mod rfc3339;
 pub mod snapshot;
 pub mod stats;
