@@ -26,7 +26,7 @@ pub mod plan;
 pub mod reason;
 
 pub use evidence::{Cohort, Summary, Totals, Window};
-pub use plan::{Guardrails, MaxDuration, Plan, Policy, Position, Step};
+pub use plan::{Guardrails, Limits, MaxDuration, Plan, Policy, Position, Step};
 pub use reason::Reason;
 
 use crate::histogram::upper_bound;
@@ -107,20 +107,29 @@ pub fn judge(plan: &Plan, at: &Position, windows: &[Window], now_ms: i64) -> Jud
         tests: Vec::new(),
     };
     let g = &plan.guardrails;
+    let step = plan.steps.get(at.step);
+    // Without a randomised control a step is judged on absolute limits only; every decision
+    // says so, since "no regression" means less there.
+    let no_control = step.is_some_and(|s| s.no_control);
     let decide = |mut j: Judgement, kind, reason, detail: String| {
         j.kind = kind;
         j.reason = reason;
-        j.detail = detail;
+        j.detail = if no_control {
+            format!("{detail} (no control: absolute limits only)")
+        } else {
+            detail
+        };
         j
     };
+    let limits = step.map_or(g.limits(), |s| g.limits().stricter(s.limits));
 
     // 1. Absolute guardrails, at this step.
     let (sc, sk) = (
         Summary::of(&totals.step_canary),
         Summary::of(&totals.step_control),
     );
-    if let Some((reason, detail)) = absolute_breach(g, &totals.step_canary, &sc) {
-        if absolute_breach(g, &totals.step_control, &sk).is_some() {
+    if let Some((reason, detail)) = absolute_breach(&limits, &totals.step_canary, &sc) {
+        if !no_control && absolute_breach(&limits, &totals.step_control, &sk).is_some() {
             let detail = format!("{detail}; control breaches too");
             return decide(j, Kind::Hold, Reason::GlobalIncident, detail);
         }
@@ -144,10 +153,14 @@ pub fn judge(plan: &Plan, at: &Position, windows: &[Window], now_ms: i64) -> Jud
     // 3. A silent cohort (checked before the sample ratio, which silence breaks too).
     let recent = &windows[windows.len().saturating_sub(HEALTH_WINDOWS)..];
     if recent.len() == HEALTH_WINDOWS {
-        for (name, silent) in [
+        let cohorts = [
             ("canary", recent.iter().all(|w| w.canary.is_empty())),
-            ("control", recent.iter().all(|w| w.control.is_empty())),
-        ] {
+            (
+                "control",
+                !no_control && recent.iter().all(|w| w.control.is_empty()),
+            ),
+        ];
+        for (name, silent) in cohorts {
             if silent {
                 let detail = format!("no {name} data in the last {HEALTH_WINDOWS} windows");
                 return decide(j, Kind::Hold, Reason::MissingData, detail);
@@ -155,9 +168,9 @@ pub fn judge(plan: &Plan, at: &Position, windows: &[Window], now_ms: i64) -> Jud
         }
     }
 
-    // 4. Sample ratio.
+    // 4. Sample ratio (of a controlled step).
     let (a, b) = (totals.canary.evaluations, totals.control.evaluations);
-    if a + b >= SRM_MIN_EVALUATIONS {
+    if !no_control && a + b >= SRM_MIN_EVALUATIONS {
         let p = srm_sequential_p_value(a, b, SRM_TAU2);
         let flagged = p < SRM_ALPHA;
         j.tests.push(TestResult {
@@ -173,9 +186,11 @@ pub fn judge(plan: &Plan, at: &Position, windows: &[Window], now_ms: i64) -> Jud
         }
     }
 
-    // 5. Relative tests over the whole rollout.
-    if let Some((reason, detail)) = relative_regression(g, &totals, &mut j.tests) {
-        return decide(j, Kind::Rollback, reason, detail);
+    // 5. Relative tests over the whole rollout (its controlled steps).
+    if !no_control {
+        if let Some((reason, detail)) = relative_regression(g, &totals, &mut j.tests) {
+            return decide(j, Kind::Rollback, reason, detail);
+        }
     }
 
     // 6. Data quality.
@@ -193,7 +208,7 @@ pub fn judge(plan: &Plan, at: &Position, windows: &[Window], now_ms: i64) -> Jud
     }
 
     // 7. Minimums of the step.
-    let Some(step) = plan.steps.get(at.step) else {
+    let Some(step) = step else {
         return decide(j, Kind::Hold, Reason::StepHealthy, "no such step".into());
     };
     let elapsed = now_ms - at.step_start_ms;
@@ -201,13 +216,14 @@ pub fn judge(plan: &Plan, at: &Position, windows: &[Window], now_ms: i64) -> Jud
         let detail = format!("{elapsed} of {} ms at this step", step.min_duration_ms);
         return decide(j, Kind::Hold, Reason::MinDuration, detail);
     }
-    let fewest = sc.n.min(sk.n);
+    let fewest = if no_control { sc.n } else { sc.n.min(sk.n) };
     if fewest < step.min_outcomes.max(1) {
         let detail = format!("{fewest} of {} outcomes per cohort", step.min_outcomes);
         return decide(j, Kind::Hold, Reason::InsufficientData, detail);
     }
 
     // 8. Promotion.
+    let max_duration = step.max_duration_policy.unwrap_or(plan.policy.max_duration);
     let (kind, reason, detail) = if step.max_duration_ms <= 0 {
         (
             Kind::Promote,
@@ -215,12 +231,16 @@ pub fn judge(plan: &Plan, at: &Position, windows: &[Window], now_ms: i64) -> Jud
             "minimums met, no regression".to_owned(),
         )
     } else {
-        let upper = difference_upper_bound(g, &totals);
+        let upper = if no_control {
+            f64::INFINITY
+        } else {
+            difference_upper_bound(g, &totals)
+        };
         if upper < g.non_inferiority_margin {
             let detail = format!("error-rate difference below {upper:.5}");
             (Kind::Promote, Reason::NonInferior, detail)
         } else if elapsed >= step.max_duration_ms {
-            match plan.policy.max_duration {
+            match max_duration {
                 MaxDuration::Promote => (
                     Kind::Promote,
                     Reason::MaxDurationPromote,
@@ -232,6 +252,9 @@ pub fn judge(plan: &Plan, at: &Position, windows: &[Window], now_ms: i64) -> Jud
                     "max duration reached".to_owned(),
                 ),
             }
+        } else if no_control {
+            let detail = format!("{elapsed} of {} ms max duration", step.max_duration_ms);
+            (Kind::Hold, Reason::AwaitingMaxDuration, detail)
         } else {
             let detail = format!("error-rate difference may be up to {upper:.5}");
             (Kind::Hold, Reason::AwaitingNonInferiority, detail)
@@ -243,8 +266,8 @@ pub fn judge(plan: &Plan, at: &Position, windows: &[Window], now_ms: i64) -> Jud
     decide(j, kind, reason, detail)
 }
 
-/// The first absolute guardrail `c` (summarised as `s`) breaches, with a detail.
-fn absolute_breach(g: &Guardrails, c: &Cohort, s: &Summary) -> Option<(Reason, String)> {
+/// The first absolute limit `c` (summarised as `s`) breaches, with a detail.
+fn absolute_breach(g: &Limits, c: &Cohort, s: &Summary) -> Option<(Reason, String)> {
     if g.max_error_rate > 0.0 && s.error_rate_lower > g.max_error_rate {
         let d = format!(
             "error rate {:.4} (at least {:.4}) > {}",

@@ -1,8 +1,8 @@
 //! What a rollout asks of the judge: its steps, guardrails and policy, in plain types so the
 //! judge runs without protobuf (and the simulator can build plans cheaply).
 
-/// One step of a rollout.
-#[derive(Debug, Clone, PartialEq)]
+/// One step of a rollout (a stage of a release).
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Step {
     /// Canary share in basis points; control gets as much. `10_000` means "complete": serve
     /// the treatment to everyone.
@@ -14,6 +14,43 @@ pub struct Step {
     /// After this long (ms) the max-duration policy applies; 0 = promote as soon as the
     /// minimums are met with no regression.
     pub max_duration_ms: i64,
+    /// The step has no randomised control (a segment or everyone): it is judged on absolute
+    /// limits only, and its minimum outcomes count the canary alone.
+    pub no_control: bool,
+    /// The step's own absolute limits, applied with the plan's (the stricter wins).
+    pub limits: Limits,
+    /// The step's max-duration policy, if it differs from the plan's.
+    pub max_duration_policy: Option<MaxDuration>,
+}
+
+/// Absolute limits on the canary cohort; zero means unset.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Limits {
+    /// Maximum error rate.
+    pub max_error_rate: f64,
+    /// Minimum success rate.
+    pub min_success_rate: f64,
+    /// Maximum p95, milliseconds.
+    pub max_p95_ms: f64,
+    /// Maximum p99, milliseconds.
+    pub max_p99_ms: f64,
+}
+
+impl Limits {
+    /// Both sets of limits at once: the stricter of each that is set.
+    pub fn stricter(self, other: Limits) -> Limits {
+        let low = |a: f64, b: f64| match (a > 0.0, b > 0.0) {
+            (true, true) => a.min(b),
+            (true, false) => a,
+            _ => b,
+        };
+        Limits {
+            max_error_rate: low(self.max_error_rate, other.max_error_rate),
+            min_success_rate: self.min_success_rate.max(other.min_success_rate),
+            max_p95_ms: low(self.max_p95_ms, other.max_p95_ms),
+            max_p99_ms: low(self.max_p99_ms, other.max_p99_ms),
+        }
+    }
 }
 
 /// Guardrails judging the canary cohort. Zero means "unset" for the absolute ones.
@@ -42,6 +79,18 @@ pub struct Guardrails {
     pub non_inferiority_margin: f64,
     /// Canary error rate at least this many times control's is critical.
     pub critical_error_ratio: f64,
+}
+
+impl Guardrails {
+    /// The absolute limits among the guardrails.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_error_rate: self.max_error_rate,
+            min_success_rate: self.min_success_rate,
+            max_p95_ms: self.max_p95_ms,
+            max_p99_ms: self.max_p99_ms,
+        }
+    }
 }
 
 impl Default for Guardrails {

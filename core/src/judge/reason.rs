@@ -34,6 +34,8 @@ pub enum Reason {
     InsufficientData,
     /// Waiting for non-inferiority to be shown before the step's max duration.
     AwaitingNonInferiority,
+    /// A step without control holds until its max duration (nothing to show non-inferiority).
+    AwaitingMaxDuration,
     /// The step reached its max duration and the policy holds.
     MaxDurationReached,
     /// Ready to promote; the policy waits for a human.
@@ -65,6 +67,7 @@ impl Reason {
             Reason::MinDuration => "MIN_DURATION",
             Reason::InsufficientData => "INSUFFICIENT_DATA",
             Reason::AwaitingNonInferiority => "AWAITING_NON_INFERIORITY",
+            Reason::AwaitingMaxDuration => "AWAITING_MAX_DURATION",
             Reason::MaxDurationReached => "MAX_DURATION_REACHED",
             Reason::AwaitingApproval => "AWAITING_APPROVAL",
             Reason::StepHealthy => "STEP_HEALTHY",

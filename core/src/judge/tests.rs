@@ -13,12 +13,14 @@ fn plan() -> Plan {
                 min_duration_ms: 5 * MIN,
                 min_outcomes: 1_000,
                 max_duration_ms: 0,
+                ..Step::default()
             },
             Step {
                 basis_points: 10_000,
                 min_duration_ms: 0,
                 min_outcomes: 0,
                 max_duration_ms: 0,
+                ..Step::default()
             },
         ],
         guardrails: Guardrails::default(),
@@ -337,7 +339,77 @@ fn only_windows_of_the_current_step_count_for_its_minimums() {
         min_duration_ms: 0,
         min_outcomes: 10,
         max_duration_ms: 0,
+        ..Step::default()
     };
     let j = judge(&p, &at, &w, 5 * MIN);
     assert_eq!((j.kind, j.reason), (Kind::Hold, Reason::InsufficientData));
+}
+
+/// A stage without control (internal users, a soak): `plan()` with its first step so marked and
+/// the stage's own error-rate ceiling.
+fn uncontrolled() -> Plan {
+    let mut p = plan();
+    p.steps[0].no_control = true;
+    p.steps[0].limits.max_error_rate = 0.05;
+    p
+}
+
+#[test]
+fn a_stage_without_control_is_judged_on_absolute_limits_only() {
+    // A canary error rate twice control's would roll a controlled step back; here control is
+    // silent (there is none) and only the limit counts.
+    let w = windows(5, cohort(1_000, 20, 20_000), Cohort::default());
+    let j = judge(&uncontrolled(), &AT, &w, 5 * MIN);
+    assert_eq!(
+        (j.kind, j.reason),
+        (Kind::Promote, Reason::StepHealthy),
+        "{}",
+        j.detail
+    );
+    assert!(j.tests.is_empty(), "no relative test runs: {:?}", j.tests);
+    assert!(j.detail.contains("no control"), "{}", j.detail);
+    // The stage's own limit trips, however healthy the (absent) comparison.
+    let w = windows(2, cohort(1_000, 150, 20_000), Cohort::default());
+    let j = judge(&uncontrolled(), &AT, &w, 2 * MIN);
+    assert_eq!(
+        (j.kind, j.reason),
+        (Kind::Rollback, Reason::MaxErrorRate),
+        "{}",
+        j.detail
+    );
+    assert!(j.detail.contains("no control"));
+    // With a max duration nothing can show non-inferiority: it holds until then.
+    let mut p = uncontrolled();
+    p.steps[0].max_duration_ms = 60 * MIN;
+    let w = windows(5, healthy(), Cohort::default());
+    let j = judge(&p, &AT, &w, 5 * MIN);
+    assert_eq!(
+        (j.kind, j.reason),
+        (Kind::Hold, Reason::AwaitingMaxDuration)
+    );
+    // The same step with control counts the silent control as missing.
+    let mut p = uncontrolled();
+    p.steps[0].no_control = false;
+    let j = judge(&p, &AT, &windows(5, healthy(), Cohort::default()), 5 * MIN);
+    assert_eq!((j.kind, j.reason), (Kind::Hold, Reason::MissingData));
+}
+
+#[test]
+fn a_stage_limit_and_the_plan_limit_combine_to_the_stricter() {
+    let plan_limits = Limits {
+        max_error_rate: 0.02,
+        max_p99_ms: 500.0,
+        ..Limits::default()
+    };
+    let stage = Limits {
+        max_error_rate: 0.05,
+        min_success_rate: 0.97,
+        max_p99_ms: 250.0,
+        ..Limits::default()
+    };
+    let both = plan_limits.stricter(stage);
+    assert_eq!(both.max_error_rate, 0.02);
+    assert_eq!(both.min_success_rate, 0.97);
+    assert_eq!(both.max_p99_ms, 250.0);
+    assert_eq!(both.max_p95_ms, 0.0, "unset on both stays unset");
 }

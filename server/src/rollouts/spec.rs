@@ -250,6 +250,7 @@ pub fn plan(r: &Rollout) -> Plan {
                 min_duration_ms: ms(s.min_duration.as_ref()),
                 min_outcomes: s.min_outcomes_per_cohort,
                 max_duration_ms: ms(s.max_duration.as_ref()),
+                ..judge::Step::default()
             })
             .collect(),
         guardrails: judge::Guardrails {

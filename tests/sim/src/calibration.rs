@@ -73,6 +73,7 @@ pub fn typical_plan() -> Plan {
         min_duration_ms: 5 * MINUTE,
         min_outcomes: 1_000,
         max_duration_ms: 0,
+        ..Step::default()
     };
     Plan {
         steps: vec![step(500), step(2_500), step(5_000), complete()],
@@ -93,6 +94,7 @@ pub fn held_plan() -> Plan {
                 min_duration_ms: 30 * MINUTE,
                 min_outcomes: 1_000,
                 max_duration_ms: 0,
+                ..Step::default()
             },
             complete(),
         ],
@@ -106,6 +108,7 @@ fn complete() -> Step {
         min_duration_ms: 0,
         min_outcomes: 0,
         max_duration_ms: 0,
+        ..Step::default()
     }
 }
 
