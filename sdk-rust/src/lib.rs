@@ -47,6 +47,8 @@ mod metrics;
 pub mod remote;
 mod report;
 mod sync;
+#[cfg(test)]
+mod sync_scenarios;
 
 pub use builder::ClientBuilder;
 pub use client::{Client, FlagChange, Measurement, State};
