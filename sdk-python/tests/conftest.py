@@ -15,7 +15,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """With FLAGWIRE_BIN set (scripts/test-python sets it) a skipped test fails the run: the
     integration tests must all have run against that binary."""
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    skipped = reporter.stats.get("skipped", []) if reporter is not None else []
+    if reporter is None:
+        return
+    skipped = reporter.stats.get("skipped", [])
     if os.environ.get("FLAGWIRE_BIN") and skipped and exitstatus == 0:
         reporter.write_line(f"FLAGWIRE_BIN is set, so {len(skipped)} skipped tests fail the run")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
