@@ -6,7 +6,7 @@
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { FlagwireClient, FlagwireError, type FlagChange } from "@flagwire/sdk";
 import { createClient as nodeClient } from "@flagwire/sdk/node";
 import { type Admin, eventually, integration, TestServer, TRANSPORTS, transportFor } from "./support/server.js";

@@ -2,7 +2,7 @@
  * Short-lived mode, the Convex wrapper (the example action with a mocked ctx), remote
  * evaluation and the example Node service, end to end against the real server binary.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { RemoteEvaluator, ShortLivedFlags, withFlags } from "@flagwire/sdk";
 import { type Admin, eventually, integration, TestServer, TRANSPORTS, transportFor } from "./support/server.js";
 

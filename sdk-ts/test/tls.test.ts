@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import type { FlagChange } from "@flagwire/sdk";
 import { createClient } from "@flagwire/sdk/node";
 import { makeCerts, type TestCerts } from "./support/certs.js";
