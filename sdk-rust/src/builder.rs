@@ -70,8 +70,9 @@ impl ClientBuilder {
         self
     }
 
-    /// Reconnection backoff: starts at `min`, doubles per failure up to `max`, with jitter
-    /// (defaults 100 ms and 30 s). A refused token waits `max` between attempts.
+    /// Reconnection backoff: starts at `min`, doubles per failure up to `max`, with jitter,
+    /// and starts over once a session is `Ready` (defaults 100 ms and 30 s). A refused token
+    /// waits `max` between attempts. The rules: `docs/reference/sync.md`.
     pub fn backoff(mut self, min: Duration, max: Duration) -> Self {
         self.options.min_backoff = min;
         self.options.max_backoff = max.max(min);
