@@ -38,7 +38,7 @@ export interface ClientOptions {
   readonly environment?: string;
   /** A stream silent this long is treated as dead and reconnected (default 45,000). */
   readonly heartbeatTimeoutMs?: number;
-  /** First reconnection delay; doubles per failure, with jitter (default 100). */
+  /** First reconnection delay; doubles per failure, with jitter, and starts over once READY (default 100). */
   readonly minBackoffMs?: number;
   /** Largest reconnection delay, and the wait after a refused token (default 30,000). */
   readonly maxBackoffMs?: number;
