@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
+import pytest
 from certs import ServerCerts
 from google.protobuf import timestamp_pb2
 
@@ -38,6 +39,18 @@ T = TypeVar("T")
 
 def binary() -> str:
     return os.environ.get("FLAGWIRE_BIN") or str(ROOT / "target" / "release" / "flagwire")
+
+
+def require_binary() -> None:
+    """Fails the test when there is no server binary to run, or skips it, saying why, when
+    FLAGWIRE_BIN is unset as well (a clean checkout, where nothing has built one). With
+    FLAGWIRE_BIN set, as scripts/test-python always sets it, nothing is skipped."""
+    if os.access(binary(), os.X_OK):
+        return
+    hint = "build it (cargo build --release --bin flagwire) or set FLAGWIRE_BIN"
+    if os.environ.get("FLAGWIRE_BIN"):
+        pytest.fail(f"no server binary at {binary()}: {hint}")
+    pytest.skip(f"integration test: no server binary at {binary()}: {hint}")
 
 
 class Server:

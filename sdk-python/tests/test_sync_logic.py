@@ -136,7 +136,7 @@ async def test_the_applier() -> None:
 
     core.set_state(State.STALE)
     heartbeat = flag_service_pb2.WatchResponse(heartbeat=flag_service_pb2.Heartbeat(revision=6))
-    assert not await runtime._apply(heartbeat)
+    assert await runtime._apply(heartbeat), "READY through it: the backoff starts over"
     assert core.state is State.READY, "a heartbeat at the held revision means current"
     # A fresh snapshot replaces everything: only the flags that differ are announced.
     assert await runtime._apply(snapshot_message(9, flag("a", 2, enabled=False), flag("c", 1)))

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from certs import ServerCerts, make
-from support import WAIT, Admin, Server, bool_flag
+from support import WAIT, Admin, Server, bool_flag, require_binary
 
 from flagwire import AsyncClient, Client, Context, ReadyTimeoutError, State
 
@@ -23,6 +23,7 @@ def certs(tmp_path: pathlib.Path) -> ServerCerts:
 
 @pytest.fixture
 def tls_server(tmp_path: pathlib.Path, certs: ServerCerts) -> Iterator[Server]:
+    require_binary()
     server = Server(tmp_path / "data", tls=certs)
     server.start()
     try:

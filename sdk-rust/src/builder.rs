@@ -6,7 +6,7 @@ use crate::{bootstrap, report, sync};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 /// Options of a client; see the setters of [`ClientBuilder`] for each one's meaning.
 #[derive(Debug, Clone)]
@@ -70,8 +70,9 @@ impl ClientBuilder {
         self
     }
 
-    /// Reconnection backoff: starts at `min`, doubles per failure up to `max`, with jitter
-    /// (defaults 100 ms and 30 s). A refused token waits `max` between attempts.
+    /// Reconnection backoff: starts at `min`, doubles per failure up to `max`, with jitter,
+    /// and starts over once a session is `Ready` (defaults 100 ms and 30 s). A refused token
+    /// waits `max` between attempts. The rules: `docs/reference/sync.md`.
     pub fn backoff(mut self, min: Duration, max: Duration) -> Self {
         self.options.min_backoff = min;
         self.options.max_backoff = max.max(min);
@@ -112,6 +113,19 @@ impl ClientBuilder {
     /// Starts the client (and its background sync task, unless offline). Must be called inside
     /// a Tokio runtime.
     pub fn build(self) -> Result<Client, Error> {
+        let transport = if self.options.offline {
+            None
+        } else {
+            let endpoint = endpoint(&self.options)?;
+            let reports = endpoint.connect_lazy();
+            Some((sync::Dial::Endpoint(Box::new(endpoint)), reports))
+        };
+        self.start(transport)
+    }
+
+    /// Starts the client over `transport`: how Watch sessions connect, and the (lazy) channel
+    /// reports go through; `None` offline.
+    pub(crate) fn start(self, transport: Option<(sync::Dial, Channel)>) -> Result<Client, Error> {
         let options = self.options;
         let handle = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let initial = match &options.bootstrap_file {
@@ -131,14 +145,9 @@ impl ClientBuilder {
             (Some(_), false) => State::Stale,
             (None, _) => State::Connecting,
         };
-        let endpoint = if options.offline {
-            None
-        } else {
-            Some(endpoint(&options)?)
-        };
-        let reports = endpoint.as_ref().map(Endpoint::connect_lazy);
+        let (dial, reports) = transport.unzip();
         let shared = Arc::new(Shared::new(options, initial, state, reports.clone()));
-        let task = endpoint.map(|e| handle.spawn(sync::run(Arc::clone(&shared), e)));
+        let task = dial.map(|d| handle.spawn(sync::run(Arc::clone(&shared), d)));
         if let Some(channel) = reports {
             handle.spawn(report::flush_loop(Arc::clone(&shared), channel));
         }

@@ -22,7 +22,8 @@
 //!   the caller's default with reason `ERROR` and an error code.
 //! - [`ClientBuilder`] (`builder`): endpoint, token, timeouts, bootstrap file, offline mode, TLS.
 //! - `sync`: the background task that runs `Watch`, applies snapshots and changes in revision
-//!   order, reconnects with capped, jittered backoff, and acknowledges applied revisions.
+//!   order, reconnects with capped, jittered backoff, and acknowledges applied revisions, by the
+//!   rules of `docs/reference/sync.md`; `sync_scenarios` (tests only) runs `tests/sync/` on it.
 //! - `bootstrap`: persisting and loading the last snapshot.
 //! - [`Context`] (`context`): building an evaluation context.
 //! - [`EvaluationDetails`] (`details`): what a `*_details` getter returns.
@@ -47,6 +48,8 @@ mod metrics;
 pub mod remote;
 mod report;
 mod sync;
+#[cfg(test)]
+mod sync_scenarios;
 
 pub use builder::ClientBuilder;
 pub use client::{Client, FlagChange, Measurement, State};

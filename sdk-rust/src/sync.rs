@@ -1,7 +1,8 @@
 //! The background task: runs `Watch`, applies snapshots and changes in revision order, resumes
 //! with `since_revision` after a disconnect, reconnects with capped exponential backoff and
-//! jitter, treats missed heartbeats as a dead connection, and acknowledges every applied
-//! revision to the server within a second.
+//! jitter, treats missed heartbeats as a dead connection, and acknowledges applied revisions.
+//! The rules are `docs/reference/sync.md`'s; `tests/sync/` pins them (the runner is
+//! `sync_scenarios`).
 
 use crate::bootstrap;
 use crate::client::{FlagChange, Shared, State};
@@ -10,20 +11,52 @@ use flagwire_proto::grpc::flag_service_client::FlagServiceClient;
 use flagwire_proto::grpc::metrics_service_client::MetricsServiceClient;
 use flagwire_proto::v1::{WatchRequest, watch_response::Event};
 use rand::Rng;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-use tonic::transport::Endpoint;
+use tokio::time::Instant;
+use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Status};
 
 /// The SDK's name as the server's instance registry shows it.
 pub(crate) const SDK_NAME: &str = "flagwire-rust";
 
+/// Wait before resending an acknowledgement that failed for a reason other than a refusal.
+const ACK_RETRY: Duration = Duration::from_millis(250);
+
+/// A connection being made for one session.
+pub(crate) type Connecting =
+    Pin<Box<dyn Future<Output = Result<Channel, tonic::transport::Error>> + Send>>;
+
+/// How each session gets its connection: a new one per session, as after a server restart.
+#[derive(Clone)]
+pub(crate) enum Dial {
+    /// The configured endpoint (TCP, TLS); boxed, being much larger than the other variant.
+    Endpoint(Box<Endpoint>),
+    /// Anything else that makes channels: the scenario tests' in-memory pipes.
+    #[cfg_attr(not(test), allow(dead_code))]
+    With(Arc<dyn Fn() -> Connecting + Send + Sync>),
+}
+
+impl Dial {
+    fn connect(&self) -> Connecting {
+        match self {
+            Self::Endpoint(endpoint) => {
+                let endpoint = Endpoint::clone(endpoint);
+                Box::pin(async move { endpoint.connect().await })
+            }
+            Self::With(dial) => dial(),
+        }
+    }
+}
+
 /// Why a session ended.
 enum End {
     /// The server refused the token: wait long, do not spin.
     Refused(String),
-    /// Anything else; `progressed` when the session applied something (reset the backoff).
-    Failed { reason: String, progressed: bool },
+    /// Anything else; `ready` when the session reached `Ready` (which resets the backoff).
+    Failed { reason: String, ready: bool },
     /// The client is closing.
     Shutdown,
 }
@@ -45,13 +78,13 @@ fn refused(status: &Status) -> bool {
 }
 
 /// Runs until the client closes.
-pub(crate) async fn run(shared: Arc<Shared>, endpoint: Endpoint) {
+pub(crate) async fn run(shared: Arc<Shared>, dial: Dial) {
     let acks = Arc::new(Acker::new(Arc::clone(&shared)));
     let mut shutdown = shared.shutdown.subscribe();
     let mut delay = shared.options.min_backoff;
     loop {
         let end = tokio::select! {
-            end = session(&shared, &endpoint, &acks) => end,
+            end = session(&shared, &dial, &acks) => end,
             _ = shutdown.wait_for(|s| *s) => End::Shutdown,
         };
         let wait = match end {
@@ -61,7 +94,7 @@ pub(crate) async fn run(shared: Arc<Shared>, endpoint: Endpoint) {
                 shared.state.send_replace(State::Error(message));
                 shared.options.max_backoff
             }
-            End::Failed { reason, progressed } => {
+            End::Failed { reason, ready } => {
                 tracing::debug!(%reason, "flagwire: stream ended; reconnecting");
                 let state = if shared.snapshot.load().is_some() {
                     State::Stale
@@ -69,7 +102,7 @@ pub(crate) async fn run(shared: Arc<Shared>, endpoint: Endpoint) {
                     State::Connecting
                 };
                 shared.state.send_replace(state);
-                if progressed {
+                if ready {
                     delay = shared.options.min_backoff;
                 }
                 let current = delay;
@@ -86,9 +119,9 @@ pub(crate) async fn run(shared: Arc<Shared>, endpoint: Endpoint) {
     }
 }
 
-async fn session(shared: &Arc<Shared>, endpoint: &Endpoint, acks: &Arc<Acker>) -> End {
-    let failed = |reason: String, progressed| End::Failed { reason, progressed };
-    let channel = match endpoint.connect().await {
+async fn session(shared: &Arc<Shared>, dial: &Dial, acks: &Arc<Acker>) -> End {
+    let failed = |reason: String, ready| End::Failed { reason, ready };
+    let channel = match dial.connect().await {
         Ok(c) => c,
         Err(e) => return failed(format!("connect: {e}"), false),
     };
@@ -100,25 +133,28 @@ async fn session(shared: &Arc<Shared>, endpoint: &Endpoint, acks: &Arc<Acker>) -
         sdk_name: SDK_NAME.into(),
         sdk_version: env!("CARGO_PKG_VERSION").into(),
     };
-    let mut stream = match FlagServiceClient::new(channel)
-        .watch(request(shared, watch))
-        .await
-    {
-        Ok(r) => r.into_inner(),
-        Err(s) if refused(&s) => return End::Refused(s.message().to_owned()),
-        Err(s) => return failed(format!("watch: {s}"), false),
+    // The heartbeat timeout runs from the start of the call (a server that never answers is
+    // as dead as a silent stream) and again from each message.
+    let timeout = shared.options.heartbeat_timeout;
+    let mut deadline = Instant::now() + timeout;
+    let mut flags = FlagServiceClient::new(channel);
+    let call = flags.watch(request(shared, watch));
+    let mut stream = match tokio::time::timeout_at(deadline, call).await {
+        Err(_) => return failed("no answer within the heartbeat timeout".into(), false),
+        Ok(Ok(r)) => r.into_inner(),
+        Ok(Err(s)) if refused(&s) => return End::Refused(s.message().to_owned()),
+        Ok(Err(s)) => return failed(format!("watch: {s}"), false),
     };
-    let mut progressed = false;
+    let mut ready = false;
     loop {
-        let message = match tokio::time::timeout(shared.options.heartbeat_timeout, stream.message())
-            .await
-        {
-            Err(_) => return failed("no message within the heartbeat timeout".into(), progressed),
+        let message = match tokio::time::timeout_at(deadline, stream.message()).await {
+            Err(_) => return failed("no message within the heartbeat timeout".into(), ready),
             Ok(Err(s)) if refused(&s) => return End::Refused(s.message().to_owned()),
-            Ok(Err(s)) => return failed(format!("stream: {s}"), progressed),
-            Ok(Ok(None)) => return failed("stream ended".into(), progressed),
+            Ok(Err(s)) => return failed(format!("stream: {s}"), ready),
+            Ok(Ok(None)) => return failed("stream ended".into(), ready),
             Ok(Ok(Some(m))) => m,
         };
+        deadline = Instant::now() + timeout;
         let current = shared.snapshot.load_full();
         let (next, changed) = match message.event {
             Some(Event::Snapshot(s)) => {
@@ -131,12 +167,12 @@ async fn session(shared: &Arc<Shared>, endpoint: &Endpoint, acks: &Arc<Acker>) -
             }
             Some(Event::Change(c)) => {
                 let Some(old) = current else {
-                    return failed("a change arrived before any snapshot".into(), progressed);
+                    return failed("a change arrived before any snapshot".into(), ready);
                 };
                 let mut next = (*old).clone();
                 if let Err(e) = next.apply(&c) {
                     // Reconnecting resumes from what we hold; the server fills the gap.
-                    return failed(e.to_string(), progressed);
+                    return failed(e.to_string(), ready);
                 }
                 (next, next_keys(&old, &c))
             }
@@ -145,17 +181,23 @@ async fn session(shared: &Arc<Shared>, endpoint: &Endpoint, acks: &Arc<Acker>) -
                 if h.revision > held {
                     return failed(
                         format!("heartbeat at {} but holding {held}", h.revision),
-                        progressed,
+                        ready,
                     );
                 }
-                if current.is_some() && *shared.state.borrow() != State::Ready {
-                    shared.state.send_replace(State::Ready);
+                if current.is_some() {
+                    // The copy is confirmed current: the session is healthy, and a copy never
+                    // acknowledged (a bootstrap) is acknowledged now.
+                    ready = true;
+                    if *shared.state.borrow() != State::Ready {
+                        shared.state.send_replace(State::Ready);
+                    }
+                    acks.applied(held);
                 }
                 continue;
             }
             None => continue,
         };
-        progressed = true;
+        ready = true;
         let revision = next.revision();
         let next = Arc::new(next);
         shared.snapshot.store(Some(Arc::clone(&next)));
@@ -190,8 +232,9 @@ fn next_keys(old: &Snapshot, change: &flagwire_proto::v1::Change) -> Vec<String>
     }
 }
 
-/// Tells the server which revision this instance has applied, through `MetricsService.Report`,
-/// at most ~100 ms after applying it: the primitive that confirms a rollback reached everyone.
+/// Tells the server which revision this instance has applied, through `MetricsService.Report`
+/// (docs/reference/sync.md, "Applied-revision acknowledgements"): the primitive that confirms
+/// a rollback reached everyone.
 pub(crate) struct Acker {
     applied: tokio::sync::watch::Sender<u64>,
 }
@@ -220,25 +263,37 @@ async fn ack_loop(shared: Arc<Shared>, mut applied: tokio::sync::watch::Receiver
             _ = shutdown.wait_for(|s| *s) => return,
         }
         // No timer: a kill switch is confirmed only when every instance has said so
-        // (BENCHMARKS.md, "kill switch"). A burst of changes still collapses into few reports,
-        // because the revision is read again after each report returns.
-        tokio::task::yield_now().await;
-        let revision = *applied.borrow_and_update();
-        while revision > acked {
+        // (BENCHMARKS.md, "kill switch"). One report in flight at a time; whatever was applied
+        // meanwhile is read when it returns, so a burst costs one more report. "Differs", not
+        // "is greater": a server restored from a backup sends a lower revision.
+        loop {
+            let revision = *applied.borrow_and_update();
+            if revision == acked {
+                break;
+            }
             let report = crate::report::report_base(&shared, revision);
-            match MetricsServiceClient::new(channel.clone())
+            let wait = match MetricsServiceClient::new(channel.clone())
                 .report(request(&shared, report))
                 .await
             {
-                Ok(_) => acked = revision,
-                Err(s) if s.code() == Code::Unimplemented => break,
+                Ok(_) => {
+                    acked = revision;
+                    continue;
+                }
+                // Resending would be refused the same way: this revision is given up.
+                Err(s) if matches!(s.code(), Code::Unimplemented | Code::InvalidArgument) => {
+                    acked = revision;
+                    continue;
+                }
+                Err(s) if refused(&s) => shared.options.max_backoff,
                 Err(s) => {
                     tracing::debug!(status = %s, "flagwire: applied-revision report failed");
-                    tokio::select! {
-                        () = tokio::time::sleep(Duration::from_millis(250)) => {}
-                        _ = shutdown.wait_for(|s| *s) => return,
-                    }
+                    ACK_RETRY
                 }
+            };
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                _ = shutdown.wait_for(|s| *s) => return,
             }
         }
     }

@@ -38,7 +38,7 @@ export interface ClientOptions {
   readonly environment?: string;
   /** A stream silent this long is treated as dead and reconnected (default 45,000). */
   readonly heartbeatTimeoutMs?: number;
-  /** First reconnection delay; doubles per failure, with jitter (default 100). */
+  /** First reconnection delay; doubles per failure, with jitter, and starts over once READY (default 100). */
   readonly minBackoffMs?: number;
   /** Largest reconnection delay, and the wait after a refused token (default 30,000). */
   readonly maxBackoffMs?: number;
@@ -80,9 +80,12 @@ export interface Measurement {
   finish(ok: boolean): void;
 }
 
-type SessionEnd = { kind: "refused"; message: string } | { kind: "failed"; reason: string; progressed: boolean } | { kind: "closed" };
+/** How a session ended; `ready` when it reached READY (which resets the backoff). */
+type SessionEnd = { kind: "refused"; message: string } | { kind: "failed"; reason: string; ready: boolean } | { kind: "closed" };
 
 const REFUSED = new Set([Code.Unauthenticated, Code.PermissionDenied]);
+/** Wait before resending an acknowledgement that failed for a reason other than a refusal. */
+const ACK_RETRY_MS = 250;
 
 function changedKeys(old: Snapshot, change: Change): string[] {
   switch (change.kind.case) {
@@ -137,9 +140,9 @@ export class FlagwireClient extends FlagReader {
   private sequence = 0;
   private windowStart = new Date();
   private closing: Promise<void> | undefined;
+  /** The newest revision to acknowledge, and the last one acknowledged (or given up on). */
   private ackWanted = 0;
   private acked = 0;
-  private ackTimer: ReturnType<typeof setTimeout> | undefined;
   private acking: Promise<void> | undefined;
   private persisting: Promise<void> = Promise.resolve();
 
@@ -422,23 +425,25 @@ export class FlagwireClient extends FlagReader {
     }
   }
 
-  /** Tells the server (within ~100 ms, debounced) which revision this instance applied. */
+  /**
+   * Tells the server which revision this instance applied (docs/reference/sync.md,
+   * "Applied-revision acknowledgements"): at once, without a timer, one `Report` in flight at a
+   * time; whatever was applied meanwhile is sent as soon as it returns.
+   */
   private applied(revision: number): void {
-    this.ackWanted = Math.max(this.ackWanted, revision);
-    if (this.ackTimer !== undefined || this.acking !== undefined) return;
-    this.ackTimer = setTimeout(() => {
-      this.ackTimer = undefined;
-      this.acking = this.acknowledge().finally(() => {
-        this.acking = undefined;
-        if (this.ackWanted > this.acked && this.closing === undefined) this.applied(this.ackWanted);
-      });
-    }, 50);
+    this.ackWanted = revision;
+    if (this.acking !== undefined || this.ackWanted === this.acked || this.closing !== undefined) return;
+    this.acking = this.acknowledge().finally(() => {
+      this.acking = undefined;
+    });
   }
 
   private async acknowledge(): Promise<void> {
     const metrics = this.metricsService;
     if (metrics === undefined) return;
-    while (this.ackWanted > this.acked && !this.shutdown.signal.aborted) {
+    const signal = this.shutdown.signal;
+    // "Differs", not "is greater": a server restored from a backup sends a lower revision.
+    while (this.ackWanted !== this.acked && !signal.aborted) {
       const revision = this.ackWanted;
       try {
         await metrics.report(
@@ -450,12 +455,17 @@ export class FlagwireClient extends FlagReader {
             environment: this.options.environment,
             appliedRevision: BigInt(revision),
           },
-          { headers: this.headers(), signal: this.shutdown.signal, timeoutMs: 10_000 },
+          { headers: this.headers(), signal, timeoutMs: 10_000 },
         );
-        this.acked = Math.max(this.acked, revision);
+        this.acked = revision;
       } catch (e) {
-        if (ConnectError.from(e).code === Code.Unimplemented) return;
-        await sleep(250, this.shutdown.signal);
+        const code = ConnectError.from(e).code;
+        if (code === Code.Unimplemented || code === Code.InvalidArgument) {
+          // Resending would be refused the same way: give this revision up.
+          this.acked = revision;
+        } else {
+          await sleep(REFUSED.has(code) ? this.options.maxBackoffMs : ACK_RETRY_MS, signal);
+        }
       }
     }
   }
@@ -482,7 +492,7 @@ export class FlagwireClient extends FlagReader {
         wait = this.options.maxBackoffMs;
       } else {
         this.setState(this.snapshot === undefined ? "CONNECTING" : "STALE");
-        if (end.progressed) delay = this.options.minBackoffMs;
+        if (end.ready) delay = this.options.minBackoffMs;
         const current = delay;
         delay = Math.min(delay * 2, this.options.maxBackoffMs);
         // Jitter in [d/2, d]: spreads a fleet reconnecting after a server restart.
@@ -498,7 +508,7 @@ export class FlagwireClient extends FlagReader {
     const abort = new AbortController();
     const onShutdown = (): void => { abort.abort(); };
     this.shutdown.signal.addEventListener("abort", onShutdown, { once: true });
-    let progressed = false;
+    let ready = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       const stream = flags.watch(
@@ -520,9 +530,9 @@ export class FlagwireClient extends FlagReader {
         clearTimeout(timer);
         if (next === "timeout") {
           abort.abort();
-          return { kind: "failed", reason: "no message within the heartbeat timeout", progressed };
+          return { kind: "failed", reason: "no message within the heartbeat timeout", ready };
         }
-        if (next.done === true) return { kind: "failed", reason: "stream ended", progressed };
+        if (next.done === true) return { kind: "failed", reason: "stream ended", ready };
         const event = next.value.event;
         const current = this.snapshot;
         let nextSnapshot: Snapshot;
@@ -531,25 +541,31 @@ export class FlagwireClient extends FlagReader {
           nextSnapshot = Snapshot.fromProto(event.value);
           changed = current === undefined ? nextSnapshot.flagKeys() : current.changedFlags(nextSnapshot);
         } else if (event.case === "change") {
-          if (current === undefined) return { kind: "failed", reason: "a change arrived before any snapshot", progressed };
+          if (current === undefined) return { kind: "failed", reason: "a change arrived before any snapshot", ready };
           try {
             nextSnapshot = current.apply(event.value);
           } catch (e) {
             // A gap: reconnecting resumes from what we hold, and the server fills it.
-            return { kind: "failed", reason: e instanceof Error ? e.message : "gap", progressed };
+            return { kind: "failed", reason: e instanceof Error ? e.message : "gap", ready };
           }
           changed = changedKeys(current, event.value);
         } else if (event.case === "heartbeat") {
           const held = current?.revision ?? 0;
           if (Number(event.value.revision) > held) {
-            return { kind: "failed", reason: `heartbeat at ${event.value.revision} but holding ${held}`, progressed };
+            return { kind: "failed", reason: `heartbeat at ${event.value.revision} but holding ${held}`, ready };
           }
-          if (current !== undefined) this.setState("READY");
+          if (current !== undefined) {
+            // The copy is confirmed current: the session is healthy, and a copy never
+            // acknowledged (a bootstrap) is acknowledged now.
+            ready = true;
+            this.setState("READY");
+            this.applied(current.revision);
+          }
           continue;
         } else {
           continue;
         }
-        progressed = true;
+        ready = true;
         this.snapshot = nextSnapshot;
         // Announce before declaring READY, so whoever subscribes after waitReady resolves sees
         // only later revisions.
@@ -562,7 +578,7 @@ export class FlagwireClient extends FlagReader {
       if (this.shutdown.signal.aborted) return { kind: "closed" };
       const err = ConnectError.from(e);
       if (REFUSED.has(err.code)) return { kind: "refused", message: err.rawMessage };
-      return { kind: "failed", reason: err.message, progressed };
+      return { kind: "failed", reason: err.message, ready };
     } finally {
       clearTimeout(timer);
       abort.abort();
@@ -590,7 +606,6 @@ export class FlagwireClient extends FlagReader {
       if (this.flushTimer !== undefined) clearInterval(this.flushTimer);
       await this.flush();
       this.shutdown.abort();
-      if (this.ackTimer !== undefined) clearTimeout(this.ackTimer);
       await this.syncLoop;
       await this.acking;
       await this.persisting;

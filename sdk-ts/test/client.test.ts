@@ -6,14 +6,14 @@
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { FlagwireClient, FlagwireError, type FlagChange } from "@flagwire/sdk";
 import { createClient as nodeClient } from "@flagwire/sdk/node";
-import { type Admin, eventually, TestServer, TRANSPORTS, transportFor } from "./support/server.js";
+import { type Admin, eventually, integration, TestServer, TRANSPORTS, transportFor } from "./support/server.js";
 
 const WAIT = 10_000;
 
-describe.each(TRANSPORTS)("client over %s", (kind) => {
+integration.each(TRANSPORTS)("client over %s", (kind) => {
   let server: TestServer;
   let admin: Admin;
   let token: string;
@@ -143,7 +143,7 @@ describe.each(TRANSPORTS)("client over %s", (kind) => {
   });
 });
 
-describe("bootstrap and offline", () => {
+integration("bootstrap and offline", () => {
   it("persists snapshots, starts STALE from the file while the server is down, and runs offline", async () => {
     const server = await TestServer.start();
     const admin = server.admin();

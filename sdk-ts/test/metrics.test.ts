@@ -15,7 +15,7 @@ import { type Flag, FlagSchema, Operator, ValueType } from "../src/gen/flagwire/
 import { FlagService, SnapshotSchema } from "../src/gen/flagwire/v1/flag_service_pb.js";
 import { MetricsService, type ReportRequest } from "../src/gen/flagwire/v1/metrics_pb.js";
 import { Recorder } from "../src/metrics.js";
-import { type Admin, eventually, TestServer, TRANSPORTS, transportFor } from "./support/server.js";
+import { type Admin, eventually, integration, TestServer, TRANSPORTS, transportFor } from "./support/server.js";
 
 const WAIT = 10_000;
 
@@ -199,7 +199,7 @@ describe("flush", () => {
   });
 });
 
-describe.each(TRANSPORTS)("metrics over %s reach the server", (kind) => {
+integration.each(TRANSPORTS)("metrics over %s reach the server", (kind) => {
   let server: TestServer;
   let admin: Admin;
   let token: string;

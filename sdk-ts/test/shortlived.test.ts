@@ -2,9 +2,9 @@
  * Short-lived mode, the Convex wrapper (the example action with a mocked ctx), remote
  * evaluation and the example Node service, end to end against the real server binary.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { RemoteEvaluator, ShortLivedFlags, withFlags } from "@flagwire/sdk";
-import { type Admin, eventually, TestServer, TRANSPORTS, transportFor } from "./support/server.js";
+import { type Admin, eventually, integration, TestServer, TRANSPORTS, transportFor } from "./support/server.js";
 
 const WAIT = 10_000;
 let server: TestServer;
@@ -27,7 +27,7 @@ function freshServer(): void {
   });
 }
 
-describe.each(TRANSPORTS)("short-lived flags over %s", (kind) => {
+integration.each(TRANSPORTS)("short-lived flags over %s", (kind) => {
   freshServer();
   it("loads once per invocation, reuses within maxAge, revalidates cheaply, flushes", async () => {
     let watches = 0;
@@ -78,7 +78,7 @@ describe.each(TRANSPORTS)("short-lived flags over %s", (kind) => {
   });
 });
 
-describe("the Convex action example (withFlags)", () => {
+integration("the Convex action example (withFlags)", () => {
   freshServer();
   it("serves per flag, measures duration and errors against the variant, flushes before returning", async () => {
     process.env.FLAGWIRE_URL = server.url;
@@ -124,7 +124,7 @@ describe("the Convex action example (withFlags)", () => {
   });
 });
 
-describe.each(TRANSPORTS)("remote evaluation over %s", (kind) => {
+integration.each(TRANSPORTS)("remote evaluation over %s", (kind) => {
   freshServer();
   it("evaluates one flag and every flag on the server", async () => {
     const transport = transportFor(kind, server.url);
@@ -147,7 +147,7 @@ describe.each(TRANSPORTS)("remote evaluation over %s", (kind) => {
   });
 });
 
-describe("the Node service example", () => {
+integration("the Node service example", () => {
   freshServer();
   it("serves per flag and reports its outcomes", async () => {
     const { startService } = await import("../examples/node-service.js");

@@ -6,15 +6,15 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import type { FlagChange } from "@flagwire/sdk";
 import { createClient } from "@flagwire/sdk/node";
 import { makeCerts, type TestCerts } from "./support/certs.js";
-import { type Admin, TestServer } from "./support/server.js";
+import { type Admin, integration, TestServer } from "./support/server.js";
 
 const WAIT = 10_000;
 
-describe("node client over TLS", () => {
+integration("node client over TLS", () => {
   let certsDir: string;
   let certs: TestCerts;
   let server: TestServer;

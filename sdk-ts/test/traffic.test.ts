@@ -8,8 +8,8 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Admin, TestServer } from "./support/server.js";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { type Admin, integration, TestServer } from "./support/server.js";
 
 const SDK = join(dirname(fileURLToPath(import.meta.url)), "..");
 const SOURCE = join(SDK, "examples/traffic.ts");
@@ -58,7 +58,7 @@ function traffic(args: string[], token: string, timeoutMs = 30_000): Promise<Run
   });
 }
 
-describe("traffic generator (examples/traffic.ts)", () => {
+integration("traffic generator (examples/traffic.ts)", () => {
   let server: TestServer;
   let admin: Admin;
   let token: string;

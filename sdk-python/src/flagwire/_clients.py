@@ -105,7 +105,8 @@ class AsyncClient(_Reader):
     - `heartbeat_timeout` (45): a stream silent this long is dead and is reconnected (three
       times the server's default heartbeat interval);
     - `min_backoff`, `max_backoff` (0.1, 30): reconnection waits start at the minimum and double
-      per failure up to the maximum, with jitter; a refused token waits the maximum;
+      per failure up to the maximum, with jitter, starting over once READY; a refused token
+      waits the maximum (docs/reference/sync.md);
     - `metrics_flush_interval` (10): how often evaluation counts and outcomes are sent;
     - `bootstrap_file`: persist every applied snapshot there (a serialized
       `flagwire.v1.Snapshot`), and start from it when present (state STALE until the server

@@ -6,10 +6,13 @@
   server fills the gap), treats a stream silent past the heartbeat timeout as dead, reconnects
   with capped exponential backoff and jitter, and on UNAUTHENTICATED / PERMISSION_DENIED sets
   state ERROR and retries only at the maximum backoff;
-- acknowledgement: tells the server each applied revision through `MetricsService.Report`
-  about 50 ms after applying it (debouncing bursts);
+- acknowledgement: tells the server each applied revision through `MetricsService.Report` at
+  once, one report in flight at a time;
 - metrics: flushes the window every flush interval, merging it back when the server cannot be
   reached and dropping it when the server refuses its content (INVALID_ARGUMENT).
+
+The rules are docs/reference/sync.md's; tests/sync/ pins them (tests/test_sync_scenarios.py runs
+them through an in-memory `Transport` on a virtual clock).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 import grpc
 import grpc.aio
@@ -27,23 +30,21 @@ from google.protobuf import timestamp_pb2
 
 from flagwire._core import Core, save_bootstrap
 from flagwire._engine import ApplyError, Snapshot
-from flagwire._proto.flagwire.v1 import (
-    flag_service_pb2,
-    flag_service_pb2_grpc,
-    metrics_pb2,
-    metrics_pb2_grpc,
-)
+from flagwire._proto.flagwire.v1 import flag_service_pb2, metrics_pb2
+from flagwire._transport import GrpcTransport, Transport, WatchCall, target_of
 from flagwire._types import FlagChange, State
 from flagwire._version import SDK_NAME, __version__
 
 log = logging.getLogger("flagwire")
 
+__all__ = ["Runtime", "target_of"]
+
 _REFUSED: Final = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
-_ACK_DEBOUNCE: Final = 0.05
+# An acknowledgement refused with these would be refused again: that revision is given up.
+_ACK_GIVE_UP: Final = (grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.INVALID_ARGUMENT)
 _ACK_RETRY: Final = 0.25
 _REPORT_TIMEOUT: Final = 10.0
 _CLOSE_TIMEOUT: Final = 5.0
-_CONNECT_POLL: Final = 0.005
 
 
 @dataclass
@@ -54,20 +55,11 @@ class _Refused:
 @dataclass
 class _Failed:
     reason: str
-    progressed: bool
+    ready: bool  # the session reached READY: the backoff starts over
 
 
 class _Resync(Exception):
     """The stream delivered something that cannot be applied on top of what is held."""
-
-
-def target_of(url: str) -> tuple[str, bool]:
-    """(gRPC target, whether TLS is used) of `http://host:port`, `https://host:port` or
-    `host:port`."""
-    for scheme, secure in (("http://", False), ("https://", True)):
-        if url.startswith(scheme):
-            return url[len(scheme) :].rstrip("/"), secure
-    return url, False
 
 
 def _timestamp(ns: int) -> timestamp_pb2.Timestamp:
@@ -79,45 +71,25 @@ def _timestamp(ns: int) -> timestamp_pb2.Timestamp:
 class Runtime:
     """The tasks of one client on one event loop."""
 
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Core, transport: Transport | None = None) -> None:
+        """`transport` replaces the grpc.aio one (the sync scenario tests' in-memory one)."""
         self.core = core
-        options = core.options
-        self._target, self._secure = target_of(options.url)
-        self._metadata = (("authorization", f"Bearer {options.token}"),)
+        self._metadata = (("authorization", f"Bearer {core.options.token}"),)
+        self._given_transport = transport
+        self._transport: Transport | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._applied = 0
         self._applied_event = asyncio.Event()
         self._flush_lock = asyncio.Lock()
         self._window_start = time.time_ns()
         self._closed = False
-        self._reports: grpc.aio.Channel | None = None
         self._persisting: asyncio.Future[None] | None = None
-        self._call: grpc.aio.UnaryStreamCall[Any, Any] | None = None
+        self._call: WatchCall | None = None
         self.connections = 0  # sessions started (tests read it)
-
-    def _channel(self, reconnect: bool) -> grpc.aio.Channel:
-        options = self.core.options
-        channel_options: list[tuple[str, int]] = [
-            ("grpc.keepalive_time_ms", 30_000),
-            ("grpc.keepalive_timeout_ms", 10_000),
-            # A channel of its own connection: each Watch session dials anew (as after a server
-            # restart), instead of sharing grpc's process-wide subchannels.
-            ("grpc.use_local_subchannel_pool", 1),
-        ]
-        if reconnect:
-            channel_options += [
-                ("grpc.initial_reconnect_backoff_ms", max(int(options.min_backoff * 1000), 1)),
-                ("grpc.min_reconnect_backoff_ms", max(int(options.min_backoff * 1000), 1)),
-                ("grpc.max_reconnect_backoff_ms", max(int(options.max_backoff * 1000), 1)),
-            ]
-        if self._secure or options.tls_root_certificates is not None:
-            credentials = grpc.ssl_channel_credentials(options.tls_root_certificates)
-            return grpc.aio.secure_channel(self._target, credentials, options=channel_options)
-        return grpc.aio.insecure_channel(self._target, options=channel_options)
 
     def start(self) -> None:
         """Starts the tasks on the running loop."""
-        self._reports = self._channel(reconnect=True)
+        self._transport = self._given_transport or GrpcTransport(self.core.options)
         self._tasks = [asyncio.ensure_future(self._run()), asyncio.ensure_future(self._ack())]
         if self.core.recorder is not None:
             self._tasks.append(asyncio.ensure_future(self._flush_loop()))
@@ -135,8 +107,8 @@ class Runtime:
         for task in self._tasks:
             task.cancel()
         await asyncio.wait(self._tasks, timeout=_CLOSE_TIMEOUT)
-        if self._reports is not None:
-            await self._reports.close()
+        if self._transport is not None:
+            await self._transport.close()
         if self._persisting is not None:
             await self._persisting
 
@@ -159,7 +131,7 @@ class Runtime:
                 log.debug("flagwire: stream ended (%s); reconnecting", end.reason)
                 stale = self.core.snapshot is not None
                 self.core.set_state(State.STALE if stale else State.CONNECTING)
-                if end.progressed:
+                if end.ready:
                     delay = options.min_backoff
                 current, delay = delay, min(delay * 2, options.max_backoff)
                 # Jitter in [d/2, d] spreads a fleet reconnecting after a server restart.
@@ -168,34 +140,12 @@ class Runtime:
                 return
             await asyncio.sleep(wait)
 
-    async def _connect(self, channel: grpc.aio.Channel) -> None:
-        """Waits until `channel` is connected: raises on a failed attempt (no retry here: the
-        backoff is ours) or after the connect timeout. Polls the connectivity state rather than
-        awaiting grpc's state-change futures, which a timeout would have to cancel."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.core.options.connect_timeout
-        state = channel.get_state(try_to_connect=True)
-        while state is not grpc.ChannelConnectivity.READY:
-            if state in (
-                grpc.ChannelConnectivity.TRANSIENT_FAILURE,
-                grpc.ChannelConnectivity.SHUTDOWN,
-            ):
-                raise ConnectionError("connection failed")
-            if loop.time() > deadline:
-                raise TimeoutError("connect timeout")
-            await asyncio.sleep(_CONNECT_POLL)
-            state = channel.get_state(try_to_connect=False)
-
     async def _session(self) -> _Refused | _Failed:
+        assert self._transport is not None
         self.connections += 1
-        channel = self._channel(reconnect=False)
-        progressed = False
-        call: grpc.aio.UnaryStreamCall[Any, Any] | None = None
+        ready = False
+        call: WatchCall | None = None
         try:
-            try:
-                await self._connect(channel)
-            except (ConnectionError, TimeoutError) as error:
-                return _Failed(f"connect: {error}", False)
             snapshot = self.core.snapshot
             request = flag_service_pb2.WatchRequest(
                 environment=self.core.options.environment,
@@ -204,17 +154,20 @@ class Runtime:
                 sdk_name=SDK_NAME,
                 sdk_version=__version__,
             )
-            call = flag_service_pb2_grpc.FlagServiceStub(channel).Watch(
-                request, metadata=self._metadata
-            )
+            try:
+                call = await self._transport.watch(request, self._metadata)
+            except (ConnectionError, TimeoutError) as error:
+                return _Failed(f"connect: {error}", False)
             self._call = call
-            # The heartbeat timeout cancels the call (see aclose: never the pending read).
+            # The heartbeat timeout cancels the call (see aclose: never the pending read). It
+            # runs from the start of the call, and again from each message.
             expired = False
+            watch = call
 
             def expire() -> None:
                 nonlocal expired
                 expired = True
-                call.cancel()
+                watch.cancel()
 
             loop = asyncio.get_running_loop()
             timeout = self.core.options.heartbeat_timeout
@@ -222,35 +175,35 @@ class Runtime:
             try:
                 while True:
                     try:
-                        message: flag_service_pb2.WatchResponse | object = await call.read()
+                        message = await call.read()
                     except asyncio.CancelledError:
                         if expired and not self._closed:
-                            return _Failed("no message within the heartbeat timeout", progressed)
+                            return _Failed("no message within the heartbeat timeout", ready)
                         raise
                     if expired:
-                        return _Failed("no message within the heartbeat timeout", progressed)
+                        return _Failed("no message within the heartbeat timeout", ready)
                     timer.cancel()
                     timer = loop.call_later(timeout, expire)
-                    if not isinstance(message, flag_service_pb2.WatchResponse):
-                        return _Failed("stream ended", progressed)
+                    if message is None:
+                        return _Failed("stream ended", ready)
                     try:
-                        progressed |= await self._apply(message)
+                        ready |= await self._apply(message)
                     except _Resync as error:
-                        return _Failed(str(error), progressed)
+                        return _Failed(str(error), ready)
             finally:
                 timer.cancel()
         except grpc.aio.AioRpcError as error:
             if error.code() in _REFUSED:
                 return _Refused(error.details() or error.code().name)
-            return _Failed(f"{error.code().name}: {error.details()}", progressed)
+            return _Failed(f"{error.code().name}: {error.details()}", ready)
         finally:
             self._call = None
             if call is not None:
-                call.cancel()
-            await channel.close()
+                await call.close()
 
     async def _apply(self, message: flag_service_pb2.WatchResponse) -> bool:
-        """Applies one stream message; returns whether a revision was applied."""
+        """Applies one stream message; returns whether the client is READY through it (a
+        revision applied, or the held one confirmed by a heartbeat)."""
         core = self.core
         current = core.snapshot
         event = message.WhichOneof("event")
@@ -269,9 +222,13 @@ class Runtime:
             held = current.revision if current is not None else 0
             if message.heartbeat.revision > held:
                 raise _Resync(f"heartbeat at {message.heartbeat.revision} but holding {held}")
-            if current is not None and core.state is not State.READY:
+            if current is None:
+                return False
+            if core.state is not State.READY:
                 core.set_state(State.READY)
-            return False
+            # A copy never acknowledged (a bootstrap) is acknowledged once confirmed.
+            self._acknowledge(current.revision)
+            return True
         else:
             return False
         core.snapshot = nxt
@@ -279,8 +236,7 @@ class Runtime:
         # sees only later revisions.
         core.emit_change(FlagChange(nxt.revision, changed))
         core.set_state(State.READY)
-        self._applied = nxt.revision
-        self._applied_event.set()
+        self._acknowledge(nxt.revision)
         if core.options.bootstrap_file is not None:
             data = nxt.to_proto().SerializeToString()
             self._persisting = asyncio.ensure_future(self._persist(self._persisting, data))
@@ -312,26 +268,32 @@ class Runtime:
         )
 
     async def _report(self, request: metrics_pb2.ReportRequest) -> None:
-        assert self._reports is not None
-        stub = metrics_pb2_grpc.MetricsServiceStub(self._reports)
-        await stub.Report(request, metadata=self._metadata, timeout=_REPORT_TIMEOUT)
+        assert self._transport is not None
+        await self._transport.report(request, self._metadata, _REPORT_TIMEOUT)
+
+    def _acknowledge(self, revision: int) -> None:
+        self._applied = revision
+        self._applied_event.set()
 
     async def _ack(self) -> None:
-        """Tells the server which revision this instance applied, within ~100 ms of applying
-        it: what confirms that a change (or a rollback) reached every instance."""
+        """Tells the server which revision this instance applied (docs/reference/sync.md,
+        "Applied-revision acknowledgements"): at once, without a timer (a kill switch is
+        confirmed only when every instance has said so), one report in flight at a time;
+        whatever was applied meanwhile is sent when it returns. "Differs", not "is greater": a
+        server restored from a backup sends a lower revision."""
         acked = 0
         while True:
             await self._applied_event.wait()
             self._applied_event.clear()
-            await asyncio.sleep(_ACK_DEBOUNCE)  # one report for a burst of changes
-            while self._applied > acked:
+            while self._applied != acked:
                 revision = self._applied
                 try:
                     await self._report(self._report_request(applied_revision=revision))
                     acked = revision
                 except grpc.aio.AioRpcError as error:
-                    if error.code() == grpc.StatusCode.UNIMPLEMENTED:
-                        break
+                    if error.code() in _ACK_GIVE_UP:
+                        acked = revision
+                        continue
                     log.debug("flagwire: applied-revision report failed: %s", error.code())
                     refused = error.code() in _REFUSED
                     await asyncio.sleep(self.core.options.max_backoff if refused else _ACK_RETRY)
@@ -345,7 +307,7 @@ class Runtime:
     async def flush(self) -> bool:
         """Sends the metrics window now. Returns whether it was delivered (or empty)."""
         recorder = self.core.recorder
-        if recorder is None or self._reports is None:
+        if recorder is None or self._transport is None:
             return True
         async with self._flush_lock:
             series, dropped = recorder.take()
