@@ -43,11 +43,9 @@ async def test_async_acknowledges_each_applied_revision(setup: Setup) -> None:
         await eventually_async(lambda: setup.admin.applied("production", 1) == (1, 1), "ack 1")
         setup.admin.set("new-checkout", "production", True)
         revision = setup.admin.revision("production")
-        started = time.monotonic()
         await eventually_async(
             lambda: setup.admin.applied("production", revision) == (1, 1), "acknowledgement"
         )
-        assert time.monotonic() - started < 1.0, "acknowledged within a second"
         (instance,) = setup.admin.instances("production")
         assert (instance.instance_id, instance.sdk_name) == (client.instance_id, "flagwire-python")
         assert instance.applied_revision == revision

@@ -115,7 +115,9 @@ integration("the Convex action example (withFlags)", () => {
     const rows = await admin.usage("production", "new-checkout");
     const on = rows.find((r) => r.variant === "on")!;
     expect(on).toMatchObject({ evaluations: 3n, successes: 2n, errors: 1n });
-    expect(on.p50Us).toBeGreaterThanOrEqual(10_000);
+    // Each charge waited at least 10 ms; histogram quantiles are bucket bounds (about 9 %
+    // apart), and 10 ms falls in a bucket whose lower bound is 2^13.25 us (9,742 us).
+    expect(on.p50Us).toBeGreaterThanOrEqual(9_700);
     const off = rows.find((r) => r.variant === "off")!;
     expect(off).toMatchObject({ evaluations: 2n, successes: 2n, errors: 0n });
     const color = await admin.usage("production", "color");
