@@ -9,10 +9,12 @@
 //! of events can leave a flag serving something the release does not explain (a property test
 //! checks it).
 //!
-//! - [`serving`]: what each flag serves in a state;
+//! - [`serving`]: what each flag serves in a state; [`wire`]: the stored record (and a one-flag
+//!   rollout) as the state machine sees it;
 //! - [`Event`]s and their [`Refusal`]s; the [`Log`] entry of each transition.
 
 mod serving;
+pub mod wire;
 #[cfg(test)]
 mod tests;
 
