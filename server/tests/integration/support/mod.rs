@@ -1,7 +1,8 @@
 //! Everything the integration tests share: the real binary started on loopback ([`binary`]),
 //! the server in process on a manual clock ([`inproc`]), the `flagwire` client runs and a
 //! seeded catalog ([`cli`]), waiting for a condition with a deadline ([`eventually`]), and
-//! helpers for rollouts, plain HTTP, Prometheus scrapes and TLS certificates.
+//! helpers for rollouts, plain HTTP, Prometheus scrapes and TLS certificates, and tables of
+//! calls that must be refused ([`table`]).
 
 pub mod binary;
 pub mod certs;
@@ -11,6 +12,7 @@ pub mod http;
 pub mod inproc;
 pub mod rollout;
 pub mod scrape;
+pub mod table;
 
 pub use binary::*;
 pub use cli::*;
