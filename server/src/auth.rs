@@ -45,7 +45,13 @@ pub fn access(path: &str) -> Access {
         "flagwire.v1.MetricsService" if method == "Report" => Access::Report,
         "flagwire.v1.MetricsService" => Access::Read,
         "flagwire.v1.AdminService" if method == "ListApiTokens" => Access::Admin,
-        "flagwire.v1.AdminService" | "flagwire.v1.RolloutService" if read => Access::Read,
+        "flagwire.v1.AdminService"
+        | "flagwire.v1.RolloutService"
+        | "flagwire.v1.ReleaseService"
+            if read =>
+        {
+            Access::Read
+        }
         _ => Access::Admin,
     }
 }

@@ -9,8 +9,9 @@
 //! - [`hub`]: fan-out of committed changes to Watch streams.
 //! - [`metrics`]: what SDKs report (usage, latency, applied revisions) and the SDK-instance
 //!   registry; in memory only.
-//! - [`rollouts`]: canary rollouts judged on the SDKs' reports, and the driver that promotes
-//!   or rolls them back.
+//! - [`releases`]: releases (several flags through stages over one cohort; a canary rollout
+//!   is a release of one flag) judged on the SDKs' reports, and the driver that promotes or
+//!   rolls them back.
 //! - [`manager`]: the kill switch, rollback plans and executions, scheduled changes and ramps,
 //!   and the timer that applies what is due.
 //! - [`auth`]: the token layer and the table of what each RPC needs.
@@ -36,7 +37,7 @@ pub mod hub;
 pub mod manager;
 pub mod metrics;
 pub mod protojson;
-pub mod rollouts;
+pub mod releases;
 pub mod server;
 pub mod service;
 pub mod store;

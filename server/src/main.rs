@@ -5,7 +5,7 @@ use clap::Parser;
 use flagwire_server::catalog::{Catalog, CatalogOptions};
 use flagwire_server::config::{Cli, Command, ServeArgs};
 use flagwire_server::metrics::MetricsOptions;
-use flagwire_server::rollouts::RolloutOptions;
+use flagwire_server::releases::ReleaseOptions;
 use flagwire_server::store::{Store, memory::MemoryStore, sled_store::SledStore};
 use flagwire_server::tls::TlsConfig;
 use flagwire_server::{Settings, run};
@@ -117,10 +117,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             retention: Duration::from_secs_f64(args.metrics_retention_secs.max(0.0)),
             watermark: Duration::from_secs_f64(args.report_watermark_secs.max(0.0)),
         },
-        rollouts: RolloutOptions {
+        releases: ReleaseOptions {
             max_windows: args.rollout_max_windows,
             retention: Duration::from_secs_f64(args.rollout_retention_secs.max(0.0)),
-            ..RolloutOptions::default()
+            ..ReleaseOptions::default()
         },
         tls,
         timers: Default::default(),

@@ -5,14 +5,17 @@ use crate::catalog::Catalog;
 use crate::clock::Timers;
 use crate::manager::Manager;
 use crate::metrics::{Metrics, MetricsOptions};
-use crate::rollouts::evidence::Evidence;
-use crate::rollouts::{RolloutOptions, Rollouts};
-use crate::service::{admin::Admin, flags::Flags, metrics::MetricsApi, rollouts::RolloutApi};
+use crate::releases::evidence::Evidence;
+use crate::releases::{ReleaseOptions, Releases};
+use crate::service::{
+    admin::Admin, flags::Flags, metrics::MetricsApi, releases::ReleaseApi, rollouts::RolloutApi,
+};
 use crate::telemetry::{Telemetry, flag_states, scrape::Scrape};
 use crate::tls::TlsConfig;
 use flagwire_proto::grpc::{
     admin_service_server::AdminServiceServer, flag_service_server::FlagServiceServer,
-    metrics_service_server::MetricsServiceServer, rollout_service_server::RolloutServiceServer,
+    metrics_service_server::MetricsServiceServer, release_service_server::ReleaseServiceServer,
+    rollout_service_server::RolloutServiceServer,
 };
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
@@ -34,8 +37,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Retention and watermark of the in-memory usage metrics and instance registry.
     pub metrics: MetricsOptions,
-    /// Rollout windows and the driver's tick.
-    pub rollouts: RolloutOptions,
+    /// Release windows and the timers' tick.
+    pub releases: ReleaseOptions,
     /// Serve both ports over TLS with this certificate; plaintext when `None`.
     pub tls: Option<TlsConfig>,
     /// Where the timer loops mark their passes (shared with tests that advance a manual clock
@@ -51,7 +54,7 @@ impl Settings {
             heartbeat: Duration::from_secs(15),
             shutdown_grace: Duration::from_secs(10),
             metrics: MetricsOptions::default(),
-            rollouts: RolloutOptions::default(),
+            releases: ReleaseOptions::default(),
             tls: None,
             timers: Arc::default(),
         }
@@ -113,28 +116,27 @@ pub async fn run(
     let watermark = settings.metrics.watermark;
     let evidence = Arc::new(Evidence::new(
         catalog.shared_store(),
-        settings.rollouts.max_windows,
+        settings.releases.max_windows,
     ));
     let metrics = Arc::new(
         Metrics::new(settings.metrics, Arc::clone(&clock))
             .with_observer(Arc::clone(&evidence) as Arc<_>),
     );
-    let tick = settings.rollouts.tick;
-    let rollouts = Arc::new(Rollouts::open(
+    let tick = settings.releases.tick;
+    let (releases, rolled_back) = Releases::open(
         Arc::clone(&catalog),
         evidence,
         Arc::clone(metrics.registry()),
-        Arc::clone(&clock),
-        settings.rollouts,
-    )?);
+        settings.releases,
+    )?;
+    let releases = Arc::new(releases);
     let manager = Arc::new(Manager::new(
         Arc::clone(&catalog),
         Arc::clone(metrics.registry()),
-        Arc::clone(&rollouts),
+        Arc::clone(&releases),
         Arc::clone(&clock),
         tick,
     ));
-    rollouts.set_manager(&manager);
     let telemetry = Arc::new(Telemetry::new(Scrape::new(
         Arc::clone(&catalog),
         Arc::clone(&metrics),
@@ -150,6 +152,9 @@ pub async fn run(
         .await;
     health
         .set_serving::<RolloutServiceServer<RolloutApi>>()
+        .await;
+    health
+        .set_serving::<ReleaseServiceServer<ReleaseApi>>()
         .await;
     health
         .set_service_status("", tonic_health::ServingStatus::Serving)
@@ -177,8 +182,9 @@ pub async fn run(
         let _ = rx.wait_for(|s| *s).await;
     };
     let timers = &settings.timers;
-    tokio::spawn(Arc::clone(&rollouts).drive(Arc::clone(timers), stopped(stop_rx.clone())));
+    tokio::spawn(Arc::clone(&releases).drive(Arc::clone(timers), stopped(stop_rx.clone())));
     tokio::spawn(Arc::clone(&manager).drive(Arc::clone(timers), stopped(stop_rx.clone())));
+    tokio::spawn(Arc::clone(&manager).run_rollback_plans(rolled_back, stopped(stop_rx.clone())));
 
     let grpc_server = tonic::transport::Server::builder()
         .accept_http1(true)
@@ -202,8 +208,11 @@ pub async fn run(
             Arc::clone(&metrics),
             Arc::clone(&clock),
         )))
+        .add_service(ReleaseServiceServer::new(ReleaseApi::new(Arc::clone(
+            &releases,
+        ))))
         .add_service(RolloutServiceServer::new(RolloutApi::new(
-            rollouts, manager,
+            releases, manager,
         )));
     let http_router = crate::http::router(telemetry);
     let (grpc_server, http_server): (Serving<tonic::transport::Error>, Serving<std::io::Error>) =

@@ -187,10 +187,8 @@ pub fn judge(plan: &Plan, at: &Position, windows: &[Window], now_ms: i64) -> Jud
     }
 
     // 5. Relative tests over the whole rollout (its controlled steps).
-    if !no_control {
-        if let Some((reason, detail)) = relative_regression(g, &totals, &mut j.tests) {
-            return decide(j, Kind::Rollback, reason, detail);
-        }
+    if !no_control && let Some((reason, detail)) = relative_regression(g, &totals, &mut j.tests) {
+        return decide(j, Kind::Rollback, reason, detail);
     }
 
     // 6. Data quality.

@@ -14,9 +14,9 @@
 //! - [`Event`]s and their [`Refusal`]s; the [`Log`] entry of each transition.
 
 mod serving;
-pub mod wire;
 #[cfg(test)]
 mod tests;
+pub mod wire;
 
 pub use serving::{Serving, serving};
 

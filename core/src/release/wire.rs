@@ -4,9 +4,10 @@
 
 use super::{Audience, EVERYONE, FlagSpec, Phase, Spec, StageSpec, State};
 use flagwire_proto::v1::{
-    Audience as PbAudience, Release, ReleaseFlag, ReleaseState, Rollout, RolloutState,
-    RolloutStep, Stage, audience,
+    Audience as PbAudience, Decision, DecisionKind, Release, ReleaseFlag, ReleaseState, Rollout,
+    RolloutState, RolloutStep, Stage, audience,
 };
+use prost_types::Timestamp;
 
 /// The spec of a stored release.
 pub fn spec(r: &Release) -> Spec {
@@ -177,10 +178,12 @@ pub fn is_rollout(r: &Release) -> bool {
         })
 }
 
-/// The rollout view of a one-flag release (see [`is_rollout`]): its steps, then 100 %.
+/// The rollout view of a one-flag release (see [`is_rollout`]): a step per stage (promoting
+/// the last completes, as it always did; a final 100 % step a rollout was created with is that
+/// completion, so it is not shown).
 pub fn to_rollout(r: &Release) -> Rollout {
     let flag = r.flags.first().cloned().unwrap_or_default();
-    let mut steps: Vec<RolloutStep> = r
+    let steps: Vec<RolloutStep> = r
         .stages
         .iter()
         .map(|s| RolloutStep {
@@ -193,12 +196,6 @@ pub fn to_rollout(r: &Release) -> Rollout {
             max_duration: s.max_duration,
         })
         .collect();
-    if steps.last().is_none_or(|s| s.basis_points < EVERYONE) {
-        steps.push(RolloutStep {
-            basis_points: EVERYONE,
-            ..RolloutStep::default()
-        });
-    }
     let treatment = r
         .stages
         .first()
@@ -244,5 +241,68 @@ pub fn to_rollout(r: &Release) -> Rollout {
         end_time: r.end_time,
         windows: r.windows.clone(),
         blast_radius_errors: r.blast_radius_errors,
+    }
+}
+
+/// Entries kept in a release's log; beyond it the oldest HOLD entries (never the first entry,
+/// a promotion or a rollback) are dropped so a long release cannot grow without bound.
+pub const MAX_LOG: usize = 1_000;
+
+/// A log entry for a person's action or the server's own (STARTED, FORCED_WRITE, ...).
+pub fn log_entry(
+    kind: DecisionKind,
+    code: &str,
+    detail: &str,
+    actor: &str,
+    stage: u32,
+    time: Timestamp,
+) -> Decision {
+    Decision {
+        time: Some(time),
+        kind: kind as i32,
+        reason_code: code.to_owned(),
+        detail: detail.to_owned(),
+        step: stage,
+        actor: actor.to_owned(),
+        repeats: 1,
+        ..Decision::default()
+    }
+}
+
+/// Whether `d` repeats the last logged entry (same kind, reason and stage).
+pub fn repeats_last(r: &Release, d: &Decision) -> bool {
+    r.decisions.last().is_some_and(|last| {
+        last.kind == d.kind && last.reason_code == d.reason_code && last.step == d.step
+    })
+}
+
+/// Puts `latest` (the driver's in-memory count of a repeated HOLD) in place of the log's last
+/// entry when it repeats it.
+pub fn fold_latest(r: &mut Release, latest: &Decision) {
+    if repeats_last(r, latest)
+        && let Some(last) = r.decisions.last_mut()
+    {
+        *last = latest.clone();
+    }
+}
+
+/// Appends `d` to the log, or folds it into the last entry when it repeats it.
+pub fn append(r: &mut Release, d: Decision) {
+    if repeats_last(r, &d)
+        && let Some(last) = r.decisions.last_mut()
+    {
+        let repeats = last.repeats.saturating_add(1);
+        *last = Decision { repeats, ..d };
+        return;
+    }
+    r.decisions.push(d);
+    if r.decisions.len() > MAX_LOG
+        && let Some(i) = r
+            .decisions
+            .iter()
+            .skip(1)
+            .position(|e| e.kind == DecisionKind::Hold as i32)
+    {
+        r.decisions.remove(i + 1);
     }
 }

@@ -2,7 +2,7 @@
 //! revisions, times or rollout progress, so that two servers holding the same definitions
 //! export the same bytes.
 
-use flagwire_proto::v1::{Environment, Flag, Rollout, Segment};
+use flagwire_proto::v1::{Environment, Flag, Release, Rollout, Segment};
 
 /// Key, name and description. An empty name reads as the key, as CreateEnvironment stores it.
 pub fn environment(e: &Environment) -> Environment {
@@ -34,6 +34,22 @@ pub fn segment(s: &Segment) -> Segment {
         version: 0,
         update_time: None,
         ..s.clone()
+    }
+}
+
+/// Id, name, description, environment, flags, stages, guardrails and policy: not state,
+/// decisions or evidence, which belong to one run of the release.
+pub fn release(r: &Release) -> Release {
+    Release {
+        id: r.id.clone(),
+        name: r.name.clone(),
+        description: r.description.clone(),
+        environment: r.environment.clone(),
+        flags: r.flags.clone(),
+        stages: r.stages.clone(),
+        guardrails: r.guardrails.clone(),
+        policy: r.policy.clone(),
+        ..Release::default()
     }
 }
 

@@ -7,13 +7,15 @@
 //! and may therefore differ from a later real import if someone writes in between.
 
 use super::{VERSION, definition};
+use crate::catalog::owners::guard;
 use crate::catalog::{Catalog, Meta, State, Txn};
 use crate::error::{Error, Result};
 use crate::store::keys;
+use flagwire_core::release::wire;
 use flagwire_core::validate::{FieldError, validate_flag, validate_key, validate_segment};
 use flagwire_proto::v1::{
     AuditSubject, Bundle, BundleChange, BundleChangeAction, BundleObject, Environment, Flag,
-    RollbackPlan, Rollout, RolloutState, Segment, audit_subject, bundle_object,
+    RollbackPlan, Segment, audit_subject, bundle_object,
 };
 use prost_types::Timestamp;
 use std::collections::{BTreeMap, HashSet};
@@ -25,6 +27,9 @@ pub struct Options {
     pub dry_run: bool,
     /// Delete flags and segments the bundle does not name.
     pub prune: bool,
+    /// Write flags an active release or ramp owns even where that changes what they serve
+    /// (audited; such a release pauses). Without it the import is refused, naming the owner.
+    pub force: bool,
 }
 
 /// What an import changed, or in a dry run would change.
@@ -46,7 +51,7 @@ enum Step {
     DeleteFlag(Flag),
     Segment(Option<Segment>, Segment),
     DeleteSegment(Segment),
-    Rollout(Box<Rollout>),
+    Release(Box<super::releases::Planned>),
     Plan(Box<RollbackPlan>),
 }
 
@@ -85,7 +90,7 @@ pub async fn import(
             if outcome.changes.is_empty() {
                 return Ok(outcome);
             }
-            plan.record(txn);
+            plan.record(state, txn, meta, options.force)?;
             outcome.applied = true;
             let envs = state
                 .envs
@@ -111,7 +116,7 @@ pub async fn bootstrap(
         let empty = state.envs.is_empty()
             && state.flags.is_empty()
             && state.segments.is_empty()
-            && state.rollouts.is_empty();
+            && state.releases.is_empty();
         if !empty {
             return Ok(None);
         }
@@ -170,6 +175,13 @@ fn check_shape(b: &Bundle) -> Result<()> {
             return Err(duplicate(format!("rollouts[{i}].id"), "rollout", &r.id));
         }
     }
+    for (i, r) in b.releases.iter().enumerate() {
+        validate_key(&format!("releases[{i}].id"), &r.id)
+            .map_err(|e| reason(e, "releases keep their id across export and import"))?;
+        if !seen.insert(r.id.as_str()) {
+            return Err(duplicate(format!("releases[{i}].id"), "release", &r.id));
+        }
+    }
     let (mut ids, mut names) = (HashSet::new(), HashSet::new());
     for (i, p) in b.rollback_plans.iter().enumerate() {
         validate_key(&format!("rollbackPlans[{i}].id"), &p.id)
@@ -197,7 +209,13 @@ fn reason(e: FieldError, more: &str) -> FieldError {
 
 /// Rewrites a validation error about `flag.…` or `rollout.…` into the bundle's path
 /// (`flags[3].…`), naming the object's key.
-fn locate(e: FieldError, singular: &str, plural: &str, index: usize, key: &str) -> Error {
+pub(super) fn locate(
+    e: FieldError,
+    singular: &str,
+    plural: &str,
+    index: usize,
+    key: &str,
+) -> Error {
     let rest = e.field.strip_prefix(singular).unwrap_or(&e.field);
     Error::Invalid(FieldError {
         field: format!("{plural}[{index}]{rest}"),
@@ -327,7 +345,7 @@ fn plan(
     // Rollouts may name a plan of the bundle and plans may abort a rollout of it: store the
     // plans, check the rollouts, then the plans' steps.
     let plans = place_plans(&mut next, bundle, &mut plan.unchanged)?;
-    let rollouts = plan_rollouts(&mut next, bundle, now, &mut plan.unchanged)?;
+    let releases = super::releases::plan(&mut next, bundle, now, &mut plan.unchanged)?;
     check_plans(&next, bundle, &plans)?;
     plan.steps.extend(
         segment_steps
@@ -343,7 +361,7 @@ fn plan(
             .map(|&i| Step::Plan(Box::new(bundle.rollback_plans[i].clone()))),
     );
     plan.steps
-        .extend(rollouts.into_iter().map(|r| Step::Rollout(Box::new(r))));
+        .extend(releases.into_iter().map(|r| Step::Release(Box::new(r))));
     plan.next = next;
     Ok(plan)
 }
@@ -405,73 +423,6 @@ fn check_plans(next: &State, bundle: &Bundle, created: &[usize]) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn plan_rollouts(
-    next: &mut State,
-    bundle: &Bundle,
-    now: Timestamp,
-    unchanged: &mut u32,
-) -> Result<Vec<Rollout>> {
-    let mut created = Vec::new();
-    for (i, r) in bundle.rollouts.iter().enumerate() {
-        let wanted = definition::rollout(r);
-        let stored = next.rollouts.get(&r.id).map(definition::rollout);
-        if stored.as_ref() == Some(&wanted) {
-            *unchanged += 1;
-            continue;
-        }
-        let normalised = definition::rollout(&normalise(next, &wanted, i)?);
-        match stored {
-            Some(s) if s == normalised => *unchanged += 1,
-            Some(_) => {
-                return Err(Error::FailedPrecondition(format!(
-                    "rollouts[{i}]: rollout {:?} exists with another definition; an import \
-                     cannot change a rollout (give the new definition another id)",
-                    r.id
-                )));
-            }
-            None => {
-                let rollout = Rollout {
-                    salt: normalised.id.clone(),
-                    state: RolloutState::Draft as i32,
-                    create_time: Some(now),
-                    ..normalised
-                };
-                next.rollouts.insert(rollout.id.clone(), rollout.clone());
-                created.push(rollout);
-            }
-        }
-    }
-    Ok(created)
-}
-
-/// The rollout with its defaults filled in, checked as CreateRollout checks it, except that its
-/// flag may be archived: an exported rollout of a since-archived flag must import again.
-fn normalise(next: &mut State, r: &Rollout, i: usize) -> Result<Rollout> {
-    let field = |name: &str| format!("rollouts[{i}].{name}");
-    if !next.flags.contains_key(&r.flag_key) {
-        return Err(Error::invalid(
-            field("flagKey"),
-            format!("unknown flag {:?}", r.flag_key),
-        ));
-    }
-    if !next.envs.contains_key(&r.environment) {
-        return Err(Error::invalid(
-            field("environment"),
-            format!("unknown environment {:?}", r.environment),
-        ));
-    }
-    let flag = next.flags.get_mut(&r.flag_key).expect("checked above");
-    let archived = std::mem::replace(&mut flag.archived, false);
-    let result = crate::rollouts::spec::normalise(next, r.clone());
-    if let Some(flag) = next.flags.get_mut(&r.flag_key) {
-        flag.archived = archived;
-    }
-    result.map_err(|e| match e {
-        Error::Invalid(e) => locate(e, "rollout", "rollouts", i, &r.id),
-        other => other,
-    })
 }
 
 fn object(kind: bundle_object::Kind) -> Option<BundleObject> {
@@ -552,10 +503,16 @@ impl Plan {
                     let create = BundleChangeAction::Create;
                     change(create, "rollback_plan", &p.id, "", None, after)
                 }
-                Step::Rollout(r) => {
-                    let after = Some(K::Rollout(definition::rollout(r)));
+                Step::Release(p) => {
+                    let r = &p.release;
                     let create = BundleChangeAction::Create;
-                    change(create, "rollout", &r.id, &r.environment, None, after)
+                    if p.from_rollout {
+                        let after = Some(K::Rollout(definition::rollout(&wire::to_rollout(r))));
+                        change(create, "rollout", &r.id, &r.environment, None, after)
+                    } else {
+                        let after = Some(K::Release(definition::release(r)));
+                        change(create, "release", &r.id, &r.environment, None, after)
+                    }
                 }
             })
             .collect();
@@ -566,8 +523,10 @@ impl Plan {
         }
     }
 
-    /// Puts every change into `txn`, with the audit events single writes would record.
-    fn record(self, txn: &mut Txn) {
+    /// Puts every change into `txn`, with the audit events single writes would record; a flag
+    /// an active release or ramp owns goes through the owners' guard (`current`: the state
+    /// before the import).
+    fn record(self, current: &State, txn: &mut Txn, meta: &Meta, force: bool) -> Result<()> {
         use audit_subject::Kind as A;
         let state = &self.next;
         for step in self.steps {
@@ -585,12 +544,16 @@ impl Plan {
                     txn.put_environment(e);
                 }
                 Step::Flag(old, f) => {
+                    if let Some(before) = &old {
+                        guard(current, txn, meta, before, Some(&f), force)?;
+                    }
                     let verb = format!("flag.{}", action(&old).1);
                     let before = old.map(A::Flag).and_then(subject);
                     txn.audit(&verb, "flag", &f.key, before, subject(A::Flag(f.clone())));
                     txn.put_flag(state, f);
                 }
                 Step::DeleteFlag(f) => {
+                    guard(current, txn, meta, &f, None, force)?;
                     txn.delete_flag(state, &f.key);
                     txn.audit(
                         "flag.delete",
@@ -621,11 +584,12 @@ impl Plan {
                     txn.audit("plan.create", "plan", &p.id, None, None);
                     txn.put_plan(*p);
                 }
-                Step::Rollout(r) => {
-                    txn.audit("rollout.create", "rollout", &r.id, None, None);
-                    txn.put_rollout(*r);
+                Step::Release(p) => {
+                    txn.audit("release.create", "release", &p.release.id, None, None);
+                    txn.put_release(p.release);
                 }
             }
         }
+        Ok(())
     }
 }

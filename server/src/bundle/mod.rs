@@ -4,18 +4,20 @@
 //!
 //! - [`definition`]: an object without the fields the server manages, which is what a bundle
 //!   carries and what an import compares.
-//! - [`import`]: checks a whole bundle against the catalog and applies it in one write.
+//! - [`import`]: checks a whole bundle against the catalog and applies it in one write;
+//!   [`releases`]: its release (and rollout) definitions.
 //! - [`file`]: bundle files (YAML or JSON in the protobuf JSON mapping).
 //!
 //! An import upserts: objects of the bundle are created or updated, everything else is left
 //! alone unless `prune` asks to delete flags and segments the bundle does not name.
-//! Environments, rollouts and plans are never deleted by an import, and an existing rollout or
-//! plan cannot be changed by one (there is no UpdateRollout or UpdateRollbackPlan either): a
-//! differing definition under an existing id is refused.
+//! Environments, releases (rollouts) and plans are never deleted by an import, and an existing
+//! release or plan cannot be changed by one (there is no UpdateRelease or UpdateRollbackPlan
+//! either): a differing definition under an existing id is refused.
 
 pub mod definition;
 pub mod file;
 pub mod import;
+pub mod releases;
 
 /// The bundle format this server reads and writes.
 pub const VERSION: u32 = 1;
@@ -32,7 +34,7 @@ pub async fn bootstrap_file(
         state.envs.is_empty()
             && state.flags.is_empty()
             && state.segments.is_empty()
-            && state.rollouts.is_empty()
+            && state.releases.is_empty()
     };
     if !state_empty {
         tracing::info!(file = %path.display(), "--bootstrap ignored: the store is not empty");

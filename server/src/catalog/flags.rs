@@ -1,5 +1,6 @@
 //! Flag operations.
 
+use super::owners::guard;
 use super::{Catalog, Meta, State, Txn};
 use crate::error::{Error, Result};
 use crate::store::keys;
@@ -95,12 +96,14 @@ impl Catalog {
         .await
     }
 
-    /// Replaces a flag if `expected_version` is the stored one.
+    /// Replaces a flag if `expected_version` is the stored one (and, for a flag an active
+    /// release or ramp owns, if the change leaves what it serves there alone or `force`).
     pub async fn update_flag(
         &self,
         meta: &Meta,
         flag: Flag,
         expected_version: u64,
+        force: bool,
     ) -> Result<Flag> {
         if expected_version == 0 {
             return Err(Error::invalid(
@@ -120,12 +123,13 @@ impl Catalog {
                 archived: before.archived,
                 ..flag
             };
+            guard(state, txn, meta, before, Some(&next), force)?;
             Ok(commit_version(state, txn, before, next, "flag.update"))
         })
         .await
     }
 
-    /// Turns a flag on or off in one environment.
+    /// Turns a flag on or off in one environment (see [`Catalog::update_flag`] for `force`).
     pub async fn set_flag_enabled(
         &self,
         meta: &Meta,
@@ -133,6 +137,7 @@ impl Catalog {
         env: &str,
         enabled: bool,
         expected_version: u64,
+        force: bool,
     ) -> Result<Flag> {
         self.write(meta, |state, txn| {
             validate_key("environment", env)?;
@@ -152,13 +157,20 @@ impl Catalog {
             } else {
                 "flag.disable"
             };
+            guard(state, txn, meta, before, Some(&next), force)?;
             Ok(commit_version(state, txn, before, next, action))
         })
         .await
     }
 
-    /// Archives (true) or restores (false) a flag.
-    pub async fn archive_flag(&self, meta: &Meta, key: &str, archived: bool) -> Result<Flag> {
+    /// Archives (true) or restores (false) a flag (see [`Catalog::update_flag`] for `force`).
+    pub async fn archive_flag(
+        &self,
+        meta: &Meta,
+        key: &str,
+        archived: bool,
+        force: bool,
+    ) -> Result<Flag> {
         self.write(meta, |state, txn| {
             let before = stored(state, key)?;
             let next = Flag {
@@ -170,15 +182,17 @@ impl Catalog {
             } else {
                 "flag.unarchive"
             };
+            guard(state, txn, meta, before, Some(&next), force)?;
             Ok(commit_version(state, txn, before, next, action))
         })
         .await
     }
 
-    /// Deletes a flag no other flag depends on.
+    /// Deletes a flag no other flag depends on and no active release or ramp owns.
     pub async fn delete_flag(&self, meta: &Meta, key: &str) -> Result<()> {
         self.write(meta, |state, txn| {
             let before = stored(state, key)?;
+            guard(state, txn, meta, before, None, false)?;
             if let Some(dependent) = state.flags.values().find(|f| {
                 f.environments
                     .values()
@@ -196,13 +210,15 @@ impl Catalog {
         .await
     }
 
-    /// Makes the content of an earlier version current again, as a new version.
+    /// Makes the content of an earlier version current again, as a new version (see
+    /// [`Catalog::update_flag`] for `force`).
     pub async fn revert_flag(
         &self,
         meta: &Meta,
         key: &str,
         version: u64,
         expected_version: u64,
+        force: bool,
     ) -> Result<Flag> {
         let old = self
             .store()
@@ -219,6 +235,7 @@ impl Catalog {
                 archived: before.archived,
                 ..old
             };
+            guard(state, txn, meta, before, Some(&next), force)?;
             Ok(commit_version(state, txn, before, next, "flag.revert"))
         })
         .await

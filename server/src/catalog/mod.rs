@@ -7,7 +7,8 @@
 //! store: they take a short read lock on the in-memory state.
 //!
 //! - [`txn`]: the transaction builder (revisions, change log, audit, history).
-//! - [`flags`], [`segments`], [`environments`], [`tokens`], [`audit`]: operations by object.
+//! - [`flags`], [`segments`], [`environments`], [`tokens`], [`audit`]: operations by object;
+//!   [`owners`]: which flags an active release or ramp owns, and the guard of other writes.
 //! - [`watch`]: snapshots and change-log reads for Watch; [`evaluation`]: snapshots for
 //!   remote evaluation; [`snapshot`]: a consistent copy of the whole store for backups.
 
@@ -15,6 +16,7 @@ pub mod audit;
 pub mod environments;
 pub mod evaluation;
 pub mod flags;
+pub mod owners;
 pub mod segments;
 pub mod snapshot;
 pub mod tokens;
@@ -26,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::hub::Hub;
 use crate::store::{Store, StoreError, keys, scan_prefix};
 use flagwire_proto::v1::{
-    Environment, Execution, Flag, Ramp, RollbackPlan, Rollout, ScheduledChange, Segment,
+    Environment, Execution, Flag, Ramp, Release, RollbackPlan, Rollout, ScheduledChange, Segment,
 };
 use prost::Message;
 use std::collections::BTreeMap;
@@ -54,8 +56,8 @@ pub struct State {
     pub segments: BTreeMap<(String, String), Segment>,
     /// Tokens by id.
     pub tokens: BTreeMap<String, StoredToken>,
-    /// Rollouts by id (every state; their windows live in the store only).
-    pub rollouts: BTreeMap<String, Rollout>,
+    /// Releases (and one-flag rollouts) by id, every state; their windows live in the store.
+    pub releases: BTreeMap<String, Release>,
     /// Rollback plans by id.
     pub plans: BTreeMap<String, RollbackPlan>,
     /// Executions (plan runs and kills) by id.
@@ -117,6 +119,23 @@ pub struct Catalog {
     engines: std::sync::Mutex<std::collections::HashMap<String, Arc<flagwire_core::Snapshot>>>,
 }
 
+/// Rewrites the rollout records of an older version (`r/`) as the one-flag releases they are,
+/// in one batch, so an upgraded server keeps every rollout with its id and evidence.
+fn migrate_rollouts(store: &dyn Store, state: &mut State) -> Result<()> {
+    let mut batch = crate::store::Batch::default();
+    for (k, v) in scan_prefix(store, b"r/")? {
+        let rollout: Rollout = decode(&k, &v)?;
+        let release = flagwire_core::release::wire::from_rollout(&rollout);
+        batch.put(keys::release(&release.id), release.encode_to_vec());
+        batch.delete(k);
+        state.releases.insert(release.id.clone(), release);
+    }
+    if !batch.ops.is_empty() {
+        store.commit(batch)?;
+    }
+    Ok(())
+}
+
 /// Decodes a stored message, naming its key when it is unreadable.
 pub(crate) fn decode<M: Message + Default>(key: &[u8], value: &[u8]) -> Result<M, StoreError> {
     M::decode(value).map_err(|source| StoreError::Decode {
@@ -152,10 +171,11 @@ impl Catalog {
                 .unwrap_or_default();
             state.tokens.insert(id, token);
         }
-        for (k, v) in scan_prefix(&*store, b"r/")? {
-            let rollout: Rollout = decode(&k, &v)?;
-            state.rollouts.insert(rollout.id.clone(), rollout);
+        for (k, v) in scan_prefix(&*store, b"l/")? {
+            let release: Release = decode(&k, &v)?;
+            state.releases.insert(release.id.clone(), release);
         }
+        migrate_rollouts(&*store, &mut state)?;
         for (k, v) in scan_prefix(&*store, b"p/")? {
             let plan: RollbackPlan = decode(&k, &v)?;
             state.plans.insert(plan.id.clone(), plan);

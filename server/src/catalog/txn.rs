@@ -5,8 +5,8 @@ use super::{Meta, State, tokens::StoredToken};
 use crate::store::{Batch, keys};
 use flagwire_core::project::project;
 use flagwire_proto::v1::{
-    AuditEvent, AuditSubject, Change, Environment, Execution, Flag, FlagBatch, Ramp, RollbackPlan,
-    Rollout, ScheduledChange, Segment, change,
+    AuditEvent, AuditSubject, Change, Environment, Execution, Flag, FlagBatch, Ramp, Release,
+    RollbackPlan, ScheduledChange, Segment, change,
 };
 use prost::Message;
 use prost_types::Timestamp;
@@ -19,7 +19,7 @@ enum Effect {
     Flag(String, Option<Flag>),
     Segment((String, String), Option<Segment>),
     Token(String, Option<StoredToken>),
-    Rollout(String, Box<Rollout>),
+    Release(String, Box<Release>),
     Plan(String, Box<RollbackPlan>),
     Execution(String, Box<Execution>),
     Scheduled(String, Box<ScheduledChange>),
@@ -155,12 +155,12 @@ impl Txn {
         self.effects.push(Effect::Token(id, Some(token)));
     }
 
-    /// Stores a rollout record (no change-log entry: its flag changes carry their own).
-    pub fn put_rollout(&mut self, rollout: Rollout) {
+    /// Stores a release record (no change-log entry: its flag changes carry their own).
+    pub fn put_release(&mut self, release: Release) {
         self.batch
-            .put(keys::rollout(&rollout.id), rollout.encode_to_vec());
+            .put(keys::release(&release.id), release.encode_to_vec());
         self.effects
-            .push(Effect::Rollout(rollout.id.clone(), Box::new(rollout)));
+            .push(Effect::Release(release.id.clone(), Box::new(release)));
     }
 
     /// Stores a rollback plan.
@@ -292,7 +292,7 @@ impl Txn {
                 Effect::Segment(k, None) => drop(state.segments.remove(&k)),
                 Effect::Token(k, Some(v)) => drop(state.tokens.insert(k, v)),
                 Effect::Token(k, None) => drop(state.tokens.remove(&k)),
-                Effect::Rollout(k, v) => drop(state.rollouts.insert(k, *v)),
+                Effect::Release(k, v) => drop(state.releases.insert(k, *v)),
                 Effect::Plan(k, v) => drop(state.plans.insert(k, *v)),
                 Effect::Execution(k, v) => drop(state.executions.insert(k, *v)),
                 Effect::Scheduled(k, v) => drop(state.scheduled.insert(k, *v)),

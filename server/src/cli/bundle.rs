@@ -12,7 +12,7 @@ use crate::bundle::file::{self, Format};
 use crate::protojson;
 use flagwire_proto::v1::{
     Bundle, BundleChange, BundleChangeAction, ImportBundleRequest, ImportBundleResponse,
-    ListEnvironmentsRequest, ListFlagsRequest, ListRollbackPlansRequest, ListRolloutsRequest,
+    ListEnvironmentsRequest, ListFlagsRequest, ListReleasesRequest, ListRollbackPlansRequest,
     ListSegmentsRequest, bundle_object,
 };
 use serde_norway::Value;
@@ -54,7 +54,7 @@ pub struct ImportArgs {
 /// Reads every definition from the server.
 async fn fetch(target: &Target) -> Result<Bundle, Failure> {
     let clients = target.connect().await?;
-    let (mut admin, mut client) = (clients.admin, clients.rollouts);
+    let (mut admin, mut client, mut releases) = (clients.admin, clients.rollouts, clients.releases);
     let environments = admin
         .list_environments(ListEnvironmentsRequest {})
         .await?
@@ -88,17 +88,21 @@ async fn fetch(target: &Target) -> Result<Bundle, Failure> {
             .into_inner();
         segments.extend(list.segments.iter().map(definition::segment));
     }
-    let mut rollouts: Vec<_> = client
-        .list_rollouts(ListRolloutsRequest::default())
+    // Releases a rollout can express are written as rollouts (as older exports did), the
+    // others as releases; by id, not by creation time: releases imported together share one,
+    // so creation order would not survive a round trip.
+    let mut stored = releases
+        .list_releases(ListReleasesRequest::default())
         .await?
         .into_inner()
-        .rollouts
-        .iter()
-        .map(definition::rollout)
-        .collect();
-    // By id, not by creation time: rollouts imported together share one, so creation order
-    // would not survive a round trip.
-    rollouts.sort_by(|a, b| a.id.cmp(&b.id));
+        .releases;
+    stored.sort_by(|a, b| a.id.cmp(&b.id));
+    let (mut rollouts, mut release_defs) = (Vec::new(), Vec::new());
+    for r in &stored {
+        let (rollout, release) = crate::bundle::releases::export(r);
+        rollouts.extend(rollout);
+        release_defs.extend(release);
+    }
     let mut rollback_plans = client
         .list_rollback_plans(ListRollbackPlansRequest {})
         .await?
@@ -112,6 +116,7 @@ async fn fetch(target: &Target) -> Result<Bundle, Failure> {
         segments,
         rollouts,
         rollback_plans,
+        releases: release_defs,
     })
 }
 
@@ -158,6 +163,7 @@ pub async fn import(a: ImportArgs) -> Outcome {
             dry_run: a.dry_run,
             prune: a.prune,
             reason,
+            force: false,
         })
         .await?
         .into_inner();
@@ -176,6 +182,7 @@ fn object_value(o: Option<&flagwire_proto::v1::BundleObject>) -> Value {
         Some(Kind::Flag(f)) => protojson::to_value(f),
         Some(Kind::Segment(s)) => protojson::to_value(s),
         Some(Kind::Rollout(r)) => protojson::to_value(r),
+        Some(Kind::Release(r)) => protojson::to_value(r),
         Some(Kind::RollbackPlan(p)) => protojson::to_value(p),
         None => Value::Null,
     }

@@ -4,7 +4,8 @@
 
 use super::Failure;
 use flagwire_proto::grpc::{
-    admin_service_client::AdminServiceClient, rollout_service_client::RolloutServiceClient,
+    admin_service_client::AdminServiceClient, release_service_client::ReleaseServiceClient,
+    rollout_service_client::RolloutServiceClient,
 };
 use std::time::Duration;
 use tonic::metadata::MetadataValue;
@@ -57,6 +58,8 @@ impl tonic::service::Interceptor for Bearer {
 pub type Admin = AdminServiceClient<InterceptedService<Channel, Bearer>>;
 /// An authenticated RolloutService client.
 pub type Rollouts = RolloutServiceClient<InterceptedService<Channel, Bearer>>;
+/// An authenticated ReleaseService client.
+pub type Releases = ReleaseServiceClient<InterceptedService<Channel, Bearer>>;
 
 /// Clients of one connection.
 pub struct Clients {
@@ -64,6 +67,8 @@ pub struct Clients {
     pub admin: Admin,
     /// RolloutService.
     pub rollouts: Rollouts,
+    /// ReleaseService.
+    pub releases: Releases,
 }
 
 fn token() -> Result<Bearer, Failure> {
@@ -142,7 +147,9 @@ impl Target {
             admin: AdminServiceClient::with_interceptor(channel.clone(), bearer.clone())
                 .max_decoding_message_size(limit)
                 .max_encoding_message_size(limit),
-            rollouts: RolloutServiceClient::with_interceptor(channel, bearer)
+            rollouts: RolloutServiceClient::with_interceptor(channel.clone(), bearer.clone())
+                .max_decoding_message_size(limit),
+            releases: ReleaseServiceClient::with_interceptor(channel, bearer)
                 .max_decoding_message_size(limit),
         })
     }

@@ -273,6 +273,7 @@ pub async fn set_variant(a: SetVariantArgs) -> Outcome {
     });
     let flag = admin
         .update_flag(UpdateFlagRequest {
+            force: false,
             flag: Some(flag),
             expected_version: version,
             reason: a.reason,
@@ -305,6 +306,7 @@ pub async fn toggle(a: ToggleArgs, enabled: bool) -> Outcome {
     let mut admin = a.connect.connect().await?.admin;
     let response = admin
         .set_flag_enabled(SetFlagEnabledRequest {
+            force: false,
             key: a.key,
             environment: a.env.clone(),
             enabled,

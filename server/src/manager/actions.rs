@@ -6,7 +6,8 @@
 //! thing (a second application still records a new version, like any write).
 
 use crate::catalog::flags::commit_version;
-use crate::catalog::{State, Txn};
+use crate::catalog::owners::guard;
+use crate::catalog::{Meta, State, Txn};
 use crate::error::{Error, Result};
 use flagwire_core::validate::validate_flag;
 use flagwire_proto::v1::{
@@ -91,8 +92,8 @@ pub fn check(state: &State, step: &PlanStep, field: &str) -> Result<()> {
             }
         }
         plan_step::Action::AbortRolloutId(id) => {
-            if !state.rollouts.contains_key(id) {
-                return Err(Error::NotFound(format!("rollout {id:?}")));
+            if !state.releases.contains_key(id) {
+                return Err(Error::NotFound(format!("release {id:?}")));
             }
         }
         plan_step::Action::Wait(d) => {
@@ -157,8 +158,16 @@ fn set_weights(next: &mut Flag, before: &Flag, a: &SetWeightsAction) {
 }
 
 /// Applies a flag-changing step in `txn`; returns a detail for the execution log. Abort and
-/// wait steps are refused here (the caller runs them).
-pub fn apply(state: &State, txn: &mut Txn, step: &PlanStep, old: Option<Flag>) -> Result<String> {
+/// wait steps are refused here (the caller runs them). A step that changes what a flag under
+/// an active release or ramp serves is refused unless `force` (see `catalog::owners`).
+pub fn apply(
+    state: &State,
+    txn: &mut Txn,
+    meta: &Meta,
+    step: &PlanStep,
+    old: Option<Flag>,
+    force: bool,
+) -> Result<String> {
     let key = flag_of(step).ok_or_else(|| Error::invalid("step", "not a flag change"))?;
     let before = state
         .flags
@@ -203,6 +212,7 @@ pub fn apply(state: &State, txn: &mut Txn, step: &PlanStep, old: Option<Flag>) -
         _ => return Err(Error::invalid("step", "not a flag change")),
     };
     validate_flag(&next, state)?;
+    guard(state, txn, meta, before, Some(&next), force)?;
     let flag = commit_version(state, txn, before, next, action);
     Ok(format!("{detail} (version {})", flag.version))
 }

@@ -1,14 +1,18 @@
-//! The emergency kill switch: one call turns off one flag, every flag with a tag, the flag of a
-//! rollout, or everything, in one environment or all of them, serving each flag's off variant.
-//! All of it is one catalog write, so one revision per environment, durable before the call
-//! answers. The execution keeps the flags as they were; `UndoKill` restores the `enabled` state
-//! of exactly the configurations the kill turned off (later edits to other fields stay).
+//! The emergency kill switch: one call turns off one flag, every flag with a tag, the flags of
+//! a release (or rollout), or everything, in one environment or all of them, serving each
+//! flag's off variant. All of it is one catalog write, so one revision per environment, durable
+//! before the call answers; it never waits on anything else and is never refused because a
+//! release owns a flag (a release whose flag is killed pauses, in the same write). A kill of a
+//! release's scope then rolls the release back; if that fails the execution records the failure
+//! and the server logs it. The execution keeps the flags as they were; `UndoKill` restores the
+//! `enabled` state of exactly the configurations the kill turned off (later edits stay).
 
 use super::{Manager, new_id, stored_execution};
 use crate::catalog::flags::stamp_version;
+use crate::catalog::owners::guard;
 use crate::catalog::{Meta, State};
 use crate::error::{Error, Result};
-use crate::rollouts::Action;
+use crate::releases::Command;
 use flagwire_proto::v1::{
     Acknowledgement, Execution, ExecutionState, Flag, Scope, StepOutcome, scope,
 };
@@ -24,7 +28,7 @@ fn targets(state: &State, s: &Scope) -> Result<Vec<(Flag, Vec<String>)>> {
         None => {
             return Err(Error::invalid(
                 "scope",
-                "needs one of flagKey, tag, rolloutId, systemWide",
+                "needs one of flagKey, tag, releaseId, rolloutId, systemWide",
             ));
         }
         Some(scope::Kind::FlagKey(k)) => {
@@ -45,13 +49,16 @@ fn targets(state: &State, s: &Scope) -> Result<Vec<(Flag, Vec<String>)>> {
             }
             found
         }
-        Some(scope::Kind::RolloutId(id)) => {
+        Some(scope::Kind::RolloutId(id) | scope::Kind::ReleaseId(id)) => {
             let r = state
-                .rollouts
+                .releases
                 .get(id)
-                .ok_or_else(|| Error::NotFound(format!("rollout {id:?}")))?;
+                .ok_or_else(|| Error::NotFound(format!("release {id:?}")))?;
             env_filter = r.environment.clone();
-            state.flags.get(&r.flag_key).into_iter().collect()
+            r.flags
+                .iter()
+                .filter_map(|f| state.flags.get(&f.flag_key))
+                .collect()
         }
         Some(scope::Kind::SystemWide(true)) => state.flags.values().collect(),
         Some(scope::Kind::SystemWide(false)) => {
@@ -99,6 +106,7 @@ impl Manager {
                         }
                         envs.insert(env.clone());
                     }
+                    guard(state, txn, meta, before, Some(&next), true)?;
                     let next = stamp_version(txn, before, next);
                     txn.audit("flag.kill", "flag", &next.key, None, None);
                     next_flags.push(next);
@@ -142,11 +150,57 @@ impl Manager {
             })
             .await?;
         tracing::warn!(execution = %execution.id, reason = %meta.reason, actor = %meta.actor, "kill switch flipped");
-        // A killed rollout is over: its judge must not promote it behind the kill.
-        if let Some(scope::Kind::RolloutId(id)) = scope.kind.as_ref() {
-            let _ = self.rollouts.act(meta, id, Action::Rollback).await;
-        }
+        let execution = match scope.kind.as_ref() {
+            // A killed release is over: nothing may promote it behind the kill.
+            Some(scope::Kind::RolloutId(id) | scope::Kind::ReleaseId(id)) => {
+                self.end_killed_release(meta, execution, id).await?
+            }
+            _ => execution,
+        };
         Ok(self.acknowledged(execution))
+    }
+
+    /// Rolls back the release a kill just turned off and records how that went in the kill's
+    /// execution: a failure is a failed step there and an error in the log, never dropped.
+    async fn end_killed_release(
+        &self,
+        meta: &Meta,
+        execution: Execution,
+        release: &str,
+    ) -> Result<Execution> {
+        let outcome = match self.releases.act(meta, release, Command::Rollback).await {
+            Ok(_) => StepOutcome {
+                index: 1,
+                ok: true,
+                detail: format!("release {release} rolled back"),
+            },
+            Err(Error::FailedPrecondition(m))
+                if m.contains("Completed") || m.contains("RolledBack") =>
+            {
+                StepOutcome {
+                    index: 1,
+                    ok: true,
+                    detail: format!("release {release} had already ended"),
+                }
+            }
+            Err(e) => {
+                tracing::error!(execution = %execution.id, release = %release, error = %e, "the kill switch could not roll the release back");
+                StepOutcome {
+                    index: 1,
+                    ok: false,
+                    detail: format!("release {release} did not roll back: {e}"),
+                }
+            }
+        };
+        let id = execution.id.clone();
+        self.catalog
+            .write(meta, |state, txn| {
+                let mut e = stored_execution(state, &id)?;
+                e.steps.push(outcome.clone());
+                txn.put_execution(e.clone());
+                Ok(e)
+            })
+            .await
     }
 
     /// Restores what kill execution `id` turned off.

@@ -20,7 +20,7 @@ use crate::catalog::{Catalog, State};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::metrics::instances::Registry;
-use crate::rollouts::Rollouts;
+use crate::releases::Releases;
 use crate::store::keys;
 use flagwire_proto::v1::{Execution, Flag};
 use prost::Message;
@@ -32,7 +32,7 @@ use std::time::Duration;
 pub struct Manager {
     catalog: Arc<Catalog>,
     registry: Arc<Registry>,
-    rollouts: Arc<Rollouts>,
+    releases: Arc<Releases>,
     clock: Arc<dyn Clock>,
     tick: Duration,
     // Running executions → a signal that cancels them.
@@ -55,18 +55,47 @@ pub(crate) fn new_id(prefix: &str) -> String {
 }
 
 impl Manager {
+    /// Runs the rollback plans of releases as they roll back, until `stop` resolves; a plan
+    /// that cannot start is an error in the log, with the release named.
+    pub async fn run_rollback_plans(
+        self: Arc<Self>,
+        mut rolled_back: tokio::sync::mpsc::UnboundedReceiver<crate::releases::RolledBack>,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::pin!(stop);
+        loop {
+            let r = tokio::select! {
+                () = &mut stop => return,
+                r = rolled_back.recv() => match r {
+                    Some(r) => r,
+                    None => return,
+                },
+            };
+            let meta = crate::catalog::Meta {
+                actor: "judge".into(),
+                reason: format!("release {} rolled back", r.release_id),
+            };
+            if let Err(e) = self
+                .execute(&meta, &r.plan_id, None, &r.release_id, false)
+                .await
+            {
+                tracing::error!(release = %r.release_id, plan = %r.plan_id, error = %e, "rollback plan did not start");
+            }
+        }
+    }
+
     /// The manager over `catalog`; `tick` is how often the timer looks for due work.
     pub fn new(
         catalog: Arc<Catalog>,
         registry: Arc<Registry>,
-        rollouts: Arc<Rollouts>,
+        releases: Arc<Releases>,
         clock: Arc<dyn Clock>,
         tick: Duration,
     ) -> Self {
         Self {
             catalog,
             registry,
-            rollouts,
+            releases,
             clock,
             tick,
             running: Mutex::default(),

@@ -8,7 +8,8 @@
 use super::{Manager, actions, new_id, stored_execution};
 use crate::catalog::{Meta, State};
 use crate::error::{Error, Result};
-use crate::rollouts::{Action, is_active};
+use crate::releases::Command;
+use flagwire_core::release::wire;
 use flagwire_proto::v1::{
     Acknowledgement, Execution, ExecutionState, PlanStep, RollbackPlan, StepOutcome, plan_step,
 };
@@ -74,6 +75,7 @@ impl Manager {
         plan_id: &str,
         at: Option<SystemTime>,
         rollout_id: &str,
+        force: bool,
     ) -> Result<Execution> {
         let now = self.clock.now();
         let later = at.is_some_and(|t| t > now);
@@ -97,6 +99,7 @@ impl Manager {
                     actor: meta.actor.clone(),
                     start_time: Some(start),
                     rollout_id: rollout_id.to_owned(),
+                    force,
                     ..Execution::default()
                 };
                 txn.put_execution(e.clone());
@@ -221,15 +224,15 @@ impl Manager {
             let active = self
                 .catalog
                 .read()
-                .rollouts
+                .releases
                 .get(rollout)
-                .map(is_active)
-                .ok_or_else(|| Error::NotFound(format!("rollout {rollout:?}")))?;
+                .map(wire::active)
+                .ok_or_else(|| Error::NotFound(format!("release {rollout:?}")))?;
             let detail = if active {
-                self.rollouts.act(meta, rollout, Action::Rollback).await?;
-                format!("rollout {rollout} rolled back")
+                self.releases.act(meta, rollout, Command::Rollback).await?;
+                format!("release {rollout} rolled back")
             } else {
-                format!("rollout {rollout} had already ended")
+                format!("release {rollout} had already ended")
             };
             let outcome = StepOutcome {
                 index: index as u32,
@@ -248,7 +251,7 @@ impl Manager {
                 if e.steps.len() != index {
                     return Err(Error::FailedPrecondition("step already recorded".into()));
                 }
-                let detail = actions::apply(state, txn, step, old)?;
+                let detail = actions::apply(state, txn, meta, step, old, e.force)?;
                 e.steps.push(StepOutcome {
                     index: index as u32,
                     ok: true,

@@ -6,10 +6,10 @@
 
 use super::{Manager, new_id};
 use crate::catalog::flags::commit_version;
+use crate::catalog::owners::ramp_active;
 use crate::catalog::{Meta, State, Txn};
 use crate::error::{Error, Result};
-use crate::rollouts::is_active;
-use crate::rollouts::spec::millis;
+use crate::releases::limits::millis;
 use flagwire_proto::v1::{Ramp, RampState, Serve, Split, SplitEntry, serve};
 use std::time::{Duration, SystemTime};
 
@@ -19,11 +19,6 @@ pub const DEFAULT_STEPS: u32 = 10;
 
 fn state_of(r: &Ramp) -> RampState {
     RampState::try_from(r.state).unwrap_or(RampState::Unspecified)
-}
-
-/// Whether a ramp still moves its flag (running or paused).
-pub fn ramp_active(r: &Ramp) -> bool {
-    matches!(state_of(r), RampState::Running | RampState::Paused)
 }
 
 /// The time between two steps.
@@ -94,18 +89,12 @@ fn check(state: &State, r: &Ramp) -> Result<()> {
             r.flag_key, r.environment
         )));
     }
-    let busy = state
-        .ramps
-        .values()
-        .any(|o| ramp_active(o) && o.flag_key == r.flag_key && o.environment == r.environment)
-        || state
-            .rollouts
-            .values()
-            .any(|o| is_active(o) && o.flag_key == r.flag_key && o.environment == r.environment);
-    if busy {
+    if let Some(owner) = state.owner(&r.flag_key, &r.environment) {
         return Err(Error::FailedPrecondition(format!(
-            "flag {:?} already has an active ramp or rollout in {:?}",
-            r.flag_key, r.environment
+            "flag {:?} already belongs to {} in {:?}",
+            r.flag_key,
+            owner.describe(),
+            r.environment
         )));
     }
     Ok(())

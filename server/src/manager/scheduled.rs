@@ -4,9 +4,11 @@
 
 use super::{Manager, actions, new_id};
 use crate::catalog::flags::commit_version;
+use crate::catalog::owners::guard;
 use crate::catalog::{Meta, State};
 use crate::error::{Error, Result};
-use crate::rollouts::{Action, is_active};
+use crate::releases::Command;
+use flagwire_core::release::wire;
 use flagwire_core::validate::validate_flag;
 use flagwire_proto::v1::{ScheduledChange, ScheduledChangeState, plan_step};
 use prost_types::Timestamp;
@@ -125,14 +127,14 @@ impl Manager {
         if let Some(plan_step::Action::AbortRolloutId(rollout)) =
             c.step.as_ref().and_then(|s| s.action.as_ref())
         {
-            let active = self.catalog.read().rollouts.get(rollout).map(is_active);
+            let active = self.catalog.read().releases.get(rollout).map(wire::active);
             let detail = match active {
-                Some(true) => match self.rollouts.act(&meta, rollout, Action::Rollback).await {
-                    Ok(_) => Ok(format!("rollout {rollout} rolled back")),
+                Some(true) => match self.releases.act(&meta, rollout, Command::Rollback).await {
+                    Ok(_) => Ok(format!("release {rollout} rolled back")),
                     Err(e) => Err(e.to_string()),
                 },
-                Some(false) => Ok(format!("rollout {rollout} had already ended")),
-                None => Err(format!("rollout {rollout:?} not found")),
+                Some(false) => Ok(format!("release {rollout} had already ended")),
+                None => Err(format!("release {rollout:?} not found")),
             };
             return self.finish_scheduled(&meta, id, detail, now).await;
         }
@@ -145,7 +147,7 @@ impl Manager {
             .write(&meta, |state, txn| {
                 let mut c = pending(state, id)?;
                 let detail = match (&c.step, &c.flag) {
-                    (Some(step), _) => actions::apply(state, txn, step, old)?,
+                    (Some(step), _) => actions::apply(state, txn, &meta, step, old, c.force)?,
                     (None, Some(flag)) => {
                         let before = state
                             .flags
@@ -156,6 +158,7 @@ impl Manager {
                             archived: before.archived,
                             ..flag.clone()
                         };
+                        guard(state, txn, &meta, before, Some(&next), c.force)?;
                         let f = commit_version(state, txn, before, next, "flag.update");
                         format!("{} updated (version {})", f.key, f.version)
                     }

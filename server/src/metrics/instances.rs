@@ -369,6 +369,7 @@ mod tests {
 
     fn report(id: &str, sequence: u64, applied: u64) -> ValidReport {
         ValidReport {
+            cohort_outcomes: Vec::new(),
             environment: "prod".into(),
             instance_id: id.into(),
             sequence,

@@ -4,8 +4,8 @@
 //! **In memory, not durable.** Usage aggregates and the instance registry live only in this
 //! process: a restart forgets them, and SDKs refill them with their next reports and Watch
 //! reconnects. They are operational signals, not records; the catalog's store is kept for
-//! what must survive (flags, audit). Per-rollout aggregates, which canary decisions need
-//! across restarts, will be persisted separately (issue 7).
+//! what must survive (flags, audit). Per-release evidence, which decisions need across
+//! restarts, is persisted separately (`releases::evidence`).
 //!
 //! Ingesting a report ([`Metrics::ingest`]), after [`report::validate`] accepted it whole:
 //! 1. the registry records it (last seen, SDK, applied revision) even if it goes no further;
@@ -13,8 +13,10 @@
 //! 3. a sequence number the instance already used is dropped as a **duplicate** (SDKs retry);
 //! 4. otherwise every series merges into [`usage`] and the report counts as **accepted**.
 //!
-//! - [`report`]: validation; [`usage`]: the aggregates; [`instances`]: the registry.
+//! - [`report`]: validation ([`cohorts`]: a report's per-release outcomes); [`usage`]: the
+//!   aggregates; [`instances`]: the registry.
 
+pub mod cohorts;
 pub mod instances;
 pub mod report;
 pub mod usage;
@@ -194,6 +196,7 @@ mod tests {
 
     fn report(sequence: u64, end: SystemTime) -> ValidReport {
         ValidReport {
+            cohort_outcomes: Vec::new(),
             environment: "prod".into(),
             instance_id: "00000000-0000-4000-8000-00000000000a".into(),
             sequence,

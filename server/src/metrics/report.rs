@@ -5,6 +5,7 @@
 //! a bug finds out at once instead of silently skewing a canary's numbers. A report with no
 //! series and no window is valid: SDKs send those to say which revision they have applied.
 
+use super::cohorts::ValidCohortOutcome;
 use super::usage::Aggregate;
 use crate::catalog::State;
 use crate::error::{Error, Result};
@@ -64,6 +65,8 @@ pub struct ValidReport {
     pub series: Vec<ValidSeries>,
     /// Series the SDK dropped since its last successful report.
     pub dropped_series: u64,
+    /// Outcomes per release cohort, in request order.
+    pub cohort_outcomes: Vec<ValidCohortOutcome>,
 }
 
 fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Error {
@@ -96,7 +99,7 @@ pub fn instance_id(field: &str, id: &str) -> Result<String> {
 
 fn window(r: &ReportRequest, now: SystemTime) -> Result<Option<(SystemTime, SystemTime)>> {
     let (start, end) = match (&r.window_start, &r.window_end) {
-        (None, None) if r.series.is_empty() => return Ok(None),
+        (None, None) if r.series.is_empty() && r.cohort_outcomes.is_empty() => return Ok(None),
         (None, _) => return Err(invalid("windowStart", "required")),
         (_, None) => return Err(invalid("windowEnd", "required")),
         (Some(s), Some(e)) => (time("windowStart", s)?, time("windowEnd", e)?),
@@ -230,6 +233,12 @@ pub fn validate(
         .enumerate()
         .map(|(i, s)| series(state, i, s))
         .collect::<Result<Vec<_>>>()?;
+    let cohort_outcomes = r
+        .cohort_outcomes
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| super::cohorts::validate(i, c))
+        .collect::<Result<Vec<_>>>()?;
     Ok(ValidReport {
         environment: env.to_owned(),
         instance_id: id,
@@ -240,6 +249,7 @@ pub fn validate(
         window,
         series,
         dropped_series: r.dropped_series,
+        cohort_outcomes,
     })
 }
 

@@ -119,7 +119,7 @@ impl AdminService for Admin {
         ok(UpdateFlagResponse {
             flag: Some(
                 self.catalog
-                    .update_flag(&m, flag, r.expected_version)
+                    .update_flag(&m, flag, r.expected_version, r.force)
                     .await?,
             ),
         })
@@ -133,7 +133,14 @@ impl AdminService for Admin {
         let r = r.into_inner();
         let flag = self
             .catalog
-            .set_flag_enabled(&m, &r.key, &r.environment, r.enabled, r.expected_version)
+            .set_flag_enabled(
+                &m,
+                &r.key,
+                &r.environment,
+                r.enabled,
+                r.expected_version,
+                r.force,
+            )
             .await?;
         ok(SetFlagEnabledResponse { flag: Some(flag) })
     }
@@ -142,7 +149,11 @@ impl AdminService for Admin {
         let m = meta(&r, &r.get_ref().reason)?;
         let r = r.into_inner();
         ok(ArchiveFlagResponse {
-            flag: Some(self.catalog.archive_flag(&m, &r.key, r.archived).await?),
+            flag: Some(
+                self.catalog
+                    .archive_flag(&m, &r.key, r.archived, r.force)
+                    .await?,
+            ),
         })
     }
 
@@ -166,7 +177,7 @@ impl AdminService for Admin {
         let r = r.into_inner();
         let flag = self
             .catalog
-            .revert_flag(&m, &r.key, r.version, r.expected_version)
+            .revert_flag(&m, &r.key, r.version, r.expected_version, r.force)
             .await?;
         ok(RevertFlagResponse { flag: Some(flag) })
     }
@@ -286,6 +297,7 @@ impl AdminService for Admin {
         let options = Options {
             dry_run: r.dry_run,
             prune: r.prune,
+            force: r.force,
         };
         let outcome = import(&self.catalog, &m, &bundle, options).await?;
         ok(ImportBundleResponse {

@@ -5,11 +5,12 @@
 //! - [`flags`]: the `FlagService` handlers (Watch, Evaluate, EvaluateAll).
 //! - [`watch_stream`]: the stream type Watch returns.
 //! - [`metrics`]: the `MetricsService` handlers (reports, usage, the SDK-instance registry).
-//! - [`rollouts`]: the `RolloutService` handlers.
+//! - [`rollouts`]: the `RolloutService` handlers; [`releases`]: the `ReleaseService` handlers.
 
 pub mod admin;
 pub mod flags;
 pub mod metrics;
+pub mod releases;
 pub mod rollouts;
 pub mod watch_stream;
 

@@ -1,10 +1,11 @@
-//! `flagwire.v1.RolloutService`: canary rollouts ([`crate::rollouts`]) and the rollback manager
-//! ([`crate::manager`]): the kill switch, rollback plans and executions, scheduled changes and
-//! ramps.
+//! `flagwire.v1.RolloutService`: single-flag canary rollouts (a view of one-flag releases,
+//! [`crate::releases`]) and the rollback manager ([`crate::manager`]): the kill switch,
+//! rollback plans and executions, scheduled changes and ramps.
 
 use super::{meta, required};
 use crate::manager::Manager;
-use crate::rollouts::{Action, Rollouts};
+use crate::releases::{Command, Releases};
+use flagwire_core::release::{EVERYONE, wire};
 use flagwire_proto::grpc::rollout_service_server::RolloutService;
 use flagwire_proto::v1::*;
 use std::sync::Arc;
@@ -12,24 +13,45 @@ use tonic::{Request, Response, Status};
 
 /// The RolloutService handlers.
 pub struct RolloutApi {
-    rollouts: Arc<Rollouts>,
+    releases: Arc<Releases>,
     manager: Arc<Manager>,
 }
 
 impl RolloutApi {
-    /// Handlers over `rollouts` and `manager`.
-    pub fn new(rollouts: Arc<Rollouts>, manager: Arc<Manager>) -> Self {
-        Self { rollouts, manager }
+    /// Handlers over `releases` and `manager`.
+    pub fn new(releases: Arc<Releases>, manager: Arc<Manager>) -> Self {
+        Self { releases, manager }
     }
 
-    async fn act(&self, r: &Request<impl Identified>, action: Action) -> Result<Rollout, Status> {
+    async fn act(&self, r: &Request<impl Identified>, command: Command) -> Result<Rollout, Status> {
         let m = meta(r, r.get_ref().reason())?;
         let id = r.get_ref().id();
         if id.is_empty() {
             return Err(Status::invalid_argument("invalid argument: id: required"));
         }
-        Ok(self.rollouts.act(&m, id, action).await?)
+        rollout(self.get(id, 0)?)?;
+        rollout(self.releases.act(&m, id, command).await?)
     }
+
+    /// Release `id`, or NOT_FOUND in the Rollout API's terms.
+    fn get(&self, id: &str, windows: usize) -> Result<Release, Status> {
+        self.releases
+            .get(id, windows)
+            .map_err(|_| Status::not_found(format!("rollout {id:?} not found")))
+    }
+}
+
+/// The rollout view of a release; a release a rollout cannot express is refused, so the
+/// Rollout API never shows half of one.
+fn rollout(r: Release) -> Result<Rollout, Status> {
+    if !wire::is_rollout(&r) {
+        return Err(Status::failed_precondition(format!(
+            "{:?} is a release of {} flags or stages a rollout cannot express: use ReleaseService",
+            r.id,
+            r.flags.len()
+        )));
+    }
+    Ok(wire::to_rollout(&r))
 }
 
 /// Requests naming a rollout, with an optional reason.
@@ -70,30 +92,49 @@ impl RolloutService for RolloutApi {
     ) -> Reply<CreateRolloutResponse> {
         let m = meta(&r, "")?;
         let rollout = required(r.into_inner().rollout, "rollout")?;
-        let rollout = Some(self.rollouts.create(&m, rollout).await?);
+        let created = self
+            .releases
+            .act_new(&m, Command::CreateRollout(Box::new(rollout)))
+            .await?;
+        let rollout = Some(wire::to_rollout(&created));
         Ok(Response::new(CreateRolloutResponse { rollout }))
     }
 
     async fn start_rollout(&self, r: Request<StartRolloutRequest>) -> Reply<StartRolloutResponse> {
-        let rollout = Some(self.act(&r, Action::Start).await?);
+        let mut rollout = self.act(&r, Command::Start).await?;
+        if rollout
+            .steps
+            .first()
+            .is_some_and(|s| s.basis_points >= EVERYONE)
+        {
+            // A rollout of only 100 % completes when it starts, as it always has.
+            rollout = self.act(&r, Command::Promote).await?;
+        }
+        let rollout = Some(rollout);
         Ok(Response::new(StartRolloutResponse { rollout }))
     }
 
     async fn get_rollout(&self, r: Request<GetRolloutRequest>) -> Reply<GetRolloutResponse> {
         let r = r.into_inner();
         let limit = r.window_limit.min(10_000) as usize;
-        let rollout = Some(self.rollouts.get(&r.id, limit)?);
+        let rollout = Some(rollout(self.get(&r.id, limit)?)?);
         Ok(Response::new(GetRolloutResponse { rollout }))
     }
 
     async fn list_rollouts(&self, r: Request<ListRolloutsRequest>) -> Reply<ListRolloutsResponse> {
         let r = r.into_inner();
-        let rollouts = self.rollouts.list(&r.environment, &r.flag_key);
+        let rollouts = self
+            .releases
+            .list(&r.environment, &r.flag_key)
+            .iter()
+            .filter(|r| wire::is_rollout(r))
+            .map(wire::to_rollout)
+            .collect();
         Ok(Response::new(ListRolloutsResponse { rollouts }))
     }
 
     async fn pause_rollout(&self, r: Request<PauseRolloutRequest>) -> Reply<PauseRolloutResponse> {
-        let rollout = Some(self.act(&r, Action::Pause).await?);
+        let rollout = Some(self.act(&r, Command::Pause).await?);
         Ok(Response::new(PauseRolloutResponse { rollout }))
     }
 
@@ -101,7 +142,7 @@ impl RolloutService for RolloutApi {
         &self,
         r: Request<ResumeRolloutRequest>,
     ) -> Reply<ResumeRolloutResponse> {
-        let rollout = Some(self.act(&r, Action::Resume).await?);
+        let rollout = Some(self.act(&r, Command::Resume).await?);
         Ok(Response::new(ResumeRolloutResponse { rollout }))
     }
 
@@ -109,7 +150,7 @@ impl RolloutService for RolloutApi {
         &self,
         r: Request<PromoteRolloutRequest>,
     ) -> Reply<PromoteRolloutResponse> {
-        let rollout = Some(self.act(&r, Action::Promote).await?);
+        let rollout = Some(self.act(&r, Command::Promote).await?);
         Ok(Response::new(PromoteRolloutResponse { rollout }))
     }
 
@@ -117,7 +158,7 @@ impl RolloutService for RolloutApi {
         &self,
         r: Request<RollbackRolloutRequest>,
     ) -> Reply<RollbackRolloutResponse> {
-        let rollout = Some(self.act(&r, Action::Rollback).await?);
+        let rollout = Some(self.act(&r, Command::Rollback).await?);
         Ok(Response::new(RollbackRolloutResponse { rollout }))
     }
 
@@ -153,7 +194,11 @@ impl RolloutService for RolloutApi {
                 })
             })
             .transpose()?;
-        let execution = Some(self.manager.execute(&m, &r.plan_id, at, "").await?);
+        let execution = Some(
+            self.manager
+                .execute(&m, &r.plan_id, at, "", r.force)
+                .await?,
+        );
         Ok(Response::new(ExecuteRollbackPlanResponse { execution }))
     }
 

@@ -57,9 +57,15 @@ pub fn token(id: &str) -> Vec<u8> {
     join(b"t/", &[id.as_bytes()])
 }
 
-/// A rollout.
+/// A rollout record of an older version (`r/<id>`): read once at start and rewritten as a
+/// release.
 pub fn rollout(id: &str) -> Vec<u8> {
     join(b"r/", &[id.as_bytes()])
+}
+
+/// A release record (`l/<id>`; single-flag rollouts are stored as releases too).
+pub fn release(id: &str) -> Vec<u8> {
+    join(b"l/", &[id.as_bytes()])
 }
 /// One closed window of a rollout.
 pub fn rollout_window(id: &str, end_ms: u64) -> Vec<u8> {

@@ -9,8 +9,8 @@ use crate::clock::{Clock, Timers};
 use crate::metrics::Metrics;
 use crate::metrics::instances::EnvInstances;
 use crate::metrics::usage::{GRID_SECS, SeriesTotal};
-use crate::rollouts::is_active;
-use flagwire_proto::v1::{DecisionKind, ExecutionState, RolloutState};
+use flagwire_core::release::{Audience, EVERYONE, wire};
+use flagwire_proto::v1::{DecisionKind, ExecutionState, ReleaseState};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
@@ -60,12 +60,13 @@ impl Scrape {
     }
 }
 
-const ROLLOUT_STATES: [RolloutState; 5] = [
-    RolloutState::Draft,
-    RolloutState::Running,
-    RolloutState::Paused,
-    RolloutState::Completed,
-    RolloutState::RolledBack,
+const RELEASE_STATES: [ReleaseState; 6] = [
+    ReleaseState::Draft,
+    ReleaseState::Running,
+    ReleaseState::Paused,
+    ReleaseState::AwaitingApproval,
+    ReleaseState::Completed,
+    ReleaseState::RolledBack,
 ];
 
 const EXECUTION_STATES: [ExecutionState; 6] = [
@@ -77,13 +78,14 @@ const EXECUTION_STATES: [ExecutionState; 6] = [
     ExecutionState::Undone,
 ];
 
-fn rollout_state(state: i32) -> &'static str {
-    match RolloutState::try_from(state) {
-        Ok(RolloutState::Draft) => "draft",
-        Ok(RolloutState::Running) => "running",
-        Ok(RolloutState::Paused) => "paused",
-        Ok(RolloutState::Completed) => "completed",
-        Ok(RolloutState::RolledBack) => "rolled_back",
+fn release_state(state: i32) -> &'static str {
+    match ReleaseState::try_from(state) {
+        Ok(ReleaseState::Draft) => "draft",
+        Ok(ReleaseState::Running) => "running",
+        Ok(ReleaseState::Paused) => "paused",
+        Ok(ReleaseState::AwaitingApproval) => "awaiting_approval",
+        Ok(ReleaseState::Completed) => "completed",
+        Ok(ReleaseState::RolledBack) => "rolled_back",
         _ => "unspecified",
     }
 }
@@ -135,9 +137,9 @@ impl CatalogView {
             view.revisions.insert(key.clone(), env.revision);
             view.flags.insert((key.clone(), true), 0);
             view.flags.insert((key.clone(), false), 0);
-            for s in ROLLOUT_STATES {
+            for s in RELEASE_STATES {
                 view.rollouts
-                    .insert((key.clone(), rollout_state(s as i32)), 0);
+                    .insert((key.clone(), release_state(s as i32)), 0);
             }
         }
         for kind in ["kill", "plan"] {
@@ -151,18 +153,30 @@ impl CatalogView {
                 *view.flags.entry((env.clone(), config.enabled)).or_default() += 1;
             }
         }
-        for r in state.rollouts.values() {
+        for r in state.releases.values() {
             *view
                 .rollouts
-                .entry((r.environment.clone(), rollout_state(r.state)))
+                .entry((r.environment.clone(), release_state(r.state)))
                 .or_default() += 1;
-            if is_active(r) {
-                let bp = r
-                    .steps
-                    .get(r.current_step as usize)
-                    .map_or(0, |s| s.basis_points);
-                let labels = [r.id.clone(), r.environment.clone(), r.flag_key.clone()];
-                view.canary.push((labels, f64::from(bp) / 10_000.0));
+            if wire::active(r) {
+                let s = wire::state(r);
+                for f in r
+                    .flags
+                    .iter()
+                    .filter(|f| !s.rolled_back.contains(&f.flag_key))
+                {
+                    let bp = match s.stage.and_then(|i| r.stages.get(i)) {
+                        None => 0,
+                        Some(stage) => match wire::audience_of(stage.audience.as_ref()) {
+                            Audience::Share(bp) => bp,
+                            // A segment's share of units is not known here.
+                            Audience::Segment(_) => 0,
+                            Audience::Everyone => EVERYONE,
+                        },
+                    };
+                    let labels = [r.id.clone(), r.environment.clone(), f.flag_key.clone()];
+                    view.canary.push((labels, f64::from(bp) / 10_000.0));
+                }
             }
             for d in &r.decisions {
                 let key = (
@@ -434,7 +448,7 @@ fn encode_rollouts(e: &mut DescriptorEncoder, view: &CatalogView) -> Result<(), 
     write(
         e,
         "flagwire_rollouts",
-        "Canary rollouts per environment, by state.",
+        "Releases (and one-flag canary rollouts) per environment, by state.",
         Gauge,
         &rollouts,
     )?;
@@ -451,7 +465,7 @@ fn encode_rollouts(e: &mut DescriptorEncoder, view: &CatalogView) -> Result<(), 
     write(
         e,
         "flagwire_rollout_canary_ratio",
-        "Share of units served the treatment as canary by each running or paused rollout (control gets as many).",
+        "Share of units served each active release's stage as canary, per flag still in it (control gets as many; 0 for a segment audience).",
         Gauge,
         &canary,
     )?;
@@ -496,7 +510,9 @@ fn encode_rollouts(e: &mut DescriptorEncoder, view: &CatalogView) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flagwire_proto::v1::{Decision, Environment, Execution, Rollout, RolloutStep};
+    use flagwire_proto::v1::{
+        Decision, Environment, Execution, Rollout, RolloutState, RolloutStep,
+    };
 
     #[test]
     fn the_catalog_view_counts_rollouts_decisions_and_kills() {
@@ -519,6 +535,7 @@ mod tests {
             environment: "prod".into(),
             state: RolloutState::Running as i32,
             current_step: 1,
+            step_start_time: Some(prost_types::Timestamp::default()),
             steps: vec![
                 RolloutStep {
                     basis_points: 100,
@@ -535,7 +552,10 @@ mod tests {
             ],
             ..Default::default()
         };
-        state.rollouts.insert("r1".into(), rollout);
+        state.releases.insert(
+            "r1".into(),
+            flagwire_core::release::wire::from_rollout(&rollout),
+        );
         for (id, kind, s) in [
             ("x1", "kill", ExecutionState::Succeeded),
             ("x2", "kill", ExecutionState::Undone),

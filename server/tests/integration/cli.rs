@@ -28,7 +28,7 @@ async fn flags_list_and_get_print_tables_and_json() {
         "KEY           TYPE     VERSION  ENVIRONMENTS               TAGS\n\
          banner        string   1        production:on              marketing,web\n\
          new-checkout  boolean  2        production:off,staging:on  -\n\
-         pricing       boolean  3        production:on              -\n"
+         pricing       boolean  4        production:on              -\n"
     );
     let out = cli(&server, &["flags", "list", "--archived", "--tag", "web"]).ok();
     assert_eq!(out.lines().count(), 2, "{out}");
@@ -40,7 +40,7 @@ async fn flags_list_and_get_print_tables_and_json() {
         "KEY           ENABLED  SERVES                OFF   VERSION  TAGS\n\
          banner        on       blue 30% / green 70%  blue  1        marketing,web\n\
          new-checkout  off      on                    off   2        -\n\
-         pricing       on       on                    off   3        -\n"
+         pricing       on       on                    off   4        -\n"
     );
     let json = cli(&server, &["flags", "list", "--json"]).json();
     let keys: Vec<&str> = json["flags"]
@@ -208,7 +208,7 @@ async fn rollout_list_and_status() {
         "{out}"
     );
     assert!(
-        lines[3].contains("old-search    production   DRAFT      1/2 (5%)"),
+        lines[3].contains("old-search    production   DRAFT      1/1 (5%)"),
         "{out}"
     );
     let json = cli(&server, &["rollout", "list", "--flag", "pricing", "--json"]).json();

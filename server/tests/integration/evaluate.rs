@@ -56,6 +56,7 @@ async fn evaluate_follows_writes_and_evaluate_all_lists_live_flags() {
 
     admin
         .archive_flag(ArchiveFlagRequest {
+            force: false,
             key: "c-flag".into(),
             archived: true,
             reason: String::new(),

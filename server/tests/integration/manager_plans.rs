@@ -65,6 +65,7 @@ async fn create(rollouts: &mut Rollouts, name: &str, steps: Vec<PlanStep>) -> Ro
 async fn execute(rollouts: &mut Rollouts, plan: &str, at: Option<SystemTime>) -> Execution {
     rollouts
         .execute_rollback_plan(ExecuteRollbackPlanRequest {
+            force: false,
             plan_id: plan.into(),
             at: at.map(Into::into),
             reason: "incident 42".into(),

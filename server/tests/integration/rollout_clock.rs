@@ -230,7 +230,7 @@ async fn a_healthy_rollout_reaches_everyone_in_its_minimum_time() {
         .map(|e| e.action.as_str())
         .collect();
     assert_eq!(by_judge.len(), 3, "{by_judge:?}");
-    assert!(by_judge.contains(&"rollout.complete"), "{by_judge:?}");
+    assert!(by_judge.contains(&"release.complete"), "{by_judge:?}");
     assert_eq!(
         flag(&h).await.version,
         6,

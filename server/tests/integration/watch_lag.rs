@@ -57,7 +57,7 @@ async fn lagging_subscriber_gets_a_fresh_snapshot() {
     // 20 writes while `slow` reads nothing: writers are not held up by it...
     for i in 0u64..20 {
         catalog
-            .set_flag_enabled(&meta, "a", "production", i.is_multiple_of(2), 0)
+            .set_flag_enabled(&meta, "a", "production", i.is_multiple_of(2), 0, false)
             .await
             .unwrap();
         // ...and `fast`, which keeps up, sees every change in order.
@@ -71,7 +71,7 @@ async fn lagging_subscriber_gets_a_fresh_snapshot() {
     }
     // Then carries on with live changes, no duplicates of what the snapshot covered.
     catalog
-        .set_flag_enabled(&meta, "a", "production", true, 0)
+        .set_flag_enabled(&meta, "a", "production", true, 0, false)
         .await
         .unwrap();
     match slow.next().await.unwrap().unwrap().event {

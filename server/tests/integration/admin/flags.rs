@@ -22,6 +22,7 @@ fn delete(key: &str) -> DeleteFlagRequest {
 
 fn toggle(key: &str, environment: &str, expected_version: u64) -> SetFlagEnabledRequest {
     SetFlagEnabledRequest {
+        force: false,
         key: key.into(),
         environment: environment.into(),
         enabled: true,
@@ -32,6 +33,7 @@ fn toggle(key: &str, environment: &str, expected_version: u64) -> SetFlagEnabled
 
 fn archive(key: &str, archived: bool) -> ArchiveFlagRequest {
     ArchiveFlagRequest {
+        force: false,
         key: key.into(),
         archived,
         reason: String::new(),
@@ -40,6 +42,7 @@ fn archive(key: &str, archived: bool) -> ArchiveFlagRequest {
 
 fn revert(version: u64, expected_version: u64) -> RevertFlagRequest {
     RevertFlagRequest {
+        force: false,
         key: KEY.into(),
         version,
         expected_version,
@@ -49,6 +52,7 @@ fn revert(version: u64, expected_version: u64) -> RevertFlagRequest {
 
 fn update(flag: Flag, expected_version: u64) -> UpdateFlagRequest {
     UpdateFlagRequest {
+        force: false,
         flag: Some(flag),
         expected_version,
         reason: String::new(),

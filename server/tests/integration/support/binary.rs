@@ -348,6 +348,7 @@ pub async fn create_token(admin: &mut Admin, name: &str, role: Role, env: &str) 
 pub async fn set_enabled(admin: &mut Admin, key: &str, env: &str, enabled: bool) -> Flag {
     admin
         .set_flag_enabled(SetFlagEnabledRequest {
+            force: false,
             key: key.into(),
             environment: env.into(),
             enabled,

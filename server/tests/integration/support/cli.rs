@@ -185,6 +185,7 @@ pub async fn seed(server: &Server, running: bool) {
         .unwrap();
     admin
         .archive_flag(ArchiveFlagRequest {
+            force: false,
             key: "old-search".into(),
             archived: true,
             reason: "replaced".into(),

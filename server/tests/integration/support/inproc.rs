@@ -7,7 +7,7 @@ use super::binary::{ADMIN, Connect, connect};
 use super::eventually::{DEADLINE, eventually};
 use flagwire_server::catalog::{Catalog, CatalogOptions};
 use flagwire_server::clock::{Clock, ManualClock, Timers};
-use flagwire_server::rollouts::RolloutOptions;
+use flagwire_server::releases::ReleaseOptions;
 use flagwire_server::store::sled_store::SledStore;
 use flagwire_server::{Settings, run};
 use std::net::SocketAddr;
@@ -58,9 +58,9 @@ impl InProcess {
             shutdown_grace: Duration::from_millis(200),
             // The driver and the manager look at the clock this often; a short tick only makes
             // a test react sooner after it advances the clock, it never decides an outcome.
-            rollouts: RolloutOptions {
+            releases: ReleaseOptions {
                 tick: Duration::from_millis(2),
-                ..RolloutOptions::default()
+                ..ReleaseOptions::default()
             },
             timers: Arc::clone(&self.timers),
             ..Settings::new(catalog)

@@ -115,6 +115,7 @@ pub async fn report(
 ) {
     let accepted = metrics
         .report(ReportRequest {
+            cohort_outcomes: Vec::new(),
             instance_id: instance.into(),
             sequence,
             sdk_name: "test".into(),

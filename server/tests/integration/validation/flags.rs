@@ -98,6 +98,7 @@ fn update(edit: impl FnOnce(&mut Flag)) -> UpdateFlagRequest {
     let mut flag = bool_flag("a", &["production"]);
     edit(&mut flag);
     UpdateFlagRequest {
+        force: false,
         flag: Some(flag),
         expected_version: 1,
         reason: String::new(),

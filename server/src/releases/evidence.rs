@@ -1,85 +1,117 @@
-//! Per-rollout evidence: what SDK reports say about the canary and control cohorts of every
-//! active rollout, gathered into the open window as reports arrive and kept as closed windows
+//! Per-release evidence: what SDK reports say about the canary and control cohorts of every
+//! active release, gathered into the open window as reports arrive and kept as closed windows
 //! (in memory for the judge, and in the store so a restart resumes with them).
 //!
-//! A series counts for a rollout when it is for the rollout's (environment, flag), its cohort
-//! is `canary` or `control`, and its rollout id is the rollout's or empty (older SDKs). A
-//! report is credited to the window open when it arrives; reports whose window ended before
-//! the watermark are dropped by ingestion and counted here as late.
+//! Outcomes come from a report's cohort outcomes for the release (one per request scope that
+//! touched it, however many of its flags the request read). A report without them (an SDK from
+//! before releases) is read the old way: the outcomes of its series of the release's flags
+//! whose rollout id is the release's (exact for a one-flag release). Evaluations, which the
+//! sample-ratio check compares, always come from those series. A report is credited to the
+//! window open when it arrives; reports whose window ended before the watermark are dropped by
+//! ingestion and counted here as late.
 //!
-//! Memory and disk stay bounded: at most `max_windows` windows per rollout, older ones merged
-//! pairwise within their step (so totals and per-step sums are exact, only the time resolution
-//! of old windows coarsens); the windows of finished rollouts are deleted after a retention
-//! period by the driver.
+//! Memory and disk stay bounded: at most `max_windows` windows per release, older ones merged
+//! pairwise within their stage (so totals and per-stage sums are exact, only the time
+//! resolution of old windows coarsens); the windows of finished releases are deleted after a
+//! retention period by the driver.
 
 use crate::error::Result;
 use crate::metrics::report::{ValidReport, ValidSeries};
+use crate::metrics::usage::Aggregate;
 use crate::metrics::{Ingested, Observer};
 use crate::store::{Batch, Store, keys, scan_prefix};
 use flagwire_core::histogram::Histogram;
 use flagwire_core::judge::{Cohort, Window};
-use flagwire_proto::v1::{ReasonCount, RolloutWindow, Series};
+use flagwire_proto::v1::{ReasonCount, Release, RolloutWindow, Series};
 use prost::Message;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Evidence of one active rollout.
+/// Evidence of one active release.
 struct Tracked {
-    id: String,
+    environment: String,
+    flags: BTreeSet<String>,
     open: Mutex<Window>,
     closed: Mutex<Vec<Window>>,
 }
 
-/// The evidence of every active rollout. Shared as `Arc<Evidence>`.
+/// The evidence of every active release. Shared as `Arc<Evidence>`.
 pub struct Evidence {
     store: Arc<dyn Store>,
     max_windows: usize,
-    // (environment, flag) → the active rollout there: one at a time per flag and environment.
-    active: RwLock<HashMap<(String, String), Arc<Tracked>>>,
+    // Release id → its evidence.
+    active: RwLock<HashMap<String, Arc<Tracked>>>,
 }
 
-fn add_series(c: &mut Cohort, s: &ValidSeries) {
-    c.add(&Cohort {
-        evaluations: s.aggregate.evaluations,
-        successes: s.aggregate.successes,
-        errors: s.aggregate.errors,
-        latency: s.aggregate.latency.clone(),
-    });
+fn cohort<'a>(w: &'a mut Window, label: &str) -> Option<&'a mut Cohort> {
+    match label {
+        "canary" => Some(&mut w.canary),
+        "control" => Some(&mut w.control),
+        _ => None,
+    }
+}
+
+fn outcomes(a: &Aggregate) -> Cohort {
+    Cohort {
+        evaluations: 0,
+        successes: a.successes,
+        errors: a.errors,
+        latency: a.latency.clone(),
+    }
+}
+
+/// Adds what `r` says of release `id` (whose flags are `flags`) to `open`; whether it said
+/// anything.
+fn credit(open: &mut Window, r: &ValidReport, id: &str, flags: &BTreeSet<String>) -> bool {
+    let ours = |s: &&ValidSeries| {
+        flags.contains(&s.flag_key) && (s.rollout_id.is_empty() || s.rollout_id == id)
+    };
+    let series: Vec<&ValidSeries> = r.series.iter().filter(ours).collect();
+    let scoped: Vec<_> = r
+        .cohort_outcomes
+        .iter()
+        .filter(|c| c.release_id == id)
+        .collect();
+    for s in &series {
+        if let Some(c) = cohort(open, &s.cohort) {
+            c.evaluations += s.aggregate.evaluations;
+            if scoped.is_empty() {
+                c.add(&outcomes(&s.aggregate));
+            }
+        }
+    }
+    for o in &scoped {
+        if let Some(c) = cohort(open, &o.cohort) {
+            c.add(&outcomes(&o.aggregate));
+        }
+    }
+    !series.is_empty() || !scoped.is_empty()
 }
 
 impl Observer for Evidence {
     fn observe(&self, r: &ValidReport, outcome: Ingested) {
         let active = self.active.read().expect("evidence poisoned");
-        if active.is_empty() {
-            return;
-        }
-        for ((env, flag), t) in active.iter() {
-            if env != &r.environment {
+        for (id, t) in active.iter() {
+            if t.environment != r.environment {
                 continue;
             }
             let mut open = t.open.lock().expect("evidence poisoned");
-            if outcome == Ingested::Accepted {
-                open.dropped_series += r.dropped_series;
-            }
-            let mut mentioned = false;
-            for s in r.series.iter().filter(|s| &s.flag_key == flag) {
-                mentioned = true;
-                if outcome != Ingested::Accepted
-                    || !(s.rollout_id.is_empty() || s.rollout_id == t.id)
-                {
-                    continue;
-                }
-                match s.cohort.as_str() {
-                    "canary" => add_series(&mut open.canary, s),
-                    "control" => add_series(&mut open.control, s),
-                    _ => {}
-                }
-            }
             match outcome {
-                Ingested::Accepted if mentioned => open.reports += 1,
-                Ingested::Late if mentioned => open.late_reports += 1,
-                _ => {}
+                Ingested::Accepted => {
+                    open.dropped_series += r.dropped_series;
+                    if credit(&mut open, r, id, &t.flags) {
+                        open.reports += 1;
+                    }
+                }
+                Ingested::Late => {
+                    let mentioned = r.series.iter().any(|s| t.flags.contains(&s.flag_key))
+                        || r.cohort_outcomes.iter().any(|c| &c.release_id == id);
+                    if mentioned {
+                        open.late_reports += 1;
+                    }
+                }
+                Ingested::Duplicate => {}
             }
         }
     }
@@ -165,7 +197,7 @@ fn merge(a: &Window, b: &Window) -> Window {
 }
 
 impl Evidence {
-    /// No active rollouts yet; windows persist in `store`, at most `max_windows` per rollout.
+    /// No active releases yet; windows persist in `store`, at most `max_windows` per release.
     pub fn new(store: Arc<dyn Store>, max_windows: usize) -> Self {
         Self {
             store,
@@ -174,54 +206,54 @@ impl Evidence {
         }
     }
 
-    /// Starts gathering for rollout `id` on (`env`, `flag`), resuming its stored windows.
-    pub fn track(&self, id: &str, env: &str, flag: &str) -> Result<()> {
-        let windows = self.stored(id)?;
+    /// Starts gathering for release `r`, resuming its stored windows.
+    pub fn track(&self, r: &Release) -> Result<()> {
+        let windows = self.stored(&r.id)?;
         let tracked = Arc::new(Tracked {
-            id: id.to_owned(),
+            environment: r.environment.clone(),
+            flags: r.flags.iter().map(|f| f.flag_key.clone()).collect(),
             open: Mutex::default(),
             closed: Mutex::new(windows),
         });
         self.active
             .write()
             .expect("evidence poisoned")
-            .insert((env.to_owned(), flag.to_owned()), tracked);
+            .insert(r.id.clone(), tracked);
         Ok(())
     }
 
-    /// Stops gathering for (`env`, `flag`); its stored windows stay until [`Self::forget`].
-    pub fn untrack(&self, env: &str, flag: &str) {
+    /// Stops gathering for release `id`; its stored windows stay until [`Self::forget`].
+    pub fn untrack(&self, id: &str) {
+        self.active.write().expect("evidence poisoned").remove(id);
+    }
+
+    fn tracked(&self, id: &str) -> Option<Arc<Tracked>> {
         self.active
-            .write()
+            .read()
             .expect("evidence poisoned")
-            .remove(&(env.to_owned(), flag.to_owned()));
+            .get(id)
+            .cloned()
     }
 
-    fn tracked(&self, env: &str, flag: &str) -> Option<Arc<Tracked>> {
-        let active = self.active.read().expect("evidence poisoned");
-        active.get(&(env.to_owned(), flag.to_owned())).cloned()
-    }
-
-    /// Closes the open window of the rollout on (`env`, `flag`) at `end_ms` as part of `step`,
-    /// stores it durably, and runs `f` over every closed window (oldest first).
+    /// Closes the open window of release `id` at `end_ms` as part of `stage`, stores it
+    /// durably, and runs `f` over every closed window (oldest first).
     pub fn close<T>(
         &self,
-        env: &str,
-        flag: &str,
+        id: &str,
         end_ms: i64,
-        step: usize,
+        stage: usize,
         f: impl FnOnce(&[Window]) -> T,
     ) -> Result<Option<T>> {
-        let Some(t) = self.tracked(env, flag) else {
+        let Some(t) = self.tracked(id) else {
             return Ok(None);
         };
         let mut window = std::mem::take(&mut *t.open.lock().expect("evidence poisoned"));
         window.end_ms = end_ms;
-        window.step = step;
+        window.step = stage;
         let mut closed = t.closed.lock().expect("evidence poisoned");
         let mut batch = Batch::default();
         batch.put(
-            keys::rollout_window(&t.id, end_ms as u64),
+            keys::rollout_window(id, end_ms as u64),
             to_proto(&window).encode_to_vec(),
         );
         closed.push(window);
@@ -229,9 +261,9 @@ impl Evidence {
             // Merge the oldest pair within one step; steps are few, so there always is one.
             if let Some(i) = (0..closed.len() - 1).find(|&i| closed[i].step == closed[i + 1].step) {
                 let merged = merge(&closed[i], &closed[i + 1]);
-                batch.delete(keys::rollout_window(&t.id, closed[i].end_ms as u64));
+                batch.delete(keys::rollout_window(id, closed[i].end_ms as u64));
                 batch.put(
-                    keys::rollout_window(&t.id, merged.end_ms as u64),
+                    keys::rollout_window(id, merged.end_ms as u64),
                     to_proto(&merged).encode_to_vec(),
                 );
                 closed[i + 1] = merged;
@@ -242,9 +274,9 @@ impl Evidence {
         Ok(Some(f(&closed)))
     }
 
-    /// The closed windows of rollout `id`, from memory when active, else from the store.
-    pub fn windows(&self, id: &str, env: &str, flag: &str) -> Result<Vec<Window>> {
-        match self.tracked(env, flag).filter(|t| t.id == id) {
+    /// The closed windows of release `id`, from memory when active, else from the store.
+    pub fn windows(&self, id: &str) -> Result<Vec<Window>> {
+        match self.tracked(id) {
             Some(t) => Ok(t.closed.lock().expect("evidence poisoned").clone()),
             None => self.stored(id),
         }
@@ -259,7 +291,7 @@ impl Evidence {
         Ok(windows)
     }
 
-    /// Deletes every stored window of rollout `id` (retention of finished rollouts).
+    /// Deletes every stored window of release `id` (retention of finished releases).
     pub fn forget(&self, id: &str) -> Result<()> {
         let mut batch = Batch::default();
         for (key, _) in scan_prefix(&*self.store, &keys::rollout_windows(id))? {

@@ -1,0 +1,67 @@
+//! Decision log entries from the judge's [`Judgement`], and windows as the wire shows them. (A
+//! person's entries, and folding repeated HOLDs, are `flagwire_core::release::wire`'s.)
+
+use flagwire_core::judge::{Judgement, Kind, Summary, Window};
+use flagwire_proto::v1::{CohortStats, Decision, DecisionKind, RolloutWindow, TestResult};
+use prost_types::Timestamp;
+
+/// The wire statistics of a cohort summary.
+pub fn stats(cohort: &str, s: &Summary) -> CohortStats {
+    CohortStats {
+        cohort: cohort.to_owned(),
+        n: s.n,
+        error_rate: s.error_rate,
+        error_rate_lower: s.error_rate_lower,
+        error_rate_upper: s.error_rate_upper,
+        p50_us: s.p50_us,
+        p95_us: s.p95_us,
+        p99_us: s.p99_us,
+        evaluations: s.evaluations,
+        errors: s.errors,
+    }
+}
+
+/// The proto kind of a judge's kind.
+pub fn kind(k: Kind) -> DecisionKind {
+    match k {
+        Kind::Hold => DecisionKind::Hold,
+        Kind::Promote => DecisionKind::Promote,
+        Kind::Rollback => DecisionKind::Rollback,
+    }
+}
+
+/// A log entry from a judgement.
+pub fn from_judgement(j: &Judgement, stage: u32, time: Timestamp) -> Decision {
+    Decision {
+        time: Some(time),
+        kind: kind(j.kind) as i32,
+        reason_code: j.reason.code().to_owned(),
+        detail: j.detail.clone(),
+        step: stage,
+        cohorts: vec![stats("canary", &j.canary), stats("control", &j.control)],
+        actor: "judge".into(),
+        tests: j
+            .tests
+            .iter()
+            .map(|t| TestResult {
+                name: t.name.clone(),
+                p_value: t.p_value,
+                alpha: t.alpha,
+                effect: t.effect,
+                flagged: t.flagged,
+            })
+            .collect(),
+        repeats: 1,
+    }
+}
+
+/// The wire form of a closed window with its cohort statistics.
+pub fn window(w: &Window) -> RolloutWindow {
+    RolloutWindow {
+        cohorts: vec![
+            stats("canary", &Summary::of(&w.canary)),
+            stats("control", &Summary::of(&w.control)),
+        ],
+        ..super::evidence::to_proto(w)
+    }
+}

@@ -1,0 +1,182 @@
+//! The timer that runs releases: every tick it closes the windows that are due, asks the judge,
+//! and hands PROMOTE and ROLLBACK to the state machine as the judge's events (one catalog write
+//! each); HOLDs are logged when they change and counted in memory while they repeat. Paused
+//! releases keep collecting windows but are not judged; a release awaiting approval is judged
+//! for rollback only (the state machine refuses the judge's promotion there).
+
+use super::decision::from_judgement;
+use super::evidence::{epoch_ms, from_epoch_ms};
+use super::transition::{Command, Judged};
+use super::{Releases, spec};
+use crate::catalog::Meta;
+use crate::clock::Timers;
+use flagwire_core::judge::{self, Kind, Position, Reason};
+use flagwire_core::release::{By, Event, Phase, wire};
+use flagwire_proto::v1::Release;
+use std::sync::Arc;
+use std::time::SystemTime;
+use tracing::Instrument;
+
+fn ms(t: Option<prost_types::Timestamp>) -> i64 {
+    t.and_then(|t| SystemTime::try_from(t).ok())
+        .map_or(0, epoch_ms)
+}
+
+impl Releases {
+    /// Runs the driver until `stop` resolves, marking each finished pass on `timers.rollouts`.
+    pub async fn drive(
+        self: Arc<Self>,
+        timers: Arc<Timers>,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
+        let mut interval = tokio::time::interval(self.options.tick);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ticks: u64 = 0;
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                () = &mut stop => return,
+                _ = interval.tick() => {}
+            }
+            let at = self.clock.now();
+            self.tick().await;
+            timers.rollouts.beat(at);
+            ticks += 1;
+            // The retention sweep reads the store; once every few hundred ticks is plenty.
+            if ticks % 600 == 1 {
+                self.sweep();
+            }
+        }
+    }
+
+    /// Closes every due window and acts on the judge's decisions (one pass).
+    pub async fn tick(&self) {
+        let now_ms = epoch_ms(self.clock.now());
+        let active: Vec<Release> = self
+            .catalog
+            .read()
+            .releases
+            .values()
+            .filter(|r| wire::active(r))
+            .cloned()
+            .collect();
+        for r in active {
+            if let Err(e) = self.tick_one(&r, now_ms).await {
+                tracing::warn!(release = %r.id, error = %e, "release tick failed");
+            }
+        }
+    }
+
+    async fn tick_one(&self, r: &Release, now_ms: i64) -> crate::error::Result<()> {
+        let plan = spec::plan(r);
+        let due = {
+            let mut runtime = self.runtime.lock().expect("releases poisoned");
+            let rt = runtime.entry(r.id.clone()).or_default();
+            if rt.last_close_ms == 0 {
+                // First tick after a restart: a fresh window starts now.
+                rt.last_close_ms = now_ms;
+            }
+            let due = now_ms - rt.last_close_ms >= plan.policy.window_ms;
+            if due {
+                rt.last_close_ms = now_ms;
+            }
+            due
+        };
+        if !due {
+            return Ok(());
+        }
+        let state = wire::state(r);
+        // Judged while a stage is served and no person holds it.
+        let judging = state.stage.is_some()
+            && matches!(state.phase, Phase::Running | Phase::AwaitingApproval);
+        let position = Position {
+            step: r.current_stage as usize,
+            step_start_ms: ms(r.stage_start_time),
+            started_ms: ms(r.start_time),
+        };
+        let judged = self
+            .evidence
+            .close(&r.id, now_ms, r.current_stage as usize, |w| {
+                judging.then(|| judge::judge(&plan, &position, w, now_ms))
+            })?;
+        let Some(Some(j)) = judged else {
+            return Ok(());
+        };
+        let decision = from_judgement(&j, r.current_stage, from_epoch_ms(now_ms).into());
+        let awaiting = state.phase == Phase::AwaitingApproval;
+        let event = match (j.kind, j.reason) {
+            (Kind::Rollback, _) => Event::Rollback(By::Judge),
+            // Awaiting approval already: the judge's wish to promote changes nothing.
+            (Kind::Promote, _) if awaiting => Event::Hold,
+            (Kind::Promote, _) => Event::Promote(By::Judge),
+            (Kind::Hold, Reason::AwaitingApproval) if !awaiting => Event::Pause,
+            (Kind::Hold, _) => Event::Hold,
+        };
+        if event == Event::Hold {
+            let mut runtime = self.runtime.lock().expect("releases poisoned");
+            let rt = runtime.entry(r.id.clone()).or_default();
+            let base = rt.latest.clone().filter(|l| wire::repeats_last(r, l));
+            if wire::repeats_last(r, &decision) {
+                // Same HOLD as logged: count it in memory, no write.
+                let repeats = base.map_or_else(
+                    || r.decisions.last().map_or(1, |d| d.repeats),
+                    |b| b.repeats,
+                );
+                rt.latest = Some(flagwire_proto::v1::Decision {
+                    repeats: repeats.saturating_add(1),
+                    ..decision
+                });
+                return Ok(());
+            }
+        }
+        let meta = Meta {
+            actor: "judge".into(),
+            reason: format!("{}: {}", j.reason.code(), j.detail),
+        };
+        if j.kind != Kind::Hold {
+            tracing::info!(
+                release = %r.id,
+                environment = %r.environment,
+                decision = ?j.kind,
+                reason = j.reason.code(),
+                detail = %j.detail,
+                "release decision"
+            );
+        }
+        let judged = Judged {
+            stage: r.current_stage,
+            event,
+            decision,
+        };
+        // One span per decision acted on (exported over OTLP when OpenTelemetry is on).
+        let flags: Vec<&str> = r.flags.iter().map(|f| f.flag_key.as_str()).collect();
+        let span = tracing::info_span!(target: "flagwire::rollout", "rollout decision", rollout = %r.id, flag = %flags.join(","), environment = %r.environment, decision = ?j.kind, reason = j.reason.code());
+        self.transition(&meta, Some(&r.id), Command::Promote, Some(judged))
+            .instrument(span)
+            .await
+            .map(|_| ())
+    }
+
+    /// Deletes the windows of releases that ended longer ago than the retention.
+    fn sweep(&self) {
+        let now = self.clock.now();
+        let ended: Vec<String> = self
+            .catalog
+            .read()
+            .releases
+            .values()
+            .filter(|r| !wire::active(r))
+            .filter(|r| {
+                r.end_time
+                    .and_then(|t| SystemTime::try_from(t).ok())
+                    .is_some_and(|end| end + self.options.retention < now)
+            })
+            .map(|r| r.id.clone())
+            .collect();
+        for id in ended {
+            if let Err(e) = self.evidence.forget(&id) {
+                tracing::warn!(release = %id, error = %e, "could not delete old windows");
+            }
+        }
+    }
+}
