@@ -1627,6 +1627,7 @@ class Execution(_message.Message):
     KIND_FIELD_NUMBER: _builtins.int
     PREVIOUS_FIELD_NUMBER: _builtins.int
     ROLLOUT_ID_FIELD_NUMBER: _builtins.int
+    FORCE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned id."""
     plan_id: _builtins.str
@@ -1640,7 +1641,9 @@ class Execution(_message.Message):
     kind: _builtins.str
     """"kill" or "plan"."""
     rollout_id: _builtins.str
-    """Set when the execution was started by a rollout rolling back."""
+    """Set when the execution was started by a rollout or release rolling back."""
+    force: _builtins.bool
+    """Its steps may change flags under an active release or ramp (ExecuteRollbackPlan's force)."""
     @_builtins.property
     def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___StepOutcome]:
         """Step outcomes."""
@@ -1681,10 +1684,11 @@ class Execution(_message.Message):
         kind: _builtins.str = ...,
         previous: _abc.Iterable[_flag_pb2.Flag] | None = ...,
         rollout_id: _builtins.str = ...,
+        force: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "scope", b"scope", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledgements", b"acknowledgements", "actor", b"actor", "end_time", b"end_time", "id", b"id", "kind", b"kind", "plan_id", b"plan_id", "previous", b"previous", "reason", b"reason", "rollout_id", b"rollout_id", "scope", b"scope", "start_time", b"start_time", "state", b"state", "steps", b"steps"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledgements", b"acknowledgements", "actor", b"actor", "end_time", b"end_time", "force", b"force", "id", b"id", "kind", b"kind", "plan_id", b"plan_id", "previous", b"previous", "reason", b"reason", "rollout_id", b"rollout_id", "scope", b"scope", "start_time", b"start_time", "state", b"state", "steps", b"steps"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
