@@ -38,6 +38,16 @@ fn refuse(m: &Mapping, why: impl std::fmt::Display) -> Failure {
     ))
 }
 
+/// `a boolean`, `an integer`.
+fn a(noun: &str) -> String {
+    let article = if noun.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {noun}")
+}
+
 /// The variant holding the mapping's value, added if none does.
 fn variant_for(flag: &mut Flag, m: &Mapping) -> String {
     if let Some(v) = flag
@@ -85,10 +95,10 @@ fn merge(stored: Option<&Flag>, m: &Mapping, env: &str, file: &str) -> Result<Fl
             return Err(refuse(
                 m,
                 format!(
-                    "the flag {} exists as a {} flag; the file's value is a {}",
+                    "the flag {} exists as {} flag; the file's value is {}",
                     m.key,
-                    type_name(f.r#type),
-                    type_name(m.value_type as i32)
+                    a(&type_name(f.r#type)),
+                    a(&type_name(m.value_type as i32))
                 ),
             ));
         }
