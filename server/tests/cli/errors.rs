@@ -1,40 +1,135 @@
 //! Every command's failures, one described case per row: bad input, unknown objects, the wrong
 //! role (read-only and sdk tokens) and a server that is down. Each gets its message on stderr
 //! and the exit code of the scheme (1 local file, 2 usage, 3 refused by the server, 4
-//! unreachable); the rows that a read-only token may run succeed.
+//! unreachable); the rows a read-only token may run succeed.
 
 use crate::common::*;
 use crate::fixtures::*;
 use crate::operator::*;
 
-/// Who runs a case.
-#[derive(Clone, Copy, Debug)]
-enum As {
-    Admin,
-    Reader,
-    Sdk,
-    NoToken,
-    /// The admin token against an address nothing listens on.
-    Down,
-}
-
-struct Case {
-    what: &'static str,
-    who: As,
-    args: Vec<String>,
-    code: i32,
-    stderr: &'static str,
-}
-
-fn case(what: &'static str, who: As, args: &[&str], code: i32, stderr: &'static str) -> Case {
-    Case {
-        what,
-        who,
-        args: args.iter().map(|s| s.to_string()).collect(),
-        code,
-        stderr,
-    }
-}
+/// `what | who | exit code | stderr fragment (- for none) | arguments`. Arguments are split on
+/// spaces; `$NAME` is the fixture of that name. Who: `admin`, `reader` (read-only), `sdk` (bound
+/// to production), `none` (no token), `down` (admin, at an address nothing listens on).
+const CASES: &str = r#"
+invalid key          | admin  | 3 | INVALID_ARGUMENT: invalid argument: environment.key | env create BadKey
+no type              | admin  | 2 | --type                          | flags create x
+int variant          | admin  | 2 | "1.5" is not a 64-bit integer   | flags create x --type int --variant a=1.5
+bool variant         | admin  | 2 | "yes" is not a boolean          | flags create x --type bool --variant on=yes
+json variant         | admin  | 2 | not a JSON object               | flags create x --type json --variant a=[1]
+variant without =    | admin  | 2 | is not NAME=VALUE               | flags create x --type string --variant a
+missing file         | admin  | 1 | read /nonexistent.yaml          | flags create -f /nonexistent.yaml
+unknown field        | admin  | 1 | not a valid flag                | flags create -f $TYPO
+--serve needs --env  | admin  | 2 | --env                           | flags update banner --serve blue
+unknown variant      | admin  | 3 | INVALID_ARGUMENT                | flags update banner --env production --serve purple
+bad weight           | admin  | 2 | not a whole number              | flags update banner --env production --split blue=x
+stale version        | admin  | 3 | FAILED_PRECONDITION             | flags update banner --description x --expected-version 99
+bad limit            | admin  | 2 | invalid value 'many'            | flags history banner --limit many
+segments need --env  | admin  | 2 | --env                           | segments list
+unknown role         | admin  | 2 | invalid value 'root'            | tokens create t --role root
+sdk without env      | admin  | 3 | INVALID_ARGUMENT                | tokens create t --role sdk
+rollout window       | admin  | 3 | rollout.policy.window           | rollout create -f $BAD_WINDOW
+rollout file typo    | admin  | 1 | not a valid rollout             | rollout create -f $TYPO
+rollout id missing   | admin  | 2 | <ID>                            | rollout status
+plan without steps   | admin  | 3 | plan.steps                      | plans create -f $EMPTY_PLAN
+bad time             | admin  | 2 | invalid value 'yesterday'       | plans execute $PLAN_ID --at yesterday
+two times            | admin  | 2 | cannot be used with             | plans execute $PLAN_ID --at 2030-01-01T00:00:00Z --in 1h
+schedule, no time    | admin  | 2 | say when with --at or --in      | schedule create --flag banner --env production --disable
+schedule, no change  | admin  | 2 | required                        | schedule create --in 1h
+two changes          | admin  | 2 | cannot be used with             | schedule create --in 1h --flag banner --env production --enable --disable
+bad duration         | admin  | 2 | invalid value 'soon'            | schedule create --in soon --flag banner --env production --enable
+percent too high     | admin  | 2 | not between 0 and 100           | ramp create banner --env production --variant green --other blue --to 150 --duration 1h
+ramp too short       | admin  | 3 | at least 1 s                    | ramp create banner --env production --variant green --other blue --to 50 --duration 500ms
+usage needs --env    | admin  | 2 | --env                           | usage
+bad since            | admin  | 2 | invalid value 'forever'         | usage --env production --since forever
+import needs a file  | admin  | 2 | required                        | import
+file or --from-env   | admin  | 2 | cannot be used with             | import $TYPO --from-env $OK_ENV
+untypable .env       | admin  | 1 | line 1: expected NAME=VALUE     | import --from-env $BAD_ENV --environment production
+unknown shell        | admin  | 2 | invalid value 'nosh'            | completions nosh
+unknown format       | admin  | 2 | invalid value 'xml'             | env list -o xml
+no token             | none   | 2 | FLAGWIRE_TOKEN is not set       | env list
+env                  | admin  | 3 | NOT_FOUND: environment "nope"   | env get nope
+env delete           | admin  | 3 | NOT_FOUND                       | env delete nope
+flag update          | admin  | 3 | NOT_FOUND: flag "nope"          | flags update nope --description x
+flag archive         | admin  | 3 | NOT_FOUND                       | flags archive nope
+flag delete          | admin  | 3 | NOT_FOUND                       | flags delete nope
+flag history         | admin  | 3 | NOT_FOUND                       | flags history nope
+flag revert          | admin  | 3 | NOT_FOUND                       | flags revert nope 1
+flag version         | admin  | 3 | NOT_FOUND                       | flags revert banner 99
+segment              | admin  | 3 | NOT_FOUND                       | segments get nope --env production
+segment update       | admin  | 3 | NOT_FOUND                       | segments update nope --env production --include a
+segment delete       | admin  | 3 | NOT_FOUND                       | segments delete nope --env production
+segments of          | admin  | 3 | NOT_FOUND                       | segments list --env nowhere
+token                | admin  | 3 | NOT_FOUND                       | tokens revoke nope
+rollout flag         | admin  | 3 | NOT_FOUND: flag "nope"          | rollout create -f $MISSING_FLAG
+rollout start        | admin  | 3 | NOT_FOUND                       | rollout start ro-nope
+rollout pause        | admin  | 3 | NOT_FOUND                       | rollout pause ro-nope
+rollout promote      | admin  | 3 | NOT_FOUND                       | rollout promote ro-nope
+rollout rollback     | admin  | 3 | NOT_FOUND                       | rollout rollback ro-nope
+rollout watch        | admin  | 3 | NOT_FOUND                       | rollout status ro-nope --watch
+plan                 | admin  | 3 | NOT_FOUND                       | plans execute plan-nope
+execution            | admin  | 3 | NOT_FOUND                       | plans status ex-nope
+execution cancel     | admin  | 3 | NOT_FOUND                       | plans cancel ex-nope
+scheduled change     | admin  | 3 | NOT_FOUND                       | schedule cancel sc-nope
+scheduled flag       | admin  | 3 | NOT_FOUND                       | schedule create --in 1h --flag nope --env production --enable
+ramp                 | admin  | 3 | NOT_FOUND                       | ramp pause ramp-nope
+ramp resume          | admin  | 3 | NOT_FOUND                       | ramp resume ramp-nope
+ramp rollback        | admin  | 3 | NOT_FOUND                       | ramp rollback ramp-nope
+ramp flag            | admin  | 3 | NOT_FOUND                       | ramp create nope --env production --variant a --other b --to 5 --duration 1h
+usage env            | admin  | 3 | NOT_FOUND                       | usage --env nowhere
+import env           | admin  | 3 | NOT_FOUND                       | import --from-env $OK_ENV --environment nowhere
+reader lists         | reader | 0 | -                               | env list
+reader history       | reader | 0 | -                               | flags history banner
+reader segments      | reader | 0 | -                               | segments list --env production
+reader plans         | reader | 0 | -                               | plans list
+reader schedule      | reader | 0 | -                               | schedule list
+reader ramps         | reader | 0 | -                               | ramp list
+reader rollout       | reader | 0 | -                               | rollout status $RO
+reader usage         | reader | 0 | -                               | usage --env production
+reader instances     | reader | 0 | -                               | instances
+reader env create    | reader | 3 | PERMISSION_DENIED               | env create x
+reader env delete    | reader | 3 | PERMISSION_DENIED               | env delete staging
+reader flag create   | reader | 3 | PERMISSION_DENIED               | flags create x --type bool
+reader flag update   | reader | 3 | PERMISSION_DENIED               | flags update banner --description x
+reader archive       | reader | 3 | PERMISSION_DENIED               | flags archive banner
+reader delete        | reader | 3 | PERMISSION_DENIED               | flags delete banner
+reader revert        | reader | 3 | PERMISSION_DENIED               | flags revert banner 1
+reader segment       | reader | 3 | PERMISSION_DENIED               | segments create s --env production
+reader segment edit  | reader | 3 | PERMISSION_DENIED               | segments update beta --env production --include z
+reader tokens        | reader | 3 | PERMISSION_DENIED               | tokens list
+reader token         | reader | 3 | PERMISSION_DENIED               | tokens create t --role admin
+reader revoke        | reader | 3 | PERMISSION_DENIED               | tokens revoke x
+reader rollout       | reader | 3 | PERMISSION_DENIED               | rollout create -f $OK_ROLLOUT
+reader promote       | reader | 3 | PERMISSION_DENIED               | rollout promote $RO
+reader plan          | reader | 3 | PERMISSION_DENIED               | plans create -f $PLAN
+reader execute       | reader | 3 | PERMISSION_DENIED               | plans execute $PLAN_ID
+reader schedule      | reader | 3 | PERMISSION_DENIED               | schedule create --in 1h --flag banner --env production --enable
+reader ramp          | reader | 3 | PERMISSION_DENIED               | ramp create banner --env production --variant green --other blue --to 50 --duration 1h
+reader import        | reader | 3 | PERMISSION_DENIED               | import --from-env $OK_ENV --environment production
+sdk env              | sdk    | 3 | PERMISSION_DENIED               | env list
+sdk flags            | sdk    | 3 | PERMISSION_DENIED               | flags history banner
+sdk segments         | sdk    | 3 | PERMISSION_DENIED               | segments list --env production
+sdk rollout          | sdk    | 3 | PERMISSION_DENIED               | rollout status $RO
+sdk plans            | sdk    | 3 | PERMISSION_DENIED               | plans list
+sdk ramps            | sdk    | 3 | PERMISSION_DENIED               | ramp list
+sdk usage            | sdk    | 3 | PERMISSION_DENIED               | usage --env production
+sdk instances        | sdk    | 3 | PERMISSION_DENIED               | instances
+down env             | down   | 4 | cannot reach the server         | env list
+down env create      | down   | 4 | cannot reach the server         | env create x
+down flag create     | down   | 4 | cannot reach the server         | flags create x --type bool
+down flag update     | down   | 4 | cannot reach the server         | flags update banner --description x
+down history         | down   | 4 | cannot reach the server         | flags history banner
+down segments        | down   | 4 | cannot reach the server         | segments list --env production
+down tokens          | down   | 4 | cannot reach the server         | tokens create t --role admin
+down rollout         | down   | 4 | cannot reach the server         | rollout create -f $OK_ROLLOUT
+down watch           | down   | 4 | cannot reach the server         | rollout status $RO --watch
+down plans           | down   | 4 | cannot reach the server         | plans execute $PLAN_ID
+down schedule        | down   | 4 | cannot reach the server         | schedule list
+down ramps           | down   | 4 | cannot reach the server         | ramp list
+down usage           | down   | 4 | cannot reach the server         | usage --env production
+down instances       | down   | 4 | cannot reach the server         | instances
+down import          | down   | 4 | cannot reach the server         | import --from-env $OK_ENV
+completions, offline | down   | 0 | -                               | completions fish
+"#;
 
 const OK_ROLLOUT: &str = "flagKey: new-checkout\nenvironment: staging\ntreatmentVariant: 'on'\n\
                           baselineVariant: 'off'\nsteps: [{basisPoints: 100}, {basisPoints: 10000}]\n";
@@ -45,980 +140,73 @@ async fn failures_name_the_problem_and_set_the_exit_code() {
     let server = Server::start(dir.path(), &[]);
     seed(&server, true).await;
     let tokens = tokens(&server).await;
-    let d = dir.path();
-    let f = |name: &str, text: &str| write(d, name, text);
-    let ok_rollout = f("ok-rollout.yaml", OK_ROLLOUT);
-    let missing_flag = f(
-        "missing-flag.yaml",
-        &OK_ROLLOUT.replace("new-checkout", "nope"),
-    );
-    let bad_window = f(
-        "bad-window.yaml",
-        &format!("{OK_ROLLOUT}policy: {{window: 0.5s}}\n"),
-    );
-    let typo = f("typo.yaml", "key: x\nkee: y\n");
-    let plan = f(
-        "plan.yaml",
-        "name: p2\nsteps: [{setEnabled: {flagKey: banner, environment: production}}]\n",
-    );
-    let empty_plan = f("empty-plan.yaml", "name: p3\n");
-    let ok_env = f("ok.env", "FEATURE_X=true\n");
-    let bad_env = f("bad.env", "FEATURE_X\n");
-    let j = cli(&server, &["rollout", "list", "-o", "json"]).json();
-    let ro = text(&j, "/rollouts/0/id");
-    let j = cli(&server, &["plans", "list", "-o", "json"]).json();
-    let plan_id = text(&j, "/plans/0/id");
-    let (ro, plan_id) = (ro.as_str(), plan_id.as_str());
-    let ramp = [
-        "ramp",
-        "create",
-        "banner",
-        "--env",
-        "production",
-        "--variant",
-        "green",
-        "--other",
-        "blue",
+    let file = |name: &str, text: &str| write(dir.path(), name, text);
+    let rollouts = cli(&server, &["rollout", "list", "-o", "json"]).json();
+    let plans = cli(&server, &["plans", "list", "-o", "json"]).json();
+    let fixtures = [
+        ("$OK_ROLLOUT", file("ok-rollout.yaml", OK_ROLLOUT)),
+        (
+            "$MISSING_FLAG",
+            file(
+                "missing-flag.yaml",
+                &OK_ROLLOUT.replace("new-checkout", "nope"),
+            ),
+        ),
+        (
+            "$BAD_WINDOW",
+            file(
+                "bad-window.yaml",
+                &format!("{OK_ROLLOUT}policy: {{window: 0.5s}}\n"),
+            ),
+        ),
+        ("$TYPO", file("typo.yaml", "key: x\nkee: y\n")),
+        ("$EMPTY_PLAN", file("empty-plan.yaml", "name: p3\n")),
+        ("$PLAN_ID", text(&plans, "/plans/0/id")),
+        (
+            "$PLAN",
+            file(
+                "plan.yaml",
+                "name: p2\nsteps: [{setEnabled: {flagKey: banner, environment: production}}]\n",
+            ),
+        ),
+        ("$OK_ENV", file("ok.env", "FEATURE_X=true\n")),
+        ("$BAD_ENV", file("bad.env", "FEATURE_X\n")),
+        ("$RO", text(&rollouts, "/rollouts/0/id")),
     ];
-    let ramp_with = |extra: &[&'static str]| -> Vec<String> {
-        ramp.iter().chain(extra).map(|s| s.to_string()).collect()
-    };
-
-    use As::*;
-    let mut cases = vec![
-        // Bad input.
-        case(
-            "invalid key",
-            Admin,
-            &["env", "create", "Bad Key"],
-            3,
-            "INVALID_ARGUMENT: invalid argument: environment.key",
-        ),
-        case("no type", Admin, &["flags", "create", "x"], 2, "--type"),
-        case(
-            "int variant",
-            Admin,
-            &[
-                "flags",
-                "create",
-                "x",
-                "--type",
-                "int",
-                "--variant",
-                "a=1.5",
-            ],
-            2,
-            "\"1.5\" is not a 64-bit integer",
-        ),
-        case(
-            "bool variant",
-            Admin,
-            &[
-                "flags",
-                "create",
-                "x",
-                "--type",
-                "bool",
-                "--variant",
-                "on=yes",
-            ],
-            2,
-            "\"yes\" is not a boolean",
-        ),
-        case(
-            "json variant",
-            Admin,
-            &[
-                "flags",
-                "create",
-                "x",
-                "--type",
-                "json",
-                "--variant",
-                "a=[1]",
-            ],
-            2,
-            "not a JSON object",
-        ),
-        case(
-            "variant without =",
-            Admin,
-            &["flags", "create", "x", "--type", "string", "--variant", "a"],
-            2,
-            "is not NAME=VALUE",
-        ),
-        case(
-            "missing file",
-            Admin,
-            &["flags", "create", "-f", "/nonexistent.yaml"],
-            1,
-            "read /nonexistent.yaml",
-        ),
-        case(
-            "unknown field",
-            Admin,
-            &["flags", "create", "-f", &typo],
-            1,
-            "not a valid flag",
-        ),
-        case(
-            "--serve needs --env",
-            Admin,
-            &["flags", "update", "banner", "--serve", "blue"],
-            2,
-            "--env",
-        ),
-        case(
-            "unknown variant",
-            Admin,
-            &[
-                "flags",
-                "update",
-                "banner",
-                "--env",
-                "production",
-                "--serve",
-                "purple",
-            ],
-            3,
-            "INVALID_ARGUMENT",
-        ),
-        case(
-            "bad weight",
-            Admin,
-            &[
-                "flags",
-                "update",
-                "banner",
-                "--env",
-                "production",
-                "--split",
-                "blue=x",
-            ],
-            2,
-            "not a whole number",
-        ),
-        case(
-            "stale version",
-            Admin,
-            &[
-                "flags",
-                "update",
-                "banner",
-                "--description",
-                "x",
-                "--expected-version",
-                "99",
-            ],
-            3,
-            "FAILED_PRECONDITION",
-        ),
-        case(
-            "bad limit",
-            Admin,
-            &["flags", "history", "banner", "--limit", "many"],
-            2,
-            "invalid value 'many'",
-        ),
-        case(
-            "segments need --env",
-            Admin,
-            &["segments", "list"],
-            2,
-            "--env",
-        ),
-        case(
-            "unknown role",
-            Admin,
-            &["tokens", "create", "t", "--role", "root"],
-            2,
-            "invalid value 'root'",
-        ),
-        case(
-            "sdk without env",
-            Admin,
-            &["tokens", "create", "t", "--role", "sdk"],
-            3,
-            "INVALID_ARGUMENT",
-        ),
-        case(
-            "rollout window",
-            Admin,
-            &["rollout", "create", "-f", &bad_window],
-            3,
-            "rollout.policy.window",
-        ),
-        case(
-            "rollout file typo",
-            Admin,
-            &["rollout", "create", "-f", &typo],
-            1,
-            "not a valid rollout",
-        ),
-        case(
-            "rollout id missing",
-            Admin,
-            &["rollout", "status"],
-            2,
-            "<ID>",
-        ),
-        case(
-            "plan without steps",
-            Admin,
-            &["plans", "create", "-f", &empty_plan],
-            3,
-            "plan.steps",
-        ),
-        case(
-            "bad time",
-            Admin,
-            &["plans", "execute", plan_id, "--at", "yesterday"],
-            2,
-            "invalid value 'yesterday'",
-        ),
-        case(
-            "two times",
-            Admin,
-            &[
-                "plans",
-                "execute",
-                plan_id,
-                "--at",
-                "2030-01-01T00:00:00Z",
-                "--in",
-                "1h",
-            ],
-            2,
-            "cannot be used with",
-        ),
-        case(
-            "schedule without time",
-            Admin,
-            &[
-                "schedule",
-                "create",
-                "--flag",
-                "banner",
-                "--env",
-                "production",
-                "--disable",
-            ],
-            2,
-            "say when with --at or --in",
-        ),
-        case(
-            "schedule without change",
-            Admin,
-            &["schedule", "create", "--in", "1h"],
-            2,
-            "required",
-        ),
-        case(
-            "two changes",
-            Admin,
-            &[
-                "schedule",
-                "create",
-                "--in",
-                "1h",
-                "--flag",
-                "banner",
-                "--env",
-                "production",
-                "--enable",
-                "--disable",
-            ],
-            2,
-            "cannot be used with",
-        ),
-        case(
-            "bad duration",
-            Admin,
-            &[
-                "schedule",
-                "create",
-                "--in",
-                "soon",
-                "--flag",
-                "banner",
-                "--env",
-                "production",
-                "--enable",
-            ],
-            2,
-            "invalid value 'soon'",
-        ),
-        case(
-            "percent too high",
-            Admin,
-            &ramp_with(&["--to", "150", "--duration", "1h"])
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>(),
-            2,
-            "not between 0 and 100",
-        ),
-        case(
-            "ramp too short",
-            Admin,
-            &ramp_with(&["--to", "50", "--duration", "500ms"])
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>(),
-            3,
-            "at least 1 s",
-        ),
-        case("usage needs --env", Admin, &["usage"], 2, "--env"),
-        case(
-            "bad since",
-            Admin,
-            &["usage", "--env", "production", "--since", "forever"],
-            2,
-            "invalid value 'forever'",
-        ),
-        case("import needs a file", Admin, &["import"], 2, "required"),
-        case(
-            "file or --from-env",
-            Admin,
-            &["import", &typo, "--from-env", &ok_env],
-            2,
-            "cannot be used with",
-        ),
-        case(
-            "untypable .env",
-            Admin,
-            &[
-                "import",
-                "--from-env",
-                &bad_env,
-                "--environment",
-                "production",
-            ],
-            1,
-            "line 1: expected NAME=VALUE",
-        ),
-        case(
-            "unknown shell",
-            Admin,
-            &["completions", "nosh"],
-            2,
-            "invalid value 'nosh'",
-        ),
-        case(
-            "unknown format",
-            Admin,
-            &["env", "list", "-o", "xml"],
-            2,
-            "invalid value 'xml'",
-        ),
-        case(
-            "no token",
-            NoToken,
-            &["env", "list"],
-            2,
-            "FLAGWIRE_TOKEN is not set",
-        ),
-        // Unknown objects.
-        case(
-            "env",
-            Admin,
-            &["env", "get", "nope"],
-            3,
-            "NOT_FOUND: environment \"nope\"",
-        ),
-        case(
-            "env delete",
-            Admin,
-            &["env", "delete", "nope"],
-            3,
-            "NOT_FOUND",
-        ),
-        case(
-            "flag update",
-            Admin,
-            &["flags", "update", "nope", "--description", "x"],
-            3,
-            "NOT_FOUND: flag \"nope\"",
-        ),
-        case(
-            "flag archive",
-            Admin,
-            &["flags", "archive", "nope"],
-            3,
-            "NOT_FOUND",
-        ),
-        case(
-            "flag delete",
-            Admin,
-            &["flags", "delete", "nope"],
-            3,
-            "NOT_FOUND",
-        ),
-        case(
-            "flag history",
-            Admin,
-            &["flags", "history", "nope"],
-            3,
-            "NOT_FOUND",
-        ),
-        case(
-            "flag revert",
-            Admin,
-            &["flags", "revert", "nope", "1"],
-            3,
-            "NOT_FOUND",
-        ),
-        case(
-            "flag version",
-            Admin,
-            &["flags", "revert", "banner", "99"],
-            3,
-            "NOT_FOUND",
-        ),
-        case(
-            "segment",
-            Admin,
-            &["segments", "get", "nope", "--env", "production"],
-            3,
-            "NOT_FOUND",
-        ),
-        case(
-            "segment update",
-            Admin,
-            &[
-                "segments",
-                "update",
-                "nope",
-                "--env",
-                "production",
-                "--include",
-                "a",
-            ],
-            3,
-            "NOT_FOUND",
-        ),
-        case(
-            "segment delete",
-            Admin,
-            &["segments", "delete", "nope", "--env", "production"],
-            3,
-            "NOT_FOUND",
-        ),
-        case(
-            "segments of",
-            Admin,
-            &["segments", "list", "--env", "nowhere"],
-            3,
-            "NOT_FOUND",
-        ),
-        case(
-            "token",
-            Admin,
-            &["tokens", "revoke", "nope"],
-            3,
-            "NOT_FOUND",
-        ),
-        case(
-            "rollout flag",
-            Admin,
-            &["rollout", "create", "-f", &missing_flag],
-            3,
-            "NOT_FOUND: flag \"nope\"",
-        ),
-        case(
-            "rollout start",
-            Admin,
-            &["rollout", "start", "ro-nope"],
-            3,
-            "NOT_FOUND",
-        ),
-        case(
-            "rollout pause",
-            Admin,
-            &["rollout", "pause", "ro-nope"],
-            3,
-            "NOT_FOUND",
-        ),
-        case(
-            "rollout promote",
-            Admin,
-            &["rollout", "promote", "ro-nope"],
-            3,
-            "NOT_FOUND",
-        ),
-        case(
-            "rollout rollback",
-            Admin,
-            &["rollout", "rollback", "ro-nope"],
-            3,
-            "NOT_FOUND",
-        ),
-        case(
-            "rollout watch",
-            Admin,
-            &["rollout", "status", "ro-nope", "--watch"],
-            3,
-            "NOT_FOUND",
-        ),
-        case(
-            "plan",
-            Admin,
-            &["plans", "execute", "plan-nope"],
-            3,
-            "NOT_FOUND",
-        ),
-        case(
-            "execution",
-            Admin,
-            &["plans", "status", "ex-nope"],
-            3,
-            "NOT_FOUND",
-        ),
-        case(
-            "execution cancel",
-            Admin,
-            &["plans", "cancel", "ex-nope"],
-            3,
-            "NOT_FOUND",
-        ),
-        case(
-            "scheduled change",
-            Admin,
-            &["schedule", "cancel", "sc-nope"],
-            3,
-            "NOT_FOUND",
-        ),
-        case(
-            "scheduled flag",
-            Admin,
-            &[
-                "schedule",
-                "create",
-                "--in",
-                "1h",
-                "--flag",
-                "nope",
-                "--env",
-                "production",
-                "--enable",
-            ],
-            3,
-            "NOT_FOUND",
-        ),
-        case(
-            "ramp",
-            Admin,
-            &["ramp", "pause", "ramp-nope"],
-            3,
-            "NOT_FOUND",
-        ),
-        case(
-            "ramp resume",
-            Admin,
-            &["ramp", "resume", "ramp-nope"],
-            3,
-            "NOT_FOUND",
-        ),
-        case(
-            "ramp rollback",
-            Admin,
-            &["ramp", "rollback", "ramp-nope"],
-            3,
-            "NOT_FOUND",
-        ),
-        case(
-            "ramp flag",
-            Admin,
-            &[
-                "ramp",
-                "create",
-                "nope",
-                "--env",
-                "production",
-                "--variant",
-                "a",
-                "--other",
-                "b",
-                "--to",
-                "5",
-                "--duration",
-                "1h",
-            ],
-            3,
-            "NOT_FOUND",
-        ),
-        case(
-            "usage env",
-            Admin,
-            &["usage", "--env", "nowhere"],
-            3,
-            "NOT_FOUND",
-        ),
-        case(
-            "import env",
-            Admin,
-            &["import", "--from-env", &ok_env, "--environment", "nowhere"],
-            3,
-            "NOT_FOUND",
-        ),
-        // What a read-only token may do, and may not.
-        case("reader lists", Reader, &["env", "list"], 0, ""),
-        case(
-            "reader history",
-            Reader,
-            &["flags", "history", "banner"],
-            0,
-            "",
-        ),
-        case(
-            "reader segments",
-            Reader,
-            &["segments", "list", "--env", "production"],
-            0,
-            "",
-        ),
-        case("reader plans", Reader, &["plans", "list"], 0, ""),
-        case("reader schedule", Reader, &["schedule", "list"], 0, ""),
-        case("reader ramps", Reader, &["ramp", "list"], 0, ""),
-        case("reader rollout", Reader, &["rollout", "status", ro], 0, ""),
-        case(
-            "reader usage",
-            Reader,
-            &["usage", "--env", "production"],
-            0,
-            "",
-        ),
-        case("reader instances", Reader, &["instances"], 0, ""),
-        case(
-            "reader env create",
-            Reader,
-            &["env", "create", "x"],
-            3,
-            "PERMISSION_DENIED",
-        ),
-        case(
-            "reader env delete",
-            Reader,
-            &["env", "delete", "staging"],
-            3,
-            "PERMISSION_DENIED",
-        ),
-        case(
-            "reader flag create",
-            Reader,
-            &["flags", "create", "x", "--type", "bool"],
-            3,
-            "PERMISSION_DENIED",
-        ),
-        case(
-            "reader flag update",
-            Reader,
-            &["flags", "update", "banner", "--description", "x"],
-            3,
-            "PERMISSION_DENIED",
-        ),
-        case(
-            "reader archive",
-            Reader,
-            &["flags", "archive", "banner"],
-            3,
-            "PERMISSION_DENIED",
-        ),
-        case(
-            "reader delete",
-            Reader,
-            &["flags", "delete", "banner"],
-            3,
-            "PERMISSION_DENIED",
-        ),
-        case(
-            "reader revert",
-            Reader,
-            &["flags", "revert", "banner", "1"],
-            3,
-            "PERMISSION_DENIED",
-        ),
-        case(
-            "reader segment",
-            Reader,
-            &["segments", "create", "s", "--env", "production"],
-            3,
-            "PERMISSION_DENIED",
-        ),
-        case(
-            "reader segment update",
-            Reader,
-            &[
-                "segments",
-                "update",
-                "beta",
-                "--env",
-                "production",
-                "--include",
-                "z",
-            ],
-            3,
-            "PERMISSION_DENIED",
-        ),
-        case(
-            "reader tokens",
-            Reader,
-            &["tokens", "list"],
-            3,
-            "PERMISSION_DENIED",
-        ),
-        case(
-            "reader token",
-            Reader,
-            &["tokens", "create", "t", "--role", "admin"],
-            3,
-            "PERMISSION_DENIED",
-        ),
-        case(
-            "reader revoke",
-            Reader,
-            &["tokens", "revoke", "x"],
-            3,
-            "PERMISSION_DENIED",
-        ),
-        case(
-            "reader rollout create",
-            Reader,
-            &["rollout", "create", "-f", &ok_rollout],
-            3,
-            "PERMISSION_DENIED",
-        ),
-        case(
-            "reader rollout promote",
-            Reader,
-            &["rollout", "promote", ro],
-            3,
-            "PERMISSION_DENIED",
-        ),
-        case(
-            "reader plan",
-            Reader,
-            &["plans", "create", "-f", &plan],
-            3,
-            "PERMISSION_DENIED",
-        ),
-        case(
-            "reader execute",
-            Reader,
-            &["plans", "execute", plan_id],
-            3,
-            "PERMISSION_DENIED",
-        ),
-        case(
-            "reader schedule create",
-            Reader,
-            &[
-                "schedule",
-                "create",
-                "--in",
-                "1h",
-                "--flag",
-                "banner",
-                "--env",
-                "production",
-                "--enable",
-            ],
-            3,
-            "PERMISSION_DENIED",
-        ),
-        case(
-            "reader ramp",
-            Reader,
-            &ramp_with(&["--to", "50", "--duration", "1h"])
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>(),
-            3,
-            "PERMISSION_DENIED",
-        ),
-        case(
-            "reader import",
-            Reader,
-            &[
-                "import",
-                "--from-env",
-                &ok_env,
-                "--environment",
-                "production",
-            ],
-            3,
-            "PERMISSION_DENIED",
-        ),
-        // An sdk token reads flags through the SDK API only.
-        case("sdk env", Sdk, &["env", "list"], 3, "PERMISSION_DENIED"),
-        case(
-            "sdk flags",
-            Sdk,
-            &["flags", "history", "banner"],
-            3,
-            "PERMISSION_DENIED",
-        ),
-        case(
-            "sdk segments",
-            Sdk,
-            &["segments", "list", "--env", "production"],
-            3,
-            "PERMISSION_DENIED",
-        ),
-        case(
-            "sdk rollout",
-            Sdk,
-            &["rollout", "status", ro],
-            3,
-            "PERMISSION_DENIED",
-        ),
-        case("sdk plans", Sdk, &["plans", "list"], 3, "PERMISSION_DENIED"),
-        case("sdk ramps", Sdk, &["ramp", "list"], 3, "PERMISSION_DENIED"),
-        case(
-            "sdk usage",
-            Sdk,
-            &["usage", "--env", "production"],
-            3,
-            "PERMISSION_DENIED",
-        ),
-        case("sdk instances", Sdk, &["instances"], 3, "PERMISSION_DENIED"),
-        // The server is down.
-        case(
-            "down env",
-            Down,
-            &["env", "list"],
-            4,
-            "cannot reach the server",
-        ),
-        case(
-            "down env create",
-            Down,
-            &["env", "create", "x"],
-            4,
-            "cannot reach the server",
-        ),
-        case(
-            "down flag create",
-            Down,
-            &["flags", "create", "x", "--type", "bool"],
-            4,
-            "cannot reach the server",
-        ),
-        case(
-            "down flag update",
-            Down,
-            &["flags", "update", "banner", "--description", "x"],
-            4,
-            "cannot reach the server",
-        ),
-        case(
-            "down history",
-            Down,
-            &["flags", "history", "banner"],
-            4,
-            "cannot reach the server",
-        ),
-        case(
-            "down segments",
-            Down,
-            &["segments", "list", "--env", "production"],
-            4,
-            "cannot reach the server",
-        ),
-        case(
-            "down tokens",
-            Down,
-            &["tokens", "create", "t", "--role", "admin"],
-            4,
-            "cannot reach the server",
-        ),
-        case(
-            "down rollout",
-            Down,
-            &["rollout", "create", "-f", &ok_rollout],
-            4,
-            "cannot reach the server",
-        ),
-        case(
-            "down watch",
-            Down,
-            &["rollout", "status", ro, "--watch"],
-            4,
-            "cannot reach the server",
-        ),
-        case(
-            "down plans",
-            Down,
-            &["plans", "execute", plan_id],
-            4,
-            "cannot reach the server",
-        ),
-        case(
-            "down schedule",
-            Down,
-            &["schedule", "list"],
-            4,
-            "cannot reach the server",
-        ),
-        case(
-            "down ramps",
-            Down,
-            &["ramp", "list"],
-            4,
-            "cannot reach the server",
-        ),
-        case(
-            "down usage",
-            Down,
-            &["usage", "--env", "production"],
-            4,
-            "cannot reach the server",
-        ),
-        case(
-            "down instances",
-            Down,
-            &["instances"],
-            4,
-            "cannot reach the server",
-        ),
-        case(
-            "down import",
-            Down,
-            &["import", "--from-env", &ok_env],
-            4,
-            "cannot reach the server",
-        ),
-    ];
-    cases.push(case(
-        "completions need no server",
-        Down,
-        &["completions", "fish"],
-        0,
-        "",
-    ));
-
     let down = down();
     let mut failed = Vec::new();
-    for c in &cases {
-        let args: Vec<&str> = c.args.iter().map(String::as_str).collect();
-        let run = match c.who {
-            Admin => flagwire(&server.grpc, Some(ADMIN), &args),
-            Reader => flagwire(&server.grpc, Some(&tokens.reader), &args),
-            Sdk => flagwire(&server.grpc, Some(&tokens.sdk), &args),
-            NoToken => flagwire(&server.grpc, None, &args),
-            Down => flagwire(&down, Some(ADMIN), &args),
+    let rows: Vec<&str> = CASES.lines().filter(|l| !l.trim().is_empty()).collect();
+    for row in &rows {
+        let cells: Vec<&str> = row.split(" | ").map(str::trim).collect();
+        let [what, who, code, fragment, args] = cells[..] else {
+            panic!("a row has five cells: {row}");
         };
-        let prefixed = c.code == 0
-            || run.stderr.starts_with("flagwire: ")
-            || run.stderr.starts_with("error: ");
-        if run.code != c.code || !run.stderr.contains(c.stderr) || (c.code != 0 && !prefixed) {
+        let args: Vec<String> = args
+            .split_whitespace()
+            .map(|a| {
+                fixtures
+                    .iter()
+                    .find(|(k, _)| *k == a)
+                    .map_or(a.to_owned(), |(_, v)| v.clone())
+            })
+            .collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let run = match who {
+            "admin" => flagwire(&server.grpc, Some(ADMIN), &args),
+            "reader" => flagwire(&server.grpc, Some(&tokens.reader), &args),
+            "sdk" => flagwire(&server.grpc, Some(&tokens.sdk), &args),
+            "none" => flagwire(&server.grpc, None, &args),
+            "down" => flagwire(&down, Some(ADMIN), &args),
+            other => panic!("unknown runner {other:?}: {row}"),
+        };
+        let code: i32 = code.parse().unwrap();
+        let fragment = if fragment == "-" { "" } else { fragment };
+        let prefixed =
+            code == 0 || run.stderr.starts_with("flagwire: ") || run.stderr.starts_with("error: ");
+        if run.code != code || !run.stderr.contains(fragment) || !prefixed {
             failed.push(format!(
-                "{} ({:?} {}): want exit {} with {:?}, got {}: {}",
-                c.what,
-                c.who,
-                c.args.join(" "),
-                c.code,
-                c.stderr,
+                "{what} ({who}: {}): want exit {code} with {fragment:?}, got {}: {}",
+                args.join(" "),
                 run.code,
                 run.stderr.trim()
             ));
@@ -1028,7 +216,7 @@ async fn failures_name_the_problem_and_set_the_exit_code() {
         failed.is_empty(),
         "{} of {} cases failed:\n{}",
         failed.len(),
-        cases.len(),
+        rows.len(),
         failed.join("\n")
     );
     // Nothing the failures tried was written.
