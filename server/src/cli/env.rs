@@ -16,9 +16,9 @@ pub enum EnvCommand {
     /// List environments with their revisions.
     List(ListArgs),
     /// Show one environment.
-    Get(KeyArgs),
+    Get(GetArgs),
     /// Delete an environment no flag, segment or token refers to.
-    Delete(KeyArgs),
+    Delete(DeleteArgs),
 }
 
 /// Options of `env create`.
@@ -48,12 +48,22 @@ pub struct ListArgs {
     pub connect: Connect,
 }
 
-/// Options of `env get` and `env delete`.
+/// Options of `env get`.
 #[derive(Debug, clap::Args)]
-pub struct KeyArgs {
+pub struct GetArgs {
     /// The environment's key.
     pub key: String,
-    /// Why (recorded in the audit log; `delete` only).
+    /// Server and output.
+    #[command(flatten)]
+    pub connect: Connect,
+}
+
+/// Options of `env delete`.
+#[derive(Debug, clap::Args)]
+pub struct DeleteArgs {
+    /// The environment's key.
+    pub key: String,
+    /// Why (recorded in the audit log).
     #[arg(long, default_value = "")]
     pub reason: String,
     /// Server and output.
@@ -119,7 +129,7 @@ async fn list(a: ListArgs) -> Outcome {
     Ok(())
 }
 
-async fn get(a: KeyArgs) -> Outcome {
+async fn get(a: GetArgs) -> Outcome {
     let mut admin = a.connect.connect().await?.admin;
     let response = admin
         .get_environment(GetEnvironmentRequest { key: a.key })
@@ -131,7 +141,7 @@ async fn get(a: KeyArgs) -> Outcome {
     Ok(())
 }
 
-async fn delete(a: KeyArgs) -> Outcome {
+async fn delete(a: DeleteArgs) -> Outcome {
     let mut admin = a.connect.connect().await?.admin;
     let response = admin
         .delete_environment(DeleteEnvironmentRequest {

@@ -101,7 +101,7 @@ pub struct UpdateArgs {
     #[arg(long, requires = "env", value_name = "VARIANT")]
     pub off_variant: Option<String>,
     /// Fail unless the stored version is this one (default: the version just read).
-    #[arg(long)]
+    #[arg(long, value_name = "VERSION")]
     pub expected_version: Option<u64>,
     /// Why (recorded in the audit log).
     #[arg(long, default_value = "")]

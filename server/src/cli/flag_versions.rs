@@ -44,7 +44,7 @@ pub struct RevertArgs {
     /// The version whose content becomes current (`flags history` lists them).
     pub version: u64,
     /// Fail unless the stored version is this one.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, value_name = "VERSION", default_value_t = 0)]
     pub expected_version: u64,
     /// Why (recorded in the audit log).
     #[arg(long, default_value = "")]

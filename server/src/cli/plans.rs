@@ -57,10 +57,10 @@ pub struct ExecuteArgs {
     /// The plan id (`plans list` shows it).
     pub plan_id: String,
     /// Run at this time (RFC 3339, e.g. 2026-05-01T09:00:00Z) instead of now.
-    #[arg(long, value_parser = parse::time)]
+    #[arg(long, value_name = "TIME", value_parser = parse::time)]
     pub at: Option<Timestamp>,
     /// Run this long from now (e.g. 10m, 1h30m) instead of now.
-    #[arg(long = "in", value_parser = parse::duration)]
+    #[arg(long = "in", value_name = "DURATION", value_parser = parse::duration)]
     pub after: Option<Duration>,
     /// Why (recorded in the audit log).
     #[arg(long, default_value = "")]

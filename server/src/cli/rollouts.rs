@@ -19,7 +19,7 @@ pub enum RolloutCommand {
     /// Define a rollout from a file (it starts as DRAFT).
     Create(CreateArgs),
     /// Start a draft rollout: the flag's default rule becomes the canary split.
-    Start(ActionArgs),
+    Start(StartArgs),
     /// Pause automatic decisions.
     Pause(ActionArgs),
     /// Resume automatic decisions.
@@ -49,12 +49,22 @@ pub struct CreateArgs {
     pub connect: Connect,
 }
 
-/// Options of `rollout start|pause|resume|promote|rollback`.
+/// Options of `rollout start`.
+#[derive(Debug, clap::Args)]
+pub struct StartArgs {
+    /// The rollout id.
+    pub id: String,
+    /// Server and output.
+    #[command(flatten)]
+    pub connect: Connect,
+}
+
+/// Options of `rollout pause|resume|promote|rollback`.
 #[derive(Debug, clap::Args)]
 pub struct ActionArgs {
     /// The rollout id.
     pub id: String,
-    /// Why (recorded in the decision log; not for `start`).
+    /// Why (recorded in the decision log).
     #[arg(long, default_value = "")]
     pub reason: String,
     /// Server and output.
@@ -89,7 +99,14 @@ enum Action {
 pub async fn run(command: RolloutCommand) -> Outcome {
     match command {
         RolloutCommand::Create(a) => create(a).await,
-        RolloutCommand::Start(a) => act(a, Action::Start).await,
+        RolloutCommand::Start(a) => {
+            let a = ActionArgs {
+                id: a.id,
+                reason: String::new(),
+                connect: a.connect,
+            };
+            act(a, Action::Start).await
+        }
         RolloutCommand::Pause(a) => act(a, Action::Pause).await,
         RolloutCommand::Resume(a) => act(a, Action::Resume).await,
         RolloutCommand::Promote(a) => act(a, Action::Promote).await,

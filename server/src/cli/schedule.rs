@@ -32,10 +32,10 @@ pub enum ScheduleCommand {
     .args(["enable", "disable", "serve", "weights", "revert", "abort_rollout", "file"])))]
 pub struct CreateArgs {
     /// When (RFC 3339, e.g. 2026-05-01T09:00:00Z).
-    #[arg(long, value_parser = parse::time)]
+    #[arg(long, value_name = "TIME", value_parser = parse::time)]
     pub at: Option<Timestamp>,
     /// This long from now (e.g. 10m, 1h30m).
-    #[arg(long = "in", value_parser = parse::duration)]
+    #[arg(long = "in", value_name = "DURATION", value_parser = parse::duration)]
     pub after: Option<Duration>,
     /// The flag to change.
     #[arg(long, required_unless_present_any = ["abort_rollout", "file"])]

@@ -22,9 +22,9 @@ pub enum SegmentsCommand {
     /// List the segments of an environment.
     List(ListArgs),
     /// Show one segment.
-    Get(KeyArgs),
+    Get(GetArgs),
     /// Delete a segment no flag refers to.
-    Delete(KeyArgs),
+    Delete(DeleteArgs),
 }
 
 /// Options of `segments create` and `segments update`.
@@ -52,7 +52,7 @@ pub struct EditArgs {
     #[arg(long, value_delimiter = ',')]
     pub remove: Vec<String>,
     /// Fail unless the stored version is this one (`update`).
-    #[arg(long)]
+    #[arg(long, value_name = "VERSION")]
     pub expected_version: Option<u64>,
     /// Why (recorded in the audit log).
     #[arg(long, default_value = "")]
@@ -73,15 +73,28 @@ pub struct ListArgs {
     pub connect: Connect,
 }
 
-/// Options of `segments get` and `segments delete`.
+/// Options of `segments get`.
 #[derive(Debug, clap::Args)]
-pub struct KeyArgs {
+pub struct GetArgs {
     /// The segment key.
     pub key: String,
     /// The environment.
     #[arg(long)]
     pub env: String,
-    /// Why (recorded in the audit log; `delete` only).
+    /// Server and output.
+    #[command(flatten)]
+    pub connect: Connect,
+}
+
+/// Options of `segments delete`.
+#[derive(Debug, clap::Args)]
+pub struct DeleteArgs {
+    /// The segment key.
+    pub key: String,
+    /// The environment.
+    #[arg(long)]
+    pub env: String,
+    /// Why (recorded in the audit log).
     #[arg(long, default_value = "")]
     pub reason: String,
     /// Server and output.
@@ -255,7 +268,7 @@ async fn list(a: ListArgs) -> Outcome {
     Ok(())
 }
 
-async fn get(a: KeyArgs) -> Outcome {
+async fn get(a: GetArgs) -> Outcome {
     let mut admin = a.connect.connect().await?.admin;
     let response = admin
         .get_segment(GetSegmentRequest {
@@ -270,7 +283,7 @@ async fn get(a: KeyArgs) -> Outcome {
     Ok(())
 }
 
-async fn delete(a: KeyArgs) -> Outcome {
+async fn delete(a: DeleteArgs) -> Outcome {
     let mut admin = a.connect.connect().await?.admin;
     let response = admin
         .delete_segment(DeleteSegmentRequest {

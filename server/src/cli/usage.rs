@@ -20,13 +20,13 @@ pub struct UsageArgs {
     #[arg(long, default_value = "")]
     pub flag: String,
     /// From this long ago (e.g. 15m, 1h) until now.
-    #[arg(long, value_parser = parse::duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse::duration)]
     pub since: Option<Duration>,
     /// From this time (RFC 3339).
-    #[arg(long, value_parser = parse::time)]
+    #[arg(long, value_name = "TIME", value_parser = parse::time)]
     pub from: Option<Timestamp>,
     /// Until this time (RFC 3339; default now).
-    #[arg(long, value_parser = parse::time)]
+    #[arg(long, value_name = "TIME", value_parser = parse::time)]
     pub to: Option<Timestamp>,
     /// Server and output.
     #[command(flatten)]
