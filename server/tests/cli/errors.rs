@@ -46,6 +46,15 @@ file or --from-env   | admin  | 2 | cannot be used with             | import $TY
 untypable .env       | admin  | 1 | line 1: expected NAME=VALUE     | import --from-env $BAD_ENV --environment production
 unknown shell        | admin  | 2 | invalid value 'nosh'            | completions nosh
 unknown format       | admin  | 2 | invalid value 'xml'             | env list -o xml
+env key missing      | admin  | 2 | <KEY>                           | env create
+segment needs --env  | admin  | 2 | --env                           | segments get beta
+segment file typo    | admin  | 1 | not a valid segment             | segments create -f $TYPO
+token id missing     | admin  | 2 | <ID>                            | tokens revoke
+plan file missing    | admin  | 1 | read /nonexistent.yaml          | plans create -f /nonexistent.yaml
+plans extra argument | admin  | 2 | unexpected argument             | plans list extra
+change file typo     | admin  | 1 | not a valid scheduled change    | schedule create -f $TYPO
+ramp without --to    | admin  | 2 | --to                            | ramp create banner --env production --variant green --other blue --duration 1h
+instances option     | admin  | 2 | unexpected argument             | instances --limit 5
 no token             | none   | 2 | FLAGWIRE_TOKEN is not set       | env list
 env                  | admin  | 3 | NOT_FOUND: environment "nope"   | env get nope
 env delete           | admin  | 3 | NOT_FOUND                       | env delete nope
@@ -65,6 +74,7 @@ rollout start        | admin  | 3 | NOT_FOUND                       | rollout st
 rollout pause        | admin  | 3 | NOT_FOUND                       | rollout pause ro-nope
 rollout promote      | admin  | 3 | NOT_FOUND                       | rollout promote ro-nope
 rollout rollback     | admin  | 3 | NOT_FOUND                       | rollout rollback ro-nope
+rollout resume       | admin  | 3 | NOT_FOUND                       | rollout resume ro-nope
 rollout watch        | admin  | 3 | NOT_FOUND                       | rollout status ro-nope --watch
 plan                 | admin  | 3 | NOT_FOUND                       | plans execute plan-nope
 execution            | admin  | 3 | NOT_FOUND                       | plans status ex-nope
@@ -105,6 +115,10 @@ reader execute       | reader | 3 | PERMISSION_DENIED               | plans exec
 reader schedule      | reader | 3 | PERMISSION_DENIED               | schedule create --in 1h --flag banner --env production --enable
 reader ramp          | reader | 3 | PERMISSION_DENIED               | ramp create banner --env production --variant green --other blue --to 50 --duration 1h
 reader import        | reader | 3 | PERMISSION_DENIED               | import --from-env $OK_ENV --environment production
+reader pause         | reader | 3 | PERMISSION_DENIED               | rollout pause $RO
+reader plan cancel   | reader | 3 | PERMISSION_DENIED               | plans cancel ex-x
+reader change cancel | reader | 3 | PERMISSION_DENIED               | schedule cancel sc-x
+reader ramp pause    | reader | 3 | PERMISSION_DENIED               | ramp pause ramp-x
 sdk env              | sdk    | 3 | PERMISSION_DENIED               | env list
 sdk flags            | sdk    | 3 | PERMISSION_DENIED               | flags history banner
 sdk segments         | sdk    | 3 | PERMISSION_DENIED               | segments list --env production
@@ -128,6 +142,12 @@ down ramps           | down   | 4 | cannot reach the server         | ramp list
 down usage           | down   | 4 | cannot reach the server         | usage --env production
 down instances       | down   | 4 | cannot reach the server         | instances
 down import          | down   | 4 | cannot reach the server         | import --from-env $OK_ENV
+down env delete      | down   | 4 | cannot reach the server         | env delete staging
+down segment create  | down   | 4 | cannot reach the server         | segments create s --env production
+down token list      | down   | 4 | cannot reach the server         | tokens list
+down plan status     | down   | 4 | cannot reach the server         | plans status ex-x
+down change cancel   | down   | 4 | cannot reach the server         | schedule cancel sc-x
+down ramp pause      | down   | 4 | cannot reach the server         | ramp pause ramp-x
 completions, offline | down   | 0 | -                               | completions fish
 "#;
 
