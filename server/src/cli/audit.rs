@@ -48,13 +48,14 @@ pub async fn run(a: AuditArgs) -> Outcome {
         }
         page_token = page.next_page_token;
     }
-    if a.connect.json {
-        output::json(&ListAuditEventsResponse {
-            events,
-            next_page_token: String::new(),
-        });
+    let response = ListAuditEventsResponse {
+        events,
+        next_page_token: String::new(),
+    };
+    if a.connect.structured(&response) {
         return Ok(());
     }
+    let events = response.events;
     let mut t = Table::new(&["ID", "TIME", "ACTOR", "ACTION", "RESOURCE", "REASON"]);
     for e in &events {
         t.row(vec![

@@ -1,6 +1,7 @@
 //! `backup` (from a running server) and `restore` (offline, into an empty data directory).
 
-use super::client::{Connect, TOKEN_VAR};
+use super::client::{TOKEN_VAR, Target};
+use super::output::Format;
 use super::{Failure, Outcome, output};
 use crate::backup::file::{self, Writer};
 use crate::backup::restore::restore as restore_into;
@@ -13,9 +14,15 @@ pub struct BackupArgs {
     /// The backup file to write (replaced only once the backup is complete and checked).
     #[arg(long, short)]
     pub out: PathBuf,
-    /// Server and output.
+    /// How to print the summary (no `-o`: that is `--out` here).
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub output: Format,
+    /// The same as `--output json`.
+    #[arg(long, hide = true)]
+    pub json: bool,
+    /// The server.
     #[command(flatten)]
-    pub connect: Connect,
+    pub target: Target,
 }
 
 /// Options of `restore`.
@@ -28,18 +35,27 @@ pub struct RestoreArgs {
     /// --data-dir` on it afterwards.
     #[arg(long, env = "FLAGWIRE_DATA_DIR")]
     pub data_dir: PathBuf,
-    /// Print a JSON summary instead of text.
-    #[arg(long)]
+    /// How to print the summary.
+    #[arg(long, short = 'o', value_enum, default_value_t = Format::Table)]
+    pub output: Format,
+    /// The same as `--output json`.
+    #[arg(long, hide = true)]
     pub json: bool,
 }
 
-fn summary_json(pairs: serde_json::Value) {
-    output::line(&serde_json::to_string_pretty(&pairs).unwrap_or_default());
+/// Prints a summary as JSON or YAML and returns true, or returns false for a table.
+fn print_summary(format: Format, json: bool, pairs: serde_json::Value) -> bool {
+    match if json { Format::Json } else { format } {
+        Format::Table => return false,
+        Format::Json => output::line(&serde_json::to_string_pretty(&pairs).unwrap_or_default()),
+        Format::Yaml => output::emit(&serde_norway::to_string(&pairs).unwrap_or_default()),
+    }
+    true
 }
 
 /// `backup`: streams the snapshot into `<out>.partial`, checks its trailer, then renames it.
 pub async fn backup(a: BackupArgs) -> Outcome {
-    let mut admin = a.connect.connect().await?.admin;
+    let mut admin = a.target.connect().await?.admin;
     let mut stream = admin
         .backup(BackupRequest { batch_size: 0 })
         .await?
@@ -74,12 +90,12 @@ pub async fn backup(a: BackupArgs) -> Outcome {
     let revisions: std::collections::BTreeMap<String, u64> = header
         .map(|h| h.revisions.into_iter().collect())
         .unwrap_or_default();
-    if a.connect.json {
-        summary_json(serde_json::json!({
-            "file": a.out.display().to_string(),
-            "entries": entries,
-            "revisions": revisions,
-        }));
+    let pairs = serde_json::json!({
+        "file": a.out.display().to_string(),
+        "entries": entries,
+        "revisions": revisions,
+    });
+    if print_summary(a.output, a.json, pairs) {
         return Ok(());
     }
     let revisions: Vec<String> = revisions.iter().map(|(e, r)| format!("{e}={r}")).collect();
@@ -101,15 +117,18 @@ pub fn restore(a: RestoreArgs) -> Outcome {
         .iter()
         .map(|(e, r)| format!("{e}={r}"))
         .collect();
-    if a.json {
-        summary_json(serde_json::json!({
+    if print_summary(
+        a.output,
+        a.json,
+        serde_json::json!({
             "dataDir": a.data_dir.display().to_string(),
             "entries": summary.entries,
             "flags": summary.flags,
             "tokens": summary.tokens,
             "revisions": summary.revisions,
             "adminTokenWritten": summary.admin_token_written,
-        }));
+        }),
+    ) {
         return Ok(());
     }
     output::line(&format!(

@@ -1,4 +1,5 @@
-//! `export` and `import`: flags as code.
+//! `export` and `import`: flags as code (and `import --from-env`, see
+//! [`env_import`](super::env_import)).
 //!
 //! Export reads through the ordinary List RPCs (so a read-only token is enough); it is not one
 //! snapshot, so a write landing while it runs may be half in it. Import sends the whole file in
@@ -36,12 +37,24 @@ pub struct ExportArgs {
 #[derive(Debug, clap::Args)]
 pub struct ImportArgs {
     /// The bundle file (YAML, or JSON when it ends in `.json`; `-` reads YAML from stdin).
-    pub file: PathBuf,
+    #[arg(required_unless_present = "from_env", conflicts_with = "from_env")]
+    pub file: Option<PathBuf>,
+    /// Instead of a bundle, make flags of the variables of a `.env` file, each serving the
+    /// file's value (types inferred; `--dry-run` shows the mapping).
+    #[arg(long, value_name = "FILE.env")]
+    pub from_env: Option<PathBuf>,
+    /// The environment the `.env` file configures (default: the server's only environment).
+    #[arg(long, requires = "from_env")]
+    pub environment: Option<String>,
+    /// Only the variables whose name starts with this (e.g. FEATURE_), so that secrets and
+    /// other settings in the same file stay out.
+    #[arg(long, requires = "from_env", default_value = "")]
+    pub prefix: String,
     /// Print what would change and change nothing.
     #[arg(long)]
     pub dry_run: bool,
     /// Also delete flags and segments the file does not name.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "from_env")]
     pub prune: bool,
     /// Why (recorded in the audit log of every change).
     #[arg(long, default_value = "")]
@@ -150,10 +163,22 @@ pub async fn export(a: ExportArgs) -> Outcome {
 
 /// `import`.
 pub async fn import(a: ImportArgs) -> Outcome {
-    let bundle = file::read(&a.file)?;
+    if let Some(path) = &a.from_env {
+        return super::env_import::run(super::env_import::Request {
+            path,
+            environment: a.environment.clone(),
+            prefix: a.prefix.clone(),
+            dry_run: a.dry_run,
+            reason: a.reason.clone(),
+            connect: &a.connect,
+        })
+        .await;
+    }
+    let path = a.file.clone().unwrap_or_default();
+    let bundle = file::read(&path)?;
     let mut admin = a.connect.connect().await?.admin;
     let reason = if a.reason.is_empty() {
-        format!("flagwire import {}", a.file.display())
+        format!("flagwire import {}", path.display())
     } else {
         a.reason
     };
@@ -167,9 +192,7 @@ pub async fn import(a: ImportArgs) -> Outcome {
         })
         .await?
         .into_inner();
-    if a.connect.json {
-        output::json(&response);
-    } else {
+    if !a.connect.structured(&response) {
         output::emit(&render(&response, a.dry_run));
     }
     Ok(())
@@ -193,7 +216,7 @@ fn inline(v: &Value) -> String {
 }
 
 /// One line per differing leaf: `path: old → new`.
-fn diff(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
+pub fn diff(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
     let join = |k: &str| {
         if path.is_empty() {
             k.to_owned()

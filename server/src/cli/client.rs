@@ -1,11 +1,20 @@
 //! Where the server is and who we are: `--endpoint` (or `FLAGWIRE_ENDPOINT`) and the token in
 //! `FLAGWIRE_TOKEN`, which is never a command-line argument so it stays out of shell history
-//! and `ps`.
+//! and `ps`; and how to print (`--output`).
+//!
+//! An `https://` endpoint is verified against the operating system's root certificates
+//! (tonic's `tls-native-roots`: what curl and grpcurl trust on the same machine, including a
+//! company CA installed there, and `SSL_CERT_FILE`/`SSL_CERT_DIR` when set) plus the PEM CA
+//! named with `--ca-file`. The system store rather than a compiled-in Mozilla list
+//! (`tls-webpki-roots`) because operators manage trust there, and a distribution's updates
+//! reach it without rebuilding the binary.
 
 use super::Failure;
+use super::output::Format;
+use crate::protojson::Named;
 use flagwire_proto::grpc::{
-    admin_service_client::AdminServiceClient, release_service_client::ReleaseServiceClient,
-    rollout_service_client::RolloutServiceClient,
+    admin_service_client::AdminServiceClient, metrics_service_client::MetricsServiceClient,
+    release_service_client::ReleaseServiceClient, rollout_service_client::RolloutServiceClient,
 };
 use std::time::Duration;
 use tonic::metadata::MetadataValue;
@@ -26,8 +35,8 @@ pub struct Target {
         default_value = "http://127.0.0.1:7070"
     )]
     pub endpoint: String,
-    /// PEM CA certificate(s) to trust for an `https://` endpoint (a server started with
-    /// `--tls-cert`/`--tls-key`).
+    /// PEM CA certificate(s) to trust for an `https://` endpoint, besides the system's root
+    /// certificates (for a server whose certificate comes from a private CA).
     #[arg(long = "ca-file", env = "FLAGWIRE_CA_FILE")]
     pub ca_file: Option<std::path::PathBuf>,
 }
@@ -38,8 +47,12 @@ pub struct Connect {
     /// The server.
     #[command(flatten)]
     pub target: Target,
-    /// Print the protobuf JSON mapping (as grpcurl does) instead of a table.
-    #[arg(long)]
+    /// table for people; json (the protobuf JSON mapping, as grpcurl prints it) or yaml (the
+    /// same structure) for scripts.
+    #[arg(long, short = 'o', value_enum, default_value_t = Format::Table)]
+    pub output: Format,
+    /// The same as `--output json` (kept for scripts written before `--output`).
+    #[arg(long, hide = true)]
     pub json: bool,
 }
 
@@ -60,6 +73,8 @@ pub type Admin = AdminServiceClient<InterceptedService<Channel, Bearer>>;
 pub type Rollouts = RolloutServiceClient<InterceptedService<Channel, Bearer>>;
 /// An authenticated ReleaseService client.
 pub type Releases = ReleaseServiceClient<InterceptedService<Channel, Bearer>>;
+/// An authenticated MetricsService client.
+pub type Metrics = MetricsServiceClient<InterceptedService<Channel, Bearer>>;
 
 /// Clients of one connection.
 pub struct Clients {
@@ -69,6 +84,8 @@ pub struct Clients {
     pub rollouts: Rollouts,
     /// ReleaseService.
     pub releases: Releases,
+    /// MetricsService.
+    pub metrics: Metrics,
 }
 
 fn token() -> Result<Bearer, Failure> {
@@ -118,28 +135,17 @@ impl Target {
             .map_err(|e| Failure::Usage(format!("--endpoint {uri:?}: {e}")))?
             .connect_timeout(Duration::from_secs(5));
         if uri.starts_with("https://") {
-            // No public roots are compiled in: a Flagwire server's certificate usually comes
-            // from a private CA, which the operator names.
-            let Some(path) = &self.ca_file else {
-                return Err(Failure::Usage(format!(
-                    "{uri} is https: pass --ca-file (or FLAGWIRE_CA_FILE) with the CA that \
-                     signed the server's certificate"
-                )));
-            };
-            let pem = std::fs::read(path).map_err(|e| {
-                Failure::Local(anyhow::anyhow!("--ca-file {}: {e}", path.display()))
-            })?;
-            let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem));
-            endpoint = endpoint.tls_config(tls).map_err(|e| {
-                Failure::Usage(format!("--ca-file {}: {}", path.display(), chain(&e)))
-            })?;
+            endpoint = self.tls(endpoint)?;
         }
         let channel = endpoint.connect().await.map_err(|e| {
-            Failure::Unreachable(format!(
-                "cannot reach the server at {uri} ({}); is it running? (--endpoint or \
-                 FLAGWIRE_ENDPOINT names another)",
-                chain(&e)
-            ))
+            let why = chain(&e);
+            let hint = if why.contains("certificate") {
+                "the server's certificate is not trusted: pass --ca-file (or FLAGWIRE_CA_FILE) \
+                 with the CA that signed it"
+            } else {
+                "is it running? (--endpoint or FLAGWIRE_ENDPOINT names another)"
+            };
+            Failure::Unreachable(format!("cannot reach the server at {uri} ({why}); {hint}"))
         })?;
         // Backups and big bundles exceed tonic's 4 MiB default.
         let limit = 256 * 1024 * 1024;
@@ -149,9 +155,39 @@ impl Target {
                 .max_encoding_message_size(limit),
             rollouts: RolloutServiceClient::with_interceptor(channel.clone(), bearer.clone())
                 .max_decoding_message_size(limit),
-            releases: ReleaseServiceClient::with_interceptor(channel, bearer)
+            releases: ReleaseServiceClient::with_interceptor(channel.clone(), bearer.clone())
+                .max_decoding_message_size(limit),
+            metrics: MetricsServiceClient::with_interceptor(channel, bearer)
                 .max_decoding_message_size(limit),
         })
+    }
+
+    /// TLS with the system's roots plus `--ca-file`. A machine without a system store (a
+    /// minimal container) still connects with `--ca-file` alone.
+    fn tls(&self, endpoint: Endpoint) -> Result<Endpoint, Failure> {
+        let mut config = ClientTlsConfig::new();
+        if let Some(path) = &self.ca_file {
+            let pem = std::fs::read(path).map_err(|e| {
+                Failure::Local(anyhow::anyhow!("--ca-file {}: {e}", path.display()))
+            })?;
+            config = config.ca_certificate(Certificate::from_pem(pem));
+        }
+        let native = endpoint
+            .clone()
+            .tls_config(config.clone().with_native_roots());
+        match (native, &self.ca_file) {
+            (Ok(endpoint), _) => Ok(endpoint),
+            // tonic refuses native roots when the system has none; the CA may be enough.
+            (Err(_), Some(path)) => endpoint.tls_config(config).map_err(|e| {
+                Failure::Usage(format!("--ca-file {}: {}", path.display(), chain(&e)))
+            }),
+            (Err(e), None) => Err(Failure::Usage(format!(
+                "{}: no system root certificates ({}): install them (e.g. the ca-certificates \
+                 package) or pass --ca-file with the CA that signed the server's certificate",
+                self.uri(),
+                chain(&e)
+            ))),
+        }
     }
 }
 
@@ -159,5 +195,16 @@ impl Connect {
     /// See [`Target::connect`].
     pub async fn connect(&self) -> Result<Clients, Failure> {
         self.target.connect().await
+    }
+
+    /// The output format (`--json` is `--output json`).
+    pub fn format(&self) -> Format {
+        if self.json { Format::Json } else { self.output }
+    }
+
+    /// Prints `message` as JSON or YAML when that is the format and returns true; returns
+    /// false for tables, which the caller renders.
+    pub fn structured<M: Named>(&self, message: &M) -> bool {
+        super::output::structured(self.format(), message)
     }
 }

@@ -1,11 +1,15 @@
-//! `flags list`, `flags get`, `set-variant`, `enable`, `disable`.
+//! `flags ...`: the command list, `flags list` and `flags get`. Writing flags is in
+//! [`flag_edit`](super::flag_edit), their life cycle and history in
+//! [`flag_versions`](super::flag_versions).
 
 use super::client::Connect;
-use super::output::{self, Table};
-use super::{Failure, Outcome};
+use super::flag_edit::{CreateArgs, UpdateArgs};
+use super::flag_versions::{self, HistoryArgs, KeyArgs, RevertArgs};
+use super::output::{self, Table, on_off, type_name};
+use super::{Outcome, flag_edit};
 use flagwire_proto::v1::{
     Flag, GetEnvironmentRequest, GetFlagRequest, GetFlagResponse, ListFlagsRequest,
-    ListFlagsResponse, Serve, SetFlagEnabledRequest, UpdateFlagRequest, ValueType, serve,
+    ListFlagsResponse,
 };
 
 /// `flagwire flags ...`.
@@ -15,6 +19,21 @@ pub enum FlagsCommand {
     List(ListArgs),
     /// Show one flag: variants and each environment's configuration.
     Get(GetArgs),
+    /// Create a flag, off in every environment (from options, or `-f FILE`).
+    Create(CreateArgs),
+    /// Change a flag's definition or one environment's configuration (guarded by the version
+    /// read, or `--expected-version`).
+    Update(UpdateArgs),
+    /// Archive a flag: kept for history, no longer evaluated.
+    Archive(KeyArgs),
+    /// Bring an archived flag back.
+    Unarchive(KeyArgs),
+    /// Delete a flag no other flag names as a prerequisite (its history stays in the audit log).
+    Delete(KeyArgs),
+    /// Every stored version of a flag, newest first, with what each changed.
+    History(HistoryArgs),
+    /// Make an earlier version current again (as a new version).
+    Revert(RevertArgs),
 }
 
 /// Options of `flags list`.
@@ -47,57 +66,19 @@ pub struct GetArgs {
     pub connect: Connect,
 }
 
-/// Options of `set-variant`.
-#[derive(Debug, clap::Args)]
-pub struct SetVariantArgs {
-    /// The flag key.
-    pub key: String,
-    /// The variant the default rule serves from now on.
-    pub variant: String,
-    /// The environment.
-    #[arg(long)]
-    pub env: String,
-    /// Why (recorded in the audit log).
-    #[arg(long, default_value = "")]
-    pub reason: String,
-    /// Server and output.
-    #[command(flatten)]
-    pub connect: Connect,
-}
-
-/// Options of `enable` and `disable`.
-#[derive(Debug, clap::Args)]
-pub struct ToggleArgs {
-    /// The flag key.
-    pub key: String,
-    /// The environment.
-    #[arg(long)]
-    pub env: String,
-    /// Why (recorded in the audit log).
-    #[arg(long, default_value = "")]
-    pub reason: String,
-    /// Server and output.
-    #[command(flatten)]
-    pub connect: Connect,
-}
-
-/// Runs `flags list` or `flags get`.
+/// Runs a `flags` subcommand.
 pub async fn run(command: FlagsCommand) -> Outcome {
     match command {
         FlagsCommand::List(a) => list(a).await,
         FlagsCommand::Get(a) => get(a).await,
+        FlagsCommand::Create(a) => flag_edit::create(a).await,
+        FlagsCommand::Update(a) => flag_edit::update(a).await,
+        FlagsCommand::Archive(a) => flag_versions::archive(a, true).await,
+        FlagsCommand::Unarchive(a) => flag_versions::archive(a, false).await,
+        FlagsCommand::Delete(a) => flag_versions::delete(a).await,
+        FlagsCommand::History(a) => flag_versions::history(a).await,
+        FlagsCommand::Revert(a) => flag_versions::revert(a).await,
     }
-}
-
-fn type_name(t: i32) -> String {
-    let name = ValueType::try_from(t).unwrap_or(ValueType::Unspecified);
-    name.as_str_name()
-        .trim_start_matches("VALUE_TYPE_")
-        .to_lowercase()
-}
-
-fn on_off(enabled: bool) -> String {
-    if enabled { "on" } else { "off" }.to_owned()
 }
 
 async fn list(a: ListArgs) -> Outcome {
@@ -126,13 +107,14 @@ async fn list(a: ListArgs) -> Outcome {
         }
         page_token = page.next_page_token;
     }
-    if a.connect.json {
-        output::json(&ListFlagsResponse {
-            flags,
-            next_page_token: String::new(),
-        });
+    let response = ListFlagsResponse {
+        flags,
+        next_page_token: String::new(),
+    };
+    if a.connect.structured(&response) {
         return Ok(());
     }
+    let flags = response.flags;
     let table = match &a.env {
         Some(env) => in_env_table(&flags, env),
         None => overview_table(&flags),
@@ -196,16 +178,16 @@ async fn get(a: GetArgs) -> Outcome {
         .into_inner()
         .flag
         .unwrap_or_default();
-    if a.connect.json {
-        output::json(&GetFlagResponse { flag: Some(flag) });
+    let response = GetFlagResponse { flag: Some(flag) };
+    if a.connect.structured(&response) {
         return Ok(());
     }
-    output::emit(&describe(&flag));
+    output::emit(&describe(&response.flag.unwrap_or_default()));
     Ok(())
 }
 
 /// A person's view of a flag: its header, variants, and one row per environment.
-fn describe(f: &Flag) -> String {
+pub fn describe(f: &Flag) -> String {
     let variants: Vec<String> = f
         .variants
         .iter()
@@ -253,77 +235,4 @@ fn describe(f: &Flag) -> String {
         ]);
     }
     text + &t.render()
-}
-
-/// `set-variant`: rewrites the default rule with the version just read, so a concurrent change
-/// fails with FAILED_PRECONDITION instead of being overwritten.
-pub async fn set_variant(a: SetVariantArgs) -> Outcome {
-    let mut admin = a.connect.connect().await?.admin;
-    let mut flag = admin
-        .get_flag(GetFlagRequest { key: a.key.clone() })
-        .await?
-        .into_inner()
-        .flag
-        .unwrap_or_default();
-    let version = flag.version;
-    let defaults = flagwire_core::project::default_config(&flag);
-    let config = flag.environments.entry(a.env.clone()).or_insert(defaults);
-    config.default_rule = Some(Serve {
-        kind: Some(serve::Kind::Variant(a.variant.clone())),
-    });
-    let flag = admin
-        .update_flag(UpdateFlagRequest {
-            force: false,
-            flag: Some(flag),
-            expected_version: version,
-            reason: a.reason,
-        })
-        .await?
-        .into_inner();
-    if a.connect.json {
-        output::json(&flag);
-        return Ok(());
-    }
-    let flag = flag.flag.unwrap_or_default();
-    let enabled = flag.environments.get(&a.env).is_some_and(|c| c.enabled);
-    let note = if enabled {
-        ""
-    } else {
-        " (the flag is off there: it serves its off variant until enabled)"
-    };
-    output::line(&format!(
-        "{}: {} serves {} by default, version {}{note}",
-        flag.key, a.env, a.variant, flag.version
-    ));
-    Ok(())
-}
-
-/// `enable` / `disable`.
-pub async fn toggle(a: ToggleArgs, enabled: bool) -> Outcome {
-    if a.env.is_empty() {
-        return Err(Failure::Usage("--env must name an environment".into()));
-    }
-    let mut admin = a.connect.connect().await?.admin;
-    let response = admin
-        .set_flag_enabled(SetFlagEnabledRequest {
-            force: false,
-            key: a.key,
-            environment: a.env.clone(),
-            enabled,
-            expected_version: 0,
-            reason: a.reason,
-        })
-        .await?
-        .into_inner();
-    if a.connect.json {
-        output::json(&response);
-        return Ok(());
-    }
-    let flag = response.flag.unwrap_or_default();
-    let word = if enabled { "enabled" } else { "disabled" };
-    output::line(&format!(
-        "{}: {word} in {}, version {}",
-        flag.key, a.env, flag.version
-    ));
-    Ok(())
 }

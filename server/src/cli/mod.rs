@@ -1,24 +1,51 @@
 //! The admin CLI: `flagwire` subcommands that talk to a running server over gRPC with the token
-//! in `FLAGWIRE_TOKEN`, printing tables for people and, with `--json`, the protobuf JSON
-//! mapping (what grpcurl prints) for scripts. `restore` is the exception: it works offline on a
-//! data directory.
+//! in `FLAGWIRE_TOKEN`, printing tables for people and, with `--output json|yaml` (`-o`), the
+//! protobuf JSON mapping (what grpcurl prints) for scripts. `restore` and `completions` are the
+//! exceptions: they work offline.
 //!
-//! Exit codes: 0 success, 1 a local failure (a file that cannot be read or parsed), 2 a usage
-//! error (bad arguments, no `FLAGWIRE_TOKEN`), 3 the server refused the request (the gRPC code
-//! and message are printed), 4 the server cannot be reached.
+//! Exit codes: 0 success, 1 a local failure (a file that cannot be read, parsed or typed), 2 a
+//! usage error (bad arguments, no `FLAGWIRE_TOKEN`), 3 the server refused the request (the gRPC
+//! code and message are printed), 4 the server cannot be reached.
 //!
-//! - [`client`]: endpoint, token and the gRPC clients; [`output`]: tables, JSON and errors.
-//! - [`flags`]: `flags list|get`, `set-variant`, `enable`, `disable`.
-//! - [`rollouts`]: `rollout list|status`, `kill`, `undo-kill`; [`audit`]: `audit`.
-//! - [`bundle`]: `export`, `import`; [`backup`]: `backup`, `restore`.
+//! # Layout
+//! - [`client`]: endpoint, token, TLS and the gRPC clients; [`output`]: tables, JSON, YAML;
+//!   [`parse`]: argument values; [`files`]: definitions given with `-f FILE`.
+//! - [`env`]: `env ...`; [`segments`]: `segments ...`; [`tokens`]: `tokens ...`.
+//! - [`flags`]: `flags list|get` and the command list; [`flag_edit`]: `flags create|update`;
+//!   [`flag_versions`]: `flags archive|unarchive|delete|history|revert`; [`toggles`]:
+//!   `set-variant`, `enable`, `disable`.
+//! - [`rollouts`]: `rollout create|start|pause|resume|promote|rollback|list`;
+//!   [`rollout_status`]: `rollout status [--watch]`; [`kill`]: `kill`, `undo-kill`.
+//! - [`plans`]: `plans ...`; [`schedule`]: `schedule ...`; [`ramps`]: `ramp ...`;
+//!   [`usage`]: `usage`, `instances`; [`audit`]: `audit`.
+//! - [`bundle`]: `export`, `import`; [`dotenv`], [`from_env`], [`env_import`]:
+//!   `import --from-env`; [`backup`]: `backup`, `restore`; [`completions`]: `completions`.
 
 pub mod audit;
 pub mod backup;
 pub mod bundle;
 pub mod client;
+pub mod completions;
+pub mod dotenv;
+pub mod env;
+pub mod env_import;
+pub mod files;
+pub mod flag_edit;
+pub mod flag_versions;
 pub mod flags;
+pub mod from_env;
+pub mod kill;
 pub mod output;
+pub mod parse;
+pub mod plans;
+pub mod ramps;
+pub mod rollout_status;
 pub mod rollouts;
+pub mod schedule;
+pub mod segments;
+pub mod toggles;
+pub mod tokens;
+pub mod usage;
 
 use clap::Subcommand;
 use std::io::Write;
@@ -27,33 +54,58 @@ use tonic::{Code, Status};
 /// The client subcommands (everything but `serve`).
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
-    /// List flags or show one.
-    #[command(subcommand)]
+    /// Environments: create, list, get, delete.
+    #[command(subcommand, alias = "environments")]
+    Env(env::EnvCommand),
+    /// Flags: list, get, create, update, archive, unarchive, delete, history, revert.
+    #[command(subcommand, alias = "flag")]
     Flags(flags::FlagsCommand),
     /// Serve one variant by default in an environment (rewrites the default rule).
-    SetVariant(flags::SetVariantArgs),
+    SetVariant(toggles::SetVariantArgs),
     /// Turn a flag on in an environment.
-    Enable(flags::ToggleArgs),
+    Enable(toggles::ToggleArgs),
     /// Turn a flag off in an environment (it serves its off variant).
-    Disable(flags::ToggleArgs),
+    Disable(toggles::ToggleArgs),
+    /// Segments of an environment: create, update, list, get, delete.
+    #[command(subcommand, alias = "segment")]
+    Segments(segments::SegmentsCommand),
+    /// API tokens: create (the secret is printed once), list, revoke.
+    #[command(subcommand, alias = "token")]
+    Tokens(tokens::TokensCommand),
     /// The kill switch: serve the off variant for a flag, a tag, a rollout's flag, an
     /// environment or everything.
-    Kill(rollouts::KillArgs),
+    Kill(kill::KillArgs),
     /// Restore exactly what a kill replaced.
-    UndoKill(rollouts::UndoKillArgs),
-    /// List canary rollouts or show one's status.
-    #[command(subcommand)]
+    UndoKill(kill::UndoKillArgs),
+    /// Canary rollouts: create, start, pause, resume, promote, rollback, list, status.
+    #[command(subcommand, alias = "rollouts")]
     Rollout(rollouts::RolloutCommand),
+    /// Rollback plans and their executions: create, list, execute, status, cancel.
+    #[command(subcommand, alias = "plan")]
+    Plans(plans::PlansCommand),
+    /// Flag changes applied at a time: create, list, cancel.
+    #[command(subcommand)]
+    Schedule(schedule::ScheduleCommand),
+    /// Time-based gradual rollouts: create, list, pause, resume, rollback.
+    #[command(subcommand, alias = "ramps")]
+    Ramp(ramps::RampCommand),
+    /// Evaluations, outcomes and latency per flag and variant, as the SDKs reported them.
+    Usage(usage::UsageArgs),
+    /// The SDK instances the server knows and the revision each has applied.
+    Instances(usage::InstancesArgs),
     /// Show the audit log, newest first.
     Audit(audit::AuditArgs),
     /// Write environments, flags, segments and rollout definitions as YAML or JSON.
     Export(bundle::ExportArgs),
-    /// Apply a file written by `export` (all or nothing; `--dry-run` shows the changes).
+    /// Apply a file written by `export` (all or nothing; `--dry-run` shows the changes), or
+    /// make flags of a `.env` file's variables (`--from-env`).
     Import(bundle::ImportArgs),
     /// Write a consistent snapshot of the running server's whole store to a file.
     Backup(backup::BackupArgs),
     /// Load a backup into an empty data directory (offline).
     Restore(backup::RestoreArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::CompletionsArgs),
 }
 
 /// Why a command failed; decides the message and the exit code.
@@ -135,26 +187,37 @@ impl Failure {
     }
 }
 
-async fn dispatch(command: ClientCommand) -> Outcome {
+async fn dispatch(command: ClientCommand, app: fn() -> clap::Command) -> Outcome {
     match command {
+        ClientCommand::Env(c) => env::run(c).await,
         ClientCommand::Flags(c) => flags::run(c).await,
-        ClientCommand::SetVariant(a) => flags::set_variant(a).await,
-        ClientCommand::Enable(a) => flags::toggle(a, true).await,
-        ClientCommand::Disable(a) => flags::toggle(a, false).await,
-        ClientCommand::Kill(a) => rollouts::kill(a).await,
-        ClientCommand::UndoKill(a) => rollouts::undo_kill(a).await,
+        ClientCommand::SetVariant(a) => toggles::set_variant(a).await,
+        ClientCommand::Enable(a) => toggles::toggle(a, true).await,
+        ClientCommand::Disable(a) => toggles::toggle(a, false).await,
+        ClientCommand::Segments(c) => segments::run(c).await,
+        ClientCommand::Tokens(c) => tokens::run(c).await,
+        ClientCommand::Kill(a) => kill::kill(a).await,
+        ClientCommand::UndoKill(a) => kill::undo_kill(a).await,
         ClientCommand::Rollout(c) => rollouts::run(c).await,
+        ClientCommand::Plans(c) => plans::run(c).await,
+        ClientCommand::Schedule(c) => schedule::run(c).await,
+        ClientCommand::Ramp(c) => ramps::run(c).await,
+        ClientCommand::Usage(a) => usage::usage(a).await,
+        ClientCommand::Instances(a) => usage::instances(a).await,
         ClientCommand::Audit(a) => audit::run(a).await,
         ClientCommand::Export(a) => bundle::export(a).await,
         ClientCommand::Import(a) => bundle::import(a).await,
         ClientCommand::Backup(a) => backup::backup(a).await,
         ClientCommand::Restore(a) => backup::restore(a),
+        ClientCommand::Completions(a) => completions::print(a, app()),
     }
 }
 
-/// Runs a client command; prints any failure on stderr and returns the exit code.
-pub async fn run(command: ClientCommand) -> i32 {
-    let outcome = dispatch(command).await;
+/// Runs a client command; prints any failure on stderr and returns the exit code. `app` builds
+/// the whole `flagwire` command (for `completions`; passed in because the command line is
+/// defined in [`crate::config`], which depends on this module).
+pub async fn run(command: ClientCommand, app: fn() -> clap::Command) -> i32 {
+    let outcome = dispatch(command, app).await;
     let _ = std::io::stdout().flush();
     match outcome {
         Ok(()) => 0,

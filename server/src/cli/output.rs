@@ -1,9 +1,32 @@
 //! How results look: aligned tables without borders (easy to read, `grep` and `awk`), the
-//! protobuf JSON mapping for `--json`, and short renderings of flag parts.
+//! protobuf JSON mapping for `--output json` (YAML of the same structure for `--output yaml`),
+//! and short renderings of flag parts.
 
 use crate::protojson::{self, Named};
-use flagwire_proto::v1::{FlagValue, Serve, flag_value, serve};
+use flagwire_proto::v1::{FlagValue, Serve, ValueType, flag_value, serve};
 use prost_types::Timestamp;
+
+/// The `--output` formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns for people.
+    Table,
+    /// The protobuf JSON mapping, as grpcurl prints it.
+    Json,
+    /// The same structure as YAML.
+    Yaml,
+}
+
+/// Prints `message` in `format` and returns true, or returns false for [`Format::Table`] (the
+/// caller renders its own table).
+pub fn structured<M: Named>(format: Format, message: &M) -> bool {
+    match format {
+        Format::Table => return false,
+        Format::Json => json(message),
+        Format::Yaml => emit(&protojson::to_yaml(message)),
+    }
+    true
+}
 
 /// A table: a header row and rows of cells, printed with columns aligned by two spaces.
 pub struct Table {
@@ -130,6 +153,24 @@ pub fn value(v: Option<&FlagValue>) -> String {
         Some(flag_value::Kind::ObjectValue(_)) => "{…}".to_owned(),
         None => "-".to_owned(),
     }
+}
+
+/// A value type's short name: `boolean`, `string`, `integer`, `float`, `object`.
+pub fn type_name(t: i32) -> String {
+    let name = ValueType::try_from(t).unwrap_or(ValueType::Unspecified);
+    name.as_str_name()
+        .trim_start_matches("VALUE_TYPE_")
+        .to_lowercase()
+}
+
+/// `on` or `off`.
+pub fn on_off(enabled: bool) -> String {
+    if enabled { "on" } else { "off" }.to_owned()
+}
+
+/// An enum value's name without its prefix, e.g. `RUNNING` for `ROLLOUT_STATE_RUNNING`.
+pub fn enum_name(name: &str, prefix: &str) -> String {
+    name.strip_prefix(prefix).unwrap_or(name).to_owned()
 }
 
 /// A list for a table cell, or `-` when empty.

@@ -1,20 +1,75 @@
-//! `rollout list`, `rollout status`, `kill`, `undo-kill`.
+//! `rollout ...`: canary rollouts. `create -f FILE` defines one (DRAFT), `start` begins it,
+//! `pause`/`resume` stop and restart the judge's automatic decisions, `promote` and `rollback`
+//! decide now; `list` and `status` ([`rollout_status`](super::rollout_status)) show them.
 
-use super::client::Connect;
+use super::client::{Connect, Rollouts};
+use super::files;
 use super::output::{self, Table};
+use super::rollout_status::{self, StatusArgs, state, step};
 use super::{Failure, Outcome};
 use flagwire_proto::v1::{
-    DecisionKind, Execution, ExecutionState, GetRolloutRequest, GetRolloutResponse, KillRequest,
-    ListRolloutsRequest, Rollout, RolloutState, Scope, UndoKillRequest, scope,
+    CreateRolloutRequest, ListRolloutsRequest, PauseRolloutRequest, PromoteRolloutRequest,
+    ResumeRolloutRequest, RollbackRolloutRequest, Rollout, StartRolloutRequest,
 };
+use std::path::PathBuf;
 
 /// `flagwire rollout ...`.
 #[derive(Debug, clap::Subcommand)]
 pub enum RolloutCommand {
+    /// Define a rollout from a file (it starts as DRAFT).
+    Create(CreateArgs),
+    /// Start a draft rollout: the flag's default rule becomes the canary split.
+    Start(StartArgs),
+    /// Pause automatic decisions.
+    Pause(ActionArgs),
+    /// Resume automatic decisions.
+    Resume(ActionArgs),
+    /// Advance to the next step now (from the last step: complete).
+    Promote(ActionArgs),
+    /// Serve the baseline to everyone now.
+    Rollback(ActionArgs),
     /// List rollouts, newest first.
     List(ListArgs),
-    /// Show a rollout: state, step, latest decision and its evidence.
+    /// Show a rollout: state, step, latest decision and its evidence (`--watch`: until it
+    /// ends).
     Status(StatusArgs),
+}
+
+/// Options of `rollout create`.
+#[derive(Debug, clap::Args)]
+pub struct CreateArgs {
+    /// The rollout definition: a rollout as in an exported bundle (`flagKey`, `environment`,
+    /// `treatmentVariant`, `baselineVariant`, `steps`, `guardrails`, `policy`), or a whole
+    /// CreateRolloutRequest (`rollout: {...}`); YAML, or JSON for a `.json` file; `-` reads
+    /// standard input.
+    #[arg(short = 'f', long)]
+    pub file: PathBuf,
+    /// Server and output.
+    #[command(flatten)]
+    pub connect: Connect,
+}
+
+/// Options of `rollout start`.
+#[derive(Debug, clap::Args)]
+pub struct StartArgs {
+    /// The rollout id.
+    pub id: String,
+    /// Server and output.
+    #[command(flatten)]
+    pub connect: Connect,
+}
+
+/// Options of `rollout pause|resume|promote|rollback`.
+#[derive(Debug, clap::Args)]
+pub struct ActionArgs {
+    /// The rollout id.
+    pub id: String,
+    /// Why (recorded in the decision log).
+    #[arg(long, default_value = "")]
+    pub reason: String,
+    /// Server and output.
+    #[command(flatten)]
+    pub connect: Connect,
 }
 
 /// Options of `rollout list`.
@@ -31,84 +86,133 @@ pub struct ListArgs {
     pub connect: Connect,
 }
 
-/// Options of `rollout status`.
-#[derive(Debug, clap::Args)]
-pub struct StatusArgs {
-    /// The rollout id.
-    pub id: String,
-    /// Server and output.
-    #[command(flatten)]
-    pub connect: Connect,
+#[derive(Clone, Copy)]
+enum Action {
+    Start,
+    Pause,
+    Resume,
+    Promote,
+    Rollback,
 }
 
-/// Options of `kill`. Name exactly one of `--flag`, `--tag`, `--rollout`, `--all`, or only
-/// `--env` to kill every flag of that environment.
-#[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("what").args(["flag", "tag", "rollout", "all"])))]
-pub struct KillArgs {
-    /// One flag.
-    #[arg(long)]
-    pub flag: Option<String>,
-    /// Every flag carrying this tag.
-    #[arg(long)]
-    pub tag: Option<String>,
-    /// The flag of this rollout.
-    #[arg(long)]
-    pub rollout: Option<String>,
-    /// Every flag.
-    #[arg(long)]
-    pub all: bool,
-    /// Only in this environment (alone: every flag of this environment).
-    #[arg(long)]
-    pub env: Option<String>,
-    /// Why (required: it is the first thing people ask afterwards).
-    #[arg(long)]
-    pub reason: String,
-    /// Server and output.
-    #[command(flatten)]
-    pub connect: Connect,
-}
-
-/// Options of `undo-kill`.
-#[derive(Debug, clap::Args)]
-pub struct UndoKillArgs {
-    /// The kill's execution id (`kill` prints it).
-    pub execution_id: String,
-    /// Why (recorded in the audit log).
-    #[arg(long, default_value = "")]
-    pub reason: String,
-    /// Server and output.
-    #[command(flatten)]
-    pub connect: Connect,
-}
-
-/// Runs `rollout list` or `rollout status`.
+/// Runs a `rollout` subcommand.
 pub async fn run(command: RolloutCommand) -> Outcome {
     match command {
+        RolloutCommand::Create(a) => create(a).await,
+        RolloutCommand::Start(a) => {
+            let a = ActionArgs {
+                id: a.id,
+                reason: String::new(),
+                connect: a.connect,
+            };
+            act(a, Action::Start).await
+        }
+        RolloutCommand::Pause(a) => act(a, Action::Pause).await,
+        RolloutCommand::Resume(a) => act(a, Action::Resume).await,
+        RolloutCommand::Promote(a) => act(a, Action::Promote).await,
+        RolloutCommand::Rollback(a) => act(a, Action::Rollback).await,
         RolloutCommand::List(a) => list(a).await,
-        RolloutCommand::Status(a) => status(a).await,
+        RolloutCommand::Status(a) => rollout_status::status(a).await,
     }
 }
 
-fn state(r: &Rollout) -> String {
-    let s = RolloutState::try_from(r.state).unwrap_or(RolloutState::Unspecified);
-    s.as_str_name()
-        .trim_start_matches("ROLLOUT_STATE_")
-        .to_owned()
+/// The file's rollout, bare or wrapped in a CreateRolloutRequest.
+fn definition(path: &std::path::Path) -> Result<Rollout, Failure> {
+    let text = files::text(path)?;
+    match files::parse::<Rollout>(path, &text, "rollout") {
+        Ok(r) => Ok(r),
+        Err(bare) => match files::parse::<CreateRolloutRequest>(path, &text, "rollout") {
+            Ok(request) => Ok(request.rollout.unwrap_or_default()),
+            Err(_) => Err(bare),
+        },
+    }
 }
 
-/// `2/4 (5%)`: the current step of all, and its canary share.
-fn step(r: &Rollout) -> String {
-    let bp = r
-        .steps
-        .get(r.current_step as usize)
-        .map_or(0, |s| s.basis_points);
-    format!(
-        "{}/{} ({}%)",
-        r.current_step + 1,
+async fn create(a: CreateArgs) -> Outcome {
+    let rollout = definition(&a.file)?;
+    let mut client = a.connect.connect().await?.rollouts;
+    let response = client
+        .create_rollout(CreateRolloutRequest {
+            rollout: Some(rollout),
+        })
+        .await?
+        .into_inner();
+    if a.connect.structured(&response) {
+        return Ok(());
+    }
+    let r = response.rollout.unwrap_or_default();
+    output::line(&format!(
+        "created rollout {} ({}): {} in {}, {} steps; start it with: flagwire rollout start {}",
+        r.id,
+        state(&r),
+        r.flag_key,
+        r.environment,
         r.steps.len(),
-        output::round(f64::from(bp) / 100.0)
-    )
+        r.id
+    ));
+    Ok(())
+}
+
+async fn call(client: &mut Rollouts, a: &ActionArgs, action: Action) -> Result<Rollout, Failure> {
+    let (id, reason) = (a.id.clone(), a.reason.clone());
+    let rollout = match action {
+        Action::Start => {
+            client
+                .start_rollout(StartRolloutRequest { id })
+                .await?
+                .into_inner()
+                .rollout
+        }
+        Action::Pause => {
+            client
+                .pause_rollout(PauseRolloutRequest { id, reason })
+                .await?
+                .into_inner()
+                .rollout
+        }
+        Action::Resume => {
+            client
+                .resume_rollout(ResumeRolloutRequest { id, reason })
+                .await?
+                .into_inner()
+                .rollout
+        }
+        Action::Promote => {
+            client
+                .promote_rollout(PromoteRolloutRequest { id, reason })
+                .await?
+                .into_inner()
+                .rollout
+        }
+        Action::Rollback => {
+            client
+                .rollback_rollout(RollbackRolloutRequest { id, reason })
+                .await?
+                .into_inner()
+                .rollout
+        }
+    };
+    Ok(rollout.unwrap_or_default())
+}
+
+async fn act(a: ActionArgs, action: Action) -> Outcome {
+    let mut client = a.connect.connect().await?.rollouts;
+    let r = call(&mut client, &a, action).await?;
+    // Every action answers the rollout; GetRolloutResponse has the same shape.
+    let response = flagwire_proto::v1::GetRolloutResponse {
+        rollout: Some(r.clone()),
+    };
+    if !a.connect.structured(&response) {
+        output::line(&format!(
+            "rollout {} ({} in {}): {}, step {}",
+            r.id,
+            r.flag_key,
+            r.environment,
+            state(&r),
+            step(&r)
+        ));
+    }
+    Ok(())
 }
 
 async fn list(a: ListArgs) -> Outcome {
@@ -120,8 +224,7 @@ async fn list(a: ListArgs) -> Outcome {
         })
         .await?
         .into_inner();
-    if a.connect.json {
-        output::json(&rollouts);
+    if a.connect.structured(&rollouts) {
         return Ok(());
     }
     let mut t = Table::new(&["ID", "FLAG", "ENVIRONMENT", "STATE", "STEP", "CREATED"]);
@@ -137,196 +240,4 @@ async fn list(a: ListArgs) -> Outcome {
     }
     t.print();
     Ok(())
-}
-
-async fn status(a: StatusArgs) -> Outcome {
-    let mut client = a.connect.connect().await?.rollouts;
-    let r = client
-        .get_rollout(GetRolloutRequest {
-            id: a.id,
-            window_limit: 0,
-        })
-        .await?
-        .into_inner()
-        .rollout
-        .unwrap_or_default();
-    if a.connect.json {
-        output::json(&GetRolloutResponse { rollout: Some(r) });
-        return Ok(());
-    }
-    output::emit(&describe(&r));
-    Ok(())
-}
-
-fn describe(r: &Rollout) -> String {
-    let mut text = format!(
-        "id:        {}\nflag:      {} in {}\nvariants:  {} (treatment) against {} (baseline)\n\
-         state:     {}\nstep:      {}\nstarted:   {}\n",
-        r.id,
-        r.flag_key,
-        r.environment,
-        r.treatment_variant,
-        r.baseline_variant,
-        state(r),
-        step(r),
-        output::time(r.start_time.as_ref()),
-    );
-    if r.end_time.is_some() {
-        text += &format!("ended:     {}\n", output::time(r.end_time.as_ref()));
-    }
-    if let Some(ack) = &r.acknowledgement
-        && ack.revision > 0
-    {
-        text += &format!(
-            "applied:   {} of {} connected instances at revision {}\n",
-            ack.acknowledged, ack.connected, ack.revision
-        );
-    }
-    let Some(d) = &r.latest_decision else {
-        return text;
-    };
-    let kind = DecisionKind::try_from(d.kind).unwrap_or(DecisionKind::Unspecified);
-    text += &format!(
-        "decision:  {} {} by {} at {}\n",
-        kind.as_str_name().trim_start_matches("DECISION_KIND_"),
-        d.reason_code,
-        d.actor,
-        output::time(d.time.as_ref()),
-    );
-    if !d.detail.is_empty() {
-        text += &format!("detail:    {}\n", d.detail);
-    }
-    if d.cohorts.is_empty() {
-        return text;
-    }
-    let mut t = Table::new(&[
-        "COHORT",
-        "OUTCOMES",
-        "ERRORS",
-        "ERROR RATE",
-        "P95 MS",
-        "P99 MS",
-    ]);
-    for c in &d.cohorts {
-        t.row(vec![
-            c.cohort.clone(),
-            c.n.to_string(),
-            c.errors.to_string(),
-            format!("{}%", output::round(c.error_rate * 100.0)),
-            output::round(c.p95_us / 1000.0),
-            output::round(c.p99_us / 1000.0),
-        ]);
-    }
-    text + "\n" + &t.render()
-}
-
-fn scope_of(a: &KillArgs) -> Result<Scope, Failure> {
-    let kind = match (&a.flag, &a.tag, &a.rollout, a.all) {
-        (Some(f), _, _, _) => scope::Kind::FlagKey(f.clone()),
-        (_, Some(t), _, _) => scope::Kind::Tag(t.clone()),
-        (_, _, Some(r), _) => scope::Kind::RolloutId(r.clone()),
-        (_, _, _, true) => scope::Kind::SystemWide(true),
-        _ if a.env.is_some() => scope::Kind::SystemWide(true),
-        _ => {
-            return Err(Failure::Usage(
-                "kill: name what to turn off: --flag KEY, --tag TAG, --rollout ID, --env ENV \
-                 or --all"
-                    .into(),
-            ));
-        }
-    };
-    if a.reason.trim().is_empty() {
-        return Err(Failure::Usage("kill: --reason must not be empty".into()));
-    }
-    Ok(Scope {
-        kind: Some(kind),
-        environment: a.env.clone().unwrap_or_default(),
-    })
-}
-
-fn execution_state(e: &Execution) -> String {
-    let s = ExecutionState::try_from(e.state).unwrap_or(ExecutionState::Unspecified);
-    s.as_str_name()
-        .trim_start_matches("EXECUTION_STATE_")
-        .to_owned()
-}
-
-fn print_execution(e: &Execution) {
-    output::line(&format!("execution {}: {}", e.id, execution_state(e)));
-    let flags: Vec<String> = e.previous.iter().map(|f| f.key.clone()).collect();
-    if !flags.is_empty() {
-        output::line(&format!("flags:     {}", flags.join(", ")));
-    }
-    for s in e.steps.iter().filter(|s| !s.ok) {
-        output::line(&format!("failed:    step {}: {}", s.index, s.detail));
-    }
-}
-
-/// `kill`.
-pub async fn kill(a: KillArgs) -> Outcome {
-    let scope = scope_of(&a)?;
-    let mut client = a.connect.connect().await?.rollouts;
-    let response = client
-        .kill(KillRequest {
-            scope: Some(scope),
-            reason: a.reason,
-        })
-        .await?
-        .into_inner();
-    if a.connect.json {
-        output::json(&response);
-        return Ok(());
-    }
-    let e = response.execution.unwrap_or_default();
-    print_execution(&e);
-    output::line(&format!("undo with: flagwire undo-kill {}", e.id));
-    Ok(())
-}
-
-/// `undo-kill`.
-pub async fn undo_kill(a: UndoKillArgs) -> Outcome {
-    let mut client = a.connect.connect().await?.rollouts;
-    let response = client
-        .undo_kill(UndoKillRequest {
-            execution_id: a.execution_id,
-            reason: a.reason,
-        })
-        .await?
-        .into_inner();
-    if a.connect.json {
-        output::json(&response);
-        return Ok(());
-    }
-    print_execution(&response.execution.unwrap_or_default());
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Cmd {
-        #[command(flatten)]
-        kill: KillArgs,
-    }
-
-    fn parse(args: &[&str]) -> Result<Scope, String> {
-        let cmd = Cmd::try_parse_from(std::iter::once("kill").chain(args.iter().copied()))
-            .map_err(|e| e.kind().to_string())?;
-        scope_of(&cmd.kill).map_err(|e| e.message())
-    }
-
-    #[test]
-    fn the_scope_is_one_thing_optionally_in_one_environment() {
-        let s = parse(&["--flag", "f", "--env", "prod", "--reason", "r"]).unwrap();
-        assert_eq!(s.kind, Some(scope::Kind::FlagKey("f".into())));
-        assert_eq!(s.environment, "prod");
-        let s = parse(&["--env", "prod", "--reason", "r"]).unwrap();
-        assert_eq!(s.kind, Some(scope::Kind::SystemWide(true)));
-        assert!(parse(&["--reason", "r"]).unwrap_err().contains("name what"));
-        assert!(parse(&["--flag", "f", "--all", "--reason", "r"]).is_err());
-        assert!(parse(&["--flag", "f"]).is_err(), "--reason is required");
-    }
 }

@@ -13,6 +13,8 @@ use prost_reflect::{DescriptorPool, DynamicMessage, Kind, MessageDescriptor};
 use serde_norway::Value;
 use std::sync::OnceLock;
 
+pub mod yaml;
+
 /// A generated message and its protobuf full name.
 pub trait Named: Message + Default {
     /// E.g. `flagwire.v1.Flag`.
@@ -51,6 +53,40 @@ named!(
     KillResponse,
     UndoKillResponse,
     BackupHeader,
+    FlagValue,
+    CreateEnvironmentResponse,
+    GetEnvironmentResponse,
+    ListEnvironmentsResponse,
+    DeleteEnvironmentResponse,
+    CreateFlagResponse,
+    ArchiveFlagResponse,
+    DeleteFlagResponse,
+    ListFlagVersionsResponse,
+    RevertFlagResponse,
+    CreateSegmentResponse,
+    GetSegmentResponse,
+    ListSegmentsResponse,
+    UpdateSegmentResponse,
+    DeleteSegmentResponse,
+    CreateApiTokenResponse,
+    ListApiTokensResponse,
+    RevokeApiTokenResponse,
+    CreateRolloutRequest,
+    CreateRolloutResponse,
+    CreateRollbackPlanResponse,
+    ListRollbackPlansResponse,
+    ExecuteRollbackPlanResponse,
+    GetExecutionResponse,
+    ScheduledChange,
+    ScheduleChangeResponse,
+    ListScheduledChangesResponse,
+    CancelScheduledChangeResponse,
+    Ramp,
+    CreateRampResponse,
+    GetRampResponse,
+    ListRampsResponse,
+    GetUsageResponse,
+    ListInstancesResponse,
 );
 
 /// The descriptors of the whole contract, decoded once.
@@ -84,9 +120,10 @@ pub fn to_json<M: Named>(message: &M) -> String {
     serde_json::to_string_pretty(&to_value(message)).expect("a YAML value of strings serialises")
 }
 
-/// `message` as YAML (the same structure as [`to_json`]).
+/// `message` as YAML (the same structure as [`to_json`]), readable by YAML 1.1 readers too
+/// (see [`yaml`]).
 pub fn to_yaml<M: Named>(message: &M) -> String {
-    serde_norway::to_string(&to_value(message)).expect("a YAML value serialises")
+    yaml::to_string(&to_value(message))
 }
 
 /// Parses protobuf JSON. Unknown fields are errors, so a typo does not pass silently.
