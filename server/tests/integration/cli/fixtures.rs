@@ -1,9 +1,8 @@
 //! Helpers of the CLI tests beyond `operator`'s: tokens of the other roles, an address nobody
-//! listens on, YAML output parsed, flags read back, and polling with a deadline.
+//! listens on, YAML output parsed, flags read back.
 
 use crate::support::*;
 use flagwire_proto::v1::*;
-use std::time::{Duration, Instant};
 
 /// Secrets of a read-only token and of an sdk token bound to `production`.
 pub struct Tokens {
@@ -35,7 +34,7 @@ pub fn yaml(run: Run) -> serde_json::Value {
 }
 
 /// A flag as stored.
-pub async fn flag(server: &Server, key: &str) -> Flag {
+pub async fn flag(server: &impl Connect, key: &str) -> Flag {
     let mut admin = server.admin().await;
     admin
         .get_flag(GetFlagRequest { key: key.into() })
@@ -62,16 +61,4 @@ pub fn text(value: &serde_json::Value, pointer: &str) -> String {
         .and_then(|v| v.as_str())
         .unwrap_or_else(|| panic!("no string at {pointer} in {value}"))
         .to_owned()
-}
-
-/// Calls `f` until it returns something, for at most 10 seconds.
-pub fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }

@@ -1,11 +1,16 @@
-//! `plans ...`, `schedule ...` and `ramp ...` on the real binary.
+//! `plans ...`, `schedule ...` and `ramp ...`: the real `flagwire` client against the server in
+//! this process, whose manual clock the tests move past scheduled times and ramp steps (the
+//! CLI reads relative times like `--in 1s` off the wall clock, where the manual clock starts).
 
 use super::fixtures::*;
+use crate::support::eventually::DEADLINE;
+use crate::support::inproc::InProcess;
 use crate::support::*;
 use flagwire_proto::v1::*;
+use std::time::Duration;
 
-async fn server_with_flags(dir: &std::path::Path) -> Server {
-    let server = Server::start(dir, &[]);
+async fn server_with_flags() -> InProcess {
+    let server = InProcess::start().await;
     let mut admin = server.admin().await;
     create_env(&mut admin, "production").await;
     for key in ["promo", "checkout"] {
@@ -22,10 +27,11 @@ steps:
   - setEnabled: {flagKey: promo, environment: production, enabled: false}
 ";
 
-#[tokio::test]
+// Multi-threaded: each CLI run blocks a thread while the server in this process answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plans_create_list_execute_status_cancel() {
     let dir = tempdir();
-    let server = server_with_flags(dir.path()).await;
+    let server = server_with_flags().await;
     let file = write(dir.path(), "plan.yaml", PLAN);
     let out = cli(&server, &["plans", "create", "-f", &file]).ok();
     let id = out
@@ -68,10 +74,11 @@ async fn plans_create_list_execute_status_cancel() {
         .and_then(|r| r.split(':').next())
         .unwrap_or_else(|| panic!("{out}"))
         .to_owned();
-    let status = until("the execution to succeed", || {
+    let status = eventually(DEADLINE, "the execution to succeed", async || {
         let out = cli(&server, &["plans", "status", &execution]).ok();
         out.contains("state:     SUCCEEDED").then_some(out)
-    });
+    })
+    .await;
     assert!(status.contains("reason:    promo over\n"), "{status}");
     assert!(
         status.contains("STEP  OK    DETAIL\n0     true"),
@@ -80,10 +87,10 @@ async fn plans_create_list_execute_status_cancel() {
     assert!(!flag(&server, "promo").await.environments["production"].enabled);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schedule_create_list_cancel_and_the_server_applies_it() {
     let dir = tempdir();
-    let server = server_with_flags(dir.path()).await;
+    let server = server_with_flags().await;
     let out = cli(
         &server,
         &[
@@ -132,10 +139,14 @@ async fn schedule_create_list_cancel_and_the_server_applies_it() {
     let j = cli(&server, &["schedule", "create", "-f", &file, "-o", "json"]).json();
     assert_eq!(j["change"]["reason"], "from a file");
 
-    let applied = until("the change to apply", || {
-        let out = cli(&server, &["schedule", "list", "--all", "--flag", "promo"]).ok();
-        out.contains(" APPLIED ").then_some(out)
-    });
+    // Not yet; then past its time.
+    server.caught_up().await;
+    let pending = cli(&server, &["schedule", "list", "--flag", "promo"]).ok();
+    assert!(pending.contains(" PENDING "), "{pending}");
+    server.advance(Duration::from_secs(5));
+    server.caught_up().await;
+    let applied = cli(&server, &["schedule", "list", "--all", "--flag", "promo"]).ok();
+    assert!(applied.contains(" APPLIED "), "{applied}");
     assert!(
         applied.contains("disable promo in production  admin  promo ends"),
         "{applied}"
@@ -161,10 +172,9 @@ async fn schedule_create_list_cancel_and_the_server_applies_it() {
     assert_eq!(all["changes"].as_array().unwrap().len(), 3);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ramps_create_pause_resume_rollback_and_complete() {
-    let dir = tempdir();
-    let server = server_with_flags(dir.path()).await;
+    let server = server_with_flags().await;
     let ramp = |extra: &[&str]| {
         let mut args = vec![
             "ramp",
@@ -201,18 +211,18 @@ async fn ramps_create_pause_resume_rollback_and_complete() {
         .clone();
     assert_eq!(rule.unwrap().kind, Some(serve::Kind::Variant("off".into())));
 
-    let out = ramp(&["--from", "10%", "--duration", "1s", "--steps", "2"]);
+    // Listed newest first: the second ramp is created a second later.
+    server.advance(Duration::from_secs(1));
+    let out = ramp(&["--from", "10%", "--duration", "1m", "--steps", "2"]);
     assert!(
         out.contains("on 10% → 50% (now 10%), RUNNING, step 0/2"),
         "{out}"
     );
-    let list = until("the ramp to complete", || {
-        let out = cli(&server, &["ramp", "list", "--flag", "checkout"]).ok();
-        out.lines()
-            .nth(1)
-            .filter(|l| l.contains(" COMPLETED "))
-            .map(|_| out.clone())
-    });
+    for _ in 0..2 {
+        server.advance(Duration::from_secs(30));
+        server.caught_up().await;
+    }
+    let list = cli(&server, &["ramp", "list", "--flag", "checkout"]).ok();
     assert!(
         list.lines()
             .nth(1)

@@ -1,6 +1,9 @@
-//! `rollout create|start|pause|resume|promote|rollback|list|status --watch` on the real binary.
+//! `rollout create|start|pause|resume|promote|rollback|list|status --watch`: the real `flagwire`
+//! client; `--watch` against the server in this process, whose manual clock closes the windows.
 
 use super::fixtures::*;
+use crate::support::eventually::DEADLINE;
+use crate::support::inproc::InProcess;
 use crate::support::*;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -20,8 +23,7 @@ policy:
   window: 1s
 ";
 
-async fn server_with_flag(dir: &std::path::Path) -> Server {
-    let server = Server::start(dir, &[]);
+async fn with_flag<S: Connect>(server: S) -> S {
     let mut admin = server.admin().await;
     create_env(&mut admin, "production").await;
     cli(&server, &["flags", "create", "new-ui", "--type", "bool"]).ok();
@@ -40,7 +42,7 @@ fn created_id(out: &str) -> String {
 #[tokio::test]
 async fn rollouts_are_created_from_files_and_driven_by_hand() {
     let dir = tempdir();
-    let server = server_with_flag(dir.path()).await;
+    let server = with_flag(Server::start(dir.path(), &[])).await;
     let file = write(dir.path(), "rollout.yaml", ROLLOUT);
     let out = cli(&server, &["rollout", "create", "-f", &file]).ok();
     let id = created_id(&out);
@@ -103,17 +105,18 @@ async fn rollouts_are_created_from_files_and_driven_by_hand() {
     );
 }
 
-#[tokio::test]
+// Multi-threaded: each CLI run blocks a thread while the server in this process answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_watch_redraws_every_window_and_exits_when_the_rollout_ends() {
     let dir = tempdir();
-    let server = server_with_flag(dir.path()).await;
+    let server = with_flag(InProcess::start().await).await;
     let file = write(dir.path(), "rollout.yaml", ROLLOUT);
     let id = created_id(&cli(&server, &["rollout", "create", "-f", &file]).ok());
     cli(&server, &["rollout", "start", &id]).ok();
 
     let mut child = Command::new(flagwire_bin())
         .args(["rollout", "status", &id, "--watch"])
-        .env("FLAGWIRE_ENDPOINT", &server.grpc)
+        .env("FLAGWIRE_ENDPOINT", server.address())
         .env("FLAGWIRE_TOKEN", ADMIN)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -134,28 +137,39 @@ async fn status_watch_redraws_every_window_and_exits_when_the_rollout_ends() {
             .count()
     };
     // Two frames one window apart, the judge's HOLD with both cohorts in the second.
-    until("two frames", || (frames(&mut seen) >= 2).then_some(()));
+    eventually(DEADLINE, "two frames", async || {
+        (frames(&mut seen) >= 2).then_some(())
+    })
+    .await;
     let text = seen.join("\n");
     assert!(text.contains("state:     RUNNING"), "{text}");
-    until("the judge's first decision", || {
+    // A window closes on the server's clock; the next frame shows the judge's decision.
+    server.advance(std::time::Duration::from_secs(1));
+    server.caught_up().await;
+    eventually(DEADLINE, "the judge's first decision", async || {
         frames(&mut seen);
         seen.iter()
             .any(|l| l.starts_with("decision:  HOLD MIN_DURATION by judge"))
             .then_some(())
-    });
-    until("both cohorts", || {
+    })
+    .await;
+    eventually(DEADLINE, "both cohorts", async || {
         frames(&mut seen);
         (seen.iter().any(|l| l.starts_with("canary "))
             && seen.iter().any(|l| l.starts_with("control ")))
         .then_some(())
-    });
+    })
+    .await;
 
     cli(
         &server,
         &["rollout", "promote", &id, "--reason", "looks good"],
     )
     .ok();
-    let status = until("watch to exit", || child.try_wait().unwrap());
+    let status = eventually(DEADLINE, "watch to exit", async || {
+        child.try_wait().unwrap()
+    })
+    .await;
     assert!(status.success(), "{status:?}");
     frames(&mut seen);
     let text = seen.join("\n");

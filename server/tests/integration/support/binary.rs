@@ -66,8 +66,13 @@ pub type Rollouts = RolloutServiceClient<InterceptedService<Channel, Bearer>>;
 
 /// Authenticated clients of a server, whichever way it runs (a process or in this one).
 pub trait Connect {
+    /// The gRPC address (host:port), for clients that dial it themselves (the CLI).
+    fn address(&self) -> String;
+
     /// A fresh channel (a new TCP connection).
-    async fn channel(&self) -> Channel;
+    async fn channel(&self) -> Channel {
+        connect(&self.address()).await
+    }
 
     /// An AdminService client with `token`.
     async fn admin_as(&self, token: Option<&str>) -> Admin {
@@ -110,8 +115,8 @@ pub async fn connect(addr: &str) -> Channel {
 }
 
 impl Connect for Server {
-    async fn channel(&self) -> Channel {
-        connect(&self.grpc).await
+    fn address(&self) -> String {
+        self.grpc.clone()
     }
 }
 

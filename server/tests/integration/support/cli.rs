@@ -60,9 +60,10 @@ pub fn flagwire(endpoint: &str, token: Option<&str>, args: &[&str]) -> Run {
     }
 }
 
-/// Runs `flagwire ARGS` against `server` as admin.
-pub fn cli(server: &Server, args: &[&str]) -> Run {
-    flagwire(&server.grpc, Some(ADMIN), args)
+/// Runs `flagwire ARGS` against `server` (a process or in this one) as admin. With a server
+/// in this process the test must run on a multi-threaded runtime: this call blocks its thread.
+pub fn cli(server: &impl Connect, args: &[&str]) -> Run {
+    flagwire(&server.address(), Some(ADMIN), args)
 }
 
 /// A rollout of `flag` in `env` from `baseline` to `treatment`.

@@ -3,7 +3,7 @@
 //! plan waits) advance the clock instead of sleeping, and can stop and start the server on
 //! the same data to check what survives a restart.
 
-use super::binary::{ADMIN, Connect, connect};
+use super::binary::{ADMIN, Connect};
 use super::eventually::{DEADLINE, eventually};
 use flagwire_server::catalog::{Catalog, CatalogOptions};
 use flagwire_server::clock::{Clock, ManualClock, Timers};
@@ -13,7 +13,6 @@ use flagwire_server::{Settings, run};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use tonic::transport::Channel;
 
 /// A server running in this process on a manual clock.
 pub struct InProcess {
@@ -122,7 +121,7 @@ impl InProcess {
 }
 
 impl Connect for InProcess {
-    async fn channel(&self) -> Channel {
-        connect(&self.addr.to_string()).await
+    fn address(&self) -> String {
+        self.addr.to_string()
     }
 }
