@@ -133,12 +133,16 @@ pub struct Totals {
 }
 
 impl Totals {
-    /// Adds up `windows`; those of `step` also count for the step.
-    pub fn of(windows: &[Window], step: usize) -> Self {
+    /// Adds up `windows`; those of `step` also count for the step. Windows of steps without a
+    /// control (`uncontrolled(step)`) count for their step only: the whole-rollout totals feed
+    /// the relative tests and the sample-ratio check, which compare canary with control.
+    pub fn of(windows: &[Window], step: usize, uncontrolled: impl Fn(usize) -> bool) -> Self {
         let mut t = Totals::default();
         for w in windows {
-            t.canary.add(&w.canary);
-            t.control.add(&w.control);
+            if !uncontrolled(w.step) {
+                t.canary.add(&w.canary);
+                t.control.add(&w.control);
+            }
             if w.step == step {
                 t.step_canary.add(&w.canary);
                 t.step_control.add(&w.control);

@@ -97,20 +97,26 @@ pub struct Judgement {
 
 /// Judges a rollout at `now_ms` from its closed `windows` (oldest first).
 pub fn judge(plan: &Plan, at: &Position, windows: &[Window], now_ms: i64) -> Judgement {
-    let totals = Totals::of(windows, at.step);
+    let uncontrolled = |i: usize| plan.steps.get(i).is_some_and(|s| s.no_control);
+    let totals = Totals::of(windows, at.step, uncontrolled);
+    let step = plan.steps.get(at.step);
+    // Without a randomised control a step is judged on absolute limits only; every decision
+    // says so, since "no regression" means less there, and shows the step's own numbers.
+    let no_control = step.is_some_and(|s| s.no_control);
+    let (canary, control) = if no_control {
+        (&totals.step_canary, &totals.step_control)
+    } else {
+        (&totals.canary, &totals.control)
+    };
     let mut j = Judgement {
         kind: Kind::Hold,
         reason: Reason::InsufficientData,
         detail: String::new(),
-        canary: Summary::of(&totals.canary),
-        control: Summary::of(&totals.control),
+        canary: Summary::of(canary),
+        control: Summary::of(control),
         tests: Vec::new(),
     };
     let g = &plan.guardrails;
-    let step = plan.steps.get(at.step);
-    // Without a randomised control a step is judged on absolute limits only; every decision
-    // says so, since "no regression" means less there.
-    let no_control = step.is_some_and(|s| s.no_control);
     let decide = |mut j: Judgement, kind, reason, detail: String| {
         j.kind = kind;
         j.reason = reason;

@@ -413,3 +413,45 @@ fn a_stage_limit_and_the_plan_limit_combine_to_the_stricter() {
     assert_eq!(both.max_p99_ms, 250.0);
     assert_eq!(both.max_p95_ms, 0.0, "unset on both stays unset");
 }
+
+#[test]
+fn windows_of_a_stage_without_control_stay_out_of_the_relative_tests() {
+    // Stage 0 served a segment (canary only, and many errors, within its own limit); stage 1
+    // is a share with control. Stage 0's windows must not unbalance the sample ratio or the
+    // error-rate test of stage 1.
+    let mut p = plan();
+    p.steps[0].no_control = true;
+    p.steps[0].limits.max_error_rate = 0.5;
+    p.steps[1] = Step {
+        basis_points: 2_500,
+        min_duration_ms: 0,
+        min_outcomes: 10,
+        ..Step::default()
+    };
+    let mut w = windows(3, cohort(5_000, 500, 20_000), Cohort::default());
+    w.extend((4..=5).map(|i| Window {
+        end_ms: i * MIN,
+        step: 1,
+        canary: healthy(),
+        control: healthy(),
+        reports: 10,
+        ..Window::default()
+    }));
+    let at = Position {
+        step: 1,
+        step_start_ms: 3 * MIN,
+        started_ms: 0,
+    };
+    let j = judge(&p, &at, &w, 5 * MIN);
+    assert_eq!(
+        (j.kind, j.reason),
+        (Kind::Promote, Reason::StepHealthy),
+        "{}",
+        j.detail
+    );
+    assert_eq!(
+        j.canary.n, 2_000,
+        "only the controlled windows: {:?}",
+        j.canary
+    );
+}

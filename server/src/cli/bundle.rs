@@ -59,6 +59,10 @@ pub struct ImportArgs {
     /// Why (recorded in the audit log of every change).
     #[arg(long, default_value = "")]
     pub reason: String,
+    /// Write even if an active release or ramp owns the flag there (audited; the release then
+    /// pauses until someone resumes it).
+    #[arg(long)]
+    pub force: bool,
     /// Server and output.
     #[command(flatten)]
     pub connect: Connect,
@@ -188,7 +192,7 @@ pub async fn import(a: ImportArgs) -> Outcome {
             dry_run: a.dry_run,
             prune: a.prune,
             reason,
-            force: false,
+            force: a.force,
         })
         .await?
         .into_inner();

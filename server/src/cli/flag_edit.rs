@@ -106,6 +106,10 @@ pub struct UpdateArgs {
     /// Why (recorded in the audit log).
     #[arg(long, default_value = "")]
     pub reason: String,
+    /// Write even if an active release or ramp owns the flag there (audited; the release then
+    /// pauses until someone resumes it).
+    #[arg(long)]
+    pub force: bool,
     /// Server and output.
     #[command(flatten)]
     pub connect: Connect,
@@ -324,7 +328,7 @@ pub async fn update(a: UpdateArgs) -> Outcome {
     edit(&mut flag, &a)?;
     let response = admin
         .update_flag(UpdateFlagRequest {
-            force: false,
+            force: a.force,
             flag: Some(flag),
             expected_version: a.expected_version.unwrap_or(before.version),
             reason: a.reason,

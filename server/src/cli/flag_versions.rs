@@ -18,6 +18,10 @@ pub struct KeyArgs {
     /// Why (recorded in the audit log).
     #[arg(long, default_value = "")]
     pub reason: String,
+    /// Write even if an active release or ramp owns the flag there (audited; the release then
+    /// pauses until someone resumes it).
+    #[arg(long)]
+    pub force: bool,
     /// Server and output.
     #[command(flatten)]
     pub connect: Connect,
@@ -49,6 +53,10 @@ pub struct RevertArgs {
     /// Why (recorded in the audit log).
     #[arg(long, default_value = "")]
     pub reason: String,
+    /// Write even if an active release or ramp owns the flag there (audited; the release then
+    /// pauses until someone resumes it).
+    #[arg(long)]
+    pub force: bool,
     /// Server and output.
     #[command(flatten)]
     pub connect: Connect,
@@ -59,7 +67,7 @@ pub async fn archive(a: KeyArgs, archived: bool) -> Outcome {
     let mut admin = a.connect.connect().await?.admin;
     let response = admin
         .archive_flag(ArchiveFlagRequest {
-            force: false,
+            force: a.force,
             key: a.key,
             archived,
             reason: a.reason,
@@ -144,7 +152,7 @@ pub async fn revert(a: RevertArgs) -> Outcome {
     let mut admin = a.connect.connect().await?.admin;
     let response = admin
         .revert_flag(RevertFlagRequest {
-            force: false,
+            force: a.force,
             key: a.key,
             version: a.version,
             expected_version: a.expected_version,

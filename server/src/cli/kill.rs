@@ -6,10 +6,10 @@ use super::output;
 use super::{Failure, Outcome};
 use flagwire_proto::v1::{Execution, ExecutionState, KillRequest, Scope, UndoKillRequest, scope};
 
-/// Options of `kill`. Name exactly one of `--flag`, `--tag`, `--rollout`, `--all`, or only
-/// `--env` to kill every flag of that environment.
+/// Options of `kill`. Name exactly one of `--flag`, `--tag`, `--release`, `--rollout`, `--all`,
+/// or only `--env` to kill every flag of that environment.
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("what").args(["flag", "tag", "rollout", "all"])))]
+#[command(group(clap::ArgGroup::new("what").args(["flag", "tag", "release", "rollout", "all"])))]
 pub struct KillArgs {
     /// One flag.
     #[arg(long)]
@@ -17,7 +17,10 @@ pub struct KillArgs {
     /// Every flag carrying this tag.
     #[arg(long)]
     pub tag: Option<String>,
-    /// The flag of this rollout.
+    /// Every flag of this release (which then rolls back).
+    #[arg(long)]
+    pub release: Option<String>,
+    /// The flag of this rollout (which then rolls back).
     #[arg(long)]
     pub rollout: Option<String>,
     /// Every flag.
@@ -48,16 +51,17 @@ pub struct UndoKillArgs {
 }
 
 fn scope_of(a: &KillArgs) -> Result<Scope, Failure> {
-    let kind = match (&a.flag, &a.tag, &a.rollout, a.all) {
+    let kind = match (&a.flag, &a.tag, (&a.release, &a.rollout), a.all) {
         (Some(f), _, _, _) => scope::Kind::FlagKey(f.clone()),
         (_, Some(t), _, _) => scope::Kind::Tag(t.clone()),
-        (_, _, Some(r), _) => scope::Kind::RolloutId(r.clone()),
+        (_, _, (Some(r), _), _) => scope::Kind::ReleaseId(r.clone()),
+        (_, _, (_, Some(r)), _) => scope::Kind::RolloutId(r.clone()),
         (_, _, _, true) => scope::Kind::SystemWide(true),
         _ if a.env.is_some() => scope::Kind::SystemWide(true),
         _ => {
             return Err(Failure::Usage(
-                "kill: name what to turn off: --flag KEY, --tag TAG, --rollout ID, --env ENV \
-                 or --all"
+                "kill: name what to turn off: --flag KEY, --tag TAG, --release ID, --rollout ID, \
+                 --env ENV or --all"
                     .into(),
             ));
         }

@@ -16,6 +16,8 @@
 //!   `set-variant`, `enable`, `disable`.
 //! - [`rollouts`]: `rollout create|start|pause|resume|promote|rollback|list`;
 //!   [`rollout_status`]: `rollout status [--watch]`; [`kill`]: `kill`, `undo-kill`.
+//! - [`releases`]: `release create|start|approve|pause|resume|promote|rollback|list`;
+//!   [`release_status`]: `release status [--watch]`.
 //! - [`plans`]: `plans ...`; [`schedule`]: `schedule ...`; [`ramps`]: `ramp ...`;
 //!   [`usage`]: `usage`, `instances`; [`audit`]: `audit`.
 //! - [`bundle`]: `export`, `import`; [`dotenv`], [`from_env`], [`env_import`]:
@@ -39,6 +41,8 @@ pub mod output;
 pub mod parse;
 pub mod plans;
 pub mod ramps;
+pub mod release_status;
+pub mod releases;
 pub mod rollout_status;
 pub mod rollouts;
 pub mod schedule;
@@ -80,6 +84,10 @@ pub enum ClientCommand {
     /// Canary rollouts: create, start, pause, resume, promote, rollback, list, status.
     #[command(subcommand, alias = "rollouts")]
     Rollout(rollouts::RolloutCommand),
+    /// Releases of several flags through stages: create, start, approve, pause, resume,
+    /// promote, rollback (whole or one flag), list, status.
+    #[command(subcommand, alias = "releases")]
+    Release(releases::ReleaseCommand),
     /// Rollback plans and their executions: create, list, execute, status, cancel.
     #[command(subcommand, alias = "plan")]
     Plans(plans::PlansCommand),
@@ -199,6 +207,7 @@ async fn dispatch(command: ClientCommand, app: fn() -> clap::Command) -> Outcome
         ClientCommand::Kill(a) => kill::kill(a).await,
         ClientCommand::UndoKill(a) => kill::undo_kill(a).await,
         ClientCommand::Rollout(c) => rollouts::run(c).await,
+        ClientCommand::Release(c) => releases::run(c).await,
         ClientCommand::Plans(c) => plans::run(c).await,
         ClientCommand::Schedule(c) => schedule::run(c).await,
         ClientCommand::Ramp(c) => ramps::run(c).await,

@@ -65,6 +65,10 @@ pub struct ExecuteArgs {
     /// Why (recorded in the audit log).
     #[arg(long, default_value = "")]
     pub reason: String,
+    /// Write even if an active release or ramp owns the flag there (audited; the release then
+    /// pauses until someone resumes it).
+    #[arg(long)]
+    pub force: bool,
     /// Server and output.
     #[command(flatten)]
     pub connect: Connect,
@@ -175,7 +179,7 @@ async fn execute(a: ExecuteArgs) -> Outcome {
     let mut client = a.connect.connect().await?.rollouts;
     let response = client
         .execute_rollback_plan(ExecuteRollbackPlanRequest {
-            force: false,
+            force: a.force,
             plan_id: a.plan_id,
             at,
             reason: a.reason,

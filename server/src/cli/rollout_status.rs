@@ -4,8 +4,9 @@
 use super::Outcome;
 use super::client::Connect;
 use super::output::{self, Format, Table};
+use crate::protojson::Named;
 use flagwire_proto::v1::{
-    DecisionKind, GetRolloutRequest, GetRolloutResponse, Rollout, RolloutState,
+    Decision, DecisionKind, GetRolloutRequest, GetRolloutResponse, Rollout, RolloutState,
 };
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -56,8 +57,13 @@ pub fn step(r: &Rollout) -> String {
 }
 
 /// The judging window (the server fills in its 10 s default when the rollout is created).
-fn window(r: &Rollout) -> Duration {
-    let w = r.policy.as_ref().and_then(|p| p.window.as_ref());
+pub fn window(r: &Rollout) -> Duration {
+    policy_window(r.policy.as_ref())
+}
+
+/// The window of a rollout or release policy (10 s when unset).
+pub fn policy_window(p: Option<&flagwire_proto::v1::RolloutPolicy>) -> Duration {
+    let w = p.and_then(|p| p.window.as_ref());
     w.and_then(|w| Duration::try_from(*w).ok())
         .filter(|w| !w.is_zero())
         .unwrap_or(Duration::from_secs(10))
@@ -98,6 +104,28 @@ fn frame(connect: &Connect, r: &Rollout, tty: bool, first: bool) {
     let response = GetRolloutResponse {
         rollout: Some(r.clone()),
     };
+    let command = format!("flagwire rollout status {} --watch", r.id);
+    watch_frame(
+        connect,
+        &response,
+        &command,
+        window(r),
+        &describe(r),
+        (tty, first),
+    );
+}
+
+/// One frame of a `--watch`: the response as JSON or YAML, or a header naming `command` and
+/// its period, then `body`; on a terminal the screen is cleared first, in a pipe frames are
+/// separated by a blank line. `(tty, first)`: where it goes, and whether it is the first.
+pub fn watch_frame<M: Named>(
+    connect: &Connect,
+    response: &M,
+    command: &str,
+    every: Duration,
+    body: &str,
+    (tty, first): (bool, bool),
+) {
     match connect.format() {
         Format::Yaml => output::emit("---\n"),
         Format::Json => {}
@@ -105,14 +133,12 @@ fn frame(connect: &Connect, r: &Rollout, tty: bool, first: bool) {
         Format::Table if !first => output::emit("\n"),
         Format::Table => {}
     }
-    if !connect.structured(&response) {
+    if !connect.structured(response) {
         let now = prost_types::Timestamp::from(std::time::SystemTime::now());
         output::emit(&format!(
-            "Every {}: flagwire rollout status {} --watch   {}\n\n{}",
-            humantime::format_duration(window(r)),
-            r.id,
+            "Every {}: {command}   {}\n\n{body}",
+            humantime::format_duration(every),
             output::time(Some(&now)),
-            describe(r)
         ));
     }
 }
@@ -142,9 +168,15 @@ pub fn describe(r: &Rollout) -> String {
             ack.acknowledged, ack.connected, ack.revision
         );
     }
-    let Some(d) = &r.latest_decision else {
-        return text;
+    text + &decision(r.latest_decision.as_ref())
+}
+
+/// The latest decision: what, why, by whom, and the statistics of each cohort behind it.
+pub fn decision(d: Option<&Decision>) -> String {
+    let Some(d) = d else {
+        return String::new();
     };
+    let mut text = String::new();
     let kind = DecisionKind::try_from(d.kind).unwrap_or(DecisionKind::Unspecified);
     text += &format!(
         "decision:  {} {} by {} at {}\n",

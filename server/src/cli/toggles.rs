@@ -18,6 +18,10 @@ pub struct SetVariantArgs {
     /// Why (recorded in the audit log).
     #[arg(long, default_value = "")]
     pub reason: String,
+    /// Write even if an active release or ramp owns the flag there (audited; the release then
+    /// pauses until someone resumes it).
+    #[arg(long)]
+    pub force: bool,
     /// Server and output.
     #[command(flatten)]
     pub connect: Connect,
@@ -34,6 +38,10 @@ pub struct ToggleArgs {
     /// Why (recorded in the audit log).
     #[arg(long, default_value = "")]
     pub reason: String,
+    /// Write even if an active release or ramp owns the flag there (audited; the release then
+    /// pauses until someone resumes it).
+    #[arg(long)]
+    pub force: bool,
     /// Server and output.
     #[command(flatten)]
     pub connect: Connect,
@@ -57,7 +65,7 @@ pub async fn set_variant(a: SetVariantArgs) -> Outcome {
     });
     let flag = admin
         .update_flag(UpdateFlagRequest {
-            force: false,
+            force: a.force,
             flag: Some(flag),
             expected_version: version,
             reason: a.reason,
@@ -89,7 +97,7 @@ pub async fn toggle(a: ToggleArgs, enabled: bool) -> Outcome {
     let mut admin = a.connect.connect().await?.admin;
     let response = admin
         .set_flag_enabled(SetFlagEnabledRequest {
-            force: false,
+            force: a.force,
             key: a.key,
             environment: a.env.clone(),
             enabled,

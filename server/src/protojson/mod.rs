@@ -37,6 +37,8 @@ named!(
     Segment,
     Rollout,
     Release,
+    CreateReleaseRequest,
+    CreateReleaseResponse,
     ListReleasesResponse,
     GetReleaseResponse,
     RollbackPlan,

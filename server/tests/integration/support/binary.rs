@@ -3,7 +3,8 @@
 
 use flagwire_proto::grpc::{
     admin_service_client::AdminServiceClient, flag_service_client::FlagServiceClient,
-    metrics_service_client::MetricsServiceClient, rollout_service_client::RolloutServiceClient,
+    metrics_service_client::MetricsServiceClient, release_service_client::ReleaseServiceClient,
+    rollout_service_client::RolloutServiceClient,
 };
 use flagwire_proto::v1::*;
 use std::io::{BufRead, BufReader};
@@ -63,6 +64,8 @@ pub type Flags = FlagServiceClient<InterceptedService<Channel, Bearer>>;
 pub type Metrics = MetricsServiceClient<InterceptedService<Channel, Bearer>>;
 /// A rollout client type.
 pub type Rollouts = RolloutServiceClient<InterceptedService<Channel, Bearer>>;
+/// A release client type.
+pub type Releases = ReleaseServiceClient<InterceptedService<Channel, Bearer>>;
 
 /// Authenticated clients of a server, whichever way it runs (a process or in this one).
 pub trait Connect {
@@ -102,6 +105,16 @@ pub trait Connect {
     /// A RolloutService client with the admin token.
     async fn rollouts(&self) -> Rollouts {
         RolloutServiceClient::with_interceptor(self.channel().await, Bearer(Some(ADMIN.into())))
+    }
+
+    /// A ReleaseService client with `token`.
+    async fn releases_as(&self, token: Option<&str>) -> Releases {
+        ReleaseServiceClient::with_interceptor(self.channel().await, Bearer(token.map(Into::into)))
+    }
+
+    /// A ReleaseService client with the admin token.
+    async fn releases(&self) -> Releases {
+        self.releases_as(Some(ADMIN)).await
     }
 }
 

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod eventually;
 pub mod http;
 pub mod inproc;
+pub mod release;
 pub mod rollout;
 pub mod scrape;
 pub mod table;
