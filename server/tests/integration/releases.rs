@@ -550,12 +550,15 @@ async fn the_kill_switch_on_a_release_turns_its_flags_off_and_rolls_it_back() {
     }
 }
 
+/// A change that makes a good release definition bad.
+type Edit = Box<dyn Fn(&mut Release)>;
+
 #[tokio::test]
 async fn bad_releases_are_refused_with_the_field_and_change_nothing() {
     let server = InProcess::start().await;
     let good = setup(&server).await;
     let mut client = server.releases().await;
-    let cases: Vec<(&str, Box<dyn Fn(&mut Release)>)> = vec![
+    let cases: Vec<(&str, Edit)> = vec![
         ("release.environment", Box::new(|r| r.environment.clear())),
         ("release.flags", Box::new(|r| r.flags.clear())),
         (
