@@ -47,7 +47,10 @@ export interface ClientOptions {
   readonly metricsFlushIntervalMs?: number;
   /** Count evaluations and outcomes and report them (default true; always off offline). */
   readonly metrics?: boolean;
-  /** Series (flag, variant, cohort, rollout id) held between flushes at most (default 10,000). */
+  /**
+   * Series (flag, variant, cohort, rollout id) held between flushes at most, and (release,
+   * cohort) outcome keys per window at most (default 10,000 each).
+   */
   readonly maxSeries?: number;
   /**
    * A serialized `flagwire.v1.Snapshot` (the Rust SDK's bootstrap-file format) to start from:
