@@ -1,5 +1,6 @@
 /**
- * A traffic generator: synthetic requests, measured per variant, for canary rollouts.
+ * A traffic generator: synthetic requests, measured per variant, for canary rollouts and
+ * releases.
  *
  *   (cd sdk-ts && npm run build && npm run build:examples)
  *   FLAGWIRE_TOKEN=$(cat data/sdk-token) node sdk-ts/dist-examples/traffic.js \
@@ -9,19 +10,23 @@
  * gRPC over HTTP/2; each its own instance id, Watch stream and metrics reports) and issues
  * `--rps` requests per second in total, open loop (a request starts on schedule whether or not
  * earlier ones have finished), round-robin over the instances. Each request picks a user
- * `user-<k>` (k uniform in 0..100000) as the targeting key and runs inside
- * `client.measure(flag, ctx, work)`: the work sleeps a lognormal latency (median `--latency-ms`
- * of the variant served, sigma 0.5) and fails with the variant's `--error-rate` probability by
- * throwing, which `measure` records as an error outcome. Every second a line of progress goes
- * to stderr; at `--duration` seconds, or on SIGINT/SIGTERM, it lets requests in flight finish,
- * flushes and closes the clients, prints a summary and exits 0. It exits 1 when the clients
- * cannot become ready within 10 s (wrong endpoint or token) and 2 on bad arguments.
+ * `user-<k>` (k uniform in 0..100000) as the targeting key and runs as ONE request scope
+ * (`client.scope(work)`) that evaluates every `--flag`, in order: the work sleeps a lognormal
+ * latency (median `--latency-ms` of the variant the first flag served, sigma 0.5) and fails by
+ * throwing, which the scope records as the request's error outcome (against every flag read,
+ * and once per release cohort served). It fails with the probability of the first flag's
+ * variant (`--error-rate`), unless an `--error-when` condition matches everything the request
+ * was served: then with the largest probability among the matching conditions. Every second a
+ * line of progress goes to stderr; at `--duration` seconds, or on SIGINT/SIGTERM, it lets
+ * requests in flight finish, flushes and closes the clients, prints a summary and exits 0. It
+ * exits 1 when the clients cannot become ready within 10 s (wrong endpoint or token) and 2 on
+ * bad arguments.
  *
  * The Python SDK (`sdk-python/examples/traffic.py`) and the Rust SDK (`cargo run -p flagwire
  * --example traffic -- ...`) have generators with the same options.
  */
 import { parseArgs } from "node:util";
-import { createClient, FlagwireError, type FlagwireClient } from "@flagwire/sdk/node";
+import { createClient, FlagwireError, type FlagwireClient, type ReleaseCohort } from "@flagwire/sdk/node";
 
 const READY_TIMEOUT_MS = 10_000;
 const USERS = 100_000;
@@ -30,17 +35,24 @@ const DEFAULT_ERROR_RATE = 0.01;
 const DEFAULT_LATENCY_MS = 20;
 const DRAIN_TIMEOUT_MS = 10_000;
 
-const USAGE = `usage: traffic.js --flag KEY [--endpoint URL] [--token TOKEN] [--rps N] [--instances N]
-                  [--duration SECS] [--error-rate V=P]... [--latency-ms V=MS]... [--flush-ms N] [--seed N]
+const USAGE = `usage: traffic.js --flag KEY... [--endpoint URL] [--token TOKEN] [--rps N] [--instances N]
+                  [--duration SECS] [--error-rate V=P]... [--latency-ms V=MS]...
+                  [--error-when FLAG=V[,FLAG=V...]:P]... [--flush-ms N] [--seed N]
 
   --endpoint URL     the server's gRPC URL (default http://127.0.0.1:7070)
   --token TOKEN      an sdk token (default: $FLAGWIRE_TOKEN)
-  --flag KEY         the flag to evaluate (any type)
+  --flag KEY         a flag to evaluate (any type); repeatable: each request evaluates every
+                     flag, in order, in one measured scope
   --rps N            requests per second, all instances together (default 200)
   --instances N      independent SDK clients (default 1)
   --duration SECS    seconds to run; 0 = until SIGINT/SIGTERM (default 0)
-  --error-rate V=P   failure probability of variant V (repeatable; default ${DEFAULT_ERROR_RATE})
-  --latency-ms V=MS  median latency of variant V (repeatable; default ${DEFAULT_LATENCY_MS})
+  --error-rate V=P   failure probability when the first flag serves variant V (repeatable;
+                     default ${DEFAULT_ERROR_RATE})
+  --latency-ms V=MS  median latency when the first flag serves variant V (repeatable; default
+                     ${DEFAULT_LATENCY_MS})
+  --error-when FLAG=V[,FLAG=V...]:P
+                     failure probability of a request served every listed variant; the largest
+                     P of the matching conditions replaces --error-rate (repeatable)
   --flush-ms N       metrics flush interval (default 1000)
   --seed N           random seed (default: random)`;
 
@@ -50,15 +62,22 @@ class UsageError extends Error {}
 /** The failure a request of a variant is told to have. */
 class SimulatedFailure extends Error {}
 
+/** `--error-when`: a request served every (flag, variant) of `when` fails with `p`. */
+interface Condition {
+  when: [flag: string, variant: string][];
+  p: number;
+}
+
 interface Options {
   endpoint: string;
   token: string;
-  flag: string;
+  flags: string[];
   rps: number;
   instances: number;
   duration: number;
   errorRate: Map<string, number>;
   latencyMs: Map<string, number>;
+  errorWhen: Condition[];
   flushMs: number;
   seed: bigint;
 }
@@ -81,6 +100,28 @@ function pairs(option: string, values: string[] | undefined, ok: (n: number) => 
   return out;
 }
 
+/** `--error-when FLAG=VARIANT[,FLAG=VARIANT...]:P` options, each flag one of `flags`. */
+function conditions(values: string[] | undefined, flags: readonly string[]): Condition[] {
+  const option = "--error-when";
+  return (values ?? []).map((value) => {
+    const colon = value.lastIndexOf(":");
+    if (colon <= 0) throw new UsageError(`${option} wants FLAG=VARIANT[,FLAG=VARIANT...]:P, got ${JSON.stringify(value)}`);
+    const when = value
+      .slice(0, colon)
+      .split(",")
+      .map((pair): [string, string] => {
+        const at = pair.indexOf("=");
+        const flag = pair.slice(0, at);
+        const variant = pair.slice(at + 1);
+        if (at <= 0 || variant === "") throw new UsageError(`${option} ${value}: ${JSON.stringify(pair)} is not FLAG=VARIANT`);
+        if (!flags.includes(flag)) throw new UsageError(`${option} ${value}: ${flag} is not one of the --flag options`);
+        return [flag, variant];
+      });
+    const p = number(option, value.slice(colon + 1), 0, (n) => n >= 0 && n <= 1, "a probability between 0 and 1");
+    return { when, p };
+  });
+}
+
 function randomSeed(): bigint {
   const words = crypto.getRandomValues(new Uint32Array(2));
   return ((BigInt(words[0]!) << 32n) | BigInt(words[1]!)) & ((1n << 63n) - 1n);
@@ -96,12 +137,13 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
       options: {
         endpoint: { type: "string" },
         token: { type: "string" },
-        flag: { type: "string" },
+        flag: { type: "string", multiple: true },
         rps: { type: "string" },
         instances: { type: "string" },
         duration: { type: "string" },
         "error-rate": { type: "string", multiple: true },
         "latency-ms": { type: "string", multiple: true },
+        "error-when": { type: "string", multiple: true },
         "flush-ms": { type: "string" },
         seed: { type: "string" },
         help: { type: "boolean", short: "h" },
@@ -116,7 +158,9 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
   }
   const token = values.token ?? env.FLAGWIRE_TOKEN ?? "";
   if (token === "") throw new UsageError("no token: pass --token or set FLAGWIRE_TOKEN");
-  if (values.flag === undefined || values.flag === "") throw new UsageError("--flag is required");
+  const flags = values.flag ?? [];
+  if (flags.length === 0) throw new UsageError("--flag is required");
+  if (flags.includes("")) throw new UsageError("--flag must not be empty");
   let seed: bigint;
   if (values.seed === undefined) {
     seed = randomSeed();
@@ -128,12 +172,13 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
   return {
     endpoint: values.endpoint ?? "http://127.0.0.1:7070",
     token,
-    flag: values.flag,
+    flags,
     rps: number("--rps", values.rps, 200, (n) => n > 0, "positive"),
     instances: number("--instances", values.instances, 1, (n) => Number.isInteger(n) && n >= 1, "an integer of at least 1"),
     duration: number("--duration", values.duration, 0, (n) => n >= 0, "0 or positive"),
     errorRate: pairs("--error-rate", values["error-rate"], (n) => n >= 0 && n <= 1, "a probability between 0 and 1"),
     latencyMs: pairs("--latency-ms", values["latency-ms"], (n) => n >= 0, "0 or positive"),
+    errorWhen: conditions(values["error-when"], flags),
     flushMs: number("--flush-ms", values["flush-ms"], 1000, (n) => n > 0, "positive"),
     seed,
   };
@@ -192,6 +237,14 @@ interface VariantStats {
   latencyMs: number;
 }
 
+/** Requests (scopes) of one release cohort, as the server counts its outcomes. */
+interface CohortStats {
+  requests: number;
+  errors: number;
+}
+
+const byKey = <V>([a]: [string, V], [b]: [string, V]): number => (a < b ? -1 : a > b ? 1 : 0);
+
 const label = (variant: string): string => (variant === "" ? "(none)" : variant);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const log = (line: string): void => {
@@ -202,11 +255,13 @@ class Generator {
   sent = 0;
   completed = 0;
   readonly byVariant = new Map<string, VariantStats>();
+  /** `release <id> <cohort>` → requests of that release cohort. */
+  readonly byRelease = new Map<string, CohortStats>();
   readonly inFlight = new Set<Promise<void>>();
   clients: FlagwireClient[] = [];
   stopped = false;
   private wakeUp: (() => void) | undefined;
-  private warned = false;
+  private readonly warned = new Set<string>();
   private readonly random: Random;
 
   constructor(readonly options: Options) {
@@ -224,7 +279,7 @@ class Generator {
 
   line(): string {
     const parts = [...this.byVariant.entries()]
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .sort(byKey)
       .map(([k, v]) => `${label(k)}: ${v.requests} (err ${v.errors})`);
     return `sent=${this.sent} in_flight=${this.sent - this.completed} by_variant={${parts.join(", ")}}`;
   }
@@ -255,6 +310,18 @@ class Generator {
     });
   }
 
+  /**
+   * The failure probability of a request served `served` (flag → variant): the largest P of the
+   * `--error-when` conditions it matches, or else the first flag's variant's `--error-rate`.
+   */
+  failureProbability(served: ReadonlyMap<string, string>): number {
+    let p: number | undefined;
+    for (const c of this.options.errorWhen) {
+      if (c.when.every(([flag, variant]) => served.get(flag) === variant)) p = Math.max(p ?? 0, c.p);
+    }
+    return p ?? this.options.errorRate.get(served.get(this.options.flags[0]!) ?? "") ?? DEFAULT_ERROR_RATE;
+  }
+
   /** Starts one request (its random draws are made now, in order, so a seed replays). */
   request(client: FlagwireClient): void {
     const user = Math.floor(this.random.next() * USERS);
@@ -262,18 +329,26 @@ class Generator {
     const z = this.random.gauss();
     this.sent++;
     const started = performance.now();
+    const ctx = { targetingKey: `user-${user}` };
     let variant = "";
+    let releases: readonly ReleaseCohort[] = [];
     let failed = false;
     const done = client
-      .measure(this.options.flag, { targetingKey: `user-${user}` }, async (served) => {
-        variant = served;
-        this.variant(served).requests++;
-        if (served === "" && !this.warned) {
-          this.warned = true;
-          log(`traffic: warning: flag ${JSON.stringify(this.options.flag)} served no variant (missing from the token's environment?); nothing is measured`);
+      .scope(async (f) => {
+        const served = new Map<string, string>();
+        for (const flag of this.options.flags) {
+          const v = f.getValueDetails(flag, ctx, undefined).variant ?? "";
+          served.set(flag, v);
+          if (v === "" && !this.warned.has(flag)) {
+            this.warned.add(flag);
+            log(`traffic: warning: flag ${JSON.stringify(flag)} served no variant (missing from the token's environment?); nothing is measured for it`);
+          }
         }
-        await sleep((this.options.latencyMs.get(served) ?? DEFAULT_LATENCY_MS) * Math.exp(SIGMA * z));
-        if (u < (this.options.errorRate.get(served) ?? DEFAULT_ERROR_RATE)) throw new SimulatedFailure(served);
+        variant = served.get(this.options.flags[0]!) ?? "";
+        releases = f.releases;
+        this.variant(variant).requests++;
+        await sleep((this.options.latencyMs.get(variant) ?? DEFAULT_LATENCY_MS) * Math.exp(SIGMA * z));
+        if (u < this.failureProbability(served)) throw new SimulatedFailure(variant);
       })
       .catch((e: unknown) => {
         failed = true;
@@ -284,6 +359,13 @@ class Generator {
         stats.completed++;
         if (failed) stats.errors++;
         stats.latencyMs += performance.now() - started;
+        for (const r of releases) {
+          const key = `release ${r.releaseId} ${r.cohort}`;
+          const cohort = this.byRelease.get(key) ?? { requests: 0, errors: 0 };
+          cohort.requests++;
+          if (failed) cohort.errors++;
+          this.byRelease.set(key, cohort);
+        }
         this.completed++;
         this.inFlight.delete(done);
       });
@@ -359,13 +441,18 @@ class Generator {
         `completed=${this.completed} rps=${rate.toFixed(1)} seed=${String(this.options.seed)} ` +
         `metrics_flushed=${delivered ? "yes" : "NO"}`,
     ];
-    for (const [key, v] of [...this.byVariant.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    for (const [key, v] of [...this.byVariant.entries()].sort(byKey)) {
       const errorRate = v.completed > 0 ? v.errors / v.completed : 0;
       const mean = v.completed > 0 ? v.latencyMs / v.completed : 0;
       lines.push(
         `  ${label(key)}: requests=${v.requests} errors=${v.errors} ` +
           `error_rate=${errorRate.toFixed(3)} mean_latency_ms=${mean.toFixed(1)}`,
       );
+    }
+    // One line per release cohort served (the outcomes the server judges the release on).
+    for (const [key, c] of [...this.byRelease.entries()].sort(byKey)) {
+      const errorRate = c.requests > 0 ? c.errors / c.requests : 0;
+      lines.push(`  ${key}: requests=${c.requests} errors=${c.errors} error_rate=${errorRate.toFixed(3)}`);
     }
     return lines.join("\n");
   }
@@ -396,7 +483,7 @@ async function main(): Promise<number> {
   process.once("SIGTERM", onSignal);
 
   log(
-    `traffic: flag=${options.flag} endpoint=${options.endpoint} instances=${options.instances} ` +
+    `traffic: flag=${options.flags.join(",")} endpoint=${options.endpoint} instances=${options.instances} ` +
       `rps=${options.rps} duration=${options.duration}s seed=${String(options.seed)}`,
   );
   try {

@@ -17,6 +17,7 @@ import { type Change, FlagService, SnapshotSchema } from "./gen/flagwire/v1/flag
 import { MetricsService } from "./gen/flagwire/v1/metrics_pb.js";
 import { Recorder, type Served } from "./metrics.js";
 import { type Expect, evaluateIn, FlagReader, NOT_READY } from "./reader.js";
+import { type ReleaseCohort, releaseCohortOf, ScopedFlags } from "./scope.js";
 import type { ClientState, EvaluationContext, FlagChange } from "./types.js";
 import { nowMs, randomUuid, sleep, unref } from "./util.js";
 
@@ -46,7 +47,10 @@ export interface ClientOptions {
   readonly metricsFlushIntervalMs?: number;
   /** Count evaluations and outcomes and report them (default true; always off offline). */
   readonly metrics?: boolean;
-  /** Series (flag, variant, cohort, rollout id) held between flushes at most (default 10,000). */
+  /**
+   * Series (flag, variant, cohort, rollout id) held between flushes at most, and (release,
+   * cohort) outcome keys per window at most (default 10,000 each).
+   */
   readonly maxSeries?: number;
   /**
    * A serialized `flagwire.v1.Snapshot` (the Rust SDK's bootstrap-file format) to start from:
@@ -330,7 +334,9 @@ export class FlagwireClient extends FlagReader {
 
   /**
    * Evaluates `flag` (any type), runs `work` with the variant served, and records its duration
-   * and whether it succeeded (returned, or threw) against that variant, cohort and rollout.
+   * and whether it succeeded (returned, or threw) against that variant, cohort and rollout. It
+   * is a request scope of one flag: when the flag is in a release's canary or control cohort,
+   * the outcome is also that release cohort's (see `scope` for requests reading several flags).
    * Returns (or rethrows) what `work` does.
    *
    * ```ts
@@ -358,6 +364,7 @@ export class FlagwireClient extends FlagReader {
       r = NOT_READY;
     }
     const served: Served = { flag, variant: r.variant?.key ?? "", cohort: r.cohort, rolloutId: r.rolloutId };
+    const release = served.variant === "" ? undefined : releaseCohortOf(served);
     const started = nowMs();
     let finished = false;
     return {
@@ -367,16 +374,55 @@ export class FlagwireClient extends FlagReader {
       finish: (ok: boolean) => {
         if (finished) return;
         finished = true;
-        if (served.variant !== "") this.recordOutcome([served], ok, nowMs() - started);
+        if (served.variant !== "") this.recordOutcome([served], release === undefined ? [] : [release], ok, nowMs() - started);
       },
     };
   }
 
-  /** @internal Records one outcome that took `elapsedMs` against every served flag. */
-  recordOutcome(served: readonly Served[], ok: boolean, elapsedMs: number): void {
+  /**
+   * Runs `work` as one request scope: every flag it reads through the `ScopedFlags` it is
+   * handed is counted as usual, and when `work` returns or throws, its duration and whether it
+   * succeeded are recorded against every (flag, variant) it was served, and ONCE per release
+   * cohort it was served, however many of the release's flags it read. Returns (or rethrows)
+   * what `work` does. Flags read through the client itself inside `work` are not the scope's.
+   *
+   * ```ts
+   * await client.scope(async (f) => {
+   *   const ctx = { targetingKey: user };
+   *   return f.getBoolean("new-search", ctx, false) && f.getString("ranker", ctx, "v1") === "v2" ? v2(q) : v1(q);
+   * });
+   * ```
+   */
+  async scope<T>(work: (flags: ScopedFlags) => T | Promise<T>): Promise<T> {
+    const s = this.startScope();
+    let ok = false;
+    try {
+      const result = await work(s);
+      ok = true;
+      return result;
+    } finally {
+      s.finish(ok);
+    }
+  }
+
+  /**
+   * Opens a request scope by hand, for code that is not one function (a middleware's before
+   * and after): read flags through it, then call `finish(ok)` once the request's outcome is
+   * known. Timing starts now.
+   */
+  startScope(): ScopedFlags {
+    return new ScopedFlags(this);
+  }
+
+  /**
+   * @internal Records one outcome that took `elapsedMs` against every served series and once
+   * against every release cohort in `releases` (the caller passes each pair once).
+   */
+  recordOutcome(served: readonly Served[], releases: readonly ReleaseCohort[], ok: boolean, elapsedMs: number): void {
     if (this.recorder === undefined) return;
     const micros = Math.max(0, Math.floor(elapsedMs * 1000));
     for (const s of served) this.recorder.outcome(s, ok, micros);
+    for (const r of releases) this.recorder.cohortOutcome(r.releaseId, r.cohort, ok, micros);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -396,8 +442,8 @@ export class FlagwireClient extends FlagReader {
     const recorder = this.recorder;
     const metrics = this.metricsService;
     if (recorder === undefined || metrics === undefined) return true;
-    const { series, dropped } = recorder.take();
-    if (series.length === 0 && dropped === 0) return true;
+    const { series, dropped, cohortOutcomes } = recorder.take();
+    if (series.length === 0 && dropped === 0 && cohortOutcomes.length === 0) return true;
     const now = new Date();
     try {
       await metrics.report(
@@ -412,6 +458,7 @@ export class FlagwireClient extends FlagReader {
           windowEnd: timestampFromDate(now),
           series,
           droppedSeries: BigInt(dropped),
+          cohortOutcomes,
         },
         { headers: this.headers(), timeoutMs: 10_000 },
       );
@@ -420,7 +467,7 @@ export class FlagwireClient extends FlagReader {
     } catch (e) {
       // The server refused this window's content (e.g. a flag deleted since it was read):
       // resending it would be refused forever, so it is dropped, not merged back.
-      if (ConnectError.from(e).code !== Code.InvalidArgument) recorder.mergeBack(series, dropped);
+      if (ConnectError.from(e).code !== Code.InvalidArgument) recorder.mergeBack(series, dropped, cohortOutcomes);
       return false;
     }
   }

@@ -23,5 +23,6 @@ export type {
 } from "./types.js";
 export { bucketIndex, upperBound, Histogram, BOUNDARIES, SCALE, type QuantileAt } from "./histogram.js";
 export { murmur3, hashSaltKey, bucketOf } from "./engine/murmur3.js";
-export { ShortLivedFlags, ScopedFlags, withFlags, type ShortLivedOptions } from "./shortlived.js";
+export { ShortLivedFlags, withFlags, type ShortLivedOptions } from "./shortlived.js";
+export { ScopedFlags, type ReleaseCohort } from "./scope.js";
 export { RemoteEvaluator, RemoteFlags, contextToProto, type RemoteOptions } from "./remote.js";

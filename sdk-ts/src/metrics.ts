@@ -6,15 +6,21 @@
  * series' key so that a window spanning a rollout's start or rollback never mixes the
  * rollout's cohorts with what the flag served outside it.
  *
+ * Next to the series, request scopes record one outcome per (release, cohort) they were served
+ * (`scope.ts`), taken as `flagwire.v1.CohortOutcome` for the report's `cohortOutcomes`: what the
+ * server judges releases on.
+ *
  * Memory is bounded: at most `maxSeries` (flag, variant, cohort, rollout id) series are held;
  * further ones are dropped and counted in the report's `droppedSeries`. Series stay in place
  * between flushes and only their counters are taken, so a steady workload allocates little after
- * warm-up.
+ * warm-up. (Release, cohort) keys are held at most `maxSeries` per window as well, counted in
+ * `droppedSeries` beyond that; they are cleared with each take, since releases end and a
+ * long-lived process would otherwise keep every release it ever saw.
  */
 
 import { create } from "@bufbuild/protobuf";
 import type { Reason } from "./gen/flagwire/v1/evaluation_pb.js";
-import { type Series, SeriesSchema } from "./gen/flagwire/v1/metrics_pb.js";
+import { type CohortOutcome, CohortOutcomeSchema, type Series, SeriesSchema } from "./gen/flagwire/v1/metrics_pb.js";
 import { Histogram } from "./histogram.js";
 
 /** Series held at most, by default (per client). */
@@ -32,6 +38,28 @@ class Counters {
   isZero(): boolean {
     return this.successes === 0 && this.errors === 0 && this.reasons.every((n) => n === 0);
   }
+}
+
+/** Outcomes of one (release, cohort) in the current window. */
+class Outcomes {
+  successes = 0;
+  errors = 0;
+  latency = new Histogram();
+
+  constructor(
+    readonly releaseId: string,
+    readonly cohort: string,
+  ) {}
+}
+
+/** What `Recorder.take` hands a report. */
+export interface Taken {
+  /** Every non-zero series. */
+  readonly series: Series[];
+  /** Series and (release, cohort) keys dropped at the caps since the last take. */
+  readonly dropped: number;
+  /** One outcome aggregate per (release, cohort) recorded since the last take. */
+  readonly cohortOutcomes: CohortOutcome[];
 }
 
 interface Entry {
@@ -56,6 +84,9 @@ export class Recorder {
   private readonly flags = new Map<string, Entry[]>();
   private series = 0;
   private dropped = 0;
+  // `${releaseId}\n${cohort}` → its outcomes this window. Unambiguous: the cohort, after the
+  // last newline, is "canary" or "control" and holds none.
+  private cohorts = new Map<string, Outcomes>();
 
   constructor(private readonly maxSeries = MAX_SERIES) {}
 
@@ -97,10 +128,45 @@ export class Recorder {
     c.latency.record(micros);
   }
 
-  /** Takes every non-zero series (zeroing it in place) and the dropped count. */
-  take(): { series: Series[]; dropped: number } {
+  private outcomes(releaseId: string, cohort: string): Outcomes | undefined {
+    const key = `${releaseId}\n${cohort}`;
+    let o = this.cohorts.get(key);
+    if (o !== undefined) return o;
+    if (this.cohorts.size >= this.maxSeries) {
+      this.dropped++;
+      return undefined;
+    }
+    o = new Outcomes(releaseId, cohort);
+    this.cohorts.set(key, o);
+    return o;
+  }
+
+  /** Records one request scope's outcome for a (release, cohort) it was served. */
+  cohortOutcome(releaseId: string, cohort: string, ok: boolean, micros: number): void {
+    const o = this.outcomes(releaseId, cohort);
+    if (o === undefined) return;
+    if (ok) o.successes++;
+    else o.errors++;
+    o.latency.record(micros);
+  }
+
+  /**
+   * Takes every non-zero series (zeroing it in place), the dropped count, and the window's
+   * (release, cohort) outcomes (clearing them).
+   */
+  take(): Taken {
     const dropped = this.dropped;
     this.dropped = 0;
+    const cohortOutcomes = [...this.cohorts.values()].map((o) =>
+      create(CohortOutcomeSchema, {
+        releaseId: o.releaseId,
+        cohort: o.cohort,
+        successes: BigInt(o.successes),
+        errors: BigInt(o.errors),
+        latencyUs: o.latency.toProto(),
+      }),
+    );
+    this.cohorts = new Map();
     const series: Series[] = [];
     for (const [flag, entries] of this.flags) {
       for (const e of entries) {
@@ -121,12 +187,20 @@ export class Recorder {
         );
       }
     }
-    return { series, dropped };
+    return { series, dropped, cohortOutcomes };
   }
 
   /** Puts back what a failed flush took, so nothing is lost while the server is away. */
-  mergeBack(series: readonly Series[], dropped: number): void {
+  mergeBack(series: readonly Series[], dropped: number, cohortOutcomes: readonly CohortOutcome[] = []): void {
     this.dropped += dropped;
+    for (const c of cohortOutcomes) {
+      const o = this.outcomes(c.releaseId, c.cohort);
+      if (o === undefined) continue;
+      o.successes += Number(c.successes);
+      o.errors += Number(c.errors);
+      const h = c.latencyUs === undefined ? undefined : Histogram.fromProto(c.latencyUs);
+      if (h !== undefined) o.latency.merge(h);
+    }
     for (const s of series) {
       const c = this.counters(s.flagKey, s.variant, s.cohort, s.rolloutId);
       if (c === undefined) continue;

@@ -7,17 +7,17 @@
  * before the invocation returns.
  *
  * `withFlags(flags, handler)` wraps a Convex action handler (or any `(ctx, args) => Promise`):
- * it loads the flags, hands the handler a scope that remembers every flag it read, measures
- * the handler's duration and whether it threw against each of those flags' variants, and
- * flushes before returning.
+ * it loads the flags, hands the handler a request scope (`ScopedFlags`, `scope.ts`) that
+ * remembers every flag it read, measures the handler's duration and whether it threw against
+ * each of those flags' variants and once per release cohort it was served, and flushes before
+ * returning.
  */
 
 import type { Transport } from "@connectrpc/connect";
 import { FlagwireClient, SDK_NAME, SDK_VERSION } from "./client.js";
-import { type Evaluation, Snapshot } from "./engine/snapshot.js";
-import type { Served } from "./metrics.js";
-import { type Expect, FlagReader } from "./reader.js";
-import type { ClientState, EvaluationContext } from "./types.js";
+import { Snapshot } from "./engine/snapshot.js";
+import type { ScopedFlags } from "./scope.js";
+import type { ClientState } from "./types.js";
 import { nowMs } from "./util.js";
 
 /** Options of `ShortLivedFlags`. Durations in milliseconds. */
@@ -151,49 +151,10 @@ export class ShortLivedFlags {
 }
 
 /**
- * The flags as a handler sees them: the usual getters, remembering every (flag, variant,
- * cohort, rollout id) served, so the wrapper can attribute the handler's outcome to them.
- */
-export class ScopedFlags extends FlagReader {
-  private readonly seen: Served[] = [];
-
-  constructor(private readonly client: FlagwireClient) {
-    super();
-  }
-
-  protected evaluateFlag(key: string, ctx: EvaluationContext, expect: Expect): Evaluation {
-    const r = this.client.evaluate(key, ctx, expect);
-    const variant = r.variant?.key;
-    if (
-      variant !== undefined &&
-      !this.seen.some((s) => s.flag === key && s.variant === variant && s.cohort === r.cohort && s.rolloutId === r.rolloutId)
-    ) {
-      this.seen.push({ flag: key, variant, cohort: r.cohort, rolloutId: r.rolloutId });
-    }
-    return r;
-  }
-
-  /** The (flag, variant, cohort, rollout id) series served so far in this scope. */
-  get served(): readonly Served[] {
-    return this.seen;
-  }
-
-  /** The state of the underlying copy (`READY`, `STALE`, `CONNECTING` before any load). */
-  get state(): ClientState {
-    return this.client.state;
-  }
-
-  /** Like `FlagwireClient.measure`, for an outcome inside the handler. */
-  measure<T>(flag: string, ctx: EvaluationContext, work: (variant: string) => T | Promise<T>): Promise<T> {
-    return this.client.measure(flag, ctx, work);
-  }
-}
-
-/**
  * Wraps a handler `(ctx, args, flags) => Promise<R>` (a Convex action's handler plus the flags)
- * into `(ctx, args) => Promise<R>`: loads the flags first, measures the handler's duration and
- * whether it threw against every flag it read, and flushes metrics before returning (or
- * rethrowing).
+ * into `(ctx, args) => Promise<R>`: loads the flags first, runs the handler as one request
+ * scope (its duration and whether it threw are recorded against every flag it read, and once
+ * per release cohort it was served), and flushes metrics before returning (or rethrowing).
  *
  * ```ts
  * const flags = new ShortLivedFlags({ transport: createFetchTransport({ baseUrl }), token });
@@ -210,15 +171,9 @@ export function withFlags<Ctx, Args, R>(
 ): (ctx: Ctx, args: Args) => Promise<R> {
   return async (ctx: Ctx, args: Args): Promise<R> => {
     const client = await flags.load();
-    const scope = new ScopedFlags(client);
-    const started = nowMs();
-    let ok = false;
     try {
-      const result = await handler(ctx, args, scope);
-      ok = true;
-      return result;
+      return await client.scope((scope) => handler(ctx, args, scope));
     } finally {
-      client.recordOutcome(scope.served, ok, nowMs() - started);
       await flags.flush();
     }
   };

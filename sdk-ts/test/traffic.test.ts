@@ -2,14 +2,17 @@
  * The bundled traffic generator (examples/traffic.ts, compiled to dist-examples/traffic.js as
  * `npm run build:examples` does) run as a subprocess against the real server: its instances
  * connect and report, every request's outcome reaches GetUsage with the configured error rate
- * and latency of the variant served, and it exits 0 after --duration.
+ * and latency of the variant served, and it exits 0 after --duration. With several `--flag`s
+ * of one release each request is one scope: the release's windows count one outcome per
+ * request, and `--error-when` fails exactly the requests served the listed variants together.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { type Admin, integration, TestServer } from "./support/server.js";
+import type { Release } from "../src/gen/flagwire/v1/release_pb.js";
+import { type Admin, eventually, integration, TestServer } from "./support/server.js";
 
 const SDK = join(dirname(fileURLToPath(import.meta.url)), "..");
 const SOURCE = join(SDK, "examples/traffic.ts");
@@ -127,5 +130,109 @@ integration("traffic generator (examples/traffic.ts)", () => {
     const run = await traffic(["--endpoint", server.url, "--flag", "new-checkout"], "fw_wrong");
     expect(run.code, run.stderr).toBe(1);
     expect(run.stderr).toContain("refused the token");
+  });
+});
+
+integration("traffic generator with several flags of a release (--flag repeated, --error-when)", () => {
+  const FLAGS = ["r1", "r2", "r3"];
+  let server: TestServer;
+  let admin: Admin;
+  let token: string;
+  let release: Release;
+
+  beforeAll(async () => {
+    ensureCompiled();
+    server = await TestServer.start();
+    admin = server.admin();
+    await admin.env("production");
+    for (const key of FLAGS) {
+      await admin.boolFlag(key, "production");
+      await admin.set(key, "production", true);
+    }
+    token = await admin.sdkToken("traffic", "production");
+    release = await admin.startRelease({
+      environment: "production",
+      flags: FLAGS.map((flagKey) => ({ flagKey, baselineVariant: "off" })),
+      stages: [
+        {
+          audience: { kind: { case: "basisPoints", value: 5_000 } },
+          variants: Object.fromEntries(FLAGS.map((k) => [k, "on"])),
+          minDuration: { seconds: 3_600n },
+        },
+      ],
+      policy: { window: { seconds: 1n } },
+    });
+    // Paused: windows are still collected, but the judge cannot roll back the failing canary.
+    await admin.pauseRelease(release.id);
+  });
+  afterAll(async () => {
+    admin.close();
+    await server.dispose();
+  });
+
+  it("reads every flag in one scope per request and fails the requests the conditions match", async () => {
+    const run = await traffic(
+      [
+        ...["--endpoint", server.url, ...FLAGS.flatMap((f) => ["--flag", f])],
+        ...["--rps", "100", "--duration", "2", "--latency-ms", "on=1", "--latency-ms", "off=1"],
+        // Canary units are served on/on/on: both of the first two conditions match, and the
+        // larger P (1) wins. Control units are served off/off/off: the third condition matches
+        // and its P (0) replaces the per-variant rate off=1.
+        ...["--error-rate", "on=0", "--error-rate", "off=1"],
+        ...["--error-when", "r1=on,r2=on:0", "--error-when", "r1=on,r3=on:1", "--error-when", "r2=off:0"],
+        ...["--flush-ms", "500", "--seed", "7"],
+      ],
+      token,
+    );
+    const log = run.stderr;
+    expect(run.code, log).toBe(0);
+    expect(/^summary: .* sent=(\d+) completed=(\d+) .*metrics_flushed=yes/m.exec(log)?.slice(1), log).toEqual(["200", "200"]);
+    const cohort = (name: string): [number, number] => {
+      const m = new RegExp(`^  release ${release.id} ${name}: requests=(\\d+) errors=(\\d+) `, "m").exec(log);
+      expect(m, `${name} line in:\n${log}`).not.toBeNull();
+      return [Number(m![1]), Number(m![2])];
+    };
+    const [canary, canaryErrors] = cohort("canary");
+    const [control, controlErrors] = cohort("control");
+    expect([canary + control, canaryErrors, controlErrors], log).toEqual([200, canary, 0]);
+    expect(canary, log).toBeGreaterThan(0);
+    expect(control, log).toBeGreaterThan(0);
+    // The first flag's variants keep their summary lines: on is the canary, off the control.
+    expect(log).toContain(`  on: requests=${canary} errors=${canary} error_rate=1.000`);
+    expect(log).toContain(`  off: requests=${control} errors=0 error_rate=0.000`);
+
+    // The release's windows: one outcome per request in each cohort, three evaluations each.
+    let got = release;
+    const sum = (name: string, of: "evaluations" | "outcomes" | "errors"): bigint =>
+      got.windows
+        .flatMap((w) => w.series.filter((s) => s.cohort === name))
+        .reduce(
+          (n, s) => n + (of === "errors" ? s.errors : of === "outcomes" ? s.successes + s.errors : s.evaluations.reduce((m, e) => m + e.count, 0n)),
+          0n,
+        );
+    await eventually(
+      async () => {
+        got = await admin.release(release.id, 10_000);
+        return sum("canary", "evaluations") + sum("control", "evaluations") >= 600n;
+      },
+      10_000,
+      "a closed window with every report",
+    );
+    expect(["canary", "control"].map((c) => [sum(c, "evaluations"), sum(c, "outcomes"), sum(c, "errors")])).toEqual([
+      [BigInt(3 * canary), BigInt(canary), BigInt(canary)],
+      [BigInt(3 * control), BigInt(control), 0n],
+    ]);
+  });
+
+  it.each([
+    [["--error-when", "r1=on:2"], "--error-when 2: must be a probability between 0 and 1"],
+    [["--error-when", "r1=on"], "--error-when wants FLAG=VARIANT[,FLAG=VARIANT...]:P"],
+    [["--error-when", "r1=on,r9=on:0.5"], "r9 is not one of the --flag options"],
+    [["--error-when", "r1:0.5"], '"r1" is not FLAG=VARIANT'],
+    [["--flag", ""], "--flag must not be empty"],
+  ])("exits 2 on bad arguments: %j", async (args, message) => {
+    const run = await traffic(["--endpoint", server.url, "--flag", "r1", ...args], token);
+    expect(run.code, run.stderr).toBe(2);
+    expect(run.stderr).toContain(message);
   });
 });

@@ -1,7 +1,8 @@
 /**
  * The real server binary (`FLAGWIRE_BIN`, default <repo>/target/release/flagwire) on loopback,
  * on free ports and a temporary data directory, that a test can kill and start again on the same
- * port and data; and an admin helper over the generated AdminService/MetricsService clients.
+ * port and data; and an admin helper over the generated AdminService, MetricsService and
+ * ReleaseService clients.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
@@ -10,7 +11,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
 import { describe, type SuiteAPI } from "vitest";
-import { create } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createNodeTransport, type NodeTransport } from "@flagwire/sdk/node";
 import { createFetchTransport as fetchTransport } from "@flagwire/sdk/fetch";
@@ -18,6 +19,7 @@ import type { TestCerts } from "./certs.js";
 import { AdminService, Role } from "../../src/gen/flagwire/v1/admin_pb.js";
 import { type Flag, FlagSchema, Operator, ValueType } from "../../src/gen/flagwire/v1/flag_pb.js";
 import { type Instance, MetricsService, type UsageRow } from "../../src/gen/flagwire/v1/metrics_pb.js";
+import { type Release, type ReleaseSchema, ReleaseService } from "../../src/gen/flagwire/v1/release_pb.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const REPO = resolve(here, "../../..");
@@ -168,9 +170,11 @@ const auth = { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } };
 export class Admin {
   readonly admin: Client<typeof AdminService>;
   readonly metrics: Client<typeof MetricsService>;
+  readonly releases: Client<typeof ReleaseService>;
   constructor(private readonly transport: NodeTransport) {
     this.admin = createClient(AdminService, transport);
     this.metrics = createClient(MetricsService, transport);
+    this.releases = createClient(ReleaseService, transport);
   }
 
   close(): void {
@@ -271,6 +275,22 @@ export class Admin {
   /** The instances of `env` the server knows (ListInstances). */
   async instances(env: string): Promise<Instance[]> {
     return (await this.metrics.listInstances({ environment: env }, auth)).instances;
+  }
+
+  /** Creates a release (CreateRelease) and starts it (StartRelease); returns it as started. */
+  async startRelease(release: MessageInitShape<typeof ReleaseSchema>): Promise<Release> {
+    const created = (await this.releases.createRelease({ release }, auth)).release!;
+    return (await this.releases.startRelease({ id: created.id, reason: "test" }, auth)).release!;
+  }
+
+  /** Pauses a release: its windows are still collected, the judge decides nothing. */
+  async pauseRelease(id: string): Promise<Release> {
+    return (await this.releases.pauseRelease({ id, reason: "test" }, auth)).release!;
+  }
+
+  /** A release with up to `windowLimit` of its most recent closed windows (GetRelease). */
+  async release(id: string, windowLimit = 0): Promise<Release> {
+    return (await this.releases.getRelease({ id, windowLimit }, auth)).release!;
   }
 
   /** (connected, applied) instances of `env` at `revision`. */
