@@ -234,8 +234,9 @@ class Recorder:
 class RequestScope:
     """What one request scope was served (the FastAPI middleware's request, or a `Scope`): the
     series of every flag evaluated in it and the distinct release cohorts they placed the unit
-    in (a `measure` outside both records its one flag itself). Evaluations in any task or thread that inherited
-    the `REQUEST_SCOPE` context variable add to it (dict writes are atomic in CPython)."""
+    in (a `measure` outside both records its one flag itself). Evaluations in any task or
+    thread that inherited the `REQUEST_SCOPE` context variable add to it (dict writes are
+    atomic in CPython)."""
 
     __slots__ = ("cohorts", "failed", "open", "served")
 
