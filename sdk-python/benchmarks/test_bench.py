@@ -76,6 +76,17 @@ def test_measure(benchmark: Benchmark, client: AsyncClient) -> None:
     benchmark(measured)
 
 
+def test_scope_two_flags(benchmark: Benchmark, client: AsyncClient) -> None:
+    ctx = context()
+
+    def scoped() -> None:
+        with client.scope(ctx) as flags:
+            flags.get_str("split-flag", "none")
+            flags.get_bool("bool-flag", False)
+
+    benchmark(scoped)
+
+
 def test_context_creation(benchmark: Benchmark) -> None:
     benchmark(context)
 

@@ -1,4 +1,5 @@
-"""A traffic generator: synthetic requests, measured per variant, for canary rollouts.
+"""A traffic generator: synthetic requests, measured per variant and per release cohort, for
+canary rollouts and releases.
 
     FLAGWIRE_TOKEN=$(cat data/sdk-token) sdk-python/.venv/bin/python \\
         sdk-python/examples/traffic.py --flag new-checkout --instances 3 --error-rate on=0.2
@@ -6,13 +7,17 @@
 It runs `--instances` independent `AsyncClient`s (each its own instance id, Watch stream and
 metrics reports) and issues `--rps` requests per second in total, open loop (a request starts
 on schedule whether or not earlier ones have finished), round-robin over the instances. Each
-request picks a user `user-<k>` (k uniform in 0..100000) as the targeting key and runs inside
-`client.measure(flag, context)`: it sleeps a lognormal latency (median `--latency-ms` of the
-variant served, sigma 0.5) and fails with the variant's `--error-rate` probability by raising,
-which `measure` records as an error outcome. Every second a line of progress goes to stderr; at
-`--duration` seconds, or on SIGINT/SIGTERM, it lets requests in flight finish, flushes and
-closes the clients, prints a summary and exits 0. It exits 1 when the clients cannot become
-ready within 10 s (wrong endpoint or token) and 2 on bad arguments.
+request picks a user `user-<k>` (k uniform in 0..100000) as the targeting key and, inside ONE
+`client.scope(context)`, evaluates every `--flag` in order (any type); it then sleeps a
+lognormal latency (median `--latency-ms` of the variant the FIRST flag served, sigma 0.5) and
+fails by raising, which the scope records as an error outcome, with the probability
+`--error-rate` gives that variant, or, when the request was served every FLAG=VARIANT pair of
+an `--error-when` condition, that condition's probability (the largest of those matching).
+The scope records the request's outcome on every flag's series and once per release cohort it
+was in. Every second a line of progress goes to stderr; at `--duration` seconds, or on
+SIGINT/SIGTERM, it lets requests in flight finish, flushes and closes the clients, prints a
+summary and exits 0. It exits 1 when the clients cannot become ready within 10 s (wrong
+endpoint or token) and 2 on bad arguments.
 
 The Rust SDK (`cargo run -p flagwire --example traffic -- ...`) and the TypeScript SDK
 (`node sdk-ts/dist-examples/traffic.js ...`) have generators with the same options.
@@ -31,7 +36,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from flagwire import AsyncClient, Context, UnauthorizedError
+from flagwire import AsyncClient, Context, Scope, UnauthorizedError
 
 READY_TIMEOUT = 10.0
 USERS = 100_000
@@ -58,6 +63,8 @@ class Stats:
     sent: int = 0
     completed: int = 0
     by_variant: dict[str, VariantStats] = field(default_factory=dict)
+    # (release id, cohort) -> its requests, each counted once (as the SDK reports them).
+    by_cohort: dict[tuple[str, str], VariantStats] = field(default_factory=dict)
 
     def variant(self, key: str) -> VariantStats:
         stats = self.by_variant.get(key)
@@ -65,10 +72,21 @@ class Stats:
             stats = self.by_variant[key] = VariantStats()
         return stats
 
+    def cohort(self, key: tuple[str, str]) -> VariantStats:
+        stats = self.by_cohort.get(key)
+        if stats is None:
+            stats = self.by_cohort[key] = VariantStats()
+        return stats
+
     def line(self) -> str:
         variants = sorted(self.by_variant.items())
         parts = ", ".join(f"{_label(k)}: {v.requests} (err {v.errors})" for k, v in variants)
-        return f"sent={self.sent} in_flight={self.sent - self.completed} by_variant={{{parts}}}"
+        line = f"sent={self.sent} in_flight={self.sent - self.completed} by_variant={{{parts}}}"
+        if self.by_cohort:
+            cohorts = sorted(self.by_cohort.items())
+            parts = ", ".join(f"{r}/{c}: {v.requests} (err {v.errors})" for (r, c), v in cohorts)
+            line += f" by_release_cohort={{{parts}}}"
+        return line
 
 
 def _label(variant: str) -> str:
@@ -89,10 +107,41 @@ def _pairs(p: argparse.ArgumentParser, values: Sequence[str], option: str) -> di
     return out
 
 
+Condition = tuple[tuple[tuple[str, str], ...], float]
+"""((flag, variant) pairs that must all have been served, failure probability)."""
+
+
+def _conditions(
+    p: argparse.ArgumentParser, values: Sequence[str], flags: Sequence[str]
+) -> list[Condition]:
+    """`--error-when FLAG=VARIANT[,FLAG=VARIANT...]:P` options."""
+    out: list[Condition] = []
+    for value in values:
+        pairs, sep, number = value.rpartition(":")
+        if not sep or not pairs:
+            p.error(f"--error-when wants FLAG=VARIANT[,FLAG=VARIANT...]:P, got {value!r}")
+        conds = []
+        for pair in pairs.split(","):
+            flag, eq, variant = pair.partition("=")
+            if not eq or not flag or not variant:
+                p.error(f"--error-when {value}: {pair!r} is not FLAG=VARIANT")
+            if flag not in flags:
+                p.error(f"--error-when {value}: no --flag {flag} is read, so it never matches")
+            conds.append((flag, variant))
+        try:
+            rate = float(number)
+        except ValueError:
+            p.error(f"--error-when {value}: {number!r} is not a number")
+        if not 0 <= rate <= 1:
+            p.error(f"--error-when {value}: a probability is between 0 and 1")
+        out.append((tuple(conds), rate))
+    return out
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="traffic.py",
-        description="Send measured synthetic traffic for one flag through Flagwire SDK clients.",
+        description="Send measured synthetic traffic for flags through Flagwire SDK clients.",
     )
     p.add_argument("--endpoint", default="http://127.0.0.1:7070", help="the server's gRPC URL")
     p.add_argument(
@@ -100,7 +149,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=os.environ.get("FLAGWIRE_TOKEN", ""),
         help="an sdk token (default: $FLAGWIRE_TOKEN)",
     )
-    p.add_argument("--flag", required=True, help="the flag to evaluate (any type)")
+    p.add_argument(
+        "--flag",
+        action="append",
+        required=True,
+        metavar="KEY",
+        help="a flag to evaluate (any type; repeatable: each request reads every one, in order,"
+        " in one scope; the first one's variant picks --error-rate and --latency-ms)",
+    )
     p.add_argument("--rps", type=float, default=200.0, help="requests per second, all instances")
     p.add_argument("--instances", type=int, default=1, help="independent SDK clients")
     p.add_argument("--duration", type=float, default=0.0, help="seconds; 0 = until SIGINT/SIGTERM")
@@ -117,6 +173,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=[],
         metavar="V=MS",
         help=f"median latency of variant V (repeatable; default {DEFAULT_LATENCY_MS:g})",
+    )
+    p.add_argument(
+        "--error-when",
+        action="append",
+        default=[],
+        metavar="F=V[,F=V...]:P",
+        help="failure probability of requests served every FLAG=VARIANT pair (repeatable; the"
+        " largest matching P replaces the --error-rate of the first flag's variant)",
     )
     p.add_argument("--flush-ms", type=float, default=1000.0, help="metrics flush interval")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
@@ -139,6 +203,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     for key, ms in args.latency_ms.items():
         if not (ms >= 0 and math.isfinite(ms)):
             p.error(f"--latency-ms {key}={ms:g}: must be 0 or positive")
+    args.error_when = _conditions(p, args.error_when, args.flag)
     if args.seed is None:
         args.seed = random.SystemRandom().randrange(2**63)
     return args
@@ -147,15 +212,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 class Generator:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.flag: str = args.flag
+        self.flags: list[str] = args.flag
         self.error_rate: dict[str, float] = args.error_rate
+        self.error_when: list[Condition] = args.error_when
         self.latency_ms: dict[str, float] = args.latency_ms
         self.rng = random.Random(args.seed)
         self.stats = Stats()
         self.clients: list[AsyncClient] = []
         self.in_flight: set[asyncio.Task[None]] = set()
         self.stop = asyncio.Event()
-        self.warned = False
+        self.warned: set[str] = set()
 
     def request(self, client: AsyncClient) -> None:
         """Starts one request (its random draws are made now, in order, so a seed replays)."""
@@ -167,32 +233,61 @@ class Generator:
         self.in_flight.add(task)
         task.add_done_callback(self.in_flight.discard)
 
+    def failure_rate(self, served: dict[str, str]) -> float:
+        """The request's failure probability: the largest `--error-when` whose pairs were all
+        served, else the `--error-rate` of the first flag's variant."""
+        matching = [
+            rate
+            for pairs, rate in self.error_when
+            if all(served.get(flag) == variant for flag, variant in pairs)
+        ]
+        if matching:
+            return max(matching)
+        return self.error_rate.get(served[self.flags[0]], DEFAULT_ERROR_RATE)
+
+    def _served(self, scope: Scope) -> tuple[dict[str, str], set[tuple[str, str]]]:
+        """Evaluates every flag in the scope: the variant each served, and the release cohorts
+        the request is in."""
+        served: dict[str, str] = {}
+        cohorts: set[tuple[str, str]] = set()
+        for key in self.flags:
+            details = scope.get_value_details(key, None)
+            served[key] = details.variant or ""
+            if details.rollout_id and details.cohort in ("canary", "control"):
+                cohorts.add((details.rollout_id, details.cohort))
+            if not details.variant and key not in self.warned:
+                self.warned.add(key)
+                print(
+                    f"traffic: warning: flag {key!r} served no variant "
+                    "(missing from the token's environment?); it is not measured",
+                    file=sys.stderr,
+                )
+        return served, cohorts
+
     async def _run(self, client: AsyncClient, user: str, u: float, z: float) -> None:
         started = time.monotonic()
         variant = ""
+        cohorts: set[tuple[str, str]] = set()
         failed = False
         try:
-            async with client.measure(self.flag, Context(user)) as variant:
-                stats = self.stats.variant(variant)
-                stats.requests += 1
-                if not variant and not self.warned:
-                    self.warned = True
-                    print(
-                        f"traffic: warning: flag {self.flag!r} served no variant "
-                        "(missing from the token's environment?); nothing is measured",
-                        file=sys.stderr,
-                    )
+            async with client.scope(Context(user)) as scope:
+                served, cohorts = self._served(scope)
+                variant = served[self.flags[0]]
+                self.stats.variant(variant).requests += 1
+                for key in cohorts:
+                    self.stats.cohort(key).requests += 1
                 median = self.latency_ms.get(variant, DEFAULT_LATENCY_MS)
                 await asyncio.sleep(median * math.exp(SIGMA * z) / 1000)
-                if u < self.error_rate.get(variant, DEFAULT_ERROR_RATE):
+                if u < self.failure_rate(served):
                     raise SimulatedFailure(variant)
         except SimulatedFailure:
             failed = True
         finally:
-            stats = self.stats.variant(variant)
-            stats.completed += 1
-            stats.errors += failed
-            stats.latency_s += time.monotonic() - started
+            elapsed = time.monotonic() - started
+            for stats in [self.stats.variant(variant), *map(self.stats.cohort, cohorts)]:
+                stats.completed += 1
+                stats.errors += failed
+                stats.latency_s += elapsed
             self.stats.completed += 1
 
     async def connect(self) -> None:
@@ -278,6 +373,12 @@ class Generator:
                 f"  {_label(key)}: requests={v.requests} errors={v.errors} "
                 f"error_rate={rate:.3f} mean_latency_ms={mean:.1f}"
             )
+        for (release, cohort), v in sorted(s.by_cohort.items()):
+            rate = v.errors / v.completed if v.completed else 0.0
+            lines.append(
+                f"  release {release} {cohort}: requests={v.requests} errors={v.errors} "
+                f"error_rate={rate:.3f}"
+            )
         return "\n".join(lines)
 
 
@@ -297,7 +398,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
         loop.add_signal_handler(s, on_signal, s)
 
     print(
-        f"traffic: flag={args.flag} endpoint={args.endpoint} instances={args.instances} "
+        f"traffic: flag={','.join(args.flag)} endpoint={args.endpoint} instances={args.instances} "
         f"rps={args.rps:g} duration={args.duration:g}s seed={args.seed}",
         file=sys.stderr,
     )

@@ -13,14 +13,14 @@ import selectors
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
 import pytest
 from certs import ServerCerts
-from google.protobuf import timestamp_pb2
+from google.protobuf import duration_pb2, timestamp_pb2
 
 from flagwire._proto.flagwire.v1 import (
     admin_pb2,
@@ -28,6 +28,9 @@ from flagwire._proto.flagwire.v1 import (
     flag_pb2,
     metrics_pb2,
     metrics_pb2_grpc,
+    release_pb2,
+    release_pb2_grpc,
+    rollout_pb2,
 )
 
 ADMIN = "fw_python_sdk_tests_admin"
@@ -163,6 +166,37 @@ def split_flag(key: str, env: str) -> flag_pb2.Flag:
     return flag
 
 
+def held_release(env: str, flags: Sequence[str], basis_points: int = 5000) -> release_pb2.Release:
+    """A one-stage release of boolean flags made by `bool_flag(..., enabled=True)`: baseline
+    `off`, the stage serves `on` to a share of units (and `off` to an equal control cohort),
+    windows of 1 s. The stage lasts at least an hour, so the judge holds it at stage 0 while a
+    test runs."""
+    return release_pb2.Release(
+        name="python sdk test",
+        environment=env,
+        flags=[release_pb2.ReleaseFlag(flag_key=k, baseline_variant="off") for k in flags],
+        stages=[
+            release_pb2.Stage(
+                name="share",
+                audience=release_pb2.Audience(basis_points=basis_points),
+                variants=dict.fromkeys(flags, "on"),
+                min_duration=duration_pb2.Duration(seconds=3600),
+            )
+        ],
+        policy=rollout_pb2.RolloutPolicy(window=duration_pb2.Duration(seconds=1)),
+    )
+
+
+def window_totals(release: release_pb2.Release) -> dict[str, tuple[int, int, int]]:
+    """cohort -> (outcomes, errors, evaluations) summed over the release's returned windows."""
+    totals: dict[str, tuple[int, int, int]] = {}
+    for window in release.windows:
+        for c in window.cohorts:
+            n, errors, evaluations = totals.get(c.cohort, (0, 0, 0))
+            totals[c.cohort] = (n + c.n, errors + c.errors, evaluations + c.evaluations)
+    return totals
+
+
 class Admin:
     """Administers a server through the admin token."""
 
@@ -174,6 +208,7 @@ class Admin:
             self.channel = grpc.secure_channel(server.address, credentials)
         self.admin = admin_pb2_grpc.AdminServiceStub(self.channel)
         self.metrics = metrics_pb2_grpc.MetricsServiceStub(self.channel)
+        self.releases = release_pb2_grpc.ReleaseServiceStub(self.channel)
 
     def close(self) -> None:
         self.channel.close()
@@ -231,6 +266,28 @@ class Admin:
             metadata=_auth(),
         )
         return response.connected, response.applied
+
+    def create_release(self, release: release_pb2.Release) -> release_pb2.Release:
+        """CreateRelease: the stored draft (with its id)."""
+        response = self.releases.CreateRelease(
+            release_pb2.CreateReleaseRequest(release=release), metadata=_auth()
+        )
+        return response.release
+
+    def start_release(self, release_id: str) -> release_pb2.Release:
+        response = self.releases.StartRelease(
+            release_pb2.StartReleaseRequest(id=release_id, reason="python sdk test"),
+            metadata=_auth(),
+        )
+        return response.release
+
+    def get_release(self, release_id: str, window_limit: int = 0) -> release_pb2.Release:
+        """GetRelease with up to `window_limit` of its most recent closed windows."""
+        response = self.releases.GetRelease(
+            release_pb2.GetReleaseRequest(id=release_id, window_limit=window_limit),
+            metadata=_auth(),
+        )
+        return response.release
 
     def instances(self, env: str) -> list[metrics_pb2.Instance]:
         response = self.metrics.ListInstances(

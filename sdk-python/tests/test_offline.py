@@ -20,7 +20,7 @@ from flagwire import (
     Reason,
     State,
 )
-from flagwire._metrics import MAX_SERIES, Recorder
+from flagwire._metrics import MAX_SERIES, Recorder, Window
 from flagwire._proto.flagwire.v1 import flag_pb2, flag_service_pb2
 from flagwire._runtime import Runtime
 
@@ -228,25 +228,24 @@ def test_recorder_take_and_merge_back(offline: Client) -> None:
     recorder.evaluation(r)
     recorder.outcome(r.series_key, False, 1500)
     recorder.outcome(r.series_key, True, 0)
-    series, dropped = recorder.take()
-    assert dropped == 0
+    series, cohorts, dropped = recorder.take()
+    assert (cohorts, dropped) == ([], 0)
     assert len(series) == 1
     s = series[0]
     assert (s.flag_key, s.variant, s.cohort, s.rollout_id) == ("b", "on", "", "")
     assert [(rc.reason, rc.count) for rc in s.evaluations] == [("STATIC", 2)]
     assert (s.successes, s.errors) == (1, 1)
     assert (s.latency_us.count, s.latency_us.zero_count, s.latency_us.sum) == (2, 1, 1500.0)
-    assert recorder.take() == ([], 0), "taken counters are gone"
-    recorder.merge_back(series, 3)
-    again, dropped = recorder.take()
-    assert (again, dropped) == (series, 3)
+    assert recorder.take() == Window([], [], 0), "taken counters are gone"
+    recorder.merge_back(Window(series, [], 3))
+    assert recorder.take() == Window(series, [], 3)
 
 
 def test_recorder_is_bounded() -> None:
     recorder = Recorder()
     for i in range(MAX_SERIES + 5):
         recorder.outcome((f"f{i}", "on", "", ""), True, 10)
-    series, dropped = recorder.take()
+    series, _, dropped = recorder.take()
     assert (len(series), dropped) == (MAX_SERIES, 5)
 
 
@@ -264,7 +263,7 @@ def test_measure_records_outcomes(bootstrap: pathlib.Path, monkeypatch: Any) -> 
     m = client.measure("nope", Context("u"))
     with m as variant:
         assert variant == ""
-    series, _ = recorder.take()
+    series = recorder.take().series
     assert len(series) == 1
     s = series[0]
     assert [(rc.reason, rc.count) for rc in s.evaluations] == [("STATIC", 2)]
@@ -316,7 +315,7 @@ async def test_a_report_after_a_canary_split_carries_the_rollout_id(
         pass
     recorder = client._core.recorder
     assert recorder is not None
-    series, dropped = recorder.take()
+    series, _, dropped = recorder.take()
     # The request a flush sends, built the way flush builds it.
     report = Runtime(client._core)._report_request(series=series, dropped_series=dropped)
     got = {
@@ -332,8 +331,8 @@ async def test_a_report_after_a_canary_split_carries_the_rollout_id(
         ("treatment", "", ""): ([("TARGETING_MATCH", 1)], 0),
     }
     # What a failed flush puts back keeps its rollout id.
-    recorder.merge_back(list(report.series), 0)
-    again, _ = recorder.take()
+    recorder.merge_back(Window(list(report.series), [], 0))
+    again = recorder.take().series
     assert sorted((s.variant, s.cohort, s.rollout_id) for s in again) == sorted(got)
 
 

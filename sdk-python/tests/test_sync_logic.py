@@ -178,7 +178,7 @@ def test_counting_is_exact_across_threads() -> None:
 
     def flusher(stop: threading.Event) -> None:
         while not stop.is_set():
-            series, _ = recorder.take()
+            series = recorder.take().series
             totals.extend(rc.count for s in series for rc in s.evaluations)
 
     stop = threading.Event()
@@ -191,7 +191,7 @@ def test_counting_is_exact_across_threads() -> None:
         w.join()
     stop.set()
     background.join()
-    series, _ = recorder.take()
+    series = recorder.take().series
     totals.extend(rc.count for s in series for rc in s.evaluations)
     assert sum(totals) == 80_000, "every evaluation counted once, flushes racing or not"
 
@@ -200,7 +200,7 @@ def test_evaluation_series_beyond_the_bound_are_dropped() -> None:
     recorder = Recorder()
     for i in range(MAX_SERIES + 3):
         recorder.evaluation(Result(f"f{i}", "on", True, Reason.STATIC, 1))
-    series, dropped = recorder.take()
+    series, _, dropped = recorder.take()
     assert (len(series), dropped) == (MAX_SERIES, 3)
 
 

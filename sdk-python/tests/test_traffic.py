@@ -1,6 +1,8 @@
 """The bundled traffic generator (examples/traffic.py) run as a subprocess against the real
 server: its instances connect and report, every request's outcome reaches GetUsage with the
-configured error rate and latency of the variant served, and it exits 0 after --duration."""
+configured error rate and latency of the variant served, and it exits 0 after --duration;
+with several --flag, each request reads them all in one scope: --error-when fails exactly the
+requests served a combination, and a release counts one outcome per request per cohort."""
 
 import os
 import pathlib
@@ -10,7 +12,15 @@ import sys
 import time
 
 import pytest
-from support import Admin, Server, split_flag
+from support import (
+    Admin,
+    Server,
+    bool_flag,
+    eventually,
+    held_release,
+    split_flag,
+    window_totals,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -84,3 +94,77 @@ def test_traffic_generator_exits_nonzero_on_a_refused_token(server: Server, admi
     result = _traffic("--endpoint", server.url, "--flag", "new-checkout", token="fw_wrong")
     assert result.returncode == 1, result.stderr
     assert "refused the token" in result.stderr, result.stderr
+
+
+def _summary(log: str) -> tuple[int, int]:
+    summary = re.search(r"^summary: .* sent=(\d+) completed=(\d+) .*metrics_flushed=yes", log, re.M)
+    assert summary is not None, log
+    sent, completed = map(int, summary.groups())
+    return sent, completed
+
+
+def test_error_when_fails_the_requests_served_a_combination(server: Server, admin: Admin) -> None:
+    admin.env("production")
+    for key in ("a", "b"):  # 50/50 on/off, independently (each flag's key is its salt)
+        admin.create_flag(split_flag(key, "production"))
+    token = admin.sdk_token("traffic", "production")
+
+    result = _traffic(
+        "--endpoint", server.url, "--flag", "a", "--flag", "b",
+        "--rps", "100", "--duration", "2", "--flush-ms", "500", "--seed", "7",
+        # The first flag's variant rate (on=1) is replaced by any matching condition, and of
+        # those the largest wins: a=on with b=on always fails, a=on with b=off never does.
+        "--error-rate", "on=1", "--error-rate", "off=0",
+        "--error-when", "a=on:0", "--error-when", "a=on,b=on:1",
+        token=token,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert _summary(result.stderr) == (200, 200), result.stderr
+
+    a = {r.variant: r for r in admin.usage("production", "a")}
+    b = {r.variant: r for r in admin.usage("production", "b")}
+    # Every request read both flags once, in one scope whose outcome each flag's series has.
+    for rows in (a, b):
+        assert sum(r.evaluations for r in rows.values()) == 200, rows
+        assert all(r.successes + r.errors == r.evaluations for r in rows.values()), rows
+    both = a["on"].errors
+    assert 0 < both < a["on"].evaluations, "only a=on requests that were also served b=on failed"
+    assert b["on"].errors == both, (a, b)
+    assert a["off"].errors == 0, a
+    assert b["off"].errors == 0, b
+
+
+def test_a_release_counts_one_outcome_per_request_and_cohort(server: Server, admin: Admin) -> None:
+    admin.env("production")
+    flags = ("x", "y", "z")
+    for key in flags:
+        admin.create_flag(bool_flag(key, "production", enabled=True))
+    release = admin.create_release(held_release("production", flags))
+    admin.start_release(release.id)
+    token = admin.sdk_token("traffic", "production")
+
+    result = _traffic(
+        "--endpoint", server.url, "--flag", "x", "--flag", "y", "--flag", "z",
+        "--instances", "2", "--rps", "100", "--duration", "2", "--flush-ms", "500",
+        "--error-rate", "on=0", "--error-rate", "off=0", "--seed", "11",
+        token=token,
+    )  # fmt: skip
+    log = result.stderr
+    assert result.returncode == 0, log
+    sent, _ = _summary(log)
+    cohorts = {
+        cohort: int(n)
+        for cohort, n in re.findall(
+            rf"^  release {release.id} (canary|control): requests=(\d+) errors=0 ", log, re.M
+        )
+    }
+    assert set(cohorts) == {"canary", "control"}, log
+    assert sum(cohorts.values()) == sent == 200, log  # a 50 % share: everyone is in a cohort
+    assert re.search(rf"^t=1s .* by_release_cohort=\{{{release.id}/canary: \d+", log, re.M), log
+
+    def counted() -> dict[str, tuple[int, int, int]] | None:
+        totals = window_totals(admin.get_release(release.id, window_limit=100))
+        return totals if sum(n for n, _, _ in totals.values()) >= sent else None
+
+    totals = eventually(counted, "closed windows holding every request")
+    assert totals == {c: (n, 0, n * len(flags)) for c, n in cohorts.items()}, (totals, log)

@@ -12,7 +12,9 @@ environment that the Flagwire server keeps current over a gRPC stream.
 - `AsyncClient` (asyncio) and `Client` (synchronous, a background thread) share one evaluation
   and state core: typed getters `get_bool`, `get_str`, `get_int`, `get_float`, `get_json` and
   their `*_details` forms, which never raise; states CONNECTING / READY / STALE / ERROR; change
-  listeners; bootstrap file and offline mode; `measure()` for outcome metrics.
+  listeners; bootstrap file and offline mode; `measure()` for outcome metrics, and
+  `scope()` (`Scope`) to measure a unit of work that reads several flags as one outcome (what
+  releases are judged on).
 - `flagwire.fastapi`: lifespan helper, request-scoped flags dependency and a middleware that
   attributes every request's latency and errors to the variants it was served.
 - `flagwire.histogram`: the latency histogram (scale-3 exponential, exact integer indexing).
@@ -22,6 +24,7 @@ Semantics are docs/evaluation.md's; tests/vectors/ checks this package against e
 
 from flagwire._clients import AsyncClient, ChangeStream, Client
 from flagwire._core import Measurement
+from flagwire._scope import Scope
 from flagwire._types import ErrorCode, EvaluationDetails, FlagChange, Reason, State
 from flagwire._version import __version__
 from flagwire.context import AttributeValue, Context
@@ -48,6 +51,7 @@ __all__ = [
     "Measurement",
     "ReadyTimeoutError",
     "Reason",
+    "Scope",
     "State",
     "UnauthorizedError",
     "__version__",

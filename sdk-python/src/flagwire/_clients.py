@@ -12,8 +12,9 @@ from collections.abc import AsyncIterator, Coroutine
 from types import TracebackType
 from typing import Any, TypeVar
 
-from flagwire._core import Core, Options, _Reader
+from flagwire._core import Core, Options
 from flagwire._runtime import Runtime
+from flagwire._scope import _ScopedReader
 from flagwire._types import FlagChange, State
 from flagwire.errors import ReadyTimeoutError, UnauthorizedError
 
@@ -82,7 +83,7 @@ class ChangeStream:
         await self.aclose()
 
 
-class AsyncClient(_Reader):
+class AsyncClient(_ScopedReader):
     """A Flagwire client for asyncio applications.
 
     It keeps a local copy of one environment's flags, which the server keeps current over a
@@ -232,7 +233,7 @@ class AsyncClient(_Reader):
         )
 
 
-class Client(_Reader):
+class Client(_ScopedReader):
     """A synchronous Flagwire client, for scripts, WSGI (e.g. Django) apps and task workers
     (e.g. Celery): the same local evaluation as `AsyncClient`, kept current by a private
     asyncio event loop in a daemon thread. It starts syncing when created. Evaluation runs in

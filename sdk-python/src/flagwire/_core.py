@@ -20,7 +20,7 @@ from typing import Any, Final, TypeVar, cast
 
 from flagwire import _engine
 from flagwire._engine import Result, Snapshot, copy_json
-from flagwire._metrics import REQUEST_SCOPE, Recorder
+from flagwire._metrics import REQUEST_SCOPE, Recorder, open_scope
 from flagwire._proto.flagwire.v1 import flag_service_pb2
 from flagwire._types import ErrorCode, EvaluationDetails, FlagChange, Reason, State
 from flagwire.context import EMPTY, Context
@@ -187,13 +187,18 @@ class Measurement:
     Use it as a context manager (`with` or `async with`, which give the variant served); an
     exception escaping the block, or a call to `fail()`, records an error, anything else a
     success. The latency is the time spent inside the block.
+
+    Outside any request scope it is one: when the variant placed the unit in a release's
+    cohort, the outcome also counts once for that cohort. Inside one (a `Scope`, the FastAPI
+    middleware's request), the flag joins that scope, whose outcome is the request's.
     """
 
-    __slots__ = ("_failed", "_finished", "_recorder", "_result", "_started")
+    __slots__ = ("_enclosed", "_failed", "_finished", "_recorder", "_result", "_started")
 
     def __init__(self, recorder: Recorder | None, result: Result | None) -> None:
         self._recorder = recorder
         self._result = result
+        self._enclosed = open_scope() is not None
         self._failed = False
         self._finished = False
         self._started = clock_ns()
@@ -216,7 +221,10 @@ class Measurement:
         r, recorder = self._result, self._recorder
         if recorder is not None and r is not None and r.error_code is None:
             micros = (clock_ns() - self._started) // 1000
-            recorder.outcome(r.series_key, ok and not self._failed, micros)
+            ok = ok and not self._failed
+            recorder.outcome(r.series_key, ok, micros)
+            if r.release_cohort is not None and not self._enclosed:
+                recorder.cohort_outcome(r.release_cohort, ok, micros)
 
     def __enter__(self) -> str:
         self._started = clock_ns()
@@ -267,6 +275,8 @@ class _Reader:
                     scope = REQUEST_SCOPE.get()
                     if scope is not None:
                         scope.served[r.series_key] = recorder
+                        if r.release_cohort is not None:
+                            scope.cohorts[r.release_cohort] = recorder
             return r
         except Exception as error:  # evaluation never raises
             if not isinstance(context, Context):
@@ -384,7 +394,10 @@ class _Reader:
                 ...  # an exception here counts as an error
 
         The duration of the block and whether it raised are recorded against that variant
-        (and cohort and rollout), and reach the server with the next metrics flush.
+        (and cohort and rollout), and reach the server with the next metrics flush. Outside a
+        request scope, a variant served to a release's canary or control cohort also counts one
+        outcome for that cohort; inside one, the request's outcome counts instead (see
+        `scope()`).
         """
         return Measurement(self._core.recorder, self._evaluate(flag, context, None))
 

@@ -44,6 +44,9 @@ _VALUE_MEMBER: Final[dict[int, str]] = {
     OBJECT: "object_value",
 }
 
+_RELEASE_COHORTS: Final = frozenset(("canary", "control"))
+"""The split labels that place a unit in a release's cohorts (other labels are for people)."""
+
 Attrs = Mapping[str, Normalized]
 Clause = Callable[[Attrs, str, "Snapshot"], bool]
 
@@ -62,6 +65,7 @@ class Result:
         "metric_key",
         "reason",
         "registry",
+        "release_cohort",
         "reported",
         "rollout_id",
         "series_key",
@@ -82,6 +86,9 @@ class Result:
     rollout_id: str
     series_key: tuple[str, str, str, str]
     metric_key: tuple[str, str, str, str, str]
+    # (release id, "canary" | "control") when this outcome puts the unit in a cohort of a
+    # release, else None: what a request scope collects to report one outcome per cohort.
+    release_cohort: tuple[str, str] | None
     # Metrics (see flagwire._metrics): how often this outcome was served, counted with a
     # C-level atomic increment; how much of that was already reported; the recorder that knows
     # about it in the current window.
@@ -112,6 +119,8 @@ class Result:
         self.error_message = error_message
         self.series_key = (flag_key, variant, cohort, rollout_id)
         self.metric_key = (flag_key, variant, cohort, rollout_id, reason.value)
+        labelled = rollout_id and cohort in _RELEASE_COHORTS and error_code is None
+        self.release_cohort = (rollout_id, cohort) if labelled else None
         self.counter = itertools.count()
         self.reported = 0
         self.registry = None

@@ -15,6 +15,11 @@ The evaluation hot path takes no lock: each pre-built engine `Result` carries an
 recorder (under the lock) only the first time it is served in a window. `take()` reports each
 registered result's increase since the last report, so no increment is ever lost to a race with
 a flush; results idle for a whole window are unregistered, so memory follows what is in use.
+
+Releases are judged on cohort outcomes: one outcome per (release id, cohort) per request scope
+that read any flag of the release in that cohort, however many of its flags it read
+(`RequestScope` collects the pairs; `cohort_outcome()` counts them, at most `MAX_COHORTS` keys
+per window, the rest dropped and counted in `dropped_series` like series).
 """
 
 from __future__ import annotations
@@ -22,13 +27,16 @@ from __future__ import annotations
 import contextlib
 import threading
 from contextvars import ContextVar
-from typing import Final
+from typing import Final, NamedTuple, TypeVar
 
 from flagwire._engine import Result
 from flagwire._proto.flagwire.v1 import metrics_pb2
 from flagwire.histogram import Histogram
 
 MAX_SERIES: Final = 10_000
+MAX_COHORTS: Final = 10_000
+"""Distinct (release id, cohort) keys per window: the same order as series (a release has two
+cohorts, so this is far more than any environment holds)."""
 REASONS: Final = (
     "STATIC",
     "TARGETING_MATCH",
@@ -42,6 +50,10 @@ SeriesKey = tuple[str, str, str, str]
 """(flag, variant, cohort, rollout id)."""
 MetricKey = tuple[str, str, str, str, str]
 """(flag, variant, cohort, rollout id, reason)."""
+CohortKey = tuple[str, str]
+"""(release id, cohort): the cohort is "canary" or "control"."""
+
+K = TypeVar("K")
 
 
 class _Outcomes:
@@ -52,6 +64,34 @@ class _Outcomes:
         self.errors = 0
         self.latency = Histogram()
 
+    def add(self, ok: bool, micros: int) -> None:
+        if ok:
+            self.successes += 1
+        else:
+            self.errors += 1
+        self.latency.record(micros)
+
+    def merge(self, successes: int, errors: int, latency: metrics_pb2.ExponentialHistogram) -> None:
+        self.successes += successes
+        self.errors += errors
+        if latency.count:
+            with contextlib.suppress(ValueError):  # not ours to send again
+                self.latency.merge(Histogram.from_proto(latency))
+
+
+class Window(NamedTuple):
+    """One metrics window, as a report carries it."""
+
+    series: list[metrics_pb2.Series]
+    cohort_outcomes: list[metrics_pb2.CohortOutcome]
+    dropped: int
+    """Series and cohort keys that did not fit (`ReportRequest.dropped_series`)."""
+
+    @property
+    def empty(self) -> bool:
+        """Whether there is nothing to report."""
+        return not self.series and not self.cohort_outcomes and not self.dropped
+
 
 def _count(counter: object) -> int:
     """The value of an `itertools.count()`: how many times `next()` was called on it."""
@@ -61,13 +101,14 @@ def _count(counter: object) -> int:
 class Recorder:
     """One client's metrics window. Thread-safe."""
 
-    __slots__ = ("_dropped", "_lock", "_merged", "_outcomes", "_registered")
+    __slots__ = ("_cohorts", "_dropped", "_lock", "_merged", "_outcomes", "_registered")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._registered: list[Result] = []
         self._merged: dict[MetricKey, int] = {}
         self._outcomes: dict[SeriesKey, _Outcomes] = {}
+        self._cohorts: dict[CohortKey, _Outcomes] = {}
         self._dropped = 0
 
     def evaluation(self, result: Result) -> None:
@@ -83,24 +124,34 @@ class Recorder:
                 result.registry = self
                 self._registered.append(result)
 
+    def _slot(self, table: dict[K, _Outcomes], key: K, cap: int) -> _Outcomes | None:
+        """The outcomes of `key` in `table`, made if there is room; None (counted as dropped)
+        when `table` is full. Called with the lock held."""
+        outcomes = table.get(key)
+        if outcomes is None:
+            if len(table) >= cap:
+                self._dropped += 1
+                return None
+            outcomes = table[key] = _Outcomes()
+        return outcomes
+
     def outcome(self, key: SeriesKey, ok: bool, micros: int) -> None:
         """Records one measured outcome of the series `key`."""
         with self._lock:
-            outcomes = self._outcomes.get(key)
-            if outcomes is None:
-                if len(self._outcomes) >= MAX_SERIES:
-                    self._dropped += 1
-                    return
-                outcomes = self._outcomes[key] = _Outcomes()
-            if ok:
-                outcomes.successes += 1
-            else:
-                outcomes.errors += 1
-            outcomes.latency.record(micros)
+            outcomes = self._slot(self._outcomes, key, MAX_SERIES)
+            if outcomes is not None:
+                outcomes.add(ok, micros)
 
-    def take(self) -> tuple[list[metrics_pb2.Series], int]:
-        """Hands over the window: its non-empty series and the dropped count, leaving an empty
-        window behind."""
+    def cohort_outcome(self, key: CohortKey, ok: bool, micros: int) -> None:
+        """Records the outcome of one request scope in the release cohort `key`."""
+        with self._lock:
+            outcomes = self._slot(self._cohorts, key, MAX_COHORTS)
+            if outcomes is not None:
+                outcomes.add(ok, micros)
+
+    def take(self) -> Window:
+        """Hands over the window: its non-empty series, its cohort outcomes and the dropped
+        count, leaving an empty window behind."""
         counts: dict[MetricKey, int] = {}
         with self._lock:
             keep = []
@@ -117,8 +168,8 @@ class Recorder:
             self._registered = keep
             for key, n in self._merged.items():
                 counts[key] = counts.get(key, 0) + n
-            outcomes, dropped = self._outcomes, self._dropped
-            self._merged, self._outcomes, self._dropped = {}, {}, 0
+            outcomes, cohorts, dropped = self._outcomes, self._cohorts, self._dropped
+            self._merged, self._outcomes, self._cohorts, self._dropped = {}, {}, {}, 0
 
         reasons: dict[SeriesKey, dict[str, int]] = {}
         for (flag, variant, cohort, rollout_id, reason), n in counts.items():
@@ -149,44 +200,69 @@ class Recorder:
             if measured.latency:
                 message.latency_us.CopyFrom(measured.latency.to_proto())
             out.append(message)
-        return out, dropped
+        cohort_outcomes = [
+            metrics_pb2.CohortOutcome(
+                release_id=release_id,
+                cohort=cohort,
+                successes=measured.successes,
+                errors=measured.errors,
+                latency_us=measured.latency.to_proto(),
+            )
+            for (release_id, cohort), measured in cohorts.items()
+        ]
+        return Window(out, cohort_outcomes, dropped)
 
-    def merge_back(self, series: list[metrics_pb2.Series], dropped: int) -> None:
+    def merge_back(self, window: Window) -> None:
         """Puts back what a failed flush took, so nothing is lost while the server is away."""
         with self._lock:
-            self._dropped += dropped
-            for s in series:
+            self._dropped += window.dropped
+            for s in window.series:
                 key = (s.flag_key, s.variant, s.cohort, s.rollout_id)
                 for rc in s.evaluations:
                     metric = (s.flag_key, s.variant, s.cohort, s.rollout_id, rc.reason)
                     self._merged[metric] = self._merged.get(metric, 0) + rc.count
-                if not s.successes and not s.errors:
-                    continue
-                outcomes = self._outcomes.get(key)
-                if outcomes is None:
-                    if len(self._outcomes) >= MAX_SERIES:
-                        self._dropped += 1
-                        continue
-                    outcomes = self._outcomes[key] = _Outcomes()
-                outcomes.successes += s.successes
-                outcomes.errors += s.errors
-                if s.HasField("latency_us"):
-                    with contextlib.suppress(ValueError):  # not ours to send again
-                        outcomes.latency.merge(Histogram.from_proto(s.latency_us))
+                if s.successes or s.errors:
+                    outcomes = self._slot(self._outcomes, key, MAX_SERIES)
+                    if outcomes is not None:
+                        outcomes.merge(s.successes, s.errors, s.latency_us)
+            for c in window.cohort_outcomes:
+                outcomes = self._slot(self._cohorts, (c.release_id, c.cohort), MAX_COHORTS)
+                if outcomes is not None:
+                    outcomes.merge(c.successes, c.errors, c.latency_us)
 
 
 class RequestScope:
-    """The flags served while handling one request (the FastAPI middleware's scope)."""
+    """What one request scope was served (the FastAPI middleware's request, or a `Scope`): the
+    series of every flag evaluated in it and the distinct release cohorts they placed the unit
+    in (a `measure` outside both records its one flag itself). Evaluations in any task or
+    thread that inherited the `REQUEST_SCOPE` context variable add to it (dict writes are
+    atomic in CPython)."""
 
-    __slots__ = ("served",)
+    __slots__ = ("cohorts", "failed", "open", "served")
 
     def __init__(self) -> None:
         self.served: dict[SeriesKey, Recorder] = {}
+        self.cohorts: dict[CohortKey, Recorder] = {}
+        self.failed = False
+        """Set by a nested `Scope.fail()`: the request failed whatever its owner saw."""
+        self.open = True
+        """False once its outcome is recorded: later scopes start their own."""
 
     def record(self, ok: bool, micros: int) -> None:
-        """Records the request's outcome against every variant it was served."""
-        for key, recorder in self.served.items():
+        """Records the request's outcome against every variant it was served (per-flag usage)
+        and once against each release cohort it was in (what releases are judged on)."""
+        self.open = False
+        ok = ok and not self.failed
+        for key, recorder in list(self.served.items()):
             recorder.outcome(key, ok, micros)
+        for cohort, recorder in list(self.cohorts.items()):
+            recorder.cohort_outcome(cohort, ok, micros)
 
 
 REQUEST_SCOPE: ContextVar[RequestScope | None] = ContextVar("flagwire_request_scope", default=None)
+
+
+def open_scope() -> RequestScope | None:
+    """The request scope evaluations made here add to, if one is open."""
+    scope = REQUEST_SCOPE.get()
+    return scope if scope is not None and scope.open else None

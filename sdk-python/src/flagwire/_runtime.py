@@ -8,8 +8,9 @@
   state ERROR and retries only at the maximum backoff;
 - acknowledgement: tells the server each applied revision through `MetricsService.Report` at
   once, one report in flight at a time;
-- metrics: flushes the window every flush interval, merging it back when the server cannot be
-  reached and dropping it when the server refuses its content (INVALID_ARGUMENT).
+- metrics: flushes the window (series, release cohort outcomes, the dropped count) every flush
+  interval, merging it back when the server cannot be reached and dropping it when the server
+  refuses its content (INVALID_ARGUMENT).
 
 The rules are docs/reference/sync.md's; tests/sync/ pins them (tests/test_sync_scenarios.py runs
 them through an in-memory `Transport` on a virtual clock).
@@ -310,8 +311,8 @@ class Runtime:
         if recorder is None or self._transport is None:
             return True
         async with self._flush_lock:
-            series, dropped = recorder.take()
-            if not series and not dropped:
+            window = recorder.take()
+            if window.empty:
                 return True
             now = time.time_ns()
             snapshot = self.core.snapshot
@@ -319,8 +320,9 @@ class Runtime:
                 applied_revision=snapshot.revision if snapshot is not None else 0,
                 window_start=_timestamp(self._window_start),
                 window_end=_timestamp(now),
-                series=series,
-                dropped_series=dropped,
+                series=window.series,
+                dropped_series=window.dropped,
+                cohort_outcomes=window.cohort_outcomes,
             )
             try:
                 await self._report(request)
@@ -331,7 +333,7 @@ class Runtime:
                     log.warning("flagwire: metrics window refused, dropped: %s", error.details())
                     return False
                 log.debug("flagwire: metrics flush failed (%s); kept", error.code())
-                recorder.merge_back(series, dropped)
+                recorder.merge_back(window)
                 return False
             self._window_start = now
             return True

@@ -21,8 +21,10 @@
   builds (sync or async: a user id from a header, auth claims, ...).
 - `FlagwireMiddleware`: measures every HTTP request (its duration; an error is an unhandled
   exception or a 5xx response) and attributes it to every variant served while handling it,
-  through a `ContextVar` request scope, so canary metrics need no code in handlers. Flags read
-  in the request's task, its dependencies, and sync handlers run in the thread pool all count.
+  and once to each release cohort the request was in, through a `ContextVar` request scope, so
+  canary metrics need no code in handlers. Flags read in the request's task, its
+  dependencies, and sync handlers run in the thread pool all count; `client.scope()` and
+  `measure()` inside a request join its scope.
 """
 
 from __future__ import annotations
@@ -41,9 +43,8 @@ except ImportError as error:  # pragma: no cover - depends on the environment
 
 from flagwire import _core
 from flagwire._clients import AsyncClient
-from flagwire._core import Measurement
 from flagwire._metrics import REQUEST_SCOPE, RequestScope
-from flagwire._types import EvaluationDetails
+from flagwire._scope import _BoundFlags
 from flagwire.context import Context
 from flagwire.errors import FlagwireError
 
@@ -96,49 +97,14 @@ def flagwire_lifespan(
     return run
 
 
-class RequestFlags:
-    """The client's getters bound to one request's evaluation context."""
+class RequestFlags(_BoundFlags):
+    """The client's getters (`get_bool(key, default)`, ..., `*_details`, `measure(flag)`)
+    bound to one request's evaluation context (`context`)."""
 
-    __slots__ = ("_client", "context")
+    __slots__ = ()
 
     def __init__(self, client: AsyncClient, context: Context) -> None:
-        self._client = client
-        self.context = context
-        """The evaluation context of the request."""
-
-    def get_bool(self, key: str, default: bool) -> bool:
-        return self._client.get_bool(key, self.context, default)
-
-    def get_str(self, key: str, default: str) -> str:
-        return self._client.get_str(key, self.context, default)
-
-    def get_int(self, key: str, default: int) -> int:
-        return self._client.get_int(key, self.context, default)
-
-    def get_float(self, key: str, default: float) -> float:
-        return self._client.get_float(key, self.context, default)
-
-    def get_json(self, key: str, default: Any) -> Any:
-        return self._client.get_json(key, self.context, default)
-
-    def get_bool_details(self, key: str, default: bool) -> EvaluationDetails[bool]:
-        return self._client.get_bool_details(key, self.context, default)
-
-    def get_str_details(self, key: str, default: str) -> EvaluationDetails[str]:
-        return self._client.get_str_details(key, self.context, default)
-
-    def get_int_details(self, key: str, default: int) -> EvaluationDetails[int]:
-        return self._client.get_int_details(key, self.context, default)
-
-    def get_float_details(self, key: str, default: float) -> EvaluationDetails[float]:
-        return self._client.get_float_details(key, self.context, default)
-
-    def get_json_details(self, key: str, default: Any) -> EvaluationDetails[Any]:
-        return self._client.get_json_details(key, self.context, default)
-
-    def measure(self, flag: str) -> Measurement:
-        """`AsyncClient.measure` with the request's context."""
-        return self._client.measure(flag, self.context)
+        super().__init__(client, context)
 
 
 def flags_dependency(
@@ -167,8 +133,11 @@ class FlagwireMiddleware:
         app.add_middleware(FlagwireMiddleware)
 
     A request is an error when the app raises (an unhandled exception) or answers with a
-    status of 500 or more; its latency runs from the call until the app returns (the response
-    has been sent). Requests that evaluated no flag record nothing. Works with any client.
+    status of 500 or more, or when `fail()` was called on a `client.scope()` inside it; its
+    latency runs from the call until the app returns (the response has been sent). The
+    outcome is recorded on every variant served and once per release cohort the request was
+    in (however many of the release's flags it read). Requests that evaluated no flag record
+    nothing. Works with any client.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -195,5 +164,4 @@ class FlagwireMiddleware:
             ok = 0 < status < 500
         finally:
             REQUEST_SCOPE.reset(token)
-            if request_scope.served:
-                request_scope.record(ok, (_core.clock_ns() - started) // 1000)
+            request_scope.record(ok, (_core.clock_ns() - started) // 1000)
