@@ -2,7 +2,8 @@
 //! a three-flag release at a 25 % stage (25 % canary, 25 % control, 50 % neither), request
 //! scopes that each read all three flags, and the release's closed windows as `GetRelease`
 //! shows them. Each cohort counts one outcome per scope (with the scope's errors), not one per
-//! flag read, while its evaluations count every flag.
+//! flag read, while its evaluations count every flag. The scopes come from this test, then
+//! from the traffic generator (`examples/traffic.rs`, this profile's build of it).
 
 use flagwire::{Client, Context};
 use flagwire_proto::grpc::admin_service_client::AdminServiceClient;
@@ -10,6 +11,8 @@ use flagwire_proto::grpc::release_service_client::ReleaseServiceClient;
 use flagwire_proto::v1::*;
 use prost_types::Duration as PbDuration;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Stdio;
 use std::time::Duration;
 use tonic::transport::Channel;
 
@@ -130,16 +133,51 @@ fn totals(r: &Release) -> BTreeMap<String, (u64, u64, u64)> {
     out
 }
 
-#[tokio::test]
-async fn a_release_cohort_counts_one_outcome_per_scope_not_per_flag() {
-    let server = start();
-    let channel = Channel::from_shared(server.url.clone())
+/// Polls the release until its closed windows hold `outcomes` canary and control outcomes
+/// (or more), and returns their totals; the release must keep running meanwhile.
+async fn windows_holding(
+    releases: &mut ReleaseServiceClient<Channel>,
+    id: &str,
+    outcomes: u64,
+) -> BTreeMap<String, (u64, u64, u64)> {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let r = get(releases, id).await;
+        assert_eq!(
+            ReleaseState::try_from(r.state),
+            Ok(ReleaseState::Running),
+            "{:?}",
+            r.latest_decision
+        );
+        let t = totals(&r);
+        let seen = |c: &str| t.get(c).map_or(0, |t| t.0);
+        if seen("canary") + seen("control") >= outcomes {
+            return t;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the windows hold {t:?}, expected {outcomes} outcomes"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn connect(url: &str) -> (AdminServiceClient<Channel>, ReleaseServiceClient<Channel>) {
+    let channel = Channel::from_shared(url.to_owned())
         .unwrap()
         .connect()
         .await
         .unwrap();
-    let mut admin = AdminServiceClient::new(channel.clone());
-    let mut releases = ReleaseServiceClient::new(channel);
+    (
+        AdminServiceClient::new(channel.clone()),
+        ReleaseServiceClient::new(channel),
+    )
+}
+
+#[tokio::test]
+async fn a_release_cohort_counts_one_outcome_per_scope_not_per_flag() {
+    let server = start();
+    let (mut admin, mut releases) = connect(&server.url).await;
     let token = setup(&mut admin).await;
     let client = Client::builder(server.url.clone(), token)
         .metrics_flush_interval(Duration::from_secs(3_600))
@@ -195,26 +233,7 @@ async fn a_release_cohort_counts_one_outcome_per_scope_not_per_flag() {
     );
 
     // The report lands in the open window; poll until the windows that closed hold it all.
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    let seen = loop {
-        let r = get(&mut releases, &id).await;
-        assert_eq!(
-            ReleaseState::try_from(r.state),
-            Ok(ReleaseState::Running),
-            "{:?}",
-            r.latest_decision
-        );
-        let t = totals(&r);
-        let outcomes = |c: &str| t.get(c).map_or(0, |t| t.0);
-        if outcomes("canary") + outcomes("control") >= canary.0 + control.0 {
-            break t;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the windows hold {t:?}, expected {expected:?} scopes"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let seen = windows_holding(&mut releases, &id, canary.0 + control.0).await;
     let flags = FLAGS.len() as u64;
     for (cohort, (scopes, failed)) in [("canary", canary), ("control", control)] {
         assert_eq!(
@@ -224,4 +243,74 @@ async fn a_release_cohort_counts_one_outcome_per_scope_not_per_flag() {
         );
     }
     client.close().await;
+}
+
+/// The traffic generator of this profile: `cargo test` builds the examples with the tests.
+fn traffic_example() -> PathBuf {
+    // target/<profile>/deps/<test> -> target/<profile>/examples/traffic
+    let exe = std::env::current_exe().unwrap();
+    let path = exe.ancestors().nth(2).unwrap().join("examples/traffic");
+    assert!(
+        path.exists(),
+        "no traffic generator at {}: build it (cargo build -p flagwire --example traffic)",
+        path.display()
+    );
+    path
+}
+
+/// `(requests, failures)` of `key` in the generator's `by_cohort={...}` summary line.
+fn summary_count(log: &str, key: &str) -> (u64, u64) {
+    let line = log
+        .lines()
+        .find(|l| l.starts_with("by_cohort="))
+        .unwrap_or_else(|| panic!("no by_cohort summary in:\n{log}"));
+    let at = line.find(&format!("{key:?}: (")).map(|i| i + key.len() + 5);
+    let numbers = at.map(|i| &line[i..]).and_then(|s| s.split_once(')'));
+    let (requests, failures) = numbers
+        .and_then(|(n, _)| n.split_once(", "))
+        .unwrap_or_else(|| panic!("no {key:?} in {line}"));
+    (requests.parse().unwrap(), failures.parse().unwrap())
+}
+
+#[tokio::test]
+async fn the_traffic_generator_reads_every_flag_in_one_scope_and_errors_when_told() {
+    let server = start();
+    let (mut admin, mut releases) = connect(&server.url).await;
+    let token = setup(&mut admin).await;
+    let id = release(&mut releases).await;
+    // Requests served the new search and the new ranker together all fail (the largest P of
+    // the two conditions they match): the canary cohort, served every flag's "on". The old
+    // search would fail always, but requests served the old snippets never do (a matching
+    // condition wins over the rate of the first flag's variant): the control, served "off".
+    let generator = tokio::process::Command::new(traffic_example())
+        .args(["--endpoint", &server.url, "--rps", "200", "--duration", "2"])
+        .args(FLAGS.iter().flat_map(|f| ["--flag", f]))
+        .args(["--error-rate", "on=0", "--error-rate", "off=1"])
+        .args(["--latency-ms", "on=1", "--latency-ms", "off=1"])
+        .args(["--error-when", "search=on:0.2"])
+        .args(["--error-when", "search=on,ranker=on:1"])
+        .args(["--error-when", "snippets=off:0"])
+        .args(["--flush-ms", "250", "--seed", "13"])
+        .kill_on_drop(true)
+        .env("FLAGWIRE_TOKEN", &token)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output();
+    let output = tokio::time::timeout(DEADLINE, generator)
+        .await
+        .expect("the generator ran for longer than its --duration")
+        .unwrap();
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{log}");
+    assert!(log.contains("done: sent="), "{log}");
+    let canary = summary_count(&log, &format!("{id}/canary"));
+    let control = summary_count(&log, &format!("{id}/control"));
+    assert!(canary.0 > 0 && control.0 > 0, "{log}");
+    assert_eq!(canary.1, canary.0, "every canary request failed: {log}");
+    assert_eq!(control.1, 0, "no control request failed: {log}");
+
+    let seen = windows_holding(&mut releases, &id, canary.0 + control.0).await;
+    let flags = FLAGS.len() as u64;
+    assert_eq!(seen["canary"], (canary.0, canary.1, flags * canary.0));
+    assert_eq!(seen["control"], (control.0, 0, flags * control.0));
 }
