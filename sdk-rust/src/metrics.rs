@@ -154,7 +154,7 @@ impl Recorder {
     }
 
     /// Records the outcome of one request scope: on the series of every flag it served, and
-    /// once per distinct (release, cohort) among them. Taking the lock once per scope.
+    /// once per distinct (release, cohort) among them, under one lock.
     pub fn scope_outcome(&self, served: &[Served], ok: bool, elapsed: Duration) {
         let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         let mut window = self.window.lock().expect("metrics poisoned");
