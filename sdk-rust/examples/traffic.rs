@@ -1,10 +1,14 @@
-//! The bundled traffic generator: SDK instances sending real traffic through `measure` to one
-//! flag, with an error rate and a latency per variant, so a canary rollout has something to
-//! judge. The Python and TypeScript SDKs ship the same generator with the same options.
+//! The bundled traffic generator: SDK instances sending real traffic, each request one
+//! measured scope (`Client::scope`) that reads every `--flag` in order, with an error rate and
+//! a latency per variant of the first flag and errors for combinations of variants
+//! (`--error-when`), so a canary rollout or a release has something to judge. The Python and
+//! TypeScript SDKs ship the same generator with the same options.
 //!
 //! ```sh
 //! FLAGWIRE_TOKEN=fw_sdk_... cargo run -p flagwire --example traffic -- \
 //!   --flag new-checkout --rps 400 --instances 3 --error-rate on=0.05 --latency-ms on=30
+//! FLAGWIRE_TOKEN=fw_sdk_... cargo run -p flagwire --example traffic -- \
+//!   --flag search --flag ranker --error-when search=on,ranker=on:0.3
 //! ```
 
 use clap::Parser;
@@ -16,7 +20,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Sends measured traffic for one flag.
+/// Sends measured traffic: every request reads every `--flag` in one scope.
 #[derive(Parser, Debug)]
 struct Args {
     /// gRPC endpoint of the server.
@@ -25,9 +29,10 @@ struct Args {
     /// An sdk token.
     #[arg(long, env = "FLAGWIRE_TOKEN", hide_env_values = true)]
     token: String,
-    /// The flag to evaluate.
-    #[arg(long)]
-    flag: String,
+    /// A flag every request evaluates, in order (repeatable; at least one). Error rates and
+    /// latencies by variant are the first flag's.
+    #[arg(long, required = true)]
+    flag: Vec<String>,
     /// Requests per second, across all instances.
     #[arg(long, default_value_t = 200.0)]
     rps: f64,
@@ -37,12 +42,20 @@ struct Args {
     /// Seconds to run; 0 runs until interrupted.
     #[arg(long, default_value_t = 0.0)]
     duration: f64,
-    /// Failure probability of a variant, `VARIANT=P` (repeatable; others fail with 0.01).
+    /// Failure probability of a variant of the first flag, `VARIANT=P` (repeatable; others
+    /// fail with 0.01).
     #[arg(long = "error-rate", value_parser = pair)]
     error_rate: Vec<(String, f64)>,
-    /// Median latency of a variant in ms, `VARIANT=MS` (repeatable; others 20).
+    /// Median latency of a variant of the first flag in ms, `VARIANT=MS` (repeatable; others
+    /// 20).
     #[arg(long = "latency-ms", value_parser = pair)]
     latency_ms: Vec<(String, f64)>,
+    /// Failure probability of requests served all of some variants together,
+    /// `FLAG=VARIANT[,FLAG=VARIANT...]:P` (repeatable): when every pair matches what the
+    /// request was served it fails with probability P instead of its `--error-rate` (the
+    /// largest P of the matching conditions).
+    #[arg(long = "error-when", value_parser = Condition::parse)]
+    error_when: Vec<Condition>,
     /// Metrics flush interval of each client, ms.
     #[arg(long = "flush-ms", default_value_t = 1000)]
     flush_ms: u64,
@@ -57,14 +70,91 @@ fn pair(s: &str) -> Result<(String, f64), String> {
     Ok((k.to_owned(), v))
 }
 
-/// Per variant: (requests, failures).
-type Tally = Arc<Mutex<BTreeMap<String, (u64, u64)>>>;
+/// An `--error-when` condition.
+#[derive(Debug, Clone)]
+struct Condition {
+    served: Vec<(String, String)>,
+    p: f64,
+}
+
+impl Condition {
+    fn parse(s: &str) -> Result<Self, String> {
+        let usage = "expected FLAG=VARIANT[,FLAG=VARIANT...]:P";
+        let (pairs, p) = s.rsplit_once(':').ok_or(usage)?;
+        let p: f64 = p.parse().map_err(|_| format!("{p:?} is not a number"))?;
+        if !(0.0..=1.0).contains(&p) {
+            return Err(format!("the probability {p} is not in [0, 1]"));
+        }
+        let served = pairs
+            .split(',')
+            .map(|pair| match pair.split_once('=') {
+                Some((f, v)) if !f.is_empty() && !v.is_empty() => Ok((f.into(), v.into())),
+                _ => Err(format!("{pair:?}: {usage}")),
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(Self { served, p })
+    }
+
+    /// Whether a request served `variants` (one per `flags`) matches.
+    fn matches(&self, flags: &[String], variants: &[String]) -> bool {
+        self.served
+            .iter()
+            .all(|(f, v)| flags.iter().zip(variants).any(|(k, s)| k == f && s == v))
+    }
+}
+
+/// What one request was served by one flag.
+struct Read {
+    variant: String,
+    cohort: String,
+    rollout_id: String,
+}
+
+/// Per variant of the first flag, and per `release/cohort`: (requests, failures).
+#[derive(Default)]
+struct Counts {
+    by_variant: BTreeMap<String, (u64, u64)>,
+    by_cohort: BTreeMap<String, (u64, u64)>,
+}
+
+impl Counts {
+    fn add(&mut self, reads: &[Read], failed: bool) {
+        let count = |map: &mut BTreeMap<String, (u64, u64)>, key: String| {
+            let entry = map.entry(key).or_default();
+            entry.0 += 1;
+            entry.1 += u64::from(failed);
+        };
+        count(&mut self.by_variant, reads[0].variant.clone());
+        // One per release cohort, however many of its flags the request read (as the SDK
+        // reports it).
+        let mut seen = Vec::new();
+        for r in reads.iter().filter(|r| !r.rollout_id.is_empty()) {
+            let key = format!("{}/{}", r.rollout_id, r.cohort);
+            if matches!(r.cohort.as_str(), "canary" | "control") && !seen.contains(&key) {
+                seen.push(key.clone());
+                count(&mut self.by_cohort, key);
+            }
+        }
+    }
+}
+
+type Tally = Arc<Mutex<Counts>>;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
+    for c in &args.error_when {
+        if let Some((f, _)) = c.served.iter().find(|(f, _)| !args.flag.contains(f)) {
+            eprintln!("traffic: --error-when names {f:?}, which is not one of the --flag options");
+            std::process::exit(2);
+        }
+    }
     let error_rate: HashMap<_, _> = args.error_rate.iter().cloned().collect();
     let latency_ms: HashMap<_, _> = args.latency_ms.iter().cloned().collect();
+    let (flags, conditions) = (
+        Arc::new(args.flag.clone()),
+        Arc::new(args.error_when.clone()),
+    );
     let mut clients = Vec::new();
     for _ in 0..args.instances.max(1) {
         let client = Client::builder(args.endpoint.clone(), args.token.clone())
@@ -99,32 +189,49 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         sent += 1;
         let ctx = Context::new(format!("user-{}", rng.random_range(0..100_000)));
         let (roll, z_seed): (f64, u64) = (rng.random(), rng.random());
-        let flag = args.flag.clone();
+        let (flags, conditions) = (Arc::clone(&flags), Arc::clone(&conditions));
         let (rates, latencies, counts) =
             (error_rate.clone(), latency_ms.clone(), Arc::clone(&tally));
         tokio::spawn(async move {
             let _ = client
-                .measure(&flag, &ctx, |variant| async move {
-                    let median = latencies.get(&variant).copied().unwrap_or(20.0);
+                .scope(async {
+                    let reads: Vec<Read> = flags
+                        .iter()
+                        .map(|f| {
+                            let d = client.value_details(f, &ctx, serde_json::Value::Null);
+                            Read {
+                                variant: d.variant.unwrap_or_default(),
+                                cohort: d.cohort.unwrap_or_default(),
+                                rollout_id: d.rollout_id.unwrap_or_default(),
+                            }
+                        })
+                        .collect();
+                    let first = &reads[0].variant;
+                    let median = latencies.get(first).copied().unwrap_or(20.0);
                     let dist =
                         LogNormal::new(median.max(0.001).ln(), 0.5).expect("valid lognormal");
                     let ms = dist.sample(&mut StdRng::seed_from_u64(z_seed));
                     tokio::time::sleep(Duration::from_secs_f64(ms / 1000.0)).await;
-                    let failed = roll < rates.get(&variant).copied().unwrap_or(0.01);
-                    let mut t = counts.lock().expect("tally poisoned");
-                    let entry = t.entry(variant).or_default();
-                    entry.0 += 1;
-                    entry.1 += u64::from(failed);
+                    let variants: Vec<String> = reads.iter().map(|r| r.variant.clone()).collect();
+                    let rate = conditions
+                        .iter()
+                        .filter(|c| c.matches(&flags, &variants))
+                        .map(|c| c.p)
+                        .reduce(f64::max)
+                        .unwrap_or_else(|| rates.get(first).copied().unwrap_or(0.01));
+                    let failed = roll < rate;
+                    counts.lock().expect("tally poisoned").add(&reads, failed);
                     if failed { Err(()) } else { Ok(()) }
                 })
                 .await;
         });
         if started.elapsed() >= report_at {
-            eprintln!(
-                "t={}s sent={sent} by_variant={:?}",
-                report_at.as_secs(),
-                tally.lock().expect("tally poisoned")
-            );
+            let counts = tally.lock().expect("tally poisoned");
+            let t = report_at.as_secs();
+            eprintln!("t={t}s sent={sent} by_variant={:?}", counts.by_variant);
+            if !counts.by_cohort.is_empty() {
+                eprintln!("t={t}s by_cohort={:?}", counts.by_cohort);
+            }
             report_at += Duration::from_secs(1);
         }
     }
@@ -134,9 +241,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         client.flush().await;
         client.close().await;
     }
+    let counts = tally.lock().expect("tally poisoned");
     eprintln!(
         "done: sent={sent} seed={seed} by_variant={:?}",
-        tally.lock().expect("tally poisoned")
+        counts.by_variant
     );
+    if !counts.by_cohort.is_empty() {
+        eprintln!("by_cohort={:?}", counts.by_cohort);
+    }
     Ok(())
 }

@@ -110,6 +110,12 @@ impl ClientBuilder {
         self
     }
 
+    /// The options as set (tests that make a client without its tasks).
+    #[cfg(test)]
+    pub(crate) fn into_options(self) -> Options {
+        self.options
+    }
+
     /// Starts the client (and its background sync task, unless offline). Must be called inside
     /// a Tokio runtime.
     pub fn build(self) -> Result<Client, Error> {

@@ -4,7 +4,7 @@ use crate::builder::{ClientBuilder, Options};
 use crate::context::Context;
 use crate::details::EvaluationDetails;
 use crate::error::Error;
-use crate::metrics::{Recorder, Served};
+use crate::metrics::Recorder;
 use arc_swap::ArcSwapOption;
 use flagwire_core::{Evaluation, Snapshot};
 use flagwire_proto::v1::{ErrorCode, FlagValue, Reason, ValueType, flag_value::Kind};
@@ -91,7 +91,7 @@ impl Drop for Handle {
 /// A Flagwire client. Cheap to clone; every clone shares one copy of the flags and one stream.
 #[derive(Clone)]
 pub struct Client {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     handle: Arc<Handle>,
 }
 
@@ -197,14 +197,14 @@ impl Client {
 
     /// Counts a served evaluation and remembers it in the request scope, if any. Errors carry
     /// no variant, and the server accepts only series of known variants: they are not counted.
-    fn record(&self, key: &str, r: &Evaluation<'_>) {
+    pub(crate) fn record(&self, key: &str, r: &Evaluation<'_>) {
         if r.variant.is_empty() {
             return;
         }
         if let Some(recorder) = &self.shared.recorder {
             recorder.evaluation(key, r.variant, r.cohort, r.rollout_id, r.reason);
         }
-        crate::layer::remember(key, r.variant, r.cohort, r.rollout_id);
+        crate::scope::remember(key, r.variant, r.cohort, r.rollout_id);
     }
 
     fn details<T>(
@@ -267,7 +267,9 @@ impl Client {
     ) -> R {
         let guard = self.shared.snapshot.load();
         let value = guard.as_ref().and_then(|s| {
-            match s.evaluate(key, &ctx.inner, Some(ValueType::String)).value {
+            let r = s.evaluate(key, &ctx.inner, Some(ValueType::String));
+            self.record(key, &r);
+            match r.value {
                 Some(FlagValue {
                     kind: Some(Kind::StringValue(v)),
                 }) => Some(v.as_str()),
@@ -400,64 +402,6 @@ impl Client {
         })
     }
 
-    /// Evaluates `flag` (any type) and runs `work` with the variant served, recording its
-    /// duration and whether it returned `Ok` against that variant (and cohort).
-    ///
-    /// ```no_run
-    /// # async fn demo(client: flagwire::Client, ctx: flagwire::Context) -> Result<(), std::io::Error> {
-    /// client.measure("new-checkout", &ctx, |variant| async move {
-    ///     if variant == "on" { /* new checkout */ } else { /* old */ }
-    ///     Ok::<_, std::io::Error>(())
-    /// }).await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn measure<F, Fut, T, E>(&self, flag: &str, ctx: &Context, work: F) -> Result<T, E>
-    where
-        F: FnOnce(String) -> Fut,
-        Fut: std::future::Future<Output = Result<T, E>>,
-    {
-        let measurement = self.start_measure(flag, ctx);
-        let result = work(measurement.variant().to_owned()).await;
-        measurement.finish(result.is_ok());
-        result
-    }
-
-    /// Starts measuring an outcome under `flag` by hand: read the variant, do the work, then
-    /// `finish(ok)`. Dropped unfinished, it records an error if the thread is panicking and a
-    /// success otherwise.
-    pub fn start_measure(&self, flag: &str, ctx: &Context) -> Measurement {
-        let served = self.shared.snapshot.load().as_ref().map(|s| {
-            let r = s.evaluate(flag, &ctx.inner, None);
-            self.record(flag, &r);
-            Served {
-                flag: flag.to_owned(),
-                variant: r.variant.to_owned(),
-                cohort: r.cohort.to_owned(),
-                rollout_id: r.rollout_id.to_owned(),
-            }
-        });
-        Measurement {
-            shared: Arc::clone(&self.shared),
-            served: served.unwrap_or_else(|| Served {
-                flag: flag.to_owned(),
-                variant: String::new(),
-                cohort: String::new(),
-                rollout_id: String::new(),
-            }),
-            started: std::time::Instant::now(),
-            finished: false,
-        }
-    }
-
-    /// Records one outcome against every served flag (the layer's request scope).
-    pub(crate) fn outcomes(&self, served: &[Served], ok: bool, elapsed: Duration) {
-        if let Some(recorder) = &self.shared.recorder {
-            for s in served {
-                recorder.outcome(s, ok, elapsed);
-            }
-        }
-    }
-
     /// Sends the metrics gathered so far now (they are also sent every flush interval and on
     /// close). Returns whether they were delivered.
     pub async fn flush(&self) -> bool {
@@ -498,42 +442,4 @@ pub(crate) fn struct_json(s: &prost_types::Struct) -> serde_json::Value {
         .map(|(k, v)| (k.clone(), value_json(v)))
         .collect::<serde_json::Map<_, _>>()
         .into()
-}
-
-/// An outcome being measured; see [`Client::start_measure`].
-pub struct Measurement {
-    shared: Arc<Shared>,
-    served: Served,
-    started: std::time::Instant,
-    finished: bool,
-}
-
-impl Measurement {
-    /// The variant served (empty when the flag could not be evaluated).
-    pub fn variant(&self) -> &str {
-        &self.served.variant
-    }
-
-    /// Records the outcome.
-    pub fn finish(mut self, ok: bool) {
-        self.record(ok);
-    }
-
-    fn record(&mut self, ok: bool) {
-        if self.finished {
-            return;
-        }
-        self.finished = true;
-        if let Some(recorder) = &self.shared.recorder
-            && !self.served.variant.is_empty()
-        {
-            recorder.outcome(&self.served, ok, self.started.elapsed());
-        }
-    }
-}
-
-impl Drop for Measurement {
-    fn drop(&mut self) {
-        self.record(!std::thread::panicking());
-    }
 }

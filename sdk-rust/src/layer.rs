@@ -1,39 +1,15 @@
 //! A `tower::Layer` that measures every request (duration; error = `Err` or a server-error
-//! response) and attributes it to the flags evaluated while handling that request.
+//! response) and attributes it to the flags evaluated while handling that request, and once
+//! to each release cohort they served.
 //!
-//! The request scope is a Tokio task-local set around the inner service's future, so flags read
-//! by the handler (in the same task) are remembered; work spawned onto other tasks is not.
+//! Each request is a scope (`scope`): a Tokio task-local set around the inner service's
+//! future, so flags read by the handler (in the same task) are remembered; work spawned onto
+//! other tasks is not.
 
 use crate::client::Client;
-use crate::metrics::Served;
-use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
-
-tokio::task_local! {
-    static SCOPE: RefCell<Vec<Served>>;
-}
-
-/// Remembers a served flag in the current request scope, if there is one.
-pub(crate) fn remember(flag: &str, variant: &str, cohort: &str, rollout_id: &str) {
-    let _ = SCOPE.try_with(|scope| {
-        let mut scope = scope.borrow_mut();
-        let seen = scope
-            .iter()
-            .any(|s| s.flag == flag && s.variant == variant && s.cohort == cohort);
-        // One split serves one rollout at a time, so (flag, variant, cohort) identifies it.
-        if !seen {
-            scope.push(Served {
-                flag: flag.to_owned(),
-                variant: variant.to_owned(),
-                cohort: cohort.to_owned(),
-                rollout_id: rollout_id.to_owned(),
-            });
-        }
-    });
-}
 
 /// Whether a response counts as a failed outcome.
 pub trait ResponseOutcome {
@@ -104,16 +80,14 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let client = self.client.clone();
-        Box::pin(SCOPE.scope(RefCell::new(Vec::new()), async move {
-            let started = Instant::now();
-            let result = inner.call(request).await;
-            let ok = match &result {
+        Box::pin(async move {
+            let ok = |result: &Result<S::Response, S::Error>| match result {
                 Ok(response) => !response.is_server_error(),
                 Err(_) => false,
             };
-            let served = SCOPE.with(|s| std::mem::take(&mut *s.borrow_mut()));
-            client.outcomes(&served, ok, started.elapsed());
-            result
-        }))
+            // `call` runs inside the scope too: a service may read flags before its future.
+            let work = async move { inner.call(request).await };
+            crate::scope::run(&client, Vec::new(), work, ok).await
+        })
     }
 }

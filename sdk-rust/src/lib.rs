@@ -27,10 +27,12 @@
 //! - `bootstrap`: persisting and loading the last snapshot.
 //! - [`Context`] (`context`): building an evaluation context.
 //! - [`EvaluationDetails`] (`details`): what a `*_details` getter returns.
-//! - `metrics`, `report`: evaluation counts and measured outcomes ([`Client::measure`]), kept
-//!   in bounded memory and flushed through `MetricsService.Report`.
-//! - [`FlagwireLayer`] (`layer`): a `tower::Layer` that measures every request and attributes
-//!   it to the flags evaluated while handling it.
+//! - `measure`, `scope`: request scopes ([`Client::scope`], [`Client::measure`],
+//!   [`Client::start_measure`]): an outcome (success or error, and latency) recorded against
+//!   every flag read in the scope, and once per release cohort among them.
+//! - `metrics`, `cohorts`, `report`: evaluation counts, per-flag outcomes and per-(release,
+//!   cohort) outcomes, kept in bounded memory and flushed through `MetricsService.Report`.
+//! - [`FlagwireLayer`] (`layer`): a `tower::Layer` that makes every request a scope.
 //! - [`remote`]: thin mode, evaluation on the server for callers that hold no local copy.
 //!
 //! Semantics are `docs/evaluation.md`'s, through `flagwire-core`, the same engine the server
@@ -40,22 +42,28 @@
 mod bootstrap;
 mod builder;
 mod client;
+mod cohorts;
 mod context;
 mod details;
 mod error;
 mod layer;
+mod measure;
 mod metrics;
 pub mod remote;
 mod report;
+mod scope;
+#[cfg(test)]
+mod scope_tests;
 mod sync;
 #[cfg(test)]
 mod sync_scenarios;
 
 pub use builder::ClientBuilder;
-pub use client::{Client, FlagChange, Measurement, State};
+pub use client::{Client, FlagChange, State};
 pub use context::Context;
 pub use details::EvaluationDetails;
 pub use error::Error;
 pub use flagwire_proto::v1::{ErrorCode, Reason};
 pub use layer::{FlagwireLayer, FlagwireService};
+pub use measure::Measurement;
 pub use metrics::Served;

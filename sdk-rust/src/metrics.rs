@@ -1,15 +1,17 @@
 //! Usage and outcome metrics: evaluations counted per (flag, variant, cohort, rollout, reason), measured
 //! outcomes (success/error and latency in a scale-3 exponential histogram, exact integer
 //! bucketing shared with the Python and TypeScript SDKs), flushed through
-//! `MetricsService.Report`.
+//! `MetricsService.Report`. A request scope's outcome goes on the series of every flag it read
+//! and, once per distinct (release, cohort) among them, into `cohorts`.
 //!
 //! Memory is bounded: at most `MAX_SERIES` (flag, variant, cohort) series are held; further
 //! ones are dropped and counted in the report's `dropped_series`. Series are kept between
 //! flushes and only their counters are taken, so a steady workload allocates nothing after
 //! warm-up. A failed flush is merged back and retried with the next one.
 
+use crate::cohorts::{self, Cohorts};
 use flagwire_core::histogram::Histogram;
-use flagwire_proto::v1::{Reason, ReasonCount, Series};
+use flagwire_proto::v1::{CohortOutcome, Reason, ReasonCount, Series};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -52,6 +54,8 @@ struct Window {
     // flag key → its series; a flag has few variants, so a short vector beats a second map.
     flags: HashMap<String, Vec<Entry>>,
     series: usize,
+    cohorts: Cohorts,
+    // Series and cohort outcomes dropped for lack of room, both sent as `dropped_series`.
     dropped: u64,
 }
 
@@ -108,6 +112,24 @@ pub struct Served {
     pub rollout_id: String,
 }
 
+/// What one flush takes from the recorder (and puts back if the report fails).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Taken {
+    /// Per-flag series with non-zero counters.
+    pub series: Vec<Series>,
+    /// Outcomes per (release, cohort).
+    pub cohort_outcomes: Vec<CohortOutcome>,
+    /// Series and cohort outcomes dropped for lack of room.
+    pub dropped: u64,
+}
+
+impl Taken {
+    /// Whether there is nothing to report.
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty() && self.cohort_outcomes.is_empty() && self.dropped == 0
+    }
+}
+
 /// Collects one client's metrics between flushes.
 #[derive(Default)]
 pub(crate) struct Recorder {
@@ -131,27 +153,32 @@ impl Recorder {
         }
     }
 
-    /// Records one measured outcome.
-    pub fn outcome(&self, served: &Served, ok: bool, elapsed: Duration) {
+    /// Records the outcome of one request scope: on the series of every flag it served, and
+    /// once per distinct (release, cohort) among them, under one lock.
+    pub fn scope_outcome(&self, served: &[Served], ok: bool, elapsed: Duration) {
+        let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         let mut window = self.window.lock().expect("metrics poisoned");
-        if let Some(c) = window.counters(
-            &served.flag,
-            &served.variant,
-            &served.cohort,
-            &served.rollout_id,
-        ) {
-            if ok {
-                c.successes += 1;
-            } else {
-                c.errors += 1;
+        for s in served {
+            if let Some(c) = window.counters(&s.flag, &s.variant, &s.cohort, &s.rollout_id) {
+                if ok {
+                    c.successes += 1;
+                } else {
+                    c.errors += 1;
+                }
+                c.latency.record(latency_us);
             }
-            c.latency
-                .record(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX));
+        }
+        let Window {
+            cohorts, dropped, ..
+        } = &mut *window;
+        for (release, cohort) in cohorts::distinct(served) {
+            cohorts.record(release, cohort, ok, latency_us, dropped);
         }
     }
 
-    /// Takes every non-zero series (zeroing it in place) and the dropped count.
-    pub fn take(&self) -> (Vec<Series>, u64) {
+    /// Takes every non-zero series and cohort outcome (zeroing them in place) and the dropped
+    /// count.
+    pub fn take(&self) -> Taken {
         let mut window = self.window.lock().expect("metrics poisoned");
         let dropped = std::mem::take(&mut window.dropped);
         let mut out = Vec::new();
@@ -178,14 +205,22 @@ impl Recorder {
                 });
             }
         }
-        (out, dropped)
+        Taken {
+            series: out,
+            cohort_outcomes: window.cohorts.take(),
+            dropped,
+        }
     }
 
     /// Puts back what a failed flush took, so nothing is lost while the server is away.
-    pub fn merge_back(&self, series: Vec<Series>, dropped: u64) {
+    pub fn merge_back(&self, taken: Taken) {
         let mut window = self.window.lock().expect("metrics poisoned");
-        window.dropped += dropped;
-        for s in series {
+        window.dropped += taken.dropped;
+        let Window {
+            cohorts, dropped, ..
+        } = &mut *window;
+        cohorts.merge_back(taken.cohort_outcomes, dropped);
+        for s in taken.series {
             let Some(c) = window.counters(&s.flag_key, &s.variant, &s.cohort, &s.rollout_id) else {
                 continue;
             };
@@ -214,26 +249,52 @@ impl Recorder {
 mod tests {
     use super::*;
 
+    fn served(flag: &str, cohort: &str, rollout_id: &str) -> Served {
+        Served {
+            flag: flag.into(),
+            variant: "on".into(),
+            cohort: cohort.into(),
+            rollout_id: rollout_id.into(),
+        }
+    }
+
     #[test]
     fn take_zeroes_and_merge_back_restores() {
         let r = Recorder::default();
         r.evaluation("f", "on", "", "", Reason::Static);
         r.evaluation("f", "on", "", "", Reason::Static);
-        let served = Served {
-            flag: "f".into(),
-            variant: "on".into(),
-            cohort: String::new(),
-            rollout_id: String::new(),
+        r.scope_outcome(&[served("f", "", "")], false, Duration::from_micros(1500));
+        r.scope_outcome(
+            &[served("g", "canary", "r1"), served("h", "canary", "r1")],
+            true,
+            Duration::from_micros(700),
+        );
+        let taken = r.take();
+        assert_eq!((taken.series.len(), taken.dropped), (3, 0));
+        let f = taken.series.iter().find(|s| s.flag_key == "f").unwrap();
+        assert_eq!(f.evaluations[0].count, 2);
+        assert_eq!((f.successes, f.errors), (0, 1));
+        let [outcome] = taken.cohort_outcomes.as_slice() else {
+            panic!("one outcome for r1's canary: {:?}", taken.cohort_outcomes);
         };
-        r.outcome(&served, false, Duration::from_micros(1500));
-        let (series, dropped) = r.take();
-        assert_eq!((series.len(), dropped), (1, 0));
-        assert_eq!(series[0].evaluations[0].count, 2);
-        assert_eq!((series[0].successes, series[0].errors), (0, 1));
-        assert!(r.take().0.is_empty(), "taken counters are zeroed");
-        r.merge_back(series.clone(), 3);
-        let (again, dropped) = r.take();
-        assert_eq!((again, dropped), (series, 3));
+        assert_eq!(
+            (outcome.release_id.as_str(), outcome.cohort.as_str()),
+            ("r1", "canary")
+        );
+        assert_eq!((outcome.successes, outcome.errors), (1, 0));
+        assert!(r.take().is_empty(), "taken counters are zeroed");
+        r.merge_back(Taken {
+            dropped: 3,
+            ..taken.clone()
+        });
+        let mut again = r.take();
+        again.series.sort_by(|a, b| a.flag_key.cmp(&b.flag_key));
+        let mut expected = Taken {
+            dropped: 3,
+            ..taken
+        };
+        expected.series.sort_by(|a, b| a.flag_key.cmp(&b.flag_key));
+        assert_eq!(again, expected);
     }
 
     #[test]
@@ -242,7 +303,26 @@ mod tests {
         for i in 0..MAX_SERIES + 5 {
             r.evaluation(&format!("f{i}"), "on", "", "", Reason::Static);
         }
-        let (series, dropped) = r.take();
-        assert_eq!((series.len(), dropped), (MAX_SERIES, 5));
+        let taken = r.take();
+        assert_eq!((taken.series.len(), taken.dropped), (MAX_SERIES, 5));
+    }
+
+    #[test]
+    fn cohort_outcomes_beyond_their_bound_count_as_dropped_series() {
+        let r = Recorder::default();
+        // Each scope is a new release: a new series (the rollout id is part of its key) and a
+        // new (release, cohort) key, so both bounds are passed by two.
+        for i in 0..cohorts::MAX_COHORT_KEYS + 2 {
+            let release = format!("r{i}");
+            r.scope_outcome(
+                &[served("f", "control", &release)],
+                true,
+                Duration::from_micros(5),
+            );
+        }
+        let taken = r.take();
+        assert_eq!(taken.series.len(), MAX_SERIES);
+        assert_eq!(taken.cohort_outcomes.len(), cohorts::MAX_COHORT_KEYS);
+        assert_eq!(taken.dropped, 2 + 2);
     }
 }

@@ -1,4 +1,5 @@
-//! Sending metrics windows through `MetricsService.Report` every flush interval and on close.
+//! Sending metrics windows (series and release cohort outcomes) through `MetricsService.Report`
+//! every flush interval and on close.
 
 use crate::client::Shared;
 use crate::sync::{self, SDK_NAME};
@@ -29,8 +30,8 @@ pub(crate) async fn flush(shared: &Shared, channel: &Channel) -> bool {
     let Some(recorder) = &shared.recorder else {
         return true;
     };
-    let (series, dropped) = recorder.take();
-    if series.is_empty() && dropped == 0 {
+    let taken = recorder.take();
+    if taken.is_empty() {
         return true;
     }
     let now = SystemTime::now();
@@ -39,8 +40,9 @@ pub(crate) async fn flush(shared: &Shared, channel: &Channel) -> bool {
     let report = ReportRequest {
         window_start: Some(started.into()),
         window_end: Some(now.into()),
-        series: series.clone(),
-        dropped_series: dropped,
+        series: taken.series.clone(),
+        cohort_outcomes: taken.cohort_outcomes.clone(),
+        dropped_series: taken.dropped,
         ..report_base(shared, applied)
     };
     let request = sync::request(shared, report);
@@ -60,7 +62,7 @@ pub(crate) async fn flush(shared: &Shared, channel: &Channel) -> bool {
         }
         Err(status) => {
             tracing::debug!(%status, "flagwire: metrics flush failed; kept for the next one");
-            recorder.merge_back(series, dropped);
+            recorder.merge_back(taken);
             false
         }
     }

@@ -1,4 +1,5 @@
-//! Reading a boolean or a string flag through the public API allocates nothing.
+//! Reading a boolean or a string flag through the public API allocates nothing, outside a
+//! request scope and, once the scope has remembered the flag, inside one.
 
 #[path = "../../core/tests/support/fixtures.rs"]
 mod fixtures;
@@ -32,4 +33,23 @@ async fn bool_and_str_getters_do_not_allocate() {
     let allocated = dhat::HeapStats::get().total_blocks - before;
     assert!(served > 1000, "the flags were really served");
     assert_eq!(allocated, 0, "heap blocks allocated by 2,000 evaluations");
+
+    // A scope remembers each flag the first time it serves it; reading it again is free.
+    let allocated = client
+        .scope(async {
+            client.bool_value("bool-flag", &ctx, false);
+            client.with_str_value("split-flag", &ctx, "none", str::len);
+            let before = dhat::HeapStats::get().total_blocks;
+            for _ in 0..1000 {
+                client.bool_value("bool-flag", &ctx, false);
+                client.with_str_value("split-flag", &ctx, "none", str::len);
+            }
+            Ok::<_, ()>(dhat::HeapStats::get().total_blocks - before)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        allocated, 0,
+        "heap blocks allocated by 2,000 evaluations in a scope"
+    );
 }
