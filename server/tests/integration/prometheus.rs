@@ -1,9 +1,11 @@
-//! `/metrics` on the real binary, parsed by a strict OpenMetrics parser: RPC counts and
+//! `/metrics` (on the real binary; for rollouts, on the server in process and its manual clock),
+//! parsed by a strict OpenMetrics parser: RPC counts and
 //! latencies per method and status code (refusals, errors and cancelled streams included),
 //! connected watchers and instances, revisions, store size, SDK-reported usage per flag,
 //! variant and cohort, rollout state and decisions.
 
 use crate::support::eventually::DEADLINE;
+use crate::support::inproc::InProcess;
 use crate::support::scrape::Scrape;
 use crate::support::*;
 use flagwire_core::histogram::Histogram;
@@ -13,8 +15,8 @@ use tonic::Code;
 
 const INSTANCE: &str = "2b7e1516-28ae-4d2a-abf7-158809cf4f3c";
 
-async fn scrape(server: &Server) -> Scrape {
-    let response = crate::support::http::get(&server.http, "/metrics").await;
+async fn scrape(server: &impl Connect) -> Scrape {
+    let response = crate::support::http::get(&server.http_address(), "/metrics").await;
     assert_eq!(response.status, 200);
     assert_eq!(
         response.content_type,
@@ -46,7 +48,7 @@ fn rpc<'a>(method: &'a str, code: &'a str) -> [(&'a str, &'a str); 2] {
 }
 
 /// Polls `/metrics` until `ok` holds (scrape-time values follow the server's state).
-async fn scraped(server: &Server, what: &str, ok: impl Fn(&Scrape) -> bool) -> Scrape {
+async fn scraped(server: &impl Connect, what: &str, ok: impl Fn(&Scrape) -> bool) -> Scrape {
     eventually(DEADLINE, &format!("/metrics to show {what}"), async || {
         let s = scrape(server).await;
         ok(&s).then_some(s)
@@ -243,8 +245,7 @@ async fn metrics_cover_rpcs_watchers_usage_and_state() {
 
 #[tokio::test]
 async fn rollout_state_and_decisions() {
-    let dir = tempdir();
-    let server = Server::start(dir.path(), &[]);
+    let server = InProcess::start().await;
     let mut admin = server.admin().await;
     create_env(&mut admin, "production").await;
     create_flag(&mut admin, bool_flag("checkout", &["production"])).await;
@@ -268,7 +269,9 @@ async fn rollout_state_and_decisions() {
     assert_eq!(s.value("flagwire_rollouts", &running), 1.0);
     assert_eq!(s.value("flagwire_rollout_canary_ratio", &labels), 0.1);
 
-    // Within a couple of 1 s windows the judge logs a HOLD (no data yet, minimum not met).
+    // A window closes: the judge logs a HOLD (no data yet, minimum not met).
+    server.advance(Duration::from_secs(1));
+    server.caught_up().await;
     let s = scraped(&server, "a rollout decision", |s| {
         s.find("flagwire_rollout_decisions", &[("kind", "hold")])
             .is_some()
@@ -352,8 +355,7 @@ async fn the_grafana_dashboard_queries_only_exported_series() {
     assert!(wanted.len() >= 15, "{wanted:?}");
 
     // A server with every kind of series: a watcher, a report, a judged rollout.
-    let dir = tempdir();
-    let server = Server::start(dir.path(), &[]);
+    let server = InProcess::start().await;
     let mut admin = server.admin().await;
     create_env(&mut admin, "production").await;
     create_flag(&mut admin, bool_flag("checkout", &["production"])).await;
@@ -369,7 +371,7 @@ async fn the_grafana_dashboard_queries_only_exported_series() {
         .unwrap()
         .into_inner();
     next(&mut stream).await;
-    let end = SystemTime::now();
+    let end = server.now();
     let mut metrics = server.metrics_as(Some(&sdk)).await;
     metrics
         .report(ReportRequest {
@@ -395,12 +397,14 @@ async fn the_grafana_dashboard_queries_only_exported_series() {
         Duration::from_secs(1),
     );
     crate::support::rollout::create_and_start(&mut rollouts, definition).await;
+    server.advance(Duration::from_secs(1));
+    server.caught_up().await;
     scraped(&server, "a rollout decision", |s| {
         s.has("flagwire_rollout_decisions")
     })
     .await;
 
-    let text = crate::support::http::get(&server.http, "/metrics")
+    let text = crate::support::http::get(&server.http_address(), "/metrics")
         .await
         .body;
     let exported: std::collections::BTreeSet<&str> = text

@@ -72,6 +72,9 @@ pub trait Connect {
     /// The gRPC address (host:port), for clients that dial it themselves (the CLI).
     fn address(&self) -> String;
 
+    /// The plain-HTTP address (host:port): `/metrics`, `/healthz`.
+    fn http_address(&self) -> String;
+
     /// A fresh channel (a new TCP connection).
     async fn channel(&self) -> Channel {
         connect(&self.address()).await
@@ -130,6 +133,10 @@ pub async fn connect(addr: &str) -> Channel {
 impl Connect for Server {
     fn address(&self) -> String {
         self.grpc.clone()
+    }
+
+    fn http_address(&self) -> String {
+        self.http.clone()
     }
 }
 

@@ -18,6 +18,8 @@ use std::time::{Duration, SystemTime};
 pub struct InProcess {
     /// The gRPC address (the same across restarts).
     pub addr: SocketAddr,
+    /// The HTTP address (a new one after a restart).
+    pub http: String,
     /// The clock the server goes by; only the test moves it.
     pub clock: Arc<ManualClock>,
     timers: Arc<Timers>,
@@ -31,6 +33,7 @@ impl InProcess {
     pub async fn start() -> Self {
         let mut server = Self {
             addr: "127.0.0.1:0".parse().unwrap(),
+            http: String::new(),
             clock: Arc::new(ManualClock::at_now()),
             timers: Arc::default(),
             dir: tempfile::tempdir().unwrap(),
@@ -52,6 +55,7 @@ impl InProcess {
         let grpc = tokio::net::TcpListener::bind(self.addr).await.unwrap();
         self.addr = grpc.local_addr().unwrap();
         let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        self.http = http.local_addr().unwrap().to_string();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let settings = Settings {
             shutdown_grace: Duration::from_millis(200),
@@ -123,5 +127,9 @@ impl InProcess {
 impl Connect for InProcess {
     fn address(&self) -> String {
         self.addr.to_string()
+    }
+
+    fn http_address(&self) -> String {
+        self.http.clone()
     }
 }
