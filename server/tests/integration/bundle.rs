@@ -377,3 +377,40 @@ fn an_invalid_bootstrap_file_stops_the_first_start() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn a_release_of_several_flags_travels_in_a_bundle() {
+    let (d1, d2) = (tempdir(), tempdir());
+    let (a, b) = (Server::start(d1.path(), &[]), Server::start(d2.path(), &[]));
+    let mut admin = a.admin().await;
+    create_env(&mut admin, "prod").await;
+    let keys = ["shadow", "fast-path"];
+    crate::support::release::flags(&mut admin, "prod", &keys).await;
+    let minute = std::time::Duration::from_secs(60);
+    let stages = vec![
+        crate::support::release::stage(crate::support::release::share(1_000), &["shadow"], minute),
+        crate::support::release::stage(crate::support::release::share(5_000), &keys, minute),
+    ];
+    let def = crate::support::release::release("prod", &keys, stages, minute);
+    let created = crate::support::release::create(&mut a.releases().await, def).await;
+
+    let exported = cli(&a, &["export"]).ok();
+    assert!(exported.contains("releases:"), "{exported}");
+    let path = write(d1.path(), "bundle.yaml", &exported);
+    cli(&b, &["import", &path]).ok();
+    assert_eq!(
+        cli(&b, &["export"]).ok(),
+        exported,
+        "export, import, export is lossless"
+    );
+    let copy = crate::support::release::get(&mut b.releases().await, &created.id, 0).await;
+    assert_eq!(copy.stages, created.stages);
+    assert_eq!(
+        ReleaseState::try_from(copy.state),
+        Ok(ReleaseState::Draft),
+        "imported as a draft"
+    );
+    // Importing it again changes nothing.
+    let again = cli(&b, &["import", &path]).ok();
+    assert!(again.starts_with("nothing to change"), "{again}");
+}
