@@ -1,14 +1,17 @@
-//! The calibration rows (shared by the `calibrate` binary and the tests), their targets from
-//! the issue, and the markdown table.
+//! The calibration rows (shared by the `calibrate` binary and the tests) and their targets
+//! from the issues: one-flag rollouts, then releases of three flags over one cohort. The
+//! tables are [`crate::report`]'s.
 
-use std::fmt::Write as _;
-
-use flagwire_core::judge::{Guardrails, Plan, Policy, Step};
+use flagwire_core::judge::{Guardrails, Limits, Plan, Policy, Step};
+use flagwire_core::release::{Audience, Spec};
 
 use crate::faults::Faults;
-use crate::scenario::{Onset, Regression, Scenario};
+use crate::release::{flag, stage, steps};
+use crate::scenario::{Kind, Onset, Regression, Scenario};
 use crate::stats::Stats;
 use crate::traffic::Health;
+
+pub use crate::report::{duration, percent, reasons, table};
 
 const SECOND: i64 = 1_000;
 const MINUTE: i64 = 60 * SECOND;
@@ -118,6 +121,7 @@ pub fn healthy(name: &str, plan: Plan, rps: f64) -> Scenario {
         name: name.to_owned(),
         stream: name.to_owned(),
         plan,
+        kind: Kind::Rollout,
         rps,
         health: Health::default(),
         regression: None,
@@ -148,9 +152,16 @@ pub fn at_alpha(scenario: Scenario, alpha: f64) -> Scenario {
     s
 }
 
-/// The rows of the issue's targets, regressions that start late (at a time, at a step), and
-/// the headline rows again at the former default alpha of 0.05 for comparison.
+/// The rows of the issue's targets, regressions that start late (at a time, at a step), the
+/// headline rows again at the former default alpha of 0.05 for comparison, then the release
+/// rows ([`release_rows`]).
 pub fn rows() -> Vec<Row> {
+    let mut rows = rollout_rows();
+    rows.extend(release_rows());
+    rows
+}
+
+fn rollout_rows() -> Vec<Row> {
     let aa_faults = Scenario {
         faults: Faults {
             instances: 10,
@@ -242,123 +253,87 @@ pub fn rows() -> Vec<Row> {
     ]
 }
 
-/// The markdown table of `rows` with their `stats` (same order).
-pub fn table(rows: &[Row], stats: &[Stats]) -> String {
-    let mut t = String::from(
-        "| scenario | rps | α | faults | runs | false rollbacks (95 % upper) | detected | \
-         time to detect: median · p90 | reached 100 %; by min + 1 window; slowest | targets |\n\
-         |---|---:|---:|---|---:|---:|---:|---:|---:|---|\n",
-    );
-    for (row, s) in rows.iter().zip(stats) {
-        let sc = &row.scenario;
-        let regressed = sc.regression.is_some();
-        let detect = if regressed {
-            let q = |q| s.detection_quantile(q).map_or("never".to_owned(), duration);
-            format!("{} · {}", q(0.5), q(0.9))
-        } else {
-            "—".to_owned()
-        };
-        let reached = if s.completed_ms.is_empty() {
-            "—".to_owned()
-        } else {
-            let bound = sc.minimum_ms() + sc.plan.policy.window_ms;
-            format!(
-                "{} of {}; {} by {}; max {}",
-                s.completed_ms.len(),
-                s.runs,
-                s.completed_within(bound),
-                duration(bound),
-                duration(*s.completed_ms.last().unwrap_or(&0))
-            )
-        };
-        let targets = row
-            .targets
-            .iter()
-            .map(|t| {
-                let verdict = if t.met(sc, s) { "met" } else { "**not met**" };
-                format!("{}: {verdict}", t.describe())
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
-        let _ = writeln!(
-            t,
-            "| {} | {} | {} | {} | {} | {} ({}) | {} | {} | {} | {} |",
-            sc.name,
-            sc.rps,
-            sc.plan.guardrails.alpha,
-            faults(&sc.faults),
-            s.runs,
-            percent(s.false_rollback_rate()),
-            percent(s.false_rollback_upper()),
-            if regressed {
-                percent(s.power())
-            } else {
-                "—".to_owned()
-            },
-            detect,
-            reached,
-            if targets.is_empty() { "—" } else { &targets },
-        );
-    }
-    t
-}
+/// The flags of the release rows.
+pub const RELEASE_FLAGS: [&str; 3] = ["checkout", "pricing", "search"];
 
-/// Why the runs ended and held: rollback reasons and held windows per row.
-pub fn reasons(rows: &[Row], stats: &[Stats]) -> String {
-    let mut t = String::from(
-        "| scenario | rollbacks by reason | held windows by reason | late · lost · duplicate reports |\n\
-         |---|---|---|---|\n",
-    );
-    let list = |v: &[(flagwire_core::judge::Reason, u32)]| {
-        if v.is_empty() {
-            "—".to_owned()
-        } else {
-            v.iter()
-                .map(|(r, n)| format!("{} {n}", r.code()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
+/// The typical release: the three [`RELEASE_FLAGS`] over one cohort, turned on one more at each
+/// stage as the share grows, 5 % {checkout} → 25 % {checkout, pricing} → 50 % {all three}, then
+/// all three for everyone. The shared stages have a control and the typical plan's minimums
+/// (5 min, 1,000 outcomes per cohort) under default guardrails; the stage for everyone has no
+/// control, so it is judged on absolute limits alone: its own ceilings of 2 % errors (twice the
+/// healthy rate) and a p99 of 100 ms (healthy: 64 ms), for 5 min and 1,000 outcomes. Minimum
+/// 20 min.
+pub fn typical_release() -> (Spec, Plan) {
+    let [a, b, c] = RELEASE_FLAGS;
+    let spec = Spec {
+        flags: RELEASE_FLAGS.iter().map(|k| flag(k)).collect(),
+        stages: vec![
+            stage(Audience::Share(500), &[a]),
+            stage(Audience::Share(2_500), &[a, b]),
+            stage(Audience::Share(5_000), &[a, b, c]),
+            stage(Audience::Everyone, &[a, b, c]),
+        ],
     };
-    for (row, s) in rows.iter().zip(stats) {
-        let _ = writeln!(
-            t,
-            "| {} | {} | {} | {} · {} · {} |",
-            row.scenario.name,
-            list(&s.rollbacks),
-            list(&s.holds),
-            s.faults[0],
-            s.faults[1],
-            s.faults[2]
-        );
+    let template = Step {
+        min_duration_ms: 5 * MINUTE,
+        min_outcomes: 1_000,
+        ..Step::default()
+    };
+    let mut plan = Plan {
+        steps: steps(&spec, &template),
+        ..typical_plan()
+    };
+    if let Some(everyone) = plan.steps.last_mut() {
+        everyone.limits = Limits {
+            max_error_rate: 0.02,
+            max_p99_ms: 100.0,
+            ..Limits::default()
+        };
     }
-    t
+    (spec, plan)
 }
 
-fn faults(f: &Faults) -> String {
-    if f.lost <= 0.0 && f.late <= 0.0 && f.duplicated <= 0.0 {
-        "none".to_owned()
-    } else {
-        format!(
-            "{} instances: lost {}, late {}, dup {}",
-            f.instances,
-            percent(f.lost),
-            percent(f.late),
-            percent(f.duplicated)
-        )
+/// The typical release with no regression and no faults.
+pub fn healthy_release(name: &str, rps: f64) -> Scenario {
+    let (spec, plan) = typical_release();
+    Scenario {
+        kind: Kind::Release {
+            spec,
+            segment_share: 0.0,
+        },
+        ..healthy(name, plan, rps)
     }
 }
 
-/// `0.0123` as `1.23 %`.
-pub fn percent(x: f64) -> String {
-    format!("{:.2} %", x * 100.0)
-}
-
-/// Milliseconds as `1 m 30 s`, `40 s`.
-pub fn duration(ms: i64) -> String {
-    let s = ms / SECOND;
-    match (s / 60, s % 60) {
-        (0, s) => format!("{s} s"),
-        (m, 0) => format!("{m} min"),
-        (m, s) => format!("{m} min {s} s"),
-    }
+/// The release rows: A/A releases of three flags, held to 1 % false rollbacks per release, and
+/// an interaction: errors doubled only while checkout and pricing are both on for the canary,
+/// which the release's stage 1 (25 %) does first.
+pub fn release_rows() -> Vec<Row> {
+    let interaction = |name: &str, rps| Scenario {
+        regression: Some(Regression {
+            onset: Onset::WhenServing(RELEASE_FLAGS[..2].iter().map(|&k| k.into()).collect()),
+            error_multiplier: 2.0,
+            latency_multiplier: 1.0,
+        }),
+        ..healthy_release(name, rps)
+    };
+    let aa = [Target::FalseRollbacks(0.01), Target::OnTime];
+    vec![
+        Row {
+            scenario: healthy_release("release-aa-3flags-2000", 2_000.0),
+            targets: aa.to_vec(),
+        },
+        Row {
+            scenario: healthy_release("release-aa-3flags-200", 200.0),
+            targets: aa.to_vec(),
+        },
+        Row {
+            scenario: interaction("release-interaction-x2-2000", 2_000.0),
+            targets: Vec::new(),
+        },
+        Row {
+            scenario: interaction("release-interaction-x2-200", 200.0),
+            targets: Vec::new(),
+        },
+    ]
 }

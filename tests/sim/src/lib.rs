@@ -1,17 +1,26 @@
 //! A seeded synthetic-traffic simulator for the canary rollout judge
-//! ([`flagwire_core::judge::judge`]).
+//! ([`flagwire_core::judge::judge`]) and the release state machine
+//! ([`flagwire_core::release::apply`]).
 //!
 //! Requests arrive as a Poisson process; each cohort (canary, control) gets its share of a
-//! step's traffic, every request has an outcome (Bernoulli error) and a lognormal latency; a
-//! regression makes the canary fail more often or run slower from a chosen time or step; SDK
-//! reports can be lost, late or duplicated on their way. The rollout is driven exactly as the
-//! server drives it (a window every `policy.window_ms`, PROMOTE starts the next step at once,
-//! ROLLBACK ends it), so the calibration measures the judge the server runs. Everything is
-//! drawn from one seeded generator per run: the same seed gives the same rollout.
+//! stage's traffic, every request has an outcome (Bernoulli error) and a lognormal latency and
+//! reads every flag of the release; a regression makes the canary fail more often or run
+//! slower from a chosen time or stage, or while two flags are on together; SDK reports can be
+//! lost, late or duplicated on their way. A run is driven exactly as the server drives it (a
+//! window every `policy.window_ms`, the judge's decision handed to the state machine as the
+//! server's driver hands it, a promotion starting the next stage at once, a rollback ending
+//! it), so the calibration measures the judge and the state machine the server runs.
+//! Everything is drawn from one seeded generator per run: the same seed gives the same run.
+//!
+//! Layout: [`scenario`] (what a row simulates), [`traffic`], [`latency`] and [`faults`] (what
+//! the server receives), [`release`] (the state machine's side), [`run`] (one run), [`stats`]
+//! (many runs), [`calibration`] (the rows) and [`report`] (their tables).
 
 pub mod calibration;
 pub mod faults;
 pub mod latency;
+pub mod release;
+pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod stats;
@@ -20,7 +29,7 @@ pub mod traffic;
 pub use faults::Faults;
 pub use latency::Latency;
 pub use run::{End, Outcome, run};
-pub use scenario::{Onset, Regression, Scenario};
+pub use scenario::{Kind, Onset, Regression, Scenario};
 pub use stats::{Stats, simulate};
 pub use traffic::Health;
 

@@ -1,12 +1,15 @@
-//! One simulated rollout, driven exactly as the server drives the judge: a window closes every
-//! `policy.window_ms`, the judge sees every closed window of the rollout, PROMOTE moves to the
-//! next step from that instant, ROLLBACK ends the rollout.
+//! One simulated rollout or release, driven exactly as the server drives it: a window closes
+//! every `policy.window_ms`, the judge sees every closed window, and its decision goes to the
+//! release state machine (`flagwire_core::release::apply`) as the server's driver hands it over;
+//! what the machine then serves decides the next window's cohorts. A promotion starts the next
+//! stage from that instant; a rollback ends the run.
 
 use flagwire_core::judge::{Cohort, Kind, Position, Reason, Window, judge};
+use flagwire_core::release::{Action, Event, Phase, Spec, State, apply};
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 
-use crate::COMPLETE;
+use crate::release::{Cohorts, event_for, judged, serves_all};
 use crate::scenario::{Onset, Scenario};
 use crate::traffic::Source;
 
@@ -16,7 +19,7 @@ const FAULT_STREAM: u64 = 0x5eed_fa17_5eed_fa17;
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum End {
-    /// Promoted into the complete step (100 %).
+    /// Promoted past its last stage (into the complete 100 % step of a rollout).
     Completed,
     /// The judge rolled back, for this reason.
     RolledBack(Reason),
@@ -33,10 +36,17 @@ pub struct Outcome {
     pub end_ms: i64,
     /// When the regression started, if it did before the end.
     pub onset_ms: Option<i64>,
+    /// The stage served last: the one rolled back from, the last one, or the one at the horizon.
+    pub stage: usize,
     /// Windows judged.
     pub windows: u32,
     /// Windows the judge held for, by reason (minimum duration included).
     pub holds: Vec<(Reason, u32)>,
+    /// Evaluations in the judged cohorts (canary and control) over the run, as the server
+    /// received them.
+    pub evaluations: u64,
+    /// Outcomes in the judged cohorts over the run.
+    pub outcomes: u64,
     /// Reports dropped as late.
     pub late_reports: u64,
     /// Reports lost on the way.
@@ -73,6 +83,33 @@ impl Outcome {
     }
 }
 
+/// How much of the window `[start, start + window_ms)` the canary spends regressed under
+/// `onset`, given the onset found so far (`known`) and where the release is.
+fn regressed_ms(
+    onset: &Onset,
+    known: Option<i64>,
+    (spec, state, at): (&Spec, &State, &Position),
+    start: i64,
+    window_ms: i64,
+) -> (i64, Option<i64>) {
+    let from = match onset {
+        // Only while the state serves every flag of the interaction; stages change at window
+        // closes, so a window is regressed whole or not at all.
+        Onset::WhenServing(keys) => {
+            return if serves_all(spec, state, keys) {
+                (window_ms, known.or(Some(start)))
+            } else {
+                (0, known)
+            };
+        }
+        Onset::AtMs(t) => known.or(Some(*t)),
+        Onset::AtStep(s) => known.or_else(|| (at.step >= *s).then_some(at.step_start_ms)),
+    };
+    let end = start + window_ms;
+    let bad = from.map_or(0, |t| (end - t.max(start)).clamp(0, window_ms));
+    (bad, from.filter(|&t| t < end).or(known))
+}
+
 /// Replays `scenario` with `seed`; the same seed gives the same outcome.
 pub fn run(scenario: &Scenario, seed: u64) -> Outcome {
     let mut rng = Pcg64Mcg::seed_from_u64(seed);
@@ -80,65 +117,74 @@ pub fn run(scenario: &Scenario, seed: u64) -> Outcome {
     // it was: a duplicate-only run then judges exactly what the fault-free run judges.
     let mut fault_rng = Pcg64Mcg::seed_from_u64(seed ^ FAULT_STREAM);
     let plan = &scenario.plan;
+    let spec = scenario.spec();
     let window_ms = plan.policy.window_ms.max(1);
     let healthy = Source::new(scenario.health);
     let regressed = scenario
         .regression
-        .map(|r| (r, Source::new(r.apply(scenario.health))));
-    let mut at = Position {
-        step: 0,
-        step_start_ms: 0,
-        started_ms: 0,
-    };
+        .as_ref()
+        .map(|r| (&r.onset, Source::new(r.apply(scenario.health))));
     let mut out = Outcome {
         end: End::Horizon,
         end_ms: scenario.horizon_ms,
         onset_ms: None,
+        stage: 0,
         windows: 0,
         holds: Vec::new(),
+        evaluations: 0,
+        outcomes: 0,
         late_reports: 0,
         lost_reports: 0,
         duplicate_reports: 0,
     };
-    let onset_of = |at: &Position| match regressed.as_ref()?.0.onset {
-        Onset::AtMs(t) => Some(t),
-        Onset::AtStep(s) => (at.step >= s).then_some(at.step_start_ms),
-    };
-    if plan
-        .steps
-        .first()
-        .is_none_or(|s| s.basis_points >= COMPLETE)
-    {
+    // A person starts it. Only a rollout that starts at 100 % has no stage to start.
+    let Ok(started) = apply(&spec, &State::default(), &Event::Start) else {
         out.end = End::Completed;
         out.end_ms = 0;
         return out;
-    }
+    };
+    let mut state = started.state;
+    let mut at = Position {
+        step: state.stage.unwrap_or(0),
+        step_start_ms: 0,
+        started_ms: 0,
+    };
     let mut windows: Vec<Window> = Vec::new();
     let mut now = 0;
     while now + window_ms <= scenario.horizon_ms {
-        let (start, end) = (now, now + window_ms);
+        let start = now;
         let delivery = scenario.faults.deliver(&mut fault_rng);
         out.late_reports += u64::from(delivery.late);
         out.lost_reports += u64::from(delivery.lost);
         out.duplicate_reports += u64::from(delivery.duplicates);
-        // Expected arrivals per ms in each judged cohort, from the instances that got through.
-        let share = f64::from(plan.steps[at.step].basis_points) / 10_000.0;
-        let per_ms = scenario.rps * share / 1000.0 * delivery.share(scenario.faults.instances);
+        let cohorts = Cohorts::of(&spec, &state, scenario.segment_share());
+        // Expected arrivals in `ms` in a cohort of `share`, from the instances that got through.
+        let received = delivery.share(scenario.faults.instances);
+        let mean = |share: f64, ms: i64| scenario.rps * share / 1000.0 * received * ms as f64;
         let mut canary = Cohort::default();
         let mut control = Cohort::default();
-        healthy.draw(&mut rng, per_ms * window_ms as f64, &mut control);
+        healthy.draw(
+            &mut rng,
+            mean(cohorts.control, window_ms),
+            cohorts.reads,
+            &mut control,
+        );
         // The canary is healthy until the onset, regressed after it, within the window too.
-        let onset = out.onset_ms.or_else(|| onset_of(&at));
-        let bad_ms = onset.map_or(0, |t| (end - t.max(start)).clamp(0, window_ms));
-        healthy.draw(&mut rng, per_ms * (window_ms - bad_ms) as f64, &mut canary);
+        let (bad_ms, onset) = regressed.as_ref().map_or((0, None), |(onset, _)| {
+            regressed_ms(onset, out.onset_ms, (&spec, &state, &at), start, window_ms)
+        });
+        let good = mean(cohorts.canary, window_ms - bad_ms);
+        healthy.draw(&mut rng, good, cohorts.reads, &mut canary);
         if let Some((_, source)) = &regressed {
-            source.draw(&mut rng, per_ms * bad_ms as f64, &mut canary);
+            let bad = mean(cohorts.canary, bad_ms);
+            source.draw(&mut rng, bad, cohorts.reads, &mut canary);
         }
-        if onset.is_some_and(|t| t < end) {
-            out.onset_ms = onset;
-        }
+        out.onset_ms = onset;
+        out.evaluations += canary.evaluations + control.evaluations;
+        out.outcomes += canary.outcomes() + control.outcomes();
+        now = start + window_ms;
         windows.push(Window {
-            end_ms: end,
+            end_ms: now,
             step: at.step,
             canary,
             control,
@@ -146,30 +192,32 @@ pub fn run(scenario: &Scenario, seed: u64) -> Outcome {
             late_reports: u64::from(delivery.late),
             dropped_series: 0,
         });
-        now = end;
+        // A paused release keeps collecting windows but is not judged.
+        if !judged(&state) {
+            continue;
+        }
         out.windows += 1;
         let j = judge(plan, &at, &windows, now);
-        match j.kind {
-            Kind::Hold => out.hold(j.reason),
-            Kind::Rollback => {
-                out.end = End::RolledBack(j.reason);
-                out.end_ms = now;
-                return out;
-            }
-            Kind::Promote => {
-                at.step += 1;
-                at.step_start_ms = now;
-                if plan
-                    .steps
-                    .get(at.step)
-                    .is_none_or(|s| s.basis_points >= COMPLETE)
-                {
-                    out.end = End::Completed;
-                    out.end_ms = now;
-                    return out;
-                }
-            }
+        if j.kind == Kind::Hold {
+            out.hold(j.reason);
         }
+        let event = event_for(&j, state.phase);
+        let t = apply(&spec, &state, &event).unwrap_or_else(|e| {
+            panic!("the state machine refused the judge's {event:?} at {now} ms: {e}")
+        });
+        state = t.state;
+        out.stage = state.stage.unwrap_or(0);
+        if t.log.action == Action::StageStarted {
+            at.step = out.stage;
+            at.step_start_ms = now;
+        }
+        match state.phase {
+            Phase::Completed => out.end = End::Completed,
+            Phase::RolledBack => out.end = End::RolledBack(j.reason),
+            _ => continue,
+        }
+        out.end_ms = now;
+        return out;
     }
     out
 }

@@ -1,21 +1,28 @@
-//! A simulated rollout: the plan, the traffic, what goes wrong and when.
+//! A simulated rollout or release: the plan, what moves, the traffic, what goes wrong and when.
 
 use flagwire_core::judge::Plan;
+use flagwire_core::release::Spec;
 
 use crate::faults::Faults;
 use crate::traffic::Health;
 
 /// When a regression starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Onset {
     /// At this time (ms after the rollout started), whatever the step.
     AtMs(i64),
     /// When the rollout enters this step (index into the plan's steps).
     AtStep(usize),
+    /// While the canary is served the stage variant (not the baseline) of every one of these
+    /// flags of a release: an interaction, absent while any of them serves its baseline. It
+    /// is read from what the state machine says each flag serves
+    /// (`flagwire_core::release::serving`), so it starts with the stage that turns the last of
+    /// them on.
+    WhenServing(Vec<String>),
 }
 
 /// A release that is worse than the baseline from some point on (canary only).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Regression {
     /// When the canary starts misbehaving.
     pub onset: Onset,
@@ -35,6 +42,24 @@ impl Regression {
     }
 }
 
+/// What a scenario moves through the state machine (`flagwire_core::release::apply`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kind {
+    /// One flag through the plan's steps, up to its first complete (100 %) step: the one-flag
+    /// release the server stores a rollout as ([`crate::release::rollout_spec`]).
+    Rollout,
+    /// Several flags over one cohort through the stages of `spec`, the plan holding one step per
+    /// stage (as the server's plan of a release does: [`crate::release::steps`]). Every request
+    /// reads every flag of the release: one evaluation per flag that carries the cohort, one
+    /// outcome per request.
+    Release {
+        /// The flags and stages.
+        spec: Spec,
+        /// Share of all traffic from units in a stage's segment (for segment audiences).
+        segment_share: f64,
+    },
+}
+
 /// One row of the calibration: a rollout replayed with many seeds.
 #[derive(Debug, Clone)]
 pub struct Scenario {
@@ -45,6 +70,8 @@ pub struct Scenario {
     pub stream: String,
     /// The rollout plan the judge works from.
     pub plan: Plan,
+    /// What moves: one flag, or a release of several.
+    pub kind: Kind,
     /// Total requests per second (canary, control and baseline together).
     pub rps: f64,
     /// How control (and the canary, until a regression) behaves.
@@ -58,13 +85,30 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    /// The least time the plan allows before it reaches 100 %: the minimum durations of the
-    /// steps before the first complete one.
+    /// The release spec the state machine moves.
+    pub fn spec(&self) -> Spec {
+        match &self.kind {
+            Kind::Rollout => crate::release::rollout_spec(&self.plan),
+            Kind::Release { spec, .. } => spec.clone(),
+        }
+    }
+
+    /// Share of traffic in a segment audience (none for a rollout).
+    pub fn segment_share(&self) -> f64 {
+        match &self.kind {
+            Kind::Rollout => 0.0,
+            Kind::Release { segment_share, .. } => *segment_share,
+        }
+    }
+
+    /// The least time the plan allows before it completes: the minimum durations of the
+    /// stages (for a rollout, of the steps before the first complete one).
     pub fn minimum_ms(&self) -> i64 {
+        let stages = self.spec().stages.len();
         self.plan
             .steps
             .iter()
-            .take_while(|s| s.basis_points < crate::COMPLETE)
+            .take(stages)
             .map(|s| s.min_duration_ms)
             .sum()
     }

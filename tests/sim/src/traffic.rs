@@ -46,8 +46,9 @@ impl Source {
     }
 
     /// Adds to `into` the requests of a Poisson process with `mean` arrivals: each one an
-    /// evaluation with an outcome and a latency.
-    pub fn draw<R: Rng>(&self, rng: &mut R, mean: f64, into: &mut Cohort) {
+    /// outcome with a latency, and `reads` evaluations (one per flag of the release it reads;
+    /// an SDK counts the outcome once per request scope however many flags it read).
+    pub fn draw<R: Rng>(&self, rng: &mut R, mean: f64, reads: u64, into: &mut Cohort) {
         if mean <= 0.0 {
             return;
         }
@@ -55,7 +56,7 @@ impl Source {
         let errors = Binomial::new(n, self.error_rate)
             .expect("rate in [0, 1]")
             .sample(rng);
-        into.evaluations += n;
+        into.evaluations += n * reads;
         into.errors += errors;
         into.successes += n - errors;
         self.latency.fill(rng, n, &mut into.latency);

@@ -1,4 +1,5 @@
-//! Prints the canary judge's calibration table (markdown) for `BENCHMARKS.md`.
+//! Prints the canary judge's calibration table (markdown) for `BENCHMARKS.md`: one-flag
+//! rollouts, then releases of three flags.
 //!
 //! `cargo run --release -p flagwire-sim --bin calibrate -- [--runs N] [--seed S]
 //! [--threads T] [--only NAME,NAME]`
