@@ -5,8 +5,11 @@
 //! Outcomes come from a report's cohort outcomes for the release (one per request scope that
 //! touched it, however many of its flags the request read). A report without them (an SDK from
 //! before releases) is read the old way: the outcomes of its series of the release's flags
-//! whose rollout id is the release's (exact for a one-flag release). Evaluations, which the
-//! sample-ratio check compares, always come from those series. A report is credited to the
+//! whose rollout id is the release's (exact for a one-flag release). The cohorts' sizes, which
+//! the sample-ratio check compares, count the same requests: a scoped request is one, however
+//! many flags it read (counting its evaluations would weigh each imbalance as many times as it
+//! read flags, and the check would fire far too often); an old report's evaluations count as
+//! they did. A report is credited to the
 //! window open when it arrives; reports whose window ended before the watermark are dropped by
 //! ingestion and counted here as late.
 //!
@@ -73,16 +76,17 @@ fn credit(open: &mut Window, r: &ValidReport, id: &str, flags: &BTreeSet<String>
         .iter()
         .filter(|c| c.release_id == id)
         .collect();
-    for s in &series {
-        if let Some(c) = cohort(open, &s.cohort) {
-            c.evaluations += s.aggregate.evaluations;
-            if scoped.is_empty() {
+    if scoped.is_empty() {
+        for s in &series {
+            if let Some(c) = cohort(open, &s.cohort) {
+                c.evaluations += s.aggregate.evaluations;
                 c.add(&outcomes(&s.aggregate));
             }
         }
     }
     for o in &scoped {
         if let Some(c) = cohort(open, &o.cohort) {
+            c.evaluations += o.aggregate.successes + o.aggregate.errors;
             c.add(&outcomes(&o.aggregate));
         }
     }

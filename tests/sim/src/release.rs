@@ -79,7 +79,8 @@ pub struct Cohorts {
     pub canary: f64,
     /// Share of all requests in the randomised control cohort (0 without one).
     pub control: f64,
-    /// Flags of the release a request reads with a cohort label: evaluations per request.
+    /// Flags of the release a request reads with a cohort label (each is a series; the request
+    /// is still one outcome and one unit of the cohort's size).
     pub reads: u64,
 }
 

@@ -163,21 +163,16 @@ pub fn run(scenario: &Scenario, seed: u64) -> Outcome {
         let mean = |share: f64, ms: i64| scenario.rps * share / 1000.0 * received * ms as f64;
         let mut canary = Cohort::default();
         let mut control = Cohort::default();
-        healthy.draw(
-            &mut rng,
-            mean(cohorts.control, window_ms),
-            cohorts.reads,
-            &mut control,
-        );
+        healthy.draw(&mut rng, mean(cohorts.control, window_ms), &mut control);
         // The canary is healthy until the onset, regressed after it, within the window too.
         let (bad_ms, onset) = regressed.as_ref().map_or((0, None), |(onset, _)| {
             regressed_ms(onset, out.onset_ms, (&spec, &state, &at), start, window_ms)
         });
         let good = mean(cohorts.canary, window_ms - bad_ms);
-        healthy.draw(&mut rng, good, cohorts.reads, &mut canary);
+        healthy.draw(&mut rng, good, &mut canary);
         if let Some((_, source)) = &regressed {
             let bad = mean(cohorts.canary, bad_ms);
-            source.draw(&mut rng, bad, cohorts.reads, &mut canary);
+            source.draw(&mut rng, bad, &mut canary);
         }
         out.onset_ms = onset;
         out.evaluations += canary.evaluations + control.evaluations;

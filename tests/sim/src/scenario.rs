@@ -50,8 +50,8 @@ pub enum Kind {
     Rollout,
     /// Several flags over one cohort through the stages of `spec`, the plan holding one step per
     /// stage (as the server's plan of a release does: [`crate::release::steps`]). Every request
-    /// reads every flag of the release: one evaluation per flag that carries the cohort, one
-    /// outcome per request.
+    /// reads every flag of the release in one request scope: one outcome and one unit of its
+    /// cohort's size per request, as the SDKs report it and the server counts it.
     Release {
         /// The flags and stages.
         spec: Spec,

@@ -46,9 +46,9 @@ impl Source {
     }
 
     /// Adds to `into` the requests of a Poisson process with `mean` arrivals: each one an
-    /// outcome with a latency, and `reads` evaluations (one per flag of the release it reads;
-    /// an SDK counts the outcome once per request scope however many flags it read).
-    pub fn draw<R: Rng>(&self, rng: &mut R, mean: f64, reads: u64, into: &mut Cohort) {
+    /// outcome with a latency, counted once however many flags of the release it read (the
+    /// SDK's cohort outcome; the server counts the cohort's size the same way).
+    pub fn draw<R: Rng>(&self, rng: &mut R, mean: f64, into: &mut Cohort) {
         if mean <= 0.0 {
             return;
         }
@@ -56,7 +56,7 @@ impl Source {
         let errors = Binomial::new(n, self.error_rate)
             .expect("rate in [0, 1]")
             .sample(rng);
-        into.evaluations += n * reads;
+        into.evaluations += n;
         into.errors += errors;
         into.successes += n - errors;
         self.latency.fill(rng, n, &mut into.latency);
