@@ -124,6 +124,7 @@ async fn main() {
                     let instance = (worker * 7_919 + sequence) % instances;
                     let end = SystemTime::now();
                     let request = ReportRequest {
+                        metrics: Vec::new(),
                         cohort_outcomes: Vec::new(),
                         instance_id: format!("00000000-0000-4000-8000-{instance:012x}"),
                         // Unique per (instance, call): worker and sequence interleaved.

@@ -1,8 +1,10 @@
 //! The data the judge decides on: closed windows of per-cohort aggregates, and what they add up
 //! to.
 
+use super::metric::MetricAgg;
 use crate::histogram::Histogram;
 use crate::stats::{Counts, confidence_radius, rate_variance};
+use std::collections::BTreeMap;
 
 /// Aggregates of one cohort (canary or control).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -15,6 +17,8 @@ pub struct Cohort {
     pub errors: u64,
     /// Outcome latencies, microseconds.
     pub latency: Histogram,
+    /// The team's own metrics recorded for the cohort, by name.
+    pub metrics: BTreeMap<String, MetricAgg>,
 }
 
 impl Cohort {
@@ -37,11 +41,14 @@ impl Cohort {
         self.successes = self.successes.saturating_add(other.successes);
         self.errors = self.errors.saturating_add(other.errors);
         self.latency.merge(&other.latency);
+        for (name, m) in &other.metrics {
+            self.metrics.entry(name.clone()).or_default().add(m);
+        }
     }
 
     /// Whether anything was reported for the cohort.
     pub fn is_empty(&self) -> bool {
-        self.evaluations == 0 && self.outcomes() == 0
+        self.evaluations == 0 && self.outcomes() == 0 && self.metrics.is_empty()
     }
 }
 

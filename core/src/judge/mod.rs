@@ -22,10 +22,12 @@
 //! alarms; the level is split: half to the error rate, half across the latency quantiles.
 
 pub mod evidence;
+pub mod metric;
 pub mod plan;
 pub mod reason;
 
 pub use evidence::{Cohort, Summary, Totals, Window};
+pub use metric::MetricAgg;
 pub use plan::{Guardrails, Limits, MaxDuration, Plan, Policy, Position, Step};
 pub use reason::Reason;
 

@@ -78,6 +78,9 @@ impl Catalog {
             if let Some((_, s)) = state.segments.keys().find(|(e, _)| e == key) {
                 return busy(format!("segment {s:?}"));
             }
+            if let Some((_, m)) = state.metrics.keys().find(|(e, _)| e == key) {
+                return busy(format!("metric {m:?}"));
+            }
             if let Some(t) = state
                 .tokens
                 .values()

@@ -7,7 +7,8 @@
 //! store: they take a short read lock on the in-memory state.
 //!
 //! - [`txn`]: the transaction builder (revisions, change log, audit, history).
-//! - [`flags`], [`segments`], [`environments`], [`tokens`], [`audit`]: operations by object;
+//! - [`flags`], [`segments`], [`environments`], [`tokens`], [`audit`], [`metrics`]: operations
+//!   by object;
 //!   [`owners`]: which flags an active release or ramp owns, and the guard of other writes.
 //! - [`watch`]: snapshots and change-log reads for Watch; [`evaluation`]: snapshots for
 //!   remote evaluation; [`snapshot`]: a consistent copy of the whole store for backups.
@@ -16,6 +17,7 @@ pub mod audit;
 pub mod environments;
 pub mod evaluation;
 pub mod flags;
+pub mod metrics;
 pub mod owners;
 pub mod segments;
 pub mod snapshot;
@@ -28,7 +30,8 @@ use crate::error::{Error, Result};
 use crate::hub::Hub;
 use crate::store::{Store, StoreError, keys, scan_prefix};
 use flagwire_proto::v1::{
-    Environment, Execution, Flag, Ramp, Release, RollbackPlan, Rollout, ScheduledChange, Segment,
+    Environment, Execution, Flag, MetricDefinition, Ramp, Release, RollbackPlan, Rollout,
+    ScheduledChange, Segment,
 };
 use prost::Message;
 use std::collections::BTreeMap;
@@ -66,6 +69,8 @@ pub struct State {
     pub scheduled: BTreeMap<String, ScheduledChange>,
     /// Ramps by id.
     pub ramps: BTreeMap<String, Ramp>,
+    /// Metric definitions by (environment, name).
+    pub metrics: BTreeMap<(String, String), MetricDefinition>,
     /// Id the next audit event gets.
     pub next_audit_id: u64,
 }
@@ -191,6 +196,12 @@ impl Catalog {
         for (k, v) in scan_prefix(&*store, b"m/")? {
             let ramp: Ramp = decode(&k, &v)?;
             state.ramps.insert(ramp.id.clone(), ramp);
+        }
+        for (k, v) in scan_prefix(&*store, b"d/")? {
+            let m: MetricDefinition = decode(&k, &v)?;
+            state
+                .metrics
+                .insert((m.environment.clone(), m.name.clone()), m);
         }
         let last = store.range_rev(b"a/", &keys::prefix_end(b"a/"), 1)?;
         state.next_audit_id = last.first().map_or(1, |(k, _)| keys::trailing_u64(k) + 1);

@@ -5,8 +5,8 @@ use super::{Meta, State, tokens::StoredToken};
 use crate::store::{Batch, keys};
 use flagwire_core::project::project;
 use flagwire_proto::v1::{
-    AuditEvent, AuditSubject, Change, Environment, Execution, Flag, FlagBatch, Ramp, Release,
-    RollbackPlan, ScheduledChange, Segment, change,
+    AuditEvent, AuditSubject, Change, Environment, Execution, Flag, FlagBatch, MetricDefinition,
+    Ramp, Release, RollbackPlan, ScheduledChange, Segment, change,
 };
 use prost::Message;
 use prost_types::Timestamp;
@@ -24,6 +24,7 @@ enum Effect {
     Execution(String, Box<Execution>),
     Scheduled(String, Box<ScheduledChange>),
     Ramp(String, Box<Ramp>),
+    Metric((String, String), Option<MetricDefinition>),
 }
 
 /// One write's batch and effects. Built by [`super::Catalog::write`]'s closure.
@@ -190,6 +191,21 @@ impl Txn {
         self.effects.push(Effect::Ramp(r.id.clone(), Box::new(r)));
     }
 
+    /// Stores a metric definition (no change-log entry: SDKs do not read definitions).
+    pub fn put_metric(&mut self, m: MetricDefinition) {
+        let id = (m.environment.clone(), m.name.clone());
+        self.batch
+            .put(keys::metric(&id.0, &id.1), m.encode_to_vec());
+        self.effects.push(Effect::Metric(id, Some(m)));
+    }
+
+    /// Deletes a metric definition.
+    pub fn delete_metric(&mut self, env: &str, name: &str) {
+        self.batch.delete(keys::metric(env, name));
+        let id = (env.to_owned(), name.to_owned());
+        self.effects.push(Effect::Metric(id, None));
+    }
+
     /// The environments this write changes so far.
     pub fn touched_environments(&self) -> Vec<String> {
         self.revisions.keys().cloned().collect()
@@ -297,6 +313,8 @@ impl Txn {
                 Effect::Execution(k, v) => drop(state.executions.insert(k, *v)),
                 Effect::Scheduled(k, v) => drop(state.scheduled.insert(k, *v)),
                 Effect::Ramp(k, v) => drop(state.ramps.insert(k, *v)),
+                Effect::Metric(k, Some(v)) => drop(state.metrics.insert(k, v)),
+                Effect::Metric(k, None) => drop(state.metrics.remove(&k)),
             }
         }
         state.next_audit_id = state.next_audit_id.max(self.next_audit_id);

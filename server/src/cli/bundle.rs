@@ -134,6 +134,7 @@ async fn fetch(target: &Target) -> Result<Bundle, Failure> {
         rollouts,
         rollback_plans,
         releases: release_defs,
+        metrics: Vec::new(),
     })
 }
 

@@ -66,6 +66,7 @@ pub fn validate(i: usize, c: CohortOutcome) -> Result<ValidCohortOutcome> {
             successes: c.successes,
             errors: c.errors,
             latency,
+            metrics: Default::default(),
         },
     })
 }

@@ -370,6 +370,7 @@ mod tests {
     fn report(id: &str, sequence: u64, applied: u64) -> ValidReport {
         ValidReport {
             cohort_outcomes: Vec::new(),
+            cohort_metrics: Vec::new(),
             environment: "prod".into(),
             instance_id: id.into(),
             sequence,

@@ -13,10 +13,11 @@
 //! 3. a sequence number the instance already used is dropped as a **duplicate** (SDKs retry);
 //! 4. otherwise every series merges into [`usage`] and the report counts as **accepted**.
 //!
-//! - [`report`]: validation ([`cohorts`]: a report's per-release outcomes); [`usage`]: the
-//!   aggregates; [`instances`]: the registry.
+//! - [`report`]: validation ([`cohorts`]: a report's per-release outcomes; [`custom`]: the
+//!   team's own metrics); [`usage`]: the aggregates; [`instances`]: the registry.
 
 pub mod cohorts;
+pub mod custom;
 pub mod instances;
 pub mod report;
 pub mod usage;
@@ -197,6 +198,7 @@ mod tests {
     fn report(sequence: u64, end: SystemTime) -> ValidReport {
         ValidReport {
             cohort_outcomes: Vec::new(),
+            cohort_metrics: Vec::new(),
             environment: "prod".into(),
             instance_id: "00000000-0000-4000-8000-00000000000a".into(),
             sequence,

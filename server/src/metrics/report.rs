@@ -6,6 +6,7 @@
 //! series and no window is valid: SDKs send those to say which revision they have applied.
 
 use super::cohorts::ValidCohortOutcome;
+use super::custom::ValidMetric;
 use super::usage::Aggregate;
 use crate::catalog::State;
 use crate::error::{Error, Result};
@@ -67,6 +68,8 @@ pub struct ValidReport {
     pub dropped_series: u64,
     /// Outcomes per release cohort, in request order.
     pub cohort_outcomes: Vec<ValidCohortOutcome>,
+    /// The team's own metrics of release cohorts (per-flag ones are in their `series`).
+    pub cohort_metrics: Vec<ValidMetric>,
 }
 
 fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Error {
@@ -99,7 +102,11 @@ pub fn instance_id(field: &str, id: &str) -> Result<String> {
 
 fn window(r: &ReportRequest, now: SystemTime) -> Result<Option<(SystemTime, SystemTime)>> {
     let (start, end) = match (&r.window_start, &r.window_end) {
-        (None, None) if r.series.is_empty() && r.cohort_outcomes.is_empty() => return Ok(None),
+        (None, None)
+            if r.series.is_empty() && r.cohort_outcomes.is_empty() && r.metrics.is_empty() =>
+        {
+            return Ok(None);
+        }
         (None, _) => return Err(invalid("windowStart", "required")),
         (_, None) => return Err(invalid("windowEnd", "required")),
         (Some(s), Some(e)) => (time("windowStart", s)?, time("windowEnd", e)?),
@@ -192,8 +199,51 @@ fn series(state: &State, i: usize, s: Series) -> Result<ValidSeries> {
             successes: s.successes,
             errors: s.errors,
             latency,
+            metrics: Default::default(),
         },
     })
+}
+
+/// Puts each per-flag metric into the series of its (flag, variant, cohort, rollout id), or a
+/// series of its own with no evaluations when the report has none (an event attributed to a
+/// flag outside any request scope); answers the release cohorts' metrics apart.
+fn attach(
+    mut series: Vec<ValidSeries>,
+    metrics: Vec<ValidMetric>,
+) -> (Vec<ValidSeries>, Vec<ValidMetric>) {
+    let mut cohorts = Vec::new();
+    for m in metrics {
+        if m.flag_key.is_empty() {
+            cohorts.push(m);
+            continue;
+        }
+        let same = |s: &ValidSeries| {
+            s.flag_key == m.flag_key
+                && s.variant == m.variant
+                && s.cohort == m.cohort
+                && s.rollout_id == m.rollout_id
+        };
+        let at = match series.iter().position(same) {
+            Some(i) => i,
+            None => {
+                series.push(ValidSeries {
+                    flag_key: m.flag_key.clone(),
+                    variant: m.variant.clone(),
+                    cohort: m.cohort.clone(),
+                    rollout_id: m.rollout_id.clone(),
+                    aggregate: Aggregate::default(),
+                });
+                series.len() - 1
+            }
+        };
+        series[at]
+            .aggregate
+            .metrics
+            .entry(m.name)
+            .or_default()
+            .add(&m.agg);
+    }
+    (series, cohorts)
 }
 
 /// Checks `r` for environment `env` (already authorised) against `state` at time `now`.
@@ -239,6 +289,13 @@ pub fn validate(
         .enumerate()
         .map(|(i, c)| super::cohorts::validate(i, c))
         .collect::<Result<Vec<_>>>()?;
+    let metrics = r
+        .metrics
+        .into_iter()
+        .enumerate()
+        .map(|(i, m)| super::custom::validate(state, i, m))
+        .collect::<Result<Vec<_>>>()?;
+    let (series, cohort_metrics) = attach(series, metrics);
     Ok(ValidReport {
         environment: env.to_owned(),
         instance_id: id,
@@ -250,6 +307,7 @@ pub fn validate(
         series,
         dropped_series: r.dropped_series,
         cohort_outcomes,
+        cohort_metrics,
     })
 }
 

@@ -14,6 +14,7 @@
 use super::report::ValidSeries;
 use super::unix_nanos;
 use flagwire_core::histogram::Histogram;
+use flagwire_core::judge::MetricAgg;
 use flagwire_proto::v1::UsageRow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -33,6 +34,8 @@ pub struct Aggregate {
     pub errors: u64,
     /// Outcome latencies in microseconds.
     pub latency: Histogram,
+    /// The team's own metrics recorded for it, by name.
+    pub metrics: BTreeMap<String, MetricAgg>,
 }
 
 impl Aggregate {
@@ -41,6 +44,9 @@ impl Aggregate {
         self.successes = self.successes.saturating_add(other.successes);
         self.errors = self.errors.saturating_add(other.errors);
         self.latency.merge(&other.latency);
+        for (name, m) in &other.metrics {
+            self.metrics.entry(name.clone()).or_default().add(m);
+        }
     }
 
     /// The query row: error rate `errors / (successes + errors)` (0 with no outcomes) and the
@@ -64,6 +70,11 @@ impl Aggregate {
             p50_us: quantile(0.5),
             p95_us: quantile(0.95),
             p99_us: quantile(0.99),
+            metrics: self
+                .metrics
+                .iter()
+                .map(|(name, m)| super::custom::stat(name, m))
+                .collect(),
         }
     }
 }
@@ -361,6 +372,7 @@ mod tests {
                 successes: latencies.len() as u64 - 1,
                 errors: 1,
                 latency,
+                metrics: Default::default(),
             },
         }
     }

@@ -18,6 +18,7 @@ pub fn stats(cohort: &str, s: &Summary) -> CohortStats {
         p99_us: s.p99_us,
         evaluations: s.evaluations,
         errors: s.errors,
+        metrics: Vec::new(),
     }
 }
 
@@ -52,16 +53,22 @@ pub fn from_judgement(j: &Judgement, stage: u32, time: Timestamp) -> Decision {
             })
             .collect(),
         repeats: 1,
+        gates: Vec::new(),
     }
 }
 
-/// The wire form of a closed window with its cohort statistics.
+/// The wire form of a closed window with its cohort statistics (the team's metrics too).
 pub fn window(w: &Window) -> RolloutWindow {
+    let cohort = |label: &str, c: &flagwire_core::judge::Cohort| CohortStats {
+        metrics: c
+            .metrics
+            .iter()
+            .map(|(name, m)| crate::metrics::custom::stat(name, m))
+            .collect(),
+        ..stats(label, &Summary::of(c))
+    };
     RolloutWindow {
-        cohorts: vec![
-            stats("canary", &Summary::of(&w.canary)),
-            stats("control", &Summary::of(&w.control)),
-        ],
+        cohorts: vec![cohort("canary", &w.canary), cohort("control", &w.control)],
         ..super::evidence::to_proto(w)
     }
 }

@@ -19,6 +19,7 @@
 //! retention period by the driver.
 
 use crate::error::Result;
+use crate::metrics::custom;
 use crate::metrics::report::{ValidReport, ValidSeries};
 use crate::metrics::usage::Aggregate;
 use crate::metrics::{Ingested, Observer};
@@ -61,6 +62,7 @@ fn outcomes(a: &Aggregate) -> Cohort {
         successes: a.successes,
         errors: a.errors,
         latency: a.latency.clone(),
+        metrics: Default::default(),
     }
 }
 
@@ -90,7 +92,17 @@ fn credit(open: &mut Window, r: &ValidReport, id: &str, flags: &BTreeSet<String>
             c.add(&outcomes(&o.aggregate));
         }
     }
-    !series.is_empty() || !scoped.is_empty()
+    let metrics: Vec<_> = r
+        .cohort_metrics
+        .iter()
+        .filter(|m| m.rollout_id == id)
+        .collect();
+    for m in &metrics {
+        if let Some(c) = cohort(open, &m.cohort) {
+            c.metrics.entry(m.name.clone()).or_default().add(&m.agg);
+        }
+    }
+    !series.is_empty() || !scoped.is_empty() || !metrics.is_empty()
 }
 
 impl Observer for Evidence {
@@ -156,6 +168,14 @@ pub fn to_proto(w: &Window) -> RolloutWindow {
         late_reports: w.late_reports,
         dropped_series: w.dropped_series,
         series: vec![series("canary", &w.canary), series("control", &w.control)],
+        metrics: [("canary", &w.canary), ("control", &w.control)]
+            .into_iter()
+            .flat_map(|(label, c)| {
+                c.metrics
+                    .iter()
+                    .map(move |(name, m)| custom::to_series(name, label, "", m))
+            })
+            .collect(),
     }
 }
 
@@ -173,6 +193,12 @@ fn from_proto(p: &RolloutWindow) -> Window {
                     .as_ref()
                     .and_then(|h| Histogram::from_proto(h).ok())
                     .unwrap_or_default(),
+                metrics: p
+                    .metrics
+                    .iter()
+                    .filter(|m| m.cohort == label)
+                    .map(|m| (m.name.clone(), custom::from_series(m)))
+                    .collect(),
             })
             .unwrap_or_default()
     };

@@ -319,4 +319,32 @@ impl AdminService for Admin {
         let messages = crate::backup::responses(snapshot, batch).map(Ok);
         ok(Box::pin(futures::stream::iter(messages)))
     }
+
+    async fn define_metric(&self, r: Request<DefineMetricRequest>) -> Reply<DefineMetricResponse> {
+        let m = meta(&r, &r.get_ref().reason)?;
+        let r = r.into_inner();
+        let metric = required(r.metric, "metric")?;
+        let metric = self
+            .catalog
+            .define_metric(&m, metric, r.expected_version)
+            .await?;
+        ok(DefineMetricResponse {
+            metric: Some(metric),
+        })
+    }
+
+    async fn list_metrics(&self, r: Request<ListMetricsRequest>) -> Reply<ListMetricsResponse> {
+        ok(ListMetricsResponse {
+            metrics: self.catalog.list_metrics(&r.get_ref().environment)?,
+        })
+    }
+
+    async fn delete_metric(&self, r: Request<DeleteMetricRequest>) -> Reply<DeleteMetricResponse> {
+        let m = meta(&r, &r.get_ref().reason)?;
+        let r = r.get_ref();
+        self.catalog
+            .delete_metric(&m, &r.environment, &r.name)
+            .await?;
+        ok(DeleteMetricResponse {})
+    }
 }

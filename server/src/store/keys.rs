@@ -16,6 +16,7 @@
 //! | `x/` | execution id | `Execution` (plan runs and kills) |
 //! | `q/` | scheduled change id | `ScheduledChange` |
 //! | `m/` | ramp id | `Ramp` |
+//! | `d/` | environment `/` metric name | `MetricDefinition` |
 //!
 //! Keys never contain `/` (validation allows only `[a-z0-9._-]`), so prefixes do not collide.
 //! Numbers are big-endian so byte order is numeric order.
@@ -91,6 +92,11 @@ pub fn scheduled(id: &str) -> Vec<u8> {
 /// A ramp.
 pub fn ramp(id: &str) -> Vec<u8> {
     join(b"m/", &[id.as_bytes()])
+}
+
+/// A metric definition.
+pub fn metric(env: &str, name: &str) -> Vec<u8> {
+    join(b"d/", &[env.as_bytes(), b"/", name.as_bytes()])
 }
 
 /// The smallest key greater than every key starting with `prefix`.

@@ -71,6 +71,7 @@ fn series(variant: &str, cohort: &str, evaluations: u64, latencies: &[u64], erro
 fn report(instance: &str, sequence: u64, ago: Duration, series: Vec<Series>) -> ReportRequest {
     let end = SystemTime::now() - ago;
     ReportRequest {
+        metrics: Vec::new(),
         cohort_outcomes: Vec::new(),
         instance_id: instance.into(),
         sequence,

@@ -17,9 +17,11 @@
 //! - [`flags`]: the life of a flag (create, update, toggle, archive, history, revert, delete)
 //!   and listing pages and filters.
 //! - [`segments`]: create, get, list, update, delete.
+//! - [`metrics`]: metric definitions (define, list, delete) and what they block.
 //! - [`tokens`]: tokens (create, list, revoke, roles) and the audit log they leave.
 
 mod environments;
 mod flags;
+mod metrics;
 mod segments;
 mod tokens;

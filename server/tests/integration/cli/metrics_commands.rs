@@ -37,6 +37,7 @@ async fn usage_and_instances_show_what_sdks_reported() {
     let mut metrics = server.metrics().await;
     metrics
         .report(ReportRequest {
+            metrics: Vec::new(),
             cohort_outcomes: Vec::new(),
             instance_id: INSTANCE.into(),
             sequence: 1,

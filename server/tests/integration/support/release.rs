@@ -206,6 +206,7 @@ pub fn window_report(
         });
     }
     ReportRequest {
+        metrics: Vec::new(),
         instance_id: instance.into(),
         sequence,
         sdk_name: "test".into(),

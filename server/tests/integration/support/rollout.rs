@@ -115,6 +115,7 @@ pub async fn report(
 ) {
     let accepted = metrics
         .report(ReportRequest {
+            metrics: Vec::new(),
             cohort_outcomes: Vec::new(),
             instance_id: instance.into(),
             sequence,

@@ -68,6 +68,8 @@ calls! {
     CreateApiToken(CreateApiTokenRequest) => create_api_token,
     RevokeApiToken(RevokeApiTokenRequest) => revoke_api_token,
     ListAuditEvents(ListAuditEventsRequest) => list_audit_events,
+    DefineMetric(DefineMetricRequest) => define_metric,
+    DeleteMetric(DeleteMetricRequest) => delete_metric,
 }
 
 /// `text` cut to a length a failure message can show (requests carry 5,000-byte descriptions).
@@ -102,8 +104,8 @@ pub fn problem(result: &Result<String, Status>, expected: Code, says: &str) -> O
 }
 
 /// Everything an admin can observe of the store: flags (archived too), environments, the
-/// segments of each, tokens (revoked too) and the number of audit events, which every write
-/// adds to.
+/// segments of each, tokens (revoked too), metric definitions and the number of audit events,
+/// which every write adds to.
 pub async fn fingerprint(admin: &mut Admin) -> String {
     let flags = admin
         .list_flags(ListFlagsRequest {
@@ -128,6 +130,11 @@ pub async fn fingerprint(admin: &mut Admin) -> String {
         };
         segments.push(admin.list_segments(request).await.unwrap().into_inner());
     }
+    let metrics = admin
+        .list_metrics(ListMetricsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
     let tokens = admin
         .list_api_tokens(ListApiTokensRequest {
             include_revoked: true,
@@ -144,7 +151,7 @@ pub async fn fingerprint(admin: &mut Admin) -> String {
         .unwrap()
         .into_inner();
     format!(
-        "{flags:?}{envs:?}{segments:?}{tokens:?}{}",
+        "{flags:?}{envs:?}{segments:?}{metrics:?}{tokens:?}{}",
         audit.events.len()
     )
 }

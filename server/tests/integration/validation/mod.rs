@@ -1,13 +1,14 @@
 //! Bad input gets INVALID_ARGUMENT naming the field path and the reason, and changes nothing:
 //! one table of described cases ([`Case`]) over every request that checks its input (flags,
-//! environments, segments, tokens, audit paging), sent in one loop ([`assert_table`]) that also
-//! checks the store is unchanged after each case and reports every failing case at once.
+//! environments, segments, tokens, metric definitions, audit paging), sent in one loop
+//! ([`assert_table`]) that also checks the store is unchanged after each case and reports every
+//! failing case at once.
 //!
 //! The server runs in process ([`InProcess`]): nothing here depends on the process (exit codes,
 //! signals, the CLI), and not starting one is the fastest way to send seventy requests.
 //!
 //! - [`flags`]: CreateFlag, UpdateFlag and SetFlagEnabled cases.
-//! - [`objects`]: environments, segments, tokens and audit paging.
+//! - [`objects`]: environments, segments, tokens, metric definitions and audit paging.
 
 mod flags;
 mod objects;

@@ -69,7 +69,23 @@ fn token(name: &str, role: Role, environment: &str) -> CreateApiTokenRequest {
     }
 }
 
-/// The environment, segment, token and audit cases.
+/// Defines metric `m` in production (a valid rate metric) changed by `edit`.
+fn metric(edit: impl FnOnce(&mut MetricDefinition)) -> DefineMetricRequest {
+    let mut metric = MetricDefinition {
+        environment: "production".into(),
+        name: "mem0.write".into(),
+        kind: MetricKind::Rate as i32,
+        direction: MetricDirection::HigherIsBetter as i32,
+        ..Default::default()
+    };
+    edit(&mut metric);
+    DefineMetricRequest {
+        metric: Some(metric),
+        ..Default::default()
+    }
+}
+
+/// The environment, segment, token, metric and audit cases.
 pub fn cases() -> Vec<Case> {
     vec![
         row("an environment key with capitals")
@@ -154,6 +170,30 @@ pub fn cases() -> Vec<Case> {
         row("an admin token bound to an environment")
             .sends(token("ops", Role::Admin, "production"))
             .names("environment", "only ROLE_SDK tokens"),
+        row("a metric without a definition")
+            .sends(DefineMetricRequest::default())
+            .names("metric", "required"),
+        row("a metric name with capitals")
+            .sends(metric(|m| m.name = "Mem0".into()))
+            .names("metric.name", "lowercase letters"),
+        row("a metric name of 65 characters")
+            .sends(metric(|m| m.name = "m".repeat(65)))
+            .names("metric.name", "at most 64"),
+        row("a metric in an unknown environment")
+            .sends(metric(|m| m.environment = "mars".into()))
+            .names("metric.environment", "no environment \"mars\""),
+        row("a metric without a kind")
+            .sends(metric(|m| m.kind = 0))
+            .names("metric.kind", "required"),
+        row("a metric of an unknown kind")
+            .sends(metric(|m| m.kind = 99))
+            .names("metric.kind", "required"),
+        row("a metric without a direction")
+            .sends(metric(|m| m.direction = 0))
+            .names("metric.direction", "required"),
+        row("a metric unit of 33 characters")
+            .sends(metric(|m| m.unit = "u".repeat(33)))
+            .names("metric.unit", "at most 32"),
         row("an audit page token that is not one")
             .sends(ListAuditEventsRequest {
                 page_token: "x".into(),

@@ -6,6 +6,8 @@ import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2"
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Environment, Flag, Segment } from "./flag_pb.js";
 import { file_flagwire_v1_flag } from "./flag_pb.js";
+import type { MetricDefinition } from "./metrics_pb.js";
+import { file_flagwire_v1_metrics } from "./metrics_pb.js";
 import type { Release } from "./release_pb.js";
 import { file_flagwire_v1_release } from "./release_pb.js";
 import type { RollbackPlan, Rollout } from "./rollout_pb.js";
@@ -16,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file flagwire/v1/bundle.proto.
  */
 export const file_flagwire_v1_bundle: GenFile = /*@__PURE__*/
-  fileDesc("ChhmbGFnd2lyZS92MS9idW5kbGUucHJvdG8SC2ZsYWd3aXJlLnYxIpYCCgZCdW5kbGUSDwoHdmVyc2lvbhgBIAEoDRIuCgxlbnZpcm9ubWVudHMYAiADKAsyGC5mbGFnd2lyZS52MS5FbnZpcm9ubWVudBIgCgVmbGFncxgDIAMoCzIRLmZsYWd3aXJlLnYxLkZsYWcSJgoIc2VnbWVudHMYBCADKAsyFC5mbGFnd2lyZS52MS5TZWdtZW50EiYKCHJvbGxvdXRzGAUgAygLMhQuZmxhZ3dpcmUudjEuUm9sbG91dBIxCg5yb2xsYmFja19wbGFucxgGIAMoCzIZLmZsYWd3aXJlLnYxLlJvbGxiYWNrUGxhbhImCghyZWxlYXNlcxgHIAMoCzIULmZsYWd3aXJlLnYxLlJlbGVhc2UimQIKDEJ1bmRsZU9iamVjdBIvCgtlbnZpcm9ubWVudBgBIAEoCzIYLmZsYWd3aXJlLnYxLkVudmlyb25tZW50SAASIQoEZmxhZxgCIAEoCzIRLmZsYWd3aXJlLnYxLkZsYWdIABInCgdzZWdtZW50GAMgASgLMhQuZmxhZ3dpcmUudjEuU2VnbWVudEgAEicKB3JvbGxvdXQYBCABKAsyFC5mbGFnd2lyZS52MS5Sb2xsb3V0SAASMgoNcm9sbGJhY2tfcGxhbhgFIAEoCzIZLmZsYWd3aXJlLnYxLlJvbGxiYWNrUGxhbkgAEicKB3JlbGVhc2UYBiABKAsyFC5mbGFnd2lyZS52MS5SZWxlYXNlSABCBgoEa2luZCLWAQoMQnVuZGxlQ2hhbmdlEi8KBmFjdGlvbhgBIAEoDjIfLmZsYWd3aXJlLnYxLkJ1bmRsZUNoYW5nZUFjdGlvbhIVCg1yZXNvdXJjZV90eXBlGAIgASgJEhQKDHJlc291cmNlX2tleRgDIAEoCRITCgtlbnZpcm9ubWVudBgEIAEoCRIpCgZiZWZvcmUYBSABKAsyGS5mbGFnd2lyZS52MS5CdW5kbGVPYmplY3QSKAoFYWZ0ZXIYBiABKAsyGS5mbGFnd2lyZS52MS5CdW5kbGVPYmplY3QqnQEKEkJ1bmRsZUNoYW5nZUFjdGlvbhIkCiBCVU5ETEVfQ0hBTkdFX0FDVElPTl9VTlNQRUNJRklFRBAAEh8KG0JVTkRMRV9DSEFOR0VfQUNUSU9OX0NSRUFURRABEh8KG0JVTkRMRV9DSEFOR0VfQUNUSU9OX1VQREFURRACEh8KG0JVTkRMRV9DSEFOR0VfQUNUSU9OX0RFTEVURRADYgZwcm90bzM", [file_flagwire_v1_flag, file_flagwire_v1_release, file_flagwire_v1_rollout]);
+  fileDesc("ChhmbGFnd2lyZS92MS9idW5kbGUucHJvdG8SC2ZsYWd3aXJlLnYxIsYCCgZCdW5kbGUSDwoHdmVyc2lvbhgBIAEoDRIuCgxlbnZpcm9ubWVudHMYAiADKAsyGC5mbGFnd2lyZS52MS5FbnZpcm9ubWVudBIgCgVmbGFncxgDIAMoCzIRLmZsYWd3aXJlLnYxLkZsYWcSJgoIc2VnbWVudHMYBCADKAsyFC5mbGFnd2lyZS52MS5TZWdtZW50EiYKCHJvbGxvdXRzGAUgAygLMhQuZmxhZ3dpcmUudjEuUm9sbG91dBIxCg5yb2xsYmFja19wbGFucxgGIAMoCzIZLmZsYWd3aXJlLnYxLlJvbGxiYWNrUGxhbhImCghyZWxlYXNlcxgHIAMoCzIULmZsYWd3aXJlLnYxLlJlbGVhc2USLgoHbWV0cmljcxgIIAMoCzIdLmZsYWd3aXJlLnYxLk1ldHJpY0RlZmluaXRpb24imQIKDEJ1bmRsZU9iamVjdBIvCgtlbnZpcm9ubWVudBgBIAEoCzIYLmZsYWd3aXJlLnYxLkVudmlyb25tZW50SAASIQoEZmxhZxgCIAEoCzIRLmZsYWd3aXJlLnYxLkZsYWdIABInCgdzZWdtZW50GAMgASgLMhQuZmxhZ3dpcmUudjEuU2VnbWVudEgAEicKB3JvbGxvdXQYBCABKAsyFC5mbGFnd2lyZS52MS5Sb2xsb3V0SAASMgoNcm9sbGJhY2tfcGxhbhgFIAEoCzIZLmZsYWd3aXJlLnYxLlJvbGxiYWNrUGxhbkgAEicKB3JlbGVhc2UYBiABKAsyFC5mbGFnd2lyZS52MS5SZWxlYXNlSABCBgoEa2luZCLWAQoMQnVuZGxlQ2hhbmdlEi8KBmFjdGlvbhgBIAEoDjIfLmZsYWd3aXJlLnYxLkJ1bmRsZUNoYW5nZUFjdGlvbhIVCg1yZXNvdXJjZV90eXBlGAIgASgJEhQKDHJlc291cmNlX2tleRgDIAEoCRITCgtlbnZpcm9ubWVudBgEIAEoCRIpCgZiZWZvcmUYBSABKAsyGS5mbGFnd2lyZS52MS5CdW5kbGVPYmplY3QSKAoFYWZ0ZXIYBiABKAsyGS5mbGFnd2lyZS52MS5CdW5kbGVPYmplY3QqnQEKEkJ1bmRsZUNoYW5nZUFjdGlvbhIkCiBCVU5ETEVfQ0hBTkdFX0FDVElPTl9VTlNQRUNJRklFRBAAEh8KG0JVTkRMRV9DSEFOR0VfQUNUSU9OX0NSRUFURRABEh8KG0JVTkRMRV9DSEFOR0VfQUNUSU9OX1VQREFURRACEh8KG0JVTkRMRV9DSEFOR0VfQUNUSU9OX0RFTEVURRADYgZwcm90bzM", [file_flagwire_v1_flag, file_flagwire_v1_metrics, file_flagwire_v1_release, file_flagwire_v1_rollout]);
 
 /**
  * Flags as code: a whole catalog definition, as `flagwire export` writes it and `flagwire import`
@@ -78,6 +80,13 @@ export type Bundle = Message<"flagwire.v1.Bundle"> & {
    * @generated from field: repeated flagwire.v1.Release releases = 7;
    */
   releases: Release[];
+
+  /**
+   * Metric definitions of every environment (gates name them).
+   *
+   * @generated from field: repeated flagwire.v1.MetricDefinition metrics = 8;
+   */
+  metrics: MetricDefinition[];
 };
 
 /**

@@ -2,8 +2,8 @@
 // @generated from file flagwire/v1/metrics.proto (package flagwire.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file flagwire/v1/metrics.proto.
  */
 export const file_flagwire_v1_metrics: GenFile = /*@__PURE__*/
-  fileDesc("ChlmbGFnd2lyZS92MS9tZXRyaWNzLnByb3RvEgtmbGFnd2lyZS52MSJ8ChRFeHBvbmVudGlhbEhpc3RvZ3JhbRINCgVzY2FsZRgBIAEoERINCgVjb3VudBgCIAEoBBILCgNzdW0YAyABKAESEgoKemVyb19jb3VudBgEIAEoBBIOCgZvZmZzZXQYBSABKBESFQoNYnVja2V0X2NvdW50cxgGIAMoBCIsCgtSZWFzb25Db3VudBIOCgZyZWFzb24YASABKAkSDQoFY291bnQYAiABKAQi2AEKBlNlcmllcxIQCghmbGFnX2tleRgBIAEoCRIPCgd2YXJpYW50GAIgASgJEg4KBmNvaG9ydBgDIAEoCRISCgpyb2xsb3V0X2lkGAQgASgJEi0KC2V2YWx1YXRpb25zGAUgAygLMhguZmxhZ3dpcmUudjEuUmVhc29uQ291bnQSEQoJc3VjY2Vzc2VzGAYgASgEEg4KBmVycm9ycxgHIAEoBBI1CgpsYXRlbmN5X3VzGAggASgLMiEuZmxhZ3dpcmUudjEuRXhwb25lbnRpYWxIaXN0b2dyYW0i4AIKDVJlcG9ydFJlcXVlc3QSEwoLaW5zdGFuY2VfaWQYASABKAkSEAoIc2VxdWVuY2UYAiABKAQSEAoIc2RrX25hbWUYAyABKAkSEwoLc2RrX3ZlcnNpb24YBCABKAkSEwoLZW52aXJvbm1lbnQYBSABKAkSGAoQYXBwbGllZF9yZXZpc2lvbhgGIAEoBBIwCgx3aW5kb3dfc3RhcnQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCndpbmRvd19lbmQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiMKBnNlcmllcxgJIAMoCzITLmZsYWd3aXJlLnYxLlNlcmllcxIWCg5kcm9wcGVkX3NlcmllcxgKIAEoBBIzCg9jb2hvcnRfb3V0Y29tZXMYCyADKAsyGi5mbGFnd2lyZS52MS5Db2hvcnRPdXRjb21lIo0BCg1Db2hvcnRPdXRjb21lEhIKCnJlbGVhc2VfaWQYASABKAkSDgoGY29ob3J0GAIgASgJEhEKCXN1Y2Nlc3NlcxgDIAEoBBIOCgZlcnJvcnMYBCABKAQSNQoKbGF0ZW5jeV91cxgFIAEoCzIhLmZsYWd3aXJlLnYxLkV4cG9uZW50aWFsSGlzdG9ncmFtIiIKDlJlcG9ydFJlc3BvbnNlEhAKCGFjY2VwdGVkGAEgASgIIpYBCg9HZXRVc2FnZVJlcXVlc3QSEwoLZW52aXJvbm1lbnQYASABKAkSEAoIZmxhZ19rZXkYAiABKAkSLgoKc3RhcnRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIrkBCghVc2FnZVJvdxIQCghmbGFnX2tleRgBIAEoCRIPCgd2YXJpYW50GAIgASgJEg4KBmNvaG9ydBgDIAEoCRITCgtldmFsdWF0aW9ucxgEIAEoBBIRCglzdWNjZXNzZXMYBSABKAQSDgoGZXJyb3JzGAYgASgEEhIKCmVycm9yX3JhdGUYByABKAESDgoGcDUwX3VzGAggASgBEg4KBnA5NV91cxgJIAEoARIOCgZwOTlfdXMYCiABKAEiNwoQR2V0VXNhZ2VSZXNwb25zZRIjCgRyb3dzGAEgAygLMhUuZmxhZ3dpcmUudjEuVXNhZ2VSb3ci7AEKCEluc3RhbmNlEhMKC2luc3RhbmNlX2lkGAEgASgJEhAKCHNka19uYW1lGAIgASgJEhMKC3Nka192ZXJzaW9uGAMgASgJEhMKC2Vudmlyb25tZW50GAQgASgJEjMKD2Nvbm5lY3RlZF9zaW5jZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJbGFzdF9zZWVuGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIYChBhcHBsaWVkX3JldmlzaW9uGAcgASgEEhEKCWNvbm5lY3RlZBgIIAEoCCIrChRMaXN0SW5zdGFuY2VzUmVxdWVzdBITCgtlbnZpcm9ubWVudBgBIAEoCSJBChVMaXN0SW5zdGFuY2VzUmVzcG9uc2USKAoJaW5zdGFuY2VzGAEgAygLMhUuZmxhZ3dpcmUudjEuSW5zdGFuY2UiRQocQ291bnRBcHBsaWVkSW5zdGFuY2VzUmVxdWVzdBITCgtlbnZpcm9ubWVudBgBIAEoCRIQCghyZXZpc2lvbhgCIAEoBCJ6Ch1Db3VudEFwcGxpZWRJbnN0YW5jZXNSZXNwb25zZRIRCgljb25uZWN0ZWQYASABKA0SDwoHYXBwbGllZBgCIAEoDRI1ChFsYXN0X2FwcGxpZWRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAy5AIKDk1ldHJpY3NTZXJ2aWNlEkEKBlJlcG9ydBIaLmZsYWd3aXJlLnYxLlJlcG9ydFJlcXVlc3QaGy5mbGFnd2lyZS52MS5SZXBvcnRSZXNwb25zZRJHCghHZXRVc2FnZRIcLmZsYWd3aXJlLnYxLkdldFVzYWdlUmVxdWVzdBodLmZsYWd3aXJlLnYxLkdldFVzYWdlUmVzcG9uc2USVgoNTGlzdEluc3RhbmNlcxIhLmZsYWd3aXJlLnYxLkxpc3RJbnN0YW5jZXNSZXF1ZXN0GiIuZmxhZ3dpcmUudjEuTGlzdEluc3RhbmNlc1Jlc3BvbnNlEm4KFUNvdW50QXBwbGllZEluc3RhbmNlcxIpLmZsYWd3aXJlLnYxLkNvdW50QXBwbGllZEluc3RhbmNlc1JlcXVlc3QaKi5mbGFnd2lyZS52MS5Db3VudEFwcGxpZWRJbnN0YW5jZXNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChlmbGFnd2lyZS92MS9tZXRyaWNzLnByb3RvEgtmbGFnd2lyZS52MSJ8ChRFeHBvbmVudGlhbEhpc3RvZ3JhbRINCgVzY2FsZRgBIAEoERINCgVjb3VudBgCIAEoBBILCgNzdW0YAyABKAESEgoKemVyb19jb3VudBgEIAEoBBIOCgZvZmZzZXQYBSABKBESFQoNYnVja2V0X2NvdW50cxgGIAMoBCIsCgtSZWFzb25Db3VudBIOCgZyZWFzb24YASABKAkSDQoFY291bnQYAiABKAQi2AEKBlNlcmllcxIQCghmbGFnX2tleRgBIAEoCRIPCgd2YXJpYW50GAIgASgJEg4KBmNvaG9ydBgDIAEoCRISCgpyb2xsb3V0X2lkGAQgASgJEi0KC2V2YWx1YXRpb25zGAUgAygLMhguZmxhZ3dpcmUudjEuUmVhc29uQ291bnQSEQoJc3VjY2Vzc2VzGAYgASgEEg4KBmVycm9ycxgHIAEoBBI1CgpsYXRlbmN5X3VzGAggASgLMiEuZmxhZ3dpcmUudjEuRXhwb25lbnRpYWxIaXN0b2dyYW0ijAMKDVJlcG9ydFJlcXVlc3QSEwoLaW5zdGFuY2VfaWQYASABKAkSEAoIc2VxdWVuY2UYAiABKAQSEAoIc2RrX25hbWUYAyABKAkSEwoLc2RrX3ZlcnNpb24YBCABKAkSEwoLZW52aXJvbm1lbnQYBSABKAkSGAoQYXBwbGllZF9yZXZpc2lvbhgGIAEoBBIwCgx3aW5kb3dfc3RhcnQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCndpbmRvd19lbmQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiMKBnNlcmllcxgJIAMoCzITLmZsYWd3aXJlLnYxLlNlcmllcxIWCg5kcm9wcGVkX3NlcmllcxgKIAEoBBIzCg9jb2hvcnRfb3V0Y29tZXMYCyADKAsyGi5mbGFnd2lyZS52MS5Db2hvcnRPdXRjb21lEioKB21ldHJpY3MYDCADKAsyGS5mbGFnd2lyZS52MS5NZXRyaWNTZXJpZXMipAIKDE1ldHJpY1NlcmllcxIMCgRuYW1lGAEgASgJEhAKCGZsYWdfa2V5GAIgASgJEg8KB3ZhcmlhbnQYAyABKAkSDgoGY29ob3J0GAQgASgJEhIKCnJvbGxvdXRfaWQYBSABKAkSDQoFY291bnQYBiABKAQSCwoDc3VtGAcgASgBEhYKDnN1bV9vZl9zcXVhcmVzGAggASgBEjQKCWhpc3RvZ3JhbRgJIAEoCzIhLmZsYWd3aXJlLnYxLkV4cG9uZW50aWFsSGlzdG9ncmFtEhEKCXN1Y2Nlc3NlcxgKIAEoBBIQCghmYWlsdXJlcxgLIAEoBBIQCghyZXF1ZXN0cxgMIAEoBBIeChZyZXF1ZXN0X3N1bV9vZl9zcXVhcmVzGA0gASgBIsEBChBNZXRyaWNEZWZpbml0aW9uEhMKC2Vudmlyb25tZW50GAEgASgJEgwKBG5hbWUYAiABKAkSJQoEa2luZBgDIAEoDjIXLmZsYWd3aXJlLnYxLk1ldHJpY0tpbmQSDAoEdW5pdBgEIAEoCRIvCglkaXJlY3Rpb24YBSABKA4yHC5mbGFnd2lyZS52MS5NZXRyaWNEaXJlY3Rpb24SEwoLZGVzY3JpcHRpb24YBiABKAkSDwoHdmVyc2lvbhgHIAEoBCJOCgpNZXRyaWNTdGF0EgwKBG5hbWUYASABKAkSCQoBbhgCIAEoBBINCgV2YWx1ZRgDIAEoARILCgNwOTUYBCABKAESCwoDcDk5GAUgASgBIo0BCg1Db2hvcnRPdXRjb21lEhIKCnJlbGVhc2VfaWQYASABKAkSDgoGY29ob3J0GAIgASgJEhEKCXN1Y2Nlc3NlcxgDIAEoBBIOCgZlcnJvcnMYBCABKAQSNQoKbGF0ZW5jeV91cxgFIAEoCzIhLmZsYWd3aXJlLnYxLkV4cG9uZW50aWFsSGlzdG9ncmFtIiIKDlJlcG9ydFJlc3BvbnNlEhAKCGFjY2VwdGVkGAEgASgIIpYBCg9HZXRVc2FnZVJlcXVlc3QSEwoLZW52aXJvbm1lbnQYASABKAkSEAoIZmxhZ19rZXkYAiABKAkSLgoKc3RhcnRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIuMBCghVc2FnZVJvdxIQCghmbGFnX2tleRgBIAEoCRIPCgd2YXJpYW50GAIgASgJEg4KBmNvaG9ydBgDIAEoCRITCgtldmFsdWF0aW9ucxgEIAEoBBIRCglzdWNjZXNzZXMYBSABKAQSDgoGZXJyb3JzGAYgASgEEhIKCmVycm9yX3JhdGUYByABKAESDgoGcDUwX3VzGAggASgBEg4KBnA5NV91cxgJIAEoARIOCgZwOTlfdXMYCiABKAESKAoHbWV0cmljcxgLIAMoCzIXLmZsYWd3aXJlLnYxLk1ldHJpY1N0YXQiNwoQR2V0VXNhZ2VSZXNwb25zZRIjCgRyb3dzGAEgAygLMhUuZmxhZ3dpcmUudjEuVXNhZ2VSb3ci7AEKCEluc3RhbmNlEhMKC2luc3RhbmNlX2lkGAEgASgJEhAKCHNka19uYW1lGAIgASgJEhMKC3Nka192ZXJzaW9uGAMgASgJEhMKC2Vudmlyb25tZW50GAQgASgJEjMKD2Nvbm5lY3RlZF9zaW5jZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJbGFzdF9zZWVuGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIYChBhcHBsaWVkX3JldmlzaW9uGAcgASgEEhEKCWNvbm5lY3RlZBgIIAEoCCIrChRMaXN0SW5zdGFuY2VzUmVxdWVzdBITCgtlbnZpcm9ubWVudBgBIAEoCSJBChVMaXN0SW5zdGFuY2VzUmVzcG9uc2USKAoJaW5zdGFuY2VzGAEgAygLMhUuZmxhZ3dpcmUudjEuSW5zdGFuY2UiRQocQ291bnRBcHBsaWVkSW5zdGFuY2VzUmVxdWVzdBITCgtlbnZpcm9ubWVudBgBIAEoCRIQCghyZXZpc2lvbhgCIAEoBCJ6Ch1Db3VudEFwcGxpZWRJbnN0YW5jZXNSZXNwb25zZRIRCgljb25uZWN0ZWQYASABKA0SDwoHYXBwbGllZBgCIAEoDRI1ChFsYXN0X2FwcGxpZWRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqlgEKCk1ldHJpY0tpbmQSGwoXTUVUUklDX0tJTkRfVU5TUEVDSUZJRUQQABIUChBNRVRSSUNfS0lORF9SQVRFEAESFAoQTUVUUklDX0tJTkRfTUVBThACEhwKGE1FVFJJQ19LSU5EX0RJU1RSSUJVVElPThADEiEKHU1FVFJJQ19LSU5EX0NPVU5UX1BFUl9SRVFVRVNUEAQqgAEKD01ldHJpY0RpcmVjdGlvbhIgChxNRVRSSUNfRElSRUNUSU9OX1VOU1BFQ0lGSUVEEAASJQohTUVUUklDX0RJUkVDVElPTl9ISUdIRVJfSVNfQkVUVEVSEAESJAogTUVUUklDX0RJUkVDVElPTl9MT1dFUl9JU19CRVRURVIQAjLkAgoOTWV0cmljc1NlcnZpY2USQQoGUmVwb3J0EhouZmxhZ3dpcmUudjEuUmVwb3J0UmVxdWVzdBobLmZsYWd3aXJlLnYxLlJlcG9ydFJlc3BvbnNlEkcKCEdldFVzYWdlEhwuZmxhZ3dpcmUudjEuR2V0VXNhZ2VSZXF1ZXN0Gh0uZmxhZ3dpcmUudjEuR2V0VXNhZ2VSZXNwb25zZRJWCg1MaXN0SW5zdGFuY2VzEiEuZmxhZ3dpcmUudjEuTGlzdEluc3RhbmNlc1JlcXVlc3QaIi5mbGFnd2lyZS52MS5MaXN0SW5zdGFuY2VzUmVzcG9uc2USbgoVQ291bnRBcHBsaWVkSW5zdGFuY2VzEikuZmxhZ3dpcmUudjEuQ291bnRBcHBsaWVkSW5zdGFuY2VzUmVxdWVzdBoqLmZsYWd3aXJlLnYxLkNvdW50QXBwbGllZEluc3RhbmNlc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * A base-2 exponential histogram of positive values (OpenTelemetry layout).
@@ -253,6 +253,14 @@ export type ReportRequest = Message<"flagwire.v1.ReportRequest"> & {
    * @generated from field: repeated flagwire.v1.CohortOutcome cohort_outcomes = 11;
    */
   cohortOutcomes: CohortOutcome[];
+
+  /**
+   * The team's own metrics (track, track_outcome, observe), per flag variant and per release
+   * cohort.
+   *
+   * @generated from field: repeated flagwire.v1.MetricSeries metrics = 12;
+   */
+  metrics: MetricSeries[];
 };
 
 /**
@@ -261,6 +269,230 @@ export type ReportRequest = Message<"flagwire.v1.ReportRequest"> & {
  */
 export const ReportRequestSchema: GenMessage<ReportRequest> = /*@__PURE__*/
   messageDesc(file_flagwire_v1_metrics, 3);
+
+/**
+ * One of the team's own metrics in one window, attributed either to a flag's variant (for
+ * usage: `flag_key` set, like a Series) or to a release cohort (what gates judge: `flag_key`
+ * empty, `rollout_id` and `cohort` set; counted once per request scope, like CohortOutcome).
+ * Which fields are filled depends on how the SDK recorded it, not on the metric's definition:
+ * track(name, value) fills count/sum/sum_of_squares and the request fields; observe(name, value)
+ * also the histogram; track_outcome(name, ok) fills successes/failures.
+ *
+ * @generated from message flagwire.v1.MetricSeries
+ */
+export type MetricSeries = Message<"flagwire.v1.MetricSeries"> & {
+  /**
+   * The metric's name (lowercase letters, digits, '.', '_', '-'; at most 64 characters).
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The flag (per-flag attribution), or empty (release-cohort attribution).
+   *
+   * @generated from field: string flag_key = 2;
+   */
+  flagKey: string;
+
+  /**
+   * The variant served (per-flag attribution).
+   *
+   * @generated from field: string variant = 3;
+   */
+  variant: string;
+
+  /**
+   * The split entry label served: "canary", "control", or empty.
+   *
+   * @generated from field: string cohort = 4;
+   */
+  cohort: string;
+
+  /**
+   * The release (the splits' rollout_id), if any.
+   *
+   * @generated from field: string rollout_id = 5;
+   */
+  rolloutId: string;
+
+  /**
+   * Values recorded (track, observe).
+   *
+   * @generated from field: uint64 count = 6;
+   */
+  count: bigint;
+
+  /**
+   * Their sum.
+   *
+   * @generated from field: double sum = 7;
+   */
+  sum: number;
+
+  /**
+   * The sum of their squares (the variance of a mean).
+   *
+   * @generated from field: double sum_of_squares = 8;
+   */
+  sumOfSquares: number;
+
+  /**
+   * observe(): the values' distribution, in the latency histogram's layout (positive values).
+   *
+   * @generated from field: flagwire.v1.ExponentialHistogram histogram = 9;
+   */
+  histogram?: ExponentialHistogram | undefined;
+
+  /**
+   * track_outcome(): how many succeeded.
+   *
+   * @generated from field: uint64 successes = 10;
+   */
+  successes: bigint;
+
+  /**
+   * track_outcome(): how many failed.
+   *
+   * @generated from field: uint64 failures = 11;
+   */
+  failures: bigint;
+
+  /**
+   * Measured requests (scopes) that recorded this metric at least once.
+   *
+   * @generated from field: uint64 requests = 12;
+   */
+  requests: bigint;
+
+  /**
+   * The sum over those requests of the square of each request's total (the variance of a
+   * per-request count; requests that recorded nothing add zero, and the number of requests is
+   * the cohort's outcomes).
+   *
+   * @generated from field: double request_sum_of_squares = 13;
+   */
+  requestSumOfSquares: number;
+};
+
+/**
+ * Describes the message flagwire.v1.MetricSeries.
+ * Use `create(MetricSeriesSchema)` to create a new message.
+ */
+export const MetricSeriesSchema: GenMessage<MetricSeries> = /*@__PURE__*/
+  messageDesc(file_flagwire_v1_metrics, 4);
+
+/**
+ * A metric as the team defines it for an environment: what gates may name.
+ *
+ * @generated from message flagwire.v1.MetricDefinition
+ */
+export type MetricDefinition = Message<"flagwire.v1.MetricDefinition"> & {
+  /**
+   * The environment.
+   *
+   * @generated from field: string environment = 1;
+   */
+  environment: string;
+
+  /**
+   * The name SDKs record it under.
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * How it is read.
+   *
+   * @generated from field: flagwire.v1.MetricKind kind = 3;
+   */
+  kind: MetricKind;
+
+  /**
+   * Unit for people, e.g. "ms", "%", "score".
+   *
+   * @generated from field: string unit = 4;
+   */
+  unit: string;
+
+  /**
+   * Which way is better (what a relative gate guards against).
+   *
+   * @generated from field: flagwire.v1.MetricDirection direction = 5;
+   */
+  direction: MetricDirection;
+
+  /**
+   * Free text.
+   *
+   * @generated from field: string description = 6;
+   */
+  description: string;
+
+  /**
+   * Increases by one per change.
+   *
+   * @generated from field: uint64 version = 7;
+   */
+  version: bigint;
+};
+
+/**
+ * Describes the message flagwire.v1.MetricDefinition.
+ * Use `create(MetricDefinitionSchema)` to create a new message.
+ */
+export const MetricDefinitionSchema: GenMessage<MetricDefinition> = /*@__PURE__*/
+  messageDesc(file_flagwire_v1_metrics, 5);
+
+/**
+ * A metric's statistic for one cohort or variant.
+ *
+ * @generated from message flagwire.v1.MetricStat
+ */
+export type MetricStat = Message<"flagwire.v1.MetricStat"> & {
+  /**
+   * The metric.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Values, outcomes or requests behind it.
+   *
+   * @generated from field: uint64 n = 2;
+   */
+  n: bigint;
+
+  /**
+   * The rate, mean, per-request count, or (distributions) the median.
+   *
+   * @generated from field: double value = 3;
+   */
+  value: number;
+
+  /**
+   * Distributions: p95 and p99 (0 otherwise).
+   *
+   * @generated from field: double p95 = 4;
+   */
+  p95: number;
+
+  /**
+   * Distributions: p99.
+   *
+   * @generated from field: double p99 = 5;
+   */
+  p99: number;
+};
+
+/**
+ * Describes the message flagwire.v1.MetricStat.
+ * Use `create(MetricStatSchema)` to create a new message.
+ */
+export const MetricStatSchema: GenMessage<MetricStat> = /*@__PURE__*/
+  messageDesc(file_flagwire_v1_metrics, 6);
 
 /**
  * Measured outcomes of one release cohort in one window.
@@ -309,7 +541,7 @@ export type CohortOutcome = Message<"flagwire.v1.CohortOutcome"> & {
  * Use `create(CohortOutcomeSchema)` to create a new message.
  */
 export const CohortOutcomeSchema: GenMessage<CohortOutcome> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_metrics, 4);
+  messageDesc(file_flagwire_v1_metrics, 7);
 
 /**
  * Ingestion acknowledged.
@@ -330,7 +562,7 @@ export type ReportResponse = Message<"flagwire.v1.ReportResponse"> & {
  * Use `create(ReportResponseSchema)` to create a new message.
  */
 export const ReportResponseSchema: GenMessage<ReportResponse> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_metrics, 5);
+  messageDesc(file_flagwire_v1_metrics, 8);
 
 /**
  * Queries usage.
@@ -372,7 +604,7 @@ export type GetUsageRequest = Message<"flagwire.v1.GetUsageRequest"> & {
  * Use `create(GetUsageRequestSchema)` to create a new message.
  */
 export const GetUsageRequestSchema: GenMessage<GetUsageRequest> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_metrics, 6);
+  messageDesc(file_flagwire_v1_metrics, 9);
 
 /**
  * Usage of one (flag, variant, cohort).
@@ -449,6 +681,13 @@ export type UsageRow = Message<"flagwire.v1.UsageRow"> & {
    * @generated from field: double p99_us = 10;
    */
   p99Us: number;
+
+  /**
+   * The team's own metrics recorded for this flag, variant and cohort.
+   *
+   * @generated from field: repeated flagwire.v1.MetricStat metrics = 11;
+   */
+  metrics: MetricStat[];
 };
 
 /**
@@ -456,7 +695,7 @@ export type UsageRow = Message<"flagwire.v1.UsageRow"> & {
  * Use `create(UsageRowSchema)` to create a new message.
  */
 export const UsageRowSchema: GenMessage<UsageRow> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_metrics, 7);
+  messageDesc(file_flagwire_v1_metrics, 10);
 
 /**
  * Usage rows ordered by flag, variant, cohort.
@@ -477,7 +716,7 @@ export type GetUsageResponse = Message<"flagwire.v1.GetUsageResponse"> & {
  * Use `create(GetUsageResponseSchema)` to create a new message.
  */
 export const GetUsageResponseSchema: GenMessage<GetUsageResponse> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_metrics, 8);
+  messageDesc(file_flagwire_v1_metrics, 11);
 
 /**
  * One SDK instance.
@@ -547,7 +786,7 @@ export type Instance = Message<"flagwire.v1.Instance"> & {
  * Use `create(InstanceSchema)` to create a new message.
  */
 export const InstanceSchema: GenMessage<Instance> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_metrics, 9);
+  messageDesc(file_flagwire_v1_metrics, 12);
 
 /**
  * Lists instances.
@@ -568,7 +807,7 @@ export type ListInstancesRequest = Message<"flagwire.v1.ListInstancesRequest"> &
  * Use `create(ListInstancesRequestSchema)` to create a new message.
  */
 export const ListInstancesRequestSchema: GenMessage<ListInstancesRequest> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_metrics, 10);
+  messageDesc(file_flagwire_v1_metrics, 13);
 
 /**
  * The instances.
@@ -589,7 +828,7 @@ export type ListInstancesResponse = Message<"flagwire.v1.ListInstancesResponse">
  * Use `create(ListInstancesResponseSchema)` to create a new message.
  */
 export const ListInstancesResponseSchema: GenMessage<ListInstancesResponse> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_metrics, 11);
+  messageDesc(file_flagwire_v1_metrics, 14);
 
 /**
  * Counts instances that applied a revision.
@@ -617,7 +856,7 @@ export type CountAppliedInstancesRequest = Message<"flagwire.v1.CountAppliedInst
  * Use `create(CountAppliedInstancesRequestSchema)` to create a new message.
  */
 export const CountAppliedInstancesRequestSchema: GenMessage<CountAppliedInstancesRequest> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_metrics, 12);
+  messageDesc(file_flagwire_v1_metrics, 15);
 
 /**
  * The count.
@@ -652,7 +891,89 @@ export type CountAppliedInstancesResponse = Message<"flagwire.v1.CountAppliedIns
  * Use `create(CountAppliedInstancesResponseSchema)` to create a new message.
  */
 export const CountAppliedInstancesResponseSchema: GenMessage<CountAppliedInstancesResponse> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_metrics, 13);
+  messageDesc(file_flagwire_v1_metrics, 16);
+
+/**
+ * How a metric is read.
+ *
+ * @generated from enum flagwire.v1.MetricKind
+ */
+export enum MetricKind {
+  /**
+   * Not set.
+   *
+   * @generated from enum value: METRIC_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * successes / (successes + failures), from track_outcome.
+   *
+   * @generated from enum value: METRIC_KIND_RATE = 1;
+   */
+  RATE = 1,
+
+  /**
+   * The mean of the values tracked.
+   *
+   * @generated from enum value: METRIC_KIND_MEAN = 2;
+   */
+  MEAN = 2,
+
+  /**
+   * The distribution of the values observed (quantiles).
+   *
+   * @generated from enum value: METRIC_KIND_DISTRIBUTION = 3;
+   */
+  DISTRIBUTION = 3,
+
+  /**
+   * The number of events per measured request (e.g. cache hits per query).
+   *
+   * @generated from enum value: METRIC_KIND_COUNT_PER_REQUEST = 4;
+   */
+  COUNT_PER_REQUEST = 4,
+}
+
+/**
+ * Describes the enum flagwire.v1.MetricKind.
+ */
+export const MetricKindSchema: GenEnum<MetricKind> = /*@__PURE__*/
+  enumDesc(file_flagwire_v1_metrics, 0);
+
+/**
+ * Which way a metric is better.
+ *
+ * @generated from enum flagwire.v1.MetricDirection
+ */
+export enum MetricDirection {
+  /**
+   * Not set.
+   *
+   * @generated from enum value: METRIC_DIRECTION_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Higher is better (a success rate, a satisfaction score).
+   *
+   * @generated from enum value: METRIC_DIRECTION_HIGHER_IS_BETTER = 1;
+   */
+  HIGHER_IS_BETTER = 1,
+
+  /**
+   * Lower is better (a latency, stuck workflows).
+   *
+   * @generated from enum value: METRIC_DIRECTION_LOWER_IS_BETTER = 2;
+   */
+  LOWER_IS_BETTER = 2,
+}
+
+/**
+ * Describes the enum flagwire.v1.MetricDirection.
+ */
+export const MetricDirectionSchema: GenEnum<MetricDirection> = /*@__PURE__*/
+  enumDesc(file_flagwire_v1_metrics, 1);
 
 /**
  * What SDKs report about evaluations and outcomes, and what operators query of it.

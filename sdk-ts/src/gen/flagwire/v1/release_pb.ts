@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file flagwire/v1/release.proto.
  */
 export const file_flagwire_v1_release: GenFile = /*@__PURE__*/
-  fileDesc("ChlmbGFnd2lyZS92MS9yZWxlYXNlLnByb3RvEgtmbGFnd2lyZS52MSI5CgtSZWxlYXNlRmxhZxIQCghmbGFnX2tleRgBIAEoCRIYChBiYXNlbGluZV92YXJpYW50GAIgASgJIlEKCEF1ZGllbmNlEhYKDGJhc2lzX3BvaW50cxgBIAEoDUgAEhEKB3NlZ21lbnQYAiABKAlIABISCghldmVyeW9uZRgDIAEoCEgAQgYKBGtpbmQiqgMKBVN0YWdlEgwKBG5hbWUYASABKAkSJwoIYXVkaWVuY2UYAiABKAsyFS5mbGFnd2lyZS52MS5BdWRpZW5jZRIyCgh2YXJpYW50cxgDIAMoCzIgLmZsYWd3aXJlLnYxLlN0YWdlLlZhcmlhbnRzRW50cnkSLwoMbWluX2R1cmF0aW9uGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEh8KF21pbl9vdXRjb21lc19wZXJfY29ob3J0GAUgASgEEi8KDG1heF9kdXJhdGlvbhgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI7ChNtYXhfZHVyYXRpb25fcG9saWN5GAcgASgOMh4uZmxhZ3dpcmUudjEuTWF4RHVyYXRpb25Qb2xpY3kSGAoQcmVxdWlyZV9hcHByb3ZhbBgIIAEoCBIrCgpndWFyZHJhaWxzGAkgASgLMhcuZmxhZ3dpcmUudjEuR3VhcmRyYWlscxovCg1WYXJpYW50c0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiYgoIQXBwcm92YWwSDQoFc3RhZ2UYASABKA0SDQoFYWN0b3IYAiABKAkSKAoEdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGcmVhc29uGAQgASgJIuIHCgdSZWxlYXNlEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSEwoLZW52aXJvbm1lbnQYBCABKAkSJwoFZmxhZ3MYBSADKAsyGC5mbGFnd2lyZS52MS5SZWxlYXNlRmxhZxIiCgZzdGFnZXMYBiADKAsyEi5mbGFnd2lyZS52MS5TdGFnZRIrCgpndWFyZHJhaWxzGAcgASgLMhcuZmxhZ3dpcmUudjEuR3VhcmRyYWlscxIqCgZwb2xpY3kYCCABKAsyGi5mbGFnd2lyZS52MS5Sb2xsb3V0UG9saWN5EigKBXN0YXRlGAkgASgOMhkuZmxhZ3dpcmUudjEuUmVsZWFzZVN0YXRlEhUKDWN1cnJlbnRfc3RhZ2UYCiABKA0SDAoEc2FsdBgLIAEoCRIZChFyb2xsZWRfYmFja19mbGFncxgMIAMoCRIoCglhcHByb3ZhbHMYDSADKAsyFS5mbGFnd2lyZS52MS5BcHByb3ZhbBIoCglkZWNpc2lvbnMYDiADKAsyFS5mbGFnd2lyZS52MS5EZWNpc2lvbhIuCg9sYXRlc3RfZGVjaXNpb24YDyABKAsyFS5mbGFnd2lyZS52MS5EZWNpc2lvbhIUCgxzdGF0ZV9yZWFzb24YECABKAkSLwoLY3JlYXRlX3RpbWUYESABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnN0YXJ0X3RpbWUYEiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjQKEHN0YWdlX3N0YXJ0X3RpbWUYEyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGBQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5maW5hbF9yZXZpc2lvbhgVIAEoBBI1Cg9hY2tub3dsZWRnZW1lbnQYFiABKAsyHC5mbGFnd2lyZS52MS5BY2tub3dsZWRnZW1lbnQSMQoOdGltZV90b19kZXRlY3QYFyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SHQoVYmxhc3RfcmFkaXVzX3JlcXVlc3RzGBggASgEEhsKE2JsYXN0X3JhZGl1c19lcnJvcnMYGSABKAQSIQoZYmxhc3RfcmFkaXVzX2Jhc2lzX3BvaW50cxgaIAEoDRIrCgd3aW5kb3dzGBsgAygLMhouZmxhZ3dpcmUudjEuUm9sbG91dFdpbmRvdxIWCg5hcHByb3ZhbF9zdGFnZRgcIAEoDSI9ChRDcmVhdGVSZWxlYXNlUmVxdWVzdBIlCgdyZWxlYXNlGAEgASgLMhQuZmxhZ3dpcmUudjEuUmVsZWFzZSI+ChVDcmVhdGVSZWxlYXNlUmVzcG9uc2USJQoHcmVsZWFzZRgBIAEoCzIULmZsYWd3aXJlLnYxLlJlbGVhc2UiMQoTU3RhcnRSZWxlYXNlUmVxdWVzdBIKCgJpZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiPQoUU3RhcnRSZWxlYXNlUmVzcG9uc2USJQoHcmVsZWFzZRgBIAEoCzIULmZsYWd3aXJlLnYxLlJlbGVhc2UiNQoRR2V0UmVsZWFzZVJlcXVlc3QSCgoCaWQYASABKAkSFAoMd2luZG93X2xpbWl0GAIgASgNIjsKEkdldFJlbGVhc2VSZXNwb25zZRIlCgdyZWxlYXNlGAEgASgLMhQuZmxhZ3dpcmUudjEuUmVsZWFzZSI8ChNMaXN0UmVsZWFzZXNSZXF1ZXN0EhMKC2Vudmlyb25tZW50GAEgASgJEhAKCGZsYWdfa2V5GAIgASgJIj4KFExpc3RSZWxlYXNlc1Jlc3BvbnNlEiYKCHJlbGVhc2VzGAEgAygLMhQuZmxhZ3dpcmUudjEuUmVsZWFzZSJAChNBcHByb3ZlU3RhZ2VSZXF1ZXN0EgoKAmlkGAEgASgJEg0KBXN0YWdlGAIgASgNEg4KBnJlYXNvbhgDIAEoCSI9ChRBcHByb3ZlU3RhZ2VSZXNwb25zZRIlCgdyZWxlYXNlGAEgASgLMhQuZmxhZ3dpcmUudjEuUmVsZWFzZSIxChNQYXVzZVJlbGVhc2VSZXF1ZXN0EgoKAmlkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSI9ChRQYXVzZVJlbGVhc2VSZXNwb25zZRIlCgdyZWxlYXNlGAEgASgLMhQuZmxhZ3dpcmUudjEuUmVsZWFzZSIyChRSZXN1bWVSZWxlYXNlUmVxdWVzdBIKCgJpZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiPgoVUmVzdW1lUmVsZWFzZVJlc3BvbnNlEiUKB3JlbGVhc2UYASABKAsyFC5mbGFnd2lyZS52MS5SZWxlYXNlIjMKFVByb21vdGVSZWxlYXNlUmVxdWVzdBIKCgJpZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiPwoWUHJvbW90ZVJlbGVhc2VSZXNwb25zZRIlCgdyZWxlYXNlGAEgASgLMhQuZmxhZ3dpcmUudjEuUmVsZWFzZSJUChZSb2xsYmFja1JlbGVhc2VSZXF1ZXN0EgoKAmlkGAEgASgJEg4KBnJlYXNvbhgCIAEoCRIQCghmbGFnX2tleRgDIAEoCRIMCgRob2xkGAQgASgIIkAKF1JvbGxiYWNrUmVsZWFzZVJlc3BvbnNlEiUKB3JlbGVhc2UYASABKAsyFC5mbGFnd2lyZS52MS5SZWxlYXNlKtwBCgxSZWxlYXNlU3RhdGUSHQoZUkVMRUFTRV9TVEFURV9VTlNQRUNJRklFRBAAEhcKE1JFTEVBU0VfU1RBVEVfRFJBRlQQARIZChVSRUxFQVNFX1NUQVRFX1JVTk5JTkcQAhIYChRSRUxFQVNFX1NUQVRFX1BBVVNFRBADEiMKH1JFTEVBU0VfU1RBVEVfQVdBSVRJTkdfQVBQUk9WQUwQBBIbChdSRUxFQVNFX1NUQVRFX0NPTVBMRVRFRBAFEh0KGVJFTEVBU0VfU1RBVEVfUk9MTEVEX0JBQ0sQBjKcBgoOUmVsZWFzZVNlcnZpY2USVgoNQ3JlYXRlUmVsZWFzZRIhLmZsYWd3aXJlLnYxLkNyZWF0ZVJlbGVhc2VSZXF1ZXN0GiIuZmxhZ3dpcmUudjEuQ3JlYXRlUmVsZWFzZVJlc3BvbnNlElMKDFN0YXJ0UmVsZWFzZRIgLmZsYWd3aXJlLnYxLlN0YXJ0UmVsZWFzZVJlcXVlc3QaIS5mbGFnd2lyZS52MS5TdGFydFJlbGVhc2VSZXNwb25zZRJNCgpHZXRSZWxlYXNlEh4uZmxhZ3dpcmUudjEuR2V0UmVsZWFzZVJlcXVlc3QaHy5mbGFnd2lyZS52MS5HZXRSZWxlYXNlUmVzcG9uc2USUwoMTGlzdFJlbGVhc2VzEiAuZmxhZ3dpcmUudjEuTGlzdFJlbGVhc2VzUmVxdWVzdBohLmZsYWd3aXJlLnYxLkxpc3RSZWxlYXNlc1Jlc3BvbnNlElMKDEFwcHJvdmVTdGFnZRIgLmZsYWd3aXJlLnYxLkFwcHJvdmVTdGFnZVJlcXVlc3QaIS5mbGFnd2lyZS52MS5BcHByb3ZlU3RhZ2VSZXNwb25zZRJTCgxQYXVzZVJlbGVhc2USIC5mbGFnd2lyZS52MS5QYXVzZVJlbGVhc2VSZXF1ZXN0GiEuZmxhZ3dpcmUudjEuUGF1c2VSZWxlYXNlUmVzcG9uc2USVgoNUmVzdW1lUmVsZWFzZRIhLmZsYWd3aXJlLnYxLlJlc3VtZVJlbGVhc2VSZXF1ZXN0GiIuZmxhZ3dpcmUudjEuUmVzdW1lUmVsZWFzZVJlc3BvbnNlElkKDlByb21vdGVSZWxlYXNlEiIuZmxhZ3dpcmUudjEuUHJvbW90ZVJlbGVhc2VSZXF1ZXN0GiMuZmxhZ3dpcmUudjEuUHJvbW90ZVJlbGVhc2VSZXNwb25zZRJcCg9Sb2xsYmFja1JlbGVhc2USIy5mbGFnd2lyZS52MS5Sb2xsYmFja1JlbGVhc2VSZXF1ZXN0GiQuZmxhZ3dpcmUudjEuUm9sbGJhY2tSZWxlYXNlUmVzcG9uc2ViBnByb3RvMw", [file_flagwire_v1_rollout, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChlmbGFnd2lyZS92MS9yZWxlYXNlLnByb3RvEgtmbGFnd2lyZS52MSI5CgtSZWxlYXNlRmxhZxIQCghmbGFnX2tleRgBIAEoCRIYChBiYXNlbGluZV92YXJpYW50GAIgASgJIlEKCEF1ZGllbmNlEhYKDGJhc2lzX3BvaW50cxgBIAEoDUgAEhEKB3NlZ21lbnQYAiABKAlIABISCghldmVyeW9uZRgDIAEoCEgAQgYKBGtpbmQizAMKBVN0YWdlEgwKBG5hbWUYASABKAkSJwoIYXVkaWVuY2UYAiABKAsyFS5mbGFnd2lyZS52MS5BdWRpZW5jZRIyCgh2YXJpYW50cxgDIAMoCzIgLmZsYWd3aXJlLnYxLlN0YWdlLlZhcmlhbnRzRW50cnkSLwoMbWluX2R1cmF0aW9uGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEh8KF21pbl9vdXRjb21lc19wZXJfY29ob3J0GAUgASgEEi8KDG1heF9kdXJhdGlvbhgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI7ChNtYXhfZHVyYXRpb25fcG9saWN5GAcgASgOMh4uZmxhZ3dpcmUudjEuTWF4RHVyYXRpb25Qb2xpY3kSGAoQcmVxdWlyZV9hcHByb3ZhbBgIIAEoCBIrCgpndWFyZHJhaWxzGAkgASgLMhcuZmxhZ3dpcmUudjEuR3VhcmRyYWlscxIgCgVnYXRlcxgKIAMoCzIRLmZsYWd3aXJlLnYxLkdhdGUaLwoNVmFyaWFudHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBImIKCEFwcHJvdmFsEg0KBXN0YWdlGAEgASgNEg0KBWFjdG9yGAIgASgJEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnJlYXNvbhgEIAEoCSKECAoHUmVsZWFzZRIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEhMKC2Vudmlyb25tZW50GAQgASgJEicKBWZsYWdzGAUgAygLMhguZmxhZ3dpcmUudjEuUmVsZWFzZUZsYWcSIgoGc3RhZ2VzGAYgAygLMhIuZmxhZ3dpcmUudjEuU3RhZ2USKwoKZ3VhcmRyYWlscxgHIAEoCzIXLmZsYWd3aXJlLnYxLkd1YXJkcmFpbHMSKgoGcG9saWN5GAggASgLMhouZmxhZ3dpcmUudjEuUm9sbG91dFBvbGljeRIoCgVzdGF0ZRgJIAEoDjIZLmZsYWd3aXJlLnYxLlJlbGVhc2VTdGF0ZRIVCg1jdXJyZW50X3N0YWdlGAogASgNEgwKBHNhbHQYCyABKAkSGQoRcm9sbGVkX2JhY2tfZmxhZ3MYDCADKAkSKAoJYXBwcm92YWxzGA0gAygLMhUuZmxhZ3dpcmUudjEuQXBwcm92YWwSKAoJZGVjaXNpb25zGA4gAygLMhUuZmxhZ3dpcmUudjEuRGVjaXNpb24SLgoPbGF0ZXN0X2RlY2lzaW9uGA8gASgLMhUuZmxhZ3dpcmUudjEuRGVjaXNpb24SFAoMc3RhdGVfcmVhc29uGBAgASgJEi8KC2NyZWF0ZV90aW1lGBEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydF90aW1lGBIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI0ChBzdGFnZV9zdGFydF90aW1lGBMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgUIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOZmluYWxfcmV2aXNpb24YFSABKAQSNQoPYWNrbm93bGVkZ2VtZW50GBYgASgLMhwuZmxhZ3dpcmUudjEuQWNrbm93bGVkZ2VtZW50EjEKDnRpbWVfdG9fZGV0ZWN0GBcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEh0KFWJsYXN0X3JhZGl1c19yZXF1ZXN0cxgYIAEoBBIbChNibGFzdF9yYWRpdXNfZXJyb3JzGBkgASgEEiEKGWJsYXN0X3JhZGl1c19iYXNpc19wb2ludHMYGiABKA0SKwoHd2luZG93cxgbIAMoCzIaLmZsYWd3aXJlLnYxLlJvbGxvdXRXaW5kb3cSFgoOYXBwcm92YWxfc3RhZ2UYHCABKA0SIAoFZ2F0ZXMYHSADKAsyES5mbGFnd2lyZS52MS5HYXRlIq0BCgRHYXRlEgwKBG5hbWUYASABKAkSLQoIcmVsYXRpdmUYAiABKAsyGS5mbGFnd2lyZS52MS5SZWxhdGl2ZUdhdGVIABItCghhYnNvbHV0ZRgDIAEoCzIZLmZsYWd3aXJlLnYxLkFic29sdXRlR2F0ZUgAEjEKCnByb21ldGhldXMYBCABKAsyGy5mbGFnd2lyZS52MS5Qcm9tZXRoZXVzR2F0ZUgAQgYKBGtpbmQiQAoMUmVsYXRpdmVHYXRlEg4KBm1ldHJpYxgBIAEoCRIOCgZtYXJnaW4YAiABKAESEAoIcXVhbnRpbGUYAyABKAEigwEKDEFic29sdXRlR2F0ZRIOCgZtZXRyaWMYASABKAkSKwoKY29tcGFyaXNvbhgCIAEoDjIXLmZsYWd3aXJlLnYxLkNvbXBhcmlzb24SEQoJdGhyZXNob2xkGAMgASgBEhAKCHF1YW50aWxlGAQgASgBEhEKCW1pbl9jb3VudBgFIAEoBCKZAQoOUHJvbWV0aGV1c0dhdGUSDQoFcXVlcnkYASABKAkSKwoKY29tcGFyaXNvbhgCIAEoDjIXLmZsYWd3aXJlLnYxLkNvbXBhcmlzb24SEQoJdGhyZXNob2xkGAMgASgBEhcKD2NvbXBhcmVfY29ob3J0cxgEIAEoCBIfChdyb2xsYmFja19hZnRlcl9mYWlsdXJlcxgFIAEoDSI9ChRDcmVhdGVSZWxlYXNlUmVxdWVzdBIlCgdyZWxlYXNlGAEgASgLMhQuZmxhZ3dpcmUudjEuUmVsZWFzZSI+ChVDcmVhdGVSZWxlYXNlUmVzcG9uc2USJQoHcmVsZWFzZRgBIAEoCzIULmZsYWd3aXJlLnYxLlJlbGVhc2UiMQoTU3RhcnRSZWxlYXNlUmVxdWVzdBIKCgJpZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiPQoUU3RhcnRSZWxlYXNlUmVzcG9uc2USJQoHcmVsZWFzZRgBIAEoCzIULmZsYWd3aXJlLnYxLlJlbGVhc2UiNQoRR2V0UmVsZWFzZVJlcXVlc3QSCgoCaWQYASABKAkSFAoMd2luZG93X2xpbWl0GAIgASgNIjsKEkdldFJlbGVhc2VSZXNwb25zZRIlCgdyZWxlYXNlGAEgASgLMhQuZmxhZ3dpcmUudjEuUmVsZWFzZSI8ChNMaXN0UmVsZWFzZXNSZXF1ZXN0EhMKC2Vudmlyb25tZW50GAEgASgJEhAKCGZsYWdfa2V5GAIgASgJIj4KFExpc3RSZWxlYXNlc1Jlc3BvbnNlEiYKCHJlbGVhc2VzGAEgAygLMhQuZmxhZ3dpcmUudjEuUmVsZWFzZSJAChNBcHByb3ZlU3RhZ2VSZXF1ZXN0EgoKAmlkGAEgASgJEg0KBXN0YWdlGAIgASgNEg4KBnJlYXNvbhgDIAEoCSI9ChRBcHByb3ZlU3RhZ2VSZXNwb25zZRIlCgdyZWxlYXNlGAEgASgLMhQuZmxhZ3dpcmUudjEuUmVsZWFzZSIxChNQYXVzZVJlbGVhc2VSZXF1ZXN0EgoKAmlkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSI9ChRQYXVzZVJlbGVhc2VSZXNwb25zZRIlCgdyZWxlYXNlGAEgASgLMhQuZmxhZ3dpcmUudjEuUmVsZWFzZSIyChRSZXN1bWVSZWxlYXNlUmVxdWVzdBIKCgJpZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiPgoVUmVzdW1lUmVsZWFzZVJlc3BvbnNlEiUKB3JlbGVhc2UYASABKAsyFC5mbGFnd2lyZS52MS5SZWxlYXNlIjMKFVByb21vdGVSZWxlYXNlUmVxdWVzdBIKCgJpZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiPwoWUHJvbW90ZVJlbGVhc2VSZXNwb25zZRIlCgdyZWxlYXNlGAEgASgLMhQuZmxhZ3dpcmUudjEuUmVsZWFzZSJUChZSb2xsYmFja1JlbGVhc2VSZXF1ZXN0EgoKAmlkGAEgASgJEg4KBnJlYXNvbhgCIAEoCRIQCghmbGFnX2tleRgDIAEoCRIMCgRob2xkGAQgASgIIkAKF1JvbGxiYWNrUmVsZWFzZVJlc3BvbnNlEiUKB3JlbGVhc2UYASABKAsyFC5mbGFnd2lyZS52MS5SZWxlYXNlKtwBCgxSZWxlYXNlU3RhdGUSHQoZUkVMRUFTRV9TVEFURV9VTlNQRUNJRklFRBAAEhcKE1JFTEVBU0VfU1RBVEVfRFJBRlQQARIZChVSRUxFQVNFX1NUQVRFX1JVTk5JTkcQAhIYChRSRUxFQVNFX1NUQVRFX1BBVVNFRBADEiMKH1JFTEVBU0VfU1RBVEVfQVdBSVRJTkdfQVBQUk9WQUwQBBIbChdSRUxFQVNFX1NUQVRFX0NPTVBMRVRFRBAFEh0KGVJFTEVBU0VfU1RBVEVfUk9MTEVEX0JBQ0sQBiqeAQoKQ29tcGFyaXNvbhIaChZDT01QQVJJU09OX1VOU1BFQ0lGSUVEEAASGwoXQ09NUEFSSVNPTl9HUkVBVEVSX1RIQU4QARIfChtDT01QQVJJU09OX0dSRUFURVJfT1JfRVFVQUwQAhIYChRDT01QQVJJU09OX0xFU1NfVEhBThADEhwKGENPTVBBUklTT05fTEVTU19PUl9FUVVBTBAEMpwGCg5SZWxlYXNlU2VydmljZRJWCg1DcmVhdGVSZWxlYXNlEiEuZmxhZ3dpcmUudjEuQ3JlYXRlUmVsZWFzZVJlcXVlc3QaIi5mbGFnd2lyZS52MS5DcmVhdGVSZWxlYXNlUmVzcG9uc2USUwoMU3RhcnRSZWxlYXNlEiAuZmxhZ3dpcmUudjEuU3RhcnRSZWxlYXNlUmVxdWVzdBohLmZsYWd3aXJlLnYxLlN0YXJ0UmVsZWFzZVJlc3BvbnNlEk0KCkdldFJlbGVhc2USHi5mbGFnd2lyZS52MS5HZXRSZWxlYXNlUmVxdWVzdBofLmZsYWd3aXJlLnYxLkdldFJlbGVhc2VSZXNwb25zZRJTCgxMaXN0UmVsZWFzZXMSIC5mbGFnd2lyZS52MS5MaXN0UmVsZWFzZXNSZXF1ZXN0GiEuZmxhZ3dpcmUudjEuTGlzdFJlbGVhc2VzUmVzcG9uc2USUwoMQXBwcm92ZVN0YWdlEiAuZmxhZ3dpcmUudjEuQXBwcm92ZVN0YWdlUmVxdWVzdBohLmZsYWd3aXJlLnYxLkFwcHJvdmVTdGFnZVJlc3BvbnNlElMKDFBhdXNlUmVsZWFzZRIgLmZsYWd3aXJlLnYxLlBhdXNlUmVsZWFzZVJlcXVlc3QaIS5mbGFnd2lyZS52MS5QYXVzZVJlbGVhc2VSZXNwb25zZRJWCg1SZXN1bWVSZWxlYXNlEiEuZmxhZ3dpcmUudjEuUmVzdW1lUmVsZWFzZVJlcXVlc3QaIi5mbGFnd2lyZS52MS5SZXN1bWVSZWxlYXNlUmVzcG9uc2USWQoOUHJvbW90ZVJlbGVhc2USIi5mbGFnd2lyZS52MS5Qcm9tb3RlUmVsZWFzZVJlcXVlc3QaIy5mbGFnd2lyZS52MS5Qcm9tb3RlUmVsZWFzZVJlc3BvbnNlElwKD1JvbGxiYWNrUmVsZWFzZRIjLmZsYWd3aXJlLnYxLlJvbGxiYWNrUmVsZWFzZVJlcXVlc3QaJC5mbGFnd2lyZS52MS5Sb2xsYmFja1JlbGVhc2VSZXNwb25zZWIGcHJvdG8z", [file_flagwire_v1_rollout, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * A flag moved by a release.
@@ -164,6 +164,13 @@ export type Stage = Message<"flagwire.v1.Stage"> & {
    * @generated from field: flagwire.v1.Guardrails guardrails = 9;
    */
   guardrails?: Guardrails | undefined;
+
+  /**
+   * The stage's own gates, checked together with the release's.
+   *
+   * @generated from field: repeated flagwire.v1.Gate gates = 10;
+   */
+  gates: Gate[];
 };
 
 /**
@@ -417,6 +424,13 @@ export type Release = Message<"flagwire.v1.Release"> & {
    * @generated from field: uint32 approval_stage = 28;
    */
   approvalStage: number;
+
+  /**
+   * Release-wide gates on the team's own metrics and Prometheus queries.
+   *
+   * @generated from field: repeated flagwire.v1.Gate gates = 29;
+   */
+  gates: Gate[];
 };
 
 /**
@@ -425,6 +439,202 @@ export type Release = Message<"flagwire.v1.Release"> & {
  */
 export const ReleaseSchema: GenMessage<Release> = /*@__PURE__*/
   messageDesc(file_flagwire_v1_release, 4);
+
+/**
+ * A gate: a condition on the team's own metrics or a Prometheus query, checked at every window
+ * close. A relative gate that finds the audience worse than control rolls the release back, as
+ * does an absolute gate the audience breaches; a Prometheus gate rolls back on a breach and
+ * holds while its query fails.
+ *
+ * @generated from message flagwire.v1.Gate
+ */
+export type Gate = Message<"flagwire.v1.Gate"> & {
+  /**
+   * A name for the decision log; defaults to the metric's name or "prometheus".
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Exactly one is set.
+   *
+   * @generated from oneof flagwire.v1.Gate.kind
+   */
+  kind: {
+    /**
+     * Audience against control, with an anytime-valid sequential test (stages with control).
+     *
+     * @generated from field: flagwire.v1.RelativeGate relative = 2;
+     */
+    value: RelativeGate;
+    case: "relative";
+  } | {
+    /**
+     * The audience's statistic against a threshold.
+     *
+     * @generated from field: flagwire.v1.AbsoluteGate absolute = 3;
+     */
+    value: AbsoluteGate;
+    case: "absolute";
+  } | {
+    /**
+     * A PromQL query against a threshold (`flagwire serve --prometheus-url`).
+     *
+     * @generated from field: flagwire.v1.PrometheusGate prometheus = 4;
+     */
+    value: PrometheusGate;
+    case: "prometheus";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message flagwire.v1.Gate.
+ * Use `create(GateSchema)` to create a new message.
+ */
+export const GateSchema: GenMessage<Gate> = /*@__PURE__*/
+  messageDesc(file_flagwire_v1_release, 5);
+
+/**
+ * Audience against control on a defined metric: a two-proportion test for a rate, a mean
+ * difference (variance from the sums of squares) for a mean or a count per request, the
+ * share above the pooled quantile for a distribution. The release's alpha is split across every
+ * relative test, gates included.
+ *
+ * @generated from message flagwire.v1.RelativeGate
+ */
+export type RelativeGate = Message<"flagwire.v1.RelativeGate"> & {
+  /**
+   * A metric defined in the release's environment.
+   *
+   * @generated from field: string metric = 1;
+   */
+  metric: string;
+
+  /**
+   * How much worse (in the metric's direction and unit; a rate in [0, 1]) is tolerated.
+   *
+   * @generated from field: double margin = 2;
+   */
+  margin: number;
+
+  /**
+   * Distributions: the quantile compared (default 0.95).
+   *
+   * @generated from field: double quantile = 3;
+   */
+  quantile: number;
+};
+
+/**
+ * Describes the message flagwire.v1.RelativeGate.
+ * Use `create(RelativeGateSchema)` to create a new message.
+ */
+export const RelativeGateSchema: GenMessage<RelativeGate> = /*@__PURE__*/
+  messageDesc(file_flagwire_v1_release, 6);
+
+/**
+ * The audience's statistic at the current stage against a threshold: the rate, the mean, the
+ * count per request, or a quantile of a distribution.
+ *
+ * @generated from message flagwire.v1.AbsoluteGate
+ */
+export type AbsoluteGate = Message<"flagwire.v1.AbsoluteGate"> & {
+  /**
+   * A metric defined in the release's environment.
+   *
+   * @generated from field: string metric = 1;
+   */
+  metric: string;
+
+  /**
+   * What passes, e.g. GREATER_THAN 0.99 for "write success rate > 99 %".
+   *
+   * @generated from field: flagwire.v1.Comparison comparison = 2;
+   */
+  comparison: Comparison;
+
+  /**
+   * The threshold, in the metric's unit (a rate in [0, 1]).
+   *
+   * @generated from field: double threshold = 3;
+   */
+  threshold: number;
+
+  /**
+   * Distributions: the quantile compared (e.g. 0.5 for "P50 < 500 ms").
+   *
+   * @generated from field: double quantile = 4;
+   */
+  quantile: number;
+
+  /**
+   * Values (outcomes, requests) needed before the gate is checked (default 100).
+   *
+   * @generated from field: uint64 min_count = 5;
+   */
+  minCount: bigint;
+};
+
+/**
+ * Describes the message flagwire.v1.AbsoluteGate.
+ * Use `create(AbsoluteGateSchema)` to create a new message.
+ */
+export const AbsoluteGateSchema: GenMessage<AbsoluteGate> = /*@__PURE__*/
+  messageDesc(file_flagwire_v1_release, 7);
+
+/**
+ * A PromQL instant query, evaluated at every window close. The query may hold placeholders,
+ * substituted as escaped label values: {release}, {stage}, {cohort}, {environment}, {flag}
+ * (the release's flags joined by '|', for a regex match).
+ *
+ * @generated from message flagwire.v1.PrometheusGate
+ */
+export type PrometheusGate = Message<"flagwire.v1.PrometheusGate"> & {
+  /**
+   * The query, e.g. `max(container_memory_bytes{cohort="{cohort}"})`.
+   *
+   * @generated from field: string query = 1;
+   */
+  query: string;
+
+  /**
+   * What passes.
+   *
+   * @generated from field: flagwire.v1.Comparison comparison = 2;
+   */
+  comparison: Comparison;
+
+  /**
+   * The threshold.
+   *
+   * @generated from field: double threshold = 3;
+   */
+  threshold: number;
+
+  /**
+   * Evaluate the query for "canary" and for "control" and compare canary minus control with
+   * the threshold (instead of the canary's value alone).
+   *
+   * @generated from field: bool compare_cohorts = 4;
+   */
+  compareCohorts: boolean;
+
+  /**
+   * Consecutive failed evaluations (an error, a timeout, an empty result) after which the
+   * release rolls back; 0 = never (it holds while the query fails).
+   *
+   * @generated from field: uint32 rollback_after_failures = 5;
+   */
+  rollbackAfterFailures: number;
+};
+
+/**
+ * Describes the message flagwire.v1.PrometheusGate.
+ * Use `create(PrometheusGateSchema)` to create a new message.
+ */
+export const PrometheusGateSchema: GenMessage<PrometheusGate> = /*@__PURE__*/
+  messageDesc(file_flagwire_v1_release, 8);
 
 /**
  * Creates a release.
@@ -445,7 +655,7 @@ export type CreateReleaseRequest = Message<"flagwire.v1.CreateReleaseRequest"> &
  * Use `create(CreateReleaseRequestSchema)` to create a new message.
  */
 export const CreateReleaseRequestSchema: GenMessage<CreateReleaseRequest> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_release, 5);
+  messageDesc(file_flagwire_v1_release, 9);
 
 /**
  * The created release.
@@ -466,7 +676,7 @@ export type CreateReleaseResponse = Message<"flagwire.v1.CreateReleaseResponse">
  * Use `create(CreateReleaseResponseSchema)` to create a new message.
  */
 export const CreateReleaseResponseSchema: GenMessage<CreateReleaseResponse> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_release, 6);
+  messageDesc(file_flagwire_v1_release, 10);
 
 /**
  * Starts a release.
@@ -494,7 +704,7 @@ export type StartReleaseRequest = Message<"flagwire.v1.StartReleaseRequest"> & {
  * Use `create(StartReleaseRequestSchema)` to create a new message.
  */
 export const StartReleaseRequestSchema: GenMessage<StartReleaseRequest> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_release, 7);
+  messageDesc(file_flagwire_v1_release, 11);
 
 /**
  * The started release.
@@ -515,7 +725,7 @@ export type StartReleaseResponse = Message<"flagwire.v1.StartReleaseResponse"> &
  * Use `create(StartReleaseResponseSchema)` to create a new message.
  */
 export const StartReleaseResponseSchema: GenMessage<StartReleaseResponse> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_release, 8);
+  messageDesc(file_flagwire_v1_release, 12);
 
 /**
  * Gets a release.
@@ -543,7 +753,7 @@ export type GetReleaseRequest = Message<"flagwire.v1.GetReleaseRequest"> & {
  * Use `create(GetReleaseRequestSchema)` to create a new message.
  */
 export const GetReleaseRequestSchema: GenMessage<GetReleaseRequest> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_release, 9);
+  messageDesc(file_flagwire_v1_release, 13);
 
 /**
  * One release.
@@ -564,7 +774,7 @@ export type GetReleaseResponse = Message<"flagwire.v1.GetReleaseResponse"> & {
  * Use `create(GetReleaseResponseSchema)` to create a new message.
  */
 export const GetReleaseResponseSchema: GenMessage<GetReleaseResponse> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_release, 10);
+  messageDesc(file_flagwire_v1_release, 14);
 
 /**
  * Lists releases.
@@ -592,7 +802,7 @@ export type ListReleasesRequest = Message<"flagwire.v1.ListReleasesRequest"> & {
  * Use `create(ListReleasesRequestSchema)` to create a new message.
  */
 export const ListReleasesRequestSchema: GenMessage<ListReleasesRequest> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_release, 11);
+  messageDesc(file_flagwire_v1_release, 15);
 
 /**
  * The releases.
@@ -613,7 +823,7 @@ export type ListReleasesResponse = Message<"flagwire.v1.ListReleasesResponse"> &
  * Use `create(ListReleasesResponseSchema)` to create a new message.
  */
 export const ListReleasesResponseSchema: GenMessage<ListReleasesResponse> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_release, 12);
+  messageDesc(file_flagwire_v1_release, 16);
 
 /**
  * Approves a stage.
@@ -648,7 +858,7 @@ export type ApproveStageRequest = Message<"flagwire.v1.ApproveStageRequest"> & {
  * Use `create(ApproveStageRequestSchema)` to create a new message.
  */
 export const ApproveStageRequestSchema: GenMessage<ApproveStageRequest> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_release, 13);
+  messageDesc(file_flagwire_v1_release, 17);
 
 /**
  * The release after the approval.
@@ -669,7 +879,7 @@ export type ApproveStageResponse = Message<"flagwire.v1.ApproveStageResponse"> &
  * Use `create(ApproveStageResponseSchema)` to create a new message.
  */
 export const ApproveStageResponseSchema: GenMessage<ApproveStageResponse> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_release, 14);
+  messageDesc(file_flagwire_v1_release, 18);
 
 /**
  * Pauses a release.
@@ -697,7 +907,7 @@ export type PauseReleaseRequest = Message<"flagwire.v1.PauseReleaseRequest"> & {
  * Use `create(PauseReleaseRequestSchema)` to create a new message.
  */
 export const PauseReleaseRequestSchema: GenMessage<PauseReleaseRequest> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_release, 15);
+  messageDesc(file_flagwire_v1_release, 19);
 
 /**
  * The paused release.
@@ -718,7 +928,7 @@ export type PauseReleaseResponse = Message<"flagwire.v1.PauseReleaseResponse"> &
  * Use `create(PauseReleaseResponseSchema)` to create a new message.
  */
 export const PauseReleaseResponseSchema: GenMessage<PauseReleaseResponse> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_release, 16);
+  messageDesc(file_flagwire_v1_release, 20);
 
 /**
  * Resumes a release.
@@ -746,7 +956,7 @@ export type ResumeReleaseRequest = Message<"flagwire.v1.ResumeReleaseRequest"> &
  * Use `create(ResumeReleaseRequestSchema)` to create a new message.
  */
 export const ResumeReleaseRequestSchema: GenMessage<ResumeReleaseRequest> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_release, 17);
+  messageDesc(file_flagwire_v1_release, 21);
 
 /**
  * The resumed release.
@@ -767,7 +977,7 @@ export type ResumeReleaseResponse = Message<"flagwire.v1.ResumeReleaseResponse">
  * Use `create(ResumeReleaseResponseSchema)` to create a new message.
  */
 export const ResumeReleaseResponseSchema: GenMessage<ResumeReleaseResponse> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_release, 18);
+  messageDesc(file_flagwire_v1_release, 22);
 
 /**
  * Promotes a release.
@@ -795,7 +1005,7 @@ export type PromoteReleaseRequest = Message<"flagwire.v1.PromoteReleaseRequest">
  * Use `create(PromoteReleaseRequestSchema)` to create a new message.
  */
 export const PromoteReleaseRequestSchema: GenMessage<PromoteReleaseRequest> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_release, 19);
+  messageDesc(file_flagwire_v1_release, 23);
 
 /**
  * The promoted release.
@@ -816,7 +1026,7 @@ export type PromoteReleaseResponse = Message<"flagwire.v1.PromoteReleaseResponse
  * Use `create(PromoteReleaseResponseSchema)` to create a new message.
  */
 export const PromoteReleaseResponseSchema: GenMessage<PromoteReleaseResponse> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_release, 20);
+  messageDesc(file_flagwire_v1_release, 24);
 
 /**
  * Rolls a release back, whole or one flag.
@@ -859,7 +1069,7 @@ export type RollbackReleaseRequest = Message<"flagwire.v1.RollbackReleaseRequest
  * Use `create(RollbackReleaseRequestSchema)` to create a new message.
  */
 export const RollbackReleaseRequestSchema: GenMessage<RollbackReleaseRequest> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_release, 21);
+  messageDesc(file_flagwire_v1_release, 25);
 
 /**
  * The release after the rollback.
@@ -880,7 +1090,7 @@ export type RollbackReleaseResponse = Message<"flagwire.v1.RollbackReleaseRespon
  * Use `create(RollbackReleaseResponseSchema)` to create a new message.
  */
 export const RollbackReleaseResponseSchema: GenMessage<RollbackReleaseResponse> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_release, 22);
+  messageDesc(file_flagwire_v1_release, 26);
 
 /**
  * Lifecycle of a release.
@@ -944,6 +1154,54 @@ export enum ReleaseState {
  */
 export const ReleaseStateSchema: GenEnum<ReleaseState> = /*@__PURE__*/
   enumDesc(file_flagwire_v1_release, 0);
+
+/**
+ * How a value is compared with a threshold.
+ *
+ * @generated from enum flagwire.v1.Comparison
+ */
+export enum Comparison {
+  /**
+   * Not set.
+   *
+   * @generated from enum value: COMPARISON_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * value > threshold passes.
+   *
+   * @generated from enum value: COMPARISON_GREATER_THAN = 1;
+   */
+  GREATER_THAN = 1,
+
+  /**
+   * value >= threshold passes.
+   *
+   * @generated from enum value: COMPARISON_GREATER_OR_EQUAL = 2;
+   */
+  GREATER_OR_EQUAL = 2,
+
+  /**
+   * value < threshold passes.
+   *
+   * @generated from enum value: COMPARISON_LESS_THAN = 3;
+   */
+  LESS_THAN = 3,
+
+  /**
+   * value <= threshold passes.
+   *
+   * @generated from enum value: COMPARISON_LESS_OR_EQUAL = 4;
+   */
+  LESS_OR_EQUAL = 4,
+}
+
+/**
+ * Describes the enum flagwire.v1.Comparison.
+ */
+export const ComparisonSchema: GenEnum<Comparison> = /*@__PURE__*/
+  enumDesc(file_flagwire_v1_release, 1);
 
 /**
  * Releases: several flags of one environment moved through ordered stages over one cohort,

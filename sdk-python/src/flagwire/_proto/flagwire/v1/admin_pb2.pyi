@@ -7,6 +7,7 @@ from collections import abc as _abc
 from flagwire._proto.flagwire.v1 import backup_pb2 as _backup_pb2
 from flagwire._proto.flagwire.v1 import bundle_pb2 as _bundle_pb2
 from flagwire._proto.flagwire.v1 import flag_pb2 as _flag_pb2
+from flagwire._proto.flagwire.v1 import metrics_pb2 as _metrics_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
@@ -1568,3 +1569,152 @@ class BackupResponse(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
 Global___BackupResponse: _TypeAlias = BackupResponse  # noqa: Y015
+
+@_typing.final
+class DefineMetricRequest(_message.Message):
+    """Defines a metric."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METRIC_FIELD_NUMBER: _builtins.int
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    expected_version: _builtins.int
+    """If non-zero, the change fails unless the stored version equals it (0 also creates)."""
+    reason: _builtins.str
+    """Why (recorded in the audit log)."""
+    @_builtins.property
+    def metric(self) -> _metrics_pb2.MetricDefinition:
+        """The definition (environment and name identify it; version is set by the server)."""
+
+    def __init__(
+        self,
+        *,
+        metric: _metrics_pb2.MetricDefinition | None = ...,
+        expected_version: _builtins.int = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["metric", b"metric"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expected_version", b"expected_version", "metric", b"metric", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DefineMetricRequest: _TypeAlias = DefineMetricRequest  # noqa: Y015
+
+@_typing.final
+class DefineMetricResponse(_message.Message):
+    """The definition as stored."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METRIC_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def metric(self) -> _metrics_pb2.MetricDefinition:
+        """As stored."""
+
+    def __init__(
+        self,
+        *,
+        metric: _metrics_pb2.MetricDefinition | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["metric", b"metric"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["metric", b"metric"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DefineMetricResponse: _TypeAlias = DefineMetricResponse  # noqa: Y015
+
+@_typing.final
+class ListMetricsRequest(_message.Message):
+    """Lists metric definitions."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENVIRONMENT_FIELD_NUMBER: _builtins.int
+    environment: _builtins.str
+    """The environment; empty = every environment."""
+    def __init__(
+        self,
+        *,
+        environment: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["environment", b"environment"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListMetricsRequest: _TypeAlias = ListMetricsRequest  # noqa: Y015
+
+@_typing.final
+class ListMetricsResponse(_message.Message):
+    """The definitions, by environment and name."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METRICS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def metrics(self) -> _containers.RepeatedCompositeFieldContainer[_metrics_pb2.MetricDefinition]:
+        """The definitions."""
+
+    def __init__(
+        self,
+        *,
+        metrics: _abc.Iterable[_metrics_pb2.MetricDefinition] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["metrics", b"metrics"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListMetricsResponse: _TypeAlias = ListMetricsResponse  # noqa: Y015
+
+@_typing.final
+class DeleteMetricRequest(_message.Message):
+    """Deletes a metric definition."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENVIRONMENT_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    environment: _builtins.str
+    """The environment."""
+    name: _builtins.str
+    """The metric."""
+    reason: _builtins.str
+    """Why (recorded in the audit log)."""
+    def __init__(
+        self,
+        *,
+        environment: _builtins.str = ...,
+        name: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["environment", b"environment", "name", b"name", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteMetricRequest: _TypeAlias = DeleteMetricRequest  # noqa: Y015
+
+@_typing.final
+class DeleteMetricResponse(_message.Message):
+    """Deletion acknowledged."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteMetricResponse: _TypeAlias = DeleteMetricResponse  # noqa: Y015

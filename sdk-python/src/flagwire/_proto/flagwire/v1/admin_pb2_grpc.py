@@ -157,6 +157,21 @@ class AdminServiceStub:
                 request_serializer=flagwire_dot_v1_dot_admin__pb2.BackupRequest.SerializeToString,
                 response_deserializer=flagwire_dot_v1_dot_admin__pb2.BackupResponse.FromString,
                 _registered_method=True)
+        self.DefineMetric = channel.unary_unary(
+                '/flagwire.v1.AdminService/DefineMetric',
+                request_serializer=flagwire_dot_v1_dot_admin__pb2.DefineMetricRequest.SerializeToString,
+                response_deserializer=flagwire_dot_v1_dot_admin__pb2.DefineMetricResponse.FromString,
+                _registered_method=True)
+        self.ListMetrics = channel.unary_unary(
+                '/flagwire.v1.AdminService/ListMetrics',
+                request_serializer=flagwire_dot_v1_dot_admin__pb2.ListMetricsRequest.SerializeToString,
+                response_deserializer=flagwire_dot_v1_dot_admin__pb2.ListMetricsResponse.FromString,
+                _registered_method=True)
+        self.DeleteMetric = channel.unary_unary(
+                '/flagwire.v1.AdminService/DeleteMetric',
+                request_serializer=flagwire_dot_v1_dot_admin__pb2.DeleteMetricRequest.SerializeToString,
+                response_deserializer=flagwire_dot_v1_dot_admin__pb2.DeleteMetricResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -335,6 +350,27 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DefineMetric(self, request, context):
+        """Defines one of the team's own metrics in an environment, or changes its definition.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListMetrics(self, request, context):
+        """Lists the metric definitions of an environment.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteMetric(self, request, context):
+        """Deletes a metric definition no active release gates on.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -457,6 +493,21 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.Backup,
                     request_deserializer=flagwire_dot_v1_dot_admin__pb2.BackupRequest.FromString,
                     response_serializer=flagwire_dot_v1_dot_admin__pb2.BackupResponse.SerializeToString,
+            ),
+            'DefineMetric': grpc.unary_unary_rpc_method_handler(
+                    servicer.DefineMetric,
+                    request_deserializer=flagwire_dot_v1_dot_admin__pb2.DefineMetricRequest.FromString,
+                    response_serializer=flagwire_dot_v1_dot_admin__pb2.DefineMetricResponse.SerializeToString,
+            ),
+            'ListMetrics': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMetrics,
+                    request_deserializer=flagwire_dot_v1_dot_admin__pb2.ListMetricsRequest.FromString,
+                    response_serializer=flagwire_dot_v1_dot_admin__pb2.ListMetricsResponse.SerializeToString,
+            ),
+            'DeleteMetric': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteMetric,
+                    request_deserializer=flagwire_dot_v1_dot_admin__pb2.DeleteMetricRequest.FromString,
+                    response_serializer=flagwire_dot_v1_dot_admin__pb2.DeleteMetricResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1110,6 +1161,87 @@ class AdminService:
             '/flagwire.v1.AdminService/Backup',
             flagwire_dot_v1_dot_admin__pb2.BackupRequest.SerializeToString,
             flagwire_dot_v1_dot_admin__pb2.BackupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DefineMetric(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flagwire.v1.AdminService/DefineMetric',
+            flagwire_dot_v1_dot_admin__pb2.DefineMetricRequest.SerializeToString,
+            flagwire_dot_v1_dot_admin__pb2.DefineMetricResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMetrics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flagwire.v1.AdminService/ListMetrics',
+            flagwire_dot_v1_dot_admin__pb2.ListMetricsRequest.SerializeToString,
+            flagwire_dot_v1_dot_admin__pb2.ListMetricsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteMetric(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flagwire.v1.AdminService/DeleteMetric',
+            flagwire_dot_v1_dot_admin__pb2.DeleteMetricRequest.SerializeToString,
+            flagwire_dot_v1_dot_admin__pb2.DeleteMetricResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -88,6 +88,12 @@ class AdminServiceStub:
     """Streams a consistent snapshot of the whole store (data, history, change log, audit,
     tokens as hashes): no write commits while it is taken.
     """
+    DefineMetric: _grpc.UnaryUnaryMultiCallable[_admin_pb2.DefineMetricRequest, _admin_pb2.DefineMetricResponse]
+    """Defines one of the team's own metrics in an environment, or changes its definition."""
+    ListMetrics: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListMetricsRequest, _admin_pb2.ListMetricsResponse]
+    """Lists the metric definitions of an environment."""
+    DeleteMetric: _grpc.UnaryUnaryMultiCallable[_admin_pb2.DeleteMetricRequest, _admin_pb2.DeleteMetricResponse]
+    """Deletes a metric definition no active release gates on."""
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -149,6 +155,12 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """Streams a consistent snapshot of the whole store (data, history, change log, audit,
     tokens as hashes): no write commits while it is taken.
     """
+    DefineMetric: _aio.UnaryUnaryMultiCallable[_admin_pb2.DefineMetricRequest, _admin_pb2.DefineMetricResponse]  # type: ignore[assignment]
+    """Defines one of the team's own metrics in an environment, or changes its definition."""
+    ListMetrics: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListMetricsRequest, _admin_pb2.ListMetricsResponse]  # type: ignore[assignment]
+    """Lists the metric definitions of an environment."""
+    DeleteMetric: _aio.UnaryUnaryMultiCallable[_admin_pb2.DeleteMetricRequest, _admin_pb2.DeleteMetricResponse]  # type: ignore[assignment]
+    """Deletes a metric definition no active release gates on."""
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     """Administration. Writes need an admin token; Get/List calls also accept read-only tokens.
@@ -351,5 +363,29 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         """Streams a consistent snapshot of the whole store (data, history, change log, audit,
         tokens as hashes): no write commits while it is taken.
         """
+
+    @_abc_1.abstractmethod
+    def DefineMetric(
+        self,
+        request: _admin_pb2.DefineMetricRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.DefineMetricResponse, _abc.Awaitable[_admin_pb2.DefineMetricResponse]]:
+        """Defines one of the team's own metrics in an environment, or changes its definition."""
+
+    @_abc_1.abstractmethod
+    def ListMetrics(
+        self,
+        request: _admin_pb2.ListMetricsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ListMetricsResponse, _abc.Awaitable[_admin_pb2.ListMetricsResponse]]:
+        """Lists the metric definitions of an environment."""
+
+    @_abc_1.abstractmethod
+    def DeleteMetric(
+        self,
+        request: _admin_pb2.DeleteMetricRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.DeleteMetricResponse, _abc.Awaitable[_admin_pb2.DeleteMetricResponse]]:
+        """Deletes a metric definition no active release gates on."""
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

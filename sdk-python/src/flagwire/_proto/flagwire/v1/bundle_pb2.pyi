@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from flagwire._proto.flagwire.v1 import flag_pb2 as _flag_pb2
+from flagwire._proto.flagwire.v1 import metrics_pb2 as _metrics_pb2
 from flagwire._proto.flagwire.v1 import release_pb2 as _release_pb2
 from flagwire._proto.flagwire.v1 import rollout_pb2 as _rollout_pb2
 from google.protobuf import descriptor as _descriptor
@@ -67,6 +68,7 @@ class Bundle(_message.Message):
     ROLLOUTS_FIELD_NUMBER: _builtins.int
     ROLLBACK_PLANS_FIELD_NUMBER: _builtins.int
     RELEASES_FIELD_NUMBER: _builtins.int
+    METRICS_FIELD_NUMBER: _builtins.int
     version: _builtins.int
     """Format version of the file; 1."""
     @_builtins.property
@@ -98,6 +100,10 @@ class Bundle(_message.Message):
         ones as DRAFT releases with the same id.
         """
 
+    @_builtins.property
+    def metrics(self) -> _containers.RepeatedCompositeFieldContainer[_metrics_pb2.MetricDefinition]:
+        """Metric definitions of every environment (gates name them)."""
+
     def __init__(
         self,
         *,
@@ -108,10 +114,11 @@ class Bundle(_message.Message):
         rollouts: _abc.Iterable[_rollout_pb2.Rollout] | None = ...,
         rollback_plans: _abc.Iterable[_rollout_pb2.RollbackPlan] | None = ...,
         releases: _abc.Iterable[_release_pb2.Release] | None = ...,
+        metrics: _abc.Iterable[_metrics_pb2.MetricDefinition] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["environments", b"environments", "flags", b"flags", "releases", b"releases", "rollback_plans", b"rollback_plans", "rollouts", b"rollouts", "segments", b"segments", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["environments", b"environments", "flags", b"flags", "metrics", b"metrics", "releases", b"releases", "rollback_plans", b"rollback_plans", "rollouts", b"rollouts", "segments", b"segments", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

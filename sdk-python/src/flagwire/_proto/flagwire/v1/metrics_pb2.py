@@ -25,13 +25,17 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x66lagwire/v1/metrics.proto\x12\x0b\x66lagwire.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"|\n\x14\x45xponentialHistogram\x12\r\n\x05scale\x18\x01 \x01(\x11\x12\r\n\x05\x63ount\x18\x02 \x01(\x04\x12\x0b\n\x03sum\x18\x03 \x01(\x01\x12\x12\n\nzero_count\x18\x04 \x01(\x04\x12\x0e\n\x06offset\x18\x05 \x01(\x11\x12\x15\n\rbucket_counts\x18\x06 \x03(\x04\",\n\x0bReasonCount\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x04\"\xd8\x01\n\x06Series\x12\x10\n\x08\x66lag_key\x18\x01 \x01(\t\x12\x0f\n\x07variant\x18\x02 \x01(\t\x12\x0e\n\x06\x63ohort\x18\x03 \x01(\t\x12\x12\n\nrollout_id\x18\x04 \x01(\t\x12-\n\x0b\x65valuations\x18\x05 \x03(\x0b\x32\x18.flagwire.v1.ReasonCount\x12\x11\n\tsuccesses\x18\x06 \x01(\x04\x12\x0e\n\x06\x65rrors\x18\x07 \x01(\x04\x12\x35\n\nlatency_us\x18\x08 \x01(\x0b\x32!.flagwire.v1.ExponentialHistogram\"\xe0\x02\n\rReportRequest\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12\x10\n\x08sdk_name\x18\x03 \x01(\t\x12\x13\n\x0bsdk_version\x18\x04 \x01(\t\x12\x13\n\x0b\x65nvironment\x18\x05 \x01(\t\x12\x18\n\x10\x61pplied_revision\x18\x06 \x01(\x04\x12\x30\n\x0cwindow_start\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nwindow_end\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12#\n\x06series\x18\t \x03(\x0b\x32\x13.flagwire.v1.Series\x12\x16\n\x0e\x64ropped_series\x18\n \x01(\x04\x12\x33\n\x0f\x63ohort_outcomes\x18\x0b \x03(\x0b\x32\x1a.flagwire.v1.CohortOutcome\"\x8d\x01\n\rCohortOutcome\x12\x12\n\nrelease_id\x18\x01 \x01(\t\x12\x0e\n\x06\x63ohort\x18\x02 \x01(\t\x12\x11\n\tsuccesses\x18\x03 \x01(\x04\x12\x0e\n\x06\x65rrors\x18\x04 \x01(\x04\x12\x35\n\nlatency_us\x18\x05 \x01(\x0b\x32!.flagwire.v1.ExponentialHistogram\"\"\n\x0eReportResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\"\x96\x01\n\x0fGetUsageRequest\x12\x13\n\x0b\x65nvironment\x18\x01 \x01(\t\x12\x10\n\x08\x66lag_key\x18\x02 \x01(\t\x12.\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb9\x01\n\x08UsageRow\x12\x10\n\x08\x66lag_key\x18\x01 \x01(\t\x12\x0f\n\x07variant\x18\x02 \x01(\t\x12\x0e\n\x06\x63ohort\x18\x03 \x01(\t\x12\x13\n\x0b\x65valuations\x18\x04 \x01(\x04\x12\x11\n\tsuccesses\x18\x05 \x01(\x04\x12\x0e\n\x06\x65rrors\x18\x06 \x01(\x04\x12\x12\n\nerror_rate\x18\x07 \x01(\x01\x12\x0e\n\x06p50_us\x18\x08 \x01(\x01\x12\x0e\n\x06p95_us\x18\t \x01(\x01\x12\x0e\n\x06p99_us\x18\n \x01(\x01\"7\n\x10GetUsageResponse\x12#\n\x04rows\x18\x01 \x03(\x0b\x32\x15.flagwire.v1.UsageRow\"\xec\x01\n\x08Instance\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\x12\x10\n\x08sdk_name\x18\x02 \x01(\t\x12\x13\n\x0bsdk_version\x18\x03 \x01(\t\x12\x13\n\x0b\x65nvironment\x18\x04 \x01(\t\x12\x33\n\x0f\x63onnected_since\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tlast_seen\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x61pplied_revision\x18\x07 \x01(\x04\x12\x11\n\tconnected\x18\x08 \x01(\x08\"+\n\x14ListInstancesRequest\x12\x13\n\x0b\x65nvironment\x18\x01 \x01(\t\"A\n\x15ListInstancesResponse\x12(\n\tinstances\x18\x01 \x03(\x0b\x32\x15.flagwire.v1.Instance\"E\n\x1c\x43ountAppliedInstancesRequest\x12\x13\n\x0b\x65nvironment\x18\x01 \x01(\t\x12\x10\n\x08revision\x18\x02 \x01(\x04\"z\n\x1d\x43ountAppliedInstancesResponse\x12\x11\n\tconnected\x18\x01 \x01(\r\x12\x0f\n\x07\x61pplied\x18\x02 \x01(\r\x12\x35\n\x11last_applied_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\xe4\x02\n\x0eMetricsService\x12\x41\n\x06Report\x12\x1a.flagwire.v1.ReportRequest\x1a\x1b.flagwire.v1.ReportResponse\x12G\n\x08GetUsage\x12\x1c.flagwire.v1.GetUsageRequest\x1a\x1d.flagwire.v1.GetUsageResponse\x12V\n\rListInstances\x12!.flagwire.v1.ListInstancesRequest\x1a\".flagwire.v1.ListInstancesResponse\x12n\n\x15\x43ountAppliedInstances\x12).flagwire.v1.CountAppliedInstancesRequest\x1a*.flagwire.v1.CountAppliedInstancesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x66lagwire/v1/metrics.proto\x12\x0b\x66lagwire.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"|\n\x14\x45xponentialHistogram\x12\r\n\x05scale\x18\x01 \x01(\x11\x12\r\n\x05\x63ount\x18\x02 \x01(\x04\x12\x0b\n\x03sum\x18\x03 \x01(\x01\x12\x12\n\nzero_count\x18\x04 \x01(\x04\x12\x0e\n\x06offset\x18\x05 \x01(\x11\x12\x15\n\rbucket_counts\x18\x06 \x03(\x04\",\n\x0bReasonCount\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x04\"\xd8\x01\n\x06Series\x12\x10\n\x08\x66lag_key\x18\x01 \x01(\t\x12\x0f\n\x07variant\x18\x02 \x01(\t\x12\x0e\n\x06\x63ohort\x18\x03 \x01(\t\x12\x12\n\nrollout_id\x18\x04 \x01(\t\x12-\n\x0b\x65valuations\x18\x05 \x03(\x0b\x32\x18.flagwire.v1.ReasonCount\x12\x11\n\tsuccesses\x18\x06 \x01(\x04\x12\x0e\n\x06\x65rrors\x18\x07 \x01(\x04\x12\x35\n\nlatency_us\x18\x08 \x01(\x0b\x32!.flagwire.v1.ExponentialHistogram\"\x8c\x03\n\rReportRequest\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12\x10\n\x08sdk_name\x18\x03 \x01(\t\x12\x13\n\x0bsdk_version\x18\x04 \x01(\t\x12\x13\n\x0b\x65nvironment\x18\x05 \x01(\t\x12\x18\n\x10\x61pplied_revision\x18\x06 \x01(\x04\x12\x30\n\x0cwindow_start\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nwindow_end\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12#\n\x06series\x18\t \x03(\x0b\x32\x13.flagwire.v1.Series\x12\x16\n\x0e\x64ropped_series\x18\n \x01(\x04\x12\x33\n\x0f\x63ohort_outcomes\x18\x0b \x03(\x0b\x32\x1a.flagwire.v1.CohortOutcome\x12*\n\x07metrics\x18\x0c \x03(\x0b\x32\x19.flagwire.v1.MetricSeries\"\xa4\x02\n\x0cMetricSeries\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x66lag_key\x18\x02 \x01(\t\x12\x0f\n\x07variant\x18\x03 \x01(\t\x12\x0e\n\x06\x63ohort\x18\x04 \x01(\t\x12\x12\n\nrollout_id\x18\x05 \x01(\t\x12\r\n\x05\x63ount\x18\x06 \x01(\x04\x12\x0b\n\x03sum\x18\x07 \x01(\x01\x12\x16\n\x0esum_of_squares\x18\x08 \x01(\x01\x12\x34\n\thistogram\x18\t \x01(\x0b\x32!.flagwire.v1.ExponentialHistogram\x12\x11\n\tsuccesses\x18\n \x01(\x04\x12\x10\n\x08\x66\x61ilures\x18\x0b \x01(\x04\x12\x10\n\x08requests\x18\x0c \x01(\x04\x12\x1e\n\x16request_sum_of_squares\x18\r \x01(\x01\"\xc1\x01\n\x10MetricDefinition\x12\x13\n\x0b\x65nvironment\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12%\n\x04kind\x18\x03 \x01(\x0e\x32\x17.flagwire.v1.MetricKind\x12\x0c\n\x04unit\x18\x04 \x01(\t\x12/\n\tdirection\x18\x05 \x01(\x0e\x32\x1c.flagwire.v1.MetricDirection\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\x12\x0f\n\x07version\x18\x07 \x01(\x04\"N\n\nMetricStat\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\t\n\x01n\x18\x02 \x01(\x04\x12\r\n\x05value\x18\x03 \x01(\x01\x12\x0b\n\x03p95\x18\x04 \x01(\x01\x12\x0b\n\x03p99\x18\x05 \x01(\x01\"\x8d\x01\n\rCohortOutcome\x12\x12\n\nrelease_id\x18\x01 \x01(\t\x12\x0e\n\x06\x63ohort\x18\x02 \x01(\t\x12\x11\n\tsuccesses\x18\x03 \x01(\x04\x12\x0e\n\x06\x65rrors\x18\x04 \x01(\x04\x12\x35\n\nlatency_us\x18\x05 \x01(\x0b\x32!.flagwire.v1.ExponentialHistogram\"\"\n\x0eReportResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\"\x96\x01\n\x0fGetUsageRequest\x12\x13\n\x0b\x65nvironment\x18\x01 \x01(\t\x12\x10\n\x08\x66lag_key\x18\x02 \x01(\t\x12.\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xe3\x01\n\x08UsageRow\x12\x10\n\x08\x66lag_key\x18\x01 \x01(\t\x12\x0f\n\x07variant\x18\x02 \x01(\t\x12\x0e\n\x06\x63ohort\x18\x03 \x01(\t\x12\x13\n\x0b\x65valuations\x18\x04 \x01(\x04\x12\x11\n\tsuccesses\x18\x05 \x01(\x04\x12\x0e\n\x06\x65rrors\x18\x06 \x01(\x04\x12\x12\n\nerror_rate\x18\x07 \x01(\x01\x12\x0e\n\x06p50_us\x18\x08 \x01(\x01\x12\x0e\n\x06p95_us\x18\t \x01(\x01\x12\x0e\n\x06p99_us\x18\n \x01(\x01\x12(\n\x07metrics\x18\x0b \x03(\x0b\x32\x17.flagwire.v1.MetricStat\"7\n\x10GetUsageResponse\x12#\n\x04rows\x18\x01 \x03(\x0b\x32\x15.flagwire.v1.UsageRow\"\xec\x01\n\x08Instance\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\x12\x10\n\x08sdk_name\x18\x02 \x01(\t\x12\x13\n\x0bsdk_version\x18\x03 \x01(\t\x12\x13\n\x0b\x65nvironment\x18\x04 \x01(\t\x12\x33\n\x0f\x63onnected_since\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tlast_seen\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x61pplied_revision\x18\x07 \x01(\x04\x12\x11\n\tconnected\x18\x08 \x01(\x08\"+\n\x14ListInstancesRequest\x12\x13\n\x0b\x65nvironment\x18\x01 \x01(\t\"A\n\x15ListInstancesResponse\x12(\n\tinstances\x18\x01 \x03(\x0b\x32\x15.flagwire.v1.Instance\"E\n\x1c\x43ountAppliedInstancesRequest\x12\x13\n\x0b\x65nvironment\x18\x01 \x01(\t\x12\x10\n\x08revision\x18\x02 \x01(\x04\"z\n\x1d\x43ountAppliedInstancesResponse\x12\x11\n\tconnected\x18\x01 \x01(\r\x12\x0f\n\x07\x61pplied\x18\x02 \x01(\r\x12\x35\n\x11last_applied_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x96\x01\n\nMetricKind\x12\x1b\n\x17METRIC_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10METRIC_KIND_RATE\x10\x01\x12\x14\n\x10METRIC_KIND_MEAN\x10\x02\x12\x1c\n\x18METRIC_KIND_DISTRIBUTION\x10\x03\x12!\n\x1dMETRIC_KIND_COUNT_PER_REQUEST\x10\x04*\x80\x01\n\x0fMetricDirection\x12 \n\x1cMETRIC_DIRECTION_UNSPECIFIED\x10\x00\x12%\n!METRIC_DIRECTION_HIGHER_IS_BETTER\x10\x01\x12$\n METRIC_DIRECTION_LOWER_IS_BETTER\x10\x02\x32\xe4\x02\n\x0eMetricsService\x12\x41\n\x06Report\x12\x1a.flagwire.v1.ReportRequest\x1a\x1b.flagwire.v1.ReportResponse\x12G\n\x08GetUsage\x12\x1c.flagwire.v1.GetUsageRequest\x1a\x1d.flagwire.v1.GetUsageResponse\x12V\n\rListInstances\x12!.flagwire.v1.ListInstancesRequest\x1a\".flagwire.v1.ListInstancesResponse\x12n\n\x15\x43ountAppliedInstances\x12).flagwire.v1.CountAppliedInstancesRequest\x1a*.flagwire.v1.CountAppliedInstancesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'flagwire._proto.flagwire.v1.metrics_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_METRICKIND']._serialized_start=2603
+  _globals['_METRICKIND']._serialized_end=2753
+  _globals['_METRICDIRECTION']._serialized_start=2756
+  _globals['_METRICDIRECTION']._serialized_end=2884
   _globals['_EXPONENTIALHISTOGRAM']._serialized_start=75
   _globals['_EXPONENTIALHISTOGRAM']._serialized_end=199
   _globals['_REASONCOUNT']._serialized_start=201
@@ -39,27 +43,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SERIES']._serialized_start=248
   _globals['_SERIES']._serialized_end=464
   _globals['_REPORTREQUEST']._serialized_start=467
-  _globals['_REPORTREQUEST']._serialized_end=819
-  _globals['_COHORTOUTCOME']._serialized_start=822
-  _globals['_COHORTOUTCOME']._serialized_end=963
-  _globals['_REPORTRESPONSE']._serialized_start=965
-  _globals['_REPORTRESPONSE']._serialized_end=999
-  _globals['_GETUSAGEREQUEST']._serialized_start=1002
-  _globals['_GETUSAGEREQUEST']._serialized_end=1152
-  _globals['_USAGEROW']._serialized_start=1155
-  _globals['_USAGEROW']._serialized_end=1340
-  _globals['_GETUSAGERESPONSE']._serialized_start=1342
-  _globals['_GETUSAGERESPONSE']._serialized_end=1397
-  _globals['_INSTANCE']._serialized_start=1400
-  _globals['_INSTANCE']._serialized_end=1636
-  _globals['_LISTINSTANCESREQUEST']._serialized_start=1638
-  _globals['_LISTINSTANCESREQUEST']._serialized_end=1681
-  _globals['_LISTINSTANCESRESPONSE']._serialized_start=1683
-  _globals['_LISTINSTANCESRESPONSE']._serialized_end=1748
-  _globals['_COUNTAPPLIEDINSTANCESREQUEST']._serialized_start=1750
-  _globals['_COUNTAPPLIEDINSTANCESREQUEST']._serialized_end=1819
-  _globals['_COUNTAPPLIEDINSTANCESRESPONSE']._serialized_start=1821
-  _globals['_COUNTAPPLIEDINSTANCESRESPONSE']._serialized_end=1943
-  _globals['_METRICSSERVICE']._serialized_start=1946
-  _globals['_METRICSSERVICE']._serialized_end=2302
+  _globals['_REPORTREQUEST']._serialized_end=863
+  _globals['_METRICSERIES']._serialized_start=866
+  _globals['_METRICSERIES']._serialized_end=1158
+  _globals['_METRICDEFINITION']._serialized_start=1161
+  _globals['_METRICDEFINITION']._serialized_end=1354
+  _globals['_METRICSTAT']._serialized_start=1356
+  _globals['_METRICSTAT']._serialized_end=1434
+  _globals['_COHORTOUTCOME']._serialized_start=1437
+  _globals['_COHORTOUTCOME']._serialized_end=1578
+  _globals['_REPORTRESPONSE']._serialized_start=1580
+  _globals['_REPORTRESPONSE']._serialized_end=1614
+  _globals['_GETUSAGEREQUEST']._serialized_start=1617
+  _globals['_GETUSAGEREQUEST']._serialized_end=1767
+  _globals['_USAGEROW']._serialized_start=1770
+  _globals['_USAGEROW']._serialized_end=1997
+  _globals['_GETUSAGERESPONSE']._serialized_start=1999
+  _globals['_GETUSAGERESPONSE']._serialized_end=2054
+  _globals['_INSTANCE']._serialized_start=2057
+  _globals['_INSTANCE']._serialized_end=2293
+  _globals['_LISTINSTANCESREQUEST']._serialized_start=2295
+  _globals['_LISTINSTANCESREQUEST']._serialized_end=2338
+  _globals['_LISTINSTANCESRESPONSE']._serialized_start=2340
+  _globals['_LISTINSTANCESRESPONSE']._serialized_end=2405
+  _globals['_COUNTAPPLIEDINSTANCESREQUEST']._serialized_start=2407
+  _globals['_COUNTAPPLIEDINSTANCESREQUEST']._serialized_end=2476
+  _globals['_COUNTAPPLIEDINSTANCESRESPONSE']._serialized_start=2478
+  _globals['_COUNTAPPLIEDINSTANCESRESPONSE']._serialized_end=2600
+  _globals['_METRICSSERVICE']._serialized_start=2887
+  _globals['_METRICSSERVICE']._serialized_end=3243
 # @@protoc_insertion_point(module_scope)

@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -18,6 +19,62 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _MetricKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _MetricKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MetricKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    METRIC_KIND_UNSPECIFIED: _MetricKind.ValueType  # 0
+    """Not set."""
+    METRIC_KIND_RATE: _MetricKind.ValueType  # 1
+    """successes / (successes + failures), from track_outcome."""
+    METRIC_KIND_MEAN: _MetricKind.ValueType  # 2
+    """The mean of the values tracked."""
+    METRIC_KIND_DISTRIBUTION: _MetricKind.ValueType  # 3
+    """The distribution of the values observed (quantiles)."""
+    METRIC_KIND_COUNT_PER_REQUEST: _MetricKind.ValueType  # 4
+    """The number of events per measured request (e.g. cache hits per query)."""
+
+class MetricKind(_MetricKind, metaclass=_MetricKindEnumTypeWrapper):
+    """How a metric is read."""
+
+METRIC_KIND_UNSPECIFIED: MetricKind.ValueType  # 0
+"""Not set."""
+METRIC_KIND_RATE: MetricKind.ValueType  # 1
+"""successes / (successes + failures), from track_outcome."""
+METRIC_KIND_MEAN: MetricKind.ValueType  # 2
+"""The mean of the values tracked."""
+METRIC_KIND_DISTRIBUTION: MetricKind.ValueType  # 3
+"""The distribution of the values observed (quantiles)."""
+METRIC_KIND_COUNT_PER_REQUEST: MetricKind.ValueType  # 4
+"""The number of events per measured request (e.g. cache hits per query)."""
+Global___MetricKind: _TypeAlias = MetricKind  # noqa: Y015
+
+class _MetricDirection:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _MetricDirectionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MetricDirection.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    METRIC_DIRECTION_UNSPECIFIED: _MetricDirection.ValueType  # 0
+    """Not set."""
+    METRIC_DIRECTION_HIGHER_IS_BETTER: _MetricDirection.ValueType  # 1
+    """Higher is better (a success rate, a satisfaction score)."""
+    METRIC_DIRECTION_LOWER_IS_BETTER: _MetricDirection.ValueType  # 2
+    """Lower is better (a latency, stuck workflows)."""
+
+class MetricDirection(_MetricDirection, metaclass=_MetricDirectionEnumTypeWrapper):
+    """Which way a metric is better."""
+
+METRIC_DIRECTION_UNSPECIFIED: MetricDirection.ValueType  # 0
+"""Not set."""
+METRIC_DIRECTION_HIGHER_IS_BETTER: MetricDirection.ValueType  # 1
+"""Higher is better (a success rate, a satisfaction score)."""
+METRIC_DIRECTION_LOWER_IS_BETTER: MetricDirection.ValueType  # 2
+"""Lower is better (a latency, stuck workflows)."""
+Global___MetricDirection: _TypeAlias = MetricDirection  # noqa: Y015
 
 @_typing.final
 class ExponentialHistogram(_message.Message):
@@ -162,6 +219,7 @@ class ReportRequest(_message.Message):
     SERIES_FIELD_NUMBER: _builtins.int
     DROPPED_SERIES_FIELD_NUMBER: _builtins.int
     COHORT_OUTCOMES_FIELD_NUMBER: _builtins.int
+    METRICS_FIELD_NUMBER: _builtins.int
     instance_id: _builtins.str
     """The instance's id (a uuid made at start-up)."""
     sequence: _builtins.int
@@ -195,6 +253,12 @@ class ReportRequest(_message.Message):
         flag (the series above still count per flag, for usage).
         """
 
+    @_builtins.property
+    def metrics(self) -> _containers.RepeatedCompositeFieldContainer[Global___MetricSeries]:
+        """The team's own metrics (track, track_outcome, observe), per flag variant and per release
+        cohort.
+        """
+
     def __init__(
         self,
         *,
@@ -209,14 +273,180 @@ class ReportRequest(_message.Message):
         series: _abc.Iterable[Global___Series] | None = ...,
         dropped_series: _builtins.int = ...,
         cohort_outcomes: _abc.Iterable[Global___CohortOutcome] | None = ...,
+        metrics: _abc.Iterable[Global___MetricSeries] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["window_end", b"window_end", "window_start", b"window_start"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_revision", b"applied_revision", "cohort_outcomes", b"cohort_outcomes", "dropped_series", b"dropped_series", "environment", b"environment", "instance_id", b"instance_id", "sdk_name", b"sdk_name", "sdk_version", b"sdk_version", "sequence", b"sequence", "series", b"series", "window_end", b"window_end", "window_start", b"window_start"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_revision", b"applied_revision", "cohort_outcomes", b"cohort_outcomes", "dropped_series", b"dropped_series", "environment", b"environment", "instance_id", b"instance_id", "metrics", b"metrics", "sdk_name", b"sdk_name", "sdk_version", b"sdk_version", "sequence", b"sequence", "series", b"series", "window_end", b"window_end", "window_start", b"window_start"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ReportRequest: _TypeAlias = ReportRequest  # noqa: Y015
+
+@_typing.final
+class MetricSeries(_message.Message):
+    """One of the team's own metrics in one window, attributed either to a flag's variant (for
+    usage: `flag_key` set, like a Series) or to a release cohort (what gates judge: `flag_key`
+    empty, `rollout_id` and `cohort` set; counted once per request scope, like CohortOutcome).
+    Which fields are filled depends on how the SDK recorded it, not on the metric's definition:
+    track(name, value) fills count/sum/sum_of_squares and the request fields; observe(name, value)
+    also the histogram; track_outcome(name, ok) fills successes/failures.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    FLAG_KEY_FIELD_NUMBER: _builtins.int
+    VARIANT_FIELD_NUMBER: _builtins.int
+    COHORT_FIELD_NUMBER: _builtins.int
+    ROLLOUT_ID_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    SUM_FIELD_NUMBER: _builtins.int
+    SUM_OF_SQUARES_FIELD_NUMBER: _builtins.int
+    HISTOGRAM_FIELD_NUMBER: _builtins.int
+    SUCCESSES_FIELD_NUMBER: _builtins.int
+    FAILURES_FIELD_NUMBER: _builtins.int
+    REQUESTS_FIELD_NUMBER: _builtins.int
+    REQUEST_SUM_OF_SQUARES_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The metric's name (lowercase letters, digits, '.', '_', '-'; at most 64 characters)."""
+    flag_key: _builtins.str
+    """The flag (per-flag attribution), or empty (release-cohort attribution)."""
+    variant: _builtins.str
+    """The variant served (per-flag attribution)."""
+    cohort: _builtins.str
+    """The split entry label served: "canary", "control", or empty."""
+    rollout_id: _builtins.str
+    """The release (the splits' rollout_id), if any."""
+    count: _builtins.int
+    """Values recorded (track, observe)."""
+    sum: _builtins.float
+    """Their sum."""
+    sum_of_squares: _builtins.float
+    """The sum of their squares (the variance of a mean)."""
+    successes: _builtins.int
+    """track_outcome(): how many succeeded."""
+    failures: _builtins.int
+    """track_outcome(): how many failed."""
+    requests: _builtins.int
+    """Measured requests (scopes) that recorded this metric at least once."""
+    request_sum_of_squares: _builtins.float
+    """The sum over those requests of the square of each request's total (the variance of a
+    per-request count; requests that recorded nothing add zero, and the number of requests is
+    the cohort's outcomes).
+    """
+    @_builtins.property
+    def histogram(self) -> Global___ExponentialHistogram:
+        """observe(): the values' distribution, in the latency histogram's layout (positive values)."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        flag_key: _builtins.str = ...,
+        variant: _builtins.str = ...,
+        cohort: _builtins.str = ...,
+        rollout_id: _builtins.str = ...,
+        count: _builtins.int = ...,
+        sum: _builtins.float = ...,
+        sum_of_squares: _builtins.float = ...,
+        histogram: Global___ExponentialHistogram | None = ...,
+        successes: _builtins.int = ...,
+        failures: _builtins.int = ...,
+        requests: _builtins.int = ...,
+        request_sum_of_squares: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["histogram", b"histogram"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cohort", b"cohort", "count", b"count", "failures", b"failures", "flag_key", b"flag_key", "histogram", b"histogram", "name", b"name", "request_sum_of_squares", b"request_sum_of_squares", "requests", b"requests", "rollout_id", b"rollout_id", "successes", b"successes", "sum", b"sum", "sum_of_squares", b"sum_of_squares", "variant", b"variant"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MetricSeries: _TypeAlias = MetricSeries  # noqa: Y015
+
+@_typing.final
+class MetricDefinition(_message.Message):
+    """A metric as the team defines it for an environment: what gates may name."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENVIRONMENT_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    UNIT_FIELD_NUMBER: _builtins.int
+    DIRECTION_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    environment: _builtins.str
+    """The environment."""
+    name: _builtins.str
+    """The name SDKs record it under."""
+    kind: Global___MetricKind.ValueType
+    """How it is read."""
+    unit: _builtins.str
+    """Unit for people, e.g. "ms", "%", "score"."""
+    direction: Global___MetricDirection.ValueType
+    """Which way is better (what a relative gate guards against)."""
+    description: _builtins.str
+    """Free text."""
+    version: _builtins.int
+    """Increases by one per change."""
+    def __init__(
+        self,
+        *,
+        environment: _builtins.str = ...,
+        name: _builtins.str = ...,
+        kind: Global___MetricKind.ValueType = ...,
+        unit: _builtins.str = ...,
+        direction: Global___MetricDirection.ValueType = ...,
+        description: _builtins.str = ...,
+        version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "direction", b"direction", "environment", b"environment", "kind", b"kind", "name", b"name", "unit", b"unit", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MetricDefinition: _TypeAlias = MetricDefinition  # noqa: Y015
+
+@_typing.final
+class MetricStat(_message.Message):
+    """A metric's statistic for one cohort or variant."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    N_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    P95_FIELD_NUMBER: _builtins.int
+    P99_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The metric."""
+    n: _builtins.int
+    """Values, outcomes or requests behind it."""
+    value: _builtins.float
+    """The rate, mean, per-request count, or (distributions) the median."""
+    p95: _builtins.float
+    """Distributions: p95 and p99 (0 otherwise)."""
+    p99: _builtins.float
+    """Distributions: p99."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        n: _builtins.int = ...,
+        value: _builtins.float = ...,
+        p95: _builtins.float = ...,
+        p99: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["n", b"n", "name", b"name", "p95", b"p95", "p99", b"p99", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MetricStat: _TypeAlias = MetricStat  # noqa: Y015
 
 @_typing.final
 class CohortOutcome(_message.Message):
@@ -334,6 +564,7 @@ class UsageRow(_message.Message):
     P50_US_FIELD_NUMBER: _builtins.int
     P95_US_FIELD_NUMBER: _builtins.int
     P99_US_FIELD_NUMBER: _builtins.int
+    METRICS_FIELD_NUMBER: _builtins.int
     flag_key: _builtins.str
     """The flag."""
     variant: _builtins.str
@@ -354,6 +585,10 @@ class UsageRow(_message.Message):
     """95th percentile latency, microseconds."""
     p99_us: _builtins.float
     """99th percentile latency, microseconds."""
+    @_builtins.property
+    def metrics(self) -> _containers.RepeatedCompositeFieldContainer[Global___MetricStat]:
+        """The team's own metrics recorded for this flag, variant and cohort."""
+
     def __init__(
         self,
         *,
@@ -367,10 +602,11 @@ class UsageRow(_message.Message):
         p50_us: _builtins.float = ...,
         p95_us: _builtins.float = ...,
         p99_us: _builtins.float = ...,
+        metrics: _abc.Iterable[Global___MetricStat] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cohort", b"cohort", "error_rate", b"error_rate", "errors", b"errors", "evaluations", b"evaluations", "flag_key", b"flag_key", "p50_us", b"p50_us", "p95_us", b"p95_us", "p99_us", b"p99_us", "successes", b"successes", "variant", b"variant"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cohort", b"cohort", "error_rate", b"error_rate", "errors", b"errors", "evaluations", b"evaluations", "flag_key", b"flag_key", "metrics", b"metrics", "p50_us", b"p50_us", "p95_us", b"p95_us", "p99_us", b"p99_us", "successes", b"successes", "variant", b"variant"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -66,6 +66,38 @@ RELEASE_STATE_ROLLED_BACK: ReleaseState.ValueType  # 6
 """Every flag serves its baseline."""
 Global___ReleaseState: _TypeAlias = ReleaseState  # noqa: Y015
 
+class _Comparison:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ComparisonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Comparison.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    COMPARISON_UNSPECIFIED: _Comparison.ValueType  # 0
+    """Not set."""
+    COMPARISON_GREATER_THAN: _Comparison.ValueType  # 1
+    """value > threshold passes."""
+    COMPARISON_GREATER_OR_EQUAL: _Comparison.ValueType  # 2
+    """value >= threshold passes."""
+    COMPARISON_LESS_THAN: _Comparison.ValueType  # 3
+    """value < threshold passes."""
+    COMPARISON_LESS_OR_EQUAL: _Comparison.ValueType  # 4
+    """value <= threshold passes."""
+
+class Comparison(_Comparison, metaclass=_ComparisonEnumTypeWrapper):
+    """How a value is compared with a threshold."""
+
+COMPARISON_UNSPECIFIED: Comparison.ValueType  # 0
+"""Not set."""
+COMPARISON_GREATER_THAN: Comparison.ValueType  # 1
+"""value > threshold passes."""
+COMPARISON_GREATER_OR_EQUAL: Comparison.ValueType  # 2
+"""value >= threshold passes."""
+COMPARISON_LESS_THAN: Comparison.ValueType  # 3
+"""value < threshold passes."""
+COMPARISON_LESS_OR_EQUAL: Comparison.ValueType  # 4
+"""value <= threshold passes."""
+Global___Comparison: _TypeAlias = Comparison  # noqa: Y015
+
 @_typing.final
 class ReleaseFlag(_message.Message):
     """A flag moved by a release."""
@@ -164,6 +196,7 @@ class Stage(_message.Message):
     MAX_DURATION_POLICY_FIELD_NUMBER: _builtins.int
     REQUIRE_APPROVAL_FIELD_NUMBER: _builtins.int
     GUARDRAILS_FIELD_NUMBER: _builtins.int
+    GATES_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """A name for people, e.g. "shadow writes"."""
     min_outcomes_per_cohort: _builtins.int
@@ -200,6 +233,10 @@ class Stage(_message.Message):
         the two wins). Only the absolute fields may be set here.
         """
 
+    @_builtins.property
+    def gates(self) -> _containers.RepeatedCompositeFieldContainer[Global___Gate]:
+        """The stage's own gates, checked together with the release's."""
+
     def __init__(
         self,
         *,
@@ -212,10 +249,11 @@ class Stage(_message.Message):
         max_duration_policy: _rollout_pb2.MaxDurationPolicy.ValueType = ...,
         require_approval: _builtins.bool = ...,
         guardrails: _rollout_pb2.Guardrails | None = ...,
+        gates: _abc.Iterable[Global___Gate] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "guardrails", b"guardrails", "max_duration", b"max_duration", "min_duration", b"min_duration"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "guardrails", b"guardrails", "max_duration", b"max_duration", "max_duration_policy", b"max_duration_policy", "min_duration", b"min_duration", "min_outcomes_per_cohort", b"min_outcomes_per_cohort", "name", b"name", "require_approval", b"require_approval", "variants", b"variants"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "gates", b"gates", "guardrails", b"guardrails", "max_duration", b"max_duration", "max_duration_policy", b"max_duration_policy", "min_duration", b"min_duration", "min_outcomes_per_cohort", b"min_outcomes_per_cohort", "name", b"name", "require_approval", b"require_approval", "variants", b"variants"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -291,6 +329,7 @@ class Release(_message.Message):
     BLAST_RADIUS_BASIS_POINTS_FIELD_NUMBER: _builtins.int
     WINDOWS_FIELD_NUMBER: _builtins.int
     APPROVAL_STAGE_FIELD_NUMBER: _builtins.int
+    GATES_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned id."""
     name: _builtins.str
@@ -379,6 +418,10 @@ class Release(_message.Message):
     def windows(self) -> _containers.RepeatedCompositeFieldContainer[_rollout_pb2.RolloutWindow]:
         """The most recent closed windows, oldest first (only when requested)."""
 
+    @_builtins.property
+    def gates(self) -> _containers.RepeatedCompositeFieldContainer[Global___Gate]:
+        """Release-wide gates on the team's own metrics and Prometheus queries."""
+
     def __init__(
         self,
         *,
@@ -410,14 +453,180 @@ class Release(_message.Message):
         blast_radius_basis_points: _builtins.int = ...,
         windows: _abc.Iterable[_rollout_pb2.RolloutWindow] | None = ...,
         approval_stage: _builtins.int = ...,
+        gates: _abc.Iterable[Global___Gate] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["acknowledgement", b"acknowledgement", "create_time", b"create_time", "end_time", b"end_time", "guardrails", b"guardrails", "latest_decision", b"latest_decision", "policy", b"policy", "stage_start_time", b"stage_start_time", "start_time", b"start_time", "time_to_detect", b"time_to_detect"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledgement", b"acknowledgement", "approval_stage", b"approval_stage", "approvals", b"approvals", "blast_radius_basis_points", b"blast_radius_basis_points", "blast_radius_errors", b"blast_radius_errors", "blast_radius_requests", b"blast_radius_requests", "create_time", b"create_time", "current_stage", b"current_stage", "decisions", b"decisions", "description", b"description", "end_time", b"end_time", "environment", b"environment", "final_revision", b"final_revision", "flags", b"flags", "guardrails", b"guardrails", "id", b"id", "latest_decision", b"latest_decision", "name", b"name", "policy", b"policy", "rolled_back_flags", b"rolled_back_flags", "salt", b"salt", "stage_start_time", b"stage_start_time", "stages", b"stages", "start_time", b"start_time", "state", b"state", "state_reason", b"state_reason", "time_to_detect", b"time_to_detect", "windows", b"windows"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledgement", b"acknowledgement", "approval_stage", b"approval_stage", "approvals", b"approvals", "blast_radius_basis_points", b"blast_radius_basis_points", "blast_radius_errors", b"blast_radius_errors", "blast_radius_requests", b"blast_radius_requests", "create_time", b"create_time", "current_stage", b"current_stage", "decisions", b"decisions", "description", b"description", "end_time", b"end_time", "environment", b"environment", "final_revision", b"final_revision", "flags", b"flags", "gates", b"gates", "guardrails", b"guardrails", "id", b"id", "latest_decision", b"latest_decision", "name", b"name", "policy", b"policy", "rolled_back_flags", b"rolled_back_flags", "salt", b"salt", "stage_start_time", b"stage_start_time", "stages", b"stages", "start_time", b"start_time", "state", b"state", "state_reason", b"state_reason", "time_to_detect", b"time_to_detect", "windows", b"windows"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Release: _TypeAlias = Release  # noqa: Y015
+
+@_typing.final
+class Gate(_message.Message):
+    """A gate: a condition on the team's own metrics or a Prometheus query, checked at every window
+    close. A relative gate that finds the audience worse than control rolls the release back, as
+    does an absolute gate the audience breaches; a Prometheus gate rolls back on a breach and
+    holds while its query fails.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    RELATIVE_FIELD_NUMBER: _builtins.int
+    ABSOLUTE_FIELD_NUMBER: _builtins.int
+    PROMETHEUS_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """A name for the decision log; defaults to the metric's name or "prometheus"."""
+    @_builtins.property
+    def relative(self) -> Global___RelativeGate:
+        """Audience against control, with an anytime-valid sequential test (stages with control)."""
+
+    @_builtins.property
+    def absolute(self) -> Global___AbsoluteGate:
+        """The audience's statistic against a threshold."""
+
+    @_builtins.property
+    def prometheus(self) -> Global___PrometheusGate:
+        """A PromQL query against a threshold (`flagwire serve --prometheus-url`)."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        relative: Global___RelativeGate | None = ...,
+        absolute: Global___AbsoluteGate | None = ...,
+        prometheus: Global___PrometheusGate | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["absolute", b"absolute", "kind", b"kind", "prometheus", b"prometheus", "relative", b"relative"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["absolute", b"absolute", "kind", b"kind", "name", b"name", "prometheus", b"prometheus", "relative", b"relative"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["relative", "absolute", "prometheus"]  # noqa: Y015
+    _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
+
+Global___Gate: _TypeAlias = Gate  # noqa: Y015
+
+@_typing.final
+class RelativeGate(_message.Message):
+    """Audience against control on a defined metric: a two-proportion test for a rate, a mean
+    difference (variance from the sums of squares) for a mean or a count per request, the
+    share above the pooled quantile for a distribution. The release's alpha is split across every
+    relative test, gates included.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METRIC_FIELD_NUMBER: _builtins.int
+    MARGIN_FIELD_NUMBER: _builtins.int
+    QUANTILE_FIELD_NUMBER: _builtins.int
+    metric: _builtins.str
+    """A metric defined in the release's environment."""
+    margin: _builtins.float
+    """How much worse (in the metric's direction and unit; a rate in [0, 1]) is tolerated."""
+    quantile: _builtins.float
+    """Distributions: the quantile compared (default 0.95)."""
+    def __init__(
+        self,
+        *,
+        metric: _builtins.str = ...,
+        margin: _builtins.float = ...,
+        quantile: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["margin", b"margin", "metric", b"metric", "quantile", b"quantile"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RelativeGate: _TypeAlias = RelativeGate  # noqa: Y015
+
+@_typing.final
+class AbsoluteGate(_message.Message):
+    """The audience's statistic at the current stage against a threshold: the rate, the mean, the
+    count per request, or a quantile of a distribution.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METRIC_FIELD_NUMBER: _builtins.int
+    COMPARISON_FIELD_NUMBER: _builtins.int
+    THRESHOLD_FIELD_NUMBER: _builtins.int
+    QUANTILE_FIELD_NUMBER: _builtins.int
+    MIN_COUNT_FIELD_NUMBER: _builtins.int
+    metric: _builtins.str
+    """A metric defined in the release's environment."""
+    comparison: Global___Comparison.ValueType
+    """What passes, e.g. GREATER_THAN 0.99 for "write success rate > 99 %"."""
+    threshold: _builtins.float
+    """The threshold, in the metric's unit (a rate in [0, 1])."""
+    quantile: _builtins.float
+    """Distributions: the quantile compared (e.g. 0.5 for "P50 < 500 ms")."""
+    min_count: _builtins.int
+    """Values (outcomes, requests) needed before the gate is checked (default 100)."""
+    def __init__(
+        self,
+        *,
+        metric: _builtins.str = ...,
+        comparison: Global___Comparison.ValueType = ...,
+        threshold: _builtins.float = ...,
+        quantile: _builtins.float = ...,
+        min_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["comparison", b"comparison", "metric", b"metric", "min_count", b"min_count", "quantile", b"quantile", "threshold", b"threshold"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AbsoluteGate: _TypeAlias = AbsoluteGate  # noqa: Y015
+
+@_typing.final
+class PrometheusGate(_message.Message):
+    """A PromQL instant query, evaluated at every window close. The query may hold placeholders,
+    substituted as escaped label values: {release}, {stage}, {cohort}, {environment}, {flag}
+    (the release's flags joined by '|', for a regex match).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUERY_FIELD_NUMBER: _builtins.int
+    COMPARISON_FIELD_NUMBER: _builtins.int
+    THRESHOLD_FIELD_NUMBER: _builtins.int
+    COMPARE_COHORTS_FIELD_NUMBER: _builtins.int
+    ROLLBACK_AFTER_FAILURES_FIELD_NUMBER: _builtins.int
+    query: _builtins.str
+    """The query, e.g. `max(container_memory_bytes{cohort="{cohort}"})`."""
+    comparison: Global___Comparison.ValueType
+    """What passes."""
+    threshold: _builtins.float
+    """The threshold."""
+    compare_cohorts: _builtins.bool
+    """Evaluate the query for "canary" and for "control" and compare canary minus control with
+    the threshold (instead of the canary's value alone).
+    """
+    rollback_after_failures: _builtins.int
+    """Consecutive failed evaluations (an error, a timeout, an empty result) after which the
+    release rolls back; 0 = never (it holds while the query fails).
+    """
+    def __init__(
+        self,
+        *,
+        query: _builtins.str = ...,
+        comparison: Global___Comparison.ValueType = ...,
+        threshold: _builtins.float = ...,
+        compare_cohorts: _builtins.bool = ...,
+        rollback_after_failures: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["compare_cohorts", b"compare_cohorts", "comparison", b"comparison", "query", b"query", "rollback_after_failures", b"rollback_after_failures", "threshold", b"threshold"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PrometheusGate: _TypeAlias = PrometheusGate  # noqa: Y015
 
 @_typing.final
 class CreateReleaseRequest(_message.Message):

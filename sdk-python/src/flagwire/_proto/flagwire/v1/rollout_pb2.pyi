@@ -379,6 +379,7 @@ class CohortStats(_message.Message):
     P99_US_FIELD_NUMBER: _builtins.int
     EVALUATIONS_FIELD_NUMBER: _builtins.int
     ERRORS_FIELD_NUMBER: _builtins.int
+    METRICS_FIELD_NUMBER: _builtins.int
     cohort: _builtins.str
     """Cohort label."""
     n: _builtins.int
@@ -399,6 +400,10 @@ class CohortStats(_message.Message):
     """Evaluations served to the cohort."""
     errors: _builtins.int
     """Failed outcomes."""
+    @_builtins.property
+    def metrics(self) -> _containers.RepeatedCompositeFieldContainer[_metrics_pb2.MetricStat]:
+        """The team's own metrics of the cohort."""
+
     def __init__(
         self,
         *,
@@ -412,14 +417,67 @@ class CohortStats(_message.Message):
         p99_us: _builtins.float = ...,
         evaluations: _builtins.int = ...,
         errors: _builtins.int = ...,
+        metrics: _abc.Iterable[_metrics_pb2.MetricStat] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cohort", b"cohort", "error_rate", b"error_rate", "error_rate_lower", b"error_rate_lower", "error_rate_upper", b"error_rate_upper", "errors", b"errors", "evaluations", b"evaluations", "n", b"n", "p50_us", b"p50_us", "p95_us", b"p95_us", "p99_us", b"p99_us"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cohort", b"cohort", "error_rate", b"error_rate", "error_rate_lower", b"error_rate_lower", "error_rate_upper", b"error_rate_upper", "errors", b"errors", "evaluations", b"evaluations", "metrics", b"metrics", "n", b"n", "p50_us", b"p50_us", "p95_us", b"p95_us", "p99_us", b"p99_us"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CohortStats: _TypeAlias = CohortStats  # noqa: Y015
+
+@_typing.final
+class GateResult(_message.Message):
+    """One gate's check at a decision."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    CONTROL_VALUE_FIELD_NUMBER: _builtins.int
+    THRESHOLD_FIELD_NUMBER: _builtins.int
+    PASSED_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    TIME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The gate's name."""
+    kind: _builtins.str
+    """"relative", "absolute" or "prometheus"."""
+    value: _builtins.float
+    """The value checked (canary's statistic, the query's result, or the relative effect)."""
+    control_value: _builtins.float
+    """The control's value, when compared."""
+    threshold: _builtins.float
+    """The threshold (absolute, prometheus) or margin (relative)."""
+    passed: _builtins.bool
+    """Whether it passed (false: breached or failed to evaluate)."""
+    detail: _builtins.str
+    """Why, for people (the query as sent, an error, the test's p-value)."""
+    @_builtins.property
+    def time(self) -> _timestamp_pb2.Timestamp:
+        """When a Prometheus query was evaluated."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        value: _builtins.float = ...,
+        control_value: _builtins.float = ...,
+        threshold: _builtins.float = ...,
+        passed: _builtins.bool = ...,
+        detail: _builtins.str = ...,
+        time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["time", b"time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["control_value", b"control_value", "detail", b"detail", "kind", b"kind", "name", b"name", "passed", b"passed", "threshold", b"threshold", "time", b"time", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GateResult: _TypeAlias = GateResult  # noqa: Y015
 
 @_typing.final
 class TestResult(_message.Message):
@@ -472,6 +530,7 @@ class RolloutWindow(_message.Message):
     LATE_REPORTS_FIELD_NUMBER: _builtins.int
     DROPPED_SERIES_FIELD_NUMBER: _builtins.int
     SERIES_FIELD_NUMBER: _builtins.int
+    METRICS_FIELD_NUMBER: _builtins.int
     step: _builtins.int
     """The step it belonged to."""
     reports: _builtins.int
@@ -492,6 +551,10 @@ class RolloutWindow(_message.Message):
     def series(self) -> _containers.RepeatedCompositeFieldContainer[_metrics_pb2.Series]:
         """The raw aggregates: the canary series then the control series (cohort set on each)."""
 
+    @_builtins.property
+    def metrics(self) -> _containers.RepeatedCompositeFieldContainer[_metrics_pb2.MetricSeries]:
+        """The team's own metrics of each cohort (release-cohort attribution, cohort set on each)."""
+
     def __init__(
         self,
         *,
@@ -502,10 +565,11 @@ class RolloutWindow(_message.Message):
         late_reports: _builtins.int = ...,
         dropped_series: _builtins.int = ...,
         series: _abc.Iterable[_metrics_pb2.Series] | None = ...,
+        metrics: _abc.Iterable[_metrics_pb2.MetricSeries] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cohorts", b"cohorts", "dropped_series", b"dropped_series", "end_time", b"end_time", "late_reports", b"late_reports", "reports", b"reports", "series", b"series", "step", b"step"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cohorts", b"cohorts", "dropped_series", b"dropped_series", "end_time", b"end_time", "late_reports", b"late_reports", "metrics", b"metrics", "reports", b"reports", "series", b"series", "step", b"step"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -526,6 +590,7 @@ class Decision(_message.Message):
     ACTOR_FIELD_NUMBER: _builtins.int
     TESTS_FIELD_NUMBER: _builtins.int
     REPEATS_FIELD_NUMBER: _builtins.int
+    GATES_FIELD_NUMBER: _builtins.int
     kind: Global___DecisionKind.ValueType
     """What."""
     reason_code: _builtins.str
@@ -552,6 +617,10 @@ class Decision(_message.Message):
     def tests(self) -> _containers.RepeatedCompositeFieldContainer[Global___TestResult]:
         """The tests evaluated at this decision."""
 
+    @_builtins.property
+    def gates(self) -> _containers.RepeatedCompositeFieldContainer[Global___GateResult]:
+        """The gates checked at this decision (releases with gates)."""
+
     def __init__(
         self,
         *,
@@ -564,10 +633,11 @@ class Decision(_message.Message):
         actor: _builtins.str = ...,
         tests: _abc.Iterable[Global___TestResult] | None = ...,
         repeats: _builtins.int = ...,
+        gates: _abc.Iterable[Global___GateResult] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["time", b"time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "cohorts", b"cohorts", "detail", b"detail", "kind", b"kind", "reason_code", b"reason_code", "repeats", b"repeats", "step", b"step", "tests", b"tests", "time", b"time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "cohorts", b"cohorts", "detail", b"detail", "gates", b"gates", "kind", b"kind", "reason_code", b"reason_code", "repeats", b"repeats", "step", b"step", "tests", b"tests", "time", b"time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
