@@ -4,16 +4,20 @@
 //!
 //! The order of checks, first match wins:
 //! 1. **absolute guardrails** on the canary at this step (error-rate ceiling, success-rate
-//!    floor, p95 / p99 ceilings): ROLLBACK, unless control breaches too (GLOBAL_INCIDENT: HOLD);
+//!    floor, p95 / p99 ceilings), then **absolute gates** on the team's metrics and
+//!    **Prometheus gates** (see [`gate`]): ROLLBACK, unless control breaches too
+//!    (GLOBAL_INCIDENT: HOLD); a Prometheus gate failing to evaluate as many times in a row as
+//!    it allows: ROLLBACK (GATE_UNAVAILABLE);
 //! 2. **missing canary data** past the policy's grace period: ROLLBACK;
 //! 3. a cohort **silent** for [`HEALTH_WINDOWS`] windows: HOLD;
 //! 4. **sample-ratio mismatch** between canary and control (always-valid p < 0.001): HOLD,
 //!    since relative tests on a broken split prove nothing;
 //! 5. **relative tests** over the whole rollout with [`crate::stats::TwoProportions`]: a
 //!    critical error rate (≥ 3× control), an error-rate regression, a latency regression at
-//!    each quantile (share of requests above the pooled quantile, gated by the quantile ratio):
-//!    ROLLBACK;
-//! 6. **data quality**: late reports or dropped series in the recent windows: HOLD;
+//!    each quantile (share of requests above the pooled quantile, gated by the quantile ratio),
+//!    then the **relative gates** on the team's metrics ([`relative_gates`]): ROLLBACK;
+//! 6. **data quality**: late reports or dropped series in the recent windows, or a Prometheus
+//!    gate that did not answer: HOLD;
 //! 7. the step's **minimum duration and outcomes**: HOLD until met;
 //! 8. **promotion**: at once when the step has no max duration; with one, when non-inferiority
 //!    is shown or, at the max duration, per policy; "pause for a human" turns it into HOLD.
@@ -22,11 +26,14 @@
 //! alarms; the level is split: half to the error rate, half across the latency quantiles.
 
 pub mod evidence;
+pub mod gate;
 pub mod metric;
 pub mod plan;
 pub mod reason;
+pub mod relative_gates;
 
 pub use evidence::{Cohort, Summary, Totals, Window};
+pub use gate::{External, Gate, GateResult};
 pub use metric::MetricAgg;
 pub use plan::{Guardrails, Limits, MaxDuration, Plan, Policy, Position, Step};
 pub use reason::Reason;
@@ -95,10 +102,25 @@ pub struct Judgement {
     pub control: Summary,
     /// Every test run at this look.
     pub tests: Vec<TestResult>,
+    /// Every gate checked at this look.
+    pub gates: Vec<GateResult>,
 }
 
-/// Judges a rollout at `now_ms` from its closed `windows` (oldest first).
+/// Judges a rollout at `now_ms` from its closed `windows` (oldest first), with no external
+/// gates.
 pub fn judge(plan: &Plan, at: &Position, windows: &[Window], now_ms: i64) -> Judgement {
+    judge_with(plan, at, windows, now_ms, &[])
+}
+
+/// Judges a rollout as [`judge`] does, with the `external` gates the caller evaluated at this
+/// window close (Prometheus queries).
+pub fn judge_with(
+    plan: &Plan,
+    at: &Position,
+    windows: &[Window],
+    now_ms: i64,
+    external: &[External],
+) -> Judgement {
     let uncontrolled = |i: usize| plan.steps.get(i).is_some_and(|s| s.no_control);
     let totals = Totals::of(windows, at.step, uncontrolled);
     let step = plan.steps.get(at.step);
@@ -117,6 +139,7 @@ pub fn judge(plan: &Plan, at: &Position, windows: &[Window], now_ms: i64) -> Jud
         canary: Summary::of(canary),
         control: Summary::of(control),
         tests: Vec::new(),
+        gates: Vec::new(),
     };
     let g = &plan.guardrails;
     let decide = |mut j: Judgement, kind, reason, detail: String| {
@@ -142,6 +165,12 @@ pub fn judge(plan: &Plan, at: &Position, windows: &[Window], now_ms: i64) -> Jud
             return decide(j, Kind::Hold, Reason::GlobalIncident, detail);
         }
         return decide(j, Kind::Rollback, reason, detail);
+    }
+    // 1b. Absolute and external gates, at this step.
+    if let Some((kind, reason, detail)) =
+        gate_breach(plan, at.step, &totals, no_control, external, &mut j.gates)
+    {
+        return decide(j, kind, reason, detail);
     }
 
     // 2. Missing canary data, per policy.
@@ -198,6 +227,16 @@ pub fn judge(plan: &Plan, at: &Position, windows: &[Window], now_ms: i64) -> Jud
     if !no_control && let Some((reason, detail)) = relative_regression(g, &totals, &mut j.tests) {
         return decide(j, Kind::Rollback, reason, detail);
     }
+    if !no_control {
+        let gates = plan.gates_at(at.step).filter_map(|g| match g {
+            Gate::Relative(r) => Some(r),
+            Gate::Absolute(_) => None,
+        });
+        let found = relative_gates::test(gates, g, &totals, &mut j.tests, &mut j.gates);
+        if let Some((reason, detail)) = found {
+            return decide(j, Kind::Rollback, reason, detail);
+        }
+    }
 
     // 6. Data quality.
     if recent.len() == HEALTH_WINDOWS {
@@ -211,6 +250,10 @@ pub fn judge(plan: &Plan, at: &Position, windows: &[Window], now_ms: i64) -> Jud
             );
             return decide(j, Kind::Hold, Reason::DataQuality, detail);
         }
+    }
+    if let Some(e) = external.iter().find(|e| e.value.is_none()) {
+        let detail = format!("gate {:?} did not answer: {}", e.name, e.detail);
+        return decide(j, Kind::Hold, Reason::GateUnavailable, detail);
     }
 
     // 7. Minimums of the step.
@@ -270,6 +313,65 @@ pub fn judge(plan: &Plan, at: &Position, windows: &[Window], now_ms: i64) -> Jud
         return decide(j, Kind::Hold, Reason::AwaitingApproval, detail);
     }
     decide(j, kind, reason, detail)
+}
+
+/// Checks the absolute gates of `step` and the `external` ones, pushing every result; the first
+/// breach decides: ROLLBACK, or HOLD when control breaches an absolute gate too (an incident,
+/// not the release), or ROLLBACK when an external gate failed as often in a row as it allows.
+fn gate_breach(
+    plan: &Plan,
+    step: usize,
+    t: &Totals,
+    no_control: bool,
+    external: &[External],
+    results: &mut Vec<GateResult>,
+) -> Option<(Kind, Reason, String)> {
+    let mut found = None;
+    for g in plan.gates_at(step) {
+        let Gate::Absolute(a) = g else { continue };
+        let r = gate::absolute(a, &t.step_canary);
+        if r.checked && !r.passed && found.is_none() {
+            let control = (!no_control).then(|| gate::absolute(a, &t.step_control));
+            found = Some(match control {
+                Some(k) if k.checked && !k.passed => (
+                    Kind::Hold,
+                    Reason::GlobalIncident,
+                    format!("gate {:?}: {}; control breaches too", a.name, r.detail),
+                ),
+                _ => (
+                    Kind::Rollback,
+                    Reason::GateBreached,
+                    format!("gate {:?}: {}", a.name, r.detail),
+                ),
+            });
+        }
+        results.push(r);
+    }
+    for e in external {
+        let r = gate::external(e);
+        if found.is_none() && r.checked && !r.passed {
+            let detail = format!(
+                "gate {:?}: {} {} {} fails ({})",
+                e.name,
+                r.value,
+                e.comparison.symbol(),
+                e.threshold,
+                e.detail
+            );
+            found = Some((Kind::Rollback, Reason::GateBreached, detail));
+        }
+        let exhausted =
+            e.rollback_after_failures > 0 && e.consecutive_failures >= e.rollback_after_failures;
+        if found.is_none() && !r.checked && exhausted {
+            let detail = format!(
+                "gate {:?} failed {} times in a row: {}",
+                e.name, e.consecutive_failures, e.detail
+            );
+            found = Some((Kind::Rollback, Reason::GateUnavailable, detail));
+        }
+        results.push(r);
+    }
+    found
 }
 
 /// The first absolute limit `c` (summarised as `s`) breaches, with a detail.

@@ -1,6 +1,8 @@
 //! What a rollout asks of the judge: its steps, guardrails and policy, in plain types so the
 //! judge runs without protobuf (and the simulator can build plans cheaply).
 
+use super::gate::Gate;
+
 /// One step of a rollout (a stage of a release).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Step {
@@ -21,6 +23,8 @@ pub struct Step {
     pub limits: Limits,
     /// The step's max-duration policy, if it differs from the plan's.
     pub max_duration_policy: Option<MaxDuration>,
+    /// The step's own gates, checked with the plan's.
+    pub gates: Vec<Gate>,
 }
 
 /// Absolute limits on the canary cohort; zero means unset.
@@ -160,6 +164,16 @@ pub struct Plan {
     pub guardrails: Guardrails,
     /// Policy.
     pub policy: Policy,
+    /// Gates checked at every step.
+    pub gates: Vec<Gate>,
+}
+
+impl Plan {
+    /// The gates of step `step`: the plan's, then the step's own.
+    pub fn gates_at(&self, step: usize) -> impl Iterator<Item = &Gate> {
+        let own = self.steps.get(step).into_iter().flat_map(|s| &s.gates);
+        self.gates.iter().chain(own)
+    }
 }
 
 /// Where a rollout is: the judge's only state besides the windows.

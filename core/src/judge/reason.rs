@@ -12,6 +12,12 @@ pub enum Reason {
     LatencyRegression,
     /// The canary breaches an absolute error-rate ceiling.
     MaxErrorRate,
+    /// A relative gate finds the canary worse than control on one of the team's metrics.
+    MetricRegression,
+    /// The canary breaches an absolute gate or a Prometheus gate.
+    GateBreached,
+    /// A Prometheus gate could not be evaluated (held; rolled back after the gate's failures).
+    GateUnavailable,
     /// The canary breaches an absolute success-rate floor.
     MinSuccessRate,
     /// The canary's p95 exceeds the absolute ceiling.
@@ -57,6 +63,9 @@ impl Reason {
             Reason::LatencyRegression => "LATENCY_REGRESSION",
             Reason::MaxErrorRate => "MAX_ERROR_RATE",
             Reason::MinSuccessRate => "MIN_SUCCESS_RATE",
+            Reason::MetricRegression => "METRIC_REGRESSION",
+            Reason::GateBreached => "GATE_BREACHED",
+            Reason::GateUnavailable => "GATE_UNAVAILABLE",
             Reason::MaxP95Latency => "MAX_P95_LATENCY",
             Reason::MaxP99Latency => "MAX_P99_LATENCY",
             Reason::NoCanaryData => "NO_CANARY_DATA",

@@ -28,6 +28,7 @@ fn plan() -> Plan {
             window_ms: MIN,
             ..Policy::default()
         },
+        gates: Vec::new(),
     }
 }
 

@@ -2,7 +2,9 @@
 //! person's entries, and folding repeated HOLDs, are `flagwire_core::release::wire`'s.)
 
 use flagwire_core::judge::{Judgement, Kind, Summary, Window};
-use flagwire_proto::v1::{CohortStats, Decision, DecisionKind, RolloutWindow, TestResult};
+use flagwire_proto::v1::{
+    CohortStats, Decision, DecisionKind, GateResult, RolloutWindow, TestResult,
+};
 use prost_types::Timestamp;
 
 /// The wire statistics of a cohort summary.
@@ -53,7 +55,20 @@ pub fn from_judgement(j: &Judgement, stage: u32, time: Timestamp) -> Decision {
             })
             .collect(),
         repeats: 1,
-        gates: Vec::new(),
+        gates: j
+            .gates
+            .iter()
+            .map(|g| GateResult {
+                name: g.name.clone(),
+                kind: g.kind.to_owned(),
+                value: g.value,
+                control_value: g.control_value.unwrap_or(0.0),
+                threshold: g.threshold,
+                passed: g.passed,
+                detail: g.detail.clone(),
+                time: (g.kind == "prometheus").then_some(time),
+            })
+            .collect(),
     }
 }
 

@@ -68,7 +68,7 @@ impl Releases {
     }
 
     async fn tick_one(&self, r: &Release, now_ms: i64) -> crate::error::Result<()> {
-        let plan = spec::plan(r);
+        let plan = spec::plan(&self.catalog.read(), r);
         let due = {
             let mut runtime = self.runtime.lock().expect("releases poisoned");
             let rt = runtime.entry(r.id.clone()).or_default();

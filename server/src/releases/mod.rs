@@ -9,7 +9,8 @@
 //! it ([`evidence`]); the judge is `flagwire_core::judge`, also pure.
 //!
 //! - [`spec`]: validation, defaults, the judge's plan ([`limits`]: the parts rollouts share;
-//!   [`rollout`]: a one-flag rollout's own checks); [`serve`]: flag rewrites per stage;
+//!   [`gates`]: gates on the team's metrics and Prometheus; [`rollout`]: a one-flag rollout's
+//!   own checks); [`serve`]: flag rewrites per stage;
 //! - [`evidence`]: per-cohort windows from SDK reports; [`decision`]: the decision log;
 //! - [`transition`]: one event as one catalog write; [`driver`]: the timer that judges.
 //!
@@ -19,6 +20,7 @@
 pub mod decision;
 pub mod driver;
 pub mod evidence;
+pub mod gates;
 pub mod limits;
 pub mod rollout;
 pub mod serve;

@@ -2,6 +2,7 @@
 //! into the judge's [`Plan`]. Stage minimum durations are rounded up to whole windows (see
 //! [`round_to_window`]).
 
+use super::gates;
 use super::limits::{
     check_stage_guardrails, invalid, millis, normalise_guardrails, normalise_policy,
     round_to_window,
@@ -134,15 +135,24 @@ pub fn normalise(state: &State, r: Release) -> Result<Release> {
         )));
     }
     let window = millis(policy.window.as_ref(), "release.policy.window")?;
+    let mut names = BTreeSet::new();
+    let gates = gates::normalise(state, &r.environment, r.gates, "release.gates", &mut names)?;
     let stages = r
         .stages
         .into_iter()
-        .map(|s| Stage {
-            min_duration: Some(round_to_window(s.min_duration, window)),
-            ..s
+        .enumerate()
+        .map(|(i, s)| {
+            let prefix = format!("release.stages[{i}].gates");
+            let mut taken = names.clone();
+            Ok(Stage {
+                min_duration: Some(round_to_window(s.min_duration, window)),
+                gates: gates::normalise(state, &r.environment, s.gates, &prefix, &mut taken)?,
+                ..s
+            })
         })
-        .collect();
+        .collect::<Result<_>>()?;
     Ok(Release {
+        gates,
         guardrails: Some(normalise_guardrails(r.guardrails, "release.guardrails")?),
         policy: Some(policy),
         stages,
@@ -167,8 +177,9 @@ fn max_duration(p: i32) -> Option<MaxDuration> {
     }
 }
 
-/// The judge's plan for a stored (normalised) release: one step per stage.
-pub fn plan(r: &Release) -> Plan {
+/// The judge's plan for a stored (normalised) release: one step per stage, with the metric
+/// gates read against the definitions in `state`.
+pub fn plan(state: &State, r: &Release) -> Plan {
     let g = r.guardrails.clone().unwrap_or_default();
     let p = r.policy.clone().unwrap_or_default();
     let ms = |d: Option<&prost_types::Duration>| millis(d, "").unwrap_or(0);
@@ -189,6 +200,7 @@ pub fn plan(r: &Release) -> Plan {
                     no_control: !audience.controlled(),
                     limits: s.guardrails.as_ref().map(limits).unwrap_or_default(),
                     max_duration_policy: max_duration(s.max_duration_policy),
+                    gates: gates::to_judge(state, &r.environment, &s.gates),
                 }
             })
             .collect(),
@@ -211,5 +223,6 @@ pub fn plan(r: &Release) -> Plan {
             missing_data_grace_ms: ms(p.missing_data_grace.as_ref()),
             window_ms: ms(p.window.as_ref()).max(1_000),
         },
+        gates: gates::to_judge(state, &r.environment, &r.gates),
     }
 }

@@ -85,6 +85,7 @@ pub fn typical_plan() -> Plan {
             window_ms: 10 * SECOND,
             ..Policy::default()
         },
+        gates: Vec::new(),
     }
 }
 

@@ -26,6 +26,7 @@ fn judgement(kind: Decision, reason: Reason) -> Judgement {
         canary: Summary::default(),
         control: Summary::default(),
         tests: Vec::new(),
+        gates: Vec::new(),
     }
 }
 

@@ -1,0 +1,290 @@
+//! Gates: conditions on the team's own metrics (and on queries the server evaluates, such as
+//! Prometheus) that a release's stages must keep. The plain types here are what the server
+//! builds from `flagwire.v1.Gate` and the metric definitions; [`absolute`] and [`external`]
+//! check them at a decision, [`super::relative_gates`] tests the relative ones against control.
+//!
+//! An absolute gate breaches only when the canary's anytime-valid confidence interval lies
+//! wholly on the failing side of the threshold (as the absolute guardrails do with the error
+//! rate): a gate of "success > 99 %" must not roll back a healthy 99.5 % canary because its
+//! first hundred writes held two failures.
+
+use super::evidence::Cohort;
+use super::metric::MetricAgg;
+use crate::histogram::upper_bound;
+use crate::stats::confidence_radius;
+
+/// Interval level of the absolute gates' confidence bounds (that of the guardrails' too).
+pub const ABSOLUTE_ALPHA: f64 = super::evidence::SUMMARY_ALPHA;
+/// Values needed before an absolute gate is checked, when the gate does not say.
+pub const DEFAULT_MIN_COUNT: u64 = 100;
+
+/// How a metric is read (`flagwire.v1.MetricKind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    /// successes / outcomes of track_outcome.
+    Rate,
+    /// The mean of the values tracked.
+    Mean,
+    /// Quantiles of the values observed.
+    Distribution,
+    /// The total tracked per measured request of the cohort.
+    CountPerRequest,
+}
+
+/// Which way a metric is better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Higher is better (a success rate).
+    HigherIsBetter,
+    /// Lower is better (a latency).
+    LowerIsBetter,
+}
+
+/// What passes (`flagwire.v1.Comparison`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Comparison {
+    /// value > threshold.
+    GreaterThan,
+    /// value >= threshold.
+    GreaterOrEqual,
+    /// value < threshold.
+    LessThan,
+    /// value <= threshold.
+    LessOrEqual,
+}
+
+impl Comparison {
+    /// Whether `value` passes against `threshold`.
+    pub fn passes(self, value: f64, threshold: f64) -> bool {
+        match self {
+            Comparison::GreaterThan => value > threshold,
+            Comparison::GreaterOrEqual => value >= threshold,
+            Comparison::LessThan => value < threshold,
+            Comparison::LessOrEqual => value <= threshold,
+        }
+    }
+
+    /// Whether passing needs the value high (`>`, `>=`).
+    fn wants_high(self) -> bool {
+        matches!(self, Comparison::GreaterThan | Comparison::GreaterOrEqual)
+    }
+
+    /// The operator, for details.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Comparison::GreaterThan => ">",
+            Comparison::GreaterOrEqual => ">=",
+            Comparison::LessThan => "<",
+            Comparison::LessOrEqual => "<=",
+        }
+    }
+}
+
+/// A metric as its definition describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metric {
+    /// The name SDKs record it under.
+    pub name: String,
+    /// How it is read.
+    pub kind: MetricKind,
+    /// Which way is better.
+    pub direction: Direction,
+}
+
+/// Canary against control on a metric (stages with a control only).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RelativeGate {
+    /// The gate's name in decisions.
+    pub name: String,
+    /// The metric.
+    pub metric: Metric,
+    /// How much worse (in the metric's direction and unit) is tolerated.
+    pub margin: f64,
+    /// Distributions: the quantile compared.
+    pub quantile: f64,
+}
+
+/// The canary's statistic at this stage against a threshold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AbsoluteGate {
+    /// The gate's name in decisions.
+    pub name: String,
+    /// The metric.
+    pub metric: Metric,
+    /// What passes.
+    pub comparison: Comparison,
+    /// The threshold, in the metric's unit (a rate in [0, 1]).
+    pub threshold: f64,
+    /// Distributions: the quantile compared.
+    pub quantile: f64,
+    /// Values (outcomes, requests) needed before the gate is checked.
+    pub min_count: u64,
+}
+
+/// A gate on the team's own metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Gate {
+    /// Against control.
+    Relative(RelativeGate),
+    /// Against a threshold.
+    Absolute(AbsoluteGate),
+}
+
+/// A gate the server evaluated at this window close (a Prometheus query), as the judge needs
+/// it: the judge stays pure, the server does the I/O.
+#[derive(Debug, Clone, PartialEq)]
+pub struct External {
+    /// The gate's name.
+    pub name: String,
+    /// The value checked (canary minus control when cohorts are compared); `None` when the
+    /// evaluation failed (an error, a timeout, an empty result).
+    pub value: Option<f64>,
+    /// Control's value, when cohorts are compared.
+    pub control_value: Option<f64>,
+    /// What passes.
+    pub comparison: Comparison,
+    /// The threshold.
+    pub threshold: f64,
+    /// Consecutive failed evaluations, this one included (0 when this one succeeded).
+    pub consecutive_failures: u32,
+    /// Failures after which the release rolls back; 0 = never (it holds).
+    pub rollback_after_failures: u32,
+    /// For people: the query as sent, or the error.
+    pub detail: String,
+}
+
+/// One gate's check at a decision (`flagwire.v1.GateResult`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GateResult {
+    /// The gate's name.
+    pub name: String,
+    /// `relative`, `absolute` or `prometheus`.
+    pub kind: &'static str,
+    /// The value checked: the canary's statistic, a query's result, or the relative effect.
+    pub value: f64,
+    /// Control's value, when compared.
+    pub control_value: Option<f64>,
+    /// The threshold or margin.
+    pub threshold: f64,
+    /// Passed, or not checked yet (too few values).
+    pub passed: bool,
+    /// Whether it could be checked at all (enough values, an answer from the query).
+    pub checked: bool,
+    /// For people.
+    pub detail: String,
+}
+
+/// A metric's statistic for a cohort as a gate reads it: the estimate, the variance of the
+/// estimate (0 where a distribution has none) and how many values it rests on.
+fn statistic(
+    kind: MetricKind,
+    m: &MetricAgg,
+    c: &Cohort,
+    quantile: f64,
+) -> Option<(f64, f64, u64)> {
+    match kind {
+        MetricKind::Rate => {
+            let n = m.successes.saturating_add(m.failures);
+            let p = m.rate()?;
+            Some((p, p * (1.0 - p) / n as f64, n))
+        }
+        MetricKind::Mean => {
+            let mean = m.mean()?;
+            let n = m.count as f64;
+            let var = (m.sum_of_squares / n - mean * mean).max(0.0);
+            Some((mean, var / n, m.count))
+        }
+        MetricKind::CountPerRequest => {
+            // Requests that recorded nothing count as zeros: the cohort's measured requests
+            // are its outcomes (one per request scope).
+            let n = c.outcomes().max(m.requests);
+            let mean = m.per_request(n)?;
+            let nf = n as f64;
+            let var = (m.request_sum_of_squares / nf - mean * mean).max(0.0);
+            Some((mean, var / nf, n))
+        }
+        MetricKind::Distribution => Some((m.quantile(quantile)?, 0.0, m.histogram.count())),
+    }
+}
+
+/// The bound of a distribution's quantile on the side that would breach: the value is above
+/// its bucket's lower bound and at most its upper bound.
+fn quantile_bound(m: &MetricAgg, q: f64, wants_high: bool) -> Option<f64> {
+    let at = m.histogram.quantile(q)?;
+    if wants_high {
+        return Some(at.upper_bound_us / 1000.0);
+    }
+    Some(at.index.map_or(0.0, |i| upper_bound(i - 1)) / 1000.0)
+}
+
+/// Checks an absolute gate on `canary` (the cohort at this stage); with too few values it is
+/// not checked (and passes).
+pub fn absolute(g: &AbsoluteGate, canary: &Cohort) -> GateResult {
+    let mut r = GateResult {
+        name: g.name.clone(),
+        kind: "absolute",
+        value: 0.0,
+        control_value: None,
+        threshold: g.threshold,
+        passed: true,
+        checked: false,
+        detail: String::new(),
+    };
+    let empty = MetricAgg::default();
+    let m = canary.metrics.get(&g.metric.name).unwrap_or(&empty);
+    let min = if g.min_count == 0 {
+        DEFAULT_MIN_COUNT
+    } else {
+        g.min_count
+    };
+    let Some((value, var, n)) = statistic(g.metric.kind, m, canary, g.quantile) else {
+        r.detail = format!("no values of {:?} yet", g.metric.name);
+        return r;
+    };
+    r.value = value;
+    if n < min {
+        r.detail = format!("{n} of {min} values");
+        return r;
+    }
+    r.checked = true;
+    let wants_high = g.comparison.wants_high();
+    // The value most favourable to passing that the evidence still allows.
+    let favourable = if g.metric.kind == MetricKind::Distribution {
+        quantile_bound(m, g.quantile, wants_high).unwrap_or(value)
+    } else {
+        let tau2 = (var * n as f64 / min as f64).max(f64::MIN_POSITIVE);
+        let radius = confidence_radius(var, tau2, ABSOLUTE_ALPHA);
+        if wants_high {
+            value + radius
+        } else {
+            value - radius
+        }
+    };
+    r.passed = g.comparison.passes(favourable, g.threshold);
+    r.detail = format!(
+        "{} {value:.6} (n = {n}; {} {} {})",
+        g.metric.name,
+        if r.passed { "keeps" } else { "breaches" },
+        g.comparison.symbol(),
+        g.threshold
+    );
+    r
+}
+
+/// The result of an external gate.
+pub fn external(e: &External) -> GateResult {
+    let (value, passed, checked) = match e.value {
+        Some(v) => (v, e.comparison.passes(v, e.threshold), true),
+        None => (0.0, false, false),
+    };
+    GateResult {
+        name: e.name.clone(),
+        kind: "prometheus",
+        value,
+        control_value: e.control_value,
+        threshold: e.threshold,
+        passed,
+        checked,
+        detail: e.detail.clone(),
+    }
+}
