@@ -1,4 +1,5 @@
-//! The README's quick start: read a flag, then print every change as the server pushes it.
+//! The quick start of `sdk-rust/README.md` ("Try it"): read a flag, then print every change as
+//! the server pushes it.
 //!
 //! ```sh
 //! FLAGWIRE_URL=http://127.0.0.1:7070 FLAGWIRE_TOKEN=fw_... \
