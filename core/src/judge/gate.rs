@@ -119,6 +119,10 @@ pub struct AbsoluteGate {
     pub quantile: f64,
     /// Values (outcomes, requests) needed before the gate is checked.
     pub min_count: u64,
+    /// Two-tier gates: breaching `threshold` only holds the stage; breaching this rolls back.
+    pub rollback_threshold: Option<f64>,
+    /// Compare the number of events recorded at this stage instead of the statistic.
+    pub total: bool,
 }
 
 /// A gate on the team's own metrics.
@@ -166,10 +170,13 @@ pub struct GateResult {
     pub control_value: Option<f64>,
     /// The threshold or margin.
     pub threshold: f64,
-    /// Passed, or not checked yet (too few values).
+    /// Passed, or not checked yet (too few values). A two-tier gate that is not met but not
+    /// breached past its rollback threshold has not passed.
     pub passed: bool,
     /// Whether it could be checked at all (enough values, an answer from the query).
     pub checked: bool,
+    /// Whether it demands a rollback (`false` for a two-tier gate that only holds the stage).
+    pub rollback: bool,
     /// For people.
     pub detail: String,
 }
@@ -217,9 +224,21 @@ fn quantile_bound(m: &MetricAgg, q: f64, wants_high: bool) -> Option<f64> {
     Some(at.index.map_or(0.0, |i| upper_bound(i - 1)) / 1000.0)
 }
 
+/// The number of events of `m` (track calls, outcomes and observations).
+fn events(m: &MetricAgg) -> u64 {
+    m.count
+        .saturating_add(m.successes)
+        .saturating_add(m.failures)
+}
+
 /// Checks an absolute gate on `canary` (the cohort at this stage); with too few values it is
 /// not checked (and passes).
+///
+/// The rollback threshold (the threshold itself for a one-tier gate) must be breached beyond
+/// the confidence bound; a two-tier gate's `threshold` holds the stage on the estimate alone,
+/// since keeping a stage a little longer costs far less than a false rollback.
 pub fn absolute(g: &AbsoluteGate, canary: &Cohort) -> GateResult {
+    let rollback_at = g.rollback_threshold.unwrap_or(g.threshold);
     let mut r = GateResult {
         name: g.name.clone(),
         kind: "absolute",
@@ -228,10 +247,30 @@ pub fn absolute(g: &AbsoluteGate, canary: &Cohort) -> GateResult {
         threshold: g.threshold,
         passed: true,
         checked: false,
+        rollback: false,
         detail: String::new(),
     };
     let empty = MetricAgg::default();
     let m = canary.metrics.get(&g.metric.name).unwrap_or(&empty);
+    let describe = |value: f64, n: u64, passed: bool| {
+        format!(
+            "{}{} {value:.6} (n = {n}; {} {} {})",
+            g.metric.name,
+            if g.total { " events" } else { "" },
+            if passed { "keeps" } else { "breaches" },
+            g.comparison.symbol(),
+            g.threshold
+        )
+    };
+    if g.total {
+        let n = events(m) as f64;
+        r.value = n;
+        r.checked = true;
+        r.passed = g.comparison.passes(n, g.threshold);
+        r.rollback = !g.comparison.passes(n, rollback_at);
+        r.detail = describe(n, events(m), r.passed);
+        return r;
+    }
     let min = if g.min_count == 0 {
         DEFAULT_MIN_COUNT
     } else {
@@ -260,14 +299,19 @@ pub fn absolute(g: &AbsoluteGate, canary: &Cohort) -> GateResult {
             value - radius
         }
     };
-    r.passed = g.comparison.passes(favourable, g.threshold);
-    r.detail = format!(
-        "{} {value:.6} (n = {n}; {} {} {})",
-        g.metric.name,
-        if r.passed { "keeps" } else { "breaches" },
-        g.comparison.symbol(),
-        g.threshold
-    );
+    r.rollback = !g.comparison.passes(favourable, rollback_at);
+    r.passed = if g.rollback_threshold.is_some() {
+        g.comparison.passes(value, g.threshold) && !r.rollback
+    } else {
+        !r.rollback
+    };
+    r.detail = describe(value, n, r.passed);
+    if let Some(at) = g.rollback_threshold {
+        r.detail.push_str(&format!(
+            ", rolls back {} {at}",
+            if wants_high { "below" } else { "above" }
+        ));
+    }
     r
 }
 
@@ -277,6 +321,8 @@ pub fn external(e: &External) -> GateResult {
         Some(v) => (v, e.comparison.passes(v, e.threshold), true),
         None => (0.0, false, false),
     };
+    let exhausted =
+        e.rollback_after_failures > 0 && e.consecutive_failures >= e.rollback_after_failures;
     GateResult {
         name: e.name.clone(),
         kind: "prometheus",
@@ -285,6 +331,7 @@ pub fn external(e: &External) -> GateResult {
         threshold: e.threshold,
         passed,
         checked,
+        rollback: (checked && !passed) || (!checked && exhausted),
         detail: e.detail.clone(),
     }
 }

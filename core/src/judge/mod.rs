@@ -18,7 +18,8 @@
 //!    then the **relative gates** on the team's metrics ([`relative_gates`]): ROLLBACK;
 //! 6. **data quality**: late reports or dropped series in the recent windows, or a Prometheus
 //!    gate that did not answer: HOLD;
-//! 7. the step's **minimum duration and outcomes**: HOLD until met;
+//! 7. the step's **minimum duration and outcomes**, and its **gates** checked and met (a
+//!    two-tier gate between its threshold and its rollback threshold: GATE_NOT_MET): HOLD;
 //! 8. **promotion**: at once when the step has no max duration; with one, when non-inferiority
 //!    is shown or, at the max duration, per policy; "pause for a human" turns it into HOLD.
 //!
@@ -270,6 +271,15 @@ pub fn judge_with(
         let detail = format!("{fewest} of {} outcomes per cohort", step.min_outcomes);
         return decide(j, Kind::Hold, Reason::InsufficientData, detail);
     }
+    // Gates keep a stage until each has been checked and is met.
+    if let Some(g) = j.gates.iter().find(|g| !g.checked && g.kind == "absolute") {
+        let detail = format!("gate {:?}: {}", g.name, g.detail);
+        return decide(j, Kind::Hold, Reason::InsufficientData, detail);
+    }
+    if let Some(g) = j.gates.iter().find(|g| !g.passed) {
+        let detail = format!("gate {:?}: {}", g.name, g.detail);
+        return decide(j, Kind::Hold, Reason::GateNotMet, detail);
+    }
 
     // 8. Promotion.
     let max_duration = step.max_duration_policy.unwrap_or(plan.policy.max_duration);
@@ -330,10 +340,10 @@ fn gate_breach(
     for g in plan.gates_at(step) {
         let Gate::Absolute(a) = g else { continue };
         let r = gate::absolute(a, &t.step_canary);
-        if r.checked && !r.passed && found.is_none() {
+        if r.rollback && found.is_none() {
             let control = (!no_control).then(|| gate::absolute(a, &t.step_control));
             found = Some(match control {
-                Some(k) if k.checked && !k.passed => (
+                Some(k) if k.rollback => (
                     Kind::Hold,
                     Reason::GlobalIncident,
                     format!("gate {:?}: {}; control breaches too", a.name, r.detail),
@@ -349,25 +359,28 @@ fn gate_breach(
     }
     for e in external {
         let r = gate::external(e);
-        if found.is_none() && r.checked && !r.passed {
-            let detail = format!(
-                "gate {:?}: {} {} {} fails ({})",
-                e.name,
-                r.value,
-                e.comparison.symbol(),
-                e.threshold,
-                e.detail
-            );
-            found = Some((Kind::Rollback, Reason::GateBreached, detail));
-        }
-        let exhausted =
-            e.rollback_after_failures > 0 && e.consecutive_failures >= e.rollback_after_failures;
-        if found.is_none() && !r.checked && exhausted {
-            let detail = format!(
-                "gate {:?} failed {} times in a row: {}",
-                e.name, e.consecutive_failures, e.detail
-            );
-            found = Some((Kind::Rollback, Reason::GateUnavailable, detail));
+        if r.rollback && found.is_none() {
+            let detail = if r.checked {
+                format!(
+                    "gate {:?}: {} {} {} fails ({})",
+                    e.name,
+                    r.value,
+                    e.comparison.symbol(),
+                    e.threshold,
+                    e.detail
+                )
+            } else {
+                format!(
+                    "gate {:?} failed {} times in a row: {}",
+                    e.name, e.consecutive_failures, e.detail
+                )
+            };
+            let reason = if r.checked {
+                Reason::GateBreached
+            } else {
+                Reason::GateUnavailable
+            };
+            found = Some((Kind::Rollback, reason, detail));
         }
         results.push(r);
     }

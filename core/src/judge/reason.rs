@@ -16,6 +16,8 @@ pub enum Reason {
     MetricRegression,
     /// The canary breaches an absolute gate or a Prometheus gate.
     GateBreached,
+    /// A two-tier gate's threshold is not met (its rollback threshold is not breached): hold.
+    GateNotMet,
     /// A Prometheus gate could not be evaluated (held; rolled back after the gate's failures).
     GateUnavailable,
     /// The canary breaches an absolute success-rate floor.
@@ -66,6 +68,7 @@ impl Reason {
             Reason::MetricRegression => "METRIC_REGRESSION",
             Reason::GateBreached => "GATE_BREACHED",
             Reason::GateUnavailable => "GATE_UNAVAILABLE",
+            Reason::GateNotMet => "GATE_NOT_MET",
             Reason::MaxP95Latency => "MAX_P95_LATENCY",
             Reason::MaxP99Latency => "MAX_P99_LATENCY",
             Reason::NoCanaryData => "NO_CANARY_DATA",

@@ -26,6 +26,7 @@ pub fn test<'a>(
             threshold: g.margin,
             passed: true,
             checked: false,
+            rollback: false,
             detail: "relative gates are not implemented yet".into(),
         });
     }

@@ -101,7 +101,24 @@ fn normalise_one(state: &State, env: &str, g: Gate, at: &str) -> Result<Gate> {
             let def = definition(state, env, &a.metric, &f("absolute.metric"))?;
             comparison(a.comparison, &f("absolute.comparison"))?;
             finite(a.threshold, &f("absolute.threshold"))?;
-            a.quantile = quantile(def, a.quantile, 0.0, &f("absolute.quantile"))?;
+            if let Some(at) = a.rollback_threshold {
+                finite(at, &f("absolute.rollbackThreshold"))?;
+                let cmp = to_comparison(a.comparison);
+                // The rollback threshold lies beyond the threshold, on the failing side.
+                if cmp.passes(at, a.threshold) {
+                    return Err(invalid(
+                        &f("absolute.rollbackThreshold"),
+                        "must lie on the failing side of threshold (e.g. below it for GREATER_THAN)",
+                    ));
+                }
+            }
+            if a.total && a.quantile != 0.0 {
+                return Err(invalid(&f("absolute.quantile"), "not with total"));
+            }
+            if !a.total {
+                a.quantile = quantile(def, a.quantile, 0.0, &f("absolute.quantile"))?;
+            }
+
             if a.min_count == 0 {
                 a.min_count = DEFAULT_MIN_COUNT;
             }
@@ -203,6 +220,8 @@ pub fn to_judge(state: &State, env: &str, gates: &[Gate]) -> Vec<judge::Gate> {
                 threshold: a.threshold,
                 quantile: a.quantile,
                 min_count: a.min_count,
+                rollback_threshold: a.rollback_threshold,
+                total: a.total,
             })),
             gate::Kind::Prometheus(_) => None,
         })

@@ -27,7 +27,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x66lagwire/v1/release.proto\x12\x0b\x66lagwire.v1\x1a\x19\x66lagwire/v1/rollout.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"9\n\x0bReleaseFlag\x12\x10\n\x08\x66lag_key\x18\x01 \x01(\t\x12\x18\n\x10\x62\x61seline_variant\x18\x02 \x01(\t\"Q\n\x08\x41udience\x12\x16\n\x0c\x62\x61sis_points\x18\x01 \x01(\rH\x00\x12\x11\n\x07segment\x18\x02 \x01(\tH\x00\x12\x12\n\x08\x65veryone\x18\x03 \x01(\x08H\x00\x42\x06\n\x04kind\"\xcc\x03\n\x05Stage\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\'\n\x08\x61udience\x18\x02 \x01(\x0b\x32\x15.flagwire.v1.Audience\x12\x32\n\x08variants\x18\x03 \x03(\x0b\x32 .flagwire.v1.Stage.VariantsEntry\x12/\n\x0cmin_duration\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1f\n\x17min_outcomes_per_cohort\x18\x05 \x01(\x04\x12/\n\x0cmax_duration\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12;\n\x13max_duration_policy\x18\x07 \x01(\x0e\x32\x1e.flagwire.v1.MaxDurationPolicy\x12\x18\n\x10require_approval\x18\x08 \x01(\x08\x12+\n\nguardrails\x18\t \x01(\x0b\x32\x17.flagwire.v1.Guardrails\x12 \n\x05gates\x18\n \x03(\x0b\x32\x11.flagwire.v1.Gate\x1a/\n\rVariantsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"b\n\x08\x41pproval\x12\r\n\x05stage\x18\x01 \x01(\r\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\x84\x08\n\x07Release\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x13\n\x0b\x65nvironment\x18\x04 \x01(\t\x12\'\n\x05\x66lags\x18\x05 \x03(\x0b\x32\x18.flagwire.v1.ReleaseFlag\x12\"\n\x06stages\x18\x06 \x03(\x0b\x32\x12.flagwire.v1.Stage\x12+\n\nguardrails\x18\x07 \x01(\x0b\x32\x17.flagwire.v1.Guardrails\x12*\n\x06policy\x18\x08 \x01(\x0b\x32\x1a.flagwire.v1.RolloutPolicy\x12(\n\x05state\x18\t \x01(\x0e\x32\x19.flagwire.v1.ReleaseState\x12\x15\n\rcurrent_stage\x18\n \x01(\r\x12\x0c\n\x04salt\x18\x0b \x01(\t\x12\x19\n\x11rolled_back_flags\x18\x0c \x03(\t\x12(\n\tapprovals\x18\r \x03(\x0b\x32\x15.flagwire.v1.Approval\x12(\n\tdecisions\x18\x0e \x03(\x0b\x32\x15.flagwire.v1.Decision\x12.\n\x0flatest_decision\x18\x0f \x01(\x0b\x32\x15.flagwire.v1.Decision\x12\x14\n\x0cstate_reason\x18\x10 \x01(\t\x12/\n\x0b\x63reate_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x10stage_start_time\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x66inal_revision\x18\x15 \x01(\x04\x12\x35\n\x0f\x61\x63knowledgement\x18\x16 \x01(\x0b\x32\x1c.flagwire.v1.Acknowledgement\x12\x31\n\x0etime_to_detect\x18\x17 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1d\n\x15\x62last_radius_requests\x18\x18 \x01(\x04\x12\x1b\n\x13\x62last_radius_errors\x18\x19 \x01(\x04\x12!\n\x19\x62last_radius_basis_points\x18\x1a \x01(\r\x12+\n\x07windows\x18\x1b \x03(\x0b\x32\x1a.flagwire.v1.RolloutWindow\x12\x16\n\x0e\x61pproval_stage\x18\x1c \x01(\r\x12 \n\x05gates\x18\x1d \x03(\x0b\x32\x11.flagwire.v1.Gate\"\xad\x01\n\x04Gate\x12\x0c\n\x04name\x18\x01 \x01(\t\x12-\n\x08relative\x18\x02 \x01(\x0b\x32\x19.flagwire.v1.RelativeGateH\x00\x12-\n\x08\x61\x62solute\x18\x03 \x01(\x0b\x32\x19.flagwire.v1.AbsoluteGateH\x00\x12\x31\n\nprometheus\x18\x04 \x01(\x0b\x32\x1b.flagwire.v1.PrometheusGateH\x00\x42\x06\n\x04kind\"@\n\x0cRelativeGate\x12\x0e\n\x06metric\x18\x01 \x01(\t\x12\x0e\n\x06margin\x18\x02 \x01(\x01\x12\x10\n\x08quantile\x18\x03 \x01(\x01\"\x83\x01\n\x0c\x41\x62soluteGate\x12\x0e\n\x06metric\x18\x01 \x01(\t\x12+\n\ncomparison\x18\x02 \x01(\x0e\x32\x17.flagwire.v1.Comparison\x12\x11\n\tthreshold\x18\x03 \x01(\x01\x12\x10\n\x08quantile\x18\x04 \x01(\x01\x12\x11\n\tmin_count\x18\x05 \x01(\x04\"\x99\x01\n\x0ePrometheusGate\x12\r\n\x05query\x18\x01 \x01(\t\x12+\n\ncomparison\x18\x02 \x01(\x0e\x32\x17.flagwire.v1.Comparison\x12\x11\n\tthreshold\x18\x03 \x01(\x01\x12\x17\n\x0f\x63ompare_cohorts\x18\x04 \x01(\x08\x12\x1f\n\x17rollback_after_failures\x18\x05 \x01(\r\"=\n\x14\x43reateReleaseRequest\x12%\n\x07release\x18\x01 \x01(\x0b\x32\x14.flagwire.v1.Release\">\n\x15\x43reateReleaseResponse\x12%\n\x07release\x18\x01 \x01(\x0b\x32\x14.flagwire.v1.Release\"1\n\x13StartReleaseRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"=\n\x14StartReleaseResponse\x12%\n\x07release\x18\x01 \x01(\x0b\x32\x14.flagwire.v1.Release\"5\n\x11GetReleaseRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0cwindow_limit\x18\x02 \x01(\r\";\n\x12GetReleaseResponse\x12%\n\x07release\x18\x01 \x01(\x0b\x32\x14.flagwire.v1.Release\"<\n\x13ListReleasesRequest\x12\x13\n\x0b\x65nvironment\x18\x01 \x01(\t\x12\x10\n\x08\x66lag_key\x18\x02 \x01(\t\">\n\x14ListReleasesResponse\x12&\n\x08releases\x18\x01 \x03(\x0b\x32\x14.flagwire.v1.Release\"@\n\x13\x41pproveStageRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05stage\x18\x02 \x01(\r\x12\x0e\n\x06reason\x18\x03 \x01(\t\"=\n\x14\x41pproveStageResponse\x12%\n\x07release\x18\x01 \x01(\x0b\x32\x14.flagwire.v1.Release\"1\n\x13PauseReleaseRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"=\n\x14PauseReleaseResponse\x12%\n\x07release\x18\x01 \x01(\x0b\x32\x14.flagwire.v1.Release\"2\n\x14ResumeReleaseRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\">\n\x15ResumeReleaseResponse\x12%\n\x07release\x18\x01 \x01(\x0b\x32\x14.flagwire.v1.Release\"3\n\x15PromoteReleaseRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"?\n\x16PromoteReleaseResponse\x12%\n\x07release\x18\x01 \x01(\x0b\x32\x14.flagwire.v1.Release\"T\n\x16RollbackReleaseRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x10\n\x08\x66lag_key\x18\x03 \x01(\t\x12\x0c\n\x04hold\x18\x04 \x01(\x08\"@\n\x17RollbackReleaseResponse\x12%\n\x07release\x18\x01 \x01(\x0b\x32\x14.flagwire.v1.Release*\xdc\x01\n\x0cReleaseState\x12\x1d\n\x19RELEASE_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13RELEASE_STATE_DRAFT\x10\x01\x12\x19\n\x15RELEASE_STATE_RUNNING\x10\x02\x12\x18\n\x14RELEASE_STATE_PAUSED\x10\x03\x12#\n\x1fRELEASE_STATE_AWAITING_APPROVAL\x10\x04\x12\x1b\n\x17RELEASE_STATE_COMPLETED\x10\x05\x12\x1d\n\x19RELEASE_STATE_ROLLED_BACK\x10\x06*\x9e\x01\n\nComparison\x12\x1a\n\x16\x43OMPARISON_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43OMPARISON_GREATER_THAN\x10\x01\x12\x1f\n\x1b\x43OMPARISON_GREATER_OR_EQUAL\x10\x02\x12\x18\n\x14\x43OMPARISON_LESS_THAN\x10\x03\x12\x1c\n\x18\x43OMPARISON_LESS_OR_EQUAL\x10\x04\x32\x9c\x06\n\x0eReleaseService\x12V\n\rCreateRelease\x12!.flagwire.v1.CreateReleaseRequest\x1a\".flagwire.v1.CreateReleaseResponse\x12S\n\x0cStartRelease\x12 .flagwire.v1.StartReleaseRequest\x1a!.flagwire.v1.StartReleaseResponse\x12M\n\nGetRelease\x12\x1e.flagwire.v1.GetReleaseRequest\x1a\x1f.flagwire.v1.GetReleaseResponse\x12S\n\x0cListReleases\x12 .flagwire.v1.ListReleasesRequest\x1a!.flagwire.v1.ListReleasesResponse\x12S\n\x0c\x41pproveStage\x12 .flagwire.v1.ApproveStageRequest\x1a!.flagwire.v1.ApproveStageResponse\x12S\n\x0cPauseRelease\x12 .flagwire.v1.PauseReleaseRequest\x1a!.flagwire.v1.PauseReleaseResponse\x12V\n\rResumeRelease\x12!.flagwire.v1.ResumeReleaseRequest\x1a\".flagwire.v1.ResumeReleaseResponse\x12Y\n\x0ePromoteRelease\x12\".flagwire.v1.PromoteReleaseRequest\x1a#.flagwire.v1.PromoteReleaseResponse\x12\\\n\x0fRollbackRelease\x12#.flagwire.v1.RollbackReleaseRequest\x1a$.flagwire.v1.RollbackReleaseResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x66lagwire/v1/release.proto\x12\x0b\x66lagwire.v1\x1a\x19\x66lagwire/v1/rollout.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"9\n\x0bReleaseFlag\x12\x10\n\x08\x66lag_key\x18\x01 \x01(\t\x12\x18\n\x10\x62\x61seline_variant\x18\x02 \x01(\t\"Q\n\x08\x41udience\x12\x16\n\x0c\x62\x61sis_points\x18\x01 \x01(\rH\x00\x12\x11\n\x07segment\x18\x02 \x01(\tH\x00\x12\x12\n\x08\x65veryone\x18\x03 \x01(\x08H\x00\x42\x06\n\x04kind\"\xcc\x03\n\x05Stage\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\'\n\x08\x61udience\x18\x02 \x01(\x0b\x32\x15.flagwire.v1.Audience\x12\x32\n\x08variants\x18\x03 \x03(\x0b\x32 .flagwire.v1.Stage.VariantsEntry\x12/\n\x0cmin_duration\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1f\n\x17min_outcomes_per_cohort\x18\x05 \x01(\x04\x12/\n\x0cmax_duration\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12;\n\x13max_duration_policy\x18\x07 \x01(\x0e\x32\x1e.flagwire.v1.MaxDurationPolicy\x12\x18\n\x10require_approval\x18\x08 \x01(\x08\x12+\n\nguardrails\x18\t \x01(\x0b\x32\x17.flagwire.v1.Guardrails\x12 \n\x05gates\x18\n \x03(\x0b\x32\x11.flagwire.v1.Gate\x1a/\n\rVariantsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"b\n\x08\x41pproval\x12\r\n\x05stage\x18\x01 \x01(\r\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\x84\x08\n\x07Release\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x13\n\x0b\x65nvironment\x18\x04 \x01(\t\x12\'\n\x05\x66lags\x18\x05 \x03(\x0b\x32\x18.flagwire.v1.ReleaseFlag\x12\"\n\x06stages\x18\x06 \x03(\x0b\x32\x12.flagwire.v1.Stage\x12+\n\nguardrails\x18\x07 \x01(\x0b\x32\x17.flagwire.v1.Guardrails\x12*\n\x06policy\x18\x08 \x01(\x0b\x32\x1a.flagwire.v1.RolloutPolicy\x12(\n\x05state\x18\t \x01(\x0e\x32\x19.flagwire.v1.ReleaseState\x12\x15\n\rcurrent_stage\x18\n \x01(\r\x12\x0c\n\x04salt\x18\x0b \x01(\t\x12\x19\n\x11rolled_back_flags\x18\x0c \x03(\t\x12(\n\tapprovals\x18\r \x03(\x0b\x32\x15.flagwire.v1.Approval\x12(\n\tdecisions\x18\x0e \x03(\x0b\x32\x15.flagwire.v1.Decision\x12.\n\x0flatest_decision\x18\x0f \x01(\x0b\x32\x15.flagwire.v1.Decision\x12\x14\n\x0cstate_reason\x18\x10 \x01(\t\x12/\n\x0b\x63reate_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x10stage_start_time\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x66inal_revision\x18\x15 \x01(\x04\x12\x35\n\x0f\x61\x63knowledgement\x18\x16 \x01(\x0b\x32\x1c.flagwire.v1.Acknowledgement\x12\x31\n\x0etime_to_detect\x18\x17 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1d\n\x15\x62last_radius_requests\x18\x18 \x01(\x04\x12\x1b\n\x13\x62last_radius_errors\x18\x19 \x01(\x04\x12!\n\x19\x62last_radius_basis_points\x18\x1a \x01(\r\x12+\n\x07windows\x18\x1b \x03(\x0b\x32\x1a.flagwire.v1.RolloutWindow\x12\x16\n\x0e\x61pproval_stage\x18\x1c \x01(\r\x12 \n\x05gates\x18\x1d \x03(\x0b\x32\x11.flagwire.v1.Gate\"\xad\x01\n\x04Gate\x12\x0c\n\x04name\x18\x01 \x01(\t\x12-\n\x08relative\x18\x02 \x01(\x0b\x32\x19.flagwire.v1.RelativeGateH\x00\x12-\n\x08\x61\x62solute\x18\x03 \x01(\x0b\x32\x19.flagwire.v1.AbsoluteGateH\x00\x12\x31\n\nprometheus\x18\x04 \x01(\x0b\x32\x1b.flagwire.v1.PrometheusGateH\x00\x42\x06\n\x04kind\"@\n\x0cRelativeGate\x12\x0e\n\x06metric\x18\x01 \x01(\t\x12\x0e\n\x06margin\x18\x02 \x01(\x01\x12\x10\n\x08quantile\x18\x03 \x01(\x01\"\xca\x01\n\x0c\x41\x62soluteGate\x12\x0e\n\x06metric\x18\x01 \x01(\t\x12+\n\ncomparison\x18\x02 \x01(\x0e\x32\x17.flagwire.v1.Comparison\x12\x11\n\tthreshold\x18\x03 \x01(\x01\x12\x10\n\x08quantile\x18\x04 \x01(\x01\x12\x11\n\tmin_count\x18\x05 \x01(\x04\x12\x1f\n\x12rollback_threshold\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\r\n\x05total\x18\x07 \x01(\x08\x42\x15\n\x13_rollback_threshold\"\x99\x01\n\x0ePrometheusGate\x12\r\n\x05query\x18\x01 \x01(\t\x12+\n\ncomparison\x18\x02 \x01(\x0e\x32\x17.flagwire.v1.Comparison\x12\x11\n\tthreshold\x18\x03 \x01(\x01\x12\x17\n\x0f\x63ompare_cohorts\x18\x04 \x01(\x08\x12\x1f\n\x17rollback_after_failures\x18\x05 \x01(\r\"=\n\x14\x43reateReleaseRequest\x12%\n\x07release\x18\x01 \x01(\x0b\x32\x14.flagwire.v1.Release\">\n\x15\x43reateReleaseResponse\x12%\n\x07release\x18\x01 \x01(\x0b\x32\x14.flagwire.v1.Release\"1\n\x13StartReleaseRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"=\n\x14StartReleaseResponse\x12%\n\x07release\x18\x01 \x01(\x0b\x32\x14.flagwire.v1.Release\"5\n\x11GetReleaseRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0cwindow_limit\x18\x02 \x01(\r\";\n\x12GetReleaseResponse\x12%\n\x07release\x18\x01 \x01(\x0b\x32\x14.flagwire.v1.Release\"<\n\x13ListReleasesRequest\x12\x13\n\x0b\x65nvironment\x18\x01 \x01(\t\x12\x10\n\x08\x66lag_key\x18\x02 \x01(\t\">\n\x14ListReleasesResponse\x12&\n\x08releases\x18\x01 \x03(\x0b\x32\x14.flagwire.v1.Release\"@\n\x13\x41pproveStageRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05stage\x18\x02 \x01(\r\x12\x0e\n\x06reason\x18\x03 \x01(\t\"=\n\x14\x41pproveStageResponse\x12%\n\x07release\x18\x01 \x01(\x0b\x32\x14.flagwire.v1.Release\"1\n\x13PauseReleaseRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"=\n\x14PauseReleaseResponse\x12%\n\x07release\x18\x01 \x01(\x0b\x32\x14.flagwire.v1.Release\"2\n\x14ResumeReleaseRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\">\n\x15ResumeReleaseResponse\x12%\n\x07release\x18\x01 \x01(\x0b\x32\x14.flagwire.v1.Release\"3\n\x15PromoteReleaseRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"?\n\x16PromoteReleaseResponse\x12%\n\x07release\x18\x01 \x01(\x0b\x32\x14.flagwire.v1.Release\"T\n\x16RollbackReleaseRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x10\n\x08\x66lag_key\x18\x03 \x01(\t\x12\x0c\n\x04hold\x18\x04 \x01(\x08\"@\n\x17RollbackReleaseResponse\x12%\n\x07release\x18\x01 \x01(\x0b\x32\x14.flagwire.v1.Release*\xdc\x01\n\x0cReleaseState\x12\x1d\n\x19RELEASE_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13RELEASE_STATE_DRAFT\x10\x01\x12\x19\n\x15RELEASE_STATE_RUNNING\x10\x02\x12\x18\n\x14RELEASE_STATE_PAUSED\x10\x03\x12#\n\x1fRELEASE_STATE_AWAITING_APPROVAL\x10\x04\x12\x1b\n\x17RELEASE_STATE_COMPLETED\x10\x05\x12\x1d\n\x19RELEASE_STATE_ROLLED_BACK\x10\x06*\x9e\x01\n\nComparison\x12\x1a\n\x16\x43OMPARISON_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43OMPARISON_GREATER_THAN\x10\x01\x12\x1f\n\x1b\x43OMPARISON_GREATER_OR_EQUAL\x10\x02\x12\x18\n\x14\x43OMPARISON_LESS_THAN\x10\x03\x12\x1c\n\x18\x43OMPARISON_LESS_OR_EQUAL\x10\x04\x32\x9c\x06\n\x0eReleaseService\x12V\n\rCreateRelease\x12!.flagwire.v1.CreateReleaseRequest\x1a\".flagwire.v1.CreateReleaseResponse\x12S\n\x0cStartRelease\x12 .flagwire.v1.StartReleaseRequest\x1a!.flagwire.v1.StartReleaseResponse\x12M\n\nGetRelease\x12\x1e.flagwire.v1.GetReleaseRequest\x1a\x1f.flagwire.v1.GetReleaseResponse\x12S\n\x0cListReleases\x12 .flagwire.v1.ListReleasesRequest\x1a!.flagwire.v1.ListReleasesResponse\x12S\n\x0c\x41pproveStage\x12 .flagwire.v1.ApproveStageRequest\x1a!.flagwire.v1.ApproveStageResponse\x12S\n\x0cPauseRelease\x12 .flagwire.v1.PauseReleaseRequest\x1a!.flagwire.v1.PauseReleaseResponse\x12V\n\rResumeRelease\x12!.flagwire.v1.ResumeReleaseRequest\x1a\".flagwire.v1.ResumeReleaseResponse\x12Y\n\x0ePromoteRelease\x12\".flagwire.v1.PromoteReleaseRequest\x1a#.flagwire.v1.PromoteReleaseResponse\x12\\\n\x0fRollbackRelease\x12#.flagwire.v1.RollbackReleaseRequest\x1a$.flagwire.v1.RollbackReleaseResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,10 +36,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_STAGE_VARIANTSENTRY']._loaded_options = None
   _globals['_STAGE_VARIANTSENTRY']._serialized_options = b'8\001'
-  _globals['_RELEASESTATE']._serialized_start=3515
-  _globals['_RELEASESTATE']._serialized_end=3735
-  _globals['_COMPARISON']._serialized_start=3738
-  _globals['_COMPARISON']._serialized_end=3896
+  _globals['_RELEASESTATE']._serialized_start=3586
+  _globals['_RELEASESTATE']._serialized_end=3806
+  _globals['_COMPARISON']._serialized_start=3809
+  _globals['_COMPARISON']._serialized_end=3967
   _globals['_RELEASEFLAG']._serialized_start=134
   _globals['_RELEASEFLAG']._serialized_end=191
   _globals['_AUDIENCE']._serialized_start=193
@@ -57,45 +57,45 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RELATIVEGATE']._serialized_start=2046
   _globals['_RELATIVEGATE']._serialized_end=2110
   _globals['_ABSOLUTEGATE']._serialized_start=2113
-  _globals['_ABSOLUTEGATE']._serialized_end=2244
-  _globals['_PROMETHEUSGATE']._serialized_start=2247
-  _globals['_PROMETHEUSGATE']._serialized_end=2400
-  _globals['_CREATERELEASEREQUEST']._serialized_start=2402
-  _globals['_CREATERELEASEREQUEST']._serialized_end=2463
-  _globals['_CREATERELEASERESPONSE']._serialized_start=2465
-  _globals['_CREATERELEASERESPONSE']._serialized_end=2527
-  _globals['_STARTRELEASEREQUEST']._serialized_start=2529
-  _globals['_STARTRELEASEREQUEST']._serialized_end=2578
-  _globals['_STARTRELEASERESPONSE']._serialized_start=2580
-  _globals['_STARTRELEASERESPONSE']._serialized_end=2641
-  _globals['_GETRELEASEREQUEST']._serialized_start=2643
-  _globals['_GETRELEASEREQUEST']._serialized_end=2696
-  _globals['_GETRELEASERESPONSE']._serialized_start=2698
-  _globals['_GETRELEASERESPONSE']._serialized_end=2757
-  _globals['_LISTRELEASESREQUEST']._serialized_start=2759
-  _globals['_LISTRELEASESREQUEST']._serialized_end=2819
-  _globals['_LISTRELEASESRESPONSE']._serialized_start=2821
-  _globals['_LISTRELEASESRESPONSE']._serialized_end=2883
-  _globals['_APPROVESTAGEREQUEST']._serialized_start=2885
-  _globals['_APPROVESTAGEREQUEST']._serialized_end=2949
-  _globals['_APPROVESTAGERESPONSE']._serialized_start=2951
-  _globals['_APPROVESTAGERESPONSE']._serialized_end=3012
-  _globals['_PAUSERELEASEREQUEST']._serialized_start=3014
-  _globals['_PAUSERELEASEREQUEST']._serialized_end=3063
-  _globals['_PAUSERELEASERESPONSE']._serialized_start=3065
-  _globals['_PAUSERELEASERESPONSE']._serialized_end=3126
-  _globals['_RESUMERELEASEREQUEST']._serialized_start=3128
-  _globals['_RESUMERELEASEREQUEST']._serialized_end=3178
-  _globals['_RESUMERELEASERESPONSE']._serialized_start=3180
-  _globals['_RESUMERELEASERESPONSE']._serialized_end=3242
-  _globals['_PROMOTERELEASEREQUEST']._serialized_start=3244
-  _globals['_PROMOTERELEASEREQUEST']._serialized_end=3295
-  _globals['_PROMOTERELEASERESPONSE']._serialized_start=3297
-  _globals['_PROMOTERELEASERESPONSE']._serialized_end=3360
-  _globals['_ROLLBACKRELEASEREQUEST']._serialized_start=3362
-  _globals['_ROLLBACKRELEASEREQUEST']._serialized_end=3446
-  _globals['_ROLLBACKRELEASERESPONSE']._serialized_start=3448
-  _globals['_ROLLBACKRELEASERESPONSE']._serialized_end=3512
-  _globals['_RELEASESERVICE']._serialized_start=3899
-  _globals['_RELEASESERVICE']._serialized_end=4695
+  _globals['_ABSOLUTEGATE']._serialized_end=2315
+  _globals['_PROMETHEUSGATE']._serialized_start=2318
+  _globals['_PROMETHEUSGATE']._serialized_end=2471
+  _globals['_CREATERELEASEREQUEST']._serialized_start=2473
+  _globals['_CREATERELEASEREQUEST']._serialized_end=2534
+  _globals['_CREATERELEASERESPONSE']._serialized_start=2536
+  _globals['_CREATERELEASERESPONSE']._serialized_end=2598
+  _globals['_STARTRELEASEREQUEST']._serialized_start=2600
+  _globals['_STARTRELEASEREQUEST']._serialized_end=2649
+  _globals['_STARTRELEASERESPONSE']._serialized_start=2651
+  _globals['_STARTRELEASERESPONSE']._serialized_end=2712
+  _globals['_GETRELEASEREQUEST']._serialized_start=2714
+  _globals['_GETRELEASEREQUEST']._serialized_end=2767
+  _globals['_GETRELEASERESPONSE']._serialized_start=2769
+  _globals['_GETRELEASERESPONSE']._serialized_end=2828
+  _globals['_LISTRELEASESREQUEST']._serialized_start=2830
+  _globals['_LISTRELEASESREQUEST']._serialized_end=2890
+  _globals['_LISTRELEASESRESPONSE']._serialized_start=2892
+  _globals['_LISTRELEASESRESPONSE']._serialized_end=2954
+  _globals['_APPROVESTAGEREQUEST']._serialized_start=2956
+  _globals['_APPROVESTAGEREQUEST']._serialized_end=3020
+  _globals['_APPROVESTAGERESPONSE']._serialized_start=3022
+  _globals['_APPROVESTAGERESPONSE']._serialized_end=3083
+  _globals['_PAUSERELEASEREQUEST']._serialized_start=3085
+  _globals['_PAUSERELEASEREQUEST']._serialized_end=3134
+  _globals['_PAUSERELEASERESPONSE']._serialized_start=3136
+  _globals['_PAUSERELEASERESPONSE']._serialized_end=3197
+  _globals['_RESUMERELEASEREQUEST']._serialized_start=3199
+  _globals['_RESUMERELEASEREQUEST']._serialized_end=3249
+  _globals['_RESUMERELEASERESPONSE']._serialized_start=3251
+  _globals['_RESUMERELEASERESPONSE']._serialized_end=3313
+  _globals['_PROMOTERELEASEREQUEST']._serialized_start=3315
+  _globals['_PROMOTERELEASEREQUEST']._serialized_end=3366
+  _globals['_PROMOTERELEASERESPONSE']._serialized_start=3368
+  _globals['_PROMOTERELEASERESPONSE']._serialized_end=3431
+  _globals['_ROLLBACKRELEASEREQUEST']._serialized_start=3433
+  _globals['_ROLLBACKRELEASEREQUEST']._serialized_end=3517
+  _globals['_ROLLBACKRELEASERESPONSE']._serialized_start=3519
+  _globals['_ROLLBACKRELEASERESPONSE']._serialized_end=3583
+  _globals['_RELEASESERVICE']._serialized_start=3970
+  _globals['_RELEASESERVICE']._serialized_end=4766
 # @@protoc_insertion_point(module_scope)

@@ -556,6 +556,8 @@ class AbsoluteGate(_message.Message):
     THRESHOLD_FIELD_NUMBER: _builtins.int
     QUANTILE_FIELD_NUMBER: _builtins.int
     MIN_COUNT_FIELD_NUMBER: _builtins.int
+    ROLLBACK_THRESHOLD_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
     metric: _builtins.str
     """A metric defined in the release's environment."""
     comparison: Global___Comparison.ValueType
@@ -566,6 +568,17 @@ class AbsoluteGate(_message.Message):
     """Distributions: the quantile compared (e.g. 0.5 for "P50 < 500 ms")."""
     min_count: _builtins.int
     """Values (outcomes, requests) needed before the gate is checked (default 100)."""
+    rollback_threshold: _builtins.float
+    """If set, a two-tier gate: breaching `threshold` only keeps the stage from being promoted
+    (HOLD), and the release rolls back when the value breaches this one, e.g. "completion rate
+    > 99 %, roll back below 95 %" is GREATER_THAN 0.99 with rollback_threshold 0.95. Unset, a
+    breach of `threshold` rolls back.
+    """
+    total: _builtins.bool
+    """Compare the number of events recorded at this stage (track calls, outcomes, observations)
+    instead of the metric's statistic, e.g. "stuck workflows <= 3". The count is exact, so no
+    confidence bound and no min_count apply.
+    """
     def __init__(
         self,
         *,
@@ -574,12 +587,16 @@ class AbsoluteGate(_message.Message):
         threshold: _builtins.float = ...,
         quantile: _builtins.float = ...,
         min_count: _builtins.int = ...,
+        rollback_threshold: _builtins.float | None = ...,
+        total: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_rollback_threshold", b"_rollback_threshold", "rollback_threshold", b"rollback_threshold"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["comparison", b"comparison", "metric", b"metric", "min_count", b"min_count", "quantile", b"quantile", "threshold", b"threshold"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_rollback_threshold", b"_rollback_threshold", "comparison", b"comparison", "metric", b"metric", "min_count", b"min_count", "quantile", b"quantile", "rollback_threshold", b"rollback_threshold", "threshold", b"threshold", "total", b"total"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__rollback_threshold: _TypeAlias = _typing.Literal["rollback_threshold"]  # noqa: Y015
+    _WhichOneofArgType__rollback_threshold: _TypeAlias = _typing.Literal["_rollback_threshold", b"_rollback_threshold"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__rollback_threshold) -> _WhichOneofReturnType__rollback_threshold | None: ...
 
 Global___AbsoluteGate: _TypeAlias = AbsoluteGate  # noqa: Y015
 
