@@ -6,8 +6,9 @@
 #                 # also mmh3 + jsonschema for tests/vectors/gen (the Python reference evaluator)
 #                 # and PyYAML, the YAML 1.1 reader server/tests/cli reads exports with
 #   ensure_buf    # buf (npm: @bufbuild/buf) in <repo>/tools/node_modules, on PATH; sets BUF
+#   ensure_prometheus  # Debian's prometheus package (apt) when missing; sets PROMETHEUS_BIN
 #
-# Both functions are idempotent, print nothing on success and explain loudly on failure (they
+# The functions are idempotent, print nothing on success and explain loudly on failure (they
 # return non-zero; under `set -e` that stops the caller).
 #
 # Only registries reach this machine (no GitHub downloads), so every tool here must ship its
@@ -156,4 +157,18 @@ ensure_buf() {
 
   local out
   out="$("$BUF" --version 2>&1)" || { _flagwire_die "\`buf --version\` failed: $out"; return 1; }
+}
+
+# Installs Debian's `prometheus` package if its binary is missing (the Prometheus gates' tests
+# run the real server; they start the binary themselves on a free port with a temp TSDB, never
+# the packaged service) and exports PROMETHEUS_BIN.
+ensure_prometheus() {
+  if ! command -v prometheus >/dev/null 2>&1; then
+    command -v apt-get >/dev/null 2>&1 || { _flagwire_die "prometheus is missing and there is no apt-get"; return 1; }
+    _flagwire_quiet apt-get update -qq || { _flagwire_die "apt-get update failed"; return 1; }
+    DEBIAN_FRONTEND=noninteractive _flagwire_quiet apt-get install -y -qq --no-install-recommends prometheus ||
+      { _flagwire_die "apt-get install prometheus failed"; return 1; }
+  fi
+  PROMETHEUS_BIN="$(command -v prometheus)"
+  export PROMETHEUS_BIN
 }

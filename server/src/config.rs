@@ -94,6 +94,12 @@ pub struct ServeArgs {
         default_value_t = 604_800.0
     )]
     pub rollout_retention_secs: f64,
+    /// Prometheus to evaluate releases' Prometheus gates against, e.g. `http://prometheus:9090`.
+    #[arg(long, env = "FLAGWIRE_PROMETHEUS_URL")]
+    pub prometheus_url: Option<String>,
+    /// Seconds a Prometheus gate's query may take before it counts as failed.
+    #[arg(long, env = "FLAGWIRE_PROMETHEUS_TIMEOUT_SECS", default_value_t = 5.0)]
+    pub prometheus_timeout_secs: f64,
     /// Log format.
     #[arg(long, env = "FLAGWIRE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -6,6 +6,7 @@ use flagwire_server::catalog::{Catalog, CatalogOptions};
 use flagwire_server::config::{Cli, Command, ServeArgs};
 use flagwire_server::metrics::MetricsOptions;
 use flagwire_server::releases::ReleaseOptions;
+use flagwire_server::releases::prometheus::PrometheusOptions;
 use flagwire_server::store::{Store, memory::MemoryStore, sled_store::SledStore};
 use flagwire_server::tls::TlsConfig;
 use flagwire_server::{Settings, run};
@@ -120,6 +121,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         releases: ReleaseOptions {
             max_windows: args.rollout_max_windows,
             retention: Duration::from_secs_f64(args.rollout_retention_secs.max(0.0)),
+            prometheus: args.prometheus_url.clone().map(|url| PrometheusOptions {
+                url,
+                timeout: Duration::from_secs_f64(args.prometheus_timeout_secs.max(0.001)),
+            }),
             ..ReleaseOptions::default()
         },
         tls,

@@ -37,7 +37,7 @@ pub fn segment(s: &Segment) -> Segment {
     }
 }
 
-/// Id, name, description, environment, flags, stages, guardrails and policy: not state,
+/// Id, name, description, environment, flags, stages, guardrails, policy and gates: not state,
 /// decisions or evidence, which belong to one run of the release.
 pub fn release(r: &Release) -> Release {
     Release {
@@ -49,6 +49,7 @@ pub fn release(r: &Release) -> Release {
         stages: r.stages.clone(),
         guardrails: r.guardrails.clone(),
         policy: r.policy.clone(),
+        gates: r.gates.clone(),
         ..Release::default()
     }
 }

@@ -12,10 +12,25 @@ use crate::catalog::Meta;
 use crate::clock::Timers;
 use flagwire_core::judge::{self, Kind, Position, Reason};
 use flagwire_core::release::{By, Event, Phase, wire};
-use flagwire_proto::v1::Release;
+use flagwire_proto::v1::{PrometheusGate, Release, gate};
 use std::sync::Arc;
 use std::time::SystemTime;
 use tracing::Instrument;
+
+/// A Prometheus gate on a server without `--prometheus-url` (started before it was removed):
+/// a failure every time.
+fn unconfigured(name: &str, g: &PrometheusGate, failures: u32) -> judge::External {
+    judge::External {
+        name: name.to_owned(),
+        value: None,
+        control_value: None,
+        comparison: super::gates::to_comparison(g.comparison),
+        threshold: g.threshold,
+        consecutive_failures: failures + 1,
+        rollback_after_failures: g.rollback_after_failures,
+        detail: "the server was started without --prometheus-url".into(),
+    }
+}
 
 fn ms(t: Option<prost_types::Timestamp>) -> i64 {
     t.and_then(|t| SystemTime::try_from(t).ok())
@@ -94,10 +109,15 @@ impl Releases {
             step_start_ms: ms(r.stage_start_time),
             started_ms: ms(r.start_time),
         };
+        let external = if judging {
+            self.evaluate_prometheus(r, from_epoch_ms(now_ms)).await
+        } else {
+            Vec::new()
+        };
         let judged = self
             .evidence
             .close(&r.id, now_ms, r.current_stage as usize, |w| {
-                judging.then(|| judge::judge(&plan, &position, w, now_ms))
+                judging.then(|| judge::judge_with(&plan, &position, w, now_ms, &external))
             })?;
         let Some(Some(j)) = judged else {
             return Ok(());
@@ -155,6 +175,47 @@ impl Releases {
             .instrument(span)
             .await
             .map(|_| ())
+    }
+
+    /// Evaluates the Prometheus gates of `r`'s current stage (release-wide and the stage's own)
+    /// at `at`, concurrently, keeping each gate's count of failures in a row.
+    async fn evaluate_prometheus(&self, r: &Release, at: SystemTime) -> Vec<judge::External> {
+        let stage = r.stages.get(r.current_stage as usize);
+        let stage_gates = stage.into_iter().flat_map(|s| &s.gates);
+        let queries: Vec<(&str, &PrometheusGate)> = r
+            .gates
+            .iter()
+            .chain(stage_gates)
+            .filter_map(|g| match &g.kind {
+                Some(gate::Kind::Prometheus(p)) => Some((g.name.as_str(), p)),
+                _ => None,
+            })
+            .collect();
+        if queries.is_empty() {
+            return Vec::new();
+        }
+        let failures = |name: &str| {
+            let runtime = self.runtime.lock().expect("releases poisoned");
+            let rt = runtime.get(&r.id);
+            rt.and_then(|rt| rt.failures.get(name).copied())
+                .unwrap_or(0)
+        };
+        let evaluated = futures::future::join_all(queries.iter().map(|(name, g)| {
+            let before = failures(name);
+            async move {
+                match &self.prometheus {
+                    Some(p) => p.evaluate(name, g, r, at, before).await,
+                    None => unconfigured(name, g, before),
+                }
+            }
+        }))
+        .await;
+        let mut runtime = self.runtime.lock().expect("releases poisoned");
+        let rt = runtime.entry(r.id.clone()).or_default();
+        for e in &evaluated {
+            rt.failures.insert(e.name.clone(), e.consecutive_failures);
+        }
+        evaluated
     }
 
     /// Deletes the windows of releases that ended longer ago than the retention.

@@ -10,7 +10,8 @@
 //!
 //! - [`spec`]: validation, defaults, the judge's plan ([`limits`]: the parts rollouts share;
 //!   [`gates`]: gates on the team's metrics and Prometheus; [`rollout`]: a one-flag rollout's
-//!   own checks); [`serve`]: flag rewrites per stage;
+//!   own checks); [`serve`]: flag rewrites per stage; [`prometheus`]: the Prometheus gates'
+//!   queries;
 //! - [`evidence`]: per-cohort windows from SDK reports; [`decision`]: the decision log;
 //! - [`transition`]: one event as one catalog write; [`driver`]: the timer that judges.
 //!
@@ -22,6 +23,7 @@ pub mod driver;
 pub mod evidence;
 pub mod gates;
 pub mod limits;
+pub mod prometheus;
 pub mod rollout;
 pub mod serve;
 pub mod spec;
@@ -48,6 +50,8 @@ pub struct ReleaseOptions {
     pub retention: Duration,
     /// How often the driver (and the manager's timer) look for due work.
     pub tick: Duration,
+    /// Where Prometheus gates are evaluated; without it they fail (and their releases hold).
+    pub prometheus: Option<prometheus::PrometheusOptions>,
 }
 
 impl Default for ReleaseOptions {
@@ -56,6 +60,7 @@ impl Default for ReleaseOptions {
             max_windows: 4_096,
             retention: Duration::from_secs(7 * 24 * 3600),
             tick: Duration::from_millis(100),
+            prometheus: None,
         }
     }
 }
@@ -74,6 +79,8 @@ pub struct RolledBack {
 struct Runtime {
     last_close_ms: i64,
     latest: Option<Decision>,
+    // Consecutive failed evaluations of each Prometheus gate, by gate name.
+    failures: HashMap<String, u32>,
 }
 
 /// Releases. Shared as `Arc<Releases>`.
@@ -83,6 +90,7 @@ pub struct Releases {
     registry: Arc<Registry>,
     clock: Arc<dyn Clock>,
     options: ReleaseOptions,
+    prometheus: Option<prometheus::Prometheus>,
     runtime: Mutex<HashMap<String, Runtime>>,
     // Rollbacks with a plan, for the manager. Unbounded: one message per rollback, and a plan
     // that was never started would be a silent failure of the rollback.
@@ -110,12 +118,19 @@ impl Releases {
         }
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let clock = Arc::clone(catalog.clock());
+        let prometheus = options
+            .prometheus
+            .as_ref()
+            .map(prometheus::Prometheus::new)
+            .transpose()
+            .map_err(|e| Error::FailedPrecondition(format!("--prometheus-url: {e}")))?;
         let releases = Self {
             catalog,
             evidence,
             registry,
             clock,
             options,
+            prometheus,
             runtime: Mutex::default(),
             rolled_back: tx,
         };
@@ -124,12 +139,39 @@ impl Releases {
 
     /// Stores a new release (or one-flag rollout) as DRAFT: `command` is a create.
     pub async fn act_new(&self, meta: &Meta, command: Command) -> Result<Release> {
+        if let Command::Create(r) = &command
+            && self.prometheus.is_none()
+            && gates::uses_prometheus(r)
+        {
+            // A bad definition says what is wrong with it first.
+            spec::normalise(&self.catalog.read(), (**r).clone())?;
+            self.check_prometheus(r)?;
+        }
         self.transition(meta, None, command, None).await
     }
 
     /// Runs a person's command on release `id`.
     pub async fn act(&self, meta: &Meta, id: &str, command: Command) -> Result<Release> {
+        if matches!(command, Command::Start) {
+            let stored = self.catalog.read().releases.get(id).cloned();
+            if let Some(r) = stored {
+                self.check_prometheus(&r)?;
+            }
+        }
         self.transition(meta, Some(id), command, None).await
+    }
+
+    /// Refuses a release with Prometheus gates when the server has no Prometheus to ask: it
+    /// could only hold.
+    fn check_prometheus(&self, r: &Release) -> Result<()> {
+        if self.prometheus.is_none() && gates::uses_prometheus(r) {
+            return Err(Error::FailedPrecondition(
+                "the release has Prometheus gates and the server was started without \
+                 --prometheus-url"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 
     /// One release with its latest decision, acknowledgement, and up to `window_limit` recent

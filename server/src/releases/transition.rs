@@ -81,6 +81,7 @@ fn draft(r: Release, ts: Timestamp) -> Release {
         stages: r.stages,
         guardrails: r.guardrails,
         policy: r.policy,
+        gates: r.gates,
         name: r.name,
         description: r.description,
         environment: r.environment,

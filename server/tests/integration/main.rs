@@ -22,6 +22,8 @@ mod manager_schedule;
 mod metrics;
 mod otel;
 mod prometheus;
+mod prometheus_gates;
+mod release_gates;
 mod release_seeds;
 mod releases;
 mod rollout_clock;

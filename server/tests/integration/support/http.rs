@@ -47,6 +47,12 @@ pub async fn get(addr: &str, path: &str) -> Response {
     send(tcp, addr, path).await
 }
 
+/// `GET http://addr/path`, or `None` when nothing accepts the connection (a server starting).
+pub async fn try_get(addr: &str, path: &str) -> Option<Response> {
+    let tcp = tokio::net::TcpStream::connect(addr).await.ok()?;
+    Some(send(tcp, addr, path).await)
+}
+
 /// A TLS client config trusting only `ca_pem`, offering `alpn`.
 pub fn client_config(ca_pem: &str, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
     use rustls_pki_types::{CertificateDer, pem::PemObject};

@@ -8,6 +8,7 @@ use super::eventually::{DEADLINE, eventually};
 use flagwire_server::catalog::{Catalog, CatalogOptions};
 use flagwire_server::clock::{Clock, ManualClock, Timers};
 use flagwire_server::releases::ReleaseOptions;
+use flagwire_server::releases::prometheus::PrometheusOptions;
 use flagwire_server::store::sled_store::SledStore;
 use flagwire_server::{Settings, run};
 use std::net::SocketAddr;
@@ -23,6 +24,7 @@ pub struct InProcess {
     /// The clock the server goes by; only the test moves it.
     pub clock: Arc<ManualClock>,
     timers: Arc<Timers>,
+    prometheus: Option<PrometheusOptions>,
     dir: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -31,11 +33,18 @@ pub struct InProcess {
 impl InProcess {
     /// Starts a server on a fresh data directory, its clock stopped at the current time.
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// Starts a server as [`InProcess::start`] does, evaluating Prometheus gates against
+    /// `prometheus` if given.
+    pub async fn start_with(prometheus: Option<PrometheusOptions>) -> Self {
         let mut server = Self {
             addr: "127.0.0.1:0".parse().unwrap(),
             http: String::new(),
             clock: Arc::new(ManualClock::at_now()),
             timers: Arc::default(),
+            prometheus,
             dir: tempfile::tempdir().unwrap(),
             stop: None,
             task: None,
@@ -63,6 +72,7 @@ impl InProcess {
             // a test react sooner after it advances the clock, it never decides an outcome.
             releases: ReleaseOptions {
                 tick: Duration::from_millis(2),
+                prometheus: self.prometheus.clone(),
                 ..ReleaseOptions::default()
             },
             timers: Arc::clone(&self.timers),

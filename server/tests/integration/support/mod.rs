@@ -1,8 +1,9 @@
 //! Everything the integration tests share: the real binary started on loopback ([`binary`]),
 //! the server in process on a manual clock ([`inproc`]), the `flagwire` client runs and a
 //! seeded catalog ([`cli`]), waiting for a condition with a deadline ([`eventually`]), and
-//! helpers for rollouts, plain HTTP, Prometheus scrapes and TLS certificates, and tables of
-//! calls that must be refused ([`table`]).
+//! helpers for rollouts, plain HTTP, Prometheus scrapes and TLS certificates, a real Prometheus
+//! and an exporter for it to scrape ([`promserver`]), and tables of calls that must be refused
+//! ([`table`]).
 
 pub mod binary;
 pub mod certs;
@@ -10,6 +11,7 @@ pub mod cli;
 pub mod eventually;
 pub mod http;
 pub mod inproc;
+pub mod promserver;
 pub mod release;
 pub mod rollout;
 pub mod scrape;
