@@ -26,8 +26,10 @@ impl Exporter {
     /// Serves the exporter on a free loopback port.
     pub async fn start() -> Exporter {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let mut exporter = Exporter::default();
-        exporter.addr = listener.local_addr().unwrap().to_string();
+        let exporter = Exporter {
+            addr: listener.local_addr().unwrap().to_string(),
+            ..Exporter::default()
+        };
         let samples = Arc::clone(&exporter.samples);
         let app = axum::Router::new().route(
             "/metrics",
