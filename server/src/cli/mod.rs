@@ -19,7 +19,8 @@
 //! - [`releases`]: `release create|start|approve|pause|resume|promote|rollback|list`;
 //!   [`release_status`]: `release status [--watch]`.
 //! - [`plans`]: `plans ...`; [`schedule`]: `schedule ...`; [`ramps`]: `ramp ...`;
-//!   [`usage`]: `usage`, `instances`; [`audit`]: `audit`.
+//!   [`usage`]: `usage`, `instances`; [`metrics`]: `metrics define|list|delete`; [`audit`]:
+//!   `audit`.
 //! - [`bundle`]: `export`, `import`; [`dotenv`], [`from_env`], [`env_import`]:
 //!   `import --from-env`; [`backup`]: `backup`, `restore`; [`completions`]: `completions`.
 
@@ -37,6 +38,7 @@ pub mod flag_versions;
 pub mod flags;
 pub mod from_env;
 pub mod kill;
+pub mod metrics;
 pub mod output;
 pub mod parse;
 pub mod plans;
@@ -99,6 +101,10 @@ pub enum ClientCommand {
     Ramp(ramps::RampCommand),
     /// Evaluations, outcomes and latency per flag and variant, as the SDKs reported them.
     Usage(usage::UsageArgs),
+    /// The team's own metrics an environment defines (what release gates may name): define,
+    /// list, delete.
+    #[command(subcommand, alias = "metric")]
+    Metrics(metrics::MetricsCommand),
     /// The SDK instances the server knows and the revision each has applied.
     Instances(usage::InstancesArgs),
     /// Show the audit log, newest first.
@@ -212,6 +218,7 @@ async fn dispatch(command: ClientCommand, app: fn() -> clap::Command) -> Outcome
         ClientCommand::Schedule(c) => schedule::run(c).await,
         ClientCommand::Ramp(c) => ramps::run(c).await,
         ClientCommand::Usage(a) => usage::usage(a).await,
+        ClientCommand::Metrics(c) => metrics::run(c).await,
         ClientCommand::Instances(a) => usage::instances(a).await,
         ClientCommand::Audit(a) => audit::run(a).await,
         ClientCommand::Export(a) => bundle::export(a).await,

@@ -89,6 +89,10 @@ named!(
     ListRampsResponse,
     GetUsageResponse,
     ListInstancesResponse,
+    MetricDefinition,
+    DefineMetricResponse,
+    ListMetricsResponse,
+    DeleteMetricResponse,
 );
 
 /// The descriptors of the whole contract, decoded once.
