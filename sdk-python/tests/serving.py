@@ -39,9 +39,10 @@ def serving_flag(flag: str, variant: str, cohort: str = "", rollout_id: str = ""
     return message
 
 
-def serving_snapshot(served: Iterable[Served]) -> Snapshot:
-    """A snapshot of one `serving_flag` per entry of `served` (flag keys must differ)."""
-    flags = [serving_flag(*s) for s in served]
+def serving_snapshot(served: Iterable[Served], more: Iterable[flag_pb2.Flag] = ()) -> Snapshot:
+    """A snapshot of one `serving_flag` per entry of `served`, and the flags `more` (flag keys
+    must differ)."""
+    flags = [serving_flag(*s) for s in served] + list(more)
     assert len({f.key for f in flags}) == len(flags), "one entry per flag"
     message = flag_service_pb2.Snapshot(environment=ENVIRONMENT, revision=1, flags=flags)
     return Snapshot.from_proto(message)

@@ -94,7 +94,7 @@ class Window(NamedTuple):
     dropped: int
     """Series, cohort and metric keys that did not fit, and metric events that could not be
     recorded (`ReportRequest.dropped_series`)."""
-    metrics: Sequence[metrics_pb2.MetricSeries] = ()
+    metrics: list[metrics_pb2.MetricSeries]
     """The team's own metrics (`ReportRequest.metrics`), sorted by key."""
 
     @property
