@@ -180,8 +180,8 @@ class Recorder:
             self._dropped += self._own.scope(served, events)
 
     def take(self) -> Window:
-        """Hands over the window: its non-empty series, its cohort outcomes and the dropped
-        count, leaving an empty window behind."""
+        """Hands over the window: its non-empty series, its cohort outcomes, the team's metrics
+        and the dropped count, leaving an empty window behind."""
         counts: dict[MetricKey, int] = {}
         with self._lock:
             keep = []

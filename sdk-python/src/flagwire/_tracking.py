@@ -8,7 +8,8 @@ context=...)`. What each call adds, and to which series, is tests/metrics/README
   block) the event waits for the scope to end and then goes to every variant the scope was
   served and once to each release cohort among them;
 - outside any scope, `flags=[...]` names the flags to attribute it to: they are evaluated for
-  `context` WITHOUT counting an evaluation, and the event goes to what they serve;
+  `context` (an empty one when omitted) WITHOUT counting an evaluation, and the event goes to
+  what they serve, without counting a request (inside a scope too: named flags win);
 - with neither, there is nothing to attribute it to: it is dropped and counted in the report's
   `dropped_series`, like an invalid name or value. None of these calls ever raises.
 """
