@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from support import WAIT, Admin, Server, Setup, bool_flag, eventually_async, held_release
 
-from flagwire import AsyncClient, Context
+from flagwire import AsyncClient, Client, Context
 from flagwire._proto.flagwire.v1 import metrics_pb2, release_pb2
 from flagwire.histogram import bucket_index, upper_bound
 
@@ -51,6 +51,19 @@ async def test_usage_rows_show_each_metric(setup: Setup) -> None:
         "satisfaction": metrics_pb2.MetricStat(name="satisfaction", n=2, value=4.5),
         "signup": metrics_pb2.MetricStat(name="signup", n=1, value=1.0),
     }
+
+
+def test_the_sync_client_reports_a_measure_blocks_metrics(setup: Setup) -> None:
+    with Client(setup.server.url, setup.token, metrics_flush_interval=3600) as client:
+        client.wait_ready(WAIT)
+        with client.measure("new-checkout", Context("user-1")):
+            client.track("hits", 3)
+        assert client.flush()
+    (row,) = setup.admin.usage("production", "new-checkout")
+    assert (row.successes, list(row.metrics)) == (
+        1,
+        [metrics_pb2.MetricStat(name="hits", n=1, value=3.0)],
+    )
 
 
 REQUESTS = 40

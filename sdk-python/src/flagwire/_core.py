@@ -239,8 +239,10 @@ class Measurement:
             if r.release_cohort is not None and not self._enclosed:
                 recorder.cohort_outcome(r.release_cohort, ok, micros)
         scope = self._metric_scope
-        if scope is not None:  # nothing to attribute the metrics to without a variant
-            scope.attribute([r.series_key] if r is not None and r.error_code is None else [])
+        if scope is not None:
+            scope.open = False
+            if scope.events:  # nothing to attribute them to without a variant
+                scope.attribute([r.series_key] if r is not None and r.error_code is None else [])
 
     def __enter__(self) -> str:
         self._started = clock_ns()
@@ -253,8 +255,10 @@ class Measurement:
     def _leave(self) -> None:
         token, self._token = self._token, None
         if token is not None:
-            with contextlib.suppress(ValueError):  # left in another context than entered
+            try:  # noqa: SIM105 - contextlib.suppress costs ~0.3 µs on every measure
                 REQUEST_SCOPE.reset(token)
+            except ValueError:  # left in another context than the one entered
+                pass
 
     def __exit__(
         self,

@@ -311,6 +311,8 @@ class RequestScope:
         """Ends the scope's metric events: each client's go to the series that client served
         in the scope (or to `served`), and to the release cohorts among them."""
         self.open = False
+        if not self.events:
+            return
         for recorder, events in list(self.events.items()):
             if served is None:
                 mine = [key for key, r in list(self.served.items()) if r is recorder]
