@@ -143,7 +143,7 @@ class FakeTransport:
     async def report(
         self, request: metrics_pb2.ReportRequest, metadata: Metadata, timeout: float
     ) -> None:
-        if request.series or request.cohort_outcomes:  # metrics windows: not sync rules
+        if request.series or request.cohort_outcomes or request.metrics:  # windows: not sync
             return
         loop = asyncio.get_running_loop()
         ack = FakeAck(request, loop.time(), loop.create_future())

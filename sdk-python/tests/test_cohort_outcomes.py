@@ -271,12 +271,12 @@ def test_the_window_holds_at_most_max_cohorts_keys() -> None:
     for i in range(MAX_COHORTS + 3):
         recorder.cohort_outcome((f"rel-{i}", "canary"), True, 10)
     recorder.cohort_outcome(("rel-0", "canary"), False, 10)  # a key it holds still counts
-    series, cohorts, dropped = recorder.take()
+    series, cohorts, dropped, _ = recorder.take()
     assert (series, len(cohorts), dropped) == ([], MAX_COHORTS, 3)
     assert (cohorts[0].successes, cohorts[0].errors) == (1, 1)
     # Merging back obeys the same bound.
     recorder.cohort_outcome(("other", "control"), True, 10)
-    recorder.merge_back(Window([], cohorts, 0))
+    recorder.merge_back(Window([], cohorts, 0, []))
     assert recorder.take().dropped == 1
 
 
@@ -319,7 +319,7 @@ async def test_a_failed_flush_puts_cohort_outcomes_back(client: AsyncClient) -> 
     finally:
         await runtime.aclose()
     (report,) = transport.delivered
-    assert _cohorts(Window(list(report.series), list(report.cohort_outcomes), 0)) == {
+    assert _cohorts(Window(list(report.series), list(report.cohort_outcomes), 0, [])) == {
         ("rel-1", "canary"): (2, 0, 2),
         ("rel-1", "control"): (1, 1, 2),
     }

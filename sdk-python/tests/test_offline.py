@@ -228,24 +228,24 @@ def test_recorder_take_and_merge_back(offline: Client) -> None:
     recorder.evaluation(r)
     recorder.outcome(r.series_key, False, 1500)
     recorder.outcome(r.series_key, True, 0)
-    series, cohorts, dropped = recorder.take()
-    assert (cohorts, dropped) == ([], 0)
+    series, cohorts, dropped, metrics = recorder.take()
+    assert (cohorts, dropped, metrics) == ([], 0, [])
     assert len(series) == 1
     s = series[0]
     assert (s.flag_key, s.variant, s.cohort, s.rollout_id) == ("b", "on", "", "")
     assert [(rc.reason, rc.count) for rc in s.evaluations] == [("STATIC", 2)]
     assert (s.successes, s.errors) == (1, 1)
     assert (s.latency_us.count, s.latency_us.zero_count, s.latency_us.sum) == (2, 1, 1500.0)
-    assert recorder.take() == Window([], [], 0), "taken counters are gone"
-    recorder.merge_back(Window(series, [], 3))
-    assert recorder.take() == Window(series, [], 3)
+    assert recorder.take() == Window([], [], 0, []), "taken counters are gone"
+    recorder.merge_back(Window(series, [], 3, []))
+    assert recorder.take() == Window(series, [], 3, [])
 
 
 def test_recorder_is_bounded() -> None:
     recorder = Recorder()
     for i in range(MAX_SERIES + 5):
         recorder.outcome((f"f{i}", "on", "", ""), True, 10)
-    series, _, dropped = recorder.take()
+    series, _, dropped, _ = recorder.take()
     assert (len(series), dropped) == (MAX_SERIES, 5)
 
 
@@ -315,7 +315,7 @@ async def test_a_report_after_a_canary_split_carries_the_rollout_id(
         pass
     recorder = client._core.recorder
     assert recorder is not None
-    series, _, dropped = recorder.take()
+    series, _, dropped, _ = recorder.take()
     # The request a flush sends, built the way flush builds it.
     report = Runtime(client._core)._report_request(series=series, dropped_series=dropped)
     got = {
@@ -331,7 +331,7 @@ async def test_a_report_after_a_canary_split_carries_the_rollout_id(
         ("treatment", "", ""): ([("TARGETING_MATCH", 1)], 0),
     }
     # What a failed flush puts back keeps its rollout id.
-    recorder.merge_back(Window(list(report.series), [], 0))
+    recorder.merge_back(Window(list(report.series), [], 0, []))
     again = recorder.take().series
     assert sorted((s.variant, s.cohort, s.rollout_id) for s in again) == sorted(got)
 

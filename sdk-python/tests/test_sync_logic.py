@@ -200,7 +200,7 @@ def test_evaluation_series_beyond_the_bound_are_dropped() -> None:
     recorder = Recorder()
     for i in range(MAX_SERIES + 3):
         recorder.evaluation(Result(f"f{i}", "on", True, Reason.STATIC, 1))
-    series, _, dropped = recorder.take()
+    series, _, dropped, _ = recorder.take()
     assert (len(series), dropped) == (MAX_SERIES, 3)
 
 

@@ -14,7 +14,8 @@ environment that the Flagwire server keeps current over a gRPC stream.
   their `*_details` forms, which never raise; states CONNECTING / READY / STALE / ERROR; change
   listeners; bootstrap file and offline mode; `measure()` for outcome metrics, and
   `scope()` (`Scope`) to measure a unit of work that reads several flags as one outcome (what
-  releases are judged on).
+  releases are judged on); `track`, `track_outcome`, `observe` and `timer` (`Timer`) for the
+  team's own metrics, attributed to the variants and release cohorts a scope was served.
 - `flagwire.fastapi`: lifespan helper, request-scoped flags dependency and a middleware that
   attributes every request's latency and errors to the variants it was served.
 - `flagwire.histogram`: the latency histogram (scale-3 exponential, exact integer indexing).
@@ -25,6 +26,7 @@ Semantics are docs/evaluation.md's; tests/vectors/ checks this package against e
 from flagwire._clients import AsyncClient, ChangeStream, Client
 from flagwire._core import Measurement
 from flagwire._scope import Scope
+from flagwire._tracking import Timer
 from flagwire._types import ErrorCode, EvaluationDetails, FlagChange, Reason, State
 from flagwire._version import __version__
 from flagwire.context import AttributeValue, Context
@@ -53,6 +55,7 @@ __all__ = [
     "Reason",
     "Scope",
     "State",
+    "Timer",
     "UnauthorizedError",
     "__version__",
 ]

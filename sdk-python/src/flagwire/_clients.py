@@ -113,7 +113,8 @@ class AsyncClient(_ScopedReader):
       `flagwire.v1.Snapshot`), and start from it when present (state STALE until the server
       answers);
     - `offline`: evaluate from the bootstrap file only; never connect (state READY);
-    - `metrics` (True): count evaluations and measured outcomes and report them;
+    - `metrics` (True): count evaluations, measured outcomes and the team's own metrics
+      (`track`, ...) and report them;
     - `tls_root_certificates`: PEM CA certificates to trust for TLS (`https://` URLs use the
       system's roots otherwise).
     """

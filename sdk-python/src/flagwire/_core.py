@@ -20,7 +20,7 @@ from typing import Any, Final, TypeVar, cast
 
 from flagwire import _engine
 from flagwire._engine import Result, Snapshot, copy_json
-from flagwire._metrics import REQUEST_SCOPE, Recorder, open_scope
+from flagwire._metrics import REQUEST_SCOPE, Recorder, RequestScope, open_scope
 from flagwire._proto.flagwire.v1 import flag_service_pb2
 from flagwire._types import ErrorCode, EvaluationDetails, FlagChange, Reason, State
 from flagwire.context import EMPTY, Context
@@ -189,11 +189,22 @@ class Measurement:
     success. The latency is the time spent inside the block.
 
     Outside any request scope it is one: when the variant placed the unit in a release's
-    cohort, the outcome also counts once for that cohort. Inside one (a `Scope`, the FastAPI
-    middleware's request), the flag joins that scope, whose outcome is the request's.
+    cohort, the outcome also counts once for that cohort, and the team's metrics recorded
+    inside the block (`track`, `observe`, ...) go to that variant and cohort. Inside one (a
+    `Scope`, the FastAPI middleware's request), the flag joins that scope, whose outcome is the
+    request's, and so are the metrics.
     """
 
-    __slots__ = ("_enclosed", "_failed", "_finished", "_recorder", "_result", "_started")
+    __slots__ = (
+        "_enclosed",
+        "_failed",
+        "_finished",
+        "_metric_scope",
+        "_recorder",
+        "_result",
+        "_started",
+        "_token",
+    )
 
     def __init__(self, recorder: Recorder | None, result: Result | None) -> None:
         self._recorder = recorder
@@ -201,6 +212,8 @@ class Measurement:
         self._enclosed = open_scope() is not None
         self._failed = False
         self._finished = False
+        self._metric_scope: RequestScope | None = None
+        self._token: Any = None
         self._started = clock_ns()
 
     @property
@@ -225,10 +238,27 @@ class Measurement:
             recorder.outcome(r.series_key, ok, micros)
             if r.release_cohort is not None and not self._enclosed:
                 recorder.cohort_outcome(r.release_cohort, ok, micros)
+        scope = self._metric_scope
+        if scope is not None:
+            scope.open = False
+            if scope.events:  # nothing to attribute them to without a variant
+                scope.attribute([r.series_key] if r is not None and r.error_code is None else [])
 
     def __enter__(self) -> str:
         self._started = clock_ns()
+        if not self._enclosed and self._recorder is not None and self._metric_scope is None:
+            # Holds the metric events of the block; evaluations in it stay their own.
+            self._metric_scope = RequestScope(joinable=False)
+            self._token = REQUEST_SCOPE.set(self._metric_scope)
         return self.variant
+
+    def _leave(self) -> None:
+        token, self._token = self._token, None
+        if token is not None:
+            try:  # noqa: SIM105 - contextlib.suppress costs ~0.3 µs on every measure
+                REQUEST_SCOPE.reset(token)
+            except ValueError:  # left in another context than the one entered
+                pass
 
     def __exit__(
         self,
@@ -236,6 +266,7 @@ class Measurement:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._leave()
         self.finish(exc_type is None)
 
     async def __aenter__(self) -> str:
@@ -247,6 +278,7 @@ class Measurement:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._leave()
         self.finish(exc_type is None)
 
 

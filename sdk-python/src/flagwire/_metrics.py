@@ -20,20 +20,27 @@ Releases are judged on cohort outcomes: one outcome per (release id, cohort) per
 that read any flag of the release in that cohort, however many of its flags it read
 (`RequestScope` collects the pairs; `cohort_outcome()` counts them, at most `MAX_COHORTS` keys
 per window, the rest dropped and counted in `dropped_series` like series).
+
+The team's own metrics (`track`, `track_outcome`, `observe`; `flagwire._own_metrics`) are kept
+per (flag, variant, cohort, rollout id, name), at most `MAX_SERIES` keys per window. A request
+scope holds its events until it ends and then attributes them to what it was served; events
+that cannot be attributed or recorded are counted in `dropped_series` too.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Sequence
 from contextvars import ContextVar
 from typing import Final, NamedTuple, TypeVar
 
 from flagwire._engine import Result
+from flagwire._own_metrics import MAX_KEYS, Kind, OwnMetrics, ScopeEvents
 from flagwire._proto.flagwire.v1 import metrics_pb2
 from flagwire.histogram import Histogram
 
-MAX_SERIES: Final = 10_000
+MAX_SERIES: Final = MAX_KEYS
 MAX_COHORTS: Final = 10_000
 """Distinct (release id, cohort) keys per window: the same order as series (a release has two
 cohorts, so this is far more than any environment holds)."""
@@ -85,12 +92,15 @@ class Window(NamedTuple):
     series: list[metrics_pb2.Series]
     cohort_outcomes: list[metrics_pb2.CohortOutcome]
     dropped: int
-    """Series and cohort keys that did not fit (`ReportRequest.dropped_series`)."""
+    """Series, cohort and metric keys that did not fit, and metric events that could not be
+    recorded (`ReportRequest.dropped_series`)."""
+    metrics: list[metrics_pb2.MetricSeries]
+    """The team's own metrics (`ReportRequest.metrics`), sorted by key."""
 
     @property
     def empty(self) -> bool:
         """Whether there is nothing to report."""
-        return not self.series and not self.cohort_outcomes and not self.dropped
+        return not (self.series or self.cohort_outcomes or self.metrics or self.dropped)
 
 
 def _count(counter: object) -> int:
@@ -101,7 +111,7 @@ def _count(counter: object) -> int:
 class Recorder:
     """One client's metrics window. Thread-safe."""
 
-    __slots__ = ("_cohorts", "_dropped", "_lock", "_merged", "_outcomes", "_registered")
+    __slots__ = ("_cohorts", "_dropped", "_lock", "_merged", "_outcomes", "_own", "_registered")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -109,6 +119,7 @@ class Recorder:
         self._merged: dict[MetricKey, int] = {}
         self._outcomes: dict[SeriesKey, _Outcomes] = {}
         self._cohorts: dict[CohortKey, _Outcomes] = {}
+        self._own = OwnMetrics()
         self._dropped = 0
 
     def evaluation(self, result: Result) -> None:
@@ -149,9 +160,28 @@ class Recorder:
             if outcomes is not None:
                 outcomes.add(ok, micros)
 
+    def drop(self, events: int = 1) -> None:
+        """Counts metric events that could not be recorded (a bad name or value, nothing to
+        attribute them to) in `dropped_series`, so a team sees that some went missing."""
+        with self._lock:
+            self._dropped += events
+
+    def metric_event(
+        self, served: Sequence[SeriesKey], name: str, kind: Kind, value: float
+    ) -> None:
+        """Records one of the team's metric events against the flags `served` (outside any
+        request scope: no request is counted)."""
+        with self._lock:
+            self._dropped += self._own.event(served, name, kind, value)
+
+    def metric_scope(self, served: Sequence[SeriesKey], events: ScopeEvents) -> None:
+        """Records the metric events of one ended request scope against what it was served."""
+        with self._lock:
+            self._dropped += self._own.scope(served, events)
+
     def take(self) -> Window:
-        """Hands over the window: its non-empty series, its cohort outcomes and the dropped
-        count, leaving an empty window behind."""
+        """Hands over the window: its non-empty series, its cohort outcomes, the team's metrics
+        and the dropped count, leaving an empty window behind."""
         counts: dict[MetricKey, int] = {}
         with self._lock:
             keep = []
@@ -169,7 +199,9 @@ class Recorder:
             for key, n in self._merged.items():
                 counts[key] = counts.get(key, 0) + n
             outcomes, cohorts, dropped = self._outcomes, self._cohorts, self._dropped
+            own = self._own
             self._merged, self._outcomes, self._cohorts, self._dropped = {}, {}, {}, 0
+            self._own = OwnMetrics()
 
         reasons: dict[SeriesKey, dict[str, int]] = {}
         for (flag, variant, cohort, rollout_id, reason), n in counts.items():
@@ -210,7 +242,7 @@ class Recorder:
             )
             for (release_id, cohort), measured in cohorts.items()
         ]
-        return Window(out, cohort_outcomes, dropped)
+        return Window(out, cohort_outcomes, dropped, own.to_proto())
 
     def merge_back(self, window: Window) -> None:
         """Puts back what a failed flush took, so nothing is lost while the server is away."""
@@ -229,6 +261,7 @@ class Recorder:
                 outcomes = self._slot(self._cohorts, (c.release_id, c.cohort), MAX_COHORTS)
                 if outcomes is not None:
                     outcomes.merge(c.successes, c.errors, c.latency_us)
+            self._dropped += self._own.merge_back(window.metrics)
 
 
 class RequestScope:
@@ -236,17 +269,32 @@ class RequestScope:
     series of every flag evaluated in it and the distinct release cohorts they placed the unit
     in (a `measure` outside both records its one flag itself). Evaluations in any task or
     thread that inherited the `REQUEST_SCOPE` context variable add to it (dict writes are
-    atomic in CPython)."""
+    atomic in CPython). The team's metric events recorded in it wait in `events` until it ends,
+    and then go to what it was served."""
 
-    __slots__ = ("cohorts", "failed", "open", "served")
+    __slots__ = ("cohorts", "events", "failed", "joinable", "open", "served")
 
-    def __init__(self) -> None:
+    def __init__(self, joinable: bool = True) -> None:
         self.served: dict[SeriesKey, Recorder] = {}
         self.cohorts: dict[CohortKey, Recorder] = {}
+        self.events: dict[Recorder, ScopeEvents] = {}
+        """Each client's metric events, attributed when the scope ends."""
         self.failed = False
         """Set by a nested `Scope.fail()`: the request failed whatever its owner saw."""
         self.open = True
         """False once its outcome is recorded: later scopes start their own."""
+        self.joinable = joinable
+        """False for a `measure` outside any scope: it only holds metric events for its one
+        flag, and scopes opened inside it start their own, as they did before it held any."""
+
+    def add_event(self, recorder: Recorder, name: str, kind: Kind, value: float) -> bool:
+        """Holds one metric event until the scope ends; False when it has ended."""
+        if not self.open:
+            return False
+        events = self.events.get(recorder)
+        if events is None:
+            events = self.events.setdefault(recorder, ScopeEvents())
+        return events.add(name, kind, value)
 
     def record(self, ok: bool, micros: int) -> None:
         """Records the request's outcome against every variant it was served (per-flag usage)
@@ -257,12 +305,27 @@ class RequestScope:
             recorder.outcome(key, ok, micros)
         for cohort, recorder in list(self.cohorts.items()):
             recorder.cohort_outcome(cohort, ok, micros)
+        self.attribute()
+
+    def attribute(self, served: Sequence[SeriesKey] | None = None) -> None:
+        """Ends the scope's metric events: each client's go to the series that client served
+        in the scope (or to `served`), and to the release cohorts among them."""
+        self.open = False
+        if not self.events:
+            return
+        for recorder, events in list(self.events.items()):
+            if served is None:
+                mine = [key for key, r in list(self.served.items()) if r is recorder]
+                recorder.metric_scope(mine, events.close())
+            else:
+                recorder.metric_scope(served, events.close())
 
 
 REQUEST_SCOPE: ContextVar[RequestScope | None] = ContextVar("flagwire_request_scope", default=None)
 
 
 def open_scope() -> RequestScope | None:
-    """The request scope evaluations made here add to, if one is open."""
+    """The request scope evaluations made here add to, if one is open (a `measure`'s, which
+    holds only metric events, is not one)."""
     scope = REQUEST_SCOPE.get()
-    return scope if scope is not None and scope.open else None
+    return scope if scope is not None and scope.open and scope.joinable else None

@@ -8,9 +8,9 @@
   state ERROR and retries only at the maximum backoff;
 - acknowledgement: tells the server each applied revision through `MetricsService.Report` at
   once, one report in flight at a time;
-- metrics: flushes the window (series, release cohort outcomes, the dropped count) every flush
-  interval, merging it back when the server cannot be reached and dropping it when the server
-  refuses its content (INVALID_ARGUMENT).
+- metrics: flushes the window (series, release cohort outcomes, the team's own metrics, the
+  dropped count) every flush interval, merging it back when the server cannot be reached and
+  dropping it when the server refuses its content (INVALID_ARGUMENT).
 
 The rules are docs/reference/sync.md's; tests/sync/ pins them (tests/test_sync_scenarios.py runs
 them through an in-memory `Transport` on a virtual clock).
@@ -323,6 +323,7 @@ class Runtime:
                 series=window.series,
                 dropped_series=window.dropped,
                 cohort_outcomes=window.cohort_outcomes,
+                metrics=window.metrics,
             )
             try:
                 await self._report(request)

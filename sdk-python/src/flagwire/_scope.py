@@ -20,16 +20,18 @@ from typing import Any
 from flagwire import _core
 from flagwire._core import Measurement, _Reader
 from flagwire._metrics import REQUEST_SCOPE, RequestScope, open_scope
+from flagwire._tracking import Flags, Timer, _Tracking
 from flagwire._types import EvaluationDetails
 from flagwire.context import Context
 
 
 class _BoundFlags:
-    """A client's getters bound to one evaluation context (none of them raises)."""
+    """A client's getters and tracking calls bound to one evaluation context (none of them
+    raises)."""
 
     __slots__ = ("_client", "context")
 
-    def __init__(self, client: _Reader, context: Context | None = None) -> None:
+    def __init__(self, client: _ScopedReader, context: Context | None = None) -> None:
         self._client = client
         self.context = context if context is not None else Context()
         """The evaluation context every getter uses."""
@@ -82,6 +84,22 @@ class _BoundFlags:
         """The client's `measure` with this context."""
         return self._client.measure(flag, self.context)
 
+    def track(self, name: str, value: float = 1.0, *, flags: Flags | None = None) -> None:
+        """The client's `track` with this context (used only with `flags`)."""
+        self._client.track(name, value, context=self.context, flags=flags)
+
+    def track_outcome(self, name: str, ok: bool, *, flags: Flags | None = None) -> None:
+        """The client's `track_outcome` with this context (used only with `flags`)."""
+        self._client.track_outcome(name, ok, context=self.context, flags=flags)
+
+    def observe(self, name: str, value: float, *, flags: Flags | None = None) -> None:
+        """The client's `observe` with this context (used only with `flags`)."""
+        self._client.observe(name, value, context=self.context, flags=flags)
+
+    def timer(self, name: str, *, flags: Flags | None = None) -> Timer:
+        """The client's `timer` with this context (used only with `flags`)."""
+        return self._client.timer(name, context=self.context, flags=flags)
+
 
 class Scope(_BoundFlags):
     """One unit of work measured as a whole: `client.scope(context)`.
@@ -93,7 +111,9 @@ class Scope(_BoundFlags):
     Every flag read inside the block (through these getters or the client's) is attributed
     the block's outcome: its latency, and whether it failed (an exception escaping the block,
     or `fail()`). A release is credited ONE outcome per cohort the unit was in, however many
-    of its flags were read. A block that reads no flag records nothing. Opened inside another
+    of its flags were read. The team's metrics recorded inside (`client.track(...)`, ...) go,
+    when the block ends, to every variant read and once to each release cohort among them.
+    A block that reads no flag records nothing. Opened inside another
     open scope (e.g. in a handler under `flagwire.fastapi.FlagwireMiddleware`), it joins that
     one instead, whose outcome is the request's; its `fail()` then fails the enclosing scope.
     A `Scope` is entered once.
@@ -101,7 +121,7 @@ class Scope(_BoundFlags):
 
     __slots__ = ("_entered", "_failed", "_request", "_started", "_token")
 
-    def __init__(self, client: _Reader, context: Context | None = None) -> None:
+    def __init__(self, client: _ScopedReader, context: Context | None = None) -> None:
         super().__init__(client, context)
         self._entered = False
         self._failed = False
@@ -151,8 +171,8 @@ class Scope(_BoundFlags):
         self.__exit__(exc_type, exc, tb)
 
 
-class _ScopedReader(_Reader):
-    """`_Reader` with `scope()`: what both clients are."""
+class _ScopedReader(_Reader, _Tracking):
+    """`_Reader` with `scope()` and the tracking calls: what both clients are."""
 
     def scope(self, context: Context | None = None) -> Scope:
         """A request scope with `context` (none when omitted) for a unit of work that reads

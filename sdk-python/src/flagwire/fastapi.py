@@ -24,7 +24,8 @@
   and once to each release cohort the request was in, through a `ContextVar` request scope, so
   canary metrics need no code in handlers. Flags read in the request's task, its
   dependencies, and sync handlers run in the thread pool all count; `client.scope()` and
-  `measure()` inside a request join its scope.
+  `measure()` inside a request join its scope. The team's metrics recorded while handling it
+  (`client.track(...)`, `flags.track(...)`, ...) go to the same variants and cohorts.
 """
 
 from __future__ import annotations
