@@ -290,7 +290,7 @@ describe("release outcomes between flushes", () => {
     // The cap is per window: the next one has room again.
     r.cohortOutcome("r3", "control", true, 1_000);
     expect(outcomes(r.take().cohortOutcomes)).toEqual({ "r3/control": [1, 0] });
-    expect(r.take()).toEqual({ series: [], dropped: 0, cohortOutcomes: [] });
+    expect(r.take()).toEqual({ series: [], dropped: 0, cohortOutcomes: [], metrics: [] });
   });
 
   it("reach the report's droppedSeries when the cap is hit", async () => {
