@@ -60,13 +60,21 @@ function thousandths(v: number): number {
 
 /** The aggregate of one metric for one target: the fields of a `MetricSeries`. */
 export class MetricAgg {
+  /** Values recorded (`track`, `observe`). */
   count = 0;
+  /** Their sum: a mean's numerator. */
   sum = 0;
+  /** The sum of their squares: a mean's variance, for the judge's intervals. */
   sumOfSquares = 0;
+  /** `observe`d values in thousandths of the unit (created by the first one). */
   histogram: Histogram | undefined;
+  /** `trackOutcome(name, true)` calls. */
   successes = 0;
+  /** `trackOutcome(name, false)` calls. */
   failures = 0;
+  /** Request scopes that recorded the metric (0 outside scopes). */
   requests = 0;
+  /** The sum of the squares of each request's `track` total: a per-request count's variance. */
   requestSumOfSquares = 0;
 
   /** Adds one event that `isValidEvent` accepted. */

@@ -112,18 +112,22 @@ export class ScopeMetrics implements Tracker {
     if (e.kind === "track") p.tracked += e.value as number;
   }
 
+  /** Holds a `track` event until the scope ends. */
   track(name: string, value: number = 1): void {
     this.record(name, { kind: "track", value });
   }
 
+  /** Holds an outcome until the scope ends. */
   trackOutcome(name: string, ok: boolean): void {
     this.record(name, { kind: "outcome", ok });
   }
 
+  /** Holds an observed value until the scope ends. */
   observe(name: string, value: number): void {
     this.record(name, { kind: "observe", value });
   }
 
+  /** A timer on the scope's clock; stopped after the scope ended, it is dropped and counted. */
   timer(name: string): Timer {
     return startTimer(this.now, (ms) => {
       this.observe(name, ms);

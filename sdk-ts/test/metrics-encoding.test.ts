@@ -6,13 +6,13 @@
  * field (in the order given, doubles with a relative tolerance of 1e-12, absent = zero).
  */
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import type { ExponentialHistogram, MetricSeries } from "../src/gen/flagwire/v1/metrics_pb.js";
 import type { MetricEvent, MetricTarget } from "../src/metric-agg.js";
 import { Recorder } from "../src/metrics.js";
 import { recordUnscoped, ScopeMetrics, type Tracker } from "../src/tracking.js";
-import { REPO } from "./support/server.js";
 
 interface Served {
   flag: string;
@@ -40,7 +40,7 @@ interface Expected {
   [field: string]: unknown;
 }
 
-const FILE = join(REPO, "tests/metrics/encoding.json");
+const FILE = resolve(dirname(fileURLToPath(import.meta.url)), "../../tests/metrics/encoding.json");
 const cases = (JSON.parse(readFileSync(FILE, "utf8")) as { cases: Case[] }).cases;
 
 const STRINGS = ["name", "flagKey", "variant", "cohort", "rolloutId"] as const;
