@@ -6,7 +6,8 @@
  *
  * The flags live at module level, so a warm instance reuses its snapshot for `maxAgeMs`; every
  * invocation gets its flags through `withFlags`, which also measures the action's duration
- * and errors against the variants it read and flushes metrics before the action returns.
+ * and errors against the variants it read (and attributes the action's own metrics, here the
+ * charge's duration, to them) and flushes metrics before the action returns.
  */
 import { createShortLivedFlags, withFlags } from "@flagwire/sdk/fetch";
 
@@ -36,7 +37,9 @@ export const checkout = action({
     const user = { targetingKey: args.user, attributes: { plan: "pro" } };
     const flow = f.getBoolean("new-checkout", user, false) ? "new" : "old";
     if (flow === "new" && args.cents < 0) throw new Error("the new checkout refuses negative amounts");
+    const charging = f.timer("charge_ms"); // the team's own metric, attributed to what `f` served
     await ctx.runMutation("payments:charge", { user: args.user, cents: args.cents, flow });
+    charging.stop();
     return flow;
   }),
 });

@@ -1,7 +1,8 @@
 /**
  * The live client: a local copy of one environment kept current over `FlagService.Watch`,
  * typed getters over it, readiness, states and change events, applied-revision
- * acknowledgement, and usage/outcome metrics flushed through `MetricsService.Report`.
+ * acknowledgement, usage/outcome metrics and the team's own metrics (`track`, `trackOutcome`,
+ * `observe`, `timer`; `tracking.ts`) flushed through `MetricsService.Report`.
  *
  * Runtime-neutral: it talks through a Connect `Transport`, which `@flagwire/sdk/node` (native
  * gRPC over HTTP/2) and `@flagwire/sdk/fetch` (gRPC-web over `fetch`) create.
@@ -15,9 +16,12 @@ import { FlagwireError } from "./errors.js";
 import { Channel, type Unsubscribe } from "./events.js";
 import { type Change, FlagService, SnapshotSchema } from "./gen/flagwire/v1/flag_service_pb.js";
 import { MetricsService } from "./gen/flagwire/v1/metrics_pb.js";
+import type { MetricTarget } from "./metric-agg.js";
+import type { MetricWindow } from "./metric-window.js";
 import { Recorder, type Served } from "./metrics.js";
 import { type Expect, evaluateIn, FlagReader, NOT_READY } from "./reader.js";
 import { type ReleaseCohort, releaseCohortOf, ScopedFlags } from "./scope.js";
+import { recordUnscoped, ScopeMetrics, startTimer, type Timer, type Tracker, type TrackOptions } from "./tracking.js";
 import type { ClientState, EvaluationContext, FlagChange } from "./types.js";
 import { nowMs, randomUuid, sleep, unref } from "./util.js";
 
@@ -62,6 +66,11 @@ export interface ClientOptions {
   /** Evaluate from `bootstrap` only; never connect (state `READY`). */
   readonly offline?: boolean;
   /**
+   * The clock of measured durations and timers, in milliseconds (default `performance.now()`):
+   * tests inject one instead of waiting on the wall clock.
+   */
+  readonly clock?: () => number;
+  /**
    * @internal No stream and no timers: snapshots are installed by the owner (`ShortLivedFlags`),
    * metrics are flushed only when asked.
    */
@@ -72,8 +81,12 @@ export interface ClientOptions {
   readonly sdk?: { readonly name: string; readonly version: string };
 }
 
-/** An outcome being measured by hand; see `FlagwireClient.startMeasure`. */
-export interface Measurement {
+/**
+ * An outcome being measured by hand; see `FlagwireClient.startMeasure`. It is a request scope
+ * of one flag, so it is a `Tracker`: metrics recorded through it are attributed to the variant
+ * served (and its release cohort) when it finishes.
+ */
+export interface Measurement extends Tracker {
   /** The variant served ("" when the flag could not be evaluated). */
   readonly variant: string;
   /** The cohort label served, if any (""). */
@@ -141,6 +154,7 @@ export class FlagwireClient extends FlagReader {
   private readonly flushTimer: ReturnType<typeof setInterval> | undefined;
   private readonly onSnapshot: ClientOptions["onSnapshot"];
   private readonly onClose: ClientOptions["onClose"];
+  private readonly clock: () => number;
   private sequence = 0;
   private windowStart = new Date();
   private closing: Promise<void> | undefined;
@@ -164,6 +178,7 @@ export class FlagwireClient extends FlagReader {
     this.sdk = options.sdk ?? { name: SDK_NAME, version: SDK_VERSION };
     this.onSnapshot = options.onSnapshot;
     this.onClose = options.onClose;
+    this.clock = options.clock ?? nowMs;
     if (options.bootstrap !== undefined) {
       try {
         this.snapshot = Snapshot.fromProto(fromBinary(SnapshotSchema, options.bootstrap));
@@ -339,14 +354,20 @@ export class FlagwireClient extends FlagReader {
    * the outcome is also that release cohort's (see `scope` for requests reading several flags).
    * Returns (or rethrows) what `work` does.
    *
+   * `work` also gets a `Tracker` for the request's own metrics (`t.track("hits")`).
+   *
    * ```ts
    * await client.measure("new-checkout", ctx, async (variant) => variant === "on" ? newFlow() : oldFlow());
    * ```
    */
-  async measure<T>(flag: string, ctx: EvaluationContext, work: (variant: string) => T | Promise<T>): Promise<T> {
+  async measure<T>(
+    flag: string,
+    ctx: EvaluationContext,
+    work: (variant: string, metrics: Tracker) => T | Promise<T>,
+  ): Promise<T> {
     const m = this.startMeasure(flag, ctx);
     try {
-      const result = await work(m.variant);
+      const result = await work(m.variant, m);
       m.finish(true);
       return result;
     } catch (e) {
@@ -365,16 +386,22 @@ export class FlagwireClient extends FlagReader {
     }
     const served: Served = { flag, variant: r.variant?.key ?? "", cohort: r.cohort, rolloutId: r.rolloutId };
     const release = served.variant === "" ? undefined : releaseCohortOf(served);
-    const started = nowMs();
+    const metrics = new ScopeMetrics(this.metricWindow, this.clock);
+    const started = this.clock();
     let finished = false;
     return {
       variant: served.variant,
       cohort: served.cohort,
       rolloutId: served.rolloutId,
+      track: (name, value) => { metrics.track(name, value); },
+      trackOutcome: (name, ok) => { metrics.trackOutcome(name, ok); },
+      observe: (name, value) => { metrics.observe(name, value); },
+      timer: (name) => metrics.timer(name),
       finish: (ok: boolean) => {
         if (finished) return;
         finished = true;
-        if (served.variant !== "") this.recordOutcome([served], release === undefined ? [] : [release], ok, nowMs() - started);
+        metrics.close(served.variant === "" ? [] : [served]);
+        if (served.variant !== "") this.recordOutcome([served], release === undefined ? [] : [release], ok, this.clock() - started);
       },
     };
   }
@@ -425,6 +452,60 @@ export class FlagwireClient extends FlagReader {
     for (const r of releases) this.recorder.cohortOutcome(r.releaseId, r.cohort, ok, micros);
   }
 
+  /** @internal The clock of durations and timers (the `clock` option), in milliseconds. */
+  now(): number {
+    return this.clock();
+  }
+
+  /** @internal Where the team's own metrics are aggregated (`undefined`: metrics are off). */
+  get metricWindow(): MetricWindow | undefined {
+    return this.recorder?.metrics;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // The team's own metrics, outside any request scope (inside one, use the scope's methods)
+
+  /** What `flag` serves `ctx`, evaluated without counting an evaluation (nobody read it). */
+  private servedFor(flag: string, ctx: EvaluationContext): MetricTarget | undefined {
+    const s = this.snapshot;
+    if (s === undefined) return undefined;
+    const r = evaluateIn(s, flag, ctx, undefined);
+    const variant = r.variant?.key;
+    return variant === undefined ? undefined : { flag, variant, cohort: r.cohort, rolloutId: r.rolloutId };
+  }
+
+  /**
+   * Records an event of the team's metric `name` (a count, or a value such as a satisfaction
+   * score) outside any request scope, for what `opts.flags` serve `opts.context` (each flag's
+   * variant, and once each release cohort among them). Without flags that serve anything it
+   * is dropped and counted in `droppedSeries`, as are invalid names and values; it never
+   * throws. The name and the context follow OpenFeature's `track(event, context, details)`.
+   *
+   * ```ts
+   * client.track("signup", 1, { context: { targetingKey: user }, flags: ["onboarding"] });
+   * ```
+   */
+  track(name: string, value: number = 1, opts?: TrackOptions): void {
+    recordUnscoped(this.metricWindow, (f, c) => this.servedFor(f, c), name, { kind: "track", value }, opts);
+  }
+
+  /** Records a sub-operation's success or failure outside any scope; see `track` for `opts`. */
+  trackOutcome(name: string, ok: boolean, opts?: TrackOptions): void {
+    recordUnscoped(this.metricWindow, (f, c) => this.servedFor(f, c), name, { kind: "outcome", ok }, opts);
+  }
+
+  /** Records a value of a distribution (≥ 0, e.g. ms) outside any scope; see `track` for `opts`. */
+  observe(name: string, value: number, opts?: TrackOptions): void {
+    recordUnscoped(this.metricWindow, (f, c) => this.servedFor(f, c), name, { kind: "observe", value }, opts);
+  }
+
+  /** Starts a timer whose `stop()` observes the elapsed milliseconds under `name`, with `opts`. */
+  timer(name: string, opts?: TrackOptions): Timer {
+    return startTimer(this.clock, (ms) => {
+      this.observe(name, ms, opts);
+    });
+  }
+
   // ---------------------------------------------------------------------------------------
   // Reports
 
@@ -442,8 +523,8 @@ export class FlagwireClient extends FlagReader {
     const recorder = this.recorder;
     const metrics = this.metricsService;
     if (recorder === undefined || metrics === undefined) return true;
-    const { series, dropped, cohortOutcomes } = recorder.take();
-    if (series.length === 0 && dropped === 0 && cohortOutcomes.length === 0) return true;
+    const { series, dropped, cohortOutcomes, metrics: ownMetrics } = recorder.take();
+    if (series.length === 0 && dropped === 0 && cohortOutcomes.length === 0 && ownMetrics.length === 0) return true;
     const now = new Date();
     try {
       await metrics.report(
@@ -459,6 +540,7 @@ export class FlagwireClient extends FlagReader {
           series,
           droppedSeries: BigInt(dropped),
           cohortOutcomes,
+          metrics: ownMetrics,
         },
         { headers: this.headers(), timeoutMs: 10_000 },
       );
@@ -467,7 +549,7 @@ export class FlagwireClient extends FlagReader {
     } catch (e) {
       // The server refused this window's content (e.g. a flag deleted since it was read):
       // resending it would be refused forever, so it is dropped, not merged back.
-      if (ConnectError.from(e).code !== Code.InvalidArgument) recorder.mergeBack(series, dropped, cohortOutcomes);
+      if (ConnectError.from(e).code !== Code.InvalidArgument) recorder.mergeBack(series, dropped, cohortOutcomes, ownMetrics);
       return false;
     }
   }

@@ -25,4 +25,5 @@ export { bucketIndex, upperBound, Histogram, BOUNDARIES, SCALE, type QuantileAt 
 export { murmur3, hashSaltKey, bucketOf } from "./engine/murmur3.js";
 export { ShortLivedFlags, withFlags, type ShortLivedOptions } from "./shortlived.js";
 export { ScopedFlags, type ReleaseCohort } from "./scope.js";
+export type { Timer, Tracker, TrackOptions } from "./tracking.js";
 export { RemoteEvaluator, RemoteFlags, contextToProto, type RemoteOptions } from "./remote.js";

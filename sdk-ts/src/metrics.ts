@@ -16,12 +16,22 @@
  * warm-up. (Release, cohort) keys are held at most `maxSeries` per window as well, counted in
  * `droppedSeries` beyond that; they are cleared with each take, since releases end and a
  * long-lived process would otherwise keep every release it ever saw.
+ *
+ * The team's own metrics (`track`, `trackOutcome`, `observe`) are a window of their own
+ * (`metric-window.ts`), under the same cap and reported with the same take and merge-back.
  */
 
 import { create } from "@bufbuild/protobuf";
 import type { Reason } from "./gen/flagwire/v1/evaluation_pb.js";
-import { type CohortOutcome, CohortOutcomeSchema, type Series, SeriesSchema } from "./gen/flagwire/v1/metrics_pb.js";
+import {
+  type CohortOutcome,
+  CohortOutcomeSchema,
+  type MetricSeries,
+  type Series,
+  SeriesSchema,
+} from "./gen/flagwire/v1/metrics_pb.js";
 import { Histogram } from "./histogram.js";
+import { MetricWindow } from "./metric-window.js";
 
 /** Series held at most, by default (per client). */
 export const MAX_SERIES = 10_000;
@@ -56,10 +66,12 @@ class Outcomes {
 export interface Taken {
   /** Every non-zero series. */
   readonly series: Series[];
-  /** Series and (release, cohort) keys dropped at the caps since the last take. */
+  /** Series, (release, cohort) keys and metric events dropped since the last take. */
   readonly dropped: number;
   /** One outcome aggregate per (release, cohort) recorded since the last take. */
   readonly cohortOutcomes: CohortOutcome[];
+  /** The team's own metrics recorded since the last take (`MetricWindow.take`). */
+  readonly metrics: MetricSeries[];
 }
 
 interface Entry {
@@ -87,8 +99,12 @@ export class Recorder {
   // `${releaseId}\n${cohort}` → its outcomes this window. Unambiguous: the cohort, after the
   // last newline, is "canary" or "control" and holds none.
   private cohorts = new Map<string, Outcomes>();
+  /** The team's own metrics, at most `maxSeries` keys per window. */
+  readonly metrics: MetricWindow;
 
-  constructor(private readonly maxSeries = MAX_SERIES) {}
+  constructor(private readonly maxSeries = MAX_SERIES) {
+    this.metrics = new MetricWindow(maxSeries);
+  }
 
   private counters(flag: string, variant: string, cohort: string, rolloutId: string): Counters | undefined {
     let entries = this.flags.get(flag);
@@ -152,10 +168,11 @@ export class Recorder {
 
   /**
    * Takes every non-zero series (zeroing it in place), the dropped count, and the window's
-   * (release, cohort) outcomes (clearing them).
+   * (release, cohort) outcomes and metrics (clearing them).
    */
   take(): Taken {
-    const dropped = this.dropped;
+    const taken = this.metrics.take();
+    const dropped = this.dropped + taken.dropped;
     this.dropped = 0;
     const cohortOutcomes = [...this.cohorts.values()].map((o) =>
       create(CohortOutcomeSchema, {
@@ -187,12 +204,18 @@ export class Recorder {
         );
       }
     }
-    return { series, dropped, cohortOutcomes };
+    return { series, dropped, cohortOutcomes, metrics: taken.metrics };
   }
 
   /** Puts back what a failed flush took, so nothing is lost while the server is away. */
-  mergeBack(series: readonly Series[], dropped: number, cohortOutcomes: readonly CohortOutcome[] = []): void {
+  mergeBack(
+    series: readonly Series[],
+    dropped: number,
+    cohortOutcomes: readonly CohortOutcome[] = [],
+    metrics: readonly MetricSeries[] = [],
+  ): void {
     this.dropped += dropped;
+    this.metrics.mergeBack(metrics);
     for (const c of cohortOutcomes) {
       const o = this.outcomes(c.releaseId, c.cohort);
       if (o === undefined) continue;

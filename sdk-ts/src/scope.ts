@@ -8,16 +8,21 @@
  * the latter: a request that read three flags of a release is one request of its cohort, not
  * three (`flagwire.v1.CohortOutcome`, sent in each report's `cohortOutcomes`).
  *
+ * A scope is also where the request's own metrics wait (`track`, `trackOutcome`, `observe`,
+ * `timer`, through `ScopeMetrics`): when it ends they are attributed to every series it was
+ * served (including flags measured inside it) and once to each release cohort.
+ *
  * The client (`FlagwireClient.scope`, `startScope`, `measure`) and the short-lived wrapper
  * (`withFlags`) open scopes; this module knows the client only through `ScopeHost`, so that the
  * client can create scopes without an import cycle.
  */
 
 import type { Evaluation } from "./engine/snapshot.js";
+import type { MetricWindow } from "./metric-window.js";
 import type { Served } from "./metrics.js";
 import { type Expect, FlagReader } from "./reader.js";
+import { ScopeMetrics, type Timer, type Tracker } from "./tracking.js";
 import type { ClientState, EvaluationContext } from "./types.js";
-import { nowMs } from "./util.js";
 
 /** One cohort of one release, as a scope was served it. */
 export interface ReleaseCohort {
@@ -55,6 +60,10 @@ export interface ScopeHost {
   recordOutcome(served: readonly Served[], releases: readonly ReleaseCohort[], ok: boolean, elapsedMs: number): void;
   /** The state of the copy being read. */
   readonly state: ClientState;
+  /** Where a scope's own metrics go when it ends (`undefined`: metrics are off). */
+  readonly metricWindow: MetricWindow | undefined;
+  /** The clock of durations and timers, in milliseconds. */
+  now(): number;
 }
 
 /**
@@ -70,16 +79,25 @@ export interface ScopeHost {
  *   return handle(fast, cache); // a throw is the request's error outcome
  * });
  * ```
+ *
+ * It is a `Tracker` too: `f.track("hits")`, `f.trackOutcome("mem0_write", ok)`,
+ * `f.observe("fast_path_ms", ms)` and `f.timer(name)` wait in the scope until it ends.
  */
-export class ScopedFlags extends FlagReader {
+export class ScopedFlags extends FlagReader implements Tracker {
   private readonly seen: Served[] = [];
   private readonly cohorts: ReleaseCohort[] = [];
-  private readonly started = nowMs();
+  // Flags measured inside the scope (`measure`): the request was served them, so its metrics
+  // count for them, though their outcomes are the inner measurements'.
+  private readonly measured: Served[] = [];
+  private readonly metrics: ScopeMetrics;
+  private readonly started: number;
   private finished = false;
 
   /** A scope over `host` (a `FlagwireClient`); `client.scope`, `client.startScope` and `withFlags` open them. */
   constructor(private readonly host: ScopeHost) {
     super();
+    this.started = host.now();
+    this.metrics = new ScopeMetrics(host.metricWindow, () => host.now());
   }
 
   protected evaluateFlag(key: string, ctx: EvaluationContext, expect: Expect): Evaluation {
@@ -124,25 +142,48 @@ export class ScopedFlags extends FlagReader {
     const variant = r?.variant?.key ?? "";
     const served: Served[] = r === undefined || variant === "" ? [] : [{ flag, variant, cohort: r.cohort, rolloutId: r.rolloutId }];
     if (r !== undefined && variant !== "") addReleaseCohort(this.cohorts, releaseCohortOf(r));
-    const started = nowMs();
+    this.measured.push(...served);
+    const started = this.host.now();
     let ok = false;
     try {
       const result = await work(variant);
       ok = true;
       return result;
     } finally {
-      this.host.recordOutcome(served, [], ok, nowMs() - started);
+      this.host.recordOutcome(served, [], ok, this.host.now() - started);
     }
+  }
+
+  /** Records an event of metric `name` (a count, or a value) for this request; see `Tracker`. */
+  track(name: string, value: number = 1): void {
+    this.metrics.track(name, value);
+  }
+
+  /** Records a sub-operation's success or failure for this request; see `Tracker`. */
+  trackOutcome(name: string, ok: boolean): void {
+    this.metrics.trackOutcome(name, ok);
+  }
+
+  /** Records a value of a distribution (≥ 0, e.g. milliseconds) for this request; see `Tracker`. */
+  observe(name: string, value: number): void {
+    this.metrics.observe(name, value);
+  }
+
+  /** Starts timing something in this request: `stop()` observes the elapsed milliseconds. */
+  timer(name: string): Timer {
+    return this.metrics.timer(name);
   }
 
   /**
    * Ends the scope with the request's outcome: its duration since the scope was opened, and
    * `ok`, recorded against every series served and once per release cohort. Only the first
    * call counts; a scope never finished records no outcome (its evaluations are still counted).
+   * The metrics recorded in it are attributed now; ones recorded later are dropped and counted.
    */
   finish(ok: boolean): void {
     if (this.finished) return;
     this.finished = true;
-    this.host.recordOutcome(this.seen, this.cohorts, ok, nowMs() - this.started);
+    this.metrics.close([...this.seen, ...this.measured]);
+    this.host.recordOutcome(this.seen, this.cohorts, ok, this.host.now() - this.started);
   }
 }

@@ -5,124 +5,11 @@
  * control cohort, nothing for unlabelled evaluations or evaluations outside a scope, nested
  * measurements counted once, `withFlags`, the per-window cap, and merge-back of a failed report.
  */
-import { create, toBinary } from "@bufbuild/protobuf";
-import { Code, ConnectError, createRouterTransport } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
-import { bucketIndex, type FlagReader, FlagwireClient, ShortLivedFlags, withFlags } from "@flagwire/sdk";
-import { type Flag, FlagSchema, ValueType } from "../src/gen/flagwire/v1/flag_pb.js";
-import { FlagService, type Snapshot, SnapshotSchema } from "../src/gen/flagwire/v1/flag_service_pb.js";
-import { type CohortOutcome, MetricsService, type ReportRequest } from "../src/gen/flagwire/v1/metrics_pb.js";
+import { bucketIndex, type FlagReader, ShortLivedFlags, withFlags } from "@flagwire/sdk";
+import type { CohortOutcome, ReportRequest } from "../src/gen/flagwire/v1/metrics_pb.js";
 import { Recorder } from "../src/metrics.js";
-
-const WAIT = 10_000;
-
-/**
- * A boolean flag of release `release`, laid out as the server lays out a stage with a share:
- * `[on w canary, off rest, off w control]` on the release's salt, so every flag of one release
- * puts a unit in the same cohort.
- */
-function releaseFlag(key: string, release: string, share: number): Flag {
-  return create(FlagSchema, {
-    key,
-    type: ValueType.BOOLEAN,
-    version: 1n,
-    variants: [
-      { key: "on", value: { kind: { case: "boolValue", value: true } } },
-      { key: "off", value: { kind: { case: "boolValue", value: false } } },
-    ],
-    environments: {
-      production: {
-        enabled: true,
-        offVariant: "off",
-        defaultRule: {
-          kind: {
-            case: "split",
-            value: {
-              salt: `${release}-salt`,
-              rolloutId: release,
-              entries: [
-                { variant: "on", weight: share, label: "canary" },
-                { variant: "off", weight: 10_000 - 2 * share, label: "" },
-                { variant: "off", weight: share, label: "control" },
-              ],
-            },
-          },
-        },
-      },
-    },
-  });
-}
-
-/** A flag outside any release. */
-function plainFlag(key: string): Flag {
-  return create(FlagSchema, {
-    key,
-    type: ValueType.BOOLEAN,
-    version: 1n,
-    variants: [{ key: "on", value: { kind: { case: "boolValue", value: true } } }],
-    environments: { production: { enabled: true, offVariant: "on", defaultRule: { kind: { case: "variant", value: "on" } } } },
-  });
-}
-
-/** Release "rel-a" (flags a1..a3, everyone canary or control) and "rel-b" (b1, 20 % each, a rest). */
-const SNAPSHOT: Snapshot = create(SnapshotSchema, {
-  environment: "production",
-  revision: 1n,
-  flags: [
-    releaseFlag("a1", "rel-a", 5_000),
-    releaseFlag("a2", "rel-a", 5_000),
-    releaseFlag("a3", "rel-a", 5_000),
-    releaseFlag("b1", "rel-b", 2_000),
-    plainFlag("p"),
-  ],
-});
-
-/** The first user `user-<k>` whose cohorts in rel-a and rel-b are as asked ("" = the rest). */
-const finder = new FlagwireClient({ offline: true, bootstrap: toBinary(SnapshotSchema, SNAPSHOT) });
-function user(a: string | undefined, b: string | undefined): string {
-  for (let k = 0; k < 10_000; k++) {
-    const ctx = { targetingKey: `user-${k}` };
-    const ca = finder.getBooleanDetails("a1", ctx, false).cohort ?? "";
-    const cb = finder.getBooleanDetails("b1", ctx, false).cohort ?? "";
-    if ((a === undefined || ca === a) && (b === undefined || cb === b)) return `user-${k}`;
-  }
-  throw new Error(`no user in rel-a ${a} and rel-b ${b}`);
-}
-
-const canaryA = user("canary", undefined);
-const controlA = user("control", undefined);
-
-type Mode = "up" | "down" | "invalid";
-
-/** An in-memory server that serves SNAPSHOT and keeps every report with data. */
-function fakeServer() {
-  const state = { mode: "up" as Mode, reports: [] as ReportRequest[] };
-  const transport = createRouterTransport(({ service }) => {
-    service(FlagService, {
-      async *watch() {
-        yield { event: { case: "snapshot", value: SNAPSHOT } };
-        await new Promise(() => undefined);
-      },
-    });
-    service(MetricsService, {
-      report(r) {
-        if (r.series.length === 0 && r.cohortOutcomes.length === 0 && r.droppedSeries === 0n) return { accepted: true }; // acknowledgements
-        if (state.mode === "down") throw new ConnectError("connection refused", Code.Unavailable);
-        if (state.mode === "invalid") throw new ConnectError("bad report", Code.InvalidArgument);
-        state.reports.push(r);
-        return { accepted: true };
-      },
-    });
-  });
-  return { transport, state };
-}
-
-/** A live client over a fresh `fakeServer`, flushing only when asked. */
-function harness(options: { maxSeries?: number } = {}) {
-  const { transport, state } = fakeServer();
-  const client = new FlagwireClient({ transport, token: "t", metricsFlushIntervalMs: 3_600_000, ...options });
-  return { client, state };
-}
+import { canaryA, controlA, fakeServer, harness, user, WAIT } from "./support/releases.js";
 
 /** `cohortOutcomes` as `release/cohort` → [successes, errors], checking each histogram's count. */
 function outcomes(list: readonly CohortOutcome[]): Record<string, [number, number]> {
@@ -290,7 +177,7 @@ describe("release outcomes between flushes", () => {
     // The cap is per window: the next one has room again.
     r.cohortOutcome("r3", "control", true, 1_000);
     expect(outcomes(r.take().cohortOutcomes)).toEqual({ "r3/control": [1, 0] });
-    expect(r.take()).toEqual({ series: [], dropped: 0, cohortOutcomes: [] });
+    expect(r.take()).toEqual({ series: [], dropped: 0, cohortOutcomes: [], metrics: [] });
   });
 
   it("reach the report's droppedSeries when the cap is hit", async () => {

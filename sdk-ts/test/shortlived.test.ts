@@ -120,6 +120,9 @@ integration("the Convex action example (withFlags)", () => {
     expect(on.p50Us).toBeGreaterThanOrEqual(9_700);
     const off = rows.find((r) => r.variant === "off")!;
     expect(off).toMatchObject({ evaluations: 2n, successes: 2n, errors: 0n });
+    // The example's own metric (a timer around the charge) went with the same flushes.
+    expect(off.metrics).toMatchObject([{ name: "charge_ms", n: 2n }]);
+    expect(on.metrics).toEqual([]);
     const color = await admin.usage("production", "color");
     expect(color).toMatchObject([{ variant: "red", evaluations: 3n, successes: 2n, errors: 1n }]);
     await admin.set("new-checkout", "production", false);
