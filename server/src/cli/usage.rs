@@ -1,4 +1,5 @@
-//! `usage` (what SDKs reported: evaluations, outcomes and latency per flag and variant) and
+//! `usage` (what SDKs reported: evaluations, outcomes and latency per flag and variant, and
+//! the team's own metrics) and
 //! `instances` (the SDK instances the server knows, and the revision each has applied).
 
 use super::Outcome;
@@ -95,7 +96,50 @@ pub async fn usage(a: UsageArgs) -> Outcome {
         ]);
     }
     t.print();
+    metrics_table(&response.rows);
     Ok(())
+}
+
+/// A metric's value with four decimals, without trailing zeros (a rate of 0.9972 must not
+/// print as 1).
+pub fn figure(v: f64) -> String {
+    let text = format!("{v:.4}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+/// The team's own metrics of each row, when SDKs recorded any: the rate, mean or per-request
+/// count in VALUE, a distribution's median there and its p95 / p99 beside it.
+fn metrics_table(rows: &[flagwire_proto::v1::UsageRow]) {
+    let mut t = Table::new(&[
+        "FLAG", "VARIANT", "COHORT", "METRIC", "N", "VALUE", "P95", "P99",
+    ]);
+    let mut any = false;
+    for r in rows {
+        for m in &r.metrics {
+            any = true;
+            let quantile = |v: f64| {
+                if v == 0.0 { "-".to_owned() } else { figure(v) }
+            };
+            t.row(vec![
+                r.flag_key.clone(),
+                r.variant.clone(),
+                if r.cohort.is_empty() {
+                    "-".into()
+                } else {
+                    r.cohort.clone()
+                },
+                m.name.clone(),
+                m.n.to_string(),
+                figure(m.value),
+                quantile(m.p95),
+                quantile(m.p99),
+            ]);
+        }
+    }
+    if any {
+        output::line("");
+        t.print();
+    }
 }
 
 /// `instances`.
