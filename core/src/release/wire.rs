@@ -156,7 +156,8 @@ fn stage(r: &Rollout, s: &RolloutStep, kind: audience::Kind) -> Stage {
 }
 
 /// Whether a release is a one-flag rollout: one flag and every stage a share serving it one
-/// treatment, with nothing a rollout cannot say (approvals, stage guardrails or policies).
+/// treatment, with nothing a rollout cannot say (approvals, stage guardrails or policies,
+/// gates).
 pub fn is_rollout(r: &Release) -> bool {
     let [flag] = r.flags.as_slice() else {
         return false;
@@ -165,7 +166,9 @@ pub fn is_rollout(r: &Release) -> bool {
         .stages
         .first()
         .and_then(|s| s.variants.get(&flag.flag_key));
+    // Gates have no place in a rollout: a gated release is always shown as a release.
     treatment.is_some()
+        && r.gates.is_empty()
         && r.stages.iter().all(|s| {
             matches!(
                 audience_of(s.audience.as_ref()),
@@ -175,6 +178,7 @@ pub fn is_rollout(r: &Release) -> bool {
                 && !s.require_approval
                 && s.guardrails.is_none()
                 && s.max_duration_policy == 0
+                && s.gates.is_empty()
         })
 }
 

@@ -53,6 +53,7 @@ enum Step {
     DeleteSegment(Segment),
     Release(Box<super::releases::Planned>),
     Plan(Box<RollbackPlan>),
+    Metric(Box<super::metrics::Planned>),
 }
 
 struct Plan {
@@ -345,6 +346,7 @@ fn plan(
     // Rollouts may name a plan of the bundle and plans may abort a rollout of it: store the
     // plans, check the rollouts, then the plans' steps.
     let plans = place_plans(&mut next, bundle, &mut plan.unchanged)?;
+    let metrics = super::metrics::plan(&mut next, bundle, &mut plan.unchanged)?;
     let releases = super::releases::plan(&mut next, bundle, now, &mut plan.unchanged)?;
     check_plans(&next, bundle, &plans)?;
     plan.steps.extend(
@@ -360,6 +362,8 @@ fn plan(
             .iter()
             .map(|&i| Step::Plan(Box::new(bundle.rollback_plans[i].clone()))),
     );
+    plan.steps
+        .extend(metrics.into_iter().map(|m| Step::Metric(Box::new(m))));
     plan.steps
         .extend(releases.into_iter().map(|r| Step::Release(Box::new(r))));
     plan.next = next;
@@ -503,6 +507,20 @@ impl Plan {
                     let create = BundleChangeAction::Create;
                     change(create, "rollback_plan", &p.id, "", None, after)
                 }
+                Step::Metric(m) => {
+                    let (old, m) = &**m;
+                    let def = super::metrics::definition;
+                    let before = old.as_ref().map(|o| K::Metric(def(o)));
+                    let after = Some(K::Metric(def(m)));
+                    change(
+                        action(old).0,
+                        "metric",
+                        &m.name,
+                        &m.environment,
+                        before,
+                        after,
+                    )
+                }
                 Step::Release(p) => {
                     let r = &p.release;
                     let create = BundleChangeAction::Create;
@@ -583,6 +601,13 @@ impl Plan {
                 Step::Plan(p) => {
                     txn.audit("plan.create", "plan", &p.id, None, None);
                     txn.put_plan(*p);
+                }
+                Step::Metric(m) => {
+                    let (old, m) = *m;
+                    let verb = format!("metric.{}", action(&old).1);
+                    let key = format!("{}/{}", m.environment, m.name);
+                    txn.audit(&verb, "metric", &key, None, None);
+                    txn.put_metric(m);
                 }
                 Step::Release(p) => {
                     txn.audit("release.create", "release", &p.release.id, None, None);

@@ -1,22 +1,24 @@
 //! Flags as code: the [`Bundle`](flagwire_proto::v1::Bundle) of environments, flags, segments,
-//! rollout definitions and rollback plans that `flagwire export` writes and `flagwire import`
+//! metric definitions, release and rollout definitions and rollback plans that `flagwire export` writes and `flagwire import`
 //! (or `serve --bootstrap`) applies.
 //!
 //! - [`definition`]: an object without the fields the server manages, which is what a bundle
 //!   carries and what an import compares.
 //! - [`import`]: checks a whole bundle against the catalog and applies it in one write;
-//!   [`releases`]: its release (and rollout) definitions.
+//!   [`releases`]: its release (and rollout) definitions; [`metrics`]: its metric definitions.
 //! - [`file`]: bundle files (YAML or JSON in the protobuf JSON mapping).
 //!
 //! An import upserts: objects of the bundle are created or updated, everything else is left
 //! alone unless `prune` asks to delete flags and segments the bundle does not name.
-//! Environments, releases (rollouts) and plans are never deleted by an import, and an existing
+//! Environments, metric definitions, releases (rollouts) and plans are never deleted by an
+//! import, and an existing
 //! release or plan cannot be changed by one (there is no UpdateRelease or UpdateRollbackPlan
 //! either): a differing definition under an existing id is refused.
 
 pub mod definition;
 pub mod file;
 pub mod import;
+pub mod metrics;
 pub mod releases;
 
 /// The bundle format this server reads and writes.

@@ -42,6 +42,26 @@ fn gated_by<'a>(state: &'a State, env: &str, name: &str) -> Option<&'a Release> 
     })
 }
 
+/// Refuses to change the kind or direction of a metric an active release gates on: its
+/// windows so far were judged the old way.
+pub fn check_redefinition(
+    state: &State,
+    before: &MetricDefinition,
+    after: &MetricDefinition,
+) -> Result<()> {
+    if before.kind == after.kind && before.direction == after.direction {
+        return Ok(());
+    }
+    match gated_by(state, &before.environment, &before.name) {
+        Some(r) => Err(Error::FailedPrecondition(format!(
+            "metric {:?} is gated on by active release {:?}: its kind and direction cannot \
+             change until the release ends",
+            before.name, r.id
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Checks a definition as given (version aside).
 pub fn validate_definition(state: &State, m: &MetricDefinition) -> Result<()> {
     if !state.envs.contains_key(&m.environment) {
@@ -95,8 +115,7 @@ pub fn validate_definition(state: &State, m: &MetricDefinition) -> Result<()> {
 }
 
 impl Catalog {
-    /// Creates or changes a metric definition. A change of kind or direction is refused while
-    /// an active release gates on the metric: its windows so far were judged the old way.
+    /// Creates or changes a metric definition (see [`check_redefinition`]).
     pub async fn define_metric(
         &self,
         meta: &Meta,
@@ -109,15 +128,8 @@ impl Catalog {
             let before = stored(state, &env, &name).ok();
             let what = format!("metric {name:?}");
             check_version(&what, expected_version, before.map_or(0, |b| b.version))?;
-            if let Some(b) = before
-                && (b.kind != metric.kind || b.direction != metric.direction)
-                && let Some(r) = gated_by(state, &env, &name)
-            {
-                return Err(Error::FailedPrecondition(format!(
-                    "metric {name:?} is gated on by active release {:?}: its kind and \
-                     direction cannot change until the release ends",
-                    r.id
-                )));
+            if let Some(b) = before {
+                check_redefinition(state, b, &metric)?;
             }
             if let Some(b) = before
                 && *b

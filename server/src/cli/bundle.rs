@@ -13,8 +13,8 @@ use crate::bundle::file::{self, Format};
 use crate::protojson;
 use flagwire_proto::v1::{
     Bundle, BundleChange, BundleChangeAction, ImportBundleRequest, ImportBundleResponse,
-    ListEnvironmentsRequest, ListFlagsRequest, ListReleasesRequest, ListRollbackPlansRequest,
-    ListSegmentsRequest, bundle_object,
+    ListEnvironmentsRequest, ListFlagsRequest, ListMetricsRequest, ListReleasesRequest,
+    ListRollbackPlansRequest, ListSegmentsRequest, bundle_object,
 };
 use serde_norway::Value;
 use std::path::PathBuf;
@@ -126,6 +126,11 @@ async fn fetch(target: &Target) -> Result<Bundle, Failure> {
         .into_inner()
         .plans;
     rollback_plans.sort_by(|a, b| a.id.cmp(&b.id));
+    let metrics = admin
+        .list_metrics(ListMetricsRequest::default())
+        .await?
+        .into_inner()
+        .metrics;
     Ok(Bundle {
         version: crate::bundle::VERSION,
         environments: environments.iter().map(definition::environment).collect(),
@@ -134,7 +139,10 @@ async fn fetch(target: &Target) -> Result<Bundle, Failure> {
         rollouts,
         rollback_plans,
         releases: release_defs,
-        metrics: Vec::new(),
+        metrics: metrics
+            .iter()
+            .map(crate::bundle::metrics::definition)
+            .collect(),
     })
 }
 
@@ -212,6 +220,7 @@ fn object_value(o: Option<&flagwire_proto::v1::BundleObject>) -> Value {
         Some(Kind::Rollout(r)) => protojson::to_value(r),
         Some(Kind::Release(r)) => protojson::to_value(r),
         Some(Kind::RollbackPlan(p)) => protojson::to_value(p),
+        Some(Kind::Metric(m)) => protojson::to_value(m),
         None => Value::Null,
     }
 }

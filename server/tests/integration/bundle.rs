@@ -244,9 +244,26 @@ async fn an_invalid_file_changes_nothing() {
         err.contains("rollouts[0].flagKey: unknown flag \"ghost\""),
         "{err}"
     );
+    let metric = write(
+        dir.path(),
+        "metric.yaml",
+        "version: 1\nmetrics:\n- environment: production\n  name: ok\n  kind: METRIC_KIND_RATE\n  \
+         direction: METRIC_DIRECTION_HIGHER_IS_BETTER\n- environment: production\n  name: no\n  \
+         kind: METRIC_KIND_RATE\n",
+    );
+    let err = cli(&server, &["import", &metric]).fails(3);
+    assert!(
+        err.contains("invalid argument: metrics[1].direction: required"),
+        "{err}"
+    );
     let missing = cli(&server, &["import", "/nonexistent/file.yaml"]).fails(1);
     assert!(missing.contains("/nonexistent/file.yaml"), "{missing}");
     assert_eq!(revs, revisions(&server).await);
+    assert_eq!(
+        events,
+        audit_len(&server).await,
+        "no metric was defined either"
+    );
 }
 
 #[tokio::test]
@@ -391,11 +408,41 @@ async fn a_release_of_several_flags_travels_in_a_bundle() {
         crate::support::release::stage(crate::support::release::share(1_000), &["shadow"], minute),
         crate::support::release::stage(crate::support::release::share(5_000), &keys, minute),
     ];
-    let def = crate::support::release::release("prod", &keys, stages, minute);
+    let mut def = crate::support::release::release("prod", &keys, stages, minute);
+    // Gated on a metric the bundle defines too: the definition imports before the release.
+    let args = [
+        "metrics",
+        "define",
+        "mem0.write",
+        "--env",
+        "prod",
+        "--kind",
+        "rate",
+        "--direction",
+        "higher",
+        "--unit",
+        "%",
+    ];
+    cli(&a, &args).ok();
+    def.gates = vec![Gate {
+        name: "writes".into(),
+        kind: Some(gate::Kind::Absolute(AbsoluteGate {
+            metric: "mem0.write".into(),
+            comparison: Comparison::GreaterThan as i32,
+            threshold: 0.99,
+            rollback_threshold: Some(0.97),
+            ..Default::default()
+        })),
+    }];
     let created = crate::support::release::create(&mut a.releases().await, def).await;
 
     let exported = cli(&a, &["export"]).ok();
     assert!(exported.contains("releases:"), "{exported}");
+    assert!(
+        exported.contains("metrics:\n- environment: prod\n  name: mem0.write"),
+        "{exported}"
+    );
+    assert!(exported.contains("rollbackThreshold: 0.97"), "{exported}");
     let path = write(d1.path(), "bundle.yaml", &exported);
     cli(&b, &["import", &path]).ok();
     assert_eq!(
@@ -405,6 +452,7 @@ async fn a_release_of_several_flags_travels_in_a_bundle() {
     );
     let copy = crate::support::release::get(&mut b.releases().await, &created.id, 0).await;
     assert_eq!(copy.stages, created.stages);
+    assert_eq!(copy.gates, created.gates);
     assert_eq!(
         ReleaseState::try_from(copy.state),
         Ok(ReleaseState::Draft),

@@ -28,19 +28,19 @@ from flagwire._proto.flagwire.v1 import release_pb2 as flagwire_dot_v1_dot_relea
 from flagwire._proto.flagwire.v1 import rollout_pb2 as flagwire_dot_v1_dot_rollout__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x66lagwire/v1/bundle.proto\x12\x0b\x66lagwire.v1\x1a\x16\x66lagwire/v1/flag.proto\x1a\x19\x66lagwire/v1/metrics.proto\x1a\x19\x66lagwire/v1/release.proto\x1a\x19\x66lagwire/v1/rollout.proto\"\xc6\x02\n\x06\x42undle\x12\x0f\n\x07version\x18\x01 \x01(\r\x12.\n\x0c\x65nvironments\x18\x02 \x03(\x0b\x32\x18.flagwire.v1.Environment\x12 \n\x05\x66lags\x18\x03 \x03(\x0b\x32\x11.flagwire.v1.Flag\x12&\n\x08segments\x18\x04 \x03(\x0b\x32\x14.flagwire.v1.Segment\x12&\n\x08rollouts\x18\x05 \x03(\x0b\x32\x14.flagwire.v1.Rollout\x12\x31\n\x0erollback_plans\x18\x06 \x03(\x0b\x32\x19.flagwire.v1.RollbackPlan\x12&\n\x08releases\x18\x07 \x03(\x0b\x32\x14.flagwire.v1.Release\x12.\n\x07metrics\x18\x08 \x03(\x0b\x32\x1d.flagwire.v1.MetricDefinition\"\x99\x02\n\x0c\x42undleObject\x12/\n\x0b\x65nvironment\x18\x01 \x01(\x0b\x32\x18.flagwire.v1.EnvironmentH\x00\x12!\n\x04\x66lag\x18\x02 \x01(\x0b\x32\x11.flagwire.v1.FlagH\x00\x12\'\n\x07segment\x18\x03 \x01(\x0b\x32\x14.flagwire.v1.SegmentH\x00\x12\'\n\x07rollout\x18\x04 \x01(\x0b\x32\x14.flagwire.v1.RolloutH\x00\x12\x32\n\rrollback_plan\x18\x05 \x01(\x0b\x32\x19.flagwire.v1.RollbackPlanH\x00\x12\'\n\x07release\x18\x06 \x01(\x0b\x32\x14.flagwire.v1.ReleaseH\x00\x42\x06\n\x04kind\"\xd6\x01\n\x0c\x42undleChange\x12/\n\x06\x61\x63tion\x18\x01 \x01(\x0e\x32\x1f.flagwire.v1.BundleChangeAction\x12\x15\n\rresource_type\x18\x02 \x01(\t\x12\x14\n\x0cresource_key\x18\x03 \x01(\t\x12\x13\n\x0b\x65nvironment\x18\x04 \x01(\t\x12)\n\x06\x62\x65\x66ore\x18\x05 \x01(\x0b\x32\x19.flagwire.v1.BundleObject\x12(\n\x05\x61\x66ter\x18\x06 \x01(\x0b\x32\x19.flagwire.v1.BundleObject*\x9d\x01\n\x12\x42undleChangeAction\x12$\n BUNDLE_CHANGE_ACTION_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x42UNDLE_CHANGE_ACTION_CREATE\x10\x01\x12\x1f\n\x1b\x42UNDLE_CHANGE_ACTION_UPDATE\x10\x02\x12\x1f\n\x1b\x42UNDLE_CHANGE_ACTION_DELETE\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x66lagwire/v1/bundle.proto\x12\x0b\x66lagwire.v1\x1a\x16\x66lagwire/v1/flag.proto\x1a\x19\x66lagwire/v1/metrics.proto\x1a\x19\x66lagwire/v1/release.proto\x1a\x19\x66lagwire/v1/rollout.proto\"\xc6\x02\n\x06\x42undle\x12\x0f\n\x07version\x18\x01 \x01(\r\x12.\n\x0c\x65nvironments\x18\x02 \x03(\x0b\x32\x18.flagwire.v1.Environment\x12 \n\x05\x66lags\x18\x03 \x03(\x0b\x32\x11.flagwire.v1.Flag\x12&\n\x08segments\x18\x04 \x03(\x0b\x32\x14.flagwire.v1.Segment\x12&\n\x08rollouts\x18\x05 \x03(\x0b\x32\x14.flagwire.v1.Rollout\x12\x31\n\x0erollback_plans\x18\x06 \x03(\x0b\x32\x19.flagwire.v1.RollbackPlan\x12&\n\x08releases\x18\x07 \x03(\x0b\x32\x14.flagwire.v1.Release\x12.\n\x07metrics\x18\x08 \x03(\x0b\x32\x1d.flagwire.v1.MetricDefinition\"\xca\x02\n\x0c\x42undleObject\x12/\n\x0b\x65nvironment\x18\x01 \x01(\x0b\x32\x18.flagwire.v1.EnvironmentH\x00\x12!\n\x04\x66lag\x18\x02 \x01(\x0b\x32\x11.flagwire.v1.FlagH\x00\x12\'\n\x07segment\x18\x03 \x01(\x0b\x32\x14.flagwire.v1.SegmentH\x00\x12\'\n\x07rollout\x18\x04 \x01(\x0b\x32\x14.flagwire.v1.RolloutH\x00\x12\x32\n\rrollback_plan\x18\x05 \x01(\x0b\x32\x19.flagwire.v1.RollbackPlanH\x00\x12\'\n\x07release\x18\x06 \x01(\x0b\x32\x14.flagwire.v1.ReleaseH\x00\x12/\n\x06metric\x18\x07 \x01(\x0b\x32\x1d.flagwire.v1.MetricDefinitionH\x00\x42\x06\n\x04kind\"\xd6\x01\n\x0c\x42undleChange\x12/\n\x06\x61\x63tion\x18\x01 \x01(\x0e\x32\x1f.flagwire.v1.BundleChangeAction\x12\x15\n\rresource_type\x18\x02 \x01(\t\x12\x14\n\x0cresource_key\x18\x03 \x01(\t\x12\x13\n\x0b\x65nvironment\x18\x04 \x01(\t\x12)\n\x06\x62\x65\x66ore\x18\x05 \x01(\x0b\x32\x19.flagwire.v1.BundleObject\x12(\n\x05\x61\x66ter\x18\x06 \x01(\x0b\x32\x19.flagwire.v1.BundleObject*\x9d\x01\n\x12\x42undleChangeAction\x12$\n BUNDLE_CHANGE_ACTION_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x42UNDLE_CHANGE_ACTION_CREATE\x10\x01\x12\x1f\n\x1b\x42UNDLE_CHANGE_ACTION_UPDATE\x10\x02\x12\x1f\n\x1b\x42UNDLE_CHANGE_ACTION_DELETE\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'flagwire._proto.flagwire.v1.bundle_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_BUNDLECHANGEACTION']._serialized_start=977
-  _globals['_BUNDLECHANGEACTION']._serialized_end=1134
+  _globals['_BUNDLECHANGEACTION']._serialized_start=1026
+  _globals['_BUNDLECHANGEACTION']._serialized_end=1183
   _globals['_BUNDLE']._serialized_start=147
   _globals['_BUNDLE']._serialized_end=473
   _globals['_BUNDLEOBJECT']._serialized_start=476
-  _globals['_BUNDLEOBJECT']._serialized_end=757
-  _globals['_BUNDLECHANGE']._serialized_start=760
-  _globals['_BUNDLECHANGE']._serialized_end=974
+  _globals['_BUNDLEOBJECT']._serialized_end=806
+  _globals['_BUNDLECHANGE']._serialized_start=809
+  _globals['_BUNDLECHANGE']._serialized_end=1023
 # @@protoc_insertion_point(module_scope)

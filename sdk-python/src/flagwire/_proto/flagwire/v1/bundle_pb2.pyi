@@ -136,6 +136,7 @@ class BundleObject(_message.Message):
     ROLLOUT_FIELD_NUMBER: _builtins.int
     ROLLBACK_PLAN_FIELD_NUMBER: _builtins.int
     RELEASE_FIELD_NUMBER: _builtins.int
+    METRIC_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def environment(self) -> _flag_pb2.Environment:
         """An environment."""
@@ -160,6 +161,10 @@ class BundleObject(_message.Message):
     def release(self) -> _release_pb2.Release:
         """A release definition."""
 
+    @_builtins.property
+    def metric(self) -> _metrics_pb2.MetricDefinition:
+        """A metric definition."""
+
     def __init__(
         self,
         *,
@@ -169,12 +174,13 @@ class BundleObject(_message.Message):
         rollout: _rollout_pb2.Rollout | None = ...,
         rollback_plan: _rollout_pb2.RollbackPlan | None = ...,
         release: _release_pb2.Release | None = ...,
+        metric: _metrics_pb2.MetricDefinition | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["environment", b"environment", "flag", b"flag", "kind", b"kind", "release", b"release", "rollback_plan", b"rollback_plan", "rollout", b"rollout", "segment", b"segment"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["environment", b"environment", "flag", b"flag", "kind", b"kind", "metric", b"metric", "release", b"release", "rollback_plan", b"rollback_plan", "rollout", b"rollout", "segment", b"segment"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["environment", b"environment", "flag", b"flag", "kind", b"kind", "release", b"release", "rollback_plan", b"rollback_plan", "rollout", b"rollout", "segment", b"segment"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["environment", b"environment", "flag", b"flag", "kind", b"kind", "metric", b"metric", "release", b"release", "rollback_plan", b"rollback_plan", "rollout", b"rollout", "segment", b"segment"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["environment", "flag", "segment", "rollout", "rollback_plan", "release"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["environment", "flag", "segment", "rollout", "rollback_plan", "release", "metric"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
