@@ -3,6 +3,7 @@
 //!
 //! - [`rpc`]: the tower layer counting and timing every gRPC call (and opening its span).
 //! - [`scrape`]: series read at scrape time from the catalog, store, hub, registry and usage.
+//! - [`custom_metrics`]: the team's own metrics SDKs reported, per variant and cohort.
 //! - [`families`]: writing those series sample by sample.
 //! - [`otel`]: the OTLP exporter, on only when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
 //! - [`flag_states`]: one log line per environment at start-up.
@@ -12,6 +13,7 @@
 //! first). Counters end in `_total`; every series name starts with `flagwire_`. Help texts end
 //! without a full stop: the encoder adds one.
 
+pub mod custom_metrics;
 pub mod families;
 pub mod flag_states;
 pub mod logging;

@@ -310,6 +310,7 @@ impl Collector for Scrape {
             reports.dropped_series,
         )?;
         encode_usage(e, &usage)?;
+        super::custom_metrics::encode(e, &usage)?;
         encode_rollouts(e, &view)
     }
 }

@@ -124,6 +124,25 @@ async fn metrics_cover_rpcs_watchers_usage_and_state() {
                 series("on", 100, &[800, 1_500, 20_000, 3_000_000], 2),
                 series("off", 40, &[], 0),
             ],
+            metrics: vec![
+                MetricSeries {
+                    name: "mem0.write".into(),
+                    flag_key: "checkout".into(),
+                    variant: "on".into(),
+                    successes: 97,
+                    failures: 3,
+                    ..Default::default()
+                },
+                MetricSeries {
+                    name: "score".into(),
+                    flag_key: "checkout".into(),
+                    variant: "on".into(),
+                    count: 4,
+                    sum: 18.5,
+                    sum_of_squares: 90.0,
+                    ..Default::default()
+                },
+            ],
             ..Default::default()
         })
         .await
@@ -225,6 +244,19 @@ async fn metrics_cover_rpcs_watchers_usage_and_state() {
         s.value("flagwire_sdk_reports", &[("outcome", "accepted")]),
         1.0
     );
+    // The team's own metrics, per variant.
+    let metric = |name, result| [("variant", "on"), ("metric", name), ("result", result)];
+    assert_eq!(
+        s.value("flagwire_metric_outcomes", &metric("mem0.write", "success")),
+        97.0
+    );
+    assert_eq!(
+        s.value("flagwire_metric_outcomes", &metric("mem0.write", "failure")),
+        3.0
+    );
+    let score = [("flag", "checkout"), ("variant", "on"), ("metric", "score")];
+    assert_eq!(s.value("flagwire_metric_values", &score), 4.0);
+    assert_eq!(s.value("flagwire_metric_value_sum", &score), 18.5);
 
     // The stream ends: its call is counted as cancelled and the watcher leaves.
     drop(stream);
