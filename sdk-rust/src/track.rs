@@ -50,6 +50,10 @@ impl Client {
     /// Names are lowercase letters, digits, `.`, `_` and `-`, starting with a letter or digit,
     /// at most 64 characters; another name, or a non-finite value, is dropped and counted.
     ///
+    /// A scope cancelled before it ends records nothing, its events included (like its
+    /// outcome). [`Client::start_measure`] is not a scope: next to one, name the flag with
+    /// [`Client::attribute_to`].
+    ///
     /// ```no_run
     /// # async fn demo(client: flagwire::Client, ctx: flagwire::Context) -> Result<(), ()> {
     /// client.scope(async {
