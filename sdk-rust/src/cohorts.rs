@@ -33,7 +33,8 @@ impl Cohort {
         }
     }
 
-    fn label(self) -> &'static str {
+    /// The label on the wire.
+    pub fn label(self) -> &'static str {
         match self {
             Self::Canary => "canary",
             Self::Control => "control",

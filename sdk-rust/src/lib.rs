@@ -32,6 +32,10 @@
 //!   every flag read in the scope, and once per release cohort among them.
 //! - `metrics`, `cohorts`, `report`: evaluation counts, per-flag outcomes and per-(release,
 //!   cohort) outcomes, kept in bounded memory and flushed through `MetricsService.Report`.
+//! - `track` ([`Client::track`], [`Client::track_outcome`], [`Client::observe`],
+//!   [`Client::timer`], [`Client::attribute_to`]): the team's own metrics; `metric_event`
+//!   (valid events, a scope's events per name) and `metric_window` (per flag variant and per
+//!   release cohort, in the same bounded window and report) by `tests/metrics/README.md`.
 //! - [`FlagwireLayer`] (`layer`): a `tower::Layer` that makes every request a scope.
 //! - [`remote`]: thin mode, evaluation on the server for callers that hold no local copy.
 //!
@@ -48,7 +52,11 @@ mod details;
 mod error;
 mod layer;
 mod measure;
+mod metric_event;
+mod metric_window;
 mod metrics;
+#[cfg(test)]
+mod metrics_encoding_tests;
 pub mod remote;
 mod report;
 mod scope;
@@ -57,6 +65,9 @@ mod scope_tests;
 mod sync;
 #[cfg(test)]
 mod sync_scenarios;
+mod track;
+#[cfg(test)]
+mod track_tests;
 
 pub use builder::ClientBuilder;
 pub use client::{Client, FlagChange, State};
@@ -67,3 +78,4 @@ pub use flagwire_proto::v1::{ErrorCode, Reason};
 pub use layer::{FlagwireLayer, FlagwireService};
 pub use measure::Measurement;
 pub use metrics::Served;
+pub use track::{Attribution, MetricTimer};

@@ -8,12 +8,17 @@
 //! ones are dropped and counted in the report's `dropped_series`. Series are kept between
 //! flushes and only their counters are taken, so a steady workload allocates nothing after
 //! warm-up. A failed flush is merged back and retried with the next one.
+//!
+//! The team's own metrics (`metric_window`) live in the same window, under the same lock, and
+//! go out with the same report.
 
 use crate::cohorts::{self, Cohorts};
+use crate::metric_event::{MetricEvent, ScopeMetrics, events_in};
+use crate::metric_window::MetricWindow;
 use flagwire_core::histogram::Histogram;
-use flagwire_proto::v1::{CohortOutcome, Reason, ReasonCount, Series};
+use flagwire_proto::v1::{CohortOutcome, MetricSeries, Reason, ReasonCount, Series};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 /// Series held at most (per client).
@@ -55,7 +60,9 @@ struct Window {
     flags: HashMap<String, Vec<Entry>>,
     series: usize,
     cohorts: Cohorts,
-    // Series and cohort outcomes dropped for lack of room, both sent as `dropped_series`.
+    metrics: MetricWindow,
+    // Series, cohort outcomes and metric events dropped (for lack of room, or invalid), all
+    // sent as `dropped_series`.
     dropped: u64,
 }
 
@@ -119,14 +126,19 @@ pub(crate) struct Taken {
     pub series: Vec<Series>,
     /// Outcomes per (release, cohort).
     pub cohort_outcomes: Vec<CohortOutcome>,
-    /// Series and cohort outcomes dropped for lack of room.
+    /// The team's own metrics, in the report's order.
+    pub metrics: Vec<MetricSeries>,
+    /// Series, cohort outcomes and metric events dropped.
     pub dropped: u64,
 }
 
 impl Taken {
     /// Whether there is nothing to report.
     pub fn is_empty(&self) -> bool {
-        self.series.is_empty() && self.cohort_outcomes.is_empty() && self.dropped == 0
+        self.series.is_empty()
+            && self.cohort_outcomes.is_empty()
+            && self.metrics.is_empty()
+            && self.dropped == 0
     }
 }
 
@@ -176,10 +188,65 @@ impl Recorder {
         }
     }
 
-    /// Takes every non-zero series and cohort outcome (zeroing them in place) and the dropped
-    /// count.
+    /// The window. Metric events may be recorded from `Drop` while a thread unwinds, where a
+    /// panic would abort: a poisoned lock is used as is (its counters are plain numbers).
+    fn lock(&self) -> MutexGuard<'_, Window> {
+        self.window.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Attributes a request scope's metric events, when it ends, to what it `served` (see
+    /// `metric_window`); with nothing served there is nothing to attribute them to, and they
+    /// are dropped and counted.
+    pub fn scope_metrics(&self, served: &[Served], metrics: ScopeMetrics) {
+        if metrics.is_empty() {
+            return;
+        }
+        let mut window = self.lock();
+        let Window {
+            metrics: keys,
+            dropped,
+            ..
+        } = &mut *window;
+        for m in metrics.into_metrics() {
+            let (name, agg) = m.finish();
+            if served.is_empty() {
+                *dropped = dropped.saturating_add(events_in(&agg));
+            } else {
+                keys.attribute(served, &name, &agg, dropped);
+            }
+        }
+    }
+
+    /// Attributes one event recorded outside any scope to the flags it named (`served`), with
+    /// no request; dropped and counted when none of them served a variant.
+    pub fn attributed_event(&self, served: &[Served], name: &str, event: MetricEvent) {
+        let mut window = self.lock();
+        let Window {
+            metrics: keys,
+            dropped,
+            ..
+        } = &mut *window;
+        if served.is_empty() {
+            *dropped = dropped.saturating_add(1);
+        } else {
+            keys.attribute(served, name, &event.to_agg(), dropped);
+        }
+    }
+
+    /// Counts `n` metric events dropped (invalid, or with nothing to attribute them to).
+    pub fn drop_events(&self, n: u64) {
+        let mut window = self.lock();
+        window.dropped = window.dropped.saturating_add(n);
+    }
+
+    /// Takes every non-zero series, cohort outcome and metric series (zeroing them in place)
+    /// and the dropped count.
     pub fn take(&self) -> Taken {
         let mut window = self.window.lock().expect("metrics poisoned");
+        let Window {
+            metrics, dropped, ..
+        } = &mut *window;
+        let metrics = metrics.take(dropped);
         let dropped = std::mem::take(&mut window.dropped);
         let mut out = Vec::new();
         for (flag, entries) in &mut window.flags {
@@ -208,6 +275,7 @@ impl Recorder {
         Taken {
             series: out,
             cohort_outcomes: window.cohorts.take(),
+            metrics,
             dropped,
         }
     }
@@ -217,9 +285,13 @@ impl Recorder {
         let mut window = self.window.lock().expect("metrics poisoned");
         window.dropped += taken.dropped;
         let Window {
-            cohorts, dropped, ..
+            cohorts,
+            metrics,
+            dropped,
+            ..
         } = &mut *window;
         cohorts.merge_back(taken.cohort_outcomes, dropped);
+        metrics.merge_back(taken.metrics, dropped);
         for s in taken.series {
             let Some(c) = window.counters(&s.flag_key, &s.variant, &s.cohort, &s.rollout_id) else {
                 continue;

@@ -1,5 +1,5 @@
-//! Sending metrics windows (series and release cohort outcomes) through `MetricsService.Report`
-//! every flush interval and on close.
+//! Sending metrics windows (series, release cohort outcomes and the team's own metrics)
+//! through `MetricsService.Report` every flush interval and on close.
 
 use crate::client::Shared;
 use crate::sync::{self, SDK_NAME};
@@ -42,6 +42,7 @@ pub(crate) async fn flush(shared: &Shared, channel: &Channel) -> bool {
         window_end: Some(now.into()),
         series: taken.series.clone(),
         cohort_outcomes: taken.cohort_outcomes.clone(),
+        metrics: taken.metrics.clone(),
         dropped_series: taken.dropped,
         ..report_base(shared, applied)
     };

@@ -13,15 +13,51 @@
 //! Scopes nest: an inner scope records its own outcome, then hands what it served to the
 //! enclosing scope, which therefore still counts every flag read while it ran (a `measure`
 //! inside the layer's request is one outcome of each).
+//!
+//! The team's own metric events (`track`, `observe`, …) recorded in a scope are held in it, per
+//! name, and attributed when it ends to everything it served (`metric_window`). An inner scope
+//! hands its events up with its flags instead: an event happens once, and belongs to the
+//! outermost scope, the request, which is what a per-request metric counts.
 
 use crate::client::Client;
+use crate::metric_event::{MetricEvent, ScopeMetrics};
 use crate::metrics::Served;
 use std::cell::RefCell;
 use std::future::Future;
 use std::time::Instant;
 
+/// What a scope gathers while it runs.
+#[derive(Default)]
+struct ScopeState {
+    served: Vec<Served>,
+    metrics: ScopeMetrics,
+}
+
 tokio::task_local! {
-    static SCOPE: RefCell<Vec<Served>>;
+    static SCOPE: RefCell<ScopeState>;
+}
+
+/// Why a metric event could not be held by the current scope.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum NotHeld {
+    /// There is no scope in this task (or it is busy: never the case outside this module).
+    NoScope,
+    /// The scope holds as many names as it may.
+    Full,
+}
+
+/// Holds a valid metric event in the current scope until it ends.
+pub(crate) fn record_metric(name: &str, event: MetricEvent) -> Result<(), NotHeld> {
+    SCOPE
+        .try_with(|scope| {
+            // `try_borrow_mut`: this runs from timers' `Drop`, where panicking would abort.
+            let mut scope = scope.try_borrow_mut().map_err(|_| NotHeld::NoScope)?;
+            match scope.metrics.record(name, event) {
+                true => Ok(()),
+                false => Err(NotHeld::Full),
+            }
+        })
+        .unwrap_or(Err(NotHeld::NoScope))
 }
 
 fn same(s: &Served, flag: &str, variant: &str, cohort: &str, rollout_id: &str) -> bool {
@@ -31,12 +67,12 @@ fn same(s: &Served, flag: &str, variant: &str, cohort: &str, rollout_id: &str) -
 /// Remembers a served flag in the current scope, if there is one.
 pub(crate) fn remember(flag: &str, variant: &str, cohort: &str, rollout_id: &str) {
     let _ = SCOPE.try_with(|scope| {
-        let mut scope = scope.borrow_mut();
-        if !scope
+        let served = &mut scope.borrow_mut().served;
+        if !served
             .iter()
             .any(|s| same(s, flag, variant, cohort, rollout_id))
         {
-            scope.push(Served {
+            served.push(Served {
                 flag: flag.to_owned(),
                 variant: variant.to_owned(),
                 cohort: cohort.to_owned(),
@@ -46,19 +82,44 @@ pub(crate) fn remember(flag: &str, variant: &str, cohort: &str, rollout_id: &str
     });
 }
 
-/// Hands what an inner scope served to the enclosing one, if any.
-fn adopt(served: Vec<Served>) {
-    let _ = SCOPE.try_with(|scope| {
-        let mut scope = scope.borrow_mut();
-        for s in served {
-            if !scope
+/// Hands what an inner scope served and recorded to the enclosing one; gives it back when
+/// there is none. Returns the number of metric events the enclosing scope had no room for.
+fn hand_up(inner: ScopeState) -> Result<u64, ScopeState> {
+    let mut inner = Some(inner);
+    let dropped = SCOPE.try_with(|scope| {
+        let Ok(mut outer) = scope.try_borrow_mut() else {
+            return 0;
+        };
+        let Some(inner) = inner.take() else {
+            return 0;
+        };
+        for s in inner.served {
+            if !outer
+                .served
                 .iter()
                 .any(|o| same(o, &s.flag, &s.variant, &s.cohort, &s.rollout_id))
             {
-                scope.push(s);
+                outer.served.push(s);
             }
         }
+        outer.metrics.absorb(inner.metrics)
     });
+    match (dropped, inner) {
+        (Ok(dropped), None) => Ok(dropped),
+        (_, Some(inner)) => Err(inner),
+        (Err(_), None) => Ok(0),
+    }
+}
+
+/// Ends a scope: its outcome on what it served, its metric events to the enclosing scope or,
+/// in the outermost, attributed.
+fn end(client: &Client, state: ScopeState, ok: bool, started: Instant) {
+    client.scope_outcome(&state.served, ok, started.elapsed());
+    match hand_up(state) {
+        Ok(0) => {}
+        Ok(dropped) => client.drop_metric_events(dropped),
+        Err(state) => client.scope_metrics(&state.served, state.metrics),
+    }
 }
 
 /// Records an error if the scope's future panics (and nothing if it is cancelled: a request
@@ -74,9 +135,13 @@ impl Drop for PanicGuard<'_> {
         if self.ended || !std::thread::panicking() {
             return;
         }
-        if let Ok(served) = SCOPE.try_with(|s| std::mem::take(&mut *s.borrow_mut())) {
+        // The enclosing scope is out of reach from here (and unwinding too): this scope's
+        // events are attributed to what it served.
+        let state = SCOPE.try_with(|s| s.try_borrow_mut().map(|mut s| std::mem::take(&mut *s)));
+        if let Ok(Ok(state)) = state {
             self.client
-                .scope_outcome(&served, false, self.started.elapsed());
+                .scope_outcome(&state.served, false, self.started.elapsed());
+            self.client.scope_metrics(&state.served, state.metrics);
         }
     }
 }
@@ -92,7 +157,11 @@ where
     F: Future<Output = T>,
 {
     let started = Instant::now();
-    let (output, served) = SCOPE
+    let seed = ScopeState {
+        served: seed,
+        metrics: ScopeMetrics::default(),
+    };
+    let (output, state) = SCOPE
         .scope(RefCell::new(seed), async {
             let mut guard = PanicGuard {
                 client,
@@ -104,7 +173,6 @@ where
             (output, SCOPE.with(|s| std::mem::take(&mut *s.borrow_mut())))
         })
         .await;
-    client.scope_outcome(&served, ok(&output), started.elapsed());
-    adopt(served);
+    end(client, state, ok(&output), started);
     output
 }

@@ -77,7 +77,7 @@ fn release_flag(key: &str, release: &str) -> Flag {
     )
 }
 
-fn snapshot() -> Snapshot {
+pub(crate) fn snapshot() -> Snapshot {
     let flags = vec![
         release_flag("a", "r1"),
         release_flag("b", "r1"),
@@ -90,7 +90,7 @@ fn snapshot() -> Snapshot {
 }
 
 /// A client serving [`snapshot`] whose reports go nowhere.
-fn client() -> Client {
+pub(crate) fn client() -> Client {
     let options = ClientBuilder::new(CLOSED.into(), "-".into()).into_options();
     let channel = tonic::transport::Endpoint::from_static(CLOSED).connect_lazy();
     let shared = Shared::new(options, Some(snapshot()), State::Ready, Some(channel));
@@ -98,7 +98,7 @@ fn client() -> Client {
 }
 
 /// A unit whose cohort in `flag` is `cohort` ("" for the unlabelled middle).
-fn user_in(flag: &str, cohort: &str) -> Context {
+pub(crate) fn user_in(flag: &str, cohort: &str) -> Context {
     let snapshot = snapshot();
     (0..)
         .map(|i| Context::new(format!("user-{i}")))
@@ -129,7 +129,7 @@ fn row(release: &str, cohort: &str, successes: u64, errors: u64) -> (String, Str
 }
 
 /// Reads `flags` as booleans.
-fn read(client: &Client, ctx: &Context, flags: &[&str]) {
+pub(crate) fn read(client: &Client, ctx: &Context, flags: &[&str]) {
     for f in flags {
         client.bool_value(f, ctx, false);
     }
