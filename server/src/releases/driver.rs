@@ -110,7 +110,7 @@ impl Releases {
             started_ms: ms(r.start_time),
         };
         let external = if judging {
-            self.evaluate_prometheus(r, from_epoch_ms(now_ms)).await
+            self.evaluate_prometheus(r).await
         } else {
             Vec::new()
         };
@@ -178,8 +178,8 @@ impl Releases {
     }
 
     /// Evaluates the Prometheus gates of `r`'s current stage (release-wide and the stage's own)
-    /// at `at`, concurrently, keeping each gate's count of failures in a row.
-    async fn evaluate_prometheus(&self, r: &Release, at: SystemTime) -> Vec<judge::External> {
+    /// concurrently, keeping each gate's count of failures in a row.
+    async fn evaluate_prometheus(&self, r: &Release) -> Vec<judge::External> {
         let stage = r.stages.get(r.current_stage as usize);
         let stage_gates = stage.into_iter().flat_map(|s| &s.gates);
         let queries: Vec<(&str, &PrometheusGate)> = r
@@ -204,7 +204,7 @@ impl Releases {
             let before = failures(name);
             async move {
                 match &self.prometheus {
-                    Some(p) => p.evaluate(name, g, r, at, before).await,
+                    Some(p) => p.evaluate(name, g, r, before).await,
                     None => unconfigured(name, g, before),
                 }
             }

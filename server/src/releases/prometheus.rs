@@ -15,7 +15,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use hyper_util::rt::TokioExecutor;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 /// Where the server finds Prometheus, and how long a query may take.
 #[derive(Debug, Clone)]
@@ -135,13 +135,11 @@ impl Prometheus {
         })
     }
 
-    /// Evaluates `query` at time `at`.
-    pub async fn query(&self, query: &str, at: SystemTime) -> Result<f64, String> {
-        let time = at
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
+    /// Evaluates `query` now, by Prometheus's clock: the gate reads what Prometheus holds at
+    /// the window's close, whatever the two clocks say.
+    pub async fn query(&self, query: &str) -> Result<f64, String> {
         let encoded = url_encode(query);
-        let uri = format!("{}/api/v1/query?query={encoded}&time={time:.3}", self.base);
+        let uri = format!("{}/api/v1/query?query={encoded}", self.base);
         let uri: http::Uri = uri.parse().map_err(|e| format!("bad URL: {e}"))?;
         let call = async {
             let response = self.client.get(uri).await.map_err(|e| e.to_string())?;
@@ -164,14 +162,13 @@ impl Prometheus {
         }
     }
 
-    /// Evaluates gate `g` (named `name`) of release `r` at `at`; `failures` is how many
-    /// evaluations of it failed in a row before this one.
+    /// Evaluates gate `g` (named `name`) of release `r`; `failures` is how many evaluations of
+    /// it failed in a row before this one.
     pub async fn evaluate(
         &self,
         name: &str,
         g: &PrometheusGate,
         r: &Release,
-        at: SystemTime,
         failures: u32,
     ) -> External {
         let flags: Vec<&str> = r.flags.iter().map(|f| f.flag_key.as_str()).collect();
@@ -185,16 +182,14 @@ impl Prometheus {
         let canary_query = fill(&g.query, &labels("canary"));
         let (value, control_value, detail) = if g.compare_cohorts {
             let control_query = fill(&g.query, &labels("control"));
-            let (canary, control) = futures::join!(
-                self.query(&canary_query, at),
-                self.query(&control_query, at)
-            );
+            let (canary, control) =
+                futures::join!(self.query(&canary_query), self.query(&control_query));
             match (canary, control) {
                 (Ok(a), Ok(b)) => (Some(a - b), Some(b), canary_query),
                 (Err(e), _) | (_, Err(e)) => (None, None, format!("{canary_query}: {e}")),
             }
         } else {
-            match self.query(&canary_query, at).await {
+            match self.query(&canary_query).await {
                 Ok(v) => (Some(v), None, canary_query),
                 Err(e) => (None, None, format!("{canary_query}: {e}")),
             }

@@ -13,11 +13,12 @@ use std::time::Duration;
 /// second and scrapes every 200 ms, but a loaded CI machine is slow.
 const SLOW: Duration = Duration::from_secs(30);
 
-/// Gauges served as Prometheus text on `/metrics`, settable while served.
+/// Gauges served as Prometheus text on `/metrics`, settable while served, and counters that
+/// grow by a fixed step at every scrape (an application's traffic, for `rate()`).
 #[derive(Clone, Default)]
 pub struct Exporter {
-    /// Sample lines (`name{labels}`) and their values.
-    samples: Arc<Mutex<BTreeMap<String, f64>>>,
+    /// Sample lines (`name{labels}`), their values and how much each scrape adds.
+    samples: Arc<Mutex<BTreeMap<String, (f64, f64)>>>,
     /// Where it listens.
     pub addr: String,
 }
@@ -36,11 +37,13 @@ impl Exporter {
             axum::routing::get(move || {
                 let samples = Arc::clone(&samples);
                 async move {
-                    let samples = samples.lock().unwrap();
-                    samples
-                        .iter()
-                        .map(|(k, v)| format!("{k} {v}\n"))
-                        .collect::<String>()
+                    let mut samples = samples.lock().unwrap();
+                    let mut text = String::new();
+                    for (k, (value, step)) in samples.iter_mut() {
+                        *value += *step;
+                        text.push_str(&format!("{k} {value}\n"));
+                    }
+                    text
                 }
             }),
         );
@@ -48,9 +51,20 @@ impl Exporter {
         exporter
     }
 
-    /// Sets the sample `series` (e.g. `memory_bytes{cohort="canary"}`) to `value`.
+    /// Sets the gauge `series` (e.g. `memory_bytes{cohort="canary"}`) to `value`.
     pub fn set(&self, series: &str, value: f64) {
-        self.samples.lock().unwrap().insert(series.into(), value);
+        self.samples
+            .lock()
+            .unwrap()
+            .insert(series.into(), (value, 0.0));
+    }
+
+    /// Makes `series` a counter growing by `step` at every scrape.
+    pub fn grow(&self, series: &str, step: f64) {
+        self.samples
+            .lock()
+            .unwrap()
+            .insert(series.into(), (0.0, step));
     }
 }
 
