@@ -214,6 +214,18 @@ CASES = [
         ],
     },
     {
+        "description": "observe rounds to whole thousandths, halves up: 0.0025 is 3, 0.0125 is 13 (both exact halves in binary)",
+        "scopes": [
+            {
+                "served": [served("fast-path", "on")],
+                "events": [
+                    {"observe": "tiny_ms", "value": 0.0025},
+                    {"observe": "tiny_ms", "value": 0.0125},
+                ],
+            }
+        ],
+    },
+    {
         "description": "several kinds under several names in one scope",
         "scopes": [
             {
