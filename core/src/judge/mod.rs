@@ -24,8 +24,10 @@
 //!    is shown or, at the max duration, per policy; "pause for a human" turns it into HOLD.
 //!
 //! The sequential tests are anytime-valid, so testing at every window does not inflate false
-//! alarms; the level is split: half to the error rate, half across the latency quantiles.
+//! alarms; the level is split equally among the error rate, the latency quantiles (together)
+//! and each relative gate ([`alpha`]): half and half when the release has no relative gates.
 
+pub mod alpha;
 pub mod evidence;
 pub mod gate;
 pub mod metric;
@@ -33,6 +35,7 @@ pub mod plan;
 pub mod reason;
 pub mod relative_gates;
 
+pub use alpha::AlphaSplit;
 pub use evidence::{Cohort, Summary, Totals, Window};
 pub use gate::{External, Gate, GateResult};
 pub use metric::MetricAgg;
@@ -224,17 +227,18 @@ pub fn judge_with(
         }
     }
 
-    // 5. Relative tests over the whole rollout (its controlled steps).
-    if !no_control && let Some((reason, detail)) = relative_regression(g, &totals, &mut j.tests) {
-        return decide(j, Kind::Rollback, reason, detail);
-    }
+    // 5. Relative tests over the whole rollout (its controlled steps), each family at its
+    // share of the release's α. Every test runs, so the decision shows all of them; the first
+    // regression (built-in tests first, then the gates in order) decides.
     if !no_control {
+        let split = AlphaSplit::of(plan);
+        let builtin = relative_regression(g, &split, &totals, &mut j.tests);
         let gates = plan.gates_at(at.step).filter_map(|g| match g {
             Gate::Relative(r) => Some(r),
             Gate::Absolute(_) => None,
         });
-        let found = relative_gates::test(gates, g, &totals, &mut j.tests, &mut j.gates);
-        if let Some((reason, detail)) = found {
+        let found = relative_gates::test(gates, split.gate, &totals, &mut j.tests, &mut j.gates);
+        if let Some((reason, detail)) = builtin.or(found) {
             return decide(j, Kind::Rollback, reason, detail);
         }
     }
@@ -429,16 +433,18 @@ fn absolute_breach(g: &Limits, c: &Cohort, s: &Summary) -> Option<(Reason, Strin
     None
 }
 
-/// The relative tests; pushes every result and returns the first regression found.
+/// The built-in relative tests (error rate, latency quantiles), each family at its share of
+/// α; pushes every result and returns the first regression found.
 fn relative_regression(
     g: &Guardrails,
+    split: &AlphaSplit,
     t: &Totals,
     tests: &mut Vec<TestResult>,
 ) -> Option<(Reason, String)> {
     let mut found = None;
     let (canary, control) = (t.canary.error_counts(), t.control.error_counts());
     if g.relative_error_rate && canary.n > 0 && control.n > 0 {
-        let alpha = g.alpha / 2.0;
+        let alpha = split.error_rate;
         let base = control.rate();
         // Critical: canary ≥ ratio × control, i.e. a margin of (ratio - 1) × control.
         if g.critical_error_ratio > 1.0 && canary.hits >= CRITICAL_MIN_ERRORS {
@@ -498,7 +504,7 @@ fn relative_regression(
         pooled.merge(cl);
     }
     for &q in &g.latency_quantiles {
-        let alpha = g.alpha / 2.0 / k;
+        let alpha = split.latency / k;
         if !(0.0..1.0).contains(&q) || (kl.count() as f64) < 10.0 / (1.0 - q) || cl.count() == 0 {
             continue;
         }
