@@ -585,3 +585,7 @@ fn result(name: &str, p_value: f64, alpha: f64, effect: f64, flagged: bool) -> T
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_gates;
+#[cfg(test)]
+mod tests_relative_gates;
