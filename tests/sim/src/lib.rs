@@ -18,7 +18,9 @@
 
 pub mod calibration;
 pub mod faults;
+pub mod gated;
 pub mod latency;
+pub mod metrics;
 pub mod release;
 pub mod report;
 pub mod run;
@@ -28,6 +30,7 @@ pub mod traffic;
 
 pub use faults::Faults;
 pub use latency::Latency;
+pub use metrics::{Metric, Model};
 pub use run::{End, Outcome, run};
 pub use scenario::{Kind, Onset, Regression, Scenario};
 pub use stats::{Stats, simulate};
