@@ -20,7 +20,7 @@ use flagwire_core::judge::gate::{
 };
 use flagwire_core::judge::{Gate, Plan};
 
-use crate::calibration::{Row, Target, at_alpha, healthy, healthy_release, held_plan};
+use crate::calibration::{Row, Target, at_alpha, healthy, healthy_release, held_plan, regressed};
 use crate::latency::Latency;
 use crate::metrics::{Metric, Model};
 use crate::scenario::{Onset, Regression, Scenario};
@@ -132,8 +132,9 @@ pub fn with_gates(scenario: Scenario) -> Scenario {
 /// The gated rows: A/A releases of three flags (false rollbacks ≤ 1 % per release; at
 /// 200 requests/s again at α 0.02, on the same traffic), fast-path hits 70 % → 63 % on a 5 %
 /// canary at 2,000 requests/s (median ≤ 2 min), satisfaction down a tenth of its standard
-/// deviation there (the median reported), and mem0 writes falling to 90 % when stage 1 starts
-/// (the absolute gate trips within one window) or two minutes into it.
+/// deviation there (the median reported), mem0 writes falling to 90 % when stage 1 starts
+/// (the absolute gate trips within one window), errors doubled on a 5 % canary at
+/// 200 requests/s under the gates' split of α, and the mem0 breach two minutes into stage 1.
 pub fn gated_rows() -> Vec<Row> {
     let aa = [Target::FalseRollbacks(0.01)];
     let metric_drop = |name: &str, metric: Metric| Scenario {
@@ -181,6 +182,12 @@ pub fn gated_rows() -> Vec<Row> {
         Row {
             scenario: breach("gated-mem0-breach-at-25pct-2000", Onset::AtStep(1)),
             targets: vec![Target::CaughtWithin(10 * SECOND)],
+        },
+        // What the gates' share of α costs the error-rate test (the 5 min target of plans
+        // without gates, errors-x2-5pct-200, is not this row's).
+        Row {
+            scenario: with_gates(regressed("gated-errors-x2-5pct-200", 200.0, 2.0, 1.0)),
+            targets: Vec::new(),
         },
         // The same breach two minutes into stage 1: the absolute gate reads the whole stage,
         // whose first two healthy minutes dilute it; the relative gate sees it sooner.
