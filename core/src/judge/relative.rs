@@ -142,7 +142,8 @@ pub(super) fn difference_upper_bound(g: &Guardrails, t: &Totals) -> f64 {
     c.rate() - k.rate() + confidence_radius(v, tau2_for(k.rate()), g.alpha / 2.0)
 }
 
-fn quantile_name(q: f64) -> String {
+/// `0.95` as `95`, `0.999` as `99.9`: a quantile as tests and details name it.
+pub(super) fn quantile_name(q: f64) -> String {
     let pct = q * 100.0;
     if (pct - pct.round()).abs() < 1e-9 {
         format!("{}", pct.round() as i64)

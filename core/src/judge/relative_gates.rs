@@ -273,7 +273,7 @@ fn distribution(
     let v = test.test(bc, bk);
     let (cv, kv) = (cq.upper_bound_us / 1000.0, kq.upper_bound_us / 1000.0);
     let worse = if lower_is_better { cv - kv } else { kv - cv };
-    let pct = q * 100.0;
+    let pct = super::relative::quantile_name(q);
     Ok(Look {
         canary: cv,
         control: kv,
