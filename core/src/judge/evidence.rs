@@ -42,7 +42,14 @@ impl Cohort {
         self.errors = self.errors.saturating_add(other.errors);
         self.latency.merge(&other.latency);
         for (name, m) in &other.metrics {
-            self.metrics.entry(name.clone()).or_default().add(m);
+            // Looked up before inserting: the judge adds up every window at every decision,
+            // and cloning each name for `entry` would allocate once per metric and window.
+            match self.metrics.get_mut(name) {
+                Some(total) => total.add(m),
+                None => {
+                    self.metrics.insert(name.clone(), m.clone());
+                }
+            }
         }
     }
 

@@ -11,7 +11,7 @@
 use super::evidence::Cohort;
 use super::metric::MetricAgg;
 use crate::histogram::upper_bound;
-use crate::stats::confidence_radius;
+use crate::stats::{Counts, confidence_radius, rate_variance};
 
 /// Interval level of the absolute gates' confidence bounds (that of the guardrails' too).
 pub const ABSOLUTE_ALPHA: f64 = super::evidence::SUMMARY_ALPHA;
@@ -181,8 +181,11 @@ pub struct GateResult {
     pub detail: String,
 }
 
-/// A metric's statistic for a cohort as a gate reads it: the estimate, the variance of the
-/// estimate (0 where a distribution has none) and how many values it rests on.
+/// A metric's statistic for a cohort as an absolute gate reads it: the estimate, the variance
+/// of one value and how many values it rests on. A rate's variance carries half a pseudo-event
+/// ([`rate_variance`]), so a cohort whose writes all failed does not claim certainty about
+/// its 0 % (and escape every bound); a distribution has no variance here (its bound is a
+/// share's, see [`quantile_breach`]).
 fn statistic(
     kind: MetricKind,
     m: &MetricAgg,
@@ -193,13 +196,16 @@ fn statistic(
         MetricKind::Rate => {
             let n = m.successes.saturating_add(m.failures);
             let p = m.rate()?;
-            Some((p, p * (1.0 - p) / n as f64, n))
+            let var = rate_variance(Counts {
+                hits: m.successes,
+                n,
+            });
+            Some((p, var * n as f64, n))
         }
         MetricKind::Mean => {
             let mean = m.mean()?;
             let n = m.count as f64;
-            let var = (m.sum_of_squares / n - mean * mean).max(0.0);
-            Some((mean, var / n, m.count))
+            Some((mean, (m.sum_of_squares / n - mean * mean).max(0.0), m.count))
         }
         MetricKind::CountPerRequest => {
             // Requests that recorded nothing count as zeros: the cohort's measured requests
@@ -208,20 +214,75 @@ fn statistic(
             let mean = m.per_request(n)?;
             let nf = n as f64;
             let var = (m.request_sum_of_squares / nf - mean * mean).max(0.0);
-            Some((mean, var / nf, n))
+            Some((mean, var, n))
         }
         MetricKind::Distribution => Some((m.quantile(quantile)?, 0.0, m.histogram.count())),
     }
 }
 
-/// The bound of a distribution's quantile on the side that would breach: the value is above
-/// its bucket's lower bound and at most its upper bound.
+/// The bound of a distribution's quantile most favourable to passing: the value is above its
+/// bucket's lower bound and at most its upper bound.
 fn quantile_bound(m: &MetricAgg, q: f64, wants_high: bool) -> Option<f64> {
     let at = m.histogram.quantile(q)?;
     if wants_high {
         return Some(at.upper_bound_us / 1000.0);
     }
     Some(at.index.map_or(0.0, |i| upper_bound(i - 1)) / 1000.0)
+}
+
+/// Whether the `q` quantile of `m` surely fails `comparison` against `threshold`: the share
+/// of values certainly on the failing side of the threshold (whole buckets, so the buckets'
+/// 9 % width never counts against the canary) has an anytime-valid lower bound past what the
+/// quantile allows. "p95 < 500 ms" fails once more than 5 % of values surely exceed 500 ms.
+/// This is what makes a distribution gate anytime-valid: the sample quantile alone swings
+/// past a threshold near the true quantile at small counts, and would roll back healthy
+/// canaries.
+fn quantile_breach(
+    m: &MetricAgg,
+    q: f64,
+    comparison: Comparison,
+    threshold: f64,
+    min: u64,
+) -> bool {
+    let h = &m.histogram;
+    let t_us = threshold * 1000.0;
+    // Values surely failing, and the share of them the quantile tolerates.
+    let (failing, tolerated): (u64, f64) = match comparison {
+        // Fails when the quantile is at most (below) t: values surely <= t (< t).
+        Comparison::GreaterThan | Comparison::GreaterOrEqual => {
+            let strict = comparison == Comparison::GreaterOrEqual;
+            let below = h
+                .buckets()
+                .filter(|&(i, _)| {
+                    let ub = upper_bound(i);
+                    if strict { ub < t_us } else { ub <= t_us }
+                })
+                .map(|(_, n)| n)
+                .sum::<u64>();
+            let zeros = if strict && t_us <= 0.0 {
+                0
+            } else {
+                h.zero_count()
+            };
+            (below + zeros, q)
+        }
+        // Fails when the quantile is at least (above) t: values surely >= t (> t).
+        Comparison::LessThan | Comparison::LessOrEqual => {
+            let above = h
+                .buckets()
+                .filter(|&(i, _)| upper_bound(i - 1) >= t_us)
+                .map(|(_, n)| n)
+                .sum::<u64>();
+            (above, 1.0 - q)
+        }
+    };
+    let counts = Counts {
+        hits: failing,
+        n: h.count(),
+    };
+    let var = rate_variance(counts);
+    let tau2 = (var * h.count() as f64 / min as f64).max(f64::MIN_POSITIVE);
+    counts.rate() - confidence_radius(var, tau2, ABSOLUTE_ALPHA) > tolerated
 }
 
 /// The number of events of `m` (track calls, outcomes and observations).
@@ -235,8 +296,10 @@ fn events(m: &MetricAgg) -> u64 {
 /// not checked (and passes).
 ///
 /// The rollback threshold (the threshold itself for a one-tier gate) must be breached beyond
-/// the confidence bound; a two-tier gate's `threshold` holds the stage on the estimate alone,
-/// since keeping a stage a little longer costs far less than a false rollback.
+/// the anytime-valid confidence bound. Whether the gate is met (`passed`, which a stage needs
+/// to be promoted) is read off the estimate, for one-tier and two-tier gates alike: keeping a
+/// stage until the estimate is on the right side costs far less than a false rollback, and a
+/// stage is never promoted with a gate's estimate failing it.
 pub fn absolute(g: &AbsoluteGate, canary: &Cohort) -> GateResult {
     let rollback_at = g.rollback_threshold.unwrap_or(g.threshold);
     let mut r = GateResult {
@@ -287,24 +350,29 @@ pub fn absolute(g: &AbsoluteGate, canary: &Cohort) -> GateResult {
     }
     r.checked = true;
     let wants_high = g.comparison.wants_high();
-    // The value most favourable to passing that the evidence still allows.
-    let favourable = if g.metric.kind == MetricKind::Distribution {
+    let estimate = if g.metric.kind == MetricKind::Distribution {
+        r.rollback = quantile_breach(m, g.quantile, g.comparison, rollback_at, min);
+        // Within its bucket, the quantile may be anywhere: met unless the whole bucket fails.
         quantile_bound(m, g.quantile, wants_high).unwrap_or(value)
     } else {
-        let tau2 = (var * n as f64 / min as f64).max(f64::MIN_POSITIVE);
-        let radius = confidence_radius(var, tau2, ABSOLUTE_ALPHA);
-        if wants_high {
+        // One pseudo-value at the rollback threshold: a cohort whose values are all equal (a
+        // count per request that dropped to zero everywhere) has no spread to bound it with,
+        // and would otherwise never be found breaching.
+        let nf = n as f64;
+        let gap = value - rollback_at;
+        let var = (nf * var + gap * gap * nf / (nf + 1.0)) / (nf + 1.0);
+        let tau2 = (var / min as f64).max(f64::MIN_POSITIVE);
+        let radius = confidence_radius(var / nf, tau2, ABSOLUTE_ALPHA);
+        // The value most favourable to passing that the evidence still allows.
+        let favourable = if wants_high {
             value + radius
         } else {
             value - radius
-        }
+        };
+        r.rollback = !g.comparison.passes(favourable, rollback_at);
+        value
     };
-    r.rollback = !g.comparison.passes(favourable, rollback_at);
-    r.passed = if g.rollback_threshold.is_some() {
-        g.comparison.passes(value, g.threshold) && !r.rollback
-    } else {
-        !r.rollback
-    };
+    r.passed = g.comparison.passes(estimate, g.threshold) && !r.rollback;
     r.detail = describe(value, n, r.passed);
     if let Some(at) = g.rollback_threshold {
         r.detail.push_str(&format!(

@@ -18,32 +18,37 @@
 //!    then the **relative gates** on the team's metrics ([`relative_gates`]): ROLLBACK;
 //! 6. **data quality**: late reports or dropped series in the recent windows, or a Prometheus
 //!    gate that did not answer: HOLD;
-//! 7. the step's **minimum duration and outcomes**, and its **gates** checked and met (a
-//!    two-tier gate between its threshold and its rollback threshold: GATE_NOT_MET): HOLD;
+//! 7. the step's **minimum duration and outcomes**, and its **absolute gates** checked and met
+//!    (a gate whose estimate fails its threshold without a breach beyond its bound, such as a
+//!    two-tier gate between its two thresholds: GATE_NOT_MET): HOLD; a relative gate that
+//!    cannot be tested yet (too few values) does not hold, as the latency tests do not;
 //! 8. **promotion**: at once when the step has no max duration; with one, when non-inferiority
 //!    is shown or, at the max duration, per policy; "pause for a human" turns it into HOLD.
 //!
 //! The sequential tests are anytime-valid, so testing at every window does not inflate false
-//! alarms; the level is split: half to the error rate, half across the latency quantiles.
+//! alarms; the level is split equally among the error rate, the latency quantiles (together)
+//! and each relative gate ([`alpha`]): half and half when the release has no relative gates.
 
+mod absolute;
+pub mod alpha;
 pub mod evidence;
 pub mod gate;
 pub mod metric;
 pub mod plan;
 pub mod reason;
+mod relative;
 pub mod relative_gates;
 
+pub use alpha::AlphaSplit;
 pub use evidence::{Cohort, Summary, Totals, Window};
 pub use gate::{External, Gate, GateResult};
 pub use metric::MetricAgg;
 pub use plan::{Guardrails, Limits, MaxDuration, Plan, Policy, Position, Step};
 pub use reason::Reason;
 
-use crate::histogram::upper_bound;
-use crate::stats::{
-    Counts, TwoProportions, confidence_radius, rate_variance, share_above, srm_sequential_p_value,
-};
-use evidence::tau2_for;
+use crate::stats::srm_sequential_p_value;
+use absolute::{absolute_breach, gate_breach};
+use relative::{difference_upper_bound, relative_regression};
 
 /// Windows looked back over by the health checks.
 pub const HEALTH_WINDOWS: usize = 3;
@@ -224,17 +229,18 @@ pub fn judge_with(
         }
     }
 
-    // 5. Relative tests over the whole rollout (its controlled steps).
-    if !no_control && let Some((reason, detail)) = relative_regression(g, &totals, &mut j.tests) {
-        return decide(j, Kind::Rollback, reason, detail);
-    }
+    // 5. Relative tests over the whole rollout (its controlled steps), each family at its
+    // share of the release's α. Every test runs, so the decision shows all of them; the first
+    // regression (built-in tests first, then the gates in order) decides.
     if !no_control {
+        let split = AlphaSplit::of(plan);
+        let builtin = relative_regression(g, &split, &totals, &mut j.tests);
         let gates = plan.gates_at(at.step).filter_map(|g| match g {
             Gate::Relative(r) => Some(r),
             Gate::Absolute(_) => None,
         });
-        let found = relative_gates::test(gates, g, &totals, &mut j.tests, &mut j.gates);
-        if let Some((reason, detail)) = found {
+        let found = relative_gates::test(gates, split.gate, &totals, &mut j.tests, &mut j.gates);
+        if let Some((reason, detail)) = builtin.or(found) {
             return decide(j, Kind::Rollback, reason, detail);
         }
     }
@@ -325,257 +331,9 @@ pub fn judge_with(
     decide(j, kind, reason, detail)
 }
 
-/// Checks the absolute gates of `step` and the `external` ones, pushing every result; the first
-/// breach decides: ROLLBACK, or HOLD when control breaches an absolute gate too (an incident,
-/// not the release), or ROLLBACK when an external gate failed as often in a row as it allows.
-fn gate_breach(
-    plan: &Plan,
-    step: usize,
-    t: &Totals,
-    no_control: bool,
-    external: &[External],
-    results: &mut Vec<GateResult>,
-) -> Option<(Kind, Reason, String)> {
-    let mut found = None;
-    for g in plan.gates_at(step) {
-        let Gate::Absolute(a) = g else { continue };
-        let r = gate::absolute(a, &t.step_canary);
-        if r.rollback && found.is_none() {
-            let control = (!no_control).then(|| gate::absolute(a, &t.step_control));
-            found = Some(match control {
-                Some(k) if k.rollback => (
-                    Kind::Hold,
-                    Reason::GlobalIncident,
-                    format!("gate {:?}: {}; control breaches too", a.name, r.detail),
-                ),
-                _ => (
-                    Kind::Rollback,
-                    Reason::GateBreached,
-                    format!("gate {:?}: {}", a.name, r.detail),
-                ),
-            });
-        }
-        results.push(r);
-    }
-    for e in external {
-        let r = gate::external(e);
-        if r.rollback && found.is_none() {
-            let detail = if r.checked {
-                format!(
-                    "gate {:?}: {} {} {} fails ({})",
-                    e.name,
-                    r.value,
-                    e.comparison.symbol(),
-                    e.threshold,
-                    e.detail
-                )
-            } else {
-                format!(
-                    "gate {:?} failed {} times in a row: {}",
-                    e.name, e.consecutive_failures, e.detail
-                )
-            };
-            let reason = if r.checked {
-                Reason::GateBreached
-            } else {
-                Reason::GateUnavailable
-            };
-            found = Some((Kind::Rollback, reason, detail));
-        }
-        results.push(r);
-    }
-    found
-}
-
-/// The first absolute limit `c` (summarised as `s`) breaches, with a detail.
-fn absolute_breach(g: &Limits, c: &Cohort, s: &Summary) -> Option<(Reason, String)> {
-    if g.max_error_rate > 0.0 && s.error_rate_lower > g.max_error_rate {
-        let d = format!(
-            "error rate {:.4} (at least {:.4}) > {}",
-            s.error_rate, s.error_rate_lower, g.max_error_rate
-        );
-        return Some((Reason::MaxErrorRate, d));
-    }
-    if g.min_success_rate > 0.0 && 1.0 - s.error_rate_lower < g.min_success_rate {
-        let d = format!(
-            "success rate {:.4} < {}",
-            1.0 - s.error_rate,
-            g.min_success_rate
-        );
-        return Some((Reason::MinSuccessRate, d));
-    }
-    for (q, max_ms, reason) in [
-        (0.95, g.max_p95_ms, Reason::MaxP95Latency),
-        (0.99, g.max_p99_ms, Reason::MaxP99Latency),
-    ] {
-        if max_ms <= 0.0 || (c.latency.count() as f64) < 10.0 / (1.0 - q) {
-            continue;
-        }
-        // The quantile is above its bucket's lower bound: breach only when that is too high.
-        let lower_us = c
-            .latency
-            .quantile(q)
-            .and_then(|at| at.index)
-            .map_or(0.0, |i| upper_bound(i - 1));
-        if lower_us > max_ms * 1000.0 {
-            let d = format!(
-                "p{} above {:.1} ms > {max_ms} ms",
-                (q * 100.0).round(),
-                lower_us / 1000.0
-            );
-            return Some((reason, d));
-        }
-    }
-    None
-}
-
-/// The relative tests; pushes every result and returns the first regression found.
-fn relative_regression(
-    g: &Guardrails,
-    t: &Totals,
-    tests: &mut Vec<TestResult>,
-) -> Option<(Reason, String)> {
-    let mut found = None;
-    let (canary, control) = (t.canary.error_counts(), t.control.error_counts());
-    if g.relative_error_rate && canary.n > 0 && control.n > 0 {
-        let alpha = g.alpha / 2.0;
-        let base = control.rate();
-        // Critical: canary ≥ ratio × control, i.e. a margin of (ratio - 1) × control.
-        if g.critical_error_ratio > 1.0 && canary.hits >= CRITICAL_MIN_ERRORS {
-            let test = TwoProportions {
-                margin: (g.critical_error_ratio - 1.0) * base,
-                tau2: tau2_for(base * g.critical_error_ratio),
-                alpha,
-            };
-            let v = test.test(canary, control);
-            tests.push(result(
-                "critical_error_rate",
-                v.p_value,
-                alpha,
-                v.difference,
-                v.regression,
-            ));
-            if v.regression {
-                found = Some((
-                    Reason::CriticalErrorRate,
-                    format!(
-                        "canary error rate {:.4} vs control {:.4}",
-                        canary.rate(),
-                        base
-                    ),
-                ));
-            }
-        }
-        let test = TwoProportions {
-            margin: g.error_rate_margin,
-            tau2: tau2_for(base),
-            alpha,
-        };
-        let v = test.test(canary, control);
-        tests.push(result(
-            "error_rate",
-            v.p_value,
-            alpha,
-            v.difference,
-            v.regression,
-        ));
-        if v.regression && found.is_none() {
-            found = Some((
-                Reason::ErrorRateRegression,
-                format!(
-                    "canary error rate {:.4} vs control {:.4} (p = {:.2e})",
-                    canary.rate(),
-                    base,
-                    v.p_value
-                ),
-            ));
-        }
-    }
-    let k = g.latency_quantiles.len().max(1) as f64;
-    let (cl, kl) = (&t.canary.latency, &t.control.latency);
-    let mut pooled = kl.clone();
-    if !g.latency_quantiles.is_empty() {
-        pooled.merge(cl);
-    }
-    for &q in &g.latency_quantiles {
-        let alpha = g.alpha / 2.0 / k;
-        if !(0.0..1.0).contains(&q) || (kl.count() as f64) < 10.0 / (1.0 - q) || cl.count() == 0 {
-            continue;
-        }
-        let (Some(kq), Some(cq)) = (kl.quantile(q), cl.quantile(q)) else {
-            continue;
-        };
-        // The boundary is the quantile of both cohorts pooled, not control's own: with
-        // control's, control's share above is below 1 - q by construction while the canary's is
-        // not, a bias towards "regression" that the 9 % buckets make lumpy. Pooled, the cohorts
-        // are exchangeable under the null and the difference of shares is centred on zero
-        // (flagwire-sim: A/A latency rollbacks 14 → 8 of 6,000 rollouts at alpha 0.05, with no
-        // slower detection of a +50 % latency).
-        let Some(index) = pooled.quantile(q).and_then(|at| at.index) else {
-            continue;
-        };
-        let (above_canary, above_control) = (share_above(cl, index), share_above(kl, index));
-        let test = TwoProportions {
-            margin: 0.0,
-            tau2: tau2_for(share_above(&pooled, index).rate()),
-            alpha,
-        };
-        let v = test.test(above_canary, above_control);
-        let ratio = if kq.upper_bound_us > 0.0 {
-            cq.upper_bound_us / kq.upper_bound_us
-        } else {
-            1.0
-        };
-        let flagged = v.regression && ratio >= g.latency_ratio;
-        let name = format!("latency_p{}", quantile_name(q));
-        tests.push(result(&name, v.p_value, alpha, ratio, flagged));
-        if flagged && found.is_none() {
-            found = Some((
-                Reason::LatencyRegression,
-                format!(
-                    "p{}: canary {:.0} us vs control {:.0} us; {:.4} vs {:.4} of requests above the pooled p{} ({:.0} us)",
-                    quantile_name(q),
-                    cq.upper_bound_us,
-                    kq.upper_bound_us,
-                    above_canary.rate(),
-                    above_control.rate(),
-                    quantile_name(q),
-                    upper_bound(index)
-                ),
-            ));
-        }
-    }
-    found
-}
-
-/// Upper bound of the anytime-valid interval of canary minus control error rate.
-fn difference_upper_bound(g: &Guardrails, t: &Totals) -> f64 {
-    let (c, k): (Counts, Counts) = (t.canary.error_counts(), t.control.error_counts());
-    if c.n == 0 || k.n == 0 {
-        return f64::INFINITY;
-    }
-    let v = rate_variance(c) + rate_variance(k);
-    c.rate() - k.rate() + confidence_radius(v, tau2_for(k.rate()), g.alpha / 2.0)
-}
-
-fn quantile_name(q: f64) -> String {
-    let pct = q * 100.0;
-    if (pct - pct.round()).abs() < 1e-9 {
-        format!("{}", pct.round() as i64)
-    } else {
-        format!("{pct}")
-    }
-}
-
-fn result(name: &str, p_value: f64, alpha: f64, effect: f64, flagged: bool) -> TestResult {
-    TestResult {
-        name: name.to_owned(),
-        p_value,
-        alpha,
-        effect,
-        flagged,
-    }
-}
-
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_gates;
+#[cfg(test)]
+mod tests_relative_gates;

@@ -74,8 +74,9 @@ pub struct Guardrails {
     pub max_p95_ms: f64,
     /// Absolute maximum canary p99, milliseconds.
     pub max_p99_ms: f64,
-    /// Level of the sequential tests over the whole rollout: half for the error rate, half
-    /// shared by the latency quantiles.
+    /// Level of the sequential tests over the whole rollout, the bound on a healthy release's
+    /// chance of a relative rollback: split equally among the error rate, the latency
+    /// quantiles and each relative gate ([`super::AlphaSplit`]); half and half without gates.
     pub alpha: f64,
     /// Error-rate increase over control that is tolerated.
     pub error_rate_margin: f64,

@@ -29,6 +29,8 @@ pub enum Target {
     DetectionP90(i64),
     /// Every rollout that reaches 100 % does so within the plan's minimum plus one window.
     OnTime,
+    /// Every run whose regression started caught it within this long (ms).
+    CaughtWithin(i64),
 }
 
 impl Target {
@@ -44,6 +46,10 @@ impl Target {
                 let bound = scenario.minimum_ms() + scenario.plan.policy.window_ms;
                 stats.completed_within(bound) as usize == stats.completed_ms.len()
             }
+            Target::CaughtWithin(max) => {
+                stats.detected == stats.regressed
+                    && stats.detection_ms.last().is_none_or(|&t| t <= max)
+            }
         }
     }
 
@@ -55,6 +61,7 @@ impl Target {
             Target::DetectionMedian(max) => format!("median ≤ {}", duration(max)),
             Target::DetectionP90(max) => format!("p90 ≤ {}", duration(max)),
             Target::OnTime => "100 % by min + 1 window".to_owned(),
+            Target::CaughtWithin(max) => format!("every onset caught ≤ {}", duration(max)),
         }
     }
 }
@@ -134,11 +141,7 @@ pub fn healthy(name: &str, plan: Plan, rps: f64) -> Scenario {
 /// A canary held at 5 % that regresses from the start.
 pub fn regressed(name: &str, rps: f64, errors: f64, latency: f64) -> Scenario {
     Scenario {
-        regression: Some(Regression {
-            onset: Onset::AtMs(0),
-            error_multiplier: errors,
-            latency_multiplier: latency,
-        }),
+        regression: Some(Regression::new(Onset::AtMs(0), errors, latency)),
         horizon_ms: 30 * MINUTE,
         ..healthy(name, held_plan(), rps)
     }
@@ -155,10 +158,11 @@ pub fn at_alpha(scenario: Scenario, alpha: f64) -> Scenario {
 
 /// The rows of the targets, regressions that start late (at a time, at a step), the
 /// headline rows again at the former default alpha of 0.05 for comparison, then the release
-/// rows ([`release_rows`]).
+/// rows ([`release_rows`]) and the gated ones ([`crate::gated::gated_rows`]).
 pub fn rows() -> Vec<Row> {
     let mut rows = rollout_rows();
     rows.extend(release_rows());
+    rows.extend(crate::gated::gated_rows());
     rows
 }
 
@@ -173,19 +177,11 @@ fn rollout_rows() -> Vec<Row> {
         ..healthy("aa-faults-2000", typical_plan(), 2_000.0)
     };
     let at_step = Scenario {
-        regression: Some(Regression {
-            onset: Onset::AtStep(1),
-            error_multiplier: 2.0,
-            latency_multiplier: 1.0,
-        }),
+        regression: Some(Regression::new(Onset::AtStep(1), 2.0, 1.0)),
         ..healthy("errors-x2-at-25pct-2000", typical_plan(), 2_000.0)
     };
     let at_time = Scenario {
-        regression: Some(Regression {
-            onset: Onset::AtMs(10 * MINUTE),
-            error_multiplier: 1.0,
-            latency_multiplier: 1.5,
-        }),
+        regression: Some(Regression::new(Onset::AtMs(10 * MINUTE), 1.0, 1.5)),
         ..healthy("latency-x1.5-at-10min-2000", typical_plan(), 2_000.0)
     };
     // Step minimums that are not whole windows: promotion waits for the next window close at
@@ -311,11 +307,11 @@ pub fn healthy_release(name: &str, rps: f64) -> Scenario {
 /// which the release's stage 1 (25 %) does first.
 pub fn release_rows() -> Vec<Row> {
     let interaction = |name: &str, rps| Scenario {
-        regression: Some(Regression {
-            onset: Onset::WhenServing(RELEASE_FLAGS[..2].iter().map(|&k| k.into()).collect()),
-            error_multiplier: 2.0,
-            latency_multiplier: 1.0,
-        }),
+        regression: Some(Regression::new(
+            Onset::WhenServing(RELEASE_FLAGS[..2].iter().map(|&k| k.into()).collect()),
+            2.0,
+            1.0,
+        )),
         ..healthy_release(name, rps)
     };
     let aa = [Target::FalseRollbacks(0.01), Target::OnTime];

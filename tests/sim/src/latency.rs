@@ -103,8 +103,8 @@ impl BucketSampler {
 }
 
 /// An integer microsecond value inside bucket `i`: the geometric middle, or the upper bound
-/// for buckets too narrow to hold it.
-fn value_in(i: i32) -> u64 {
+/// for buckets too narrow to hold it. It is what [`BucketSampler`] records for the bucket.
+pub(crate) fn value_in(i: i32) -> u64 {
     let middle = 2f64.powf((f64::from(i) + 0.5) / 8.0).round() as u64;
     if bucket_index(middle) == Some(i) {
         middle

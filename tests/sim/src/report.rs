@@ -87,11 +87,20 @@ pub fn reasons(rows: &[Row], stats: &[Stats]) -> String {
         }
     };
     for (row, s) in rows.iter().zip(stats) {
+        let mut rollbacks = list(&s.rollbacks);
+        if !s.gate_rollbacks.is_empty() {
+            let gates: Vec<String> = s
+                .gate_rollbacks
+                .iter()
+                .map(|(g, n)| format!("{g} {n}"))
+                .collect();
+            rollbacks.push_str(&format!(" (by gate: {})", gates.join(", ")));
+        }
         let _ = writeln!(
             t,
             "| {} | {} | {} | {} · {} · {} |",
             row.scenario.name,
-            list(&s.rollbacks),
+            rollbacks,
             list(&s.holds),
             s.faults[0],
             s.faults[1],

@@ -4,7 +4,7 @@
 //! what the machine then serves decides the next window's cohorts. A promotion starts the next
 //! stage from that instant; a rollback ends the run.
 
-use flagwire_core::judge::{Cohort, Kind, Position, Reason, Window, judge};
+use flagwire_core::judge::{Cohort, Judgement, Kind, Position, Reason, Window, judge};
 use flagwire_core::release::{Action, Event, Phase, Spec, State, apply};
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
@@ -42,6 +42,9 @@ pub struct Outcome {
     pub windows: u32,
     /// Windows the judge held for, by reason (minimum duration included).
     pub holds: Vec<(Reason, u32)>,
+    /// The gate that decided a rollback (a relative gate's regression, an absolute gate's
+    /// breach), if one did.
+    pub gate: Option<String>,
     /// Evaluations in the judged cohorts (canary and control) over the run, as the server
     /// received them.
     pub evaluations: u64,
@@ -110,6 +113,18 @@ fn regressed_ms(
     (bad, from.filter(|&t| t < end).or(known))
 }
 
+/// The gate behind a rollback decided by one: the first gate result of the decision's kind
+/// that asks for a rollback.
+fn deciding_gate(j: &Judgement) -> Option<String> {
+    let kind = match j.reason {
+        Reason::MetricRegression => "relative",
+        Reason::GateBreached => "absolute",
+        _ => return None,
+    };
+    let g = j.gates.iter().find(|g| g.kind == kind && g.rollback)?;
+    Some(g.name.clone())
+}
+
 /// Replays `scenario` with `seed`; the same seed gives the same outcome.
 pub fn run(scenario: &Scenario, seed: u64) -> Outcome {
     let mut rng = Pcg64Mcg::seed_from_u64(seed);
@@ -119,11 +134,11 @@ pub fn run(scenario: &Scenario, seed: u64) -> Outcome {
     let plan = &scenario.plan;
     let spec = scenario.spec();
     let window_ms = plan.policy.window_ms.max(1);
-    let healthy = Source::new(scenario.health);
+    let healthy = Source::new(&scenario.health);
     let regressed = scenario
         .regression
         .as_ref()
-        .map(|r| (&r.onset, Source::new(r.apply(scenario.health))));
+        .map(|r| (&r.onset, Source::new(&r.apply(&scenario.health))));
     let mut out = Outcome {
         end: End::Horizon,
         end_ms: scenario.horizon_ms,
@@ -131,6 +146,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Outcome {
         stage: 0,
         windows: 0,
         holds: Vec::new(),
+        gate: None,
         evaluations: 0,
         outcomes: 0,
         late_reports: 0,
@@ -208,7 +224,10 @@ pub fn run(scenario: &Scenario, seed: u64) -> Outcome {
         }
         match state.phase {
             Phase::Completed => out.end = End::Completed,
-            Phase::RolledBack => out.end = End::RolledBack(j.reason),
+            Phase::RolledBack => {
+                out.end = End::RolledBack(j.reason);
+                out.gate = deciding_gate(&j);
+            }
             _ => continue,
         }
         out.end_ms = now;

@@ -4,6 +4,7 @@ use flagwire_core::judge::Plan;
 use flagwire_core::release::Spec;
 
 use crate::faults::Faults;
+use crate::metrics::Metric;
 use crate::traffic::Health;
 
 /// When a regression starts.
@@ -30,14 +31,45 @@ pub struct Regression {
     pub error_multiplier: f64,
     /// Every canary latency = control's × this.
     pub latency_multiplier: f64,
+    /// The canary's metrics that change, as they then behave (replacing control's of the same
+    /// name).
+    pub metrics: Vec<Metric>,
 }
 
 impl Regression {
+    /// A regression of the error rate and latency alone from `onset`.
+    pub fn new(onset: Onset, error_multiplier: f64, latency_multiplier: f64) -> Self {
+        Self {
+            onset,
+            error_multiplier,
+            latency_multiplier,
+            metrics: Vec::new(),
+        }
+    }
+
+    /// A regression of the team's metrics alone from `onset`: `metrics` replace the healthy
+    /// ones of the same names.
+    pub fn of_metrics(onset: Onset, metrics: Vec<Metric>) -> Self {
+        Self {
+            metrics,
+            ..Self::new(onset, 1.0, 1.0)
+        }
+    }
+
     /// What the canary looks like once the regression is on.
-    pub fn apply(&self, healthy: Health) -> Health {
+    pub fn apply(&self, healthy: &Health) -> Health {
+        let metrics = healthy
+            .metrics
+            .iter()
+            .map(|m| {
+                let changed = self.metrics.iter().find(|r| r.name == m.name);
+                changed.unwrap_or(m).clone()
+            })
+            .collect();
         Health {
             error_rate: (healthy.error_rate * self.error_multiplier).min(1.0),
             latency: healthy.latency.scaled(self.latency_multiplier),
+            metrics,
         }
     }
 }

@@ -56,6 +56,8 @@ pub struct Stats {
     pub false_rollbacks: u32,
     /// Regressions caught.
     pub detected: u32,
+    /// Runs whose regression started (before a false rollback or the horizon ended them).
+    pub regressed: u32,
     /// Detection times of the caught ones (ms from the onset), ascending.
     pub detection_ms: Vec<i64>,
     /// Times to 100 % of the runs that got there (ms), ascending.
@@ -64,6 +66,8 @@ pub struct Stats {
     pub at_horizon: u32,
     /// Rollbacks by reason.
     pub rollbacks: Vec<(Reason, u32)>,
+    /// Rollbacks decided by a gate, by the gate's name.
+    pub gate_rollbacks: Vec<(String, u32)>,
     /// Held windows by reason, all runs together.
     pub holds: Vec<(Reason, u32)>,
     /// Late, lost and duplicate reports, all runs together.
@@ -79,13 +83,22 @@ impl Stats {
         };
         for o in outcomes {
             s.false_rollbacks += u32::from(o.false_rollback());
+            s.regressed += u32::from(o.onset_ms.is_some() && !o.false_rollback());
             if let Some(ms) = o.detection_ms() {
                 s.detected += 1;
                 s.detection_ms.push(ms);
             }
             s.completed_ms.extend(o.completed_ms());
             match o.end {
-                End::RolledBack(r) => bump(&mut s.rollbacks, r, 1),
+                End::RolledBack(r) => {
+                    bump(&mut s.rollbacks, r, 1);
+                    if let Some(g) = &o.gate {
+                        match s.gate_rollbacks.iter_mut().find(|(n, _)| n == g) {
+                            Some((_, n)) => *n += 1,
+                            None => s.gate_rollbacks.push((g.clone(), 1)),
+                        }
+                    }
+                }
                 End::Horizon => s.at_horizon += 1,
                 End::Completed => {}
             }
@@ -102,6 +115,8 @@ impl Stats {
             .sort_by_key(|&(r, n)| (std::cmp::Reverse(n), r.code()));
         s.holds
             .sort_by_key(|&(r, n)| (std::cmp::Reverse(n), r.code()));
+        s.gate_rollbacks
+            .sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         s
     }
 
