@@ -43,7 +43,7 @@ pub use alpha::AlphaSplit;
 pub use evidence::{Cohort, Summary, Totals, Window};
 pub use gate::{External, Gate, GateResult};
 pub use metric::MetricAgg;
-pub use plan::{Guardrails, Limits, MaxDuration, Plan, Policy, Position, Step};
+pub use plan::{GATED_ALPHA, Guardrails, Limits, MaxDuration, Plan, Policy, Position, Step};
 pub use reason::Reason;
 
 use crate::stats::srm_sequential_p_value;
@@ -278,7 +278,11 @@ pub fn judge_with(
         return decide(j, Kind::Hold, Reason::InsufficientData, detail);
     }
     // Gates keep a stage until each has been checked and is met.
-    if let Some(g) = j.gates.iter().find(|g| !g.checked && g.kind == "absolute") {
+    if let Some(g) = j
+        .gates
+        .iter()
+        .find(|g| !g.checked && g.kind != "prometheus")
+    {
         let detail = format!("gate {:?}: {}", g.name, g.detail);
         return decide(j, Kind::Hold, Reason::InsufficientData, detail);
     }

@@ -86,6 +86,11 @@ pub struct Guardrails {
     pub critical_error_ratio: f64,
 }
 
+/// The default level of a release with relative gates: more families share it, and at 200
+/// requests/s the default 0.03 rolled back 1.05-1.25 % of healthy gated releases (flagwire-sim,
+/// rows `gated-aa-*`), over the 1 % aim; 0.02 rolls back 0.60-0.75 % (BENCHMARKS.md).
+pub const GATED_ALPHA: f64 = 0.02;
+
 impl Guardrails {
     /// The absolute limits among the guardrails.
     pub fn limits(&self) -> Limits {

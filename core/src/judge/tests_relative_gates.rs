@@ -306,7 +306,7 @@ fn a_distribution_regression_needs_the_quantile_worse_by_more_than_the_margin() 
 }
 
 #[test]
-fn a_gate_without_enough_values_is_not_tested_and_does_not_hold() {
+fn a_gate_without_enough_values_is_not_tested_and_holds_the_stage() {
     let gate = relative("mem0.write", MetricKind::Rate, Higher, 0.0);
     // 40 canary writes per window, all failed, below the 100 needed after two windows.
     let few = outcomes(0, (MIN_VALUES / 2) - 10);
@@ -315,10 +315,12 @@ fn a_gate_without_enough_values_is_not_tested_and_does_not_hold() {
     assert!(!g.checked && g.passed && !g.rollback, "{g:?}");
     assert!(g.detail.contains("needed"), "{}", g.detail);
     assert!(j.tests.iter().all(|t| !t.name.starts_with("gate:")));
-    // Never recorded by either cohort: untested; the stage is promoted on its own evidence.
+    // Never recorded by either cohort: untested, so the stage waits for its evidence (a gate
+    // nobody records must not pass silently).
     let w = windows(5, &cohort(&[]), &cohort(&[]));
     let j = judge(&gated(vec![gate]), &AT, &w, 5 * MIN);
-    assert_eq!((j.kind, j.reason), (Kind::Promote, Reason::StepHealthy));
+    assert_eq!((j.kind, j.reason), (Kind::Hold, Reason::InsufficientData));
+    assert!(j.detail.contains("mem0.write"), "{}", j.detail);
     assert!(!gate_result(&j, "mem0.write").checked);
 }
 

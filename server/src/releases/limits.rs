@@ -41,7 +41,13 @@ fn in_range(v: f64, lo: f64, hi: f64, field: &str, what: &str) -> Result<()> {
 }
 
 /// `g` with its defaults filled in, checked; `prefix` is its field path (`release.guardrails`).
-pub fn normalise_guardrails(g: Option<Guardrails>, prefix: &str) -> Result<Guardrails> {
+/// `gated`: the release has relative gates, whose default `alpha` is lower (see
+/// `flagwire_core::judge::GATED_ALPHA`).
+pub fn normalise_guardrails(
+    g: Option<Guardrails>,
+    prefix: &str,
+    gated: bool,
+) -> Result<Guardrails> {
     let mut g = g.unwrap_or(Guardrails {
         relative_error_rate: true,
         relative_latency_quantiles: vec![0.5, 0.95, 0.99],
@@ -49,7 +55,11 @@ pub fn normalise_guardrails(g: Option<Guardrails>, prefix: &str) -> Result<Guard
     });
     let f = |name: &str| format!("{prefix}.{name}");
     if g.alpha == 0.0 {
-        g.alpha = flagwire_core::judge::Guardrails::default().alpha;
+        g.alpha = if gated {
+            flagwire_core::judge::GATED_ALPHA
+        } else {
+            flagwire_core::judge::Guardrails::default().alpha
+        };
     }
     in_range(g.alpha, 1e-9, 0.5, &f("alpha"), "in (0, 0.5]")?;
     if g.latency_ratio_threshold == 0.0 {

@@ -241,7 +241,7 @@ mod tests {
         );
         assert_eq!(
             q,
-            r#"max(mem{release="rel-1",stage="2",cohort="canary",env="prod\"x",flag=~"mem0\\.reads|fast-path"})"#
+            r#"max(mem{release="rel-1",stage="2",cohort="canary",env="prod\"x",flag=~"mem0\\.reads|fast\\-path"})"#
         );
     }
 

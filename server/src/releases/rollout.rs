@@ -91,7 +91,11 @@ pub fn normalise(state: &State, r: Rollout) -> Result<Release> {
         )));
     }
     let window = millis(policy.window.as_ref(), "rollout.policy.window")?;
-    let guardrails = Some(normalise_guardrails(r.guardrails, "rollout.guardrails")?);
+    let guardrails = Some(normalise_guardrails(
+        r.guardrails,
+        "rollout.guardrails",
+        false,
+    )?);
     let mut release = wire::from_rollout(&Rollout {
         guardrails,
         policy: Some(policy),

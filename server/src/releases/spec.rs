@@ -137,6 +137,10 @@ pub fn normalise(state: &State, r: Release) -> Result<Release> {
     let window = millis(policy.window.as_ref(), "release.policy.window")?;
     let mut names = BTreeSet::new();
     let gates = gates::normalise(state, &r.environment, r.gates, "release.gates", &mut names)?;
+    let relative = gates
+        .iter()
+        .chain(r.stages.iter().flat_map(|s| &s.gates))
+        .any(|g| matches!(g.kind, Some(flagwire_proto::v1::gate::Kind::Relative(_))));
     let stages = r
         .stages
         .into_iter()
@@ -153,7 +157,11 @@ pub fn normalise(state: &State, r: Release) -> Result<Release> {
         .collect::<Result<_>>()?;
     Ok(Release {
         gates,
-        guardrails: Some(normalise_guardrails(r.guardrails, "release.guardrails")?),
+        guardrails: Some(normalise_guardrails(
+            r.guardrails,
+            "release.guardrails",
+            relative,
+        )?),
         policy: Some(policy),
         stages,
         ..r
