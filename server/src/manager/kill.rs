@@ -5,8 +5,9 @@
 //! release owns a flag (a release whose flag is killed pauses, in the same write). A kill of a
 //! release's scope rolls the release back in that same write instead (its log: the rollback,
 //! with the kill's reason); if the rollback cannot be made the release pauses as for any forced
-//! write, and the execution records the failure, which the server logs. The execution keeps the flags as they were; `UndoKill` restores the
-//! `enabled` state of exactly the configurations the kill turned off (later edits stay).
+//! write, and the execution records the failure, which the server logs. The execution keeps the
+//! flags as they were; `UndoKill` restores the `enabled` state of exactly the configurations the
+//! kill turned off (later edits stay).
 
 use super::{Manager, new_id, stored_execution};
 use crate::catalog::flags::stamp_version;
@@ -103,6 +104,23 @@ fn targets(state: &State, s: &Scope) -> Result<Vec<(Flag, Vec<String>)>> {
 /// A release the kill ends in its own write: the release and its rollback's transition.
 type Ending = (Release, release::Transition);
 
+/// What a kill of release `id`'s scope does to the release in the kill's write: the release
+/// and its rollback with the flags it rewrites (by key) when it is active; nothing when it has
+/// ended; or why it cannot be rolled back (the kill happens anyway).
+fn ending(
+    state: &State,
+    id: Option<&str>,
+) -> (Option<Ending>, BTreeMap<String, Flag>, Option<String>) {
+    let active = id
+        .and_then(|id| state.releases.get(id))
+        .filter(|r| wire::active(r));
+    match active.map(|r| (r, rollback_by_kill(state, r))) {
+        Some((r, Ok((t, flags)))) => (Some((r.clone(), t)), flags, None),
+        Some((_, Err(e))) => (None, BTreeMap::new(), Some(e.to_string())),
+        None => (None, BTreeMap::new(), None),
+    }
+}
+
 impl Manager {
     /// Flips the kill switch for `scope`; answers once the change is durable. A kill of a
     /// release's (or rollout's) scope also rolls the release back in the same write, so one
@@ -129,20 +147,9 @@ impl Manager {
             .catalog
             .write(meta, |state, txn| {
                 let targets = targets(state, &scope)?;
-                let active = release_id
-                    .and_then(|id| state.releases.get(id))
-                    .filter(|r| wire::active(r));
-                let (ending, mut rewritten): (Option<Ending>, BTreeMap<String, Flag>) =
-                    match active.map(|r| (r, rollback_by_kill(state, r))) {
-                        Some((r, Ok((t, flags)))) => (Some((r.clone(), t)), flags),
-                        Some((_, Err(e))) => {
-                            // The kill still happens; the release pauses as for any forced
-                            // write, and the execution says why it did not roll back.
-                            failure = Some(e.to_string());
-                            (None, BTreeMap::new())
-                        }
-                        None => (None, BTreeMap::new()),
-                    };
+                let (ending, mut rewritten, failed) = ending(state, release_id);
+                // Without a rollback the release pauses as for any forced write (guard).
+                failure = failed;
                 let ending_id = ending.as_ref().map(|(r, _)| r.id.clone());
                 let mut next_flags = Vec::new();
                 let mut envs = std::collections::BTreeSet::new();

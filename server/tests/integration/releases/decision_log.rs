@@ -192,6 +192,58 @@ async fn a_kill_of_a_release_logs_its_rollback_with_the_kill_s_reason_in_one_rev
 }
 
 #[tokio::test]
+async fn a_kill_whose_release_cannot_roll_back_still_turns_the_flags_off_and_says_why() {
+    let server = InProcess::start().await;
+    let def = setup(&server).await;
+    let mut client = server.releases().await;
+    let r = launch(&mut client, def).await;
+    let mut admin = server.admin().await;
+    // A forced archive pauses the release; an archived flag cannot be rewritten to its baseline.
+    admin
+        .archive_flag(ArchiveFlagRequest {
+            key: "reads".into(),
+            archived: true,
+            reason: "gone".into(),
+            force: true,
+        })
+        .await
+        .unwrap();
+    let e = server
+        .rollouts()
+        .await
+        .kill(KillRequest {
+            scope: Some(Scope {
+                kind: Some(scope::Kind::ReleaseId(r.id.clone())),
+                environment: String::new(),
+            }),
+            reason: "pager".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .execution
+        .unwrap();
+    assert!(e.steps[0].ok, "{:?}", e.steps);
+    assert!(
+        !e.steps[1].ok && e.steps[1].detail.contains("did not roll back"),
+        "{:?}",
+        e.steps
+    );
+    let r = get(&mut client, &r.id, 0).await;
+    assert_eq!(state(&r), ReleaseState::Paused, "{:#?}", r.decisions);
+    for key in ["shadow", "fast-path"] {
+        let f = admin
+            .get_flag(GetFlagRequest { key: key.into() })
+            .await
+            .unwrap()
+            .into_inner()
+            .flag
+            .unwrap();
+        assert!(!f.environments["prod"].enabled, "{key} killed");
+    }
+}
+
+#[tokio::test]
 async fn a_stage_without_control_is_logged_with_the_canary_numbers_it_was_judged_on() {
     let server = InProcess::start().await;
     let mut def = setup(&server).await;
