@@ -247,7 +247,7 @@ pub struct Transition {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     /// The event does not apply in this phase.
-    #[error("the release is {phase:?}: cannot {what}")]
+    #[error("the release is {}: cannot {what}", phase_name(*.phase))]
     Phase {
         /// The phase.
         phase: Phase,
@@ -255,7 +255,7 @@ pub enum Refusal {
         what: &'static str,
     },
     /// Approval of a stage that is not the one awaiting it.
-    #[error("stage {asked} does not await approval (stage {awaiting:?} does)")]
+    #[error("stage {asked} does not await approval ({})", awaiting_text(.awaiting))]
     NotAwaiting {
         /// The stage named.
         asked: usize,
@@ -271,6 +271,17 @@ pub enum Refusal {
     /// A release without stages or flags cannot start.
     #[error("a release needs at least one flag and one stage")]
     Empty,
+}
+
+/// A phase as people read it in messages: the wire's name (`ROLLED_BACK`), never Rust's.
+fn phase_name(phase: Phase) -> &'static str {
+    wire::release_state(phase)
+        .as_str_name()
+        .trim_start_matches("RELEASE_STATE_")
+}
+
+fn awaiting_text(awaiting: &Option<usize>) -> String {
+    awaiting.map_or_else(|| "no stage does".to_owned(), |s| format!("stage {s} does"))
 }
 
 /// Applies `event` to `state`.

@@ -377,3 +377,20 @@ fn stage_serving_names_the_audience_and_the_variants() {
         Err(Refusal::Empty)
     );
 }
+
+#[test]
+fn refusals_name_phases_and_stages_as_people_read_them() {
+    let spec = mem0();
+    let ended = at(Phase::RolledBack, Some(1), &[]);
+    let refusal = apply(&spec, &ended, &Event::Approve { stage: 2 }).unwrap_err();
+    assert_eq!(
+        refusal.to_string(),
+        "the release is ROLLED_BACK: cannot approve a stage"
+    );
+    let awaiting = at(Phase::AwaitingApproval, Some(1), &[]);
+    let refusal = apply(&spec, &awaiting, &Event::Approve { stage: 3 }).unwrap_err();
+    assert_eq!(
+        refusal.to_string(),
+        "stage 3 does not await approval (stage 2 does)"
+    );
+}

@@ -80,8 +80,25 @@ pub(crate) fn guard(
     after: Option<&Flag>,
     force: bool,
 ) -> Result<()> {
+    guard_unless(state, txn, meta, before, after, force, None)
+}
+
+/// [`guard`], except for release `ending`, which the same write ends (the kill switch rolling
+/// back the release it kills): its own log says what happened, no forced write is recorded.
+pub(crate) fn guard_unless(
+    state: &State,
+    txn: &mut Txn,
+    meta: &Meta,
+    before: &Flag,
+    after: Option<&Flag>,
+    force: bool,
+    ending: Option<&str>,
+) -> Result<()> {
     for (env, owner) in state.owners(&before.key) {
         if !serving_changes(before, after, &env) {
+            continue;
+        }
+        if matches!(owner, Owner::Release(r) if Some(r.id.as_str()) == ending) {
             continue;
         }
         let what = owner.describe();

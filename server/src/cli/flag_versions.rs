@@ -10,7 +10,7 @@ use flagwire_proto::v1::{
     ArchiveFlagRequest, DeleteFlagRequest, Flag, ListFlagVersionsRequest, RevertFlagRequest,
 };
 
-/// Options of `flags archive`, `unarchive` and `delete`.
+/// Options of `flags archive` and `unarchive`.
 #[derive(Debug, clap::Args)]
 pub struct KeyArgs {
     /// The flag key.
@@ -22,6 +22,20 @@ pub struct KeyArgs {
     /// pauses until someone resumes it).
     #[arg(long)]
     pub force: bool,
+    /// Server and output.
+    #[command(flatten)]
+    pub connect: Connect,
+}
+
+/// Options of `flags delete`. No `--force`: the server never deletes a flag an active release
+/// or ramp owns (end the owner first).
+#[derive(Debug, clap::Args)]
+pub struct DeleteArgs {
+    /// The flag key.
+    pub key: String,
+    /// Why (recorded in the audit log).
+    #[arg(long, default_value = "")]
+    pub reason: String,
     /// Server and output.
     #[command(flatten)]
     pub connect: Connect,
@@ -84,7 +98,7 @@ pub async fn archive(a: KeyArgs, archived: bool) -> Outcome {
 }
 
 /// `flags delete`.
-pub async fn delete(a: KeyArgs) -> Outcome {
+pub async fn delete(a: DeleteArgs) -> Outcome {
     let mut admin = a.connect.connect().await?.admin;
     let response = admin
         .delete_flag(DeleteFlagRequest {

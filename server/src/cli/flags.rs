@@ -4,7 +4,7 @@
 
 use super::client::Connect;
 use super::flag_edit::{CreateArgs, UpdateArgs};
-use super::flag_versions::{self, HistoryArgs, KeyArgs, RevertArgs};
+use super::flag_versions::{self, DeleteArgs, HistoryArgs, KeyArgs, RevertArgs};
 use super::output::{self, Table, on_off, type_name};
 use super::{Outcome, flag_edit};
 use flagwire_proto::v1::{
@@ -28,8 +28,9 @@ pub enum FlagsCommand {
     Archive(KeyArgs),
     /// Bring an archived flag back.
     Unarchive(KeyArgs),
-    /// Delete a flag no other flag names as a prerequisite (its history stays in the audit log).
-    Delete(KeyArgs),
+    /// Delete a flag no other flag names as a prerequisite and no active release or ramp owns
+    /// (its history stays in the audit log).
+    Delete(DeleteArgs),
     /// Every stored version of a flag, newest first, with what each changed.
     History(HistoryArgs),
     /// Make an earlier version current again (as a new version).

@@ -1,13 +1,18 @@
 //! `release status [--watch]`: a release's state, stage and audience, what each flag serves
-//! there, approvals, the latest decision and the statistics of both cohorts behind it; with
-//! `--watch`, again every judging window until the release ends.
+//! there, approvals, the latest decision and the statistics of the cohorts it was judged on;
+//! with `--watch`, again every judging window until the release ends.
+//!
+//! Stages are numbered from 0 everywhere the CLI names one (`stage:`, `awaiting:`,
+//! `approved:`, `approve --stage N`), as on the wire (`currentStage`, `approvalStage`), in the
+//! server's messages and in a definition's `stages[N]`; `stage:` says so by naming the range
+//! (`1 of 0-3`: the second of four).
 
 use super::Outcome;
 use super::client::Connect;
 use super::output;
-use super::rollout_status::{decision, policy_window, watch_frame};
-use flagwire_core::release::{Audience, EVERYONE, wire};
-use flagwire_proto::v1::{GetReleaseRequest, GetReleaseResponse, Release, ReleaseState};
+use super::rollout_status::{cohort_table, decision_lines, policy_window, watch_frame};
+use flagwire_core::release::{self, Audience, EVERYONE, Serving, wire};
+use flagwire_proto::v1::{Decision, GetReleaseRequest, GetReleaseResponse, Release, ReleaseState};
 use std::io::IsTerminal;
 
 /// Options of `release status`.
@@ -48,17 +53,73 @@ fn audience(r: &Release, i: usize) -> String {
     }
 }
 
-/// `2/4 (50% (+ 50% control))`: the stage served of all, and its audience (`-/4` before the
-/// first stage begins, `4/4 (done)` once completed).
+/// `1 of 0-3 (50% (+ 50% control))`: the stage served, counted from 0 among all of them, and
+/// its audience (`- of 0-3` before the first stage begins, `3 of 0-3 (done)` once completed).
 pub fn stage(r: &Release) -> String {
-    let n = r.stages.len();
+    let of = format!("of 0-{}", r.stages.len().saturating_sub(1));
     if ReleaseState::try_from(r.state) == Ok(ReleaseState::Completed) {
-        return format!("{n}/{n} (done)");
+        return format!("{} {of} (done)", r.stages.len().saturating_sub(1));
     }
     match wire::state(r).stage {
-        None => format!("-/{n}"),
-        Some(i) => format!("{}/{n} ({})", i + 1, audience(r, i)),
+        None => format!("- {of}"),
+        Some(i) => format!("{i} {of} ({})", audience(r, i)),
     }
+}
+
+/// Whether stage `i` has a control cohort (and so was judged against it).
+fn controlled(r: &Release, i: usize) -> bool {
+    let a = r.stages.get(i).and_then(|s| s.audience.as_ref());
+    wire::audience_of(a).controlled()
+}
+
+/// What each flag serves now: the stage's variant to its audience while one is served, else
+/// the variant it serves everyone (its baseline after a rollback, its last stage's variant once
+/// completed).
+fn flags(r: &Release) -> String {
+    let spec = wire::spec(r);
+    let now = wire::state(r);
+    let mut text = String::new();
+    for f in &spec.flags {
+        let serves = match release::serving(&spec, &now, f) {
+            Some(Serving::Fixed(v) | Serving::Stage { variant: v, .. }) => v,
+            None => f.baseline.clone(),
+        };
+        let note = if now.rolled_back.contains(&f.key) {
+            " (rolled back)"
+        } else {
+            ""
+        };
+        text += &format!(
+            "flag:      {} serves {serves}{note} (baseline {})\n",
+            f.key, f.baseline
+        );
+    }
+    text
+}
+
+/// The latest decision and the numbers it was judged on: at a stage with control, both cohorts
+/// over the release so far (its stages with control: what the relative tests compare); at a
+/// stage without, the stage's canary alone.
+fn judged(r: &Release, d: Option<&Decision>) -> String {
+    let Some(d) = d else {
+        return String::new();
+    };
+    let mut d = d.clone();
+    let stage = d.step as usize;
+    let with_control = controlled(r, stage);
+    if !with_control {
+        d.cohorts.retain(|c| c.cohort != "control");
+    }
+    let text = decision_lines(&d);
+    if d.cohorts.is_empty() {
+        return text;
+    }
+    let evidence = if with_control {
+        "each cohort over the release so far (its stages with control)".to_owned()
+    } else {
+        format!("the canary of stage {stage} alone (no control)")
+    };
+    format!("{text}evidence:  {evidence}\n\n{}", cohort_table(&d))
 }
 
 /// A person's view of a release.
@@ -80,22 +141,7 @@ pub fn describe(r: &Release) -> String {
             r.approval_stage, r.id
         );
     }
-    let served = wire::state(r).stage;
-    for f in &r.flags {
-        let now = if r.rolled_back_flags.contains(&f.flag_key) {
-            format!("{} (rolled back)", f.baseline_variant)
-        } else {
-            served
-                .and_then(|i| r.stages.get(i))
-                .and_then(|s| s.variants.get(&f.flag_key))
-                .cloned()
-                .unwrap_or_else(|| f.baseline_variant.clone())
-        };
-        text += &format!(
-            "flag:      {} serves {now} (baseline {})\n",
-            f.flag_key, f.baseline_variant
-        );
-    }
+    text += &flags(r);
     for a in &r.approvals {
         text += &format!(
             "approved:  stage {} by {} at {}: {}\n",
@@ -113,7 +159,7 @@ pub fn describe(r: &Release) -> String {
             ack.acknowledged, ack.connected, ack.revision
         );
     }
-    text + &decision(r.latest_decision.as_ref())
+    text + &judged(r, r.latest_decision.as_ref())
 }
 
 /// `release status`, once or every window.

@@ -71,7 +71,7 @@ pub struct ActionArgs {
 pub struct ApproveArgs {
     /// The release id.
     pub id: String,
-    /// The stage awaiting approval (its index, as `status` shows it, from 0).
+    /// The stage awaiting approval, counted from 0 (as `status` shows it on `awaiting:`).
     #[arg(long)]
     pub stage: u32,
     /// Why (required; recorded with the approval).

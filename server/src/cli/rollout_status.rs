@@ -176,9 +176,16 @@ pub fn decision(d: Option<&Decision>) -> String {
     let Some(d) = d else {
         return String::new();
     };
-    let mut text = String::new();
+    if d.cohorts.is_empty() {
+        return decision_lines(d);
+    }
+    decision_lines(d) + "\n" + &cohort_table(d)
+}
+
+/// What a decision was, why and by whom.
+pub fn decision_lines(d: &Decision) -> String {
     let kind = DecisionKind::try_from(d.kind).unwrap_or(DecisionKind::Unspecified);
-    text += &format!(
+    let mut text = format!(
         "decision:  {} {} by {} at {}\n",
         kind.as_str_name().trim_start_matches("DECISION_KIND_"),
         d.reason_code,
@@ -188,9 +195,11 @@ pub fn decision(d: Option<&Decision>) -> String {
     if !d.detail.is_empty() {
         text += &format!("detail:    {}\n", d.detail);
     }
-    if d.cohorts.is_empty() {
-        return text;
-    }
+    text
+}
+
+/// The statistics of each cohort of a decision, as a table.
+pub fn cohort_table(d: &Decision) -> String {
     let mut t = Table::new(&[
         "COHORT",
         "OUTCOMES",
@@ -209,5 +218,5 @@ pub fn decision(d: Option<&Decision>) -> String {
             output::round(c.p99_us / 1000.0),
         ]);
     }
-    text + "\n" + &t.render()
+    t.render()
 }

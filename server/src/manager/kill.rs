@@ -3,20 +3,40 @@
 //! flag's off variant. All of it is one catalog write, so one revision per environment, durable
 //! before the call answers; it never waits on anything else and is never refused because a
 //! release owns a flag (a release whose flag is killed pauses, in the same write). A kill of a
-//! release's scope then rolls the release back; if that fails the execution records the failure
-//! and the server logs it. The execution keeps the flags as they were; `UndoKill` restores the
-//! `enabled` state of exactly the configurations the kill turned off (later edits stay).
+//! release's scope rolls the release back in that same write instead (its log: the rollback,
+//! with the kill's reason); if the rollback cannot be made the release pauses as for any forced
+//! write, and the execution records the failure, which the server logs. The execution keeps the
+//! flags as they were; `UndoKill` restores the `enabled` state of exactly the configurations the
+//! kill turned off (later edits stay).
 
 use super::{Manager, new_id, stored_execution};
 use crate::catalog::flags::stamp_version;
-use crate::catalog::owners::guard;
+use crate::catalog::owners::guard_unless;
 use crate::catalog::{Meta, State};
 use crate::error::{Error, Result};
 use crate::releases::Command;
+use crate::releases::transition::{Done, rollback_by_kill};
+use flagwire_core::release::{self, wire};
 use flagwire_proto::v1::{
-    Acknowledgement, Execution, ExecutionState, Flag, Scope, StepOutcome, scope,
+    Acknowledgement, Execution, ExecutionState, Flag, Release, Scope, StepOutcome, scope,
 };
 use prost_types::Timestamp;
+use std::collections::BTreeMap;
+
+/// The kill's step about release `id`: rolled back (`ended`), already over, or not rolled
+/// back because of `failure`.
+fn release_step(id: &str, ended: bool, failure: Option<&str>) -> StepOutcome {
+    let (ok, detail) = match (ended, failure) {
+        (true, _) => (true, format!("release {id} rolled back")),
+        (false, Some(e)) => (false, format!("release {id} did not roll back: {e}")),
+        (false, None) => (true, format!("release {id} had already ended")),
+    };
+    StepOutcome {
+        index: 1,
+        ok,
+        detail,
+    }
+}
 
 /// The (flag, environments) a scope covers, only where the flag is configured and enabled.
 fn targets(state: &State, s: &Scope) -> Result<Vec<(Flag, Vec<String>)>> {
@@ -81,8 +101,31 @@ fn targets(state: &State, s: &Scope) -> Result<Vec<(Flag, Vec<String>)>> {
         .collect())
 }
 
+/// A release the kill ends in its own write: the release and its rollback's transition.
+type Ending = (Release, release::Transition);
+
+/// What a kill of release `id`'s scope does to the release in the kill's write: the release
+/// and its rollback with the flags it rewrites (by key) when it is active; nothing when it has
+/// ended; or why it cannot be rolled back (the kill happens anyway).
+fn ending(
+    state: &State,
+    id: Option<&str>,
+) -> (Option<Ending>, BTreeMap<String, Flag>, Option<String>) {
+    let active = id
+        .and_then(|id| state.releases.get(id))
+        .filter(|r| wire::active(r));
+    match active.map(|r| (r, rollback_by_kill(state, r))) {
+        Some((r, Ok((t, flags)))) => (Some((r.clone(), t)), flags, None),
+        Some((_, Err(e))) => (None, BTreeMap::new(), Some(e.to_string())),
+        None => (None, BTreeMap::new(), None),
+    }
+}
+
 impl Manager {
-    /// Flips the kill switch for `scope`; answers once the change is durable.
+    /// Flips the kill switch for `scope`; answers once the change is durable. A kill of a
+    /// release's (or rollout's) scope also rolls the release back in the same write, so one
+    /// revision turns its flags off and back to their baselines, nothing can promote it behind
+    /// the kill, and its log says only that it was killed, and why.
     pub async fn kill(&self, meta: &Meta, scope: Option<Scope>) -> Result<Execution> {
         if meta.reason.trim().is_empty() {
             return Err(Error::invalid(
@@ -92,26 +135,56 @@ impl Manager {
         }
         let scope = scope.ok_or_else(|| Error::invalid("scope", "required"))?;
         let now: Timestamp = self.clock.now().into();
-        let execution = self
+        let release_id = match scope.kind.as_ref() {
+            Some(scope::Kind::RolloutId(id) | scope::Kind::ReleaseId(id)) => Some(id.as_str()),
+            _ => None,
+        };
+        let before =
+            release_id.and_then(|id| self.catalog.read().releases.get(id).map(wire::state));
+        let canary_totals = release_id.map_or(Ok((0, 0)), |id| self.releases.canary_totals(id))?;
+        let mut failure = None;
+        let (execution, ended) = self
             .catalog
             .write(meta, |state, txn| {
                 let targets = targets(state, &scope)?;
+                let (ending, mut rewritten, failed) = ending(state, release_id);
+                // Without a rollback the release pauses as for any forced write (guard).
+                failure = failed;
+                let ending_id = ending.as_ref().map(|(r, _)| r.id.clone());
                 let mut next_flags = Vec::new();
                 let mut envs = std::collections::BTreeSet::new();
                 for (before, kill_envs) in &targets {
-                    let mut next = before.clone();
+                    let mut next = rewritten
+                        .remove(&before.key)
+                        .unwrap_or_else(|| before.clone());
                     for env in kill_envs {
                         if let Some(c) = next.environments.get_mut(env) {
                             c.enabled = false;
                         }
                         envs.insert(env.clone());
                     }
-                    guard(state, txn, meta, before, Some(&next), true)?;
+                    guard_unless(
+                        state,
+                        txn,
+                        meta,
+                        before,
+                        Some(&next),
+                        true,
+                        ending_id.as_deref(),
+                    )?;
                     let next = stamp_version(txn, before, next);
                     txn.audit("flag.kill", "flag", &next.key, None, None);
                     next_flags.push(next);
                 }
-                let count = next_flags.len();
+                // Flags of the release that were off already go back to their baselines too.
+                for (key, next) in rewritten {
+                    if let Some(before) = state.flags.get(&key) {
+                        let next = stamp_version(txn, before, next);
+                        txn.audit("release.rollback", "flag", &key, None, None);
+                        next_flags.push(next);
+                    }
+                }
+                let count = targets.len();
                 txn.put_flags(state, next_flags);
                 let acknowledgements = envs
                     .iter()
@@ -123,7 +196,7 @@ impl Manager {
                         })
                     })
                     .collect();
-                let e = Execution {
+                let mut e = Execution {
                     id: new_id("ex"),
                     kind: "kill".into(),
                     scope: Some(scope.clone()),
@@ -144,63 +217,37 @@ impl Manager {
                     previous: targets.into_iter().map(|(f, _)| f).collect(),
                     ..Execution::default()
                 };
+                let ended = ending.map(|(r, t)| {
+                    let revision = txn.revision(&r.environment).unwrap_or_default();
+                    let killed = Meta {
+                        actor: meta.actor.clone(),
+                        reason: format!("kill switch {}: {}", e.id, meta.reason),
+                    };
+                    let done = Done {
+                        revision,
+                        command: &Command::Rollback,
+                        judged: None,
+                        canary_totals,
+                    };
+                    self.releases.conclude(txn, &killed, r, &t, done)
+                });
+                if let Some(id) = release_id {
+                    e.steps
+                        .push(release_step(id, ended.is_some(), failure.as_deref()));
+                }
                 txn.put_execution(e.clone());
                 txn.audit("kill", "execution", &e.id, None, None);
-                Ok(e)
+                Ok((e, ended))
             })
             .await?;
         tracing::warn!(execution = %execution.id, reason = %meta.reason, actor = %meta.actor, "kill switch flipped");
-        let execution = match scope.kind.as_ref() {
-            // A killed release is over: nothing may promote it behind the kill.
-            Some(scope::Kind::RolloutId(id) | scope::Kind::ReleaseId(id)) => {
-                self.end_killed_release(meta, execution, id).await?
-            }
-            _ => execution,
-        };
+        if let Some(r) = &ended {
+            self.releases.after(r, before);
+        }
+        if let (Some(release), Some(error)) = (release_id, &failure) {
+            tracing::error!(execution = %execution.id, release = %release, error = %error, "the kill switch could not roll the release back");
+        }
         Ok(self.acknowledged(execution))
-    }
-
-    /// Rolls back the release a kill just turned off and records how that went in the kill's
-    /// execution: a failure is a failed step there and an error in the log, never dropped.
-    async fn end_killed_release(
-        &self,
-        meta: &Meta,
-        execution: Execution,
-        release: &str,
-    ) -> Result<Execution> {
-        let outcome = match self.releases.act(meta, release, Command::Rollback).await {
-            Ok(_) => StepOutcome {
-                index: 1,
-                ok: true,
-                detail: format!("release {release} rolled back"),
-            },
-            Err(Error::FailedPrecondition(m))
-                if m.contains("Completed") || m.contains("RolledBack") =>
-            {
-                StepOutcome {
-                    index: 1,
-                    ok: true,
-                    detail: format!("release {release} had already ended"),
-                }
-            }
-            Err(e) => {
-                tracing::error!(execution = %execution.id, release = %release, error = %e, "the kill switch could not roll the release back");
-                StepOutcome {
-                    index: 1,
-                    ok: false,
-                    detail: format!("release {release} did not roll back: {e}"),
-                }
-            }
-        };
-        let id = execution.id.clone();
-        self.catalog
-            .write(meta, |state, txn| {
-                let mut e = stored_execution(state, &id)?;
-                e.steps.push(outcome.clone());
-                txn.put_execution(e.clone());
-                Ok(e)
-            })
-            .await
     }
 
     /// Restores what kill execution `id` turned off.

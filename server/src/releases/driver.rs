@@ -4,14 +4,14 @@
 //! releases keep collecting windows but are not judged; a release awaiting approval is judged
 //! for rollback only (the state machine refuses the judge's promotion there).
 
-use super::decision::from_judgement;
+use super::decision::{Acted, act_on};
 use super::evidence::{epoch_ms, from_epoch_ms};
 use super::transition::{Command, Judged};
 use super::{Releases, spec};
 use crate::catalog::Meta;
 use crate::clock::Timers;
-use flagwire_core::judge::{self, Kind, Position, Reason};
-use flagwire_core::release::{By, Event, Phase, wire};
+use flagwire_core::judge::{self, Kind, Position};
+use flagwire_core::release::{Event, Phase, wire};
 use flagwire_proto::v1::{PrometheusGate, Release, gate};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -122,16 +122,11 @@ impl Releases {
         let Some(Some(j)) = judged else {
             return Ok(());
         };
-        let decision = from_judgement(&j, r.current_stage, from_epoch_ms(now_ms).into());
-        let awaiting = state.phase == Phase::AwaitingApproval;
-        let event = match (j.kind, j.reason) {
-            (Kind::Rollback, _) => Event::Rollback(By::Judge),
-            // Awaiting approval already: the judge's wish to promote changes nothing.
-            (Kind::Promote, _) if awaiting => Event::Hold,
-            (Kind::Promote, _) => Event::Promote(By::Judge),
-            (Kind::Hold, Reason::AwaitingApproval) if !awaiting => Event::Pause,
-            (Kind::Hold, _) => Event::Hold,
-        };
+        let Acted {
+            event,
+            entry: decision,
+            kind,
+        } = act_on(&j, r, from_epoch_ms(now_ms).into());
         if event == Event::Hold {
             let mut runtime = self.runtime.lock().expect("releases poisoned");
             let rt = runtime.entry(r.id.clone()).or_default();
@@ -151,15 +146,15 @@ impl Releases {
         }
         let meta = Meta {
             actor: "judge".into(),
-            reason: format!("{}: {}", j.reason.code(), j.detail),
+            reason: format!("{}: {}", decision.reason_code, decision.detail),
         };
-        if j.kind != Kind::Hold {
+        if kind != Kind::Hold {
             tracing::info!(
                 release = %r.id,
                 environment = %r.environment,
-                decision = ?j.kind,
-                reason = j.reason.code(),
-                detail = %j.detail,
+                decision = ?kind,
+                reason = %decision.reason_code,
+                detail = %decision.detail,
                 "release decision"
             );
         }
@@ -170,7 +165,7 @@ impl Releases {
         };
         // One span per decision acted on (exported over OTLP when OpenTelemetry is on).
         let flags: Vec<&str> = r.flags.iter().map(|f| f.flag_key.as_str()).collect();
-        let span = tracing::info_span!(target: "flagwire::rollout", "rollout decision", rollout = %r.id, flag = %flags.join(","), environment = %r.environment, decision = ?j.kind, reason = j.reason.code());
+        let span = tracing::info_span!(target: "flagwire::rollout", "rollout decision", rollout = %r.id, flag = %flags.join(","), environment = %r.environment, decision = ?kind, reason = %judged.decision.reason_code);
         self.transition(&meta, Some(&r.id), Command::Promote, Some(judged))
             .instrument(span)
             .await

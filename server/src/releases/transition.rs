@@ -4,6 +4,7 @@
 //! revision of the environment, and the record, its log and the audit go in the same batch.
 //! People and the judge go through the same code.
 
+use super::decision::awaiting_approval;
 use super::serve::rewrite;
 use super::{Releases, spec};
 use crate::catalog::flags::stamp_version;
@@ -15,6 +16,7 @@ use flagwire_proto::v1::{
     Acknowledgement, Approval, AuditSubject, Decision, DecisionKind, Flag, Release, audit_subject,
 };
 use prost_types::{Duration as PbDuration, Timestamp};
+use std::collections::BTreeMap;
 
 /// What a person asks of a release.
 #[derive(Debug, Clone)]
@@ -53,6 +55,36 @@ pub struct Judged {
     pub event: Event,
     /// The log entry.
     pub decision: Decision,
+}
+
+/// How a transition was made, for [`Releases::conclude`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Done<'a> {
+    /// The revision of its flag changes (0: none).
+    pub revision: u64,
+    /// The person's command (its log code).
+    pub command: &'a Command,
+    /// The judge's decision, when it was the judge's.
+    pub judged: Option<&'a Judged>,
+    /// The canary's (evaluations, errors) so far: the blast radius of a rollback.
+    pub canary_totals: (u64, u64),
+}
+
+/// A person's rollback of active release `r` made by another write (the kill switch, which
+/// turns the flags off on top, so both are one revision): the transition and each flag whose
+/// configuration it changes, by key, as it makes it serve.
+pub(crate) fn rollback_by_kill(
+    state: &State,
+    r: &Release,
+) -> Result<(release::Transition, BTreeMap<String, Flag>)> {
+    let event = event_of(&Command::Rollback);
+    let t = release::apply(&wire::spec(r), &wire::state(r), &event)
+        .map_err(|e| Error::FailedPrecondition(format!("release {:?}: {e}", r.id)))?;
+    let flags = rewritten(state, r, &t.state)?
+        .into_iter()
+        .map(|(_, f)| (f.key.clone(), f))
+        .collect();
+    Ok((t, flags))
 }
 
 fn new_id() -> String {
@@ -119,18 +151,11 @@ fn check_flags_free(state: &State, r: &Release) -> Result<()> {
     Ok(())
 }
 
-/// Rewrites every flag of `r` whose configuration differs from what `next` says it serves, in
-/// one revision, each audited as `action`; returns that revision (0 when nothing changed).
-fn apply_serving(
-    state: &State,
-    txn: &mut Txn,
-    r: &Release,
-    next: &release::State,
-    action: &str,
-) -> Result<u64> {
+/// Each flag of `r` whose stored configuration differs from what `next` says it serves:
+/// (stored, rewritten), in the release's order.
+fn rewritten(state: &State, r: &Release, next: &release::State) -> Result<Vec<(Flag, Flag)>> {
     let spec = wire::spec(r);
-    let mut flags: Vec<Flag> = Vec::new();
-    let mut before: Vec<Flag> = Vec::new();
+    let mut out = Vec::new();
     for f in &spec.flags {
         let Some(serving) = release::serving(&spec, next, f) else {
             continue;
@@ -142,20 +167,35 @@ fn apply_serving(
             .ok_or_else(|| Error::NotFound(format!("flag {:?}", f.key)))?;
         let rewritten = rewrite(stored, r, &serving)?;
         if rewritten != *stored {
-            flags.push(stamp_version(txn, stored, rewritten));
-            before.push(stored.clone());
+            out.push((stored.clone(), rewritten));
         }
     }
-    if flags.is_empty() {
+    Ok(out)
+}
+
+/// Rewrites every flag of `r` whose configuration differs from what `next` says it serves, in
+/// one revision, each audited as `action`; returns that revision (0 when nothing changed).
+fn apply_serving(
+    state: &State,
+    txn: &mut Txn,
+    r: &Release,
+    next: &release::State,
+    action: &str,
+) -> Result<u64> {
+    let pairs = rewritten(state, r, next)?;
+    if pairs.is_empty() {
         return Ok(0);
     }
-    for (old, new) in before.iter().zip(&flags) {
+    let mut flags: Vec<Flag> = Vec::new();
+    for (old, new) in pairs {
+        let new = stamp_version(txn, &old, new);
         let s = |f: &Flag| {
             Some(AuditSubject {
                 kind: Some(audit_subject::Kind::Flag(f.clone())),
             })
         };
-        txn.audit(action, "flag", &new.key, s(old), s(new));
+        txn.audit(action, "flag", &new.key, s(&old), s(&new));
+        flags.push(new);
     }
     txn.put_flags(state, flags);
     Ok(txn.revision(&r.environment).unwrap_or_default())
@@ -213,6 +253,13 @@ fn verb(action: Action) -> &'static str {
 }
 
 impl Releases {
+    /// The canary's (evaluations, errors) over release `id`'s closed windows.
+    pub(crate) fn canary_totals(&self, id: &str) -> Result<(u64, u64)> {
+        Ok(self.evidence.windows(id)?.iter().fold((0, 0), |(e, x), w| {
+            (e + w.canary.evaluations, x + w.canary.errors)
+        }))
+    }
+
     /// Runs `command` (or a judge's decision) on release `id` (none for a create) in one catalog
     /// write.
     pub(super) async fn transition(
@@ -228,9 +275,7 @@ impl Releases {
             runtime.get(id).and_then(|rt| rt.latest.clone())
         });
         let canary_totals = match id {
-            Some(id) => self.evidence.windows(id)?.iter().fold((0, 0), |(e, x), w| {
-                (e + w.canary.evaluations, x + w.canary.errors)
-            }),
+            Some(id) => self.canary_totals(id)?,
             None => (0, 0),
         };
         let before = id.and_then(|id| self.catalog.read().releases.get(id).map(wire::state));
@@ -286,33 +331,62 @@ impl Releases {
     }
 
     /// Applies `command` (or the judge's event) to release `r` inside a catalog write: the
-    /// state machine's transition, the flags it rewrites, the record and its log. Also used by
-    /// the kill switch, which rolls a release back in its own write.
+    /// state machine's transition, the flags it rewrites, the record and its log.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn step(
         &self,
         state: &State,
         txn: &mut Txn,
         meta: &Meta,
-        mut r: Release,
+        r: Release,
         command: &Command,
         judged: Option<&Judged>,
         canary_totals: (u64, u64),
     ) -> Result<Release> {
-        let ts = txn.now();
         let from = wire::state(&r);
         let event = judged
             .as_ref()
             .map_or_else(|| event_of(command), |j| j.event.clone());
-        let spec_ = wire::spec(&r);
-        let t = release::apply(&spec_, &from, &event)
+        let t = release::apply(&wire::spec(&r), &from, &event)
             .map_err(|e| Error::FailedPrecondition(format!("release {:?}: {e}", r.id)))?;
-        let revision = apply_serving(state, txn, &r, &t.state, verb(t.log.action))?;
-        self.record(&mut r, &from, &t, revision, ts, canary_totals);
+        let action = if from.phase == Phase::Draft {
+            "release.start"
+        } else {
+            verb(t.log.action)
+        };
+        let revision = apply_serving(state, txn, &r, &t.state, action)?;
+        let done = Done {
+            revision,
+            command,
+            judged,
+            canary_totals,
+        };
+        Ok(self.conclude(txn, meta, r, &t, done))
+    }
+
+    /// The record and log of transition `t` of release `r`, whose flag changes are in `txn`
+    /// already (at `done.revision`; 0: none): state, times, approvals, the log entry (two when a
+    /// start awaits its first stage's approval), why it waits, the audit.
+    pub(crate) fn conclude(
+        &self,
+        txn: &mut Txn,
+        meta: &Meta,
+        mut r: Release,
+        t: &release::Transition,
+        done: Done<'_>,
+    ) -> Release {
+        let Done {
+            revision,
+            command,
+            judged,
+            canary_totals,
+        } = done;
+        let ts = txn.now();
+        let from = wire::state(&r);
+        self.record(&mut r, &from, t, revision, ts, canary_totals);
         if t.log.action == Action::StageStarted
             && judged.is_none()
-            && spec_
-                .stages
+            && r.stages
                 .get(t.state.stage.unwrap_or(0))
                 .is_some_and(|s| s.require_approval)
         {
@@ -325,22 +399,30 @@ impl Releases {
             });
         }
         let entry = match judged {
-            Some(j) if t.log.action == Action::AwaitingApproval => Decision {
-                kind: DecisionKind::Hold as i32,
-                reason_code: "AWAITING_APPROVAL".into(),
-                detail: format!(
-                    "{}; stage {} requires approval",
-                    j.decision.detail, r.approval_stage
-                ),
-                ..j.decision.clone()
-            },
+            Some(j) if t.log.action == Action::AwaitingApproval => {
+                awaiting_approval(j.decision.clone(), r.approval_stage)
+            }
             Some(j) => j.decision.clone(),
             None => {
                 let (kind, code) = code_of(t.log.action, command);
-                let mut detail = meta.reason.clone();
-                if let Some(flag) = &t.log.flag {
-                    detail = format!("flag {flag:?}: {detail}");
-                }
+                let detail = match (&t.log.flag, t.log.action) {
+                    // Only a start stops at a stage awaiting approval (a person's promotion
+                    // approves it): the start is logged, then the wait, saying what it awaits.
+                    (_, Action::AwaitingApproval) => {
+                        let started = wire::log_entry(
+                            DecisionKind::Promote,
+                            "STARTED",
+                            &meta.reason,
+                            &meta.actor,
+                            r.current_stage,
+                            ts,
+                        );
+                        wire::append(&mut r, started);
+                        format!("stage {} requires approval", r.approval_stage)
+                    }
+                    (Some(flag), _) => format!("flag {flag:?}: {}", meta.reason),
+                    (None, _) => meta.reason.clone(),
+                };
                 wire::log_entry(kind, code, &detail, &meta.actor, r.current_stage, ts)
             }
         };
@@ -355,9 +437,14 @@ impl Releases {
         wire::append(&mut r, entry);
         txn.put_release(r.clone());
         if t.log.action != Action::Held {
-            txn.audit(verb(t.log.action), "release", &r.id, None, None);
+            let action = if from.phase == Phase::Draft {
+                "release.start"
+            } else {
+                verb(t.log.action)
+            };
+            txn.audit(action, "release", &r.id, None, None);
         }
-        Ok(r)
+        r
     }
 
     /// Writes a transition's outcome into the record: state, times, acknowledgements, blast

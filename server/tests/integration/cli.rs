@@ -10,6 +10,7 @@ mod fixtures;
 mod flag_commands;
 mod manager_commands;
 mod metrics_commands;
+mod release_commands;
 mod rollout_commands;
 mod shell_and_tls;
 mod yaml_export;

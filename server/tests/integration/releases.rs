@@ -2,7 +2,10 @@
 //! one cohort, every stage change one revision; an interaction between two flags caught at the
 //! stage where both are first on and rolled back whole in one revision; a partial rollback that
 //! lets the rest go on; approvals; what the release owns refused to other writes unless forced;
-//! the kill switch's release scope; bad definitions refused with the field.
+//! the kill switch's release scope; bad definitions refused with the field. What the decision
+//! log says of each is in [`decision_log`].
+
+mod decision_log;
 
 use crate::support::inproc::InProcess;
 use crate::support::release::*;
