@@ -9,8 +9,9 @@
 
 use super::Outcome;
 use super::client::Connect;
-use super::output;
+use super::output::{self, Table};
 use super::rollout_status::{cohort_table, decision_lines, policy_window, watch_frame};
+use super::usage::figure;
 use flagwire_core::release::{self, Audience, EVERYONE, Serving, wire};
 use flagwire_proto::v1::{Decision, GetReleaseRequest, GetReleaseResponse, Release, ReleaseState};
 use std::io::IsTerminal;
@@ -119,7 +120,68 @@ fn judged(r: &Release, d: Option<&Decision>) -> String {
     } else {
         format!("the canary of stage {stage} alone (no control)")
     };
-    format!("{text}evidence:  {evidence}\n\n{}", cohort_table(&d))
+    let mut text = format!("{text}evidence:  {evidence}\n\n{}", cohort_table(&d));
+    text += &metric_table(&d);
+    text += &gate_table(&d);
+    text
+}
+
+/// The team's own metrics of each cohort the decision read, when SDKs recorded any.
+fn metric_table(d: &Decision) -> String {
+    let mut t = Table::new(&["COHORT", "METRIC", "N", "VALUE", "P95", "P99"]);
+    let quantile = |v: f64| if v == 0.0 { "-".into() } else { figure(v) };
+    let mut any = false;
+    for c in &d.cohorts {
+        for m in &c.metrics {
+            any = true;
+            t.row(vec![
+                c.cohort.clone(),
+                m.name.clone(),
+                m.n.to_string(),
+                figure(m.value),
+                quantile(m.p95),
+                quantile(m.p99),
+            ]);
+        }
+    }
+    if any {
+        format!("\n{}", t.render())
+    } else {
+        String::new()
+    }
+}
+
+/// The gates checked at the decision: value (and control's), threshold, whether it passed.
+fn gate_table(d: &Decision) -> String {
+    if d.gates.is_empty() {
+        return String::new();
+    }
+    let mut t = Table::new(&[
+        "GATE",
+        "KIND",
+        "VALUE",
+        "CONTROL",
+        "THRESHOLD",
+        "OK",
+        "DETAIL",
+    ]);
+    for g in &d.gates {
+        let control = if g.kind == "absolute" {
+            "-".to_owned()
+        } else {
+            figure(g.control_value)
+        };
+        t.row(vec![
+            g.name.clone(),
+            g.kind.clone(),
+            figure(g.value),
+            control,
+            figure(g.threshold),
+            if g.passed { "yes" } else { "no" }.to_owned(),
+            g.detail.clone(),
+        ]);
+    }
+    format!("\n{}", t.render())
 }
 
 /// A person's view of a release.

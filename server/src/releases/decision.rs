@@ -2,10 +2,10 @@
 //! [`act_on`]), and windows as the wire shows them. (A person's entries, and folding repeated
 //! HOLDs, are `flagwire_core::release::wire`'s.)
 
-use flagwire_core::judge::{Judgement, Kind, Reason, Summary, Window};
+use flagwire_core::judge::{Judgement, Kind, Plan, Reason, Summary, Totals, Window};
 use flagwire_core::release::{By, Event, Phase, wire};
 use flagwire_proto::v1::{
-    CohortStats, Decision, DecisionKind, GateResult, Release, RolloutWindow, TestResult,
+    CohortStats, Decision, DecisionKind, GateResult, MetricStat, Release, RolloutWindow, TestResult,
 };
 use prost_types::Timestamp;
 
@@ -32,6 +32,37 @@ pub fn kind(k: Kind) -> DecisionKind {
         Kind::Hold => DecisionKind::Hold,
         Kind::Promote => DecisionKind::Promote,
         Kind::Rollback => DecisionKind::Rollback,
+    }
+}
+
+/// The team's own metrics of the cohorts a decision at `step` was judged on (as
+/// [`flagwire_core::judge::Summary`] is: the release's controlled stages, or the stage alone
+/// without control), canary then control; the judge itself keeps no per-metric summary.
+pub fn cohort_metrics(plan: &Plan, step: usize, windows: &[Window]) -> [Vec<MetricStat>; 2] {
+    let uncontrolled = |i: usize| plan.steps.get(i).is_some_and(|s| s.no_control);
+    let t = Totals::of(windows, step, uncontrolled);
+    let (canary, control) = if uncontrolled(step) {
+        (&t.step_canary, &t.step_control)
+    } else {
+        (&t.canary, &t.control)
+    };
+    let stats = |c: &flagwire_core::judge::Cohort| {
+        c.metrics
+            .iter()
+            .map(|(name, m)| crate::metrics::custom::stat(name, m))
+            .collect()
+    };
+    [stats(canary), stats(control)]
+}
+
+/// Puts each cohort's metrics (see [`cohort_metrics`]) into the entry's cohort statistics.
+pub fn attach_metrics(entry: &mut Decision, [canary, control]: [Vec<MetricStat>; 2]) {
+    for c in &mut entry.cohorts {
+        c.metrics = match c.cohort.as_str() {
+            "canary" => canary.clone(),
+            "control" => control.clone(),
+            _ => continue,
+        };
     }
 }
 

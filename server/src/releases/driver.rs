@@ -4,7 +4,7 @@
 //! releases keep collecting windows but are not judged; a release awaiting approval is judged
 //! for rollback only (the state machine refuses the judge's promotion there).
 
-use super::decision::{Acted, act_on};
+use super::decision::{Acted, act_on, attach_metrics, cohort_metrics};
 use super::evidence::{epoch_ms, from_epoch_ms};
 use super::transition::{Command, Judged};
 use super::{Releases, spec};
@@ -117,16 +117,20 @@ impl Releases {
         let judged = self
             .evidence
             .close(&r.id, now_ms, r.current_stage as usize, |w| {
-                judging.then(|| judge::judge_with(&plan, &position, w, now_ms, &external))
+                judging.then(|| {
+                    let j = judge::judge_with(&plan, &position, w, now_ms, &external);
+                    (j, cohort_metrics(&plan, position.step, w))
+                })
             })?;
-        let Some(Some(j)) = judged else {
+        let Some(Some((j, metrics))) = judged else {
             return Ok(());
         };
         let Acted {
             event,
-            entry: decision,
+            entry: mut decision,
             kind,
         } = act_on(&j, r, from_epoch_ms(now_ms).into());
+        attach_metrics(&mut decision, metrics);
         if event == Event::Hold {
             let mut runtime = self.runtime.lock().expect("releases poisoned");
             let rt = runtime.entry(r.id.clone()).or_default();

@@ -119,7 +119,9 @@ fn last(r: &Release) -> &Decision {
     r.decisions.last().expect("a decision")
 }
 
-#[tokio::test]
+// Multi-threaded: the CLI runs as a child process the test waits for, while this process's
+// server answers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_mem0_write_gate_rolls_back_while_errors_and_latency_stay_normal() {
     let server = InProcess::start().await;
     let mut r = setup(&server).await;
@@ -175,6 +177,18 @@ async fn the_mem0_write_gate_rolls_back_while_errors_and_latency_stay_normal() {
         "{:?}",
         decision.tests
     );
+
+    // `release status` shows the gates and each cohort's metrics the decision read.
+    let out = cli(&server, &["release", "status", &r.id]).ok();
+    let row = |start: &str| out.lines().find(|l| l.starts_with(start)).map(str::to_owned);
+    let gate = row("write-success").unwrap_or_else(|| panic!("{out}"));
+    let cells: Vec<&str> = gate.split_whitespace().collect();
+    assert_eq!(cells[..6], ["write-success", "absolute", "0.97", "-", "0.99", "no"], "{out}");
+    let canary = out
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|cells| cells[..] == ["canary", "mem0.write", "10000", "0.9916", "-", "-"]);
+    assert!(canary.is_some(), "the canary's rate over the controlled stages: {out}");
 
     // The window shows each cohort's rate.
     let window = r.windows.last().unwrap();
