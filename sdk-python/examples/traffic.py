@@ -14,10 +14,22 @@ fails by raising, which the scope records as an error outcome, with the probabil
 `--error-rate` gives that variant, or, when the request was served every FLAG=VARIANT pair of
 an `--error-when` condition, that condition's probability (the largest of those matching).
 The scope records the request's outcome on every flag's series and once per release cohort it
-was in. Every second a line of progress goes to stderr; at `--duration` seconds, or on
+was in.
+
+The team's own metrics, recorded in the request's scope (`scope.track_outcome`, `observe`,
+`track`) after its latency and before it fails, so that a release's gates have something to
+judge (each option repeatable; the last one of a name counts):
+  --outcome NAME=P      `track_outcome(NAME, ok)`, ok with probability P (a mem0 write);
+  --outcome-when NAME:FLAG=VARIANT[,FLAG=VARIANT...]:P
+                        for requests served every pair, ok with probability P instead (the
+                        smallest P of the matching conditions; NAME needs an --outcome);
+  --observe NAME=MEDIAN `observe(NAME, value)`, lognormal around MEDIAN (sigma 0.5; a latency);
+  --track NAME=V[,V...] `track(NAME, value)` of one of the values, uniformly (a score).
+Every second a line of progress goes to stderr; at `--duration` seconds, or on
 SIGINT/SIGTERM, it lets requests in flight finish, flushes and closes the clients, prints a
-summary and exits 0. It exits 1 when the clients cannot become ready within 10 s (wrong
-endpoint or token) and 2 on bad arguments.
+summary (per metric too: `metric NAME: events=N`, with `failed=M` for outcomes) and exits 0.
+It exits 1 when the clients cannot become ready within 10 s (wrong endpoint or token) and 2 on
+bad arguments.
 
 The Rust SDK (`cargo run -p flagwire --example traffic -- ...`) and the TypeScript SDK
 (`node sdk-ts/dist-examples/traffic.js ...`) have generators with the same options.
@@ -30,6 +42,7 @@ import asyncio
 import math
 import os
 import random
+import re
 import signal
 import sys
 import time
@@ -59,12 +72,31 @@ class VariantStats:
 
 
 @dataclass
+class MetricStats:
+    """Events recorded of one of the team's metrics; outcomes count their failures."""
+
+    events: int = 0
+    failed: int = 0
+
+    def add(self, ok: bool) -> None:
+        self.events += 1
+        self.failed += not ok
+
+
+@dataclass
 class Stats:
     sent: int = 0
     completed: int = 0
     by_variant: dict[str, VariantStats] = field(default_factory=dict)
     # (release id, cohort) -> its requests, each counted once (as the SDK reports them).
     by_cohort: dict[tuple[str, str], VariantStats] = field(default_factory=dict)
+    by_metric: dict[str, MetricStats] = field(default_factory=dict)
+
+    def metric(self, name: str) -> MetricStats:
+        stats = self.by_metric.get(name)
+        if stats is None:
+            stats = self.by_metric[name] = MetricStats()
+        return stats
 
     def variant(self, key: str) -> VariantStats:
         stats = self.by_variant.get(key)
@@ -93,13 +125,15 @@ def _label(variant: str) -> str:
     return variant or "(none)"
 
 
-def _pairs(p: argparse.ArgumentParser, values: Sequence[str], option: str) -> dict[str, float]:
-    """`VARIANT=NUMBER` options (repeatable; the last one of a variant counts)."""
+def _pairs(
+    p: argparse.ArgumentParser, values: Sequence[str], option: str, key_is: str = "VARIANT"
+) -> dict[str, float]:
+    """`KEY=NUMBER` options (repeatable; the last one of a key counts)."""
     out: dict[str, float] = {}
     for value in values:
         key, sep, number = value.rpartition("=")
         if not sep or not key:
-            p.error(f"{option} wants VARIANT=NUMBER, got {value!r}")
+            p.error(f"{option} wants {key_is}=NUMBER, got {value!r}")
         try:
             out[key] = float(number)
         except ValueError:
@@ -110,31 +144,88 @@ def _pairs(p: argparse.ArgumentParser, values: Sequence[str], option: str) -> di
 Condition = tuple[tuple[tuple[str, str], ...], float]
 """((flag, variant) pairs that must all have been served, failure probability)."""
 
+OutcomeCondition = tuple[str, tuple[tuple[str, str], ...], float]
+"""(metric, (flag, variant) pairs that must all have been served, success probability)."""
+
+METRIC_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+"""What the SDKs accept as a metric name (tests/metrics/README.md); others are refused here
+rather than dropped silently by the SDK."""
+
+
+def _condition(
+    p: argparse.ArgumentParser, option: str, value: str, flags: Sequence[str]
+) -> Condition:
+    """`FLAG=VARIANT[,FLAG=VARIANT...]:P` (of `value`, for messages), each FLAG a --flag."""
+    pairs, sep, number = value.rpartition(":")
+    if not sep or not pairs:
+        p.error(f"{option} wants FLAG=VARIANT[,FLAG=VARIANT...]:P, got {value!r}")
+    conds = []
+    for pair in pairs.split(","):
+        flag, eq, variant = pair.partition("=")
+        if not eq or not flag or not variant:
+            p.error(f"{option} {value}: {pair!r} is not FLAG=VARIANT")
+        if flag not in flags:
+            p.error(f"{option} {value}: no --flag {flag} is read, so it never matches")
+        conds.append((flag, variant))
+    try:
+        rate = float(number)
+    except ValueError:
+        p.error(f"{option} {value}: {number!r} is not a number")
+    if not 0 <= rate <= 1:
+        p.error(f"{option} {value}: a probability is between 0 and 1")
+    return tuple(conds), rate
+
 
 def _conditions(
     p: argparse.ArgumentParser, values: Sequence[str], flags: Sequence[str]
 ) -> list[Condition]:
     """`--error-when FLAG=VARIANT[,FLAG=VARIANT...]:P` options."""
-    out: list[Condition] = []
+    return [_condition(p, "--error-when", value, flags) for value in values]
+
+
+def _metric(p: argparse.ArgumentParser, option: str, value: str, name: str) -> str:
+    if not METRIC_NAME.fullmatch(name):
+        p.error(
+            f"{option} {value}: {name!r} is not a metric name (lowercase letters, digits, '.',"
+            " '_', '-', starting with a letter or digit, at most 64)"
+        )
+    return name
+
+
+def _outcome_conditions(
+    p: argparse.ArgumentParser,
+    values: Sequence[str],
+    flags: Sequence[str],
+    outcomes: dict[str, float],
+) -> list[OutcomeCondition]:
+    """`--outcome-when NAME:FLAG=VARIANT[,FLAG=VARIANT...]:P` options, NAME an --outcome."""
+    out: list[OutcomeCondition] = []
+    option = "--outcome-when"
     for value in values:
-        pairs, sep, number = value.rpartition(":")
-        if not sep or not pairs:
-            p.error(f"--error-when wants FLAG=VARIANT[,FLAG=VARIANT...]:P, got {value!r}")
-        conds = []
-        for pair in pairs.split(","):
-            flag, eq, variant = pair.partition("=")
-            if not eq or not flag or not variant:
-                p.error(f"--error-when {value}: {pair!r} is not FLAG=VARIANT")
-            if flag not in flags:
-                p.error(f"--error-when {value}: no --flag {flag} is read, so it never matches")
-            conds.append((flag, variant))
+        name, sep, condition = value.partition(":")
+        if not sep or not name:
+            p.error(f"{option} wants NAME:FLAG=VARIANT[,FLAG=VARIANT...]:P, got {value!r}")
+        if name not in outcomes:
+            p.error(f"{option} {value}: no --outcome {name}=P to replace")
+        pairs, rate = _condition(p, option, condition, flags)
+        out.append((name, pairs, rate))
+    return out
+
+
+def _tracks(p: argparse.ArgumentParser, values: Sequence[str]) -> dict[str, list[float]]:
+    """`--track NAME=V[,V...]` options (the last one of a name counts)."""
+    out: dict[str, list[float]] = {}
+    for value in values:
+        name, sep, numbers = value.partition("=")
+        if not sep or not numbers:
+            p.error(f"--track wants NAME=VALUE[,VALUE...], got {value!r}")
         try:
-            rate = float(number)
+            values_ = [float(n) for n in numbers.split(",")]
         except ValueError:
-            p.error(f"--error-when {value}: {number!r} is not a number")
-        if not 0 <= rate <= 1:
-            p.error(f"--error-when {value}: a probability is between 0 and 1")
-        out.append((tuple(conds), rate))
+            p.error(f"--track {value}: {numbers!r} are not numbers")
+        if not all(math.isfinite(v) for v in values_):
+            p.error(f"--track {value}: the values must be finite")
+        out[_metric(p, "--track", value, name)] = values_
     return out
 
 
@@ -182,6 +273,36 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="failure probability of requests served every FLAG=VARIANT pair (repeatable; the"
         " largest matching P replaces the --error-rate of the first flag's variant)",
     )
+    p.add_argument(
+        "--outcome",
+        action="append",
+        default=[],
+        metavar="NAME=P",
+        help="record track_outcome(NAME, ok) in every request, ok with probability P (repeatable)",
+    )
+    p.add_argument(
+        "--outcome-when",
+        action="append",
+        default=[],
+        metavar="NAME:F=V[,F=V...]:P",
+        help="success probability of NAME for requests served every FLAG=VARIANT pair (repeatable;"
+        " the smallest matching P replaces the --outcome of NAME)",
+    )
+    p.add_argument(
+        "--observe",
+        action="append",
+        default=[],
+        metavar="NAME=MEDIAN",
+        help="record observe(NAME, value) in every request, lognormal around MEDIAN (sigma"
+        f" {SIGMA:g}; repeatable)",
+    )
+    p.add_argument(
+        "--track",
+        action="append",
+        default=[],
+        metavar="NAME=V[,V...]",
+        help="record track(NAME, value) in every request, one of the values at random (repeatable)",
+    )
     p.add_argument("--flush-ms", type=float, default=1000.0, help="metrics flush interval")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
     args = p.parse_args(argv)
@@ -204,6 +325,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         if not (ms >= 0 and math.isfinite(ms)):
             p.error(f"--latency-ms {key}={ms:g}: must be 0 or positive")
     args.error_when = _conditions(p, args.error_when, args.flag)
+    args.outcome = _pairs(p, args.outcome, "--outcome", "NAME")
+    for name, rate in args.outcome.items():
+        _metric(p, "--outcome", f"{name}={rate:g}", name)
+        if not 0 <= rate <= 1:
+            p.error(f"--outcome {name}={rate:g}: a probability is between 0 and 1")
+    args.outcome_when = _outcome_conditions(p, args.outcome_when, args.flag, args.outcome)
+    args.observe = _pairs(p, args.observe, "--observe", "NAME")
+    for name, median in args.observe.items():
+        _metric(p, "--observe", f"{name}={median:g}", name)
+        if not (median > 0 and math.isfinite(median)):
+            p.error(f"--observe {name}={median:g}: the median must be positive")
+    args.track = _tracks(p, args.track)
     if args.seed is None:
         args.seed = random.SystemRandom().randrange(2**63)
     return args
@@ -216,6 +349,10 @@ class Generator:
         self.error_rate: dict[str, float] = args.error_rate
         self.error_when: list[Condition] = args.error_when
         self.latency_ms: dict[str, float] = args.latency_ms
+        self.outcome: dict[str, float] = args.outcome
+        self.outcome_when: list[OutcomeCondition] = args.outcome_when
+        self.observe: dict[str, float] = args.observe
+        self.track: dict[str, list[float]] = args.track
         self.rng = random.Random(args.seed)
         self.stats = Stats()
         self.clients: list[AsyncClient] = []
@@ -228,8 +365,12 @@ class Generator:
         user = self.rng.randrange(USERS)
         u = self.rng.random()
         z = self.rng.gauss(0.0, 1.0)
+        # The metrics' draws come after, so a seed replays the same requests with or without.
+        draws = [self.rng.random() for _ in self.outcome]
+        draws += [self.rng.gauss(0.0, 1.0) for _ in self.observe]
+        draws += [self.rng.random() for _ in self.track]
         self.stats.sent += 1
-        task = asyncio.ensure_future(self._run(client, f"user-{user}", u, z))
+        task = asyncio.ensure_future(self._run(client, f"user-{user}", u, z, draws))
         self.in_flight.add(task)
         task.add_done_callback(self.in_flight.discard)
 
@@ -244,6 +385,30 @@ class Generator:
         if matching:
             return max(matching)
         return self.error_rate.get(served[self.flags[0]], DEFAULT_ERROR_RATE)
+
+    def success_rate(self, name: str, served: dict[str, str]) -> float:
+        """The success probability of outcome `name`: the smallest `--outcome-when` of `name`
+        whose pairs were all served, else its `--outcome`."""
+        matching = [
+            rate
+            for metric, pairs, rate in self.outcome_when
+            if metric == name and all(served.get(flag) == variant for flag, variant in pairs)
+        ]
+        return min(matching) if matching else self.outcome[name]
+
+    def _record(self, scope: Scope, served: dict[str, str], draws: list[float]) -> None:
+        """Records the request's own metrics in its scope, from its draws."""
+        at = iter(draws)
+        for name in self.outcome:
+            ok = next(at) < self.success_rate(name, served)
+            scope.track_outcome(name, ok)
+            self.stats.metric(name).add(ok)
+        for name, median in self.observe.items():
+            scope.observe(name, median * math.exp(SIGMA * next(at)))
+            self.stats.metric(name).add(True)
+        for name, values in self.track.items():
+            scope.track(name, values[min(int(next(at) * len(values)), len(values) - 1)])
+            self.stats.metric(name).add(True)
 
     def _served(self, scope: Scope) -> tuple[dict[str, str], set[tuple[str, str]]]:
         """Evaluates every flag in the scope: the variant each served, and the release cohorts
@@ -264,7 +429,9 @@ class Generator:
                 )
         return served, cohorts
 
-    async def _run(self, client: AsyncClient, user: str, u: float, z: float) -> None:
+    async def _run(
+        self, client: AsyncClient, user: str, u: float, z: float, draws: list[float]
+    ) -> None:
         started = time.monotonic()
         variant = ""
         cohorts: set[tuple[str, str]] = set()
@@ -278,6 +445,7 @@ class Generator:
                     self.stats.cohort(key).requests += 1
                 median = self.latency_ms.get(variant, DEFAULT_LATENCY_MS)
                 await asyncio.sleep(median * math.exp(SIGMA * z) / 1000)
+                self._record(scope, served, draws)
                 if u < self.failure_rate(served):
                     raise SimulatedFailure(variant)
         except SimulatedFailure:
@@ -379,6 +547,9 @@ class Generator:
                 f"  release {release} {cohort}: requests={v.requests} errors={v.errors} "
                 f"error_rate={rate:.3f}"
             )
+        for name, m in sorted(s.by_metric.items()):
+            failed = f" failed={m.failed}" if name in self.outcome else ""
+            lines.append(f"  metric {name}: events={m.events}{failed}")
         return "\n".join(lines)
 
 

@@ -2,7 +2,9 @@
 server: its instances connect and report, every request's outcome reaches GetUsage with the
 configured error rate and latency of the variant served, and it exits 0 after --duration;
 with several --flag, each request reads them all in one scope: --error-when fails exactly the
-requests served a combination, and a release counts one outcome per request per cohort."""
+requests served a combination, and a release counts one outcome per request per cohort; the
+team's own metrics (--outcome, --outcome-when, --observe, --track) are recorded once in every
+request's scope and reach GetUsage per variant."""
 
 import os
 import pathlib
@@ -168,3 +170,64 @@ def test_a_release_counts_one_outcome_per_request_and_cohort(server: Server, adm
 
     totals = eventually(counted, "closed windows holding every request")
     assert totals == {c: (n, 0, n) for c, n in cohorts.items()}, (totals, log)
+
+
+def test_metric_options_record_the_teams_metrics_in_every_scope(
+    server: Server, admin: Admin
+) -> None:
+    admin.env("production")
+    admin.create_flag(split_flag("fast-path", "production"))  # 50/50 on/off
+    token = admin.sdk_token("traffic", "production")
+
+    result = _traffic(
+        "--endpoint", server.url, "--flag", "fast-path",
+        "--rps", "100", "--duration", "2", "--flush-ms", "500", "--seed", "5",
+        "--error-rate", "on=0", "--error-rate", "off=0",
+        # Writes always succeed, except for requests served fast-path=on: of the two matching
+        # conditions the smaller P (0) wins.
+        "--outcome", "mem0.write=1",
+        "--outcome-when", "mem0.write:fast-path=on:0.5",
+        "--outcome-when", "mem0.write:fast-path=on:0",
+        "--observe", "fast-path.ms=100", "--track", "satisfaction=3,5",
+        token=token,
+    )  # fmt: skip
+    log = result.stderr
+    assert result.returncode == 0, log
+    assert _summary(log) == (200, 200), log
+
+    rows = {r.variant: r for r in admin.usage("production", "fast-path")}
+    assert set(rows) == {"on", "off"}, rows
+    on = {m.name: m for m in rows["on"].metrics}
+    off = {m.name: m for m in rows["off"].metrics}
+    for variant, metrics in (("on", on), ("off", off)):
+        # Each request recorded each metric once, attributed to the variant its scope served.
+        assert set(metrics) == {"mem0.write", "fast-path.ms", "satisfaction"}, metrics
+        evaluations = rows[variant].evaluations
+        assert all(m.n == evaluations for m in metrics.values()), (evaluations, metrics)
+        # Lognormal around 100 ms: the median (its bucket's upper bound) is near 100 and the
+        # p95 above it; a score of 3 or 5 at random averages strictly between them.
+        assert 75 <= metrics["fast-path.ms"].value <= 135, metrics
+        assert metrics["fast-path.ms"].p95 > metrics["fast-path.ms"].value, metrics
+        assert 3 < metrics["satisfaction"].value < 5, metrics
+    assert (on["mem0.write"].value, off["mem0.write"].value) == (0.0, 1.0), (on, off)
+    on_requests = rows["on"].evaluations
+    assert f"  metric mem0.write: events=200 failed={on_requests}" in log, log
+    assert "  metric fast-path.ms: events=200\n" in log, log
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--outcome", "mem0.write=2"], "--outcome mem0.write=2: a probability is between 0 and 1"),
+        (["--outcome", "Mem0=1"], "'Mem0' is not a metric name"),
+        (["--outcome-when", "w:a=on:0.5"], "--outcome-when w:a=on:0.5: no --outcome w=P"),
+        (["--outcome", "w=1", "--outcome-when", "w:a=on"], "--outcome-when wants FLAG=VARIANT"),
+        (["--outcome", "w=1", "--outcome-when", "w:b=on:0"], "no --flag b is read"),
+        (["--observe", "ms=0"], "--observe ms=0: the median must be positive"),
+        (["--track", "score=4,x"], "--track score=4,x: '4,x' are not numbers"),
+    ],
+)
+def test_bad_metric_options_exit_2(args: list[str], message: str) -> None:
+    result = _traffic("--flag", "a", *args, token="fw_unused")
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr, result.stderr

@@ -23,11 +23,13 @@ use flagwire_proto::grpc::{
 };
 use flagwire_proto::v1::*;
 use prost_types::Duration as PbDuration;
-use std::process::{Child, Command, Stdio};
 
 #[path = "support/binary.rs"]
 mod binary;
+#[path = "support/e2e.rs"]
+mod e2e;
 use binary::{auth, bool_flag, start};
+use e2e::{Children, eventually, get_release, progress, state};
 use std::time::Duration;
 use tonic::transport::Channel;
 
@@ -101,27 +103,16 @@ async fn launch(client: &mut ReleaseServiceClient<Channel>, group: &str) -> Stri
 }
 
 async fn get(client: &mut ReleaseServiceClient<Channel>, id: &str) -> Release {
-    let request = GetReleaseRequest {
-        id: id.into(),
-        window_limit: 0,
-    };
-    client
-        .get_release(auth(request))
-        .await
-        .unwrap()
-        .into_inner()
-        .release
-        .unwrap()
-}
-
-fn state(r: &Release) -> ReleaseState {
-    ReleaseState::try_from(r.state).unwrap()
+    get_release(client, id, false).await
 }
 
 /// Starts another language's generator for the flags of `group`, if its command is configured.
-fn generator(var: &str, url: &str, token: &str, group: &str) -> Option<Child> {
-    let command = std::env::var(var).ok().filter(|c| !c.trim().is_empty())?;
-    let mut words = command.split_whitespace();
+fn generator(
+    var: &str,
+    url: &str,
+    token: &str,
+    group: &str,
+) -> Option<(String, std::process::Child)> {
     let [f1, f2, f3] = keys(group);
     let mut args = vec!["--endpoint", url, "--rps", "40", "--instances", "1"];
     args.extend(["--flush-ms", "250", "--duration", "90"]);
@@ -131,32 +122,8 @@ fn generator(var: &str, url: &str, token: &str, group: &str) -> Option<Child> {
     if group == "x" {
         args.extend(["--error-when", &both]);
     }
-    let child = Command::new(words.next()?)
-        .args(words)
-        .args(&args)
-        .env("FLAGWIRE_TOKEN", token)
-        .stderr(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{var}: {command}: {e}"));
-    Some(child)
-}
-
-/// Polls `probe` every 200 ms until it answers, for at most `limit`.
-async fn eventually<T>(
-    limit: Duration,
-    what: &str,
-    mut probe: impl AsyncFnMut() -> Result<T, String>,
-) -> T {
-    let until = tokio::time::Instant::now() + limit;
-    let mut poll = tokio::time::interval(Duration::from_millis(200));
-    loop {
-        poll.tick().await;
-        match probe().await {
-            Ok(v) => return v,
-            Err(why) => assert!(tokio::time::Instant::now() < until, "{what}: {why}"),
-        }
-    }
+    let args: Vec<String> = args.into_iter().map(String::from).collect();
+    e2e::generator(var, token, &args)
 }
 
 async fn setup(admin: &mut AdminServiceClient<Channel>) -> String {
@@ -274,7 +241,7 @@ async fn releases_complete_roll_back_an_interaction_and_roll_back_one_flag_on_re
         c.wait_ready(Duration::from_secs(10)).await.unwrap();
         clients.push(c);
     }
-    let mut others: Vec<Child> = Vec::new();
+    let mut others = Children::default();
     for var in ["FLAGWIRE_E2E_PYTHON_TRAFFIC", "FLAGWIRE_E2E_TS_TRAFFIC"] {
         for group in GROUPS {
             others.extend(generator(var, &server.url, &token, group));
@@ -325,21 +292,7 @@ async fn releases_complete_roll_back_an_interaction_and_roll_back_one_flag_on_re
             if rs.iter().all(ended) {
                 return Ok(rs);
             }
-            Err(rs
-                .iter()
-                .map(|r| {
-                    format!(
-                        "{} {:?} stage {} {:?}",
-                        r.name,
-                        state(r),
-                        r.current_stage,
-                        r.latest_decision
-                            .as_ref()
-                            .map(|d| (&d.reason_code, &d.detail))
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("; "))
+            Err(rs.iter().map(progress).collect::<Vec<_>>().join("; "))
         },
     )
     .await;
@@ -397,11 +350,9 @@ async fn releases_complete_roll_back_an_interaction_and_roll_back_one_flag_on_re
             assert!(!on("p1") && on("p2") && on("p3"), "p without p1");
         }
     }
+    others.assert_running();
     traffic.abort();
-    for mut child in others {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    drop(others);
     for c in clients {
         c.close().await;
     }

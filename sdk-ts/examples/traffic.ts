@@ -16,17 +16,28 @@
  * throwing, which the scope records as the request's error outcome (against every flag read,
  * and once per release cohort served). It fails with the probability of the first flag's
  * variant (`--error-rate`), unless an `--error-when` condition matches everything the request
- * was served: then with the largest probability among the matching conditions. Every second a
- * line of progress goes to stderr; at `--duration` seconds, or on SIGINT/SIGTERM, it lets
- * requests in flight finish, flushes and closes the clients, prints a summary and exits 0. It
- * exits 1 when the clients cannot become ready within 10 s (wrong endpoint or token) and 2 on
- * bad arguments.
+ * was served: then with the largest probability among the matching conditions.
+ *
+ * The team's own metrics, recorded on the request's scope (`f.trackOutcome`, `f.observe`,
+ * `f.track`) after its latency and before it fails, so that a release's gates have something to
+ * judge (each option repeatable; the last one of a name counts): `--outcome NAME=P` records
+ * `trackOutcome(NAME, ok)`, ok with probability P (a mem0 write); `--outcome-when
+ * NAME:FLAG=V[,FLAG=V...]:P` makes it P for requests served every pair (the smallest P of the
+ * matching conditions; NAME needs an `--outcome`); `--observe NAME=MEDIAN` records a lognormal
+ * value around MEDIAN (sigma 0.5; a latency); `--track NAME=V[,V...]` one of the values,
+ * uniformly (a score).
+ *
+ * Every second a line of progress goes to stderr; at `--duration` seconds, or on SIGINT/SIGTERM,
+ * it lets requests in flight finish, flushes and closes the clients, prints a summary (per
+ * metric too: `metric NAME: events=N`, with `failed=M` for outcomes) and exits 0. It exits 1
+ * when the clients cannot become ready within 10 s (wrong endpoint or token) and 2 on bad
+ * arguments.
  *
  * The Python SDK (`sdk-python/examples/traffic.py`) and the Rust SDK (`cargo run -p flagwire
  * --example traffic -- ...`) have generators with the same options.
  */
 import { parseArgs } from "node:util";
-import { createClient, FlagwireError, type FlagwireClient, type ReleaseCohort } from "@flagwire/sdk/node";
+import { createClient, FlagwireError, type FlagwireClient, type ReleaseCohort, type Tracker } from "@flagwire/sdk/node";
 
 const READY_TIMEOUT_MS = 10_000;
 const USERS = 100_000;
@@ -37,7 +48,9 @@ const DRAIN_TIMEOUT_MS = 10_000;
 
 const USAGE = `usage: traffic.js --flag KEY... [--endpoint URL] [--token TOKEN] [--rps N] [--instances N]
                   [--duration SECS] [--error-rate V=P]... [--latency-ms V=MS]...
-                  [--error-when FLAG=V[,FLAG=V...]:P]... [--flush-ms N] [--seed N]
+                  [--error-when FLAG=V[,FLAG=V...]:P]... [--outcome NAME=P]...
+                  [--outcome-when NAME:FLAG=V[,FLAG=V...]:P]... [--observe NAME=MEDIAN]...
+                  [--track NAME=V[,V...]]... [--flush-ms N] [--seed N]
 
   --endpoint URL     the server's gRPC URL (default http://127.0.0.1:7070)
   --token TOKEN      an sdk token (default: $FLAGWIRE_TOKEN)
@@ -53,6 +66,17 @@ const USAGE = `usage: traffic.js --flag KEY... [--endpoint URL] [--token TOKEN] 
   --error-when FLAG=V[,FLAG=V...]:P
                      failure probability of a request served every listed variant; the largest
                      P of the matching conditions replaces --error-rate (repeatable)
+  --outcome NAME=P   record trackOutcome(NAME, ok) in every request, ok with probability P
+                     (repeatable)
+  --outcome-when NAME:FLAG=V[,FLAG=V...]:P
+                     success probability of NAME for requests served every listed variant; the
+                     smallest P of the matching conditions replaces --outcome (repeatable)
+  --observe NAME=MEDIAN
+                     record observe(NAME, value) in every request, lognormal around MEDIAN
+                     (sigma ${SIGMA}; repeatable)
+  --track NAME=V[,V...]
+                     record track(NAME, value) in every request, one of the values at random
+                     (repeatable)
   --flush-ms N       metrics flush interval (default 1000)
   --seed N           random seed (default: random)`;
 
@@ -68,6 +92,14 @@ interface Condition {
   p: number;
 }
 
+/** `--outcome-when`: outcome `name` of a request served every (flag, variant) of `when` succeeds with `p`. */
+interface OutcomeCondition extends Condition {
+  name: string;
+}
+
+/** What the SDKs accept as a metric name (tests/metrics/README.md); others are refused here rather than dropped silently. */
+const METRIC_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+
 interface Options {
   endpoint: string;
   token: string;
@@ -78,6 +110,10 @@ interface Options {
   errorRate: Map<string, number>;
   latencyMs: Map<string, number>;
   errorWhen: Condition[];
+  outcome: Map<string, number>;
+  outcomeWhen: OutcomeCondition[];
+  observe: Map<string, number>;
+  track: Map<string, number[]>;
   flushMs: number;
   seed: bigint;
 }
@@ -100,26 +136,81 @@ function pairs(option: string, values: string[] | undefined, ok: (n: number) => 
   return out;
 }
 
-/** `--error-when FLAG=VARIANT[,FLAG=VARIANT...]:P` options, each flag one of `flags`. */
+/** `FLAG=VARIANT[,FLAG=VARIANT...]:P` (of `option`), each flag one of `flags`. */
+function condition(option: string, value: string, flags: readonly string[]): Condition {
+  const colon = value.lastIndexOf(":");
+  if (colon <= 0) throw new UsageError(`${option} wants FLAG=VARIANT[,FLAG=VARIANT...]:P, got ${JSON.stringify(value)}`);
+  const when = value
+    .slice(0, colon)
+    .split(",")
+    .map((pair): [string, string] => {
+      const at = pair.indexOf("=");
+      const flag = pair.slice(0, at);
+      const variant = pair.slice(at + 1);
+      if (at <= 0 || variant === "") throw new UsageError(`${option} ${value}: ${JSON.stringify(pair)} is not FLAG=VARIANT`);
+      if (!flags.includes(flag)) throw new UsageError(`${option} ${value}: ${flag} is not one of the --flag options`);
+      return [flag, variant];
+    });
+  const p = number(option, value.slice(colon + 1), 0, (n) => n >= 0 && n <= 1, "a probability between 0 and 1");
+  return { when, p };
+}
+
+/** `--error-when FLAG=VARIANT[,FLAG=VARIANT...]:P` options. */
 function conditions(values: string[] | undefined, flags: readonly string[]): Condition[] {
-  const option = "--error-when";
+  return (values ?? []).map((value) => condition("--error-when", value, flags));
+}
+
+function metricName(option: string, value: string, name: string): string {
+  if (!METRIC_NAME.test(name)) {
+    throw new UsageError(
+      `${option} ${value}: ${JSON.stringify(name)} is not a metric name (lowercase letters, digits, '.', '_', '-', starting with a letter or digit, at most 64)`,
+    );
+  }
+  return name;
+}
+
+/** `NAME=NUMBER` options of metrics (repeatable; the last one of a name counts). */
+function metricPairs(option: string, values: string[] | undefined, ok: (n: number) => boolean, want: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const value of values ?? []) {
+    const at = value.lastIndexOf("=");
+    if (at <= 0) throw new UsageError(`${option} wants NAME=NUMBER, got ${JSON.stringify(value)}`);
+    const name = metricName(option, value, value.slice(0, at));
+    const raw = value.slice(at + 1);
+    const n = raw.trim() === "" ? Number.NaN : Number(raw);
+    if (!Number.isFinite(n) || !ok(n)) throw new UsageError(`${option} ${value}: must be ${want}`);
+    out.set(name, n);
+  }
+  return out;
+}
+
+/** `--outcome-when NAME:FLAG=VARIANT[,FLAG=VARIANT...]:P` options, each NAME an `--outcome`. */
+function outcomeConditions(values: string[] | undefined, flags: readonly string[], outcome: ReadonlyMap<string, number>): OutcomeCondition[] {
+  const option = "--outcome-when";
   return (values ?? []).map((value) => {
-    const colon = value.lastIndexOf(":");
-    if (colon <= 0) throw new UsageError(`${option} wants FLAG=VARIANT[,FLAG=VARIANT...]:P, got ${JSON.stringify(value)}`);
-    const when = value
-      .slice(0, colon)
-      .split(",")
-      .map((pair): [string, string] => {
-        const at = pair.indexOf("=");
-        const flag = pair.slice(0, at);
-        const variant = pair.slice(at + 1);
-        if (at <= 0 || variant === "") throw new UsageError(`${option} ${value}: ${JSON.stringify(pair)} is not FLAG=VARIANT`);
-        if (!flags.includes(flag)) throw new UsageError(`${option} ${value}: ${flag} is not one of the --flag options`);
-        return [flag, variant];
-      });
-    const p = number(option, value.slice(colon + 1), 0, (n) => n >= 0 && n <= 1, "a probability between 0 and 1");
-    return { when, p };
+    const colon = value.indexOf(":");
+    if (colon <= 0) throw new UsageError(`${option} wants NAME:FLAG=VARIANT[,FLAG=VARIANT...]:P, got ${JSON.stringify(value)}`);
+    const name = value.slice(0, colon);
+    if (!outcome.has(name)) throw new UsageError(`${option} ${value}: no --outcome ${name}=P to replace`);
+    return { name, ...condition(option, value.slice(colon + 1), flags) };
   });
+}
+
+/** `--track NAME=V[,V...]` options (the last one of a name counts). */
+function tracks(values: string[] | undefined): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  for (const value of values ?? []) {
+    const at = value.indexOf("=");
+    if (at <= 0 || at === value.length - 1) throw new UsageError(`--track wants NAME=VALUE[,VALUE...], got ${JSON.stringify(value)}`);
+    const name = metricName("--track", value, value.slice(0, at));
+    const numbers = value
+      .slice(at + 1)
+      .split(",")
+      .map((n) => (n.trim() === "" ? Number.NaN : Number(n)));
+    if (!numbers.every(Number.isFinite)) throw new UsageError(`--track ${value}: the values must be finite numbers`);
+    out.set(name, numbers);
+  }
+  return out;
 }
 
 function randomSeed(): bigint {
@@ -144,6 +235,10 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
         "error-rate": { type: "string", multiple: true },
         "latency-ms": { type: "string", multiple: true },
         "error-when": { type: "string", multiple: true },
+        outcome: { type: "string", multiple: true },
+        "outcome-when": { type: "string", multiple: true },
+        observe: { type: "string", multiple: true },
+        track: { type: "string", multiple: true },
         "flush-ms": { type: "string" },
         seed: { type: "string" },
         help: { type: "boolean", short: "h" },
@@ -169,6 +264,7 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
   } else {
     throw new UsageError(`--seed ${values.seed}: must be a non-negative integer`);
   }
+  const outcome = metricPairs("--outcome", values.outcome, (n) => n >= 0 && n <= 1, "a probability between 0 and 1");
   return {
     endpoint: values.endpoint ?? "http://127.0.0.1:7070",
     token,
@@ -179,6 +275,10 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
     errorRate: pairs("--error-rate", values["error-rate"], (n) => n >= 0 && n <= 1, "a probability between 0 and 1"),
     latencyMs: pairs("--latency-ms", values["latency-ms"], (n) => n >= 0, "0 or positive"),
     errorWhen: conditions(values["error-when"], flags),
+    outcome,
+    outcomeWhen: outcomeConditions(values["outcome-when"], flags, outcome),
+    observe: metricPairs("--observe", values.observe, (n) => n > 0, "positive"),
+    track: tracks(values.track),
     flushMs: number("--flush-ms", values["flush-ms"], 1000, (n) => n > 0, "positive"),
     seed,
   };
@@ -237,6 +337,12 @@ interface VariantStats {
   latencyMs: number;
 }
 
+/** Events recorded of one of the team's metrics; outcomes count their failures. */
+interface MetricStats {
+  events: number;
+  failed: number;
+}
+
 /** Requests (scopes) of one release cohort, as the server counts its outcomes. */
 interface CohortStats {
   requests: number;
@@ -257,6 +363,7 @@ class Generator {
   readonly byVariant = new Map<string, VariantStats>();
   /** `release <id> <cohort>` → requests of that release cohort. */
   readonly byRelease = new Map<string, CohortStats>();
+  readonly byMetric = new Map<string, MetricStats>();
   readonly inFlight = new Set<Promise<void>>();
   clients: FlagwireClient[] = [];
   stopped = false;
@@ -322,11 +429,55 @@ class Generator {
     return p ?? this.options.errorRate.get(served.get(this.options.flags[0]!) ?? "") ?? DEFAULT_ERROR_RATE;
   }
 
+  /**
+   * The success probability of outcome `name` for a request served `served`: the smallest P of
+   * its `--outcome-when` conditions that match, or else its `--outcome`.
+   */
+  successProbability(name: string, served: ReadonlyMap<string, string>): number {
+    let p: number | undefined;
+    for (const c of this.options.outcomeWhen) {
+      if (c.name === name && c.when.every(([flag, v]) => served.get(flag) === v)) p = Math.min(p ?? 1, c.p);
+    }
+    return p ?? this.options.outcome.get(name) ?? 1;
+  }
+
+  /** Records the request's own metrics on its scope `f`, from its draws. */
+  record(f: Tracker, served: ReadonlyMap<string, string>, draws: readonly number[]): void {
+    let i = 0;
+    const count = (name: string, ok: boolean): void => {
+      const stats = this.byMetric.get(name) ?? { events: 0, failed: 0 };
+      stats.events++;
+      if (!ok) stats.failed++;
+      this.byMetric.set(name, stats);
+    };
+    for (const name of this.options.outcome.keys()) {
+      const ok = draws[i++]! < this.successProbability(name, served);
+      f.trackOutcome(name, ok);
+      count(name, ok);
+    }
+    for (const [name, median] of this.options.observe) {
+      f.observe(name, median * Math.exp(SIGMA * draws[i++]!));
+      count(name, true);
+    }
+    for (const [name, values] of this.options.track) {
+      // `tracks` makes at least one value, so the index always holds one.
+      f.track(name, values[Math.min(Math.floor(draws[i++]! * values.length), values.length - 1)] ?? values[0]);
+      count(name, true);
+    }
+  }
+
   /** Starts one request (its random draws are made now, in order, so a seed replays). */
   request(client: FlagwireClient): void {
     const user = Math.floor(this.random.next() * USERS);
     const u = this.random.next();
     const z = this.random.gauss();
+    // The metrics' draws come after, so a seed replays the same requests with or without.
+    const { outcome, observe, track } = this.options;
+    const draws = [
+      ...Array.from(outcome.keys(), () => this.random.next()),
+      ...Array.from(observe.keys(), () => this.random.gauss()),
+      ...Array.from(track.keys(), () => this.random.next()),
+    ];
     this.sent++;
     const started = performance.now();
     const ctx = { targetingKey: `user-${user}` };
@@ -348,6 +499,7 @@ class Generator {
         releases = f.releases;
         this.variant(variant).requests++;
         await sleep((this.options.latencyMs.get(variant) ?? DEFAULT_LATENCY_MS) * Math.exp(SIGMA * z));
+        this.record(f, served, draws);
         if (u < this.failureProbability(served)) throw new SimulatedFailure(variant);
       })
       .catch((e: unknown) => {
@@ -453,6 +605,10 @@ class Generator {
     for (const [key, c] of [...this.byRelease.entries()].sort(byKey)) {
       const errorRate = c.requests > 0 ? c.errors / c.requests : 0;
       lines.push(`  ${key}: requests=${c.requests} errors=${c.errors} error_rate=${errorRate.toFixed(3)}`);
+    }
+    for (const [name, m] of [...this.byMetric.entries()].sort(byKey)) {
+      const failed = this.options.outcome.has(name) ? ` failed=${m.failed}` : "";
+      lines.push(`  metric ${name}: events=${m.events}${failed}`);
     }
     return lines.join("\n");
   }

@@ -5,6 +5,8 @@
  * and latency of the variant served, and it exits 0 after --duration. With several `--flag`s
  * of one release each request is one scope: the release's windows count one outcome per
  * request, and `--error-when` fails exactly the requests served the listed variants together.
+ * The team's own metrics (`--outcome`, `--outcome-when`, `--observe`, `--track`) are recorded
+ * once on every request's scope and reach GetUsage per variant.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
@@ -126,6 +128,46 @@ integration("traffic generator (examples/traffic.ts)", () => {
     expect(on.p50Us).toBeGreaterThan(off.p50Us);
   });
 
+  it("records the team's own metrics on every request's scope, per the variant served", async () => {
+    await admin.splitFlag("fast-path", "production"); // 50/50 on/off
+    const run = await traffic(
+      [
+        ...["--endpoint", server.url, "--flag", "fast-path"],
+        ...["--rps", "100", "--duration", "2", "--flush-ms", "500", "--seed", "5"],
+        ...["--error-rate", "on=0", "--error-rate", "off=0"],
+        // Writes always succeed, except for requests served fast-path=on: of the two matching
+        // conditions the smaller P (0) wins.
+        ...["--outcome", "mem0.write=1", "--outcome-when", "mem0.write:fast-path=on:0.5", "--outcome-when", "mem0.write:fast-path=on:0"],
+        ...["--observe", "fast-path.ms=100", "--track", "satisfaction=3,5"],
+      ],
+      token,
+    );
+    const log = run.stderr;
+    expect(run.code, log).toBe(0);
+    expect(/^summary: .* sent=(\d+) completed=(\d+) .*metrics_flushed=yes/m.exec(log)?.slice(1), log).toEqual(["200", "200"]);
+
+    const rows = new Map((await admin.usage("production", "fast-path")).map((r) => [r.variant, r]));
+    expect([...rows.keys()].sort()).toEqual(["off", "on"]);
+    const metrics = (variant: string) => new Map(rows.get(variant)!.metrics.map((m) => [m.name, m]));
+    for (const variant of ["on", "off"]) {
+      const m = metrics(variant);
+      // Each request recorded each metric once, attributed to the variant its scope served.
+      expect([...m.keys()].sort(), variant).toEqual(["fast-path.ms", "mem0.write", "satisfaction"]);
+      for (const stat of m.values()) expect(stat.n, `${variant} ${stat.name}`).toBe(rows.get(variant)!.evaluations);
+      // Lognormal around 100 ms: the median (its bucket's upper bound) is near 100 and the p95
+      // above it; a score of 3 or 5 at random averages strictly between them.
+      const ms = m.get("fast-path.ms")!;
+      expect(ms.value).toBeGreaterThanOrEqual(75);
+      expect(ms.value).toBeLessThanOrEqual(135);
+      expect(ms.p95).toBeGreaterThan(ms.value);
+      expect(m.get("satisfaction")!.value).toBeGreaterThan(3);
+      expect(m.get("satisfaction")!.value).toBeLessThan(5);
+    }
+    expect([metrics("on").get("mem0.write")!.value, metrics("off").get("mem0.write")!.value]).toEqual([0, 1]);
+    expect(log).toContain(`  metric mem0.write: events=200 failed=${rows.get("on")!.evaluations}\n`);
+    expect(log).toContain("  metric fast-path.ms: events=200\n");
+  });
+
   it("exits 1 with a clear message when the token is refused", async () => {
     const run = await traffic(["--endpoint", server.url, "--flag", "new-checkout"], "fw_wrong");
     expect(run.code, run.stderr).toBe(1);
@@ -231,6 +273,12 @@ integration("traffic generator with several flags of a release (--flag repeated,
     [["--error-when", "r1=on,r9=on:0.5"], "r9 is not one of the --flag options"],
     [["--error-when", "r1:0.5"], '"r1" is not FLAG=VARIANT'],
     [["--flag", ""], "--flag must not be empty"],
+    [["--outcome", "mem0.write=2"], "--outcome mem0.write=2: must be a probability between 0 and 1"],
+    [["--outcome", "Mem0=1"], '"Mem0" is not a metric name'],
+    [["--outcome-when", "w:r1=on:0.5"], "--outcome-when w:r1=on:0.5: no --outcome w=P"],
+    [["--outcome", "w=1", "--outcome-when", "w:r9=on:0"], "r9 is not one of the --flag options"],
+    [["--observe", "ms=0"], "--observe ms=0: must be positive"],
+    [["--track", "score=4,x"], "--track score=4,x: the values must be finite numbers"],
   ])("exits 2 on bad arguments: %j", async (args, message) => {
     const run = await traffic(["--endpoint", server.url, "--flag", "r1", ...args], token);
     expect(run.code, run.stderr).toBe(2);

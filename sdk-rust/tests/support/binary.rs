@@ -53,6 +53,11 @@ impl Drop for Binary {
 
 /// Starts the server.
 pub fn start() -> Binary {
+    start_with(&[])
+}
+
+/// Starts the server with more `serve` options (e.g. `--prometheus-url URL`).
+pub fn start_with(options: &[&str]) -> Binary {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(binary())
         .args([
@@ -62,6 +67,7 @@ pub fn start() -> Binary {
             "--http-listen",
             "127.0.0.1:0",
         ])
+        .args(options)
         .arg("--data-dir")
         .arg(dir.path())
         .env("FLAGWIRE_ADMIN_TOKEN", ADMIN)
@@ -86,6 +92,22 @@ pub fn start() -> Binary {
         child,
         url: format!("http://{grpc}"),
         _data: dir,
+    }
+}
+
+impl Binary {
+    /// Runs the CLI command `args` against this server as the admin (`--endpoint` added),
+    /// and returns its standard output; a failure fails the test with its standard error.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new(binary())
+            .args(args)
+            .args(["--endpoint", &self.url])
+            .env("FLAGWIRE_TOKEN", ADMIN)
+            .output()
+            .expect("run the flagwire CLI");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "flagwire {args:?}: {stderr}");
+        String::from_utf8(out.stdout).unwrap()
     }
 }
 
