@@ -177,7 +177,12 @@ fn gate_table(d: &Decision) -> String {
             figure(g.value),
             control,
             figure(g.threshold),
-            if g.passed { "yes" } else { "no" }.to_owned(),
+            match (g.checked, g.passed) {
+                (false, true) => "not yet",
+                (_, true) => "yes",
+                (_, false) => "no",
+            }
+            .to_owned(),
             g.detail.clone(),
         ]);
     }

@@ -100,6 +100,7 @@ pub fn from_judgement(j: &Judgement, stage: u32, time: Timestamp) -> Decision {
                 passed: g.passed,
                 detail: g.detail.clone(),
                 time: (g.kind == "prometheus").then_some(time),
+                checked: g.checked,
             })
             .collect(),
     }

@@ -320,11 +320,13 @@ async fn mem0_rolls_back_at_stage_3_when_its_writes_fall_to_97_percent() {
         "{d:?}"
     );
     assert!(d.detail.contains("mem0-writes"), "{}", d.detail);
-    assert!(
-        d.tests.iter().all(|t| !t.flagged),
-        "errors and latency are as healthy as control's: {:?}",
-        d.tests
-    );
+    // The gate decided, at step 1 of the judge, before the relative tests run: what shows
+    // that errors and latency stayed normal is the cohorts' own numbers.
+    let rate = |c: &str| {
+        let s = d.cohorts.iter().find(|s| s.cohort == c).unwrap();
+        (s.error_rate, s.p95_us)
+    };
+    assert_eq!(rate("canary"), rate("control"), "{:?}", d.cohorts);
     assert_eq!(r.approvals.len(), 1, "stage 3 was approved, then judged");
 }
 

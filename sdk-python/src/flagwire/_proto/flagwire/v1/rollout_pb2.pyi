@@ -441,6 +441,7 @@ class GateResult(_message.Message):
     PASSED_FIELD_NUMBER: _builtins.int
     DETAIL_FIELD_NUMBER: _builtins.int
     TIME_FIELD_NUMBER: _builtins.int
+    CHECKED_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The gate's name."""
     kind: _builtins.str
@@ -455,6 +456,10 @@ class GateResult(_message.Message):
     """Whether it passed (false: breached or failed to evaluate)."""
     detail: _builtins.str
     """Why, for people (the query as sent, an error, the test's p-value)."""
+    checked: _builtins.bool
+    """Whether it could be checked at all: false while a metric gate has too few values (it then
+    passes but holds promotion) or a query did not answer.
+    """
     @_builtins.property
     def time(self) -> _timestamp_pb2.Timestamp:
         """When a Prometheus query was evaluated."""
@@ -470,10 +475,11 @@ class GateResult(_message.Message):
         passed: _builtins.bool = ...,
         detail: _builtins.str = ...,
         time: _timestamp_pb2.Timestamp | None = ...,
+        checked: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["time", b"time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["control_value", b"control_value", "detail", b"detail", "kind", b"kind", "name", b"name", "passed", b"passed", "threshold", b"threshold", "time", b"time", "value", b"value"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checked", b"checked", "control_value", b"control_value", "detail", b"detail", "kind", b"kind", "name", b"name", "passed", b"passed", "threshold", b"threshold", "time", b"time", "value", b"value"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
