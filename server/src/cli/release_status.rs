@@ -10,7 +10,9 @@
 use super::Outcome;
 use super::client::Connect;
 use super::output::{self, Table};
-use super::rollout_status::{cohort_table, decision_lines, policy_window, watch_frame};
+use super::rollout_status::{
+    cohort_table, decision_lines, metric_table, policy_window, watch_frame,
+};
 use super::usage::figure;
 use flagwire_core::release::{self, Audience, EVERYONE, Serving, wire};
 use flagwire_proto::v1::{Decision, GetReleaseRequest, GetReleaseResponse, Release, ReleaseState};
@@ -124,31 +126,6 @@ fn judged(r: &Release, d: Option<&Decision>) -> String {
     text += &metric_table(&d);
     text += &gate_table(&d);
     text
-}
-
-/// The team's own metrics of each cohort the decision read, when SDKs recorded any.
-fn metric_table(d: &Decision) -> String {
-    let mut t = Table::new(&["COHORT", "METRIC", "N", "VALUE", "P95", "P99"]);
-    let quantile = |v: f64| if v == 0.0 { "-".into() } else { figure(v) };
-    let mut any = false;
-    for c in &d.cohorts {
-        for m in &c.metrics {
-            any = true;
-            t.row(vec![
-                c.cohort.clone(),
-                m.name.clone(),
-                m.n.to_string(),
-                figure(m.value),
-                quantile(m.p95),
-                quantile(m.p99),
-            ]);
-        }
-    }
-    if any {
-        format!("\n{}", t.render())
-    } else {
-        String::new()
-    }
 }
 
 /// The gates checked at the decision: value (and control's), threshold, whether it passed.

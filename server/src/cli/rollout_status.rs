@@ -4,6 +4,7 @@
 use super::Outcome;
 use super::client::Connect;
 use super::output::{self, Format, Table};
+use super::usage::figure;
 use crate::protojson::Named;
 use flagwire_proto::v1::{
     Decision, DecisionKind, GetRolloutRequest, GetRolloutResponse, Rollout, RolloutState,
@@ -179,7 +180,7 @@ pub fn decision(d: Option<&Decision>) -> String {
     if d.cohorts.is_empty() {
         return decision_lines(d);
     }
-    decision_lines(d) + "\n" + &cohort_table(d)
+    decision_lines(d) + "\n" + &cohort_table(d) + &metric_table(d)
 }
 
 /// What a decision was, why and by whom.
@@ -219,4 +220,29 @@ pub fn cohort_table(d: &Decision) -> String {
         ]);
     }
     t.render()
+}
+
+/// The team's own metrics of each cohort the decision read, when SDKs recorded any.
+pub fn metric_table(d: &Decision) -> String {
+    let mut t = Table::new(&["COHORT", "METRIC", "N", "VALUE", "P95", "P99"]);
+    let quantile = |v: f64| if v == 0.0 { "-".into() } else { figure(v) };
+    let mut any = false;
+    for c in &d.cohorts {
+        for m in &c.metrics {
+            any = true;
+            t.row(vec![
+                c.cohort.clone(),
+                m.name.clone(),
+                m.n.to_string(),
+                figure(m.value),
+                quantile(m.p95),
+                quantile(m.p99),
+            ]);
+        }
+    }
+    if any {
+        format!("\n{}", t.render())
+    } else {
+        String::new()
+    }
 }
