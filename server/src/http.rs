@@ -1,17 +1,20 @@
-//! The plain-HTTP port: `/healthz` and `/metrics`. Kept off the gRPC port so probes and
-//! scrapers need no HTTP/2 or gRPC client.
+//! The plain-HTTP port: `/healthz`, `/metrics` and the web console (`/`, see [`crate::console`]).
+//! Kept off the gRPC port so probes, scrapers and browsers need no HTTP/2 or gRPC client.
 
+use crate::console::{self, ConsoleConfig};
 use crate::telemetry::{CONTENT_TYPE, Telemetry};
 use axum::{Router, extract::State, http::StatusCode, http::header, routing::get};
 use std::sync::Arc;
 
 /// The HTTP routes. `/healthz` answers 200 once the server is up: the store is opened before
-/// this router is served. `/metrics` is the Prometheus scrape target.
-pub fn router(telemetry: Arc<Telemetry>) -> Router {
+/// this router is served. `/metrics` is the Prometheus scrape target. Everything else is the
+/// console's.
+pub fn router(telemetry: Arc<Telemetry>, console: ConsoleConfig) -> Router {
     Router::new()
         .route("/healthz", get(|| async { (StatusCode::OK, "ok\n") }))
         .route("/metrics", get(metrics))
         .with_state(telemetry)
+        .merge(console::router(console))
 }
 
 async fn metrics(State(telemetry): State<Arc<Telemetry>>) -> impl axum::response::IntoResponse {

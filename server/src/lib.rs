@@ -16,8 +16,8 @@
 //!   and the timer that applies what is due.
 //! - [`auth`]: the token layer and the table of what each RPC needs.
 //! - [`service`]: gRPC handlers; [`error`]: the one error-to-`Status` mapping.
-//! - [`http`]: the plain-HTTP port; [`server`]: `run(listeners, settings, shutdown)`, which
-//!   tests start on `127.0.0.1:0`.
+//! - [`http`]: the plain-HTTP port; [`console`]: the web console it serves, embedded;
+//!   [`server`]: `run(listeners, settings, shutdown)`, which tests start on `127.0.0.1:0`.
 //! - [`bundle`]: flags as code (export, import, `--bootstrap`); [`backup`]: consistent
 //!   snapshots of the store and restoring them; [`protojson`]: the protobuf JSON mapping for
 //!   files and `--json`; [`cli`]: the admin CLI (`flagwire flags list`, `enable`, `kill`, ...).
@@ -31,6 +31,7 @@ pub mod catalog;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod http;
 pub mod hub;

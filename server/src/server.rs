@@ -214,7 +214,11 @@ pub async fn run(
         .add_service(RolloutServiceServer::new(RolloutApi::new(
             releases, manager,
         )));
-    let http_router = crate::http::router(telemetry);
+    let console = crate::console::ConsoleConfig {
+        grpc_port: grpc.local_addr()?.port(),
+        tls: settings.tls.is_some(),
+    };
+    let http_router = crate::http::router(telemetry, console);
     let (grpc_server, http_server): (Serving<tonic::transport::Error>, Serving<std::io::Error>) =
         match &settings.tls {
             Some(tls) => (

@@ -1,0 +1,182 @@
+// One flag: variants; per environment its state (with a toggle that names the environment),
+// targets, rules, default rule and prerequisites; history; usage per variant.
+import { useEffect, useState } from "preact/hooks";
+import { Operator, ValueType, type Flag } from "../gen/flagwire/v1/flag_pb.js";
+import { enumName, formatServe, formatValue, ms, percent } from "../format.js";
+import { flagHref } from "../router.js";
+import { ConfirmAction, ErrorText, Page, Time, usePoll, useSession } from "../ui.js";
+import { History } from "./history.js";
+import { RuleEditor } from "./rules.js";
+
+const OperatorNames = Operator as unknown as Record<number, string>;
+
+function Usage({ flag, env }: { flag: Flag; env: string }) {
+  const { api } = useSession();
+  const usage = usePoll(async () => (await api.metrics.getUsage({ environment: env, flagKey: flag.key })).rows, 2000, [api, env, flag.key]);
+  return (
+    <section aria-labelledby="usage-title">
+      <h2 id="usage-title">Usage in {env}</h2>
+      <ErrorText error={usage.error} />
+      {usage.data?.length === 0 && <p class="muted">No evaluations reported in the retention window.</p>}
+      {!!usage.data?.length && (
+        <div class="scroll">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Variant</th>
+                <th scope="col">Cohort</th>
+                <th scope="col">Evaluations</th>
+                <th scope="col">Error rate</th>
+                <th scope="col">p50</th>
+                <th scope="col">p95</th>
+              </tr>
+            </thead>
+            <tbody>
+              {usage.data.map((r) => (
+                <tr key={`${r.variant}/${r.cohort}`}>
+                  <td>{r.variant}</td>
+                  <td>{r.cohort || "—"}</td>
+                  <td>{r.evaluations.toString()}</td>
+                  <td>{r.successes + r.errors > 0n ? percent(r.errorRate) : "—"}</td>
+                  <td>{r.p50Us ? ms(r.p50Us) : "—"}</td>
+                  <td>{r.p95Us ? ms(r.p95Us) : "—"}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}
+
+function Environment({ flag, env, changed }: { flag: Flag; env: string; changed: (f?: Flag) => void }) {
+  const { api, canWrite } = useSession();
+  const config = flag.environments[env];
+  if (!config) return <p class="muted">Not configured in {env}.</p>;
+  const verb = config.enabled ? "Turn off" : "Turn on";
+  return (
+    <div>
+      <p data-testid="env-state">
+        <span class={config.enabled ? "badge on" : "badge off"}>{config.enabled ? "on" : "off"}</span> in {env}; serves{" "}
+        <strong>{config.enabled ? formatServe(config.defaultRule) : config.offVariant}</strong> by default
+        {config.enabled ? "" : " (off variant)"}.
+      </p>
+      {canWrite && (
+        <ConfirmAction
+          label={`${verb} in ${env}`}
+          title={`${verb} ${flag.key} in ${env}? Every SDK connected to ${env} applies it at once.`}
+          confirmLabel={`${verb} in ${env}`}
+          danger={config.enabled}
+          act={(reason) =>
+            api.admin.setFlagEnabled({ key: flag.key, environment: env, enabled: !config.enabled, expectedVersion: flag.version, reason })
+          }
+          done={() => changed()}
+        />
+      )}
+      <h3>Targets</h3>
+      {config.targets.length === 0 ? (
+        <p class="muted">None.</p>
+      ) : (
+        <ul>
+          {config.targets.map((t) => (
+            <li key={t.variant}>
+              {t.variant}: {t.values.join(", ")}
+            </li>
+          ))}
+        </ul>
+      )}
+      <h3>Prerequisites</h3>
+      {config.prerequisites.length === 0 ? (
+        <p class="muted">None.</p>
+      ) : (
+        <ul>
+          {config.prerequisites.map((p) => (
+            <li key={p.flagKey}>
+              <a href={flagHref(p.flagKey)}>{p.flagKey}</a> serves {p.variant}
+            </li>
+          ))}
+        </ul>
+      )}
+      <h3>Rules and default rule</h3>
+      {canWrite ? (
+        <RuleEditor key={`${env}@${flag.version}`} flag={flag} env={env} saved={(f) => changed(f)} />
+      ) : (
+        <>
+          <ol>
+            {config.rules.map((r, i) => (
+              <li key={i}>
+                {r.description || `rule ${i + 1}`}: {r.clauses.map((c) => `${c.attribute} ${enumName(OperatorNames, c.operator)} …`).join(" and ")} →{" "}
+                {formatServe(r.serve)}
+              </li>
+            ))}
+          </ol>
+          <p>Default rule: {formatServe(config.defaultRule)}</p>
+        </>
+      )}
+    </div>
+  );
+}
+
+/** The flag page. */
+export function FlagPage({ flagKey }: { flagKey: string }) {
+  const { api } = useSession();
+  const loaded = usePoll(async () => (await api.admin.getFlag({ key: flagKey })).flag, 1000, [api, flagKey]);
+  const [flag, setFlag] = useState<Flag | undefined>(undefined);
+  useEffect(() => {
+    // A newer version from the poll replaces what is shown; the editor resets on a new version.
+    if (loaded.data && (!flag || loaded.data.version !== flag.version || loaded.data.key !== flag.key)) setFlag(loaded.data);
+  }, [loaded.data]);
+  const envs = Object.keys(flag?.environments ?? {}).sort();
+  const [env, setEnv] = useState("");
+  const current = env && envs.includes(env) ? env : envs.includes("production") ? "production" : (envs[0] ?? "");
+  if (!flag) return <Page title={flagKey}><ErrorText error={loaded.error} /></Page>;
+  return (
+    <Page title={flag.key}>
+      <p>{flag.description}</p>
+      <p class="muted">
+        {enumName(ValueType as unknown as Record<number, string>, flag.type)} · version {flag.version.toString()} · updated <Time t={flag.updateTime} />
+        {flag.tags.length > 0 && ` · tags: ${flag.tags.join(", ")}`}
+      </p>
+      <h2>Variants</h2>
+      <table>
+        <thead>
+          <tr>
+            <th scope="col">Key</th>
+            <th scope="col">Value</th>
+            <th scope="col">Description</th>
+          </tr>
+        </thead>
+        <tbody>
+          {flag.variants.map((v) => (
+            <tr key={v.key}>
+              <td>{v.key}</td>
+              <td>
+                <code>{formatValue(v.value)}</code>
+              </td>
+              <td>{v.description}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <h2>Environments</h2>
+      <div class="tabs" role="group" aria-label="Environment">
+        {envs.map((e) => (
+          <button type="button" key={e} aria-pressed={e === current} onClick={() => setEnv(e)}>
+            {e}
+          </button>
+        ))}
+      </div>
+      <Environment
+        flag={flag}
+        env={current}
+        changed={(f) => {
+          if (f) setFlag(f);
+          loaded.reload();
+        }}
+      />
+      <Usage flag={flag} env={current} />
+      <History flag={flag} changed={loaded.reload} />
+    </Page>
+  );
+}
