@@ -23,7 +23,8 @@ pub struct FlagFilter {
     pub limit: usize,
 }
 
-fn subject(flag: &Flag) -> Option<AuditSubject> {
+/// A flag as an audit event's before or after.
+pub(crate) fn subject(flag: &Flag) -> Option<AuditSubject> {
     Some(AuditSubject {
         kind: Some(audit_subject::Kind::Flag(flag.clone())),
     })

@@ -10,7 +10,7 @@
 //! kill turned off (later edits stay).
 
 use super::{Manager, new_id, stored_execution};
-use crate::catalog::flags::stamp_version;
+use crate::catalog::flags::{stamp_version, subject};
 use crate::catalog::owners::guard_unless;
 use crate::catalog::{Meta, State};
 use crate::error::{Error, Result};
@@ -173,14 +173,28 @@ impl Manager {
                         ending_id.as_deref(),
                     )?;
                     let next = stamp_version(txn, before, next);
-                    txn.audit("flag.kill", "flag", &next.key, None, None);
+                    // Before and after, so the audit log (and the console's diff) shows what a
+                    // kill turned off.
+                    txn.audit(
+                        "flag.kill",
+                        "flag",
+                        &next.key,
+                        subject(before),
+                        subject(&next),
+                    );
                     next_flags.push(next);
                 }
                 // Flags of the release that were off already go back to their baselines too.
                 for (key, next) in rewritten {
                     if let Some(before) = state.flags.get(&key) {
                         let next = stamp_version(txn, before, next);
-                        txn.audit("release.rollback", "flag", &key, None, None);
+                        txn.audit(
+                            "release.rollback",
+                            "flag",
+                            &key,
+                            subject(before),
+                            subject(&next),
+                        );
                         next_flags.push(next);
                     }
                 }
@@ -286,7 +300,13 @@ impl Manager {
                         }
                     }
                     let next = stamp_version(txn, before, next);
-                    txn.audit("flag.undo_kill", "flag", &next.key, None, None);
+                    txn.audit(
+                        "flag.undo_kill",
+                        "flag",
+                        &next.key,
+                        subject(before),
+                        subject(&next),
+                    );
                     restored.push(next);
                 }
                 let count = restored.len();

@@ -210,11 +210,23 @@ async fn a_tag_kill_is_one_revision_acknowledged_and_undone_exactly() {
         .unwrap()
         .into_inner()
         .events;
-    assert!(
-        events
-            .iter()
-            .any(|ev| ev.action == "flag.kill" && ev.reason == "pager: checkout errors")
-    );
+    let kill = events
+        .iter()
+        .find(|ev| ev.action == "flag.kill" && ev.reason == "pager: checkout errors")
+        .expect("the kill is audited");
+    // With the flag before and after, so the console can show what the kill turned off.
+    let prod_enabled = |s: &Option<AuditSubject>| match s.as_ref().and_then(|s| s.kind.as_ref()) {
+        Some(audit_subject::Kind::Flag(f)) => f.environments.get("prod").map(|c| c.enabled),
+        _ => None,
+    };
+    assert_eq!(prod_enabled(&kill.before), Some(true));
+    assert_eq!(prod_enabled(&kill.after), Some(false));
+    let undo = events
+        .iter()
+        .find(|ev| ev.action == "flag.undo_kill")
+        .expect("the undo is audited");
+    assert_eq!(prod_enabled(&undo.before), Some(false));
+    assert_eq!(prod_enabled(&undo.after), Some(true));
 }
 
 #[tokio::test]

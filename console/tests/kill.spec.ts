@@ -1,0 +1,94 @@
+// The kill switch from the console: a flag turned off in production with a reason, the two
+// connected Python SDK instances' acknowledgements counting up live, then undo; the audit log
+// shows both, with diffs.
+import { join } from "node:path";
+import { create } from "@bufbuild/protobuf";
+import { expect, test } from "@playwright/test";
+import { FlagConfigSchema, FlagSchema, ValueType } from "../src/gen/flagwire/v1/flag_pb.js";
+import { expectAccessible, screenshot, signIn } from "./support/browser.js";
+import { ADMIN_TOKEN, Child, PYTHON, REPO, Role, Server, eventually } from "./support/server.js";
+
+test.describe.configure({ mode: "serial" });
+
+let server: Server;
+const observers: Child[] = [];
+
+test.beforeAll(async () => {
+  server = await Server.start();
+  await server.environments("staging", "production");
+  const on = { enabled: true, offVariant: "off", defaultRule: { kind: { case: "variant" as const, value: "on" } } };
+  const flag = create(FlagSchema, {
+    key: "search-v2",
+    type: ValueType.BOOLEAN,
+    tags: ["search"],
+    variants: [
+      { key: "on", value: { kind: { case: "boolValue", value: true } } },
+      { key: "off", value: { kind: { case: "boolValue", value: false } } },
+    ],
+    environments: { production: create(FlagConfigSchema, on), staging: create(FlagConfigSchema, on) },
+  });
+  await server.api().admin.createFlag({ flag, reason: "test" });
+});
+
+test.afterAll(async () => {
+  for (const o of observers) await o.stop();
+  await server?.stop();
+});
+
+test("kill a flag in production: acknowledgements count up, then undo", async ({ page }, info) => {
+  const sdk = await server.token("search-service", Role.SDK, "production");
+  for (const user of ["user-1", "user-2"]) {
+    const o = Child.spawn(`observer ${user}`, PYTHON, [join(REPO, "console/tests/support/observer.py"), server.grpcUrl, sdk, "search-v2", user]);
+    observers.push(o);
+    await o.waitForLine((l) => l === "on STATIC");
+  }
+  await signIn(page, server.consoleUrl, ADMIN_TOKEN);
+  await page.getByRole("link", { name: "Kill switch" }).click();
+  await expectAccessible(page, "kill switch");
+  await page.getByLabel("Scope").selectOption("flag");
+  await page.getByLabel("Flag key").fill("search-v2");
+  await page.getByLabel("Environment").selectOption("production");
+  await page.getByRole("button", { name: "Kill" }).click();
+  await expect(page.getByRole("alert")).toHaveText("A reason is required.");
+  await page.getByLabel("Reason (required)").fill("search results are empty");
+  await page.getByRole("button", { name: "Kill" }).click();
+
+  const execution = page.getByTestId("execution");
+  await expect(execution).toContainText("flag search-v2 in production");
+  // Both SDK instances apply the kill and acknowledge it; the page polls, so the count fills in.
+  await expect(page.getByTestId("ack-production")).toHaveText("2 of 2");
+  for (const o of observers) await o.waitForLine((l) => l === "off DISABLED");
+  const killed = (await server.api().admin.getFlag({ key: "search-v2" })).flag!;
+  expect(killed.environments.production?.enabled).toBe(false);
+  expect(killed.environments.staging?.enabled).toBe(true);
+  await expectAccessible(page, "kill execution");
+  await screenshot(page, info, "kill");
+
+  await page.getByRole("button", { name: "Undo kill" }).click();
+  await page.getByRole("dialog").getByLabel(/Reason/).fill("fixed the index");
+  await page.getByRole("dialog").getByRole("button", { name: "Confirm" }).click();
+  await expect(page.getByTestId("execution-state")).toHaveText("undone");
+  for (const o of observers) await o.waitForLine((l) => l === "on STATIC" && o.lines.lastIndexOf(l) > o.lines.indexOf("off DISABLED"));
+  await eventually("the flag back on", async () =>
+    (await server.api().admin.getFlag({ key: "search-v2" })).flag?.environments.production?.enabled ? true : undefined,
+  );
+});
+
+test("the audit log shows the kill and the undo with diffs", async ({ page }, info) => {
+  await signIn(page, server.consoleUrl, ADMIN_TOKEN);
+  await page.getByRole("link", { name: "Audit log" }).click();
+  await page.getByRole("textbox", { name: "Flag", exact: true }).fill("search-v2");
+  const events = page.getByTestId("audit-event");
+  const kill = events.filter({ hasText: "search results are empty" });
+  const undo = events.filter({ hasText: "fixed the index" });
+  await expect(kill).toHaveCount(1);
+  await expect(undo).toHaveCount(1);
+  await kill.locator("summary").click();
+  await expect(kill.getByLabel(/Changes of flag search-v2/)).toContainText('-       "enabled": true');
+  await undo.locator("summary").click();
+  await expect(undo.getByLabel(/Changes of flag search-v2/)).toContainText('+       "enabled": true');
+  // Times are the viewer's, with UTC on hover.
+  await expect(kill.locator("time")).toHaveAttribute("title", / UTC$/);
+  await expectAccessible(page, "audit log");
+  await screenshot(page, info, "audit");
+});
