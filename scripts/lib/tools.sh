@@ -7,6 +7,8 @@
 #                 # and PyYAML, the YAML 1.1 reader server/tests/cli reads exports with
 #   ensure_buf    # buf (npm: @bufbuild/buf) in <repo>/tools/node_modules, on PATH; sets BUF
 #   ensure_prometheus  # Debian's prometheus package (apt) when missing; sets PROMETHEUS_BIN
+#   ensure_chromium    # Debian's chromium package (apt) when missing; sets CHROMIUM_BIN (the
+#                      # console's Playwright tests; @playwright/test 1.64.1 matches bookworm's)
 #
 # The functions are idempotent, print nothing on success and explain loudly on failure (they
 # return non-zero; under `set -e` that stops the caller).
@@ -171,4 +173,15 @@ ensure_prometheus() {
   fi
   PROMETHEUS_BIN="$(command -v prometheus)"
   export PROMETHEUS_BIN
+}
+
+ensure_chromium() {
+  if ! command -v chromium >/dev/null 2>&1; then
+    command -v apt-get >/dev/null 2>&1 || { _flagwire_die "chromium is missing and there is no apt-get"; return 1; }
+    _flagwire_quiet apt-get update -qq || { _flagwire_die "apt-get update failed"; return 1; }
+    DEBIAN_FRONTEND=noninteractive _flagwire_quiet apt-get install -y -qq --no-install-recommends chromium ||
+      { _flagwire_die "apt-get install chromium failed"; return 1; }
+  fi
+  CHROMIUM_BIN="$(command -v chromium)"
+  export CHROMIUM_BIN
 }
