@@ -121,7 +121,8 @@ test("history shows a diff between versions and reverts", async ({ page }, info)
   const history = page.getByRole("region", { name: "History" });
   await history.getByLabel("Compare").selectOption("v1");
   const diff = history.getByLabel(/Changes from v1 to v/);
-  await expect(diff).toContainText('+     "enabled": true');
+  await expect(diff).toContainText('-       "enabled": false');
+  await expect(diff).toContainText('+       "enabled": true');
   await history.getByRole("button", { name: "Revert to v1" }).click();
   await page.getByRole("dialog").getByLabel(/Reason/).fill("back to the start");
   await page.getByRole("dialog").getByRole("button", { name: "Confirm" }).click();

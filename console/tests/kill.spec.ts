@@ -85,7 +85,9 @@ test("the audit log shows the kill and the undo with diffs", async ({ page }, in
   await expect(undo).toHaveCount(1);
   await kill.locator("summary").click();
   await expect(kill.getByLabel(/Changes of flag search-v2/)).toContainText('-       "enabled": true');
+  await expect(kill.getByLabel(/Changes of flag search-v2/)).toContainText('+       "enabled": false');
   await undo.locator("summary").click();
+  await expect(undo.getByLabel(/Changes of flag search-v2/)).toContainText('-       "enabled": false');
   await expect(undo.getByLabel(/Changes of flag search-v2/)).toContainText('+       "enabled": true');
   // Times are the viewer's, with UTC on hover.
   await expect(kill.locator("time")).toHaveAttribute("title", / UTC$/);

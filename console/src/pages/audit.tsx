@@ -10,7 +10,7 @@ import { Diff, diffable } from "./history.js";
 function subjectJson(s: AuditSubject | undefined): string {
   if (!s || s.kind.case === undefined) return "";
   // The oneof's one member, so the diff shows the object itself.
-  const json = toJson(AuditSubjectSchema, s) as Record<string, unknown>;
+  const json = toJson(AuditSubjectSchema, s, { alwaysEmitImplicit: true }) as Record<string, unknown>;
   return diffable(Object.values(json)[0] ?? {});
 }
 

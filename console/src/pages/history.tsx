@@ -109,8 +109,8 @@ export function History({ flag, changed }: { flag: Flag; changed: () => void }) 
           </div>
           <Diff
             label={`Changes from v${a.version} to v${b.version}`}
-            before={diffable(toJson(FlagSchema, a))}
-            after={diffable(toJson(FlagSchema, b))}
+            before={diffable(toJson(FlagSchema, a, { alwaysEmitImplicit: true }))}
+            after={diffable(toJson(FlagSchema, b, { alwaysEmitImplicit: true }))}
           />
         </>
       )}

@@ -21,13 +21,16 @@ export async function expectAccessible(page: Page, what: string): Promise<void> 
   expect(summary, `axe on ${what}`).toEqual([]);
 }
 
+/** The screenshots docs/how-to/console.md shows. */
+const IN_DOCS = new Set(["flags", "flag", "history", "kill", "audit", "release-rolled-back", "phone-kill"]);
+
 /**
- * Saves a full-page screenshot as a test artifact; with FLAGWIRE_CONSOLE_SCREENSHOTS=docs it
- * also replaces docs/console/<name>.png (the guide's pictures, from a real run).
+ * Saves a full-page screenshot as a test artifact; with FLAGWIRE_CONSOLE_SCREENSHOTS=docs, the
+ * ones the guide shows also replace docs/console/<name>.png (its pictures, from a real run).
  */
 export async function screenshot(page: Page, info: TestInfo, name: string): Promise<void> {
   await page.screenshot({ path: info.outputPath(`${name}.png`), fullPage: true });
-  if (process.env.FLAGWIRE_CONSOLE_SCREENSHOTS === "docs") {
+  if (process.env.FLAGWIRE_CONSOLE_SCREENSHOTS === "docs" && IN_DOCS.has(name)) {
     const dir = join(REPO, "docs/console");
     mkdirSync(dir, { recursive: true });
     await page.screenshot({ path: join(dir, `${name}.png`), fullPage: true });
