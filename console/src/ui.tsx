@@ -65,7 +65,6 @@ export function usePoll<T>(load: () => Promise<T>, intervalMs: number, deps: unk
       stopped = true;
       if (timer !== undefined) window.clearTimeout(timer);
     };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [...deps, tick, intervalMs]);
   const reload = useCallback(() => setTick((t) => t + 1), []);
   return { data, error, reload };

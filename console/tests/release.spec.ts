@@ -117,4 +117,13 @@ test("charts show both cohorts; an injected regression rolls back on the open pa
   await expect(page.getByTestId("release-ack")).toContainText("acknowledged by");
   await expectAccessible(page, "release (rolled back)");
   await screenshot(page, info, "release-rolled-back");
+
+  // The flag's page shows the usage the traffic reported, per variant and cohort.
+  const flagPage = await page.context().newPage();
+  await signIn(flagPage, server.consoleUrl, ADMIN_TOKEN);
+  await flagPage.goto(`${server.consoleUrl}/#/flags/ranker`);
+  const usage = flagPage.getByRole("region", { name: "Usage in production" });
+  await expect(usage.getByRole("row").filter({ hasText: "canary" }).first()).toContainText("on");
+  await expect(usage.getByRole("row").filter({ hasText: "control" }).first()).toContainText("off");
+  await screenshot(flagPage, info, "flag-usage");
 });

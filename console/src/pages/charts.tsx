@@ -72,7 +72,6 @@ export function Chart({ title, windows, lines, unit }: { title: string; windows:
       plot.current = null;
     };
     // Rebuilt only when the set of lines changes; new windows go through setData below.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [shape, unit]);
   useEffect(() => {
     plot.current?.setData([xs, ...lines.map((l) => l.values)] as uPlot.AlignedData);

@@ -132,7 +132,7 @@ export function ReleasePage({ id }: { id: string }) {
       <ErrorText error={r.error} />
       {canWrite && <Controls release={release} changed={r.reload} />}
       <h2>Flags</h2>
-      <ul>
+      <ul data-testid="release-flags">
         {release.flags.map((f) => (
           <li key={f.flagKey}>
             <a href={flagHref(f.flagKey)}>{f.flagKey}</a> (baseline {f.baselineVariant}){release.rolledBackFlags.includes(f.flagKey) && " · rolled back"}
