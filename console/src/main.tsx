@@ -120,7 +120,15 @@ function App() {
   const current = `#/${route.page === "flag" ? "flags" : route.page === "release" ? "releases" : route.page}`;
   return (
     <SessionContext.Provider value={session}>
-      <a class="skip" href="#main">
+      <a
+        class="skip"
+        href="#main"
+        onClick={(e) => {
+          // The hash is the router's: move focus without navigating.
+          e.preventDefault();
+          document.getElementById("main")?.focus();
+        }}
+      >
         Skip to content
       </a>
       <header>

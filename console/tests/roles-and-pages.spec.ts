@@ -95,6 +95,33 @@ test("an admin visits every page; a new token's secret is shown once", async ({ 
   await expect(page.getByText(value)).toHaveCount(0);
 });
 
+test("keyboard only: skip link, then a toggle with its confirmation", async ({ page }) => {
+  await signIn(page, server.consoleUrl, ADMIN_TOKEN);
+  await page.keyboard.press("Tab");
+  await expect(page.getByRole("link", { name: "Skip to content" })).toBeFocused();
+  await page.keyboard.press("Enter");
+  await expect(page.locator("main")).toBeFocused();
+  await page.keyboard.press("Tab");
+  await expect(page.getByLabel("Filter")).toBeFocused();
+  await page.getByRole("link", { name: "dark-mode" }).focus();
+  await page.keyboard.press("Enter");
+  const toggle = page.getByRole("button", { name: "Turn off in staging" });
+  await page.getByRole("group", { name: "Environment" }).getByRole("button", { name: "staging" }).focus();
+  await page.keyboard.press("Enter");
+  await toggle.focus();
+  await page.keyboard.press("Enter");
+  // The confirmation takes the focus to its reason; Tab reaches its confirm button.
+  await expect(page.getByRole("dialog").getByLabel(/Reason/)).toBeFocused();
+  await page.keyboard.type("keyboard test");
+  await page.keyboard.press("Tab");
+  await expect(page.getByRole("dialog").getByRole("button", { name: "Turn off in staging" })).toBeFocused();
+  await page.keyboard.press("Enter");
+  await expect(page.getByTestId("env-state")).toContainText("off in staging");
+  const flag = (await server.api().admin.getFlag({ key: "dark-mode" })).flag!;
+  expect(flag.environments.staging?.enabled).toBe(false);
+  expect(flag.environments.production?.enabled).toBe(true);
+});
+
 test("phone width: the matrix and the kill switch fit and work", async ({ page }, info) => {
   await page.setViewportSize({ width: 390, height: 844 });
   await signIn(page, server.consoleUrl, ADMIN_TOKEN);
