@@ -115,6 +115,26 @@ test("a bad rule shows the server's error at its field and changes nothing", asy
   expect(saved.environments.production?.rules[0]?.clauses[0]?.attribute).toBe("age");
 });
 
+test("rule edits survive a change made elsewhere, whose version makes their save refused", async ({ page }) => {
+  await signIn(page, server.consoleUrl, ADMIN_TOKEN);
+  await page.getByRole("link", { name: "new-checkout" }).click();
+  await page.getByRole("group", { name: "Environment" }).getByRole("button", { name: "production" }).click();
+  await page.getByLabel("Description").fill("adults");
+  const before = (await server.api().admin.getFlag({ key: "new-checkout" })).flag!;
+  await server.api().admin.setFlagEnabled({ key: "new-checkout", environment: "staging", enabled: false, expectedVersion: before.version, reason: "elsewhere" });
+  const notice = page.getByRole("status").filter({ hasText: "The flag changed since these rules were loaded" });
+  await expect(notice).toBeVisible();
+  await expect(page.getByLabel("Description")).toHaveValue("adults");
+  await page.getByRole("button", { name: "Save rules in production" }).click();
+  await expect(page.getByRole("form", { name: "Rules in production" }).getByRole("alert")).toContainText("FailedPrecondition");
+  const after = (await server.api().admin.getFlag({ key: "new-checkout" })).flag!;
+  expect(after.version).toBe(before.version + 1n);
+  expect(after.environments.production?.rules[0]?.description).toBe("");
+  await notice.getByRole("button", { name: /Discard edits/ }).click();
+  await expect(notice).toHaveCount(0);
+  await expect(page.getByLabel("Description")).toHaveValue("");
+});
+
 test("history shows a diff between versions and reverts", async ({ page }, info) => {
   await signIn(page, server.consoleUrl, ADMIN_TOKEN);
   await page.getByRole("link", { name: "new-checkout" }).click();

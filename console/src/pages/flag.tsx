@@ -50,7 +50,7 @@ function Usage({ flag, env }: { flag: Flag; env: string }) {
   );
 }
 
-function Environment({ flag, env, changed }: { flag: Flag; env: string; changed: (f?: Flag) => void }) {
+function Environment({ flag, env, editor, changed }: { flag: Flag; env: string; editor: number; changed: (f?: Flag) => void }) {
   const { api, canWrite } = useSession();
   const config = flag.environments[env];
   if (!config) return <p class="muted">Not configured in {env}.</p>;
@@ -100,7 +100,7 @@ function Environment({ flag, env, changed }: { flag: Flag; env: string; changed:
       )}
       <h3>Rules and default rule</h3>
       {canWrite ? (
-        <RuleEditor key={`${env}@${flag.version}`} flag={flag} env={env} saved={(f) => changed(f)} />
+        <RuleEditor key={`${env}#${editor}`} flag={flag} env={env} saved={(f) => changed(f)} reset={() => changed()} />
       ) : (
         <>
           <ol>
@@ -123,6 +123,9 @@ export function FlagPage({ flagKey }: { flagKey: string }) {
   const { api } = useSession();
   const loaded = usePoll(async () => (await api.admin.getFlag({ key: flagKey })).flag, 1000, [api, flagKey]);
   const [flag, setFlag] = useState<Flag | undefined>(undefined);
+  // The rule editor starts again from the stored flag after this page's own writes; a change
+  // made elsewhere leaves the edits alone (the editor says so, and its save would be refused).
+  const [editor, setEditor] = useState(0);
   useEffect(() => {
     // A newer version from the poll replaces what is shown; the editor resets on a new version.
     if (loaded.data && (!flag || loaded.data.version !== flag.version || loaded.data.key !== flag.key)) setFlag(loaded.data);
@@ -170,8 +173,10 @@ export function FlagPage({ flagKey }: { flagKey: string }) {
       <Environment
         flag={flag}
         env={current}
+        editor={editor}
         changed={(f) => {
           if (f) setFlag(f);
+          setEditor((n) => n + 1);
           loaded.reload();
         }}
       />

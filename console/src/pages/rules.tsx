@@ -97,22 +97,25 @@ function FieldMessage({ id, message }: { id: string; message: string | undefined
 }
 
 /** The editor; `saved` is called with the stored flag. */
-export function RuleEditor({ flag, env, saved }: { flag: Flag; env: string; saved: (f: Flag) => void }) {
+export function RuleEditor({ flag, env, saved, reset }: { flag: Flag; env: string; saved: (f: Flag) => void; reset: () => void }) {
   const { api } = useSession();
-  const initial = drafts(flag, env);
+  // The version the edits start from: saving sends it, so a change made meanwhile is refused
+  // (FAILED_PRECONDITION) instead of overwritten.
+  const [base] = useState(flag);
+  const initial = drafts(base, env);
   const [rules, setRules] = useState<RuleDraft[]>(initial.rules);
   const [defaultRule, setDefaultRule] = useState(initial.defaultRule);
   const [reason, setReason] = useState("");
   const [error, setError] = useState<FieldError | undefined>(undefined);
   const [other, setOther] = useState<string | undefined>(undefined);
-  const base = `environments.${env}`;
+  const prefix = `environments.${env}`;
   const update = (i: number, f: (r: RuleDraft) => RuleDraft) => setRules(rules.map((r, j) => (j === i ? f(r) : r)));
   const save = async (e: Event) => {
     e.preventDefault();
-    const next = clone(FlagSchema, flag);
+    const next = clone(FlagSchema, base);
     const config = next.environments[env];
     if (!config) return;
-    const stored = flag.environments[env];
+    const stored = base.environments[env];
     config.rules = rules.map((r, i) =>
       create(RuleSchema, {
         id: r.id,
@@ -125,13 +128,13 @@ export function RuleEditor({ flag, env, saved }: { flag: Flag; env: string; save
     );
     config.defaultRule = serveOf(defaultRule, stored?.defaultRule);
     try {
-      const r = await api.admin.updateFlag({ flag: next, expectedVersion: flag.version, reason: reason || "rules edited in the console" });
+      const r = await api.admin.updateFlag({ flag: next, expectedVersion: base.version, reason: reason || "rules edited in the console" });
       setError(undefined);
       setOther(undefined);
       if (r.flag) saved(r.flag);
     } catch (err) {
       const f = fieldError(err);
-      const known = f && f.field.startsWith(`${base}.`) ? { field: f.field.slice(base.length + 1), reason: f.reason } : undefined;
+      const known = f && f.field.startsWith(`${prefix}.`) ? { field: f.field.slice(prefix.length + 1), reason: f.reason } : undefined;
       setError(known);
       setOther(known ? undefined : f ? `${f.field}: ${f.reason}` : describe(err));
     }
@@ -144,6 +147,15 @@ export function RuleEditor({ flag, env, saved }: { flag: Flag; env: string; save
       : undefined;
   return (
     <form class="rules" onSubmit={(e) => void save(e)} aria-label={`Rules in ${env}`}>
+      {flag.version !== base.version && (
+        <p class="panel" role="status">
+          The flag changed since these rules were loaded (version {base.version.toString()}, now {flag.version.toString()}): saving would be
+          refused.{" "}
+          <button type="button" onClick={reset}>
+            Discard edits and load version {flag.version.toString()}
+          </button>
+        </p>
+      )}
       {rules.map((rule, i) => {
         const p = `rules[${i}]`;
         const ruleLevel = at(error, `${p}.clauses`, true) ?? at(error, `${p}.id`) ?? at(error, `${p}.description`);
