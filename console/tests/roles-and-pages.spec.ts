@@ -95,6 +95,27 @@ test("an admin visits every page; a new token's secret is shown once", async ({ 
   await expect(page.getByText(value)).toHaveCount(0);
 });
 
+test("an admin creates and deletes a segment", async ({ page }) => {
+  await signIn(page, server.consoleUrl, ADMIN_TOKEN);
+  await page.getByRole("link", { name: "Segments" }).click();
+  await page.getByLabel("Environment").selectOption("staging");
+  await page.getByLabel("New segment key").fill("beta-testers");
+  await page.getByLabel("Included keys (comma-separated)").fill("user-1, user-2");
+  await page.getByRole("button", { name: "Create segment in staging" }).click();
+  await expect(page.getByRole("cell", { name: "user-1, user-2" })).toBeVisible();
+  const created = (await server.api().admin.getSegment({ environment: "staging", key: "beta-testers" })).segment!;
+  expect(created.included).toEqual(["user-1", "user-2"]);
+  // A bad key is the server's to refuse; the form shows why and nothing is created.
+  await page.getByLabel("New segment key").fill("Bad Key");
+  await page.getByRole("button", { name: "Create segment in staging" }).click();
+  await expect(page.getByRole("alert")).toContainText("InvalidArgument");
+  expect((await server.api().admin.listSegments({ environment: "staging" })).segments.map((s) => s.key)).toEqual(["beta-testers"]);
+  await page.getByRole("button", { name: "Delete beta-testers" }).click();
+  await page.getByRole("dialog").getByLabel(/Reason/).fill("beta over");
+  await page.getByRole("dialog").getByRole("button", { name: "Confirm" }).click();
+  await expect(page.getByText("No segments in staging.")).toBeVisible();
+});
+
 test("keyboard only: skip link, then a toggle with its confirmation", async ({ page }) => {
   await signIn(page, server.consoleUrl, ADMIN_TOKEN);
   await page.keyboard.press("Tab");

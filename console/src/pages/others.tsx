@@ -7,13 +7,21 @@ import { ConfirmAction, ErrorText, Page, Time, usePoll, useSession } from "../ui
 
 const Roles = Role as unknown as Record<number, string>;
 
-/** Segments of one environment. */
+/** `a, b ,c` -> ["a", "b", "c"]. */
+const list = (text: string) => text.split(",").map((x) => x.trim()).filter(Boolean);
+
+/** Segments of one environment; admins create and delete them (rules: the CLI or grpcurl). */
 export function SegmentsPage() {
-  const { api } = useSession();
+  const { api, canWrite } = useSession();
   const envs = usePoll(async () => (await api.admin.listEnvironments({})).environments, 0, [api]);
   const [env, setEnv] = useState("");
   const current = env || envs.data?.[0]?.key || "";
   const segments = usePoll(async () => (current ? (await api.admin.listSegments({ environment: current })).segments : []), 2000, [api, current]);
+  const [key, setKey] = useState("");
+  const [description, setDescription] = useState("");
+  const [included, setIncluded] = useState("");
+  const [excluded, setExcluded] = useState("");
+  const [error, setError] = useState<string | undefined>(undefined);
   return (
     <Page title="Segments">
       <div class="toolbar">
@@ -27,33 +35,79 @@ export function SegmentsPage() {
         </select>
       </div>
       <ErrorText error={segments.error} />
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Segment</th>
-            <th scope="col">Description</th>
-            <th scope="col">Included</th>
-            <th scope="col">Excluded</th>
-            <th scope="col">Rules</th>
-            <th scope="col">Updated</th>
-          </tr>
-        </thead>
-        <tbody>
-          {segments.data?.map((s) => (
-            <tr key={s.key}>
-              <td>{s.key}</td>
-              <td>{s.description}</td>
-              <td>{s.included.join(", ")}</td>
-              <td>{s.excluded.join(", ")}</td>
-              <td>{s.rules.length}</td>
-              <td>
-                <Time t={s.updateTime} />
-              </td>
+      <div class="scroll">
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Segment</th>
+              <th scope="col">Description</th>
+              <th scope="col">Included</th>
+              <th scope="col">Excluded</th>
+              <th scope="col">Rules</th>
+              <th scope="col">Updated</th>
+              {canWrite && <th scope="col">Delete</th>}
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {segments.data?.map((s) => (
+              <tr key={s.key}>
+                <td>{s.key}</td>
+                <td>{s.description}</td>
+                <td>{s.included.join(", ")}</td>
+                <td>{s.excluded.join(", ")}</td>
+                <td>{s.rules.length}</td>
+                <td>
+                  <Time t={s.updateTime} />
+                </td>
+                {canWrite && (
+                  <td>
+                    <ConfirmAction
+                      label={`Delete ${s.key}`}
+                      danger
+                      title={`Delete segment ${s.key} from ${current}? The server refuses while a flag's rule uses it.`}
+                      act={(reason) => api.admin.deleteSegment({ environment: current, key: s.key, reason })}
+                      done={segments.reload}
+                    />
+                  </td>
+                )}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
       {segments.data?.length === 0 && <p class="muted">No segments in {current}.</p>}
+      {canWrite && current && (
+        <form
+          class="panel grid-form"
+          aria-label={`New segment in ${current}`}
+          onSubmit={(e) => {
+            e.preventDefault();
+            const segment = { key: key.trim(), environment: current, description, included: list(included), excluded: list(excluded) };
+            api.admin.createSegment({ segment, reason: "created in the console" }).then(
+              () => {
+                setKey("");
+                setDescription("");
+                setIncluded("");
+                setExcluded("");
+                setError(undefined);
+                segments.reload();
+              },
+              (err: unknown) => setError(describe(err)),
+            );
+          }}
+        >
+          <label for="seg-key">New segment key</label>
+          <input id="seg-key" value={key} onInput={(e) => setKey(e.currentTarget.value)} />
+          <label for="seg-description">Description</label>
+          <input id="seg-description" value={description} onInput={(e) => setDescription(e.currentTarget.value)} />
+          <label for="seg-included">Included keys (comma-separated)</label>
+          <input id="seg-included" value={included} onInput={(e) => setIncluded(e.currentTarget.value)} />
+          <label for="seg-excluded">Excluded keys (comma-separated)</label>
+          <input id="seg-excluded" value={excluded} onInput={(e) => setExcluded(e.currentTarget.value)} />
+          <ErrorText error={error} />
+          <button type="submit">Create segment in {current}</button>
+        </form>
+      )}
     </Page>
   );
 }
