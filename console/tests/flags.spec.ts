@@ -143,6 +143,7 @@ test("history shows a diff between versions and reverts", async ({ page }, info)
   const diff = history.getByLabel(/Changes from v1 to v/);
   await expect(diff).toContainText('-       "enabled": false');
   await expect(diff).toContainText('+       "enabled": true');
+  await screenshot(page, info, "history");
   await history.getByRole("button", { name: "Revert to v1" }).click();
   await page.getByRole("dialog").getByLabel(/Reason/).fill("back to the start");
   await page.getByRole("dialog").getByRole("button", { name: "Confirm" }).click();
@@ -152,6 +153,8 @@ test("history shows a diff between versions and reverts", async ({ page }, info)
   });
   expect(reverted.environments.production?.rules).toEqual([]);
   await expect(page.getByTestId("env-state")).toContainText("off in production");
+  // The revert is this page's own write: the rule editor starts again from it.
+  await expect(page.getByText("The flag changed since these rules were loaded")).toHaveCount(0);
+  await expect(page.getByRole("group", { name: "Rule 1" })).toHaveCount(0);
   await expectAccessible(page, "history");
-  await screenshot(page, info, "history");
 });

@@ -50,7 +50,7 @@ function Usage({ flag, env }: { flag: Flag; env: string }) {
   );
 }
 
-function Environment({ flag, env, editor, changed }: { flag: Flag; env: string; editor: number; changed: (f?: Flag) => void }) {
+function Environment({ flag, env, editor, changed }: { flag: Flag; env: string; editor: number; changed: (f: Flag | undefined) => void }) {
   const { api, canWrite } = useSession();
   const config = flag.environments[env];
   if (!config) return <p class="muted">Not configured in {env}.</p>;
@@ -68,10 +68,9 @@ function Environment({ flag, env, editor, changed }: { flag: Flag; env: string; 
           title={`${verb} ${flag.key} in ${env}? Every SDK connected to ${env} applies it at once.`}
           confirmLabel={`${verb} in ${env}`}
           danger={config.enabled}
-          act={(reason) =>
-            api.admin.setFlagEnabled({ key: flag.key, environment: env, enabled: !config.enabled, expectedVersion: flag.version, reason })
+          act={async (reason) =>
+            changed((await api.admin.setFlagEnabled({ key: flag.key, environment: env, enabled: !config.enabled, expectedVersion: flag.version, reason })).flag)
           }
-          done={() => changed()}
         />
       )}
       <h3>Targets</h3>
@@ -100,7 +99,7 @@ function Environment({ flag, env, editor, changed }: { flag: Flag; env: string; 
       )}
       <h3>Rules and default rule</h3>
       {canWrite ? (
-        <RuleEditor key={`${env}#${editor}`} flag={flag} env={env} saved={(f) => changed(f)} reset={() => changed()} />
+        <RuleEditor key={`${env}#${editor}`} flag={flag} env={env} saved={changed} reset={() => changed(undefined)} />
       ) : (
         <>
           <ol>
@@ -127,9 +126,16 @@ export function FlagPage({ flagKey }: { flagKey: string }) {
   // made elsewhere leaves the edits alone (the editor says so, and its save would be refused).
   const [editor, setEditor] = useState(0);
   useEffect(() => {
-    // A newer version from the poll replaces what is shown; the editor resets on a new version.
+    // A newer version from the poll replaces what is shown (the editor keeps its edits unless
+    // the version is this page's own write).
     if (loaded.data && (!flag || loaded.data.version !== flag.version || loaded.data.key !== flag.key)) setFlag(loaded.data);
   }, [loaded.data]);
+  /** After this page's own write (toggle, rules, revert): show the flag it answered with and start the editor from it. */
+  const changed = (f: Flag | undefined) => {
+    if (f) setFlag(f);
+    setEditor((n) => n + 1);
+    loaded.reload();
+  };
   const envs = Object.keys(flag?.environments ?? {}).sort();
   const [env, setEnv] = useState("");
   const current = env && envs.includes(env) ? env : envs.includes("production") ? "production" : (envs[0] ?? "");
@@ -174,14 +180,10 @@ export function FlagPage({ flagKey }: { flagKey: string }) {
         flag={flag}
         env={current}
         editor={editor}
-        changed={(f) => {
-          if (f) setFlag(f);
-          setEditor((n) => n + 1);
-          loaded.reload();
-        }}
+        changed={changed}
       />
       <Usage flag={flag} env={current} />
-      <History flag={flag} changed={loaded.reload} />
+      <History flag={flag} changed={changed} />
     </Page>
   );
 }

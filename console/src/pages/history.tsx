@@ -41,7 +41,7 @@ export function Diff({ before, after, label }: { before: string; after: string; 
 }
 
 /** The history panel of a flag. */
-export function History({ flag, changed }: { flag: Flag; changed: () => void }) {
+export function History({ flag, changed }: { flag: Flag; changed: (f: Flag | undefined) => void }) {
   const { api, canWrite } = useSession();
   const versions = usePoll(async () => (await api.admin.listFlagVersions({ key: flag.key })).versions, 0, [api, flag.key, flag.version]);
   const list = [...(versions.data ?? [])].sort((a, b) => Number(b.version - a.version));
@@ -76,8 +76,7 @@ export function History({ flag, changed }: { flag: Flag; changed: () => void }) 
                       <ConfirmAction
                         label={`Revert to v${v.version}`}
                         title={`Revert ${flag.key} to version ${v.version} (every environment)?`}
-                        act={(reason) => api.admin.revertFlag({ key: flag.key, version: v.version, expectedVersion: flag.version, reason })}
-                        done={changed}
+                        act={async (reason) => changed((await api.admin.revertFlag({ key: flag.key, version: v.version, expectedVersion: flag.version, reason })).flag)}
                       />
                     )}
                   </td>
