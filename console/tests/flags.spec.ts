@@ -2,7 +2,7 @@
 // client observes it, the matrix following a change made behind its back, a bad rule shown at
 // its field with nothing saved, and history with a diff and a revert.
 import { join } from "node:path";
-import { expect, test } from "@playwright/test";
+import { expect, test } from "./support/fixtures.js";
 import { expectAccessible, screenshot, signIn } from "./support/browser.js";
 import { ADMIN_TOKEN, Child, PYTHON, REPO, Role, Server, eventually } from "./support/server.js";
 

@@ -3,7 +3,7 @@
 // shows both, with diffs.
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
-import { expect, test } from "@playwright/test";
+import { expect, test } from "./support/fixtures.js";
 import { FlagConfigSchema, FlagSchema, ValueType } from "../src/gen/flagwire/v1/flag_pb.js";
 import { expectAccessible, screenshot, signIn } from "./support/browser.js";
 import { ADMIN_TOKEN, Child, PYTHON, REPO, Role, Server, eventually } from "./support/server.js";

@@ -1,7 +1,8 @@
 // A release's controls from its page, each with a required reason, checked through the API:
 // approve the first stage, pause, resume, roll back one flag, promote, roll back the rest.
 import { create } from "@bufbuild/protobuf";
-import { expect, test, type Page } from "@playwright/test";
+import type { Page } from "@playwright/test";
+import { expect, test } from "./support/fixtures.js";
 import { FlagConfigSchema, FlagSchema, ValueType } from "../src/gen/flagwire/v1/flag_pb.js";
 import { ReleaseSchema, ReleaseState, type Release } from "../src/gen/flagwire/v1/release_pb.js";
 import { expectAccessible, signIn } from "./support/browser.js";

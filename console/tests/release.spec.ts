@@ -4,7 +4,8 @@
 // without a reload.
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
-import { expect, test, type Locator } from "@playwright/test";
+import type { Locator } from "@playwright/test";
+import { expect, test } from "./support/fixtures.js";
 import { FlagConfigSchema, FlagSchema, ValueType } from "../src/gen/flagwire/v1/flag_pb.js";
 import { MetricDirection, MetricKind } from "../src/gen/flagwire/v1/metrics_pb.js";
 import { Comparison, ReleaseSchema, ReleaseState } from "../src/gen/flagwire/v1/release_pb.js";

@@ -3,7 +3,8 @@
 // secret once; the console works at phone width; the HTTP port serves it with a strict CSP.
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { expect, test, type Page } from "@playwright/test";
+import type { Page } from "@playwright/test";
+import { expect, test } from "./support/fixtures.js";
 import { FlagConfigSchema, FlagSchema, ValueType } from "../src/gen/flagwire/v1/flag_pb.js";
 import { expectAccessible, screenshot, signIn } from "./support/browser.js";
 import { ADMIN_TOKEN, Role, Server } from "./support/server.js";
