@@ -74,6 +74,37 @@ test("kill a flag in production: acknowledgements count up, then undo", async ({
   );
 });
 
+test("SDK instances lists the connected Python clients; a rollback plan executes from its page", async ({ page }) => {
+  await signIn(page, server.consoleUrl, ADMIN_TOKEN);
+  await page.getByRole("link", { name: "SDK instances" }).click();
+  const rows = page.getByRole("row").filter({ hasText: "production" });
+  await expect(rows).toHaveCount(2);
+  for (const row of await rows.all()) {
+    await expect(row).toContainText("flagwire-python");
+    await expect(row.getByRole("cell").nth(5)).toHaveText("yes");
+  }
+
+  await server.api().rollouts.createRollbackPlan({
+    plan: {
+      name: "search-off",
+      description: "Search v2 off in production",
+      scope: { kind: { case: "flagKey", value: "search-v2" }, environment: "production" },
+      steps: [{ action: { case: "setEnabled", value: { flagKey: "search-v2", environment: "production", enabled: false } } }],
+    },
+  });
+  await page.getByRole("link", { name: "Plans" }).click();
+  await expect(page.getByRole("region", { name: "Plan search-off" })).toContainText("turn off search-v2 in production");
+  await page.getByRole("button", { name: "Execute search-off" }).click();
+  await page.getByRole("dialog").getByLabel(/Reason/).fill("game day");
+  await page.getByRole("dialog").getByRole("button", { name: "Confirm" }).click();
+  await expect(page.getByTestId("execution-state")).toHaveText("succeeded");
+  await expect(page.getByTestId("ack-production")).toHaveText("2 of 2");
+  for (const o of observers) await o.waitForLine((l) => l === "off DISABLED" && o.lines.lastIndexOf(l) > o.lines.lastIndexOf("on STATIC"));
+  await expectAccessible(page, "plans with an execution");
+  const flag = (await server.api().admin.getFlag({ key: "search-v2" })).flag!;
+  await server.api().admin.setFlagEnabled({ key: "search-v2", environment: "production", enabled: true, expectedVersion: flag.version, reason: "game day over" });
+});
+
 test("the audit log shows the kill and the undo with diffs", async ({ page }, info) => {
   await signIn(page, server.consoleUrl, ADMIN_TOKEN);
   await page.getByRole("link", { name: "Audit log" }).click();
