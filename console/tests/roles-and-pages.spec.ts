@@ -5,7 +5,9 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Page } from "@playwright/test";
 import { expect, test } from "./support/fixtures.js";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { FlagConfigSchema, FlagSchema, ValueType } from "../src/gen/flagwire/v1/flag_pb.js";
+import { RampState } from "../src/gen/flagwire/v1/rollout_pb.js";
 import { expectAccessible, screenshot, signIn } from "./support/browser.js";
 import { ADMIN_TOKEN, Role, Server } from "./support/server.js";
 
@@ -115,6 +117,41 @@ test("an admin creates and deletes a segment", async ({ page }) => {
   await page.getByRole("dialog").getByLabel(/Reason/).fill("beta over");
   await page.getByRole("dialog").getByRole("button", { name: "Confirm" }).click();
   await expect(page.getByText("No segments in staging.")).toBeVisible();
+});
+
+test("schedules and ramps: a pending change cancelled, a ramp paused, from the page", async ({ page }) => {
+  const api = server.api();
+  const at = timestampFromDate(new Date(Date.now() + 3_600_000));
+  const change = (
+    await api.rollouts.scheduleChange({
+      change: { at, reason: "launch at noon", step: { action: { case: "setEnabled", value: { flagKey: "dark-mode", environment: "staging", enabled: false } } } },
+    })
+  ).change!;
+  const ramp = (
+    await api.rollouts.createRamp({
+      reason: "slow start",
+      ramp: { flagKey: "dark-mode", environment: "production", variant: "on", otherVariant: "off", fromBasisPoints: 0, toBasisPoints: 10000, duration: { seconds: 3600n }, steps: 10 },
+    })
+  ).ramp!;
+  await signIn(page, server.consoleUrl, ADMIN_TOKEN);
+  await page.getByRole("link", { name: "Schedules & ramps" }).click();
+  const row = page.getByRole("row").filter({ hasText: "launch at noon" });
+  await expect(row).toContainText("pending");
+  await expect(row.locator("time")).toHaveAttribute("title", / UTC$/);
+  await page.getByRole("button", { name: `Cancel ${change.id}` }).click();
+  await page.getByRole("dialog").getByLabel(/Reason/).fill("launch moved");
+  await page.getByRole("dialog").getByRole("button", { name: "Confirm" }).click();
+  await expect(row).toContainText("cancelled");
+  await page.getByRole("button", { name: "Pause ramp dark-mode" }).click();
+  await page.getByRole("dialog").getByLabel(/Reason/).fill("hold at the first step");
+  await page.getByRole("dialog").getByRole("button", { name: "Confirm" }).click();
+  await expect(page.getByRole("row").filter({ hasText: "on (else off)" })).toContainText("paused");
+  expect((await api.rollouts.getRamp({ id: ramp.id })).ramp?.state).toBe(RampState.PAUSED);
+  await page.getByRole("button", { name: "Roll back ramp dark-mode" }).click();
+  await page.getByRole("dialog").getByLabel(/Reason/).fill("not now");
+  await page.getByRole("dialog").getByRole("button", { name: "Confirm" }).click();
+  await expect(page.getByRole("row").filter({ hasText: "on (else off)" })).toContainText("rolled back");
+  await expectAccessible(page, "schedules and ramps");
 });
 
 test("keyboard only: skip link, then a toggle with its confirmation", async ({ page }) => {
