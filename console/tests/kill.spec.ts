@@ -125,3 +125,33 @@ test("the audit log shows the kill and the undo with diffs", async ({ page }, in
   await expectAccessible(page, "audit log");
   await screenshot(page, info, "audit");
 });
+
+test("a kill by tag in one environment, and everything in an environment", async ({ page }) => {
+  await signIn(page, server.consoleUrl, ADMIN_TOKEN);
+  await page.getByRole("link", { name: "Kill switch" }).click();
+  await page.getByLabel("Scope").selectOption("tag");
+  await page.getByLabel("Tag").fill("search");
+  await page.getByLabel("Environment").selectOption("staging");
+  await page.getByLabel("Reason (required)").fill("staging index rebuild");
+  await page.getByRole("button", { name: "Kill" }).click();
+  await expect(page.getByTestId("execution")).toContainText("tag search in staging");
+  await expect(page.getByTestId("ack-staging")).toHaveText("0 of 0");
+  let flag = (await server.api().admin.getFlag({ key: "search-v2" })).flag!;
+  expect([flag.environments.staging?.enabled, flag.environments.production?.enabled]).toEqual([false, true]);
+  await page.getByRole("button", { name: "Undo kill" }).click();
+  await page.getByRole("dialog").getByLabel(/Reason/).fill("rebuilt");
+  await page.getByRole("dialog").getByRole("button", { name: "Confirm" }).click();
+  await expect(page.getByTestId("execution-state")).toHaveText("undone");
+
+  await page.getByLabel("Scope").selectOption("environment");
+  await page.getByLabel("Environment").selectOption("production");
+  await expect(page.getByLabel("Reason (required)")).toHaveValue("");
+  await page.getByRole("button", { name: "Kill" }).click();
+  await expect(page.getByRole("alert")).toHaveText("A reason is required.");
+  await page.getByLabel("Reason (required)").fill("production incident");
+  await page.getByRole("button", { name: "Kill" }).click();
+  await expect(page.getByTestId("execution")).toContainText("everything in production");
+  await expect(page.getByTestId("ack-production")).toHaveText("2 of 2");
+  flag = (await server.api().admin.getFlag({ key: "search-v2" })).flag!;
+  expect([flag.environments.staging?.enabled, flag.environments.production?.enabled]).toEqual([true, false]);
+});

@@ -111,6 +111,8 @@ export function KillPage() {
     const id = r.execution?.id ?? "";
     sessionStorage.setItem(LAST_KILL, id);
     setLast(id);
+    // A kill's reason is its own: the next one must be given again.
+    setReason("");
   };
   const needsTarget = kind === "flag" || kind === "tag" || kind === "release";
   return (
