@@ -4,7 +4,7 @@
  * port and data; and an admin helper over the generated AdminService, MetricsService and
  * ReleaseService clients.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -68,6 +68,32 @@ export class TestServer {
     const server = new TestServer(dir, "127.0.0.1:0", heartbeatSecs, tls);
     await server.launch();
     return server;
+  }
+
+  /**
+   * A server on a fresh data directory restored from `backup` (`flagwire restore`): the same
+   * flags, tokens and revisions as the server it was taken from, as a second replica has.
+   * `listen` is its gRPC address (default a free port on 127.0.0.1).
+   */
+  static async restored(backup: string, listen = "127.0.0.1:0", heartbeatSecs = 1): Promise<TestServer> {
+    const dir = mkdtempSync(join(tmpdir(), "flagwire-ts-"));
+    const restore = spawnSync(BIN, ["restore", "--in", backup, "--data-dir", dir], {
+      env: { ...process.env, FLAGWIRE_TOKEN: ADMIN_TOKEN },
+      encoding: "utf8",
+    });
+    if (restore.status !== 0) throw new Error(`flagwire restore failed: ${restore.stderr}`);
+    const server = new TestServer(dir, listen, heartbeatSecs);
+    await server.launch();
+    return server;
+  }
+
+  /** Writes a backup of the running server to `path` (`flagwire backup`). */
+  backup(path: string): void {
+    const r = spawnSync(BIN, ["backup", "--out", path], {
+      env: { ...process.env, FLAGWIRE_TOKEN: ADMIN_TOKEN, FLAGWIRE_ENDPOINT: this.url },
+      encoding: "utf8",
+    });
+    if (r.status !== 0) throw new Error(`flagwire backup failed: ${r.stderr}`);
   }
 
   /** `http://127.0.0.1:port`, or `https://localhost:port` over TLS. */
