@@ -220,7 +220,10 @@ class Admin:
             self.channel = grpc.insecure_channel(server.address)
         else:
             credentials = grpc.ssl_channel_credentials(server.tls.ca_pem)
-            self.channel = grpc.secure_channel(server.address, credentials)
+            # The certificate names localhost (and 127.0.0.1), whatever loopback address the
+            # server listens on.
+            options = [("grpc.ssl_target_name_override", "localhost")]
+            self.channel = grpc.secure_channel(server.address, credentials, options)
         self.admin = admin_pb2_grpc.AdminServiceStub(self.channel)
         self.metrics = metrics_pb2_grpc.MetricsServiceStub(self.channel)
         self.releases = release_pb2_grpc.ReleaseServiceStub(self.channel)

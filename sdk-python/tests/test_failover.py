@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import pytest
+from certs import make
 from support import (
     WAIT,
     Admin,
@@ -184,3 +185,34 @@ async def test_a_name_with_several_addresses_fails_over_between_them(
         assert asked[0] == "replicas.flagwire.test"
     finally:
         stop_replicas(replicas)
+
+
+async def test_a_pinned_address_keeps_the_name_for_tls(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A TLS server on 127.0.0.2 with a certificate for localhost and 127.0.0.1 only, and
+    `localhost` made to resolve to 127.0.0.2 first: the client connects to 127.0.0.2 and
+    verifies the certificate against the name, as it would have without expansion."""
+    require_binary()
+    certs = make(tmp_path)
+    server = Server(tmp_path / "data", tls=certs, host="127.0.0.2")
+    server.start()
+    admin = Admin(server)
+
+    async def resolve(host: str) -> Sequence[str]:
+        return ["127.0.0.2", "127.0.0.1"] if host == "localhost" else []
+
+    monkeypatch.setattr(_endpoints, "system_resolve", resolve)
+    try:
+        admin.env(ENV)
+        admin.create_flag(bool_flag(FLAG, ENV))
+        token = admin.sdk_token("svc", ENV)
+        assert server.url == f"https://localhost:{server.port}"
+        async with AsyncClient(
+            server.url, token, tls_root_certificates=certs.ca_pem, min_backoff=0.05
+        ) as client:
+            await client.wait_ready(WAIT)
+            assert connected(admin, client.instance_id)
+    finally:
+        admin.close()
+        server.stop()

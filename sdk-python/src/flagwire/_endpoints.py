@@ -53,13 +53,6 @@ class Target:
     secure: bool
     authority: str | None = None
 
-    @property
-    def host(self) -> str | None:
-        """The name TLS verifies for a pinned address."""
-        if self.authority is None:
-            return None
-        return self.authority.rsplit(":", 1)[0].strip("[]")
-
 
 async def system_resolve(host: str) -> Sequence[str]:
     """Every address `host` resolves to through the system resolver (getaddrinfo, as grpc's

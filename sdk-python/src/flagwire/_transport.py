@@ -119,11 +119,10 @@ class GrpcTransport:
                 ("grpc.max_reconnect_backoff_ms", max(int(options.max_backoff * 1000), 1)),
             ]
         if target.authority is not None:
-            # An address pinned from a name: present the name, as a connection to it would.
+            # An address pinned from a name: present the name, as a connection to it would
+            # (grpc also verifies the server's certificate against the authority's host).
             channel_options.append(("grpc.default_authority", target.authority))
         if target.secure or options.tls_root_certificates is not None:
-            if target.host is not None:
-                channel_options.append(("grpc.ssl_target_name_override", target.host))
             credentials = grpc.ssl_channel_credentials(options.tls_root_certificates)
             return grpc.aio.secure_channel(target.address, credentials, options=channel_options)
         return grpc.aio.insecure_channel(target.address, options=channel_options)
