@@ -9,7 +9,7 @@
  * PostgreSQL (issue 15), `replicas()` starts both on one database instead and these tests hold
  * unchanged.
  */
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,6 +17,7 @@ import { afterEach, expect, it } from "vitest";
 import { type ClientState, type FlagChange, FlagwireClient } from "@flagwire/sdk";
 import { createClient as fetchClient } from "@flagwire/sdk/fetch";
 import { createClient as nodeClient, createNodeFailoverTransport } from "@flagwire/sdk/node";
+import { makeCerts } from "./support/certs.js";
 import { type Admin, eventually, integration, TestServer, TRANSPORTS, type TransportKind } from "./support/server.js";
 
 const WAIT = 10_000;
@@ -153,6 +154,39 @@ integration("a name with several addresses (node)", () => {
     } finally {
       await client.close();
       await dispose(r);
+    }
+  });
+});
+
+integration("a pinned address over TLS (node)", () => {
+  it("keeps the name for the certificate check", async () => {
+    // A TLS server on 127.0.0.2 with a certificate for localhost and 127.0.0.1 only, and
+    // `localhost` made to resolve to 127.0.0.2 first: the client connects to 127.0.0.2 and
+    // verifies the certificate against the name, as it would have without expansion.
+    const dir = mkdtempSync(join(tmpdir(), "flagwire-ts-certs-"));
+    const certs = await makeCerts(dir);
+    const server = await TestServer.start(1, certs, "127.0.0.2:0");
+    const admin = server.admin();
+    const transport = createNodeFailoverTransport({
+      endpoints: [server.url],
+      nodeOptions: { ca: certs.caPem },
+      resolve: (host) => Promise.resolve(host === "localhost" ? ["127.0.0.2", "127.0.0.1"] : []),
+    });
+    let client: FlagwireClient | undefined;
+    try {
+      expect(server.url).toMatch(/^https:\/\/localhost:\d+$/);
+      await admin.env(ENV);
+      await admin.boolFlag(FLAG, ENV);
+      const token = await admin.sdkToken("svc", ENV);
+      client = new FlagwireClient({ transport, token, ...TIMING, onClose: () => { transport.close(); } });
+      await client.waitReady(WAIT);
+      expect(await connected(admin, client.instanceId)).toBe(true);
+      expect(transport.current).toEqual({ url: server.url, address: "127.0.0.2" });
+    } finally {
+      await client?.close();
+      admin.close();
+      await server.dispose();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

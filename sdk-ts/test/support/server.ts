@@ -62,10 +62,10 @@ export class TestServer {
     readonly tls?: TestCerts,
   ) {}
 
-  /** Starts a server on a fresh data dir and free ports; over TLS when given `tls`. */
-  static async start(heartbeatSecs = 1, tls?: TestCerts): Promise<TestServer> {
+  /** Starts a server on a fresh data dir and free ports (or `listen`); over TLS when given `tls`. */
+  static async start(heartbeatSecs = 1, tls?: TestCerts, listen = "127.0.0.1:0"): Promise<TestServer> {
     const dir = mkdtempSync(join(tmpdir(), "flagwire-ts-"));
-    const server = new TestServer(dir, "127.0.0.1:0", heartbeatSecs, tls);
+    const server = new TestServer(dir, listen, heartbeatSecs, tls);
     await server.launch();
     return server;
   }
@@ -186,8 +186,11 @@ export class TestServer {
 
   /** An admin client (native gRPC). */
   admin(): Admin {
-    const nodeOptions = this.tls === undefined ? undefined : { ca: this.tls.caPem };
-    return new Admin(createNodeTransport({ baseUrl: this.url, ...(nodeOptions && { nodeOptions }) }));
+    if (this.tls === undefined) return new Admin(createNodeTransport({ baseUrl: this.url }));
+    // Straight to the address it listens on, whichever loopback one, verifying the name the
+    // certificate holds.
+    const nodeOptions = { ca: this.tls.caPem, servername: "localhost" };
+    return new Admin(createNodeTransport({ baseUrl: `https://${this.grpc}`, nodeOptions }));
   }
 }
 
