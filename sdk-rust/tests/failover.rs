@@ -15,10 +15,12 @@ use flagwire_proto::v1::*;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tonic::transport::Channel;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 
 #[path = "support/binary.rs"]
 mod binary;
+#[path = "support/certs.rs"]
+mod certs;
 use binary::{Binary, auth, bool_flag};
 
 const ENV: &str = "production";
@@ -35,6 +37,10 @@ impl Admin {
             .connect()
             .await
             .unwrap();
+        Self::over(channel)
+    }
+
+    fn over(channel: Channel) -> Self {
         Self(
             AdminServiceClient::new(channel.clone()),
             MetricsServiceClient::new(channel),
@@ -93,11 +99,9 @@ struct Replicas {
     _backup: tempfile::TempDir,
 }
 
-/// A with environment `production`, flag `new-checkout` (serving `on`: true) and an sdk token;
-/// B restored from A's backup, listening on `b_listen(A's port)`.
-async fn replicas(b_listen: impl FnOnce(u16) -> String) -> Replicas {
-    let a = binary::start();
-    let mut admin_a = Admin::connect(&a).await;
+/// Environment `production`, flag `new-checkout` (serving `on`: true) and an sdk token, whose
+/// secret it returns.
+async fn populate(admin: &mut Admin) -> String {
     let environment = Some(Environment {
         key: ENV.into(),
         ..Default::default()
@@ -106,19 +110,27 @@ async fn replicas(b_listen: impl FnOnce(u16) -> String) -> Replicas {
         environment,
         ..Default::default()
     };
-    admin_a.0.create_environment(auth(request)).await.unwrap();
+    admin.0.create_environment(auth(request)).await.unwrap();
     let request = CreateFlagRequest {
         flag: Some(bool_flag(FLAG, ENV, "on")),
         reason: String::new(),
     };
-    admin_a.0.create_flag(auth(request)).await.unwrap();
+    admin.0.create_flag(auth(request)).await.unwrap();
     let request = CreateApiTokenRequest {
         name: "svc".into(),
         role: Role::Sdk as i32,
         environment: ENV.into(),
         reason: String::new(),
     };
-    let token = admin_a.0.create_api_token(auth(request)).await.unwrap();
+    let token = admin.0.create_api_token(auth(request)).await.unwrap();
+    token.into_inner().secret
+}
+
+/// A, populated, then B restored from A's backup, listening on `b_listen(A's port)`.
+async fn replicas(b_listen: impl FnOnce(u16) -> String) -> Replicas {
+    let a = binary::start();
+    let mut admin_a = Admin::connect(&a).await;
+    let token = populate(&mut admin_a).await;
     let backup = tempfile::tempdir().unwrap();
     let path = backup.path().join("a.backup");
     a.cli(&["backup", "--out", path.to_str().unwrap()]);
@@ -130,7 +142,7 @@ async fn replicas(b_listen: impl FnOnce(u16) -> String) -> Replicas {
         b,
         admin_a,
         admin_b,
-        token: token.into_inner().secret,
+        token,
         revision,
         _backup: backup,
     }
@@ -257,4 +269,52 @@ async fn an_empty_endpoint_list_is_a_config_error() {
         .build()
         .unwrap_err();
     assert!(error.to_string().contains("endpoint"), "{error}");
+}
+
+/// A TLS server on 127.0.0.2 with a certificate for localhost and 127.0.0.1 only, and
+/// `localhost` made to resolve to 127.0.0.2 first: the client connects to 127.0.0.2 and verifies
+/// the certificate against the name, as it would have without expansion.
+#[tokio::test]
+async fn a_pinned_address_keeps_the_name_for_tls() {
+    let pki = certs::make();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, &pki.cert_pem).unwrap();
+    std::fs::write(&key, &pki.key_pem).unwrap();
+    let tls = ["--tls-cert", cert.to_str().unwrap()];
+    let server = binary::start_on(
+        "127.0.0.2:0",
+        &[&tls[..], &["--tls-key", key.to_str().unwrap()]].concat(),
+    );
+    let port = server.port();
+    let trust = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(&pki.ca_pem))
+        .domain_name("localhost");
+    let channel = Channel::from_shared(format!("https://127.0.0.2:{port}"))
+        .unwrap()
+        .tls_config(trust)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut admin = Admin::over(channel);
+    let token = populate(&mut admin).await;
+    let client = builder(&format!("https://localhost:{port}"), &token)
+        .tls_ca_pem(pki.ca_pem.clone())
+        .resolver(|host: String| async move {
+            let addresses: Vec<IpAddr> = if host == "localhost" {
+                vec!["127.0.0.2".parse().unwrap(), "127.0.0.1".parse().unwrap()]
+            } else {
+                Vec::new()
+            };
+            Ok(addresses)
+        })
+        .build()
+        .unwrap();
+    client
+        .wait_ready(WAIT)
+        .await
+        .expect("ready over TLS at 127.0.0.2");
+    assert!(admin.connected(client.instance_id()).await);
+    client.close().await;
 }

@@ -80,6 +80,12 @@ pub fn start_restored(backup: &std::path::Path, listen: &str, options: &[&str]) 
     spawn(dir, listen, options)
 }
 
+/// Starts the server listening on `listen` (e.g. another loopback address), with more `serve`
+/// options.
+pub fn start_on(listen: &str, options: &[&str]) -> Binary {
+    spawn(tempfile::tempdir().unwrap(), listen, options)
+}
+
 fn spawn(dir: tempfile::TempDir, listen: &str, options: &[&str]) -> Binary {
     let mut child = Command::new(binary())
         .args(["serve", "--listen", listen, "--http-listen", "127.0.0.1:0"])
