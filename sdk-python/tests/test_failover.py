@@ -141,6 +141,28 @@ async def test_fails_over_to_the_next_endpoint_and_ends_with_its_state(
         await fail_over(r, client)
 
 
+async def test_a_replica_that_cannot_resume_answers_with_a_snapshot(
+    replicas: Replicas,
+) -> None:
+    """The client applied a revision on A that B never had (B was restored before it): B
+    cannot resume from it and sends its snapshot, which the client takes as it is."""
+    r = replicas
+    async with AsyncClient(
+        [r.a.url, r.b.url], r.token, min_backoff=0.05, max_backoff=0.5, heartbeat_timeout=3
+    ) as client:
+        await client.wait_ready(WAIT)
+        changes: list[FlagChange] = []
+        client.on_change(changes.append)
+        r.admin_a.set(FLAG, ENV, True)
+        await eventually_async(lambda: client.revision == r.revision + 1, "A's change")
+        r.a.stop(kill=True)
+        await eventually_async(lambda: connected(r.admin_b, client.instance_id), "a stream on B")
+        await eventually_async(lambda: client.revision == r.revision, "B's snapshot")
+        assert changes[-1] == FlagChange(r.revision, (FLAG,))
+        assert client.get_bool(FLAG, CTX, True) is False
+        assert client.state is State.READY
+
+
 async def test_first_endpoint_down_at_start_connects_to_the_next(replicas: Replicas) -> None:
     r = replicas
     down = f"http://127.0.0.1:{free_port()}"
