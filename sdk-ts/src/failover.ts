@@ -58,8 +58,10 @@ export async function expandEndpoint(url: string, resolve: Resolver): Promise<En
 }
 
 /**
- * A `Transport` over several endpoints, one current. `make` creates the transport of one
- * endpoint (once it becomes current; the previous one is closed). `resolve`, when given,
+ * A `Transport` over several endpoints, one current. A stream (a session) goes to the current
+ * endpoint and makes it the active one; unary calls go to the active one (the first picks it).
+ * `make` creates the transport of one endpoint (once it becomes active; the previous one is
+ * closed). `resolve`, when given,
  * expands names, again after every full round (a replica added to or removed from the name is
  * seen after one round).
  */
@@ -130,7 +132,10 @@ export class FailoverTransport implements Transport {
     input: MessageInitShape<I>,
     contextValues?: ContextValues,
   ): Promise<UnaryResponse<I, O>> {
-    return (await this.pick()).unary(method, signal, timeoutMs, header, input, contextValues);
+    // Unary calls (reports) go to the latest session's endpoint: a rotation moves them when the
+    // next session (a stream) starts.
+    const transport = this.active?.transport ?? (await this.pick());
+    return transport.unary(method, signal, timeoutMs, header, input, contextValues);
   }
 
   async stream<I extends DescMessage, O extends DescMessage>(

@@ -26,8 +26,10 @@ function recording(): { calls: Endpoint[]; make: (e: Endpoint) => Transport } {
   return { calls, make };
 }
 
-const call = (t: Transport): Promise<unknown> =>
+const report = (t: Transport): Promise<unknown> =>
   t.unary(FlagService.method.evaluate, undefined, undefined, undefined, {});
+const session = (t: Transport): Promise<unknown> =>
+  t.stream(FlagService.method.watch, undefined, undefined, undefined, (async function* () {})());
 
 describe("endpoints", () => {
   it("splits baseUrl (commas) and endpoints, in order", () => {
@@ -53,7 +55,7 @@ describe("endpoints", () => {
     expect(await expandEndpoint("http://[::1]:7070", resolve)).toEqual([{ url: "http://[::1]:7070" }]);
   });
 
-  it("rotates through every address in order, resolving again after each round", async () => {
+  it("rotates sessions through every address in order, resolving again after each round; reports follow the session", async () => {
     const asked: string[] = [];
     const resolve = (host: string): Promise<string[]> => {
       asked.push(host);
@@ -61,18 +63,18 @@ describe("endpoints", () => {
     };
     const { calls, make } = recording();
     const t = new FailoverTransport(["http://multi:1", "http://other:2"], make, resolve);
+    const where = (e: Endpoint | undefined): string => e?.address ?? e?.url ?? "none";
+    const sessions: string[] = [];
     for (let i = 0; i < 4; i++) {
-      await call(t);
-      await call(t); // calls between rotations stay on the current endpoint
+      await session(t);
+      sessions.push(where(calls.at(-1)));
+      await report(t);
+      expect(where(calls.at(-1))).toBe(sessions.at(-1)); // to the session's endpoint
       rotateTransport(t);
+      await report(t);
+      expect(where(calls.at(-1))).toBe(sessions.at(-1)); // until the next session starts
     }
-    expect(calls.filter((_, i) => i % 2 === 0).map((e) => e.address ?? e.url)).toEqual([
-      "10.0.0.1",
-      "10.0.0.2",
-      "http://other:2",
-      "10.0.0.1",
-    ]);
-    expect(calls.filter((_, i) => i % 2 === 1)).toEqual(calls.filter((_, i) => i % 2 === 0));
+    expect(sessions).toEqual(["10.0.0.1", "10.0.0.2", "http://other:2", "10.0.0.1"]);
     expect(asked).toEqual(["multi", "other", "multi", "other"]);
   });
 
@@ -80,7 +82,7 @@ describe("endpoints", () => {
     const { calls, make } = recording();
     const t = new FailoverTransport(["http://h:1"], make);
     for (let i = 0; i < 3; i++) {
-      await call(t);
+      await session(t);
       t.rotate();
     }
     expect(calls).toEqual([{ url: "http://h:1" }, { url: "http://h:1" }, { url: "http://h:1" }]);

@@ -175,7 +175,9 @@ class GrpcTransport:
     async def report(
         self, request: metrics_pb2.ReportRequest, metadata: Metadata, timeout: float
     ) -> None:
-        stub = metrics_pb2_grpc.MetricsServiceStub(await self._report_channel())
+        # The latest session's endpoint (a rotation moves reports when the next session starts).
+        channel = self._reports[1] if self._reports is not None else await self._report_channel()
+        stub = metrics_pb2_grpc.MetricsServiceStub(channel)
         await stub.Report(request, metadata=metadata, timeout=timeout)
 
     def rotate(self) -> None:
