@@ -20,7 +20,9 @@
 //! - [`Client`] (`client`): typed getters and their `*_details` forms, readiness, state, change
 //!   events. Evaluation never blocks, never panics and never fails: on any problem it returns
 //!   the caller's default with reason `ERROR` and an error code.
-//! - [`ClientBuilder`] (`builder`): endpoint, token, timeouts, bootstrap file, offline mode, TLS.
+//! - [`ClientBuilder`] (`builder`): endpoints, token, timeouts, bootstrap file, offline mode, TLS.
+//! - `endpoints`: several endpoints (replicas), names expanded to their addresses, and the
+//!   rotation through them after a session ends.
 //! - `sync`: the background task that runs `Watch`, applies snapshots and changes in revision
 //!   order, reconnects with capped, jittered backoff, and acknowledges applied revisions, by the
 //!   rules of `docs/reference/sync.md`; `sync_scenarios` (tests only) runs `tests/sync/` on it.
@@ -49,6 +51,7 @@ mod client;
 mod cohorts;
 mod context;
 mod details;
+mod endpoints;
 mod error;
 mod layer;
 mod measure;
