@@ -70,6 +70,13 @@ export class TestServer {
     return server;
   }
 
+  /** Starts a server on an existing data dir (one `flagwire restore` wrote) and a free port. */
+  static async startOn(dataDir: string, heartbeatSecs = 1): Promise<TestServer> {
+    const server = new TestServer(dataDir, "127.0.0.1:0", heartbeatSecs);
+    await server.launch();
+    return server;
+  }
+
   /** `http://127.0.0.1:port`, or `https://localhost:port` over TLS. */
   get url(): string {
     return this.tls === undefined ? `http://${this.grpc}` : `https://localhost:${this.grpc.split(":")[1]!}`;
