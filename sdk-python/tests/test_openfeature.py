@@ -18,7 +18,7 @@ import pytest
 from openfeature import api
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.event import EventDetails, ProviderEvent
-from openfeature.exception import ErrorCode
+from openfeature.exception import ErrorCode, ProviderNotReadyError
 from openfeature.flag_evaluation import FlagEvaluationDetails, FlagValueType, Reason
 from openfeature.hook import Hook, HookContext, HookHints
 from openfeature.provider import ProviderStatus
@@ -138,16 +138,22 @@ class Events:
             client.add_handler(event, lambda d, e=event: self.queue.put((e, d)))
 
     def next(self, wanted: ProviderEvent) -> EventDetails:
-        """The next `wanted` event (others before it are skipped)."""
+        """The next `wanted` event of our provider (others before it, and the default no-op
+        provider's, are skipped)."""
         while True:
             event, details = self.queue.get(timeout=WAIT)
-            if event is wanted:
+            if event is wanted and details.provider_name == "flagwire":
                 return details
 
 
-def _provider(setup: Setup, **options: Any) -> FlagwireProvider:
+def _provider(setup: Setup, *, ready_timeout: float = 5.0, **options: Any) -> FlagwireProvider:
     return FlagwireProvider.create(
-        setup.server.url, setup.token, min_backoff=0.05, max_backoff=0.2, **options
+        setup.server.url,
+        setup.token,
+        ready_timeout=ready_timeout,
+        min_backoff=0.05,
+        max_backoff=0.2,
+        **options,
     )
 
 
@@ -206,6 +212,23 @@ def test_a_refused_token_fails_initialization(setup: Setup) -> None:
         Reason.ERROR,
         ErrorCode.PROVIDER_NOT_READY,
     )
+
+
+def test_flags_arriving_after_the_ready_timeout_make_the_provider_ready(setup: Setup) -> None:
+    setup.server.stop()
+    provider = _provider(setup, ready_timeout=0.2)
+    client = api.get_client("late")
+    events = Events(client)
+    with pytest.raises(ProviderNotReadyError):
+        api.set_provider_and_wait(provider, domain="late")
+    assert events.next(ProviderEvent.PROVIDER_ERROR).error_code is ErrorCode.PROVIDER_NOT_READY
+    assert client.get_provider_status() is ProviderStatus.ERROR
+    details = client.get_boolean_details("new-checkout", True)
+    assert (details.value, details.error_code) == (True, ErrorCode.PROVIDER_NOT_READY)
+    setup.server.start()
+    events.next(ProviderEvent.PROVIDER_READY)
+    assert client.get_provider_status() is ProviderStatus.READY
+    assert client.get_boolean_value("new-checkout", True, EvaluationContext("user-1")) is False
 
 
 def test_errors_map_to_openfeature_codes(setup: Setup) -> None:

@@ -633,3 +633,41 @@ async fn the_example_runs() {
     }
     provider.client().close().await;
 }
+
+#[tokio::test]
+async fn flags_arriving_after_the_ready_timeout_make_the_provider_ready() {
+    let mut server = TestServer::start().await;
+    let mut admin = server.admin().await;
+    admin.env("production").await;
+    admin.bool_flag("new-checkout", "production").await;
+    let token = admin.sdk_token("late", "production").await;
+    server.stop().await;
+    let client = flagwire::Client::builder(server.url(), token)
+        .backoff(Duration::from_millis(50), Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let provider = FlagwireProvider::new(client).with_ready_timeout(Duration::from_millis(200));
+    OpenFeature::singleton_mut()
+        .await
+        .set_named_provider("late", provider.clone())
+        .await;
+    let of = OpenFeature::singleton().await.create_named_client("late");
+    assert_eq!(provider.status(), ProviderStatus::NotReady);
+    let ctx = EvaluationContext::default().with_targeting_key("user-1");
+    let early = of.get_bool_value("new-checkout", Some(&ctx), None).await;
+    assert_eq!(
+        early.unwrap_err().code,
+        EvaluationErrorCode::ProviderNotReady
+    );
+    server.restart().await;
+    eventually("READY after the timeout", || {
+        provider.status() == ProviderStatus::Ready
+    })
+    .await;
+    assert!(
+        !of.get_bool_value("new-checkout", Some(&ctx), None)
+            .await
+            .unwrap()
+    );
+    provider.client().close().await;
+}

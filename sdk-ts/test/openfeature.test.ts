@@ -191,7 +191,7 @@ integration("FlagwireProvider against a live server", () => {
     await OpenFeature.clearProviders();
   });
 
-  function provider(options: { metricsFlushIntervalMs?: number; token?: string } = {}): FlagwireProvider {
+  function provider(options: { metricsFlushIntervalMs?: number; token?: string; readyTimeoutMs?: number } = {}): FlagwireProvider {
     const client = createClient({
       baseUrl: server.url,
       token: options.token ?? token,
@@ -199,7 +199,7 @@ integration("FlagwireProvider against a live server", () => {
       maxBackoffMs: 200,
       ...(options.metricsFlushIntervalMs !== undefined && { metricsFlushIntervalMs: options.metricsFlushIntervalMs }),
     });
-    return new FlagwireProvider(client);
+    return new FlagwireProvider(client, { readyTimeoutMs: options.readyTimeoutMs ?? 5_000 });
   }
 
   it("maps changes and sync states to provider events", async () => {
@@ -249,6 +249,20 @@ integration("FlagwireProvider against a live server", () => {
     expect(client.providerStatus).toBe(ProviderStatus.ERROR);
     const d = await client.getBooleanDetails("new-checkout", true, { targetingKey: "u" });
     expect([d.value, d.reason, d.errorCode]).toEqual([true, "ERROR", ErrorCode.PROVIDER_NOT_READY]);
+  });
+
+  it("becomes READY when the flags arrive after the ready timeout", async () => {
+    await server.kill();
+    const p = provider({ readyTimeoutMs: 200 });
+    await expect(OpenFeature.setProviderAndWait("late", p)).rejects.toThrow(/not ready/);
+    const client = OpenFeature.getClient("late");
+    expect(client.providerStatus).toBe(ProviderStatus.ERROR);
+    const early = await client.getBooleanDetails("new-checkout", true, { targetingKey: "u" });
+    expect([early.value, early.errorCode]).toEqual([true, ErrorCode.PROVIDER_NOT_READY]);
+    await server.restart();
+    await eventually(() => client.providerStatus === ProviderStatus.READY, 10_000, "READY after the timeout");
+    const late = await client.getBooleanDetails("new-checkout", false, { targetingKey: "u" });
+    expect([late.errorCode, typeof late.variant]).toEqual([undefined, "string"]);
   });
 
   it("maps errors to OpenFeature's codes and never throws", async () => {
