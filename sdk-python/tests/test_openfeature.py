@@ -23,11 +23,11 @@ from openfeature.flag_evaluation import FlagEvaluationDetails, FlagValueType, Re
 from openfeature.hook import Hook, HookContext, HookHints
 from openfeature.provider import ProviderStatus
 from openfeature.track import TrackingEventDetails
-from support import ADMIN, ROOT, WAIT, Admin, Setup, bool_flag, eventually
+from support import ADMIN, ROOT, WAIT, Admin, Setup, bool_flag, eventually, eventually_async
 from test_vectors import case_files, json_equal
 from vector_server import vector_server
 
-from flagwire import Context
+from flagwire import AsyncClient, Context
 from flagwire._proto.flagwire.v1 import admin_pb2
 from flagwire.openfeature import FlagwireProvider
 
@@ -229,6 +229,33 @@ def test_flags_arriving_after_the_ready_timeout_make_the_provider_ready(setup: S
     events.next(ProviderEvent.PROVIDER_READY)
     assert client.get_provider_status() is ProviderStatus.READY
     assert client.get_boolean_value("new-checkout", True, EvaluationContext("user-1")) is False
+
+
+async def test_an_async_client_the_app_owns(setup: Setup) -> None:
+    """With an `AsyncClient` started by the app: async evaluation, change events on the app's
+    loop, and shutting the provider down leaves the client running."""
+    async with AsyncClient(setup.server.url, setup.token) as flagwire:
+        await flagwire.wait_ready(WAIT)
+        api.set_provider_and_wait(FlagwireProvider(flagwire), domain="async")
+        client = api.get_client("async")
+        changed: list[list[str] | None] = []
+        client.add_handler(
+            ProviderEvent.PROVIDER_CONFIGURATION_CHANGED,
+            lambda d: changed.append(d.flags_changed),
+        )
+        ctx = EvaluationContext("user-1")
+        assert await client.get_boolean_value_async("new-checkout", True, ctx) is False
+        setup.admin.set("new-checkout", "production", True)
+        await eventually_async(lambda: changed, "CONFIGURATION_CHANGED")
+        assert changed == [["new-checkout"]]
+        assert await client.get_boolean_value_async("new-checkout", False, ctx) is True
+        api.clear_providers()
+        # The app's client stays open: it still follows changes.
+        setup.admin.set("new-checkout", "production", False)
+        await eventually_async(
+            lambda: not flagwire.get_bool("new-checkout", Context("user-1"), True),
+            "the change after the provider's shutdown",
+        )
 
 
 def test_errors_map_to_openfeature_codes(setup: Setup) -> None:
