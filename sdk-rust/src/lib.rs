@@ -40,6 +40,8 @@
 //!   release cohort, in the same bounded window and report) by `tests/metrics/README.md`.
 //! - [`FlagwireLayer`] (`layer`): a `tower::Layer` that makes every request a scope.
 //! - [`remote`]: thin mode, evaluation on the server for callers that hold no local copy.
+//! - `openfeature` (cargo feature `openfeature`): an OpenFeature provider for the crate
+//!   `open-feature` 0.3, evaluating from the client's live copy.
 //!
 //! Semantics are `docs/evaluation.md`'s, through `flagwire-core`, the same engine the server
 //! runs; `tests/vectors/` checks this crate's public API against every case.
@@ -60,6 +62,8 @@ mod metric_window;
 mod metrics;
 #[cfg(test)]
 mod metrics_encoding_tests;
+#[cfg(feature = "openfeature")]
+pub mod openfeature;
 pub mod remote;
 mod report;
 mod scope;

@@ -87,6 +87,13 @@ export class TestServer {
     return server;
   }
 
+  /** Starts a server on an existing data dir (one `flagwire restore` wrote) and a free port. */
+  static async startOn(dataDir: string, heartbeatSecs = 1): Promise<TestServer> {
+    const server = new TestServer(dataDir, "127.0.0.1:0", heartbeatSecs);
+    await server.launch();
+    return server;
+  }
+
   /** Writes a backup of the running server to `path` (`flagwire backup`). */
   backup(path: string): void {
     const r = spawnSync(BIN, ["backup", "--out", path], {
