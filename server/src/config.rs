@@ -63,6 +63,10 @@ pub struct ServeArgs {
     /// Seconds between heartbeats on an idle Watch stream.
     #[arg(long, env = "FLAGWIRE_HEARTBEAT_SECS", default_value_t = 15.0)]
     pub heartbeat_secs: f64,
+    /// OFREP requests per second each sdk token may make (bursts of as many); past it the
+    /// OFREP endpoints answer 429 with `Retry-After`. 0 disables the limit.
+    #[arg(long, env = "FLAGWIRE_OFREP_RATE_LIMIT", default_value_t = crate::ofrep::OfrepOptions::DEFAULT_PER_SECOND)]
+    pub ofrep_rate_limit: u32,
     /// Change-log entries kept per environment, for clients resuming with `since_revision`.
     #[arg(long, env = "FLAGWIRE_CHANGE_LOG_RETENTION", default_value_t = 10_000)]
     pub change_log_retention: u64,
