@@ -34,6 +34,11 @@ pub async fn one(
     }
 }
 
+/// `POST /ofrep/v1/evaluate/flags/` (a client asked for the empty key).
+pub async fn empty_key(state: State<Arc<Ofrep>>, headers: HeaderMap, body: Bytes) -> Response {
+    one(state, Path(String::new()), headers, body).await
+}
+
 /// `POST /ofrep/v1/evaluate/flags`: every flag of the environment, with an `ETag` over the
 /// environment's revision and the request's context, so `If-None-Match` answers 304 until
 /// either changes. The `flagConfigEtag` / `flagConfigLastModified` query parameters of

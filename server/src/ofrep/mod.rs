@@ -81,6 +81,8 @@ pub fn router(ofrep: Arc<Ofrep>) -> Router {
     Router::new()
         .route("/ofrep/v1/evaluate/flags/{key}", post(evaluate::one))
         .route("/ofrep/v1/evaluate/flags", post(evaluate::bulk))
+        // The empty key: a 404 `FLAG_NOT_FOUND` in OFREP's shape, not the router's bare 404.
+        .route("/ofrep/v1/evaluate/flags/", post(evaluate::empty_key))
         .route(events::PATH, get(events::stream))
         .with_state(ofrep)
         .layer(cors())
