@@ -8,13 +8,7 @@
 use super::*;
 use prost_types::value::Kind;
 
-#[allow(
-    dead_code,
-    reason = "shared with other runners; this one uses part of it"
-)]
-#[path = "../../../../core/tests/support/vectors.rs"]
-mod vectors;
-use vectors::*;
+use crate::evaluate_vectors::vectors::*;
 
 async fn serve(file: &VectorFile) -> (Ofrep, String) {
     let store = Arc::new(MemoryStore::new());
