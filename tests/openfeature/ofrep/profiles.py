@@ -1,0 +1,146 @@
+"""What each official provider can carry of a vector case's expectation (CASES.md says why).
+
+`Profile.expect(case)` returns the fields to compare (`value`, `variant`, `reason`,
+`errorCode`, and the metadata fields `flagVersion`, `cohort`, `rolloutId`,
+`flagwireReason`), or `None` when the provider cannot express the case at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+Case = dict[str, Any]
+#: Flag key -> declared type (`boolean`, `string`, ...) of the case file.
+Types = dict[str, str]
+
+TYPE_NAMES = {
+    "VALUE_TYPE_BOOLEAN": "boolean",
+    "VALUE_TYPE_STRING": "string",
+    "VALUE_TYPE_INTEGER": "integer",
+    "VALUE_TYPE_FLOAT": "float",
+    "VALUE_TYPE_OBJECT": "object",
+}
+
+
+def flag_types(case_file: dict[str, Any]) -> Types:
+    return {f["key"]: TYPE_NAMES.get(f.get("type", ""), "") for f in case_file["flags"]}
+
+
+def call_type(case: Case, types: Types) -> str:
+    """The typed call a case is made with. OpenFeature has no untyped evaluation: `any` is
+    the flag's declared type (what a caller who does not constrain the type would write), or
+    the default's type for a flag the file does not define."""
+    if case["type"] != "any":
+        return str(case["type"])
+    declared = types.get(case["flag"])
+    if declared:
+        return declared
+    default = case["default"]
+    if isinstance(default, bool):
+        return "boolean"
+    if isinstance(default, int):
+        return "integer"
+    if isinstance(default, float):
+        return "float"
+    return "string" if isinstance(default, str) else "object"
+
+
+def invalid_context(case: Case) -> bool:
+    """Whether the server refuses the case's context (INVALID_CONTEXT) before any type check."""
+    for value in ((case.get("context") or {}).get("attributes") or {}).values():
+        if isinstance(value, dict):
+            return True
+        if isinstance(value, list) and not all(isinstance(v, str) for v in value):
+            return True
+    return False
+
+
+def json_equal(a: Any, b: Any) -> bool:
+    """JSON equality: numbers numerically, booleans are not numbers, objects by keys."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return float(a) == float(b)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+def attribute_named_targeting_key(case: Case) -> bool:
+    """OFREP's context is flat: an attribute named `targetingKey` is the targeting key."""
+    return "targetingKey" in ((case.get("context") or {}).get("attributes") or {})
+
+
+def ofrep_expectation(case: Case) -> dict[str, Any]:
+    """What the server answers over OFREP, in the vectors' terms."""
+    e = case["expected"]
+    if e["reason"] == "ERROR":
+        return {
+            "value": case["default"],
+            "variant": "",
+            "reason": "ERROR",
+            "errorCode": e["errorCode"],
+        }
+    reason, flagwire_reason = e["reason"], None
+    if reason == "PREREQUISITE_FAILED":
+        reason, flagwire_reason = "DISABLED", "PREREQUISITE_FAILED"
+    out = {
+        "value": e["value"],
+        "variant": e["variant"],
+        "reason": reason,
+        "errorCode": None,
+        "cohort": e.get("cohort"),
+        "rolloutId": e.get("rolloutId"),
+        "flagwireReason": flagwire_reason,
+    }
+    if "flagVersion" in e:
+        out["flagVersion"] = e["flagVersion"]
+    return out
+
+
+@dataclass
+class Profile:
+    """One provider's abilities."""
+
+    #: Whether the provider emits PROVIDER_CONFIGURATION_CHANGED on a change (else the harness
+    #: waits for the next evaluation to see it).
+    events: bool
+    #: Rules that leave a case out, each with the reason CASES.md gives.
+    cannot: list[tuple[str, Callable[[Case, Types], bool]]] = field(default_factory=list)
+    #: Rewrites of the expectation for what the provider reports differently.
+    adjust: Callable[[Case, dict[str, Any]], dict[str, Any]] = lambda _c, e: e
+
+    def expect(self, case: Case, types: Types) -> dict[str, Any] | None:
+        if any(rule(case, types) for _, rule in COMMON + self.cannot):
+            return None
+        return self.adjust(case, ofrep_expectation(case))
+
+
+def type_mismatch(case: Case) -> bool:
+    return bool(case["expected"].get("errorCode") == "TYPE_MISMATCH")
+
+
+#: What no OFREP provider can express.
+COMMON: list[tuple[str, Callable[[Case, Types], bool]]] = [
+    ("an attribute named targetingKey", lambda c, _t: attribute_named_targeting_key(c)),
+    (
+        "TYPE_MISMATCH ranked before a server-side error",
+        lambda c, _t: type_mismatch(c) and invalid_context(c),
+    ),
+]
+
+
+def bool_as_integer(case: Case, types: Types) -> bool:
+    """A boolean flag asked as an integer: Python's `isinstance(True, int)` holds."""
+    return case["type"] == "integer" and types.get(case["flag"]) == "boolean"
+
+
+PROFILES: dict[str, Profile] = {}
+
+PROFILES["python"] = Profile(
+    events=False, cannot=[("a boolean flag asked as an integer", bool_as_integer)]
+)
