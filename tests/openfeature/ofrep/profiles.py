@@ -144,3 +144,38 @@ PROFILES: dict[str, Profile] = {}
 PROFILES["python"] = Profile(
     events=False, cannot=[("a boolean flag asked as an integer", bool_as_integer)]
 )
+
+
+def context_with_list_object_or_null(case: Case, _types: Types) -> bool:
+    """The Rust SDK's `EvaluationContext` holds booleans, numbers, strings and dates only."""
+    attributes = ((case.get("context") or {}).get("attributes") or {}).values()
+    return any(v is None or isinstance(v, (list, dict)) for v in attributes)
+
+
+def holds_null(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(holds_null(v) for v in value.values())
+    if isinstance(value, list):
+        return any(holds_null(v) for v in value)
+    return value is None
+
+
+def rust_adjust(_case: Case, expected: dict[str, Any]) -> dict[str, Any]:
+    """open-feature-ofrep 0.1.2 reports every success as STATIC without metadata, and every
+    400 as INVALID_CONTEXT: only value, variant and the error code's class are carried."""
+    if expected["reason"] == "ERROR":
+        if expected["errorCode"] in ("TARGETING_KEY_MISSING", "GENERAL"):
+            return {**expected, "errorCode": "INVALID_CONTEXT"}
+        return expected
+    return {k: expected[k] for k in ("value", "variant", "errorCode")}
+
+
+PROFILES["rust"] = Profile(
+    events=False,
+    cannot=[
+        ("a list, object or null attribute", context_with_list_object_or_null),
+        ("TYPE_MISMATCH", lambda c, _t: type_mismatch(c)),
+        ("an object value holding null", lambda c, _t: holds_null(c["expected"].get("value"))),
+    ],
+    adjust=rust_adjust,
+)
