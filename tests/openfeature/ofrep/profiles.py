@@ -179,3 +179,36 @@ PROFILES["rust"] = Profile(
     ],
     adjust=rust_adjust,
 )
+
+
+def js_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return "string" if isinstance(value, str) else "object"
+
+
+JS_KINDS = {"boolean": "boolean", "string": "string", "integer": "number", "float": "number"}
+
+
+def default_of_another_kind(case: Case, types: Types) -> bool:
+    """The JS SDKs report TYPE_MISMATCH when the value's `typeof` differs from the default's,
+    so an `any` case whose default is of another kind than the flag cannot be asked."""
+    return JS_KINDS.get(call_type(case, types), "object") != js_kind(case["default"])
+
+
+def integer_or_float_mismatch(case: Case, types: Types) -> bool:
+    """JavaScript has one number type: an integer flag asked as a float (or the reverse) is
+    not a mismatch there."""
+    kinds = {case["type"], types.get(case["flag"])}
+    return type_mismatch(case) and kinds == {"integer", "float"}
+
+
+JS_CANNOT: list[tuple[str, Callable[[Case, Types], bool]]] = [
+    ("a default of another kind than the flag", default_of_another_kind),
+    ("an integer asked as a float or the reverse", integer_or_float_mismatch),
+]
+
+PROFILES["node-web"] = Profile(events=True, cannot=JS_CANNOT)
+PROFILES["node-server"] = Profile(events=False, cannot=JS_CANNOT)

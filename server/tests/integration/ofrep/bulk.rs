@@ -52,13 +52,13 @@ async fn every_flag_with_failures_inside_a_200_and_an_event_stream() {
 }
 
 #[tokio::test]
-async fn request_level_errors_have_no_key() {
+async fn request_level_errors_have_no_key_and_attribute_errors_are_per_flag() {
     let (server, sdk) = Ofrep::start(OfrepOptions::default()).await;
     for (body, code) in [
         ("{broken", "PARSE_ERROR"),
         ("[]", "PARSE_ERROR"),
         (r#"{"context":"u1"}"#, "INVALID_CONTEXT"),
-        (r#"{"context":{"tags":[1,2]}}"#, "INVALID_CONTEXT"),
+        (r#"{"context":{"targetingKey":7}}"#, "INVALID_CONTEXT"),
     ] {
         let r = bulk(&server, &sdk, body, None).await;
         assert_eq!(r.status, 400, "{body}");
@@ -68,6 +68,20 @@ async fn request_level_errors_have_no_key() {
             json.get("key").is_none() && json["errorDetails"].is_string(),
             "{json}"
         );
+    }
+    // Attribute kinds the evaluation refuses fail each flag, as evaluating each flag does.
+    let r = bulk(
+        &server,
+        &sdk,
+        r#"{"context":{"targetingKey":"u","tags":[1,2]}}"#,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let flags = r.json()["flags"].as_array().unwrap().clone();
+    assert_eq!(flags.len(), 3);
+    for flag in flags {
+        assert_eq!(flag["errorCode"], "INVALID_CONTEXT", "{flag}");
     }
     assert_eq!(bulk(&server, "fw_nope", "{}", None).await.status, 401);
     assert_eq!(bulk(&server, ADMIN, "{}", None).await.status, 403);

@@ -247,7 +247,11 @@ async fn refused_and_bad_requests_change_nothing() {
     let bad = [
         (path("banner"), "{oops", sdk.as_str()),
         (path("banner"), r#"{"context":[1]}"#, sdk.as_str()),
-        (ONE.to_owned(), r#"{"context":{"x":{"y":1}}}"#, sdk.as_str()),
+        (
+            ONE.to_owned(),
+            r#"{"context":{"targetingKey":1}}"#,
+            sdk.as_str(),
+        ),
         (path("nope"), "{}", sdk.as_str()),
         (path("banner"), "{}", ADMIN),
         (path("banner"), "{}", "fw_nope"),
