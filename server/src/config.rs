@@ -41,7 +41,7 @@ pub struct ServeArgs {
     /// Address for gRPC and gRPC-web (one port).
     #[arg(long, env = "FLAGWIRE_LISTEN", default_value = "127.0.0.1:7070")]
     pub listen: SocketAddr,
-    /// Address for plain HTTP (`/healthz`, `/metrics`).
+    /// Address for plain HTTP (`/healthz`, `/metrics`, OFREP).
     #[arg(long, env = "FLAGWIRE_HTTP_LISTEN", default_value = "127.0.0.1:7071")]
     pub http_listen: SocketAddr,
     /// Directory of the embedded store; created if missing.
