@@ -73,15 +73,28 @@ async fn a_stream_opened_late_announces_what_it_missed() {
 }
 
 #[tokio::test]
-async fn a_forged_or_revoked_channel_is_refused() {
+async fn revoking_the_token_ends_its_open_streams() {
     let (server, sdk) = Ofrep::start(OfrepOptions::default()).await;
     let uri = stream_uri(&server, &sdk).await;
-    let forged = uri.replacen("channel=", "channel=0", 1);
-    assert_eq!(Sse::open(&server.http, &forged, &[]).await.status, 401);
-    let no_auth = Sse::open(&server.http, "/ofrep/v1/events", &[]).await;
-    assert_eq!(no_auth.status, 401);
+    let mut sse = Sse::open(&server.http, &uri, &[]).await;
     let mut admin = server.admin().await;
-    let id = admin
+    set_enabled(&mut admin, "limit", "prod", true).await;
+    assert_eq!(sse.next().await.data["type"], "refetchEvaluation");
+    let id = web_token_id(&mut admin).await;
+    admin
+        .revoke_api_token(RevokeApiTokenRequest {
+            id,
+            reason: String::new(),
+        })
+        .await
+        .unwrap();
+    // The next revision is not announced to a revoked token: its stream ends instead.
+    set_enabled(&mut admin, "limit", "prod", false).await;
+    sse.ended().await;
+}
+
+async fn web_token_id(admin: &mut Admin) -> String {
+    admin
         .list_api_tokens(ListApiTokensRequest::default())
         .await
         .unwrap()
@@ -90,7 +103,19 @@ async fn a_forged_or_revoked_channel_is_refused() {
         .into_iter()
         .find(|t| t.name == "web")
         .unwrap()
-        .id;
+        .id
+}
+
+#[tokio::test]
+async fn a_forged_or_revoked_channel_is_refused() {
+    let (server, sdk) = Ofrep::start(OfrepOptions::default()).await;
+    let uri = stream_uri(&server, &sdk).await;
+    let forged = uri.replacen("channel=", "channel=0", 1);
+    assert_eq!(Sse::open(&server.http, &forged, &[]).await.status, 401);
+    let no_auth = Sse::open(&server.http, "/ofrep/v1/events", &[]).await;
+    assert_eq!(no_auth.status, 401);
+    let mut admin = server.admin().await;
+    let id = web_token_id(&mut admin).await;
     admin
         .revoke_api_token(RevokeApiTokenRequest {
             id,

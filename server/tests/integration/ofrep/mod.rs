@@ -315,6 +315,19 @@ impl Sse {
         }
     }
 
+    /// Waits (within [`DEADLINE`]) for the server to end the stream, failing on any event.
+    pub async fn ended(&mut self) {
+        tokio::time::timeout(DEADLINE, async {
+            while let Some(frame) = self.body.frame().await {
+                let data = frame.unwrap().into_data().unwrap_or_default();
+                let text = std::str::from_utf8(&data).unwrap();
+                assert!(!text.contains("data:"), "an event after the end: {text}");
+            }
+        })
+        .await
+        .expect("the stream did not end within the deadline");
+    }
+
     /// The next event (comments, keep-alives, are skipped), within [`DEADLINE`].
     pub async fn next(&mut self) -> Event {
         tokio::time::timeout(DEADLINE, async {
