@@ -1,5 +1,6 @@
-//! The plain-HTTP port: `/healthz` and `/metrics`. Kept off the gRPC port so probes and
-//! scrapers need no HTTP/2 or gRPC client.
+//! The plain-HTTP port: `/healthz` and `/metrics` (and OFREP, merged in by the server from
+//! [`crate::ofrep`]). Kept off the gRPC port so probes, scrapers and OFREP clients need no
+//! HTTP/2 or gRPC client.
 
 use crate::telemetry::{CONTENT_TYPE, Telemetry};
 use axum::{Router, extract::State, http::StatusCode, http::header, routing::get};
