@@ -8,6 +8,7 @@ export default defineConfig({
     alias: [
       { find: /^@flagwire\/sdk\/node$/, replacement: src("node.ts") },
       { find: /^@flagwire\/sdk\/fetch$/, replacement: src("fetch.ts") },
+      { find: /^@flagwire\/sdk\/openfeature$/, replacement: src("openfeature.ts") },
       { find: /^@flagwire\/sdk$/, replacement: src("index.ts") },
     ],
   },

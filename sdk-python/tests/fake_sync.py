@@ -150,5 +150,9 @@ class FakeTransport:
         self.acks.put_nowait(ack)
         await ack.reply
 
+    def rotate(self) -> None:
+        """One scripted server stands for every endpoint: the scenarios pin the loop's timing
+        and requests, which rotation does not change (test_failover.py tests rotation)."""
+
     async def close(self) -> None:
         return None

@@ -57,12 +57,16 @@ def require_binary() -> None:
 
 
 class Server:
-    """`flagwire serve` on 127.0.0.1 with a 1 s heartbeat; over TLS when given `tls` (the
-    certificate and key files, and the CA clients must trust)."""
+    """`flagwire serve` on 127.0.0.1 (or another loopback `host`) with a 1 s heartbeat; over TLS
+    when given `tls` (the certificate and key files, and the CA clients must trust). `port` is
+    0 (any) until it started, or set before `start()`."""
 
-    def __init__(self, data_dir: pathlib.Path, tls: ServerCerts | None = None) -> None:
+    def __init__(
+        self, data_dir: pathlib.Path, tls: ServerCerts | None = None, host: str = "127.0.0.1"
+    ) -> None:
         self.data_dir = data_dir
         self.tls = tls
+        self.host = host
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self._log = data_dir.parent / f"{data_dir.name}.log"
@@ -71,7 +75,7 @@ class Server:
         assert self.process is None
         command = [
             binary(), "serve",
-            "--listen", f"127.0.0.1:{self.port}",
+            "--listen", f"{self.host}:{self.port}",
             "--http-listen", "127.0.0.1:0",
             "--data-dir", str(self.data_dir),
             "--heartbeat-secs", "1",
@@ -96,7 +100,7 @@ class Server:
                 line = self.process.stdout.readline().decode()
                 if not line:
                     raise RuntimeError(f"the server exited; see {self._log}")
-                found = re.search(r"flagwire listening grpc=127\.0\.0\.1:(\d+) ", line)
+                found = re.search(rf"flagwire listening grpc={re.escape(self.host)}:(\d+) ", line)
                 if found:
                     self.port = int(found.group(1))
                     return
@@ -123,11 +127,22 @@ class Server:
     def url(self) -> str:
         if self.tls is not None:
             return f"https://localhost:{self.port}"
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
+
+    def backup(self, path: pathlib.Path) -> None:
+        """`flagwire backup` of the running server into `path`."""
+        env = {**os.environ, "FLAGWIRE_TOKEN": ADMIN, "FLAGWIRE_ENDPOINT": self.url}
+        subprocess.run([binary(), "backup", "--out", str(path)], env=env, check=True)
+
+    def restore(self, path: pathlib.Path) -> None:
+        """`flagwire restore` of `path` into this (stopped) server's empty data directory."""
+        env = {**os.environ, "FLAGWIRE_TOKEN": ADMIN}
+        command = [binary(), "restore", "--in", str(path), "--data-dir", str(self.data_dir)]
+        subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
 
 
 def _auth() -> tuple[tuple[str, str], ...]:
@@ -205,7 +220,10 @@ class Admin:
             self.channel = grpc.insecure_channel(server.address)
         else:
             credentials = grpc.ssl_channel_credentials(server.tls.ca_pem)
-            self.channel = grpc.secure_channel(server.address, credentials)
+            # The certificate names localhost (and 127.0.0.1), whatever loopback address the
+            # server listens on.
+            options = [("grpc.ssl_target_name_override", "localhost")]
+            self.channel = grpc.secure_channel(server.address, credentials, options)
         self.admin = admin_pb2_grpc.AdminServiceStub(self.channel)
         self.metrics = metrics_pb2_grpc.MetricsServiceStub(self.channel)
         self.releases = release_pb2_grpc.ReleaseServiceStub(self.channel)

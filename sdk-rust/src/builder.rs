@@ -1,17 +1,21 @@
 //! Configuring and starting a [`Client`].
 
 use crate::client::{Client, Shared, State};
+use crate::endpoints::{self, Endpoints, Resolved, Resolver};
 use crate::error::Error;
 use crate::{bootstrap, report, sync};
+use std::future::Future;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::transport::Channel;
 
 /// Options of a client; see the setters of [`ClientBuilder`] for each one's meaning.
 #[derive(Debug, Clone)]
 pub(crate) struct Options {
-    pub endpoint: String,
+    /// The servers, in order (the builder's endpoint split at commas, or `endpoints`).
+    pub endpoints: Vec<String>,
     pub token: String,
     pub environment: String,
     pub connect_timeout: Duration,
@@ -23,6 +27,8 @@ pub(crate) struct Options {
     pub bootstrap_file: Option<PathBuf>,
     pub offline: bool,
     pub ca_pem: Option<Vec<u8>>,
+    /// Resolves names to addresses instead of the system resolver.
+    pub resolver: Option<Resolver>,
 }
 
 /// Builds a [`Client`]: `Client::builder(endpoint, sdk_token)...build()`.
@@ -35,7 +41,7 @@ impl ClientBuilder {
     pub(crate) fn new(endpoint: String, token: String) -> Self {
         Self {
             options: Options {
-                endpoint,
+                endpoints: endpoints::split(&endpoint),
                 token,
                 environment: String::new(),
                 connect_timeout: Duration::from_secs(5),
@@ -47,8 +53,36 @@ impl ClientBuilder {
                 bootstrap_file: None,
                 offline: false,
                 ca_pem: None,
+                resolver: None,
             },
         }
+    }
+
+    /// The servers to connect to (replicas), in order, instead of the builder's endpoint: the
+    /// client connects to the first and, after a session ends or cannot start, to the next,
+    /// round again, resuming from the revision it holds, with the same backoff. A name that
+    /// resolves to several addresses counts once per address. (The builder's endpoint may also
+    /// list several, separated by commas, as an environment variable holds them.)
+    pub fn endpoints<I, S>(mut self, endpoints: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.options.endpoints = endpoints.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Resolves names to their addresses with `resolve` instead of the system resolver (service
+    /// discovery of your own; tests). A name with several addresses is one endpoint per address.
+    pub fn resolver<F, Fut>(mut self, resolve: F) -> Self
+    where
+        F: Fn(String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::io::Result<Vec<IpAddr>>> + Send + 'static,
+    {
+        self.options.resolver = Some(Resolver(Arc::new(move |host| -> Resolved {
+            Box::pin(resolve(host))
+        })));
+        self
     }
 
     /// How long one connection attempt may take (default 5 s).
@@ -122,9 +156,14 @@ impl ClientBuilder {
         let transport = if self.options.offline {
             None
         } else {
-            let endpoint = endpoint(&self.options)?;
-            let reports = endpoint.connect_lazy();
-            Some((sync::Dial::Endpoint(Box::new(endpoint)), reports))
+            let endpoints = Endpoints::new(self.options.clone())?;
+            // Until the first session picks its endpoint (names are resolved then), reports go
+            // to the first one as configured.
+            let first = endpoints::configure(&self.options.endpoints[0], &self.options, None)?;
+            Some((
+                sync::Dial::Endpoints(Box::new(endpoints)),
+                first.connect_lazy(),
+            ))
         };
         self.start(transport)
     }
@@ -154,28 +193,9 @@ impl ClientBuilder {
         let (dial, reports) = transport.unzip();
         let shared = Arc::new(Shared::new(options, initial, state, reports.clone()));
         let task = dial.map(|d| handle.spawn(sync::run(Arc::clone(&shared), d)));
-        if let Some(channel) = reports {
-            handle.spawn(report::flush_loop(Arc::clone(&shared), channel));
+        if reports.is_some() {
+            handle.spawn(report::flush_loop(Arc::clone(&shared)));
         }
         Ok(Client::new(shared, task))
     }
-}
-
-fn endpoint(options: &Options) -> Result<Endpoint, Error> {
-    let mut endpoint = Endpoint::from_shared(options.endpoint.clone())
-        .map_err(|e| Error::Config(format!("endpoint {:?}: {e}", options.endpoint)))?
-        .connect_timeout(options.connect_timeout)
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(30))
-        .keep_alive_timeout(Duration::from_secs(10));
-    if options.endpoint.starts_with("https://") || options.ca_pem.is_some() {
-        let mut tls = ClientTlsConfig::new();
-        if let Some(pem) = &options.ca_pem {
-            tls = tls.ca_certificate(Certificate::from_pem(pem));
-        }
-        endpoint = endpoint
-            .tls_config(tls)
-            .map_err(|e| Error::Config(format!("TLS: {e}")))?;
-    }
-    Ok(endpoint)
 }

@@ -5,7 +5,7 @@ use crate::context::Context;
 use crate::details::EvaluationDetails;
 use crate::error::Error;
 use crate::metrics::Recorder;
-use arc_swap::ArcSwapOption;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use flagwire_core::{Evaluation, Snapshot};
 use flagwire_proto::v1::{ErrorCode, FlagValue, Reason, ValueType, flag_value::Kind};
 use std::sync::{Arc, Mutex};
@@ -50,8 +50,9 @@ pub(crate) struct Shared {
     pub recorder: Option<Recorder>,
     /// When the current metrics window began.
     pub window_start: Mutex<std::time::SystemTime>,
-    /// The channel reports go through (lazy; `None` offline).
-    pub reports: Option<tonic::transport::Channel>,
+    /// The channel reports go through (lazy; `None` offline): the current session's endpoint's,
+    /// swapped by the sync task when a session moves to another endpoint.
+    pub reports: Option<ArcSwap<tonic::transport::Channel>>,
 }
 
 impl Shared {
@@ -64,7 +65,7 @@ impl Shared {
         Self {
             recorder: reports.as_ref().map(|_| Recorder::default()),
             window_start: Mutex::new(std::time::SystemTime::now()),
-            reports,
+            reports: reports.map(ArcSwap::from_pointee),
             options,
             snapshot: ArcSwapOption::new(initial.map(Arc::new)),
             state: watch::channel(state).0,
@@ -73,6 +74,15 @@ impl Shared {
             shutdown: watch::channel(false).0,
             sequence: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+}
+
+impl Shared {
+    /// The channel reports go through now (`None` offline).
+    pub(crate) fn reports_channel(&self) -> Option<tonic::transport::Channel> {
+        self.reports
+            .as_ref()
+            .map(|r| tonic::transport::Channel::clone(&r.load()))
     }
 }
 
@@ -98,7 +108,7 @@ pub struct Client {
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("endpoint", &self.shared.options.endpoint)
+            .field("endpoints", &self.shared.options.endpoints)
             .field("state", &self.state())
             .field("revision", &self.revision())
             .finish()
@@ -119,7 +129,8 @@ fn not_ready<T>(default: T) -> EvaluationDetails<T> {
 }
 
 impl Client {
-    /// A builder for a client of the server at `endpoint` (`http://host:7070`) with an sdk token.
+    /// A builder for a client of the server at `endpoint` (`http://host:7070`; several separated
+    /// by commas, or see [`ClientBuilder::endpoints`]) with an sdk token.
     pub fn builder(endpoint: impl Into<String>, sdk_token: impl Into<String>) -> ClientBuilder {
         ClientBuilder::new(endpoint.into(), sdk_token.into())
     }
@@ -405,8 +416,8 @@ impl Client {
     /// Sends the metrics gathered so far now (they are also sent every flush interval and on
     /// close). Returns whether they were delivered.
     pub async fn flush(&self) -> bool {
-        match &self.shared.reports {
-            Some(channel) => crate::report::flush(&self.shared, channel).await,
+        match self.shared.reports_channel() {
+            Some(channel) => crate::report::flush(&self.shared, &channel).await,
             None => true,
         }
     }

@@ -20,7 +20,9 @@
 //! - [`Client`] (`client`): typed getters and their `*_details` forms, readiness, state, change
 //!   events. Evaluation never blocks, never panics and never fails: on any problem it returns
 //!   the caller's default with reason `ERROR` and an error code.
-//! - [`ClientBuilder`] (`builder`): endpoint, token, timeouts, bootstrap file, offline mode, TLS.
+//! - [`ClientBuilder`] (`builder`): endpoints, token, timeouts, bootstrap file, offline mode, TLS.
+//! - `endpoints`: several endpoints (replicas), names expanded to their addresses, and the
+//!   rotation through them after a session ends.
 //! - `sync`: the background task that runs `Watch`, applies snapshots and changes in revision
 //!   order, reconnects with capped, jittered backoff, and acknowledges applied revisions, by the
 //!   rules of `docs/reference/sync.md`; `sync_scenarios` (tests only) runs `tests/sync/` on it.
@@ -38,6 +40,8 @@
 //!   release cohort, in the same bounded window and report) by `tests/metrics/README.md`.
 //! - [`FlagwireLayer`] (`layer`): a `tower::Layer` that makes every request a scope.
 //! - [`remote`]: thin mode, evaluation on the server for callers that hold no local copy.
+//! - `openfeature` (cargo feature `openfeature`): an OpenFeature provider for the crate
+//!   `open-feature` 0.3, evaluating from the client's live copy.
 //!
 //! Semantics are `docs/evaluation.md`'s, through `flagwire-core`, the same engine the server
 //! runs; `tests/vectors/` checks this crate's public API against every case.
@@ -49,6 +53,7 @@ mod client;
 mod cohorts;
 mod context;
 mod details;
+mod endpoints;
 mod error;
 mod layer;
 mod measure;
@@ -57,6 +62,8 @@ mod metric_window;
 mod metrics;
 #[cfg(test)]
 mod metrics_encoding_tests;
+#[cfg(feature = "openfeature")]
+pub mod openfeature;
 pub mod remote;
 mod report;
 mod scope;

@@ -69,8 +69,8 @@ pub(crate) async fn flush(shared: &Shared, channel: &Channel) -> bool {
     }
 }
 
-/// Flushes every interval until the client closes.
-pub(crate) async fn flush_loop(shared: Arc<Shared>, channel: Channel) {
+/// Flushes every interval until the client closes, through the current endpoint's channel.
+pub(crate) async fn flush_loop(shared: Arc<Shared>) {
     let mut shutdown = shared.shutdown.subscribe();
     let mut ticks = tokio::time::interval(shared.options.metrics_flush_interval);
     ticks.tick().await;
@@ -79,6 +79,8 @@ pub(crate) async fn flush_loop(shared: Arc<Shared>, channel: Channel) {
             _ = ticks.tick() => {}
             _ = shutdown.wait_for(|s| *s) => return,
         }
-        flush(&shared, &channel).await;
+        if let Some(channel) = shared.reports_channel() {
+            flush(&shared, &channel).await;
+        }
     }
 }

@@ -1,11 +1,13 @@
 //! The background task: runs `Watch`, applies snapshots and changes in revision order, resumes
-//! with `since_revision` after a disconnect, reconnects with capped exponential backoff and
-//! jitter, treats missed heartbeats as a dead connection, and acknowledges applied revisions.
+//! with `since_revision` after a disconnect (on the next endpoint when there are several),
+//! reconnects with capped exponential backoff and jitter, treats missed heartbeats as a dead
+//! connection, and acknowledges applied revisions.
 //! The rules are `docs/reference/sync.md`'s; `tests/sync/` pins them (the runner is
 //! `sync_scenarios`).
 
 use crate::bootstrap;
 use crate::client::{FlagChange, Shared, State};
+use crate::endpoints::Endpoints;
 use flagwire_core::Snapshot;
 use flagwire_proto::grpc::flag_service_client::FlagServiceClient;
 use flagwire_proto::grpc::metrics_service_client::MetricsServiceClient;
@@ -16,7 +18,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 
 /// The SDK's name as the server's instance registry shows it.
@@ -30,23 +32,43 @@ pub(crate) type Connecting =
     Pin<Box<dyn Future<Output = Result<Channel, tonic::transport::Error>> + Send>>;
 
 /// How each session gets its connection: a new one per session, as after a server restart.
-#[derive(Clone)]
 pub(crate) enum Dial {
-    /// The configured endpoint (TCP, TLS); boxed, being much larger than the other variant.
-    Endpoint(Box<Endpoint>),
+    /// The configured endpoints (TCP, TLS), the current one; boxed, being much larger than the
+    /// other variant.
+    Endpoints(Box<Endpoints>),
     /// Anything else that makes channels: the scenario tests' in-memory pipes.
     #[cfg_attr(not(test), allow(dead_code))]
     With(Arc<dyn Fn() -> Connecting + Send + Sync>),
 }
 
 impl Dial {
-    fn connect(&self) -> Connecting {
+    /// Connects to the current endpoint. When it is not the one reports go to, reports move
+    /// there too (a lazy channel: the session's own connection is not shared with them, as
+    /// before there were several endpoints).
+    async fn connect(
+        &mut self,
+        shared: &Shared,
+        reports_at: &mut Option<String>,
+    ) -> Result<Channel, tonic::transport::Error> {
         match self {
-            Self::Endpoint(endpoint) => {
-                let endpoint = Endpoint::clone(endpoint);
-                Box::pin(async move { endpoint.connect().await })
+            Self::Endpoints(endpoints) => {
+                let target = endpoints.current().await;
+                if reports_at.as_deref() != Some(target.key.as_str()) {
+                    if let Some(reports) = &shared.reports {
+                        reports.store(Arc::new(target.endpoint.connect_lazy()));
+                    }
+                    *reports_at = Some(target.key.clone());
+                }
+                target.endpoint.connect().await
             }
-            Self::With(dial) => dial(),
+            Self::With(dial) => dial().await,
+        }
+    }
+
+    /// The next session goes to the next endpoint.
+    fn rotate(&mut self) {
+        if let Self::Endpoints(endpoints) = self {
+            endpoints.advance();
         }
     }
 }
@@ -78,13 +100,15 @@ fn refused(status: &Status) -> bool {
 }
 
 /// Runs until the client closes.
-pub(crate) async fn run(shared: Arc<Shared>, dial: Dial) {
+pub(crate) async fn run(shared: Arc<Shared>, mut dial: Dial) {
     let acks = Arc::new(Acker::new(Arc::clone(&shared)));
     let mut shutdown = shared.shutdown.subscribe();
     let mut delay = shared.options.min_backoff;
+    // Where reports go: the builder connects them to the first endpoint as configured.
+    let mut reports_at = shared.options.endpoints.first().cloned();
     loop {
         let end = tokio::select! {
-            end = session(&shared, &dial, &acks) => end,
+            end = session(&shared, &mut dial, &mut reports_at, &acks) => end,
             _ = shutdown.wait_for(|s| *s) => End::Shutdown,
         };
         let wait = match end {
@@ -96,6 +120,9 @@ pub(crate) async fn run(shared: Arc<Shared>, dial: Dial) {
             }
             End::Failed { reason, ready } => {
                 tracing::debug!(%reason, "flagwire: stream ended; reconnecting");
+                // The next session goes to the next endpoint (replica), if there are several;
+                // a refusal would be the same on every replica, so it stays.
+                dial.rotate();
                 let state = if shared.snapshot.load().is_some() {
                     State::Stale
                 } else {
@@ -119,9 +146,14 @@ pub(crate) async fn run(shared: Arc<Shared>, dial: Dial) {
     }
 }
 
-async fn session(shared: &Arc<Shared>, dial: &Dial, acks: &Arc<Acker>) -> End {
+async fn session(
+    shared: &Arc<Shared>,
+    dial: &mut Dial,
+    reports_at: &mut Option<String>,
+    acks: &Arc<Acker>,
+) -> End {
     let failed = |reason: String, ready| End::Failed { reason, ready };
-    let channel = match dial.connect().await {
+    let channel = match dial.connect(shared, reports_at).await {
         Ok(c) => c,
         Err(e) => return failed(format!("connect: {e}"), false),
     };
@@ -252,9 +284,9 @@ impl Acker {
 }
 
 async fn ack_loop(shared: Arc<Shared>, mut applied: tokio::sync::watch::Receiver<u64>) {
-    let Some(channel) = shared.reports.clone() else {
+    if shared.reports.is_none() {
         return;
-    };
+    }
     let mut shutdown = shared.shutdown.subscribe();
     let mut acked = 0u64;
     loop {
@@ -272,7 +304,10 @@ async fn ack_loop(shared: Arc<Shared>, mut applied: tokio::sync::watch::Receiver
                 break;
             }
             let report = crate::report::report_base(&shared, revision);
-            let wait = match MetricsServiceClient::new(channel.clone())
+            let Some(channel) = shared.reports_channel() else {
+                return;
+            };
+            let wait = match MetricsServiceClient::new(channel)
                 .report(request(&shared, report))
                 .await
             {

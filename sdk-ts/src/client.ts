@@ -13,6 +13,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
 import { type Evaluation, Snapshot } from "./engine/snapshot.js";
 import { FlagwireError } from "./errors.js";
+import { rotateTransport } from "./failover.js";
 import { Channel, type Unsubscribe } from "./events.js";
 import { type Change, FlagService, SnapshotSchema } from "./gen/flagwire/v1/flag_service_pb.js";
 import { MetricsService } from "./gen/flagwire/v1/metrics_pb.js";
@@ -34,7 +35,9 @@ export const SDK_VERSION = "0.1.0";
 export interface ClientOptions {
   /**
    * How to reach the server: `createNodeTransport` (`@flagwire/sdk/node`) or
-   * `createFetchTransport` (`@flagwire/sdk/fetch`). Required unless `offline`.
+   * `createFetchTransport` (`@flagwire/sdk/fetch`), or a `FailoverTransport` over several
+   * endpoints, which the client moves to the next endpoint after every session that ended or
+   * could not start (a refusal excepted). Required unless `offline`.
    */
   readonly transport?: Transport;
   /** An sdk token (or another role's token plus `environment`). Required unless `offline`. */
@@ -149,6 +152,7 @@ export class FlagwireClient extends FlagReader {
   private readonly recorder: Recorder | undefined;
   private readonly flags: Client<typeof FlagService> | undefined;
   private readonly metricsService: Client<typeof MetricsService> | undefined;
+  private readonly transport: Transport | undefined;
   private readonly shutdown = new AbortController();
   private readonly syncLoop: Promise<void> | undefined;
   private readonly flushTimer: ReturnType<typeof setInterval> | undefined;
@@ -194,6 +198,7 @@ export class FlagwireClient extends FlagReader {
     if (options.transport === undefined) throw new FlagwireError("CONFIG", "a transport is required unless offline");
     if (this.token === "") throw new FlagwireError("CONFIG", "a token is required unless offline");
     this.currentState = this.snapshot === undefined ? "CONNECTING" : "STALE";
+    this.transport = options.transport;
     this.flags = createClient(FlagService, options.transport);
     this.metricsService = createClient(MetricsService, options.transport);
     if (options.metrics !== false) this.recorder = new Recorder(options.maxSeries);
@@ -621,6 +626,9 @@ export class FlagwireClient extends FlagReader {
         wait = this.options.maxBackoffMs;
       } else {
         this.setState(this.snapshot === undefined ? "CONNECTING" : "STALE");
+        // The next session goes to the next endpoint (replica), if there are several; a
+        // refusal would be the same on every replica, so it stays.
+        rotateTransport(this.transport);
         if (end.ready) delay = this.options.minBackoffMs;
         const current = delay;
         delay = Math.min(delay * 2, this.options.maxBackoffMs);

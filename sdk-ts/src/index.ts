@@ -8,6 +8,15 @@
 export { FlagwireClient, SDK_NAME, SDK_VERSION, type ClientOptions, type Measurement } from "./client.js";
 export { FlagReader } from "./reader.js";
 export { FlagwireError } from "./errors.js";
+export {
+  type ClosableTransport,
+  type Endpoint,
+  expandEndpoint,
+  FailoverTransport,
+  type Resolver,
+  rotateTransport,
+  splitEndpoints,
+} from "./failover.js";
 export type { Unsubscribe } from "./events.js";
 export type {
   AttributeValue,

@@ -9,13 +9,16 @@
  * ```
  */
 
+import { lookup as dnsLookup } from "node:dns/promises";
 import { existsSync, readFileSync } from "node:fs";
+import { isIP, type LookupFunction } from "node:net";
 import { rename, writeFile } from "node:fs/promises";
 import type * as http2 from "node:http2";
 import type { Interceptor, Transport } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { type ClientOptions, FlagwireClient } from "./client.js";
 import { FlagwireError } from "./errors.js";
+import { type Endpoint, FailoverTransport, type Resolver, splitEndpoints } from "./failover.js";
 
 export * from "./index.js";
 
@@ -50,10 +53,57 @@ export function createNodeTransport(options: NodeTransportOptions): NodeTranspor
   });
 }
 
+/** Every address `host` resolves to through the system resolver (`getaddrinfo`), without duplicates. */
+export const systemResolve: Resolver = async (host) => [
+  ...new Set((await dnsLookup(host, { all: true, verbatim: true })).map((a) => a.address)),
+];
+
+/** A `lookup` that answers `address` for whatever name: the connection goes there, the URL keeps the name. */
+function pinnedLookup(address: string): LookupFunction {
+  const family = isIP(address);
+  return (_hostname, options, callback) => {
+    if (options.all === true) callback(null, [{ address, family }]);
+    else callback(null, address, family);
+  };
+}
+
+/** Options of `createNodeFailoverTransport`: `NodeTransportOptions` over several endpoints. */
+export interface NodeFailoverOptions extends Omit<NodeTransportOptions, "baseUrl"> {
+  /** The endpoints in order (each `http://host:port` or `https://host:port`). */
+  readonly endpoints: readonly string[];
+  /** Resolves names to every address (default the system resolver; tests inject one). */
+  readonly resolve?: Resolver;
+}
+
+/**
+ * Native gRPC over several endpoints (replicas), one HTTP/2 connection to the current one; a
+ * name that resolves to several addresses is one endpoint per address (the connection is pinned
+ * to the address, the name stays the TLS name and `:authority`). The client moves it to the
+ * next endpoint after a session ends or fails to start (docs/reference/sync.md).
+ */
+export function createNodeFailoverTransport(options: NodeFailoverOptions): FailoverTransport & NodeTransport {
+  const { endpoints, resolve, ...rest } = options;
+  const make = (e: Endpoint): NodeTransport => {
+    const nodeOptions = e.address === undefined ? rest.nodeOptions : { ...rest.nodeOptions, lookup: pinnedLookup(e.address) };
+    return createNodeTransport({ ...rest, baseUrl: e.url, ...(nodeOptions && { nodeOptions }) });
+  };
+  return new FailoverTransport(endpoints, make, resolve ?? systemResolve);
+}
+
 /** Options of the Node client: the core's, plus where the server is and the bootstrap file. */
 export interface NodeClientOptions extends Omit<ClientOptions, "transport" | "bootstrap" | "onSnapshot"> {
-  /** The server's gRPC address, e.g. `http://127.0.0.1:7070`. Ignored offline. */
+  /**
+   * The server's gRPC address, e.g. `http://127.0.0.1:7070`, or several separated by commas
+   * (as an environment variable holds them). Ignored offline.
+   */
   readonly baseUrl?: string;
+  /**
+   * Several servers (replicas), in order, after `baseUrl` if both are given: the client
+   * connects to the first and, after a session ends or fails to start, to the next, resuming
+   * from the revision it holds. Each name that resolves to several addresses counts once per
+   * address.
+   */
+  readonly endpoints?: readonly string[];
   /** Use this transport instead of creating one from `baseUrl` (it is not closed by `close()`). */
   readonly transport?: Transport;
   /** Interceptors of the transport created from `baseUrl`. */
@@ -86,7 +136,7 @@ export async function writeBootstrapFile(path: string, bytes: Uint8Array): Promi
 
 /** A client over native gRPC (HTTP/2). */
 export function createClient(options: NodeClientOptions): FlagwireClient {
-  const { baseUrl, interceptors, nodeOptions, bootstrapFile, ...rest } = options;
+  const { baseUrl, endpoints, interceptors, nodeOptions, bootstrapFile, ...rest } = options;
   let bootstrap: Uint8Array | undefined;
   if (bootstrapFile !== undefined && existsSync(bootstrapFile)) bootstrap = readBootstrapFile(bootstrapFile);
   if (options.offline === true) {
@@ -96,8 +146,9 @@ export function createClient(options: NodeClientOptions): FlagwireClient {
   let transport = options.transport;
   let owned: NodeTransport | undefined;
   if (transport === undefined) {
-    if (baseUrl === undefined) throw new FlagwireError("CONFIG", "baseUrl (or transport) is required unless offline");
-    owned = createNodeTransport({ baseUrl, ...(interceptors && { interceptors }), ...(nodeOptions && { nodeOptions }) });
+    const urls = splitEndpoints(baseUrl, endpoints);
+    if (urls.length === 0) throw new FlagwireError("CONFIG", "baseUrl or endpoints (or transport) is required unless offline");
+    owned = createNodeFailoverTransport({ endpoints: urls, ...(interceptors && { interceptors }), ...(nodeOptions && { nodeOptions }) });
     transport = owned;
   }
   return new FlagwireClient({

@@ -16,13 +16,17 @@
 import type { Transport } from "@connectrpc/connect";
 import { FlagwireClient, SDK_NAME, SDK_VERSION } from "./client.js";
 import { Snapshot } from "./engine/snapshot.js";
+import { rotateTransport } from "./failover.js";
 import type { ScopedFlags } from "./scope.js";
 import type { ClientState } from "./types.js";
 import { nowMs } from "./util.js";
 
 /** Options of `ShortLivedFlags`. Durations in milliseconds. */
 export interface ShortLivedOptions {
-  /** How to reach the server (`createFetchTransport` in Convex's default runtime). */
+  /**
+   * How to reach the server (`createFetchTransport` in Convex's default runtime, or a
+   * `FailoverTransport` over several endpoints: a load that fails moves it to the next one).
+   */
   readonly transport: Transport;
   /** An sdk token (or another role's token plus `environment`). */
   readonly token: string;
@@ -54,12 +58,14 @@ export class ShortLivedFlags {
   private readonly loadTimeoutMs: number;
   private loadedAt = Number.NEGATIVE_INFINITY;
   private loading: Promise<FlagwireClient> | undefined;
+  private readonly transport: Transport;
   /** Why the last load failed, if it did (the invocation then used what it held, or defaults). */
   lastError: string | undefined;
 
   constructor(options: ShortLivedOptions) {
     this.maxAgeMs = options.maxAgeMs ?? 0;
     this.loadTimeoutMs = options.loadTimeoutMs ?? 5_000;
+    this.transport = options.transport;
     this.client = new FlagwireClient({
       transport: options.transport,
       token: options.token,
@@ -113,6 +119,8 @@ export class ShortLivedFlags {
     } catch (e) {
       this.lastError = e instanceof Error ? e.message : String(e);
       this.client.markStale();
+      // The next load tries the next endpoint, when there are several.
+      rotateTransport(this.transport);
     }
     return this.client;
   }

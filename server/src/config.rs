@@ -41,7 +41,7 @@ pub struct ServeArgs {
     /// Address for gRPC and gRPC-web (one port).
     #[arg(long, env = "FLAGWIRE_LISTEN", default_value = "127.0.0.1:7070")]
     pub listen: SocketAddr,
-    /// Address for plain HTTP (`/healthz`, `/metrics`).
+    /// Address for plain HTTP (`/healthz`, `/metrics`, OFREP).
     #[arg(long, env = "FLAGWIRE_HTTP_LISTEN", default_value = "127.0.0.1:7071")]
     pub http_listen: SocketAddr,
     /// Directory of the embedded store; created if missing.
@@ -63,6 +63,10 @@ pub struct ServeArgs {
     /// Seconds between heartbeats on an idle Watch stream.
     #[arg(long, env = "FLAGWIRE_HEARTBEAT_SECS", default_value_t = 15.0)]
     pub heartbeat_secs: f64,
+    /// OFREP requests per second each sdk token may make (bursts of as many); past it the
+    /// OFREP endpoints answer 429 with `Retry-After`. 0 disables the limit.
+    #[arg(long, env = "FLAGWIRE_OFREP_RATE_LIMIT", default_value_t = crate::ofrep::OfrepOptions::DEFAULT_PER_SECOND)]
+    pub ofrep_rate_limit: u32,
     /// Change-log entries kept per environment, for clients resuming with `since_revision`.
     #[arg(long, env = "FLAGWIRE_CHANGE_LOG_RETENTION", default_value_t = 10_000)]
     pub change_log_retention: u64,

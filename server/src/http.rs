@@ -1,5 +1,6 @@
-//! The plain-HTTP port: `/healthz`, `/metrics` and the web console (`/`, see [`crate::console`]).
-//! Kept off the gRPC port so probes, scrapers and browsers need no HTTP/2 or gRPC client.
+//! The plain-HTTP port: `/healthz`, `/metrics`, OFREP (merged in by the server from
+//! [`crate::ofrep`]) and the web console (`/`, see [`crate::console`]). Kept off the gRPC port so
+//! probes, scrapers, OFREP clients and browsers need no HTTP/2 or gRPC client.
 
 use crate::console::{self, ConsoleConfig};
 use crate::telemetry::{CONTENT_TYPE, Telemetry};

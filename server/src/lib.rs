@@ -16,6 +16,7 @@
 //!   and the timer that applies what is due.
 //! - [`auth`]: the token layer and the table of what each RPC needs.
 //! - [`service`]: gRPC handlers; [`error`]: the one error-to-`Status` mapping.
+//! - [`ofrep`]: the OpenFeature Remote Evaluation Protocol on the plain-HTTP port.
 //! - [`http`]: the plain-HTTP port; [`console`]: the web console it serves, embedded;
 //!   [`server`]: `run(listeners, settings, shutdown)`, which tests start on `127.0.0.1:0`.
 //! - [`bundle`]: flags as code (export, import, `--bootstrap`); [`backup`]: consistent
@@ -37,6 +38,7 @@ pub mod http;
 pub mod hub;
 pub mod manager;
 pub mod metrics;
+pub mod ofrep;
 pub mod protojson;
 pub mod releases;
 pub mod server;

@@ -5,6 +5,7 @@ use clap::{CommandFactory, Parser};
 use flagwire_server::catalog::{Catalog, CatalogOptions};
 use flagwire_server::config::{Cli, Command, ServeArgs};
 use flagwire_server::metrics::MetricsOptions;
+use flagwire_server::ofrep::OfrepOptions;
 use flagwire_server::releases::ReleaseOptions;
 use flagwire_server::releases::prometheus::PrometheusOptions;
 use flagwire_server::store::{Store, memory::MemoryStore, sled_store::SledStore};
@@ -129,6 +130,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         tls,
         timers: Default::default(),
+        ofrep: OfrepOptions::per_second(args.ofrep_rate_limit),
     };
     run(grpc, http, settings, shutdown).await
 }

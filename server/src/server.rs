@@ -5,6 +5,7 @@ use crate::catalog::Catalog;
 use crate::clock::Timers;
 use crate::manager::Manager;
 use crate::metrics::{Metrics, MetricsOptions};
+use crate::ofrep::{Ofrep, OfrepOptions};
 use crate::releases::evidence::Evidence;
 use crate::releases::{ReleaseOptions, Releases};
 use crate::service::{
@@ -44,6 +45,8 @@ pub struct Settings {
     /// Where the timer loops mark their passes (shared with tests that advance a manual clock
     /// and need to know when the server has caught up with it).
     pub timers: Arc<Timers>,
+    /// The OFREP endpoints' rate limit.
+    pub ofrep: OfrepOptions,
 }
 
 impl Settings {
@@ -57,6 +60,7 @@ impl Settings {
             releases: ReleaseOptions::default(),
             tls: None,
             timers: Arc::default(),
+            ofrep: OfrepOptions::default(),
         }
     }
 }
@@ -218,7 +222,8 @@ pub async fn run(
         grpc_port: grpc.local_addr()?.port(),
         tls: settings.tls.is_some(),
     };
-    let http_router = crate::http::router(telemetry, console);
+    let ofrep = Arc::new(Ofrep::new(Arc::clone(&catalog), &settings.ofrep));
+    let http_router = crate::http::router(telemetry, console).merge(crate::ofrep::router(ofrep));
     let (grpc_server, http_server): (Serving<tonic::transport::Error>, Serving<std::io::Error>) =
         match &settings.tls {
             Some(tls) => (

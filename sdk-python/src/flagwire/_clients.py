@@ -8,11 +8,12 @@ import atexit
 import concurrent.futures
 import os
 import threading
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
 from flagwire._core import Core, Options
+from flagwire._endpoints import split_endpoints
 from flagwire._runtime import Runtime
 from flagwire._scope import _ScopedReader
 from flagwire._types import FlagChange, State
@@ -24,7 +25,7 @@ _CHANGE_BUFFER = 256
 
 
 def _options(
-    url: str,
+    url: str | Sequence[str],
     token: str,
     environment: str,
     connect_timeout: float,
@@ -37,8 +38,10 @@ def _options(
     metrics: bool,
     tls_root_certificates: bytes | None,
 ) -> Options:
+    endpoints = split_endpoints(url) if not offline else ()
     return Options(
-        url=url,
+        url=url if isinstance(url, str) else ",".join(url),
+        endpoints=endpoints,
         token=token,
         environment=environment,
         connect_timeout=connect_timeout,
@@ -98,6 +101,13 @@ class AsyncClient(_ScopedReader):
     The client starts on `start()` (or `async with`, or `wait_ready()`), on the running event
     loop, and stops on `aclose()`, which also flushes the metrics.
 
+    `url` is the server's gRPC address, or several (replicas): a list, or one string with commas
+    (`"http://a:7070,http://b:7070"`, as an environment variable holds them). The client
+    connects to the first; when a session ends or cannot start, the next attempt goes to the
+    next one, in order and round again, resuming from the revision held. A name that resolves to
+    several addresses counts as one endpoint per address (docs/reference/sync.md, "Several
+    endpoints").
+
     Options (all keyword-only; times in seconds):
 
     - `environment`: the environment to watch, for admin or read-only tokens (sdk tokens are
@@ -121,7 +131,7 @@ class AsyncClient(_ScopedReader):
 
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str],
         token: str,
         *,
         environment: str = "",
@@ -251,7 +261,7 @@ class Client(_ScopedReader):
 
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str],
         token: str,
         *,
         environment: str = "",

@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any, Final, TypeVar, cast
 
 from flagwire import _engine
+from flagwire._endpoints import split_endpoints
 from flagwire._engine import Result, Snapshot, copy_json
 from flagwire._metrics import REQUEST_SCOPE, Recorder, RequestScope, open_scope
 from flagwire._proto.flagwire.v1 import flag_service_pb2
@@ -37,7 +38,8 @@ clock_ns: Callable[[], int] = time.perf_counter_ns
 
 @dataclass(frozen=True)
 class Options:
-    """A client's configuration (see `AsyncClient` for each option's meaning)."""
+    """A client's configuration (see `AsyncClient` for each option's meaning). `endpoints` is
+    `url` split (`split_endpoints`) when not given."""
 
     url: str
     token: str
@@ -51,8 +53,11 @@ class Options:
     offline: bool = False
     metrics: bool = True
     tls_root_certificates: bytes | None = None
+    endpoints: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if not self.endpoints and not self.offline:
+            object.__setattr__(self, "endpoints", split_endpoints(self.url))
         for name in (
             "connect_timeout",
             "heartbeat_timeout",

@@ -3,9 +3,10 @@
 
 - `Watch`: applies the snapshot and every change in revision order, resumes with
   `since_revision` after a disconnect (a gap or a change before any snapshot reconnects, and the
-  server fills the gap), treats a stream silent past the heartbeat timeout as dead, reconnects
-  with capped exponential backoff and jitter, and on UNAUTHENTICATED / PERMISSION_DENIED sets
-  state ERROR and retries only at the maximum backoff;
+  server fills the gap), on the next endpoint when there are several, treats a stream silent
+  past the heartbeat timeout as dead, reconnects with capped exponential backoff and jitter,
+  and on UNAUTHENTICATED / PERMISSION_DENIED sets state ERROR and retries only at the maximum
+  backoff;
 - acknowledgement: tells the server each applied revision through `MetricsService.Report` at
   once, one report in flight at a time;
 - metrics: flushes the window (series, release cohort outcomes, the team's own metrics, the
@@ -130,6 +131,10 @@ class Runtime:
                 wait = options.max_backoff
             else:
                 log.debug("flagwire: stream ended (%s); reconnecting", end.reason)
+                # The next session goes to the next endpoint (replica); a refusal would be the
+                # same on every replica, so it stays.
+                assert self._transport is not None
+                self._transport.rotate()
                 stale = self.core.snapshot is not None
                 self.core.set_state(State.STALE if stale else State.CONNECTING)
                 if end.ready:

@@ -1,5 +1,6 @@
 """How the runtime reaches the server: a `Transport` opens one `Watch` call per session and
-sends `Report`s. `GrpcTransport` is the real one, over grpc.aio; the sync scenario tests
+sends `Report`s to the endpoint of the last session, and moves to the next endpoint when told
+(`rotate`). `GrpcTransport` is the real one, over grpc.aio; the sync scenario tests
 (tests/sync/) substitute an in-memory one, since grpc.aio has no in-process channel.
 
 Errors are grpc's: a call that the server ends with a status raises `grpc.aio.AioRpcError`.
@@ -14,6 +15,7 @@ import grpc
 import grpc.aio
 
 from flagwire._core import Options
+from flagwire._endpoints import Endpoints, Resolver, Target, target_of
 from flagwire._proto.flagwire.v1 import (
     flag_service_pb2,
     flag_service_pb2_grpc,
@@ -24,6 +26,8 @@ from flagwire._proto.flagwire.v1 import (
 Metadata = tuple[tuple[str, str], ...]
 
 _CONNECT_POLL: Final = 0.005
+# How long a report in flight on the previous endpoint's channel may take to finish.
+_REPORT_GRACE: Final = 5.0
 
 
 class WatchCall(Protocol):
@@ -53,17 +57,14 @@ class Transport(Protocol):
     ) -> None:
         """Sends one `Report`."""
 
+    def rotate(self) -> None:
+        """The next `watch` goes to the next endpoint (a session ended or could not start)."""
+
     async def close(self) -> None:
         """Releases every connection."""
 
 
-def target_of(url: str) -> tuple[str, bool]:
-    """(gRPC target, whether TLS is used) of `http://host:port`, `https://host:port` or
-    `host:port`."""
-    for scheme, secure in (("http://", False), ("https://", True)):
-        if url.startswith(scheme):
-            return url[len(scheme) :].rstrip("/"), secure
-    return url, False
+__all__ = ["GrpcTransport", "Metadata", "Transport", "WatchCall", "target_of"]
 
 
 class _GrpcWatch:
@@ -86,18 +87,25 @@ class _GrpcWatch:
 
 
 class GrpcTransport:
-    """grpc.aio channels to `options.url`: a new one per `Watch` session (as after a server
-    restart), and one shared, self-reconnecting channel for reports. Create it on the event
-    loop it will run on."""
+    """grpc.aio channels to the current endpoint of `options.endpoints`: a new one per `Watch`
+    session (as after a server restart), and one shared, self-reconnecting channel for reports,
+    replaced when a session starts on another endpoint. Create it on the event loop it will run
+    on. `resolve` replaces the system resolver (tests)."""
 
-    def __init__(self, options: Options) -> None:
+    def __init__(self, options: Options, resolve: Resolver | None = None) -> None:
         self._options = options
-        self._target, self._secure = target_of(options.url)
-        self._reports = self._channel(reconnect=True)
+        self._endpoints = Endpoints(options.endpoints, resolve)
+        self._reports: tuple[Target, grpc.aio.Channel] | None = None
+        self._retired: dict[asyncio.Task[None], grpc.aio.Channel] = {}
 
-    def _channel(self, reconnect: bool) -> grpc.aio.Channel:
+    @property
+    def endpoints(self) -> Endpoints:
+        """The endpoints and which one is current."""
+        return self._endpoints
+
+    def _channel(self, target: Target, reconnect: bool) -> grpc.aio.Channel:
         options = self._options
-        channel_options: list[tuple[str, int]] = [
+        channel_options: list[tuple[str, int | str]] = [
             ("grpc.keepalive_time_ms", 30_000),
             ("grpc.keepalive_timeout_ms", 10_000),
             # A channel of its own connection: each Watch session dials anew (as after a server
@@ -110,10 +118,14 @@ class GrpcTransport:
                 ("grpc.min_reconnect_backoff_ms", max(int(options.min_backoff * 1000), 1)),
                 ("grpc.max_reconnect_backoff_ms", max(int(options.max_backoff * 1000), 1)),
             ]
-        if self._secure or options.tls_root_certificates is not None:
+        if target.authority is not None:
+            # An address pinned from a name: present the name, as a connection to it would
+            # (grpc also verifies the server's certificate against the authority's host).
+            channel_options.append(("grpc.default_authority", target.authority))
+        if target.secure or options.tls_root_certificates is not None:
             credentials = grpc.ssl_channel_credentials(options.tls_root_certificates)
-            return grpc.aio.secure_channel(self._target, credentials, options=channel_options)
-        return grpc.aio.insecure_channel(self._target, options=channel_options)
+            return grpc.aio.secure_channel(target.address, credentials, options=channel_options)
+        return grpc.aio.insecure_channel(target.address, options=channel_options)
 
     async def _connect(self, channel: grpc.aio.Channel) -> None:
         """Waits until `channel` is connected: raises on a failed attempt (no retry here: the
@@ -134,8 +146,24 @@ class GrpcTransport:
             await asyncio.sleep(_CONNECT_POLL)
             state = channel.get_state(try_to_connect=False)
 
+    async def _report_channel(self) -> grpc.aio.Channel:
+        """The reports channel to the current endpoint. The previous one is closed in the
+        background with a grace period, so a report in flight on it can still complete."""
+        target = await self._endpoints.current()
+        if self._reports is not None and self._reports[0] == target:
+            return self._reports[1]
+        if self._reports is not None:
+            old = self._reports[1]
+            task = asyncio.ensure_future(old.close(grace=_REPORT_GRACE))
+            self._retired[task] = old
+            task.add_done_callback(self._retired.pop)
+        channel = self._channel(target, reconnect=True)
+        self._reports = (target, channel)
+        return channel
+
     async def watch(self, request: flag_service_pb2.WatchRequest, metadata: Metadata) -> WatchCall:
-        channel = self._channel(reconnect=False)
+        await self._report_channel()  # reports follow the session to its endpoint
+        channel = self._channel(await self._endpoints.current(), reconnect=False)
         try:
             await self._connect(channel)
         except BaseException:
@@ -147,8 +175,18 @@ class GrpcTransport:
     async def report(
         self, request: metrics_pb2.ReportRequest, metadata: Metadata, timeout: float
     ) -> None:
-        stub = metrics_pb2_grpc.MetricsServiceStub(self._reports)
+        # The latest session's endpoint (a rotation moves reports when the next session starts).
+        channel = self._reports[1] if self._reports is not None else await self._report_channel()
+        stub = metrics_pb2_grpc.MetricsServiceStub(channel)
         await stub.Report(request, metadata=metadata, timeout=timeout)
 
+    def rotate(self) -> None:
+        self._endpoints.advance()
+
     async def close(self) -> None:
-        await self._reports.close()
+        if self._reports is not None:
+            await self._reports[1].close()
+        # Channels of earlier endpoints still in their grace period: no more waiting.
+        for task, channel in list(self._retired.items()):
+            await channel.close()
+            await task

@@ -58,15 +58,37 @@ pub fn start() -> Binary {
 
 /// Starts the server with more `serve` options (e.g. `--prometheus-url URL`).
 pub fn start_with(options: &[&str]) -> Binary {
+    spawn(tempfile::tempdir().unwrap(), "127.0.0.1:0", options)
+}
+
+/// Starts a server on a data directory restored from `backup` (`flagwire restore`): the same
+/// flags, tokens and revisions as the server the backup was taken from, as a second replica
+/// has. `listen` is its gRPC address (`127.0.0.1:0` for any free port).
+pub fn start_restored(backup: &std::path::Path, listen: &str, options: &[&str]) -> Binary {
     let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(binary())
+        .arg("restore")
+        .arg("--in")
+        .arg(backup)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("FLAGWIRE_TOKEN", ADMIN)
+        .output()
+        .expect("run flagwire restore");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "flagwire restore: {stderr}");
+    spawn(dir, listen, options)
+}
+
+/// Starts the server listening on `listen` (e.g. another loopback address), with more `serve`
+/// options.
+pub fn start_on(listen: &str, options: &[&str]) -> Binary {
+    spawn(tempfile::tempdir().unwrap(), listen, options)
+}
+
+fn spawn(dir: tempfile::TempDir, listen: &str, options: &[&str]) -> Binary {
     let mut child = Command::new(binary())
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-        ])
+        .args(["serve", "--listen", listen, "--http-listen", "127.0.0.1:0"])
         .args(options)
         .arg("--data-dir")
         .arg(dir.path())
@@ -96,6 +118,17 @@ pub fn start_with(options: &[&str]) -> Binary {
 }
 
 impl Binary {
+    /// Kills the server (SIGKILL: no goodbye to open streams).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Its gRPC port.
+    pub fn port(&self) -> u16 {
+        self.url.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
     /// Runs the CLI command `args` against this server as the admin (`--endpoint` added),
     /// and returns its standard output; a failure fails the test with its standard error.
     pub fn cli(&self, args: &[&str]) -> String {

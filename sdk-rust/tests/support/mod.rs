@@ -48,6 +48,27 @@ impl TestServer {
         server
     }
 
+    /// Starts a server on a fresh data dir whose store first holds `batch` (as a restore
+    /// would write it: for contents the admin API would refuse, like invalid vector flags).
+    pub async fn start_seeded(batch: flagwire_server::store::Batch) -> Self {
+        use flagwire_server::store::Store;
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = SledStore::open(dir.path()).unwrap();
+            store.commit(batch).unwrap();
+        }
+        let mut server = Self {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            dir,
+            stop: None,
+            task: None,
+            tls: None,
+            ca_pem: None,
+        };
+        server.launch().await;
+        server
+    }
+
     /// Starts a server serving TLS with a certificate for localhost and 127.0.0.1 signed by a
     /// CA made for the test; [`TestServer::ca_pem`] is that CA.
     pub async fn start_tls() -> Self {

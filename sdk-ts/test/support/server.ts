@@ -4,7 +4,7 @@
  * port and data; and an admin helper over the generated AdminService, MetricsService and
  * ReleaseService clients.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -62,12 +62,45 @@ export class TestServer {
     readonly tls?: TestCerts,
   ) {}
 
-  /** Starts a server on a fresh data dir and free ports; over TLS when given `tls`. */
-  static async start(heartbeatSecs = 1, tls?: TestCerts): Promise<TestServer> {
+  /** Starts a server on a fresh data dir and free ports (or `listen`); over TLS when given `tls`. */
+  static async start(heartbeatSecs = 1, tls?: TestCerts, listen = "127.0.0.1:0"): Promise<TestServer> {
     const dir = mkdtempSync(join(tmpdir(), "flagwire-ts-"));
-    const server = new TestServer(dir, "127.0.0.1:0", heartbeatSecs, tls);
+    const server = new TestServer(dir, listen, heartbeatSecs, tls);
     await server.launch();
     return server;
+  }
+
+  /**
+   * A server on a fresh data directory restored from `backup` (`flagwire restore`): the same
+   * flags, tokens and revisions as the server it was taken from, as a second replica has.
+   * `listen` is its gRPC address (default a free port on 127.0.0.1).
+   */
+  static async restored(backup: string, listen = "127.0.0.1:0", heartbeatSecs = 1): Promise<TestServer> {
+    const dir = mkdtempSync(join(tmpdir(), "flagwire-ts-"));
+    const restore = spawnSync(BIN, ["restore", "--in", backup, "--data-dir", dir], {
+      env: { ...process.env, FLAGWIRE_TOKEN: ADMIN_TOKEN },
+      encoding: "utf8",
+    });
+    if (restore.status !== 0) throw new Error(`flagwire restore failed: ${restore.stderr}`);
+    const server = new TestServer(dir, listen, heartbeatSecs);
+    await server.launch();
+    return server;
+  }
+
+  /** Starts a server on an existing data dir (one `flagwire restore` wrote) and a free port. */
+  static async startOn(dataDir: string, heartbeatSecs = 1): Promise<TestServer> {
+    const server = new TestServer(dataDir, "127.0.0.1:0", heartbeatSecs);
+    await server.launch();
+    return server;
+  }
+
+  /** Writes a backup of the running server to `path` (`flagwire backup`). */
+  backup(path: string): void {
+    const r = spawnSync(BIN, ["backup", "--out", path], {
+      env: { ...process.env, FLAGWIRE_TOKEN: ADMIN_TOKEN, FLAGWIRE_ENDPOINT: this.url },
+      encoding: "utf8",
+    });
+    if (r.status !== 0) throw new Error(`flagwire backup failed: ${r.stderr}`);
   }
 
   /** `http://127.0.0.1:port`, or `https://localhost:port` over TLS. */
@@ -160,8 +193,11 @@ export class TestServer {
 
   /** An admin client (native gRPC). */
   admin(): Admin {
-    const nodeOptions = this.tls === undefined ? undefined : { ca: this.tls.caPem };
-    return new Admin(createNodeTransport({ baseUrl: this.url, ...(nodeOptions && { nodeOptions }) }));
+    if (this.tls === undefined) return new Admin(createNodeTransport({ baseUrl: this.url }));
+    // Straight to the address it listens on, whichever loopback one, verifying the name the
+    // certificate holds.
+    const nodeOptions = { ca: this.tls.caPem, servername: "localhost" };
+    return new Admin(createNodeTransport({ baseUrl: `https://${this.grpc}`, nodeOptions }));
   }
 }
 

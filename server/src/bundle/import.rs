@@ -568,7 +568,7 @@ impl Plan {
                     let verb = format!("flag.{}", action(&old).1);
                     let before = old.map(A::Flag).and_then(subject);
                     txn.audit(&verb, "flag", &f.key, before, subject(A::Flag(f.clone())));
-                    txn.put_flag(state, f);
+                    txn.put_flag_over(state, current.flags.get(&f.key), f);
                 }
                 Step::DeleteFlag(f) => {
                     guard(current, txn, meta, &f, None, force)?;

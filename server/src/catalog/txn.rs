@@ -14,6 +14,29 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+/// `flag` as `env`'s SDKs see it, or `None` when that view equals `previous`'s.
+///
+/// The version and update time are left out of the comparison: they move on every write, and
+/// a change that only moves them would wake every SDK of every environment for nothing. So an
+/// environment's copy keeps the version of the last write that changed what it sees.
+fn changed_view(previous: Option<&Flag>, flag: &Flag, env: &str) -> Option<Flag> {
+    let projected = project(flag, env);
+    let Some(old) = previous else {
+        return Some(projected);
+    };
+    let before = Flag {
+        version: 0,
+        update_time: None,
+        ..project(old, env)
+    };
+    let after = Flag {
+        version: 0,
+        update_time: None,
+        ..projected.clone()
+    };
+    (before != after).then_some(projected)
+}
+
 enum Effect {
     Env(String, Option<Environment>),
     Flag(String, Option<Flag>),
@@ -73,12 +96,22 @@ impl Txn {
         self.effects.push(Effect::Env(key.to_owned(), None));
     }
 
-    /// Stores a flag version and announces it in every environment.
+    /// Stores a flag version and announces it in each environment whose view of it changed:
+    /// a toggle in staging wakes no production SDK (ADR 0001), while an edit of the definition
+    /// (variants, description, tags, archive) changes every environment's view.
     pub fn put_flag(&mut self, state: &State, flag: Flag) {
+        let previous = state.flags.get(&flag.key).cloned();
+        self.put_flag_over(state, previous.as_ref(), flag);
+    }
+
+    /// [`Txn::put_flag`] for a caller whose `state` already holds the new flag (an import
+    /// plans the whole next state first): `previous` is what the environments saw before.
+    pub fn put_flag_over(&mut self, state: &State, previous: Option<&Flag>, flag: Flag) {
         self.store_flag(&flag);
         for env in state.envs.keys() {
-            let projected = project(&flag, env);
-            self.change(state, env, change::Kind::FlagUpserted(projected));
+            if let Some(projected) = changed_view(previous, &flag, env) {
+                self.change(state, env, change::Kind::FlagUpserted(projected));
+            }
         }
         self.effects
             .push(Effect::Flag(flag.key.clone(), Some(flag)));
@@ -93,7 +126,8 @@ impl Txn {
     }
 
     /// Stores new versions of several flags and announces them together: one change, so one
-    /// revision, per environment (a single flag goes out as an ordinary `FlagUpserted`).
+    /// revision, per environment whose view of any of them changed, carrying only those (a
+    /// single flag goes out as an ordinary `FlagUpserted`).
     pub fn put_flags(&mut self, state: &State, flags: Vec<Flag>) {
         if flags.len() == 1 {
             let flag = flags.into_iter().next().expect("one flag");
@@ -106,12 +140,16 @@ impl Txn {
             self.store_flag(flag);
         }
         for env in state.envs.keys() {
-            let projected = flags.iter().map(|f| project(f, env)).collect();
-            self.change(
-                state,
-                env,
-                change::Kind::FlagsUpserted(FlagBatch { flags: projected }),
-            );
+            let mut projected: Vec<Flag> = flags
+                .iter()
+                .filter_map(|f| changed_view(state.flags.get(&f.key), f, env))
+                .collect();
+            let kind = match projected.len() {
+                0 => continue,
+                1 => change::Kind::FlagUpserted(projected.remove(0)),
+                _ => change::Kind::FlagsUpserted(FlagBatch { flags: projected }),
+            };
+            self.change(state, env, kind);
         }
         for flag in flags {
             self.effects

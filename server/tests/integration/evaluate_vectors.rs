@@ -4,7 +4,7 @@
 //! through the gRPC call.
 
 #[path = "../../../core/tests/support/vectors.rs"]
-mod vectors;
+pub(crate) mod vectors;
 
 use flagwire_proto::grpc::flag_service_client::FlagServiceClient;
 use flagwire_proto::v1::*;

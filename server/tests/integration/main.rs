@@ -20,6 +20,7 @@ mod manager_kill;
 mod manager_plans;
 mod manager_schedule;
 mod metrics;
+mod ofrep;
 mod otel;
 mod prometheus;
 mod prometheus_gates;

@@ -44,12 +44,16 @@ async fn snapshot_then_changes_then_resume() {
     );
 
     set_enabled(&mut admin, "a", "production", true).await;
-    set_enabled(&mut admin, "a", "staging", true).await; // also a revision in production
+    // Staging's alone: no change and no revision in production (ADR 0001).
+    set_enabled(&mut admin, "a", "staging", true).await;
+    set_enabled(&mut admin, "a", "production", false).await;
     let (r2, f2) = upserted(next(&mut stream).await);
     let (r3, f3) = upserted(next(&mut stream).await);
     assert_eq!((r2, r3), (2, 3));
     assert!(f2.environments["production"].enabled);
-    assert_eq!((f2.version, f3.version), (2, 3));
+    assert!(!f3.environments["production"].enabled);
+    // The flag's version counts every write, the staging one too.
+    assert_eq!((f2.version, f3.version), (2, 4));
 
     // Segments are streamed too.
     admin
@@ -168,7 +172,9 @@ async fn resume_across_100_forced_disconnects_loses_and_reorders_nothing() {
             let mut writes = 0usize;
             while !stop.load(Ordering::Relaxed) || writes < 200 {
                 let key = format!("f{}", writes % FLAGS);
-                set_enabled(&mut admin, &key, "production", writes.is_multiple_of(2)).await;
+                // Each write flips its flag, so each one changes production's view.
+                let on = (writes / FLAGS).is_multiple_of(2);
+                set_enabled(&mut admin, &key, "production", on).await;
                 writes += 1;
             }
             writes
@@ -265,4 +271,76 @@ async fn sigterm_ends_streams_cleanly_and_exits_zero() {
         })
         .await
         .unwrap();
+}
+
+/// Issue 18's contract: a write that changes only staging's configuration makes no change and
+/// no revision in production, so production SDKs are not woken; an edit of the definition
+/// reaches every environment.
+#[tokio::test]
+async fn a_staging_write_wakes_no_production_watcher() {
+    let dir = tempdir();
+    let server = Server::start(dir.path(), &["--heartbeat-secs", "0.2"]);
+    let mut admin = server.admin().await;
+    create_env(&mut admin, "production").await;
+    create_env(&mut admin, "staging").await;
+    create_flag(&mut admin, bool_flag("a", &["production", "staging"])).await;
+    let revisions = |envs: Vec<Environment>| -> Vec<(String, u64)> {
+        envs.into_iter().map(|e| (e.key, e.revision)).collect()
+    };
+    let before = revisions(
+        admin
+            .list_environments(ListEnvironmentsRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .environments,
+    );
+    let mut flags = server.flags_as(Some(ADMIN)).await;
+    let mut stream = watch(&mut flags, "production", 0).await;
+    let Event::Snapshot(snapshot) = next(&mut stream).await else {
+        panic!("snapshot first")
+    };
+    let mut last = None;
+    for on in [true, false, true] {
+        last = Some(set_enabled(&mut admin, "a", "staging", on).await);
+    }
+    let after = revisions(
+        admin
+            .list_environments(ListEnvironmentsRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .environments,
+    );
+    assert_eq!(after[0], before[0], "production's revision did not move");
+    assert_eq!(after[1].1, before[1].1 + 3, "staging's moved by three");
+    // Production's stream stays idle: the next message is a heartbeat at the same revision.
+    match next(&mut stream).await {
+        Event::Heartbeat(h) => assert_eq!(h.revision, snapshot.revision),
+        other => panic!("production was woken: {other:?}"),
+    }
+    // A description is the flag's definition: every environment sees it.
+    let flag = last.unwrap();
+    admin
+        .update_flag(UpdateFlagRequest {
+            expected_version: flag.version,
+            flag: Some(Flag {
+                description: "now described".into(),
+                ..flag
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    loop {
+        match next(&mut stream).await {
+            Event::Heartbeat(_) => continue,
+            event => {
+                let (revision, f) = upserted(event);
+                assert_eq!(revision, snapshot.revision + 1);
+                assert_eq!(f.description, "now described");
+                break;
+            }
+        }
+    }
 }
