@@ -21,6 +21,7 @@ mod manager_plans;
 mod manager_schedule;
 mod metrics;
 mod otel;
+mod postgres;
 mod prometheus;
 mod prometheus_gates;
 mod release_gates;
