@@ -27,6 +27,7 @@ mod prometheus_gates;
 mod release_gates;
 mod release_seeds;
 mod releases;
+mod replicas;
 mod rollout_clock;
 mod tls;
 mod validation;
