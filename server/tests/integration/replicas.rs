@@ -134,8 +134,8 @@ async fn the_same_version_updated_on_two_replicas_at_once_has_exactly_one_winner
     let mut b = servers[1].admin().await;
     create_env(&mut a, "production").await;
     create_flag(&mut a, bool_flag("contested", &["production"])).await;
-    let mut version = 1;
-    for round in 0..20 {
+    for round in 0..20u64 {
+        let version = round + 1;
         // Both replicas may not have seen the last version yet: their writes apply the log
         // before checking, so neither may win with a stale version.
         let (ra, rb) = tokio::join!(
@@ -147,7 +147,6 @@ async fn the_same_version_updated_on_two_replicas_at_once_has_exactly_one_winner
         let loser = if ra.is_ok() { rb } else { ra };
         let message = code(loser, Code::FailedPrecondition);
         assert!(message.contains("version"), "{message}");
-        version += 1;
     }
     let stored = shared().sql(
         url.rsplit('/').next().unwrap(),
