@@ -67,6 +67,7 @@ impl From<Error> for Status {
             Error::PermissionDenied(_) => Code::PermissionDenied,
             Error::Unavailable(_) => Code::Unavailable,
             Error::Store(StoreError::Unavailable(_)) => Code::Unavailable,
+            Error::Store(StoreError::Fenced(_)) => Code::FailedPrecondition,
             Error::Store(err) => {
                 tracing::error!(error = %err, "storage failure");
                 Code::Internal

@@ -12,7 +12,8 @@
 //! - [`flags`], [`segments`], [`environments`], [`tokens`], [`audit`], [`metrics`]: operations
 //!   by object;
 //!   [`owners`]: which flags an active release or ramp owns, and the guard of other writes.
-//! - [`follow`]: decoding stored entries into the state, at start and from the log.
+//! - [`follow`]: decoding stored entries into the state, at start and from the log;
+//!   [`leader`]: which replica runs the timers, and the fencing of their writes.
 //! - [`watch`]: snapshots and change-log reads for Watch; [`evaluation`]: snapshots for
 //!   remote evaluation; [`snapshot`]: a consistent copy of the whole store for backups.
 
@@ -21,6 +22,7 @@ pub mod environments;
 pub mod evaluation;
 pub mod flags;
 pub mod follow;
+pub mod leader;
 pub mod metrics;
 pub mod owners;
 pub mod segments;
@@ -158,7 +160,7 @@ impl Catalog {
     /// follower continues.
     pub fn open(store: Arc<dyn Store>, options: CatalogOptions) -> Result<Self> {
         let mut state = State::default();
-        let txn = Arc::clone(&store).begin(u64::MAX)?;
+        let txn = Arc::clone(&store).begin(u64::MAX, None)?;
         for prefix in follow::LOADED {
             for (k, v) in scan_prefix(&*store, prefix)? {
                 follow::put(&mut state, &k, &v)?;
@@ -216,15 +218,16 @@ impl Catalog {
         build: impl FnOnce(&State, &mut Txn) -> Result<T>,
     ) -> Result<T> {
         let mut applied = self.writer.lock().await;
+        let fence = leader::fence();
         let lock = if self.store.shared() {
             let store = Arc::clone(&self.store);
             let after = *applied;
-            tokio::task::spawn_blocking(move || store.begin(after))
+            tokio::task::spawn_blocking(move || store.begin(after, fence))
                 .await
                 .map_err(|e| Error::Unavailable(format!("begin task failed: {e}")))??
         } else {
             // Nothing blocks: no lock to take and no log to read.
-            Arc::clone(&self.store).begin(*applied)?
+            Arc::clone(&self.store).begin(*applied, fence)?
         };
         let mut lock = lock;
         // Validate against what other replicas committed too: stale versions are refused here

@@ -53,8 +53,12 @@ impl Releases {
                 () = &mut stop => return,
                 _ = interval.tick() => {}
             }
+            // Only the leader closes windows and judges (catalog::leader).
+            let Some(token) = self.catalog.leadership() else {
+                continue;
+            };
             let at = self.clock.now();
-            self.tick().await;
+            crate::catalog::leader::as_leader(token, self.tick()).await;
             timers.rollouts.beat(at);
             ticks += 1;
             // The retention sweep reads the store; once every few hundred ticks is plenty.

@@ -58,7 +58,11 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn begin(self: Arc<Self>, _after: u64) -> Result<Box<dyn WriteTxn>, StoreError> {
+    fn begin(
+        self: Arc<Self>,
+        _after: u64,
+        _fence: Option<u64>,
+    ) -> Result<Box<dyn WriteTxn>, StoreError> {
         Ok(Box::new(Direct(self)))
     }
 

@@ -35,6 +35,9 @@ pub enum StoreError {
     /// The database answered with an error other than a lost connection.
     #[error("postgres: {0}")]
     Postgres(String),
+    /// A leader-only write from a replica that is no longer the leader (its token is stale).
+    #[error("this replica is no longer the leader (token {0} is stale)")]
+    Fenced(u64),
     /// The database's schema is newer than this binary knows, or otherwise unusable.
     #[error("{0}")]
     Schema(String),
@@ -113,8 +116,20 @@ pub trait Store: Send + Sync + 'static {
     fn flush(&self) -> Result<(), StoreError>;
     /// Bytes the store occupies on disk (0 in memory).
     fn size_on_disk(&self) -> u64;
-    /// Takes the global writer lock and returns the batches committed after `after`.
-    fn begin(self: Arc<Self>, after: u64) -> Result<Box<dyn WriteTxn>, StoreError>;
+    /// Takes the global writer lock and returns the batches committed after `after`. With
+    /// `fence` (a write of a leader-only task, carrying the leadership token it runs under) the
+    /// write is refused with [`StoreError::Fenced`] unless that token is still the current one.
+    fn begin(
+        self: Arc<Self>,
+        after: u64,
+        fence: Option<u64>,
+    ) -> Result<Box<dyn WriteTxn>, StoreError>;
+    /// This replica's leadership: `Some(token)` while it leads, `None` while another does;
+    /// `None` (the method's, not the channel's) for embedded stores, whose one process always
+    /// leads.
+    fn leadership(&self) -> Option<tokio::sync::watch::Receiver<Option<u64>>> {
+        None
+    }
     /// Whether other processes may commit to this store (then the catalog tails its log).
     fn shared(&self) -> bool {
         false

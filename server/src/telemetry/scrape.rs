@@ -210,6 +210,8 @@ impl Collector for Scrape {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let view = CatalogView::of(&self.catalog.read());
         let store_bytes = self.catalog.store().size_on_disk();
+        let leader = u64::from(self.catalog.leadership().is_some());
+        let store_up = u64::from(self.catalog.store().healthy());
         let watchers = self.catalog.hub().receivers_by_env();
         let now = self.clock.now();
         let instances = self.metrics.registry().counts(now);
@@ -226,6 +228,20 @@ impl Collector for Scrape {
             "Bytes the store occupies on disk (0 in memory).",
             Gauge,
             store_bytes,
+        )?;
+        single(
+            e,
+            "flagwire_leader",
+            "1 while this replica runs what acts on time (release driver and judge, schedules, ramps, plans, retention), else 0; always 1 on an embedded store.",
+            Gauge,
+            leader,
+        )?;
+        single(
+            e,
+            "flagwire_store_up",
+            "1 while the store answers (PostgreSQL is probed every second), else 0.",
+            Gauge,
+            store_up,
         )?;
         let revisions: Vec<(Labels, Num)> = view
             .revisions

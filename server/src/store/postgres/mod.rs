@@ -7,6 +7,12 @@
 //! `NOTIFY`s the other replicas, which tail the log (see `catalog::follow`). Durable on return:
 //! the commit is acknowledged by PostgreSQL with `synchronous_commit` on.
 //!
+//! Leadership (for everything that acts on time): the replica holding a session advisory lock
+//! on a dedicated connection leads; on taking it, it raises the fencing token in the `leader`
+//! row, and its leader-only writes carry that token, checked under the writer lock, so a
+//! deposed leader that has not noticed yet cannot write. A dead leader's session ends with its
+//! connection and a standby takes the lock at its next try (every [`tasks::LEAD_EVERY`]).
+//!
 //! One lock rather than a row lock per environment's revision counter: admin writes are rare
 //! (tens per second at most), a write may touch every environment (a flag change gives each a
 //! revision), and one lock also orders the log, which per-environment locks would not.
@@ -36,6 +42,8 @@ use tokio_postgres::error::SqlState;
 
 /// Advisory-lock key every commit takes ("fwwriter" as ASCII).
 pub const WRITER_LOCK: i64 = 0x6677777269746572;
+/// Session advisory-lock key the leader holds ("fwleader").
+pub const LEADER_LOCK: i64 = 0x66776c6561646572;
 /// The channel commits are announced on.
 pub const CHANNEL: &str = "flagwire_batches";
 /// How long a commit waits for the writer lock before failing as unavailable.
@@ -55,6 +63,8 @@ struct Shared {
     healthy: AtomicBool,
     size: AtomicU64,
     commits: Arc<Notify>,
+    // `Some(token)` while this replica leads (see `tasks::lead`).
+    leader: tokio::sync::watch::Sender<Option<u64>>,
 }
 
 impl Shared {
@@ -135,6 +145,7 @@ impl PgStore {
             healthy: AtomicBool::new(true),
             size: AtomicU64::new(0),
             commits: Arc::new(Notify::new()),
+            leader: tokio::sync::watch::Sender::new(None),
         });
         let store = Self {
             rt: Some(rt),
@@ -150,7 +161,8 @@ impl PgStore {
             let _ = driver.await;
             migrated.map(drop)
         })?;
-        store.spawn(tasks::listen(config, Arc::clone(&store.shared)));
+        store.spawn(tasks::listen(config.clone(), Arc::clone(&store.shared)));
+        store.spawn(tasks::lead(config, Arc::clone(&store.shared)));
         store.spawn(tasks::probe(store.pool.clone(), Arc::clone(&store.shared)));
         Ok(Arc::new(store))
     }
@@ -376,12 +388,28 @@ impl Store for PgStore {
         self.shared.size.load(Ordering::Relaxed)
     }
 
-    fn begin(self: Arc<Self>, after: u64) -> Result<Box<dyn WriteTxn>, StoreError> {
+    fn begin(
+        self: Arc<Self>,
+        after: u64,
+        fence: Option<u64>,
+    ) -> Result<Box<dyn WriteTxn>, StoreError> {
         let pool = self.pool.clone();
         let (client, head, pending) = self.block(async move {
             let client = Self::client(&pool).await?;
             let locked = async {
                 lock(&client).await?;
+                if let Some(token) = fence {
+                    // Under the writer lock: a new leader raises the epoch before it writes,
+                    // so a deposed one's write is refused here, never interleaved.
+                    let epoch: i64 = client
+                        .query_one("SELECT epoch FROM leader WHERE id = 1", &[])
+                        .await
+                        .map_err(pg_error)?
+                        .get(0);
+                    if epoch as u64 != token {
+                        return Err(StoreError::Fenced(token));
+                    }
+                }
                 let head: i64 = client
                     .query_one("SELECT coalesce(max(seq), 0) FROM batches", &[])
                     .await
@@ -412,6 +440,10 @@ impl Store for PgStore {
             let client = Self::client(&pool).await?;
             read_log(&client, after, limit).await
         })
+    }
+
+    fn leadership(&self) -> Option<tokio::sync::watch::Receiver<Option<u64>>> {
+        Some(self.shared.leader.subscribe())
     }
 
     fn commits(&self) -> Option<Arc<Notify>> {

@@ -21,6 +21,14 @@ pub const MIGRATIONS: &[&str] = &[
          ops bytea NOT NULL,
          committed_at timestamptz NOT NULL DEFAULT now()
      );",
+    // 2: the leader's fencing token, raised by every replica that becomes leader.
+    "CREATE TABLE leader (
+         id integer PRIMARY KEY CHECK (id = 1),
+         epoch bigint NOT NULL,
+         holder text NOT NULL,
+         since timestamptz NOT NULL DEFAULT now()
+     );
+     INSERT INTO leader (id, epoch, holder) VALUES (1, 0, '');",
 ];
 
 /// The newest schema version this binary knows.

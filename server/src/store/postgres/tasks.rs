@@ -1,7 +1,7 @@
 //! The store's background tasks: the listener that hears other replicas' commits, and the
 //! probe behind `/healthz`.
 
-use super::{CHANNEL, Shared, pool_error};
+use super::{CHANNEL, LEADER_LOCK, Shared, pool_error};
 use deadpool_postgres::Pool;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -74,4 +74,78 @@ pub(super) async fn probe(pool: Pool, shared: Arc<Shared>) {
         }
         tokio::time::sleep(PROBE_EVERY).await;
     }
+}
+
+/// How often a standby tries to take the leadership, and a leader checks its connection: a dead
+/// leader is replaced within about this long (its lock goes with its connection).
+pub const LEAD_EVERY: Duration = Duration::from_secs(2);
+
+/// Tries to take the leader lock on a dedicated connection; once held, raises the fencing token
+/// and publishes it, then checks the connection every [`LEAD_EVERY`]; a lost connection loses
+/// the lock, so it steps down at once and tries again.
+pub(super) async fn lead(config: tokio_postgres::Config, shared: Arc<Shared>) {
+    let holder = format!("{}:{}", hostname(), std::process::id());
+    loop {
+        if let Ok((client, connection)) = config.connect(NoTls).await {
+            let driver = tokio::spawn(connection);
+            loop {
+                match try_lead(&client, &holder).await {
+                    Ok(Some(token)) => {
+                        tracing::info!(token, "this replica leads");
+                        shared.leader.send_replace(Some(token));
+                        while client.simple_query("SELECT 1").await.is_ok() {
+                            tokio::time::sleep(LEAD_EVERY).await;
+                        }
+                        tracing::warn!("lost the database connection that held the leadership");
+                        shared.leader.send_replace(None);
+                        break;
+                    }
+                    Ok(None) => tokio::time::sleep(LEAD_EVERY).await,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "leader election failed");
+                        break;
+                    }
+                }
+            }
+            driver.abort();
+        }
+        shared.leader.send_replace(None);
+        tokio::time::sleep(LEAD_EVERY).await;
+    }
+}
+
+/// Takes the leader lock if free; then raises the token under the writer lock.
+async fn try_lead(
+    client: &tokio_postgres::Client,
+    holder: &str,
+) -> Result<Option<u64>, tokio_postgres::Error> {
+    let got: bool = client
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&LEADER_LOCK])
+        .await?
+        .get(0);
+    if !got {
+        return Ok(None);
+    }
+    client
+        .batch_execute(&format!(
+            "BEGIN; SELECT pg_advisory_xact_lock({})",
+            super::WRITER_LOCK
+        ))
+        .await?;
+    let epoch: i64 = client
+        .query_one(
+            "UPDATE leader SET epoch = epoch + 1, holder = $1, since = now() WHERE id = 1 \
+             RETURNING epoch",
+            &[&holder],
+        )
+        .await?
+        .get(0);
+    client.batch_execute("COMMIT").await?;
+    Ok(Some(epoch as u64))
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default()
 }
