@@ -159,6 +159,8 @@ impl Catalog {
                 self.hub.publish(&env, changes);
             }
             *applied = seq;
+            self.applied_seen
+                .store(seq, std::sync::atomic::Ordering::Relaxed);
         }
         Ok(())
     }

@@ -129,6 +129,10 @@ pub struct Catalog {
     // Evaluation snapshots by environment (see `evaluation`); a std mutex held only to look up
     // or rebuild one.
     engines: std::sync::Mutex<std::collections::HashMap<String, Arc<flagwire_core::Snapshot>>>,
+    // The writer's `applied`, readable without its lock (for `/metrics`).
+    applied_seen: std::sync::atomic::AtomicU64,
+    // Time in the store per write (lock, catch-up, commit), for `/metrics`.
+    commit_latency: prometheus_client::metrics::histogram::Histogram,
 }
 
 /// Rewrites the rollout records of an older version (`r/`) as the one-flag releases they are,
@@ -181,6 +185,10 @@ impl Catalog {
             hub: Hub::new(options.hub_capacity),
             options,
             engines: Default::default(),
+            applied_seen: applied.into(),
+            commit_latency: prometheus_client::metrics::histogram::Histogram::new(
+                prometheus_client::metrics::histogram::exponential_buckets(0.0005, 2.0, 14),
+            ),
         })
     }
 
@@ -218,6 +226,7 @@ impl Catalog {
         build: impl FnOnce(&State, &mut Txn) -> Result<T>,
     ) -> Result<T> {
         let mut applied = self.writer.lock().await;
+        let started = std::time::Instant::now();
         let fence = leader::fence();
         let lock = if self.store.shared() {
             let store = Arc::clone(&self.store);
@@ -251,6 +260,9 @@ impl Catalog {
             .await
             .map_err(|e| Error::Unavailable(format!("commit task failed: {e}")))??;
         *applied = (*applied).max(seq);
+        self.commit_latency.observe(started.elapsed().as_secs_f64());
+        self.applied_seen
+            .store(*applied, std::sync::atomic::Ordering::Relaxed);
         let published = {
             let mut state = self.state.write().expect("catalog state poisoned");
             txn.apply(&mut state)
@@ -259,6 +271,18 @@ impl Catalog {
             self.hub.publish(&env, changes);
         }
         Ok(value)
+    }
+
+    /// The store-time histogram of catalog writes.
+    pub fn commit_latency(&self) -> &prometheus_client::metrics::histogram::Histogram {
+        &self.commit_latency
+    }
+
+    /// Logged batches committed (as of the store's last probe) that this replica has not
+    /// applied yet; 0 on stores without a log.
+    pub fn log_lag(&self) -> u64 {
+        let applied = self.applied_seen.load(std::sync::atomic::Ordering::Relaxed);
+        self.store.log_head().saturating_sub(applied)
     }
 
     /// Makes everything durable (shutdown).

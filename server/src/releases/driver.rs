@@ -118,6 +118,11 @@ impl Releases {
         } else {
             Vec::new()
         };
+        if !self.evidence.is_tracked(&r.id) {
+            // Started on another replica, or led there until now: resume its stored windows
+            // (shared when the store is) and gather from here on.
+            self.evidence.track(r)?;
+        }
         let judged = self
             .evidence
             .close(&r.id, now_ms, r.current_stage as usize, |w| {

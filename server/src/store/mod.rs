@@ -144,6 +144,11 @@ pub trait Store: Send + Sync + 'static {
     fn commits(&self) -> Option<Arc<tokio::sync::Notify>> {
         None
     }
+    /// The sequence number of the last logged batch, as of the store's last probe (0 without
+    /// a log).
+    fn log_head(&self) -> u64 {
+        0
+    }
     /// Whether the store answered its last request or probe (a `/healthz` and gRPC health
     /// input); embedded stores always do.
     fn healthy(&self) -> bool {

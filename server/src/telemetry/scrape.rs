@@ -33,6 +33,13 @@ pub struct Scrape {
     timers: Arc<Timers>,
 }
 
+impl Scrape {
+    /// The catalog it reads (Telemetry registers the catalog's own histograms).
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+}
+
 impl std::fmt::Debug for Scrape {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Scrape").finish_non_exhaustive()
@@ -212,6 +219,7 @@ impl Collector for Scrape {
         let store_bytes = self.catalog.store().size_on_disk();
         let leader = u64::from(self.catalog.leadership().is_some());
         let store_up = u64::from(self.catalog.store().healthy());
+        let lag = self.catalog.log_lag();
         let watchers = self.catalog.hub().receivers_by_env();
         let now = self.clock.now();
         let instances = self.metrics.registry().counts(now);
@@ -242,6 +250,13 @@ impl Collector for Scrape {
             "1 while the store answers (PostgreSQL is probed every second), else 0.",
             Gauge,
             store_up,
+        )?;
+        single(
+            e,
+            "flagwire_applied_lag_batches",
+            "Batches other replicas committed that this replica had not applied at the last probe (0 on an embedded store).",
+            Gauge,
+            lag,
         )?;
         let revisions: Vec<(Labels, Num)> = view
             .revisions

@@ -186,3 +186,37 @@ async fn database_outage_keeps_reads_refuses_writes_and_recovers() {
         "1"
     );
 }
+
+/// The fencing of leader-only writes, on the store itself: the token of the leadership this
+/// store holds opens a write; any other token (a deposed leader's) is refused before anything
+/// is read or written, and the refusal is `FAILED_PRECONDITION` on the wire.
+#[tokio::test]
+async fn a_stale_leader_token_is_refused_under_the_writer_lock() {
+    use flagwire_server::store::{Batch, Store, StoreError, postgres::PgStore};
+    let url = shared().create_db();
+    let store = PgStore::open(&url).unwrap();
+    let mut leadership = store.leadership().expect("a shared store elects a leader");
+    let token = tokio::time::timeout(DEADLINE, leadership.wait_for(Option::is_some))
+        .await
+        .expect("the only replica leads")
+        .unwrap()
+        .unwrap();
+    let db = url.rsplit('/').next().unwrap();
+    assert_eq!(
+        shared().sql(db, "SELECT epoch FROM leader"),
+        token.to_string()
+    );
+    let mut batch = Batch::default();
+    batch.put(b"x/fenced".to_vec(), b"ok".to_vec());
+    let write = std::sync::Arc::clone(&store).begin(0, Some(token)).unwrap();
+    write.commit(batch).unwrap();
+    let stale = std::sync::Arc::clone(&store).begin(0, Some(token - 1));
+    let err = stale.err().expect("a stale token is refused");
+    assert!(
+        matches!(err, StoreError::Fenced(t) if t == token - 1),
+        "{err}"
+    );
+    let status = tonic::Status::from(flagwire_server::error::Error::from(err));
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert_eq!(store.get(b"x/fenced").unwrap(), Some(b"ok".to_vec()));
+}

@@ -5,6 +5,7 @@
 
 use crate::support::eventually::DEADLINE;
 use crate::support::postgres::{Cluster, shared};
+use crate::support::scrape::Scrape;
 use crate::support::*;
 use flagwire_proto::v1::watch_response::Event;
 use flagwire_proto::v1::*;
@@ -123,7 +124,22 @@ async fn writes_on_one_replica_reach_watchers_on_the_others_in_order() {
         for revision in 56..=61 {
             assert_eq!(next_change(&mut resumed).await.revision, revision);
         }
+        // /metrics: nothing left to apply once the probe has seen the log's head.
+        eventually(
+            DEADLINE,
+            "the replica's applied lag to reach 0",
+            async || {
+                let r = http::try_get(&server.http, "/metrics").await?;
+                let s = Scrape::parse(&r.body);
+                (s.value("flagwire_applied_lag_batches", &[]) == 0.0).then_some(())
+            },
+        )
+        .await;
     }
+    // A's writes went through the store and were timed.
+    let scrape = Scrape::parse(&http::get(&servers[0].http, "/metrics").await.body);
+    let (count, _, _) = scrape.histogram("flagwire_store_commit_duration_seconds", &[]);
+    assert!(count >= 62, "{count} timed writes");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -62,6 +62,8 @@ pub struct PgStore {
 struct Shared {
     healthy: AtomicBool,
     size: AtomicU64,
+    // The log's last sequence number at the last probe.
+    head: AtomicU64,
     commits: Arc<Notify>,
     // `Some(token)` while this replica leads (see `tasks::lead`).
     leader: tokio::sync::watch::Sender<Option<u64>>,
@@ -144,6 +146,7 @@ impl PgStore {
         let shared = Arc::new(Shared {
             healthy: AtomicBool::new(true),
             size: AtomicU64::new(0),
+            head: AtomicU64::new(0),
             commits: Arc::new(Notify::new()),
             leader: tokio::sync::watch::Sender::new(None),
         });
@@ -452,6 +455,10 @@ impl Store for PgStore {
 
     fn healthy(&self) -> bool {
         self.shared.healthy.load(Ordering::Relaxed)
+    }
+
+    fn log_head(&self) -> u64 {
+        self.shared.head.load(Ordering::Relaxed)
     }
 }
 

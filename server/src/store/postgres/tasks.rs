@@ -55,15 +55,20 @@ pub(super) async fn probe(pool: Pool, shared: Arc<Shared>) {
         let checked = tokio::time::timeout(PROBE_EVERY * 3, async {
             let client = pool.get().await.map_err(pool_error)?;
             let row = client
-                .query_one("SELECT pg_database_size(current_database())", &[])
+                .query_one(
+                    "SELECT pg_database_size(current_database()), \
+                     (SELECT coalesce(max(seq), 0) FROM batches)",
+                    &[],
+                )
                 .await
                 .map_err(super::pg_error)?;
-            Ok::<_, crate::store::StoreError>(row.get::<_, i64>(0))
+            Ok::<_, crate::store::StoreError>((row.get::<_, i64>(0), row.get::<_, i64>(1)))
         })
         .await;
         match checked {
-            Ok(Ok(size)) => {
+            Ok(Ok((size, head))) => {
                 shared.size.store(size.max(0) as u64, Ordering::Relaxed);
+                shared.head.store(head.max(0) as u64, Ordering::Relaxed);
                 shared.healthy.store(true, Ordering::Relaxed);
             }
             Ok(Err(e)) => {
