@@ -9,6 +9,7 @@
 #   ensure_prometheus  # Debian's prometheus package (apt) when missing; sets PROMETHEUS_BIN
 #   ensure_chromium    # Debian's chromium package (apt) when missing; sets CHROMIUM_BIN (the
 #                      # console's Playwright tests; @playwright/test 1.64.1 matches bookworm's)
+#   ensure_postgres    # Debian's postgresql-15 (apt) when missing; sets PG_BIN
 #
 # The functions are idempotent, print nothing on success and explain loudly on failure (they
 # return non-zero; under `set -e` that stops the caller).
@@ -184,4 +185,18 @@ ensure_chromium() {
   fi
   CHROMIUM_BIN="$(command -v chromium)"
   export CHROMIUM_BIN
+}
+
+# PostgreSQL 15 for the PostgreSQL store's tests (server/tests/integration/support/postgres.rs
+# initialises its own clusters as the postgres user with these binaries).
+ensure_postgres() {
+  local bin=/usr/lib/postgresql/15/bin
+  if [ ! -x "$bin/initdb" ]; then
+    command -v apt-get >/dev/null 2>&1 || { _flagwire_die "postgresql-15 is missing and there is no apt-get"; return 1; }
+    _flagwire_quiet apt-get update -qq || { _flagwire_die "apt-get update failed"; return 1; }
+    DEBIAN_FRONTEND=noninteractive _flagwire_quiet apt-get install -y -qq --no-install-recommends postgresql-15 ||
+      { _flagwire_die "apt-get install postgresql-15 failed"; return 1; }
+  fi
+  PG_BIN="$bin"
+  export PG_BIN
 }

@@ -9,8 +9,15 @@
     reason = "shared with the integration tests; a bench uses part of it"
 )]
 mod common;
+// `common` puts its servers on PostgreSQL under FLAGWIRE_TEST_STORE=postgres.
 #[path = "../../core/tests/support/fixtures.rs"]
 mod fixtures;
+#[path = "../tests/integration/support/postgres.rs"]
+#[allow(
+    dead_code,
+    reason = "shared with the integration tests; a bench uses part of it"
+)]
+mod postgres;
 
 use common::*;
 use flagwire_proto::grpc::flag_service_client::FlagServiceClient;

@@ -12,6 +12,13 @@
     reason = "shared with the integration tests; a bench uses part of it"
 )]
 mod common;
+// `common` puts its servers on PostgreSQL under FLAGWIRE_TEST_STORE=postgres.
+#[path = "../tests/integration/support/postgres.rs"]
+#[allow(
+    dead_code,
+    reason = "shared with the integration tests; a bench uses part of it"
+)]
+mod postgres;
 
 use common::*;
 use flagwire_core::histogram::Histogram;

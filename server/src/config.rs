@@ -55,6 +55,10 @@ pub struct ServeArgs {
         action = clap::ArgAction::SetTrue
     )]
     pub in_memory: bool,
+    /// Where the catalog is stored: `sled` (the default: embedded, in `--data-dir`) or
+    /// `postgres://USER@HOST:PORT/DB`, a database several replicas share. `--in-memory` wins.
+    #[arg(long, env = "FLAGWIRE_STORE", default_value = "sled")]
+    pub store: String,
     /// A flags-as-code file (YAML or JSON, as `flagwire export` writes it) applied at first
     /// start, while the store holds no environments, flags, segments or rollouts; ignored once
     /// it does.

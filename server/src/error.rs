@@ -66,6 +66,8 @@ impl From<Error> for Status {
             Error::Unauthenticated(_) => Code::Unauthenticated,
             Error::PermissionDenied(_) => Code::PermissionDenied,
             Error::Unavailable(_) => Code::Unavailable,
+            Error::Store(StoreError::Unavailable(_)) => Code::Unavailable,
+            Error::Store(StoreError::Fenced(_)) => Code::FailedPrecondition,
             Error::Store(err) => {
                 tracing::error!(error = %err, "storage failure");
                 Code::Internal

@@ -3,16 +3,27 @@
 //! probes, scrapers, OFREP clients and browsers need no HTTP/2 or gRPC client.
 
 use crate::console::{self, ConsoleConfig};
+use crate::catalog::Catalog;
 use crate::telemetry::{CONTENT_TYPE, Telemetry};
 use axum::{Router, extract::State, http::StatusCode, http::header, routing::get};
 use std::sync::Arc;
 
-/// The HTTP routes. `/healthz` answers 200 once the server is up: the store is opened before
-/// this router is served. `/metrics` is the Prometheus scrape target. Everything else is the
-/// console's.
-pub fn router(telemetry: Arc<Telemetry>, console: ConsoleConfig) -> Router {
+/// The HTTP routes. `/healthz` answers 200 while the store answers (the store is opened before
+/// this router is served; PostgreSQL is probed every second) and 503 while it does not: a
+/// replica that cannot write leaves the load balancer's rotation, though it still serves what
+/// it has. `/metrics` is the Prometheus scrape target. Everything else is the console's.
+pub fn router(telemetry: Arc<Telemetry>, catalog: Arc<Catalog>, console: ConsoleConfig) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { (StatusCode::OK, "ok\n") }))
+        .route(
+            "/healthz",
+            get(move || async move {
+                if catalog.store().healthy() {
+                    (StatusCode::OK, "ok\n")
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n")
+                }
+            }),
+        )
         .route("/metrics", get(metrics))
         .with_state(telemetry)
         .merge(console::router(console))

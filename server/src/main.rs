@@ -8,7 +8,9 @@ use flagwire_server::metrics::MetricsOptions;
 use flagwire_server::ofrep::OfrepOptions;
 use flagwire_server::releases::ReleaseOptions;
 use flagwire_server::releases::prometheus::PrometheusOptions;
-use flagwire_server::store::{Store, memory::MemoryStore, sled_store::SledStore};
+use flagwire_server::store::{
+    Store, memory::MemoryStore, postgres::PgStore, sled_store::SledStore,
+};
 use flagwire_server::tls::TlsConfig;
 use flagwire_server::{Settings, run};
 use std::sync::Arc;
@@ -45,6 +47,9 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
 
 fn write_admin_token(args: &ServeArgs, secret: &str) -> anyhow::Result<()> {
     use std::io::Write;
+    // On PostgreSQL nothing else needs the data directory.
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("create data dir {}", args.data_dir.display()))?;
     let path = args.data_dir.join("admin-token");
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -66,6 +71,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let store: Arc<dyn Store> = if args.in_memory {
         Arc::new(MemoryStore::new())
+    } else if args.store.starts_with("postgres://") || args.store.starts_with("postgresql://") {
+        PgStore::open(&args.store).context("open the PostgreSQL store")?
+    } else if args.store != "sled" {
+        anyhow::bail!(
+            "--store {:?}: expected sled or postgres://USER@HOST:PORT/DB",
+            args.store
+        );
     } else {
         std::fs::create_dir_all(&args.data_dir)
             .with_context(|| format!("create data dir {}", args.data_dir.display()))?;

@@ -106,6 +106,43 @@ fn incoming(
     })
 }
 
+/// Keeps gRPC health in step with the store: every service `NOT_SERVING` while the store does
+/// not answer (PostgreSQL down), `SERVING` again once it does.
+async fn report_health(
+    catalog: Arc<Catalog>,
+    health: tonic_health::server::HealthReporter,
+    stop: impl Future<Output = ()>,
+) {
+    let mut serving = true;
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => return,
+            () = tokio::time::sleep(Duration::from_millis(250)) => {}
+        }
+        let now = catalog.store().healthy();
+        if now == serving {
+            continue;
+        }
+        serving = now;
+        let status = if now {
+            tonic_health::ServingStatus::Serving
+        } else {
+            tonic_health::ServingStatus::NotServing
+        };
+        for service in [
+            "",
+            "flagwire.v1.AdminService",
+            "flagwire.v1.FlagService",
+            "flagwire.v1.MetricsService",
+            "flagwire.v1.RolloutService",
+            "flagwire.v1.ReleaseService",
+        ] {
+            health.set_service_status(service, status).await;
+        }
+    }
+}
+
 /// Serves gRPC (and gRPC-web) on `grpc` and plain HTTP on `http` until `shutdown` resolves,
 /// then ends every Watch stream cleanly, waits for in-flight calls and flushes the store.
 pub async fn run(
@@ -189,6 +226,12 @@ pub async fn run(
     tokio::spawn(Arc::clone(&releases).drive(Arc::clone(timers), stopped(stop_rx.clone())));
     tokio::spawn(Arc::clone(&manager).drive(Arc::clone(timers), stopped(stop_rx.clone())));
     tokio::spawn(Arc::clone(&manager).run_rollback_plans(rolled_back, stopped(stop_rx.clone())));
+    tokio::spawn(Arc::clone(&catalog).follow(stopped(stop_rx.clone())));
+    tokio::spawn(report_health(
+        Arc::clone(&catalog),
+        health.clone(),
+        stopped(stop_rx.clone()),
+    ));
 
     let grpc_server = tonic::transport::Server::builder()
         .accept_http1(true)
@@ -223,7 +266,7 @@ pub async fn run(
         tls: settings.tls.is_some(),
     };
     let ofrep = Arc::new(Ofrep::new(Arc::clone(&catalog), &settings.ofrep));
-    let http_router = crate::http::router(telemetry, console).merge(crate::ofrep::router(ofrep));
+    let http_router = crate::http::router(telemetry, Arc::clone(&catalog), console).merge(crate::ofrep::router(ofrep));
     let (grpc_server, http_server): (Serving<tonic::transport::Error>, Serving<std::io::Error>) =
         match &settings.tls {
             Some(tls) => (

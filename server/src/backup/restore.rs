@@ -1,8 +1,9 @@
-//! Restoring a backup into a fresh data directory (offline: no server runs on it).
+//! Restoring a backup into a fresh data directory or an empty PostgreSQL database (offline: no
+//! server runs on it).
 
 use super::file::Backup;
 use crate::catalog::{Catalog, CatalogOptions};
-use crate::store::{Batch, Store, sled_store::SledStore};
+use crate::store::{Batch, Store, postgres::PgStore, sled_store::SledStore};
 use anyhow::{Context, bail};
 use flagwire_proto::v1::Role;
 use std::collections::BTreeMap;
@@ -40,21 +41,50 @@ fn refuse_non_empty(dir: &Path) -> anyhow::Result<()> {
     }
 }
 
-/// Writes every entry of `backup` into a new sled store under `data_dir` (which must be empty
-/// or missing), then loads it as a server would and checks the environments' revisions against
-/// the backup's header.
+/// Where a backup is restored to.
+#[derive(Debug, Clone, Copy)]
+pub enum Destination<'a> {
+    /// A new sled store in this data directory (which must be empty or missing).
+    Sled(&'a Path),
+    /// A PostgreSQL database (`postgres://...`) whose catalog is empty: migrated first if new.
+    Postgres(&'a str),
+}
+
+/// Opens `to`, refusing one that holds data already.
+fn open_empty(to: Destination<'_>) -> anyhow::Result<Arc<dyn Store>> {
+    match to {
+        Destination::Sled(data_dir) => {
+            refuse_non_empty(data_dir)?;
+            std::fs::create_dir_all(data_dir)
+                .with_context(|| format!("create {}", data_dir.display()))?;
+            Ok(Arc::new(
+                SledStore::open(data_dir).context("open the new store")?,
+            ))
+        }
+        Destination::Postgres(url) => {
+            let store = PgStore::open(url).context("open the PostgreSQL store")?;
+            let any = store.range(b"", &crate::store::keys::prefix_end(b""), 1)?;
+            if !any.is_empty() {
+                bail!("{url} already holds a catalog: restore only into an empty database");
+            }
+            Ok(store)
+        }
+    }
+}
+
+/// Writes every entry of `backup` into an empty store (one batch: all or nothing), then loads
+/// it as a server would and checks the environments' revisions against the backup's header.
 ///
 /// The backup holds tokens only as hashes, so it cannot recreate the `admin-token` file of the
-/// original data directory. When `admin_secret` (the `FLAGWIRE_TOKEN` the operator uses) is a
-/// live admin token of the backup, it is written there instead, so `scripts/run` finds it.
+/// original data directory. When restoring into sled and `admin_secret` (the `FLAGWIRE_TOKEN`
+/// the operator uses) is a live admin token of the backup, it is written there instead, so
+/// `scripts/run` finds it.
 pub fn restore(
     backup: &Backup,
-    data_dir: &Path,
+    to: Destination<'_>,
     admin_secret: Option<&str>,
 ) -> anyhow::Result<Summary> {
-    refuse_non_empty(data_dir)?;
-    std::fs::create_dir_all(data_dir).with_context(|| format!("create {}", data_dir.display()))?;
-    let store = Arc::new(SledStore::open(data_dir).context("open the new store")?);
+    let store = open_empty(to)?;
     let mut batch = Batch::default();
     for (k, v) in &backup.entries {
         batch.put(k.clone(), v.clone());
@@ -83,9 +113,13 @@ pub fn restore(
     let admin = admin_secret
         .and_then(|s| catalog.authenticate(s.trim()))
         .is_some_and(|p| p.role == Role::Admin);
-    if admin && let Some(secret) = admin_secret {
-        write_secret(&data_dir.join("admin-token"), secret.trim())?;
-    }
+    let admin = match (to, admin_secret) {
+        (Destination::Sled(data_dir), Some(secret)) if admin => {
+            write_secret(&data_dir.join("admin-token"), secret.trim())?;
+            true
+        }
+        _ => false,
+    };
     catalog.flush()?;
     Ok(Summary {
         entries: backup.entries.len(),

@@ -4,12 +4,16 @@
 //! A write runs in three phases (see [`Catalog::write`]): build a [`Txn`] against the current
 //! state while holding the writer lock, commit its batch to the store (durable when it returns),
 //! then apply it to memory and publish its changes to the [`Hub`]. Readers never wait for the
-//! store: they take a short read lock on the in-memory state.
+//! store: they take a short read lock on the in-memory state. On a store shared by several
+//! replicas the writer lock is also the store's global one, and a write first applies what the
+//! others committed ([`follow`]), which also runs on its own after their notifications.
 //!
 //! - [`txn`]: the transaction builder (revisions, change log, audit, history).
 //! - [`flags`], [`segments`], [`environments`], [`tokens`], [`audit`], [`metrics`]: operations
 //!   by object;
 //!   [`owners`]: which flags an active release or ramp owns, and the guard of other writes.
+//! - [`follow`]: decoding stored entries into the state, at start and from the log;
+//!   [`leader`]: which replica runs the timers, and the fencing of their writes.
 //! - [`watch`]: snapshots and change-log reads for Watch; [`evaluation`]: snapshots for
 //!   remote evaluation; [`snapshot`]: a consistent copy of the whole store for backups.
 
@@ -17,6 +21,8 @@ pub mod audit;
 pub mod environments;
 pub mod evaluation;
 pub mod flags;
+pub mod follow;
+pub mod leader;
 pub mod metrics;
 pub mod owners;
 pub mod segments;
@@ -115,18 +121,24 @@ pub struct Catalog {
     store: Arc<dyn Store>,
     state: RwLock<State>,
     // Serialises writers: revisions must be assigned in commit order, without gaps. A tokio
-    // mutex because it is held across the store commit.
-    writer: tokio::sync::Mutex<()>,
+    // mutex because it is held across the store commit. It guards the sequence number of the
+    // last logged batch applied to `state` (0 on stores without a log).
+    writer: tokio::sync::Mutex<u64>,
     hub: Hub,
     options: CatalogOptions,
     // Evaluation snapshots by environment (see `evaluation`); a std mutex held only to look up
     // or rebuild one.
     engines: std::sync::Mutex<std::collections::HashMap<String, Arc<flagwire_core::Snapshot>>>,
+    // The writer's `applied`, readable without its lock (for `/metrics`).
+    applied_seen: std::sync::atomic::AtomicU64,
+    // Time in the store per write (lock, catch-up, commit), for `/metrics`.
+    commit_latency: prometheus_client::metrics::histogram::Histogram,
 }
 
 /// Rewrites the rollout records of an older version (`r/`) as the one-flag releases they are,
-/// in one batch, so an upgraded server keeps every rollout with its id and evidence.
-fn migrate_rollouts(store: &dyn Store, state: &mut State) -> Result<()> {
+/// in one batch (returned to be committed), so an upgraded server keeps every rollout with its
+/// id and evidence.
+fn migrate_rollouts(store: &dyn Store, state: &mut State) -> Result<crate::store::Batch> {
     let mut batch = crate::store::Batch::default();
     for (k, v) in scan_prefix(store, b"r/")? {
         let rollout: Rollout = decode(&k, &v)?;
@@ -135,10 +147,7 @@ fn migrate_rollouts(store: &dyn Store, state: &mut State) -> Result<()> {
         batch.delete(k);
         state.releases.insert(release.id.clone(), release);
     }
-    if !batch.ops.is_empty() {
-        store.commit(batch)?;
-    }
-    Ok(())
+    Ok(batch)
 }
 
 /// Decodes a stored message, naming its key when it is unreadable.
@@ -150,68 +159,36 @@ pub(crate) fn decode<M: Message + Default>(key: &[u8], value: &[u8]) -> Result<M
 }
 
 impl Catalog {
-    /// Loads the catalog from `store`.
+    /// Loads the catalog from `store`. On a shared store the load holds the global writer lock,
+    /// so the state read is exactly the one after the last logged batch, from which the
+    /// follower continues.
     pub fn open(store: Arc<dyn Store>, options: CatalogOptions) -> Result<Self> {
         let mut state = State::default();
-        for (k, v) in scan_prefix(&*store, b"e/")? {
-            let env: Environment = decode(&k, &v)?;
-            state.envs.insert(env.key.clone(), env);
-        }
-        for (k, v) in scan_prefix(&*store, b"f/")? {
-            let flag: Flag = decode(&k, &v)?;
-            state.flags.insert(flag.key.clone(), flag);
-        }
-        for (k, v) in scan_prefix(&*store, b"s/")? {
-            let seg: Segment = decode(&k, &v)?;
-            state
-                .segments
-                .insert((seg.environment.clone(), seg.key.clone()), seg);
-        }
-        for (k, v) in scan_prefix(&*store, b"t/")? {
-            let token: StoredToken = decode(&k, &v)?;
-            let id = token
-                .token
-                .as_ref()
-                .map(|t| t.id.clone())
-                .unwrap_or_default();
-            state.tokens.insert(id, token);
-        }
-        for (k, v) in scan_prefix(&*store, b"l/")? {
-            let release: Release = decode(&k, &v)?;
-            state.releases.insert(release.id.clone(), release);
-        }
-        migrate_rollouts(&*store, &mut state)?;
-        for (k, v) in scan_prefix(&*store, b"p/")? {
-            let plan: RollbackPlan = decode(&k, &v)?;
-            state.plans.insert(plan.id.clone(), plan);
-        }
-        for (k, v) in scan_prefix(&*store, b"x/")? {
-            let execution: Execution = decode(&k, &v)?;
-            state.executions.insert(execution.id.clone(), execution);
-        }
-        for (k, v) in scan_prefix(&*store, b"q/")? {
-            let change: ScheduledChange = decode(&k, &v)?;
-            state.scheduled.insert(change.id.clone(), change);
-        }
-        for (k, v) in scan_prefix(&*store, b"m/")? {
-            let ramp: Ramp = decode(&k, &v)?;
-            state.ramps.insert(ramp.id.clone(), ramp);
-        }
-        for (k, v) in scan_prefix(&*store, b"d/")? {
-            let m: MetricDefinition = decode(&k, &v)?;
-            state
-                .metrics
-                .insert((m.environment.clone(), m.name.clone()), m);
+        let txn = Arc::clone(&store).begin(u64::MAX, None)?;
+        for prefix in follow::LOADED {
+            for (k, v) in scan_prefix(&*store, prefix)? {
+                follow::put(&mut state, &k, &v)?;
+            }
         }
         let last = store.range_rev(b"a/", &keys::prefix_end(b"a/"), 1)?;
         state.next_audit_id = last.first().map_or(1, |(k, _)| keys::trailing_u64(k) + 1);
+        let migrated = migrate_rollouts(&*store, &mut state)?;
+        let applied = if migrated.ops.is_empty() {
+            txn.head()
+        } else {
+            txn.commit(migrated)?
+        };
         Ok(Self {
             store,
             state: RwLock::new(state),
-            writer: tokio::sync::Mutex::new(()),
+            writer: tokio::sync::Mutex::new(applied),
             hub: Hub::new(options.hub_capacity),
             options,
             engines: Default::default(),
+            applied_seen: applied.into(),
+            commit_latency: prometheus_client::metrics::histogram::Histogram::new(
+                prometheus_client::metrics::histogram::exponential_buckets(0.0005, 2.0, 14),
+            ),
         })
     }
 
@@ -248,7 +225,25 @@ impl Catalog {
         meta: &Meta,
         build: impl FnOnce(&State, &mut Txn) -> Result<T>,
     ) -> Result<T> {
-        let _writer = self.writer.lock().await;
+        let mut applied = self.writer.lock().await;
+        let started = std::time::Instant::now();
+        let fence = leader::fence();
+        let lock = if self.store.shared() {
+            let store = Arc::clone(&self.store);
+            let after = *applied;
+            tokio::task::spawn_blocking(move || store.begin(after, fence))
+                .await
+                .map_err(|e| Error::Unavailable(format!("begin task failed: {e}")))??
+        } else {
+            // Nothing blocks: no lock to take and no log to read.
+            Arc::clone(&self.store).begin(*applied, fence)?
+        };
+        let mut lock = lock;
+        // Validate against what other replicas committed too: stale versions are refused here
+        // exactly as on one replica.
+        let head = lock.head();
+        self.apply_logged(&mut applied, lock.take_pending())?;
+        *applied = (*applied).max(head);
         let mut txn = Txn::new(
             meta,
             self.options.clock.now(),
@@ -260,11 +255,14 @@ impl Catalog {
             txn.finish(&state);
             value
         };
-        let store = Arc::clone(&self.store);
         let batch = txn.take_batch();
-        tokio::task::spawn_blocking(move || store.commit(batch))
+        let seq = tokio::task::spawn_blocking(move || lock.commit(batch))
             .await
             .map_err(|e| Error::Unavailable(format!("commit task failed: {e}")))??;
+        *applied = (*applied).max(seq);
+        self.commit_latency.observe(started.elapsed().as_secs_f64());
+        self.applied_seen
+            .store(*applied, std::sync::atomic::Ordering::Relaxed);
         let published = {
             let mut state = self.state.write().expect("catalog state poisoned");
             txn.apply(&mut state)
@@ -273,6 +271,18 @@ impl Catalog {
             self.hub.publish(&env, changes);
         }
         Ok(value)
+    }
+
+    /// The store-time histogram of catalog writes.
+    pub fn commit_latency(&self) -> &prometheus_client::metrics::histogram::Histogram {
+        &self.commit_latency
+    }
+
+    /// Logged batches committed (as of the store's last probe) that this replica has not
+    /// applied yet; 0 on stores without a log.
+    pub fn log_lag(&self) -> u64 {
+        let applied = self.applied_seen.load(std::sync::atomic::Ordering::Relaxed);
+        self.store.log_head().saturating_sub(applied)
     }
 
     /// Makes everything durable (shutdown).

@@ -257,9 +257,15 @@ impl Catalog {
         }
         let generated = supplied.is_none();
         let secret = supplied.unwrap_or_else(new_secret);
-        let (_, secret) = self
+        match self
             .insert_token(&meta, "admin", Role::Admin, "", secret)
-            .await?;
-        Ok(generated.then_some(secret))
+            .await
+        {
+            Ok((_, secret)) => Ok(generated.then_some(secret)),
+            // Another replica on the same database bootstrapped first: its token was applied
+            // before this write was checked.
+            Err(Error::AlreadyExists(_)) if !self.read().tokens.is_empty() => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 }

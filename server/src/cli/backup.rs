@@ -4,7 +4,7 @@ use super::client::{TOKEN_VAR, Target};
 use super::output::Format;
 use super::{Failure, Outcome, output};
 use crate::backup::file::{self, Writer};
-use crate::backup::restore::restore as restore_into;
+use crate::backup::restore::{Destination, restore as restore_into};
 use flagwire_proto::v1::{BackupRequest, backup_response};
 use std::path::PathBuf;
 
@@ -33,8 +33,12 @@ pub struct RestoreArgs {
     pub input: PathBuf,
     /// The data directory to create; it must not exist or be empty. Start `flagwire serve
     /// --data-dir` on it afterwards.
-    #[arg(long, env = "FLAGWIRE_DATA_DIR")]
-    pub data_dir: PathBuf,
+    #[arg(long, env = "FLAGWIRE_DATA_DIR", required_unless_present = "store")]
+    pub data_dir: Option<PathBuf>,
+    /// Restore into this PostgreSQL database (`postgres://USER@HOST:PORT/DB`) instead: it must
+    /// hold no catalog yet. Start `flagwire serve --store` on it afterwards.
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
     /// How to print the summary.
     #[arg(long, short = 'o', value_enum, default_value_t = Format::Table)]
     pub output: Format,
@@ -111,7 +115,12 @@ pub async fn backup(a: BackupArgs) -> Outcome {
 pub fn restore(a: RestoreArgs) -> Outcome {
     let backup = file::read(&a.input)?;
     let secret = std::env::var(TOKEN_VAR).ok();
-    let summary = restore_into(&backup, &a.data_dir, secret.as_deref())?;
+    let (to, place) = match (&a.store, &a.data_dir) {
+        (Some(url), _) => (Destination::Postgres(url), url.clone()),
+        (None, Some(dir)) => (Destination::Sled(dir), dir.display().to_string()),
+        (None, None) => return Err(anyhow::anyhow!("--data-dir or --store is required").into()),
+    };
+    let summary = restore_into(&backup, to, secret.as_deref())?;
     let revisions: Vec<String> = summary
         .revisions
         .iter()
@@ -121,7 +130,8 @@ pub fn restore(a: RestoreArgs) -> Outcome {
         a.output,
         a.json,
         serde_json::json!({
-            "dataDir": a.data_dir.display().to_string(),
+            "dataDir": a.data_dir.as_ref().map(|d| d.display().to_string()),
+            "store": a.store,
             "entries": summary.entries,
             "flags": summary.flags,
             "tokens": summary.tokens,
@@ -134,21 +144,26 @@ pub fn restore(a: RestoreArgs) -> Outcome {
     output::line(&format!(
         "restored {} entries into {}: flags {}, tokens {}, revisions {}",
         summary.entries,
-        a.data_dir.display(),
+        place,
         summary.flags,
         summary.tokens,
         output::list(&revisions)
     ));
-    if summary.admin_token_written {
+    if let Some(url) = &a.store {
+        output::line(&format!(
+            "tokens are restored as hashes: the old secrets work; start `flagwire serve --store \
+             {url}`"
+        ));
+    } else if summary.admin_token_written {
         output::line(&format!(
             "admin token from {TOKEN_VAR} written to {}/admin-token",
-            a.data_dir.display()
+            place
         ));
     } else {
         output::line(&format!(
             "tokens are restored as hashes: the old secrets work; {}/admin-token is not \
              recreated (set {TOKEN_VAR} to a live admin token to have it written)",
-            a.data_dir.display()
+            place
         ));
     }
     Ok(())

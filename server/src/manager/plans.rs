@@ -153,7 +153,9 @@ impl Manager {
             running.insert(id.clone(), tx);
         }
         let manager = Arc::clone(self);
-        tokio::spawn(async move {
+        // A run the leader starts writes as the leader (fenced) for as long as it lasts.
+        let token = crate::catalog::leader::current();
+        tokio::spawn(crate::catalog::leader::inherit(token, async move {
             if let Err(e) = manager.run(&id, rx).await {
                 tracing::warn!(execution = %id, error = %e, "execution stopped");
             }
@@ -162,7 +164,7 @@ impl Manager {
                 .lock()
                 .expect("manager poisoned")
                 .remove(&id);
-        });
+        }));
     }
 
     async fn run(&self, id: &str, mut cancelled: tokio::sync::watch::Receiver<bool>) -> Result<()> {

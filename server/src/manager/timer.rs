@@ -4,6 +4,7 @@
 
 use super::Manager;
 use super::{ramps, scheduled};
+use crate::catalog::leader;
 use crate::clock::Timers;
 use flagwire_proto::v1::{ExecutionState, ScheduledChangeState};
 use std::sync::Arc;
@@ -15,7 +16,34 @@ impl Manager {
         timers: Arc<Timers>,
         stop: impl std::future::Future<Output = ()>,
     ) {
-        // Executions that were running when the server stopped go on from their next step.
+        let mut interval = tokio::time::interval(self.tick);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(stop);
+        let mut led = None;
+        loop {
+            tokio::select! {
+                () = &mut stop => return,
+                _ = interval.tick() => {}
+            }
+            // Only the leader acts on time (catalog::leader); a replica that leads anew first
+            // resumes the executions its predecessor (or its own last run) left running.
+            let token = self.catalog.leadership();
+            if token.is_some() && token != led {
+                leader::as_leader(token.unwrap_or_default(), async {
+                    self.resume_interrupted();
+                })
+                .await;
+            }
+            led = token;
+            let Some(token) = token else { continue };
+            let at = self.clock.now();
+            leader::as_leader(token, self.tick()).await;
+            timers.manager.beat(at);
+        }
+    }
+
+    /// Executions that were running when the last leader stopped go on from their next step.
+    fn resume_interrupted(self: &Arc<Self>) {
         let interrupted: Vec<String> = self
             .catalog
             .read()
@@ -26,18 +54,6 @@ impl Manager {
             .collect();
         for id in interrupted {
             self.spawn_run(id);
-        }
-        let mut interval = tokio::time::interval(self.tick);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tokio::pin!(stop);
-        loop {
-            tokio::select! {
-                () = &mut stop => return,
-                _ = interval.tick() => {}
-            }
-            let at = self.clock.now();
-            self.tick().await;
-            timers.manager.beat(at);
         }
     }
 

@@ -53,8 +53,12 @@ impl Releases {
                 () = &mut stop => return,
                 _ = interval.tick() => {}
             }
+            // Only the leader closes windows and judges (catalog::leader).
+            let Some(token) = self.catalog.leadership() else {
+                continue;
+            };
             let at = self.clock.now();
-            self.tick().await;
+            crate::catalog::leader::as_leader(token, self.tick()).await;
             timers.rollouts.beat(at);
             ticks += 1;
             // The retention sweep reads the store; once every few hundred ticks is plenty.
@@ -114,6 +118,11 @@ impl Releases {
         } else {
             Vec::new()
         };
+        if !self.evidence.is_tracked(&r.id) {
+            // Started on another replica, or led there until now: resume its stored windows
+            // (shared when the store is) and gather from here on.
+            self.evidence.track(r)?;
+        }
         let judged = self
             .evidence
             .close(&r.id, now_ms, r.current_stage as usize, |w| {

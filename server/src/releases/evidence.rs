@@ -257,6 +257,11 @@ impl Evidence {
         self.active.write().expect("evidence poisoned").remove(id);
     }
 
+    /// Whether release `id` is being gathered for here.
+    pub fn is_tracked(&self, id: &str) -> bool {
+        self.tracked(id).is_some()
+    }
+
     fn tracked(&self, id: &str) -> Option<Arc<Tracked>> {
         self.active
             .read()

@@ -1,7 +1,8 @@
 //! An in-memory [`Store`] for tests of everything above storage.
 
-use super::{Batch, Entry, Op, Store, StoreError};
+use super::{Batch, Direct, Entry, Op, Store, StoreError, WriteTxn};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::Mutex;
 
 /// A store that lives and dies with the process.
@@ -55,6 +56,14 @@ impl Store for MemoryStore {
 
     fn flush(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    fn begin(
+        self: Arc<Self>,
+        _after: u64,
+        _fence: Option<u64>,
+    ) -> Result<Box<dyn WriteTxn>, StoreError> {
+        Ok(Box::new(Direct(self)))
     }
 
     fn size_on_disk(&self) -> u64 {

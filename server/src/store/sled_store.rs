@@ -5,9 +5,10 @@
 //! file ourselves. Atomicity: a batch goes through `apply_batch`, which sled recovers all or
 //! nothing. The kill -9 test in `tests/durability.rs` checks both claims on the real binary.
 
-use super::{Batch, Entry, Op, Store, StoreError};
+use super::{Batch, Direct, Entry, Op, Store, StoreError, WriteTxn};
 use std::fs::File;
 use std::path::Path;
+use std::sync::Arc;
 
 /// sled in a directory.
 pub struct SledStore {
@@ -64,6 +65,14 @@ impl Store for SledStore {
         self.db.flush()?;
         self.log.sync_data()?;
         Ok(())
+    }
+
+    fn begin(
+        self: Arc<Self>,
+        _after: u64,
+        _fence: Option<u64>,
+    ) -> Result<Box<dyn WriteTxn>, StoreError> {
+        Ok(Box::new(Direct(self)))
     }
 
     fn size_on_disk(&self) -> u64 {

@@ -57,6 +57,11 @@ impl Telemetry {
             "gRPC call durations from request to final status, by method and status code (a Watch stream's whole life)",
             rpc.duration.clone(),
         );
+        registry.register(
+            "flagwire_store_commit_duration_seconds",
+            "Catalog writes' time in the store: taking the writer lock, catching up and the durable commit",
+            scrape.catalog().commit_latency().clone(),
+        );
         registry.register_collector(Box::new(scrape));
         Self { registry, rpc }
     }

@@ -33,6 +33,13 @@ pub struct Scrape {
     timers: Arc<Timers>,
 }
 
+impl Scrape {
+    /// The catalog it reads (Telemetry registers the catalog's own histograms).
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+}
+
 impl std::fmt::Debug for Scrape {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Scrape").finish_non_exhaustive()
@@ -210,6 +217,9 @@ impl Collector for Scrape {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let view = CatalogView::of(&self.catalog.read());
         let store_bytes = self.catalog.store().size_on_disk();
+        let leader = u64::from(self.catalog.leadership().is_some());
+        let store_up = u64::from(self.catalog.store().healthy());
+        let lag = self.catalog.log_lag();
         let watchers = self.catalog.hub().receivers_by_env();
         let now = self.clock.now();
         let instances = self.metrics.registry().counts(now);
@@ -226,6 +236,27 @@ impl Collector for Scrape {
             "Bytes the store occupies on disk (0 in memory).",
             Gauge,
             store_bytes,
+        )?;
+        single(
+            e,
+            "flagwire_leader",
+            "1 while this replica runs what acts on time (release driver and judge, schedules, ramps, plans, retention), else 0; always 1 on an embedded store.",
+            Gauge,
+            leader,
+        )?;
+        single(
+            e,
+            "flagwire_store_up",
+            "1 while the store answers (PostgreSQL is probed every second), else 0.",
+            Gauge,
+            store_up,
+        )?;
+        single(
+            e,
+            "flagwire_applied_lag_batches",
+            "Batches other replicas committed that this replica had not applied at the last probe (0 on an embedded store).",
+            Gauge,
+            lag,
         )?;
         let revisions: Vec<(Labels, Num)> = view
             .revisions

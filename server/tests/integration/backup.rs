@@ -143,7 +143,9 @@ async fn a_restored_server_serves_identical_data_history_and_tokens() {
         format!("{ADMIN}\n"),
         "the admin token in FLAGWIRE_TOKEN is written for scripts/run"
     );
-    let restored = Server::start(std::path::Path::new(data), &[]);
+    // Restored into sled whatever the source ran on: under FLAGWIRE_TEST_STORE=postgres this is
+    // a backup of a PostgreSQL server restored into sled.
+    let restored = Server::start(std::path::Path::new(data), &["--store", "sled"]);
     assert_eq!(before, everything(&restored).await);
 
     // Tokens are stored as hashes: the old secrets work, the revoked one still does not.
@@ -214,7 +216,8 @@ async fn a_backup_taken_under_writes_is_one_state_of_the_source() {
     let data = data.to_str().unwrap();
     flagwire("", None, &["restore", "--in", &file, "--data-dir", data]).ok();
     assert!(!d2.path().join("data/admin-token").exists());
-    let restored = everything(&Server::start(std::path::Path::new(data), &[])).await;
+    let restored = Server::start(std::path::Path::new(data), &["--store", "sled"]);
+    let restored = everything(&restored).await;
     let now = everything(&source).await;
     assert!(
         restored.flags.len() < now.flags.len(),
@@ -326,4 +329,27 @@ async fn restore_refuses_non_empty_dirs_and_damaged_files_and_backup_needs_an_ad
         .backup(BackupRequest::default())
         .await;
     code(denied, Code::PermissionDenied);
+}
+
+/// A team moving from one machine to replicas: a sled server's backup restored into an empty
+/// PostgreSQL database serves the same data, history and tokens there; the database then refuses
+/// a second restore. (The other direction, PostgreSQL into sled, is every test above under
+/// `FLAGWIRE_TEST_STORE=postgres`.)
+#[tokio::test]
+async fn a_sled_backup_restores_into_postgres() {
+    let (d1, d2) = (tempdir(), tempdir());
+    let source = Server::start(d1.path(), &["--store", "sled"]);
+    seed(&source, false).await;
+    let file = d1.path().join("fw.backup");
+    let file = file.to_str().unwrap();
+    cli(&source, &["backup", "--out", file]).ok();
+    let before = everything(&source).await;
+    let url = postgres::shared().create_db();
+    let out = flagwire("", None, &["restore", "--in", file, "--store", &url]).ok();
+    assert!(out.contains("flags 4") && out.contains(&url), "{out}");
+    let restored = Server::start(d2.path(), &["--store", &url]);
+    assert_eq!(before, everything(&restored).await);
+    drop(restored);
+    let again = flagwire("", None, &["restore", "--in", file, "--store", &url]).fails(1);
+    assert!(again.contains("already holds a catalog"), "{again}");
 }

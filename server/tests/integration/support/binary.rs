@@ -150,6 +150,19 @@ impl Server {
         Self::spawn(data_dir, extra, grpc, http, &[], None)
     }
 
+    /// `extra` with `--store` added when the suites run on PostgreSQL and the test chose no
+    /// store itself (`--store`, `--in-memory`).
+    fn with_store(data_dir: &Path, extra: &[&str]) -> Vec<String> {
+        let mut args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let chosen = extra
+            .iter()
+            .any(|a| a.starts_with("--store") || *a == "--in-memory");
+        if !chosen && let Some(url) = super::postgres::store_for(data_dir) {
+            args.extend(["--store".to_owned(), url]);
+        }
+        args
+    }
+
     /// Starts a server with extra environment variables (they win over the defaults, e.g.
     /// `RUST_LOG`), its stderr lines collected into `stderr` when given.
     pub fn start_env(
@@ -169,6 +182,7 @@ impl Server {
         envs: &[(&str, &str)],
         stderr: Option<StderrLines>,
     ) -> Server {
+        let extra = Self::with_store(data_dir, extra);
         let mut command = Command::new(flagwire_bin());
         command
             .args([
@@ -180,7 +194,7 @@ impl Server {
                 "--data-dir",
             ])
             .arg(data_dir)
-            .args(extra)
+            .args(&extra)
             .env("FLAGWIRE_ADMIN_TOKEN", ADMIN)
             .env("RUST_LOG", "warn")
             .envs(envs.iter().copied())
@@ -223,7 +237,7 @@ impl Server {
             grpc: field("grpc="),
             http: field("http="),
             data_dir: data_dir.to_owned(),
-            extra: extra.iter().map(|s| s.to_string()).collect(),
+            extra,
         }
     }
 

@@ -5,11 +5,12 @@
 
 use super::binary::{ADMIN, Connect};
 use super::eventually::{DEADLINE, eventually};
+use super::postgres;
 use flagwire_server::catalog::{Catalog, CatalogOptions};
 use flagwire_server::clock::{Clock, ManualClock, Timers};
 use flagwire_server::releases::ReleaseOptions;
 use flagwire_server::releases::prometheus::PrometheusOptions;
-use flagwire_server::store::sled_store::SledStore;
+use flagwire_server::store::{Store, postgres::PgStore, sled_store::SledStore};
 use flagwire_server::{Settings, run};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,6 +26,8 @@ pub struct InProcess {
     pub clock: Arc<ManualClock>,
     timers: Arc<Timers>,
     prometheus: Option<PrometheusOptions>,
+    // A PostgreSQL database to run on instead of the suites' choice (replica tests).
+    store: Option<String>,
     dir: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -45,6 +48,7 @@ impl InProcess {
             clock: Arc::new(ManualClock::at_now()),
             timers: Arc::default(),
             prometheus,
+            store: None,
             dir: tempfile::tempdir().unwrap(),
             stop: None,
             task: None,
@@ -54,7 +58,14 @@ impl InProcess {
     }
 
     async fn launch(&mut self) {
-        let store = Arc::new(SledStore::open(self.dir.path()).unwrap());
+        let url = self
+            .store
+            .clone()
+            .or_else(|| postgres::store_for(self.dir.path()));
+        let store: Arc<dyn Store> = match url {
+            Some(url) => PgStore::open(&url).unwrap(),
+            None => Arc::new(SledStore::open(self.dir.path()).unwrap()),
+        };
         let options = CatalogOptions {
             clock: Arc::clone(&self.clock) as Arc<_>,
             ..CatalogOptions::default()

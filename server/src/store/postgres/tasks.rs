@@ -1,0 +1,156 @@
+//! The store's background tasks: the listener that hears other replicas' commits, and the
+//! probe behind `/healthz`.
+
+use super::{CHANNEL, LEADER_LOCK, Shared, pool_error};
+use deadpool_postgres::Pool;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio_postgres::{AsyncMessage, NoTls};
+
+/// How often the probe checks the database.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+
+/// `LISTEN`s on a dedicated connection (never a pooled one: the pool would hand it to others,
+/// and notifications are per session) and wakes the catalog's follower at every notification.
+/// Reconnects after a second when the connection drops; the follower also polls every second,
+/// because notifications sent while this connection is down are lost.
+pub(super) async fn listen(config: tokio_postgres::Config, shared: Arc<Shared>) {
+    loop {
+        match config.connect(NoTls).await {
+            Ok((client, mut connection)) => {
+                let commits = Arc::clone(&shared.commits);
+                let messages = tokio::spawn(async move {
+                    let mut messages =
+                        futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+                    while let Some(message) = futures::StreamExt::next(&mut messages).await {
+                        match message {
+                            Ok(AsyncMessage::Notification(_)) => commits.notify_one(),
+                            Ok(_) => {}
+                            Err(e) => {
+                                tracing::warn!(error = %e, "postgres listener connection lost");
+                                break;
+                            }
+                        }
+                    }
+                });
+                match client.batch_execute(&format!("LISTEN {CHANNEL}")).await {
+                    // Catch up on whatever was committed while nobody listened.
+                    Ok(()) => shared.commits.notify_one(),
+                    Err(e) => tracing::warn!(error = %e, "postgres LISTEN failed"),
+                }
+                let _ = messages.await;
+                drop(client);
+            }
+            Err(e) => tracing::debug!(error = %e, "postgres listener cannot connect"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Checks the database every second (and reads its size for `/metrics`), so `/healthz` turns
+/// unhealthy while it is down even when nothing writes, and healthy again when it is back.
+pub(super) async fn probe(pool: Pool, shared: Arc<Shared>) {
+    loop {
+        let checked = tokio::time::timeout(PROBE_EVERY * 3, async {
+            let client = pool.get().await.map_err(pool_error)?;
+            let row = client
+                .query_one(
+                    "SELECT pg_database_size(current_database()), \
+                     (SELECT coalesce(max(seq), 0) FROM batches)",
+                    &[],
+                )
+                .await
+                .map_err(super::pg_error)?;
+            Ok::<_, crate::store::StoreError>((row.get::<_, i64>(0), row.get::<_, i64>(1)))
+        })
+        .await;
+        match checked {
+            Ok(Ok((size, head))) => {
+                shared.size.store(size.max(0) as u64, Ordering::Relaxed);
+                shared.head.store(head.max(0) as u64, Ordering::Relaxed);
+                shared.healthy.store(true, Ordering::Relaxed);
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "postgres probe failed");
+                shared.healthy.store(false, Ordering::Relaxed);
+            }
+            Err(_) => shared.healthy.store(false, Ordering::Relaxed),
+        }
+        tokio::time::sleep(PROBE_EVERY).await;
+    }
+}
+
+/// How often a standby tries to take the leadership, and a leader checks its connection: a dead
+/// leader is replaced within about this long (its lock goes with its connection).
+pub const LEAD_EVERY: Duration = Duration::from_secs(2);
+
+/// Tries to take the leader lock on a dedicated connection; once held, raises the fencing token
+/// and publishes it, then checks the connection every [`LEAD_EVERY`]; a lost connection loses
+/// the lock, so it steps down at once and tries again.
+pub(super) async fn lead(config: tokio_postgres::Config, shared: Arc<Shared>) {
+    let holder = format!("{}:{}", hostname(), std::process::id());
+    loop {
+        if let Ok((client, connection)) = config.connect(NoTls).await {
+            let driver = tokio::spawn(connection);
+            loop {
+                match try_lead(&client, &holder).await {
+                    Ok(Some(token)) => {
+                        tracing::info!(token, "this replica leads");
+                        shared.leader.send_replace(Some(token));
+                        while client.simple_query("SELECT 1").await.is_ok() {
+                            tokio::time::sleep(LEAD_EVERY).await;
+                        }
+                        tracing::warn!("lost the database connection that held the leadership");
+                        shared.leader.send_replace(None);
+                        break;
+                    }
+                    Ok(None) => tokio::time::sleep(LEAD_EVERY).await,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "leader election failed");
+                        break;
+                    }
+                }
+            }
+            driver.abort();
+        }
+        shared.leader.send_replace(None);
+        tokio::time::sleep(LEAD_EVERY).await;
+    }
+}
+
+/// Takes the leader lock if free; then raises the token under the writer lock.
+async fn try_lead(
+    client: &tokio_postgres::Client,
+    holder: &str,
+) -> Result<Option<u64>, tokio_postgres::Error> {
+    let got: bool = client
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&LEADER_LOCK])
+        .await?
+        .get(0);
+    if !got {
+        return Ok(None);
+    }
+    client
+        .batch_execute(&format!(
+            "BEGIN; SELECT pg_advisory_xact_lock({})",
+            super::WRITER_LOCK
+        ))
+        .await?;
+    let epoch: i64 = client
+        .query_one(
+            "UPDATE leader SET epoch = epoch + 1, holder = $1, since = now() WHERE id = 1 \
+             RETURNING epoch",
+            &[&holder],
+        )
+        .await?
+        .get(0);
+    client.batch_execute("COMMIT").await?;
+    Ok(Some(epoch as u64))
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default()
+}
