@@ -2,8 +2,8 @@
 //! [`crate::ofrep`]) and the web console (`/`, see [`crate::console`]). Kept off the gRPC port so
 //! probes, scrapers, OFREP clients and browsers need no HTTP/2 or gRPC client.
 
-use crate::console::{self, ConsoleConfig};
 use crate::catalog::Catalog;
+use crate::console::{self, ConsoleConfig};
 use crate::telemetry::{CONTENT_TYPE, Telemetry};
 use axum::{Router, extract::State, http::StatusCode, http::header, routing::get};
 use std::sync::Arc;

@@ -266,7 +266,8 @@ pub async fn run(
         tls: settings.tls.is_some(),
     };
     let ofrep = Arc::new(Ofrep::new(Arc::clone(&catalog), &settings.ofrep));
-    let http_router = crate::http::router(telemetry, Arc::clone(&catalog), console).merge(crate::ofrep::router(ofrep));
+    let http_router = crate::http::router(telemetry, Arc::clone(&catalog), console)
+        .merge(crate::ofrep::router(ofrep));
     let (grpc_server, http_server): (Serving<tonic::transport::Error>, Serving<std::io::Error>) =
         match &settings.tls {
             Some(tls) => (
