@@ -41,7 +41,10 @@ pub fn access(path: &str) -> Access {
         "grpc.health.v1.Health"
         | "grpc.reflection.v1.ServerReflection"
         | "grpc.reflection.v1alpha.ServerReflection" => Access::Public,
-        "flagwire.v1.FlagService" => Access::Flags,
+        "flagwire.v1.FlagService"
+        | "flagd.evaluation.v1.Service"
+        | "flagd.evaluation.v2.Service"
+        | "flagd.sync.v1.FlagSyncService" => Access::Flags,
         "flagwire.v1.MetricsService" if method == "Report" => Access::Report,
         "flagwire.v1.MetricsService" => Access::Read,
         "flagwire.v1.AdminService" if method == "ListApiTokens" => Access::Admin,

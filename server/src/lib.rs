@@ -16,6 +16,7 @@
 //!   and the timer that applies what is due.
 //! - [`auth`]: the token layer and the table of what each RPC needs.
 //! - [`service`]: gRPC handlers; [`error`]: the one error-to-`Status` mapping.
+//! - [`flagd`]: the flagd evaluation and sync protocols, for OpenFeature's flagd providers.
 //! - [`http`]: the plain-HTTP port; [`server`]: `run(listeners, settings, shutdown)`, which
 //!   tests start on `127.0.0.1:0`.
 //! - [`bundle`]: flags as code (export, import, `--bootstrap`); [`backup`]: consistent
@@ -32,6 +33,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod flagd;
 pub mod http;
 pub mod hub;
 pub mod manager;

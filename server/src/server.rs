@@ -3,6 +3,10 @@
 use crate::auth::AuthLayer;
 use crate::catalog::Catalog;
 use crate::clock::Timers;
+use crate::flagd::{
+    evaluation_v1::{EvaluationV1, Evaluator},
+    evaluation_v2::EvaluationV2,
+};
 use crate::manager::Manager;
 use crate::metrics::{Metrics, MetricsOptions};
 use crate::releases::evidence::Evidence;
@@ -12,6 +16,10 @@ use crate::service::{
 };
 use crate::telemetry::{Telemetry, flag_states, scrape::Scrape};
 use crate::tls::TlsConfig;
+use flagwire_proto::flagd::evaluation::{
+    v1::service_server::ServiceServer as FlagdEvaluationV1Server,
+    v2::service_server::ServiceServer as FlagdEvaluationV2Server,
+};
 use flagwire_proto::grpc::{
     admin_service_server::AdminServiceServer, flag_service_server::FlagServiceServer,
     metrics_service_server::MetricsServiceServer, release_service_server::ReleaseServiceServer,
@@ -157,12 +165,19 @@ pub async fn run(
         .set_serving::<ReleaseServiceServer<ReleaseApi>>()
         .await;
     health
+        .set_serving::<FlagdEvaluationV1Server<EvaluationV1>>()
+        .await;
+    health
+        .set_serving::<FlagdEvaluationV2Server<EvaluationV2>>()
+        .await;
+    health
         .set_service_status("", tonic_health::ServingStatus::Serving)
         .await;
 
     let reflection = |b: tonic_reflection::server::Builder<'static>| {
         b.register_encoded_file_descriptor_set(flagwire_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(flagwire_proto::FLAGD_FILE_DESCRIPTOR_SET)
     };
     let reflection_v1 = reflection(tonic_reflection::server::Builder::configure()).build_v1()?;
     let reflection_v1alpha =
@@ -203,6 +218,12 @@ pub async fn run(
             settings.heartbeat,
             Arc::clone(metrics.registry()),
         )))
+        .add_service(FlagdEvaluationV1Server::new(EvaluationV1(Evaluator::new(
+            Arc::clone(&catalog),
+        ))))
+        .add_service(FlagdEvaluationV2Server::new(EvaluationV2(Evaluator::new(
+            Arc::clone(&catalog),
+        ))))
         .add_service(MetricsServiceServer::new(MetricsApi::new(
             Arc::clone(&catalog),
             Arc::clone(&metrics),
