@@ -6,6 +6,7 @@ use crate::clock::Timers;
 use crate::flagd::{
     evaluation_v1::{EvaluationV1, Evaluator},
     evaluation_v2::EvaluationV2,
+    sync::Sync as FlagdSync,
 };
 use crate::manager::Manager;
 use crate::metrics::{Metrics, MetricsOptions};
@@ -20,6 +21,7 @@ use flagwire_proto::flagd::evaluation::{
     v1::service_server::ServiceServer as FlagdEvaluationV1Server,
     v2::service_server::ServiceServer as FlagdEvaluationV2Server,
 };
+use flagwire_proto::flagd::sync::v1::flag_sync_service_server::FlagSyncServiceServer;
 use flagwire_proto::grpc::{
     admin_service_server::AdminServiceServer, flag_service_server::FlagServiceServer,
     metrics_service_server::MetricsServiceServer, release_service_server::ReleaseServiceServer,
@@ -171,6 +173,9 @@ pub async fn run(
         .set_serving::<FlagdEvaluationV2Server<EvaluationV2>>()
         .await;
     health
+        .set_serving::<FlagSyncServiceServer<FlagdSync>>()
+        .await;
+    health
         .set_service_status("", tonic_health::ServingStatus::Serving)
         .await;
 
@@ -223,6 +228,9 @@ pub async fn run(
         ))))
         .add_service(FlagdEvaluationV2Server::new(EvaluationV2(Evaluator::new(
             Arc::clone(&catalog),
+        ))))
+        .add_service(FlagSyncServiceServer::new(FlagdSync::new(Arc::clone(
+            &catalog,
         ))))
         .add_service(MetricsServiceServer::new(MetricsApi::new(
             Arc::clone(&catalog),

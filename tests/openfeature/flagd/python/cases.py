@@ -80,6 +80,27 @@ def targeting_key_attribute(case: Mapping[str, Any]) -> bool:
     return "targetingKey" in ((case.get("context") or {}).get("attributes") or {})
 
 
+def partial_version(case: Mapping[str, Any], flags: list[Mapping[str, Any]]) -> bool:
+    """Whether a SEMVER clause of the case's flag reads an attribute holding a partial version
+    (`1.9`, `2`): flagd's `sem_ver` pads it to `1.9.0`, Flagwire does not read it as a version
+    (and JsonLogic cannot count the dots to tell)."""
+    flag = next((f for f in flags if f["key"] == case["flag"]), None)
+    if flag is None:
+        return False
+    attributes = (case.get("context") or {}).get("attributes") or {}
+    for config in flag.get("environments", {}).values():
+        for rule in config.get("rules", []):
+            for clause in rule.get("clauses", []):
+                if not str(clause.get("operator", "")).startswith("OPERATOR_SEMVER"):
+                    continue
+                value = attributes.get(clause.get("attribute"))
+                if isinstance(value, str):
+                    core = value.split("-")[0].split("+")[0]
+                    if core.count(".") < 2:
+                        return True
+    return False
+
+
 Expect = Callable[[Mapping[str, Any]], "dict[str, Any] | str"]
 """A mode's expectation of a case: the expected result, or why the case is left out."""
 

@@ -1,0 +1,228 @@
+//! Clauses and segments as JsonLogic, keeping Flagwire's meaning (docs/evaluation.md).
+//!
+//! Type guards stand in for JsonLogic's missing `typeof`: `x` is a string when
+//! `{"===": [{"cat": [x]}, x]}` and a number when `{"===": [{"+": [x]}, x]}` (JsonLogic converts
+//! other types on the way, so the strict comparison fails for them) and its text is not `true`
+//! or `false` (`True` / `False` in Python, whose engine takes booleans for numbers). Numbers are compared after `* 1.0`,
+//! so that every engine compares IEEE doubles, as Flagwire does, even Python's exact integers.
+//! A missing attribute never matches, negated or not: every clause on an attribute is
+//! `present && (op xor negate)`.
+
+use super::Untranslatable;
+use flagwire_proto::v1::{Clause, Operator, Segment};
+use prost_types::{Value, value::Kind};
+use serde_json::{Value as Json, json};
+use std::collections::BTreeMap;
+
+/// The segments of the environment, by key.
+pub type Segments<'a> = BTreeMap<&'a str, &'a Segment>;
+
+/// `{"var": name}`, for an attribute name JsonLogic reads as one field.
+pub fn var(name: &str) -> Result<Json, Untranslatable> {
+    // `var` walks dotted paths, so `a.b` would read a nested field instead.
+    if name.contains('.') || name.is_empty() {
+        return Err(Untranslatable::AttributeName(name.to_owned()));
+    }
+    Ok(json!({ "var": name }))
+}
+
+fn is_string(x: &Json) -> Json {
+    json!({"===": [{"cat": [x]}, x]})
+}
+
+fn is_boolean(x: &Json) -> Json {
+    // JavaScript and Rust write `true`, Python `True`.
+    json!({"in": [{"cat": [x]}, ["true", "false", "True", "False"]]})
+}
+
+fn is_number(x: &Json) -> Json {
+    json!({"and": [{"===": [{"+": [x]}, x]}, {"!": is_boolean(x)}]})
+}
+
+/// `x` as an IEEE double.
+fn double(x: &Json) -> Json {
+    json!({"*": [x, 1.0]})
+}
+
+fn present(x: &Json) -> Json {
+    json!({"!==": [x, null]})
+}
+
+fn or(mut terms: Vec<Json>) -> Json {
+    match terms.len() {
+        0 => json!(false),
+        1 => terms.remove(0),
+        _ => json!({ "or": terms }),
+    }
+}
+
+/// `{"and": terms}`, simplified.
+pub fn and(mut terms: Vec<Json>) -> Json {
+    match terms.len() {
+        0 => json!(true),
+        1 => terms.remove(0),
+        _ => json!({ "and": terms }),
+    }
+}
+
+fn scalar(v: &Value) -> Option<Json> {
+    match v.kind.as_ref()? {
+        Kind::StringValue(s) => Some(json!(s)),
+        Kind::NumberValue(n) => serde_json::Number::from_f64(*n).map(Json::Number),
+        Kind::BoolValue(b) => Some(json!(b)),
+        _ => None,
+    }
+}
+
+fn strings(values: &[Value]) -> Vec<&str> {
+    values
+        .iter()
+        .filter_map(|v| match v.kind.as_ref() {
+            Some(Kind::StringValue(s)) => Some(s.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn numbers(values: &[Value]) -> Vec<f64> {
+    values
+        .iter()
+        .filter_map(|v| match v.kind.as_ref() {
+            Some(Kind::NumberValue(n)) if n.is_finite() => Some(*n),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The attribute equals `value` (a list attribute: holds it). `merge` makes a list of a scalar
+/// and leaves a list as it is, so one `in` covers both without reading a string as a list of
+/// characters. Numbers and booleans are only equal to their own type.
+fn equals(x: &Json, value: Json) -> Json {
+    match value {
+        Json::Number(_) => json!({"and": [is_number(x), {"===": [double(x), value.as_f64()]}]}),
+        Json::Bool(_) => json!({"and": [is_boolean(x), {"in": [value, {"merge": [x]}]}]}),
+        _ => json!({"in": [value, {"merge": [x]}]}),
+    }
+}
+
+fn operator(op: Operator, x: &Json, values: &[Value]) -> Result<Json, Untranslatable> {
+    let numeric = |cmp: &str| {
+        let terms = numbers(values)
+            .into_iter()
+            .map(|n| json!({ cmp: [double(x), n] }))
+            .collect();
+        and(vec![is_number(x), or(terms)])
+    };
+    let semver = |cmp: &str| {
+        let terms = strings(values)
+            .into_iter()
+            .filter(|v| semver::Version::parse(v).is_ok())
+            .map(|v| json!({"sem_ver": [x, cmp, v]}))
+            .collect();
+        // flagd reads `v1.2.3` as a version; Flagwire does not.
+        let prefixed = json!({"or": [{"starts_with": [x, "v"]}, {"starts_with": [x, "V"]}]});
+        and(vec![is_string(x), json!({ "!": prefixed }), or(terms)])
+    };
+    let text = |name: &str| {
+        let terms = strings(values)
+            .into_iter()
+            .map(|v| json!({ name: [x, v] }))
+            .collect();
+        and(vec![is_string(x), or(terms)])
+    };
+    Ok(match op {
+        Operator::In => or(values
+            .iter()
+            .filter_map(scalar)
+            .map(|v| equals(x, v))
+            .collect()),
+        Operator::NotIn => json!({"!": operator(Operator::In, x, values)?}),
+        Operator::StartsWith => text("starts_with"),
+        Operator::EndsWith => text("ends_with"),
+        Operator::Contains => or(strings(values)
+            .into_iter()
+            .map(|v| json!({"in": [v, x]}))
+            .collect()),
+        Operator::Lt => numeric("<"),
+        Operator::Lte => numeric("<="),
+        Operator::Gt => numeric(">"),
+        Operator::Gte => numeric(">="),
+        Operator::SemverEq => semver("="),
+        Operator::SemverLt => semver("<"),
+        Operator::SemverGt => semver(">"),
+        Operator::Before | Operator::After => {
+            return Err(Untranslatable::Operator(op.as_str_name()));
+        }
+        Operator::InSegment | Operator::NotInSegment | Operator::Unspecified => {
+            unreachable!("handled by the caller")
+        }
+    })
+}
+
+/// A clause as JsonLogic; `segments` resolves segment operators (`None` inside a segment,
+/// where they never match).
+pub fn clause(c: &Clause, segments: Option<&Segments<'_>>) -> Result<Json, Untranslatable> {
+    let op = Operator::try_from(c.operator).unwrap_or(Operator::Unspecified);
+    match op {
+        Operator::InSegment | Operator::NotInSegment => {
+            let Some(segments) = segments else {
+                return Ok(json!(false));
+            };
+            let member = or(strings(&c.values)
+                .into_iter()
+                .map(|key| segments.get(key).map_or(Ok(json!(false)), |s| segment(s)))
+                .collect::<Result<_, _>>()?);
+            let holds = if op == Operator::InSegment {
+                member
+            } else {
+                json!({ "!": member })
+            };
+            Ok(if c.negate {
+                json!({ "!": holds })
+            } else {
+                holds
+            })
+        }
+        Operator::Unspecified => Ok(json!(false)),
+        _ => {
+            let x = var(&c.attribute)?;
+            let holds = operator(op, &x, &c.values)?;
+            let holds = if c.negate {
+                json!({ "!": holds })
+            } else {
+                holds
+            };
+            let mut present = vec![present(&x)];
+            if c.attribute == "targetingKey" {
+                // An empty targeting key is an absent one.
+                present.push(json!({"!==": [x, ""]}));
+            }
+            present.push(holds);
+            Ok(and(present))
+        }
+    }
+}
+
+/// Membership of a segment: excluded keys never, included keys always, else any rule.
+pub fn segment(s: &Segment) -> Result<Json, Untranslatable> {
+    let key = json!({"var": "targetingKey"});
+    let rules = s
+        .rules
+        .iter()
+        .map(|r| {
+            let clauses = r
+                .clauses
+                .iter()
+                .map(|c| clause(c, None))
+                .collect::<Result<Vec<_>, _>>()?;
+            // A segment rule without clauses is refused on write; one found anyway matches
+            // every context, as the engine reads it.
+            Ok(and(clauses))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(json!({"if": [
+        {"in": [key, s.excluded]}, false,
+        {"in": [key, s.included]}, true,
+        or(rules)
+    ]}))
+}
