@@ -129,6 +129,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         tls,
         timers: Default::default(),
+        flagd_environment: args.flagd_environment.clone(),
     };
     run(grpc, http, settings, shutdown).await
 }

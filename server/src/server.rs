@@ -54,6 +54,9 @@ pub struct Settings {
     /// Where the timer loops mark their passes (shared with tests that advance a manual clock
     /// and need to know when the server has caught up with it).
     pub timers: Arc<Timers>,
+    /// The environment flagd calls without a token act on (`--flagd-environment`); `None`
+    /// refuses them.
+    pub flagd_environment: Option<String>,
 }
 
 impl Settings {
@@ -67,6 +70,7 @@ impl Settings {
             releases: ReleaseOptions::default(),
             tls: None,
             timers: Arc::default(),
+            flagd_environment: None,
         }
     }
 }
@@ -213,7 +217,10 @@ pub async fn run(
         .layer(tonic_web::GrpcWebLayer::new())
         // Inside gRPC-web (sees plain gRPC), outside auth (counts refused calls).
         .layer(telemetry.rpc_layer())
-        .layer(AuthLayer::new(Arc::clone(&catalog)))
+        .layer(
+            AuthLayer::new(Arc::clone(&catalog))
+                .with_flagd_environment(settings.flagd_environment.clone()),
+        )
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -3,9 +3,11 @@ flagd acceptance tests of every language.
 
 As a module (Python tests): `Fixture(path)` starts the server, loads the file through the CLI
 (`flagwire import`, as an operator would) and makes an sdk token of the file's environment.
-As a program (the Node and Rust tests): `python fixture.py <case-file>` does the same, prints
-one JSON line (`port`, `token`, `admin`, `environment`, `refused`) and stops the server when its
-stdin closes.
+As a program (the Node and Rust tests): `python fixture.py <case-file> [--anonymous]` does the
+same (`--anonymous`: the server also answers flagd calls without a token, for providers that
+cannot send one), prints one JSON line (`port`, `token`, `admin`, `environment`, `refused`, the
+exported flagd `document`, the file's `cases` and `flags`), then runs the commands it reads
+(`enable <flag>`, answered by a JSON line) and stops the server when its stdin closes.
 
 Some vector flags are invalid on purpose (they pin how evaluation treats damaged data) and the
 admin API rightly refuses them: the loader drops whatever the server refuses, with the flags that
@@ -54,7 +56,8 @@ _REFUSED = re.compile(r'\((flag|segment) "([^"]+)"\)')
 class Fixture:
     """The server with `path` loaded; `stop()` ends it."""
 
-    def __init__(self, path: pathlib.Path) -> None:
+    def __init__(self, path: pathlib.Path, *, anonymous: bool = False) -> None:
+        self.anonymous = anonymous
         self.file: dict[str, Any] = json.loads(path.read_text())
         self.environment: str = self.file["environment"]
         self.refused: list[str] = []
@@ -78,6 +81,10 @@ class Fixture:
             "--data-dir", str(pathlib.Path(self._dir.name) / "data"),
             "--shutdown-grace-secs", "1",
         ]  # fmt: skip
+        if self.anonymous:
+            # For providers that cannot send `authorization`: flagd calls without a token read
+            # the file's environment.
+            command += ["--flagd-environment", self.environment]
         env = {**os.environ, "FLAGWIRE_ADMIN_TOKEN": ADMIN, "RUST_LOG": "warn"}
         with open(self._log, "ab") as log:
             process = subprocess.Popen(
@@ -169,8 +176,26 @@ class CliError(Exception):
     """`flagwire` exited non-zero; the message is its stderr."""
 
 
+def document(fixture: Fixture) -> dict[str, Any]:
+    """The flagd JSON the server exports for the fixture's environment (FetchAllFlags)."""
+    import grpc
+    from openfeature.schemas.protobuf.flagd.sync.v1 import sync_pb2, sync_pb2_grpc
+
+    with grpc.insecure_channel(f"127.0.0.1:{fixture.port}") as channel:
+        stub = sync_pb2_grpc.FlagSyncServiceStub(channel)
+        response = stub.FetchAllFlags(
+            sync_pb2.FetchAllFlagsRequest(),
+            metadata=(("authorization", f"Bearer {fixture.token}"),),
+            timeout=WAIT,
+        )
+    parsed: dict[str, Any] = json.loads(response.flag_configuration)
+    return parsed
+
+
 def main() -> None:
-    fixture = Fixture(pathlib.Path(sys.argv[1]))
+    """`fixture.py <case-file> [--anonymous]`: see the module's documentation."""
+    anonymous = "--anonymous" in sys.argv[2:]
+    fixture = Fixture(pathlib.Path(sys.argv[1]), anonymous=anonymous)
     try:
         print(json.dumps({
             "port": fixture.port,
@@ -178,8 +203,16 @@ def main() -> None:
             "admin": ADMIN,
             "environment": fixture.environment,
             "refused": fixture.refused,
+            "document": document(fixture),
+            "cases": fixture.file["cases"],
+            "flags": fixture.file["flags"],
         }), flush=True)  # fmt: skip
-        sys.stdin.read()
+        # Commands from the test, one a line: `enable <flag>` (turns a flag on).
+        for line in sys.stdin:
+            words = line.split()
+            if words[:1] == ["enable"]:
+                fixture.cli("enable", words[1], "--env", fixture.environment)
+                print(json.dumps({"enabled": words[1]}), flush=True)
     finally:
         fixture.stop()
 

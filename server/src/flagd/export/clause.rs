@@ -1,12 +1,14 @@
 //! Clauses and segments as JsonLogic, keeping Flagwire's meaning (docs/evaluation.md).
 //!
-//! Type guards stand in for JsonLogic's missing `typeof`: `x` is a string when
-//! `{"===": [{"cat": [x]}, x]}` and a number when `{"===": [{"+": [x]}, x]}` (JsonLogic converts
-//! other types on the way, so the strict comparison fails for them) and its text is not `true`
-//! or `false` (`True` / `False` in Python, whose engine takes booleans for numbers). Numbers are compared after `* 1.0`,
-//! so that every engine compares IEEE doubles, as Flagwire does, even Python's exact integers.
-//! A missing attribute never matches, negated or not: every clause on an attribute is
-//! `present && (op xor negate)`.
+//! Type guards stand in for JsonLogic's missing `typeof`, built only from operations no engine
+//! throws on (JavaScript's `json-logic-engine` throws on `+` of text, `*` of a list, `in` with a
+//! number for haystack): `x` is a scalar when `{"in": [x, {"merge": [x]}]}` (a list is not an
+//! element of itself), a string when `{"===": [{"cat": [x]}, x]}`, a boolean when its text is
+//! `true` or `false` (`True` / `False` in Python, whose engine also takes booleans for numbers),
+//! and a number when it is a scalar and neither. Numbers are compared after `* 1.0`, so every
+//! engine compares IEEE doubles, as Flagwire does, even Python's exact integers. `and` stops at
+//! the first false guard, so an operator only ever sees the type it expects. A missing attribute
+//! never matches, negated or not: every clause on an attribute is `present && (op xor negate)`.
 
 use super::Untranslatable;
 use flagwire_proto::v1::{Clause, Operator, Segment};
@@ -35,8 +37,12 @@ fn is_boolean(x: &Json) -> Json {
     json!({"in": [{"cat": [x]}, ["true", "false", "True", "False"]]})
 }
 
+fn is_scalar(x: &Json) -> Json {
+    json!({"in": [x, {"merge": [x]}]})
+}
+
 fn is_number(x: &Json) -> Json {
-    json!({"and": [{"===": [{"+": [x]}, x]}, {"!": is_boolean(x)}]})
+    json!({"and": [is_scalar(x), {"!": is_string(x)}, {"!": is_boolean(x)}]})
 }
 
 /// `x` as an IEEE double.
@@ -119,9 +125,13 @@ fn operator(op: Operator, x: &Json, values: &[Value]) -> Result<Json, Untranslat
             .filter(|v| semver::Version::parse(v).is_ok())
             .map(|v| json!({"sem_ver": [x, cmp, v]}))
             .collect();
-        // flagd reads `v1.2.3` as a version; Flagwire does not.
-        let prefixed = json!({"or": [{"starts_with": [x, "v"]}, {"starts_with": [x, "V"]}]});
-        and(vec![is_string(x), json!({ "!": prefixed }), or(terms)])
+        // flagd's engines read `v1.2.3` (and JavaScript's ` 1.2.3 `) as versions; Flagwire
+        // does not.
+        let lenient = json!({"or": [
+            {"starts_with": [x, "v"]}, {"starts_with": [x, "V"]},
+            {"in": [" ", x]}, {"in": ["\t", x]}, {"in": ["\n", x]}, {"in": ["\r", x]}
+        ]});
+        and(vec![is_string(x), json!({ "!": lenient }), or(terms)])
     };
     let text = |name: &str| {
         let terms = strings(values)
@@ -139,10 +149,19 @@ fn operator(op: Operator, x: &Json, values: &[Value]) -> Result<Json, Untranslat
         Operator::NotIn => json!({"!": operator(Operator::In, x, values)?}),
         Operator::StartsWith => text("starts_with"),
         Operator::EndsWith => text("ends_with"),
-        Operator::Contains => or(strings(values)
-            .into_iter()
-            .map(|v| json!({"in": [v, x]}))
-            .collect()),
+        Operator::Contains => {
+            let terms = strings(values)
+                .into_iter()
+                .map(|v| match v {
+                    // Every string contains "" (JavaScript's engine says no); a list must hold it.
+                    "" => json!({"or": [is_string(x), {"in": ["", x]}]}),
+                    v => json!({"in": [v, x]}),
+                })
+                .collect();
+            // A string (substring) or a list (element); `in` throws on other haystacks.
+            let haystack = json!({"or": [is_string(x), {"!": is_scalar(x)}]});
+            and(vec![haystack, or(terms)])
+        }
         Operator::Lt => numeric("<"),
         Operator::Lte => numeric("<="),
         Operator::Gt => numeric(">"),
