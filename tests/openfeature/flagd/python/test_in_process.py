@@ -15,7 +15,6 @@ from typing import Any
 import grpc
 import pytest
 from cases import Tally, check, partial_version, targeting_key_attribute
-from fixture import Fixture, case_files
 from openfeature import api
 from openfeature.contrib.provider.flagd import FlagdProvider
 from openfeature.contrib.provider.flagd.config import ResolverType
@@ -23,6 +22,8 @@ from openfeature.event import EventDetails, ProviderEvent
 from openfeature.provider import ProviderStatus
 from openfeature.schemas.protobuf.flagd.sync.v1 import sync_pb2, sync_pb2_grpc
 from test_rpc import CHECKOUT, WAIT, credentials
+
+from fixture import Fixture, case_files
 
 
 def in_process_provider(fixture: Fixture) -> FlagdProvider:

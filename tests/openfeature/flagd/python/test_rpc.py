@@ -14,20 +14,26 @@ from typing import Any
 import grpc
 import pytest
 from cases import RPC_GENERAL, Tally, check, targeting_key_attribute
-from fixture import Fixture, case_files
 from openfeature import api
 from openfeature.contrib.provider.flagd import FlagdProvider
 from openfeature.contrib.provider.flagd.config import CacheType, ResolverType
 from openfeature.event import EventDetails, ProviderEvent
 from openfeature.provider import ProviderStatus
 
+from fixture import Fixture, case_files
+
 WAIT = 10.0
 
 CHECKOUT = {
     "key": "checkout",
     "type": "VALUE_TYPE_BOOLEAN",
-    "variants": [{"key": "on", "value": {"boolValue": True}}, {"key": "off", "value": {"boolValue": False}}],
-    "environments": {"prod": {"enabled": False, "offVariant": "off", "defaultRule": {"variant": "on"}}},
+    "variants": [
+        {"key": "on", "value": {"boolValue": True}},
+        {"key": "off", "value": {"boolValue": False}},
+    ],
+    "environments": {
+        "prod": {"enabled": False, "offVariant": "off", "defaultRule": {"variant": "on"}}
+    },
 }
 """A boolean flag, off in `prod`: the event tests turn it on."""
 
