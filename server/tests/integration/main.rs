@@ -16,6 +16,7 @@ mod cli;
 mod durability;
 mod evaluate;
 mod evaluate_vectors;
+mod flagd_vectors;
 mod manager_kill;
 mod manager_plans;
 mod manager_schedule;
