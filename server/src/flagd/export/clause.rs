@@ -122,8 +122,14 @@ fn operator(op: Operator, x: &Json, values: &[Value]) -> Result<Json, Untranslat
     let semver = |cmp: &str| {
         let terms = strings(values)
             .into_iter()
-            .filter(|v| semver::Version::parse(v).is_ok())
-            .map(|v| json!({"sem_ver": [x, cmp, v]}))
+            .filter_map(|v| semver::Version::parse(v).ok())
+            // Build metadata never counts in precedence; the Rust engine compares it, so it is
+            // not exported.
+            .map(|v| semver::Version {
+                build: semver::BuildMetadata::EMPTY,
+                ..v
+            })
+            .map(|v| json!({"sem_ver": [x, cmp, v.to_string()]}))
             .collect();
         // flagd's engines read `v1.2.3` (and JavaScript's ` 1.2.3 `) as versions; Flagwire
         // does not.
