@@ -3,8 +3,8 @@
 //! revision; `FetchAllFlags` sends it once; `GetMetadata` (deprecated upstream, still called by
 //! some providers) has nothing to add to the evaluation context.
 
-use super::access::environment;
-use super::export::export;
+use super::access::{environment, parse, selector};
+use super::export::{Options, export};
 use super::revisions::revisions;
 use crate::auth::principal;
 use crate::catalog::Catalog;
@@ -27,7 +27,7 @@ impl Sync {
 }
 
 /// The flagd document of `env` as it is now.
-pub fn document(catalog: &Catalog, env: &str) -> Result<String, Status> {
+pub fn document(catalog: &Catalog, env: &str, options: Options) -> Result<String, Status> {
     let exported = {
         let state = catalog.read();
         let revision = state
@@ -37,7 +37,7 @@ pub fn document(catalog: &Catalog, env: &str) -> Result<String, Status> {
             .revision;
         let flags: Vec<_> = state.flags.values().cloned().collect();
         let segments: Vec<_> = state.segments.values().cloned().collect();
-        export(env, revision, &flags, &segments)
+        export(env, revision, &flags, &segments, options)
     };
     for (key, why) in &exported.omitted {
         tracing::debug!(env, flag = key.as_str(), reason = %why, "flag left out of the flagd sync");
@@ -57,12 +57,14 @@ impl FlagSyncService for Sync {
     ) -> Result<Response<SyncStream>, Status> {
         #[allow(deprecated)]
         let env = environment(&r, &r.get_ref().selector)?;
+        #[allow(deprecated)]
+        let options = Options::from(parse(selector(&r, &r.get_ref().selector)));
         let catalog = Arc::clone(&self.catalog);
         let stream =
             revisions(Arc::clone(&catalog), &env, &principal(&r)?.id)?.map(move |snapshot| {
                 snapshot?;
                 Ok(pb::SyncFlagsResponse {
-                    flag_configuration: document(&catalog, &env)?,
+                    flag_configuration: document(&catalog, &env, options)?,
                     sync_context: None,
                 })
             });
@@ -75,8 +77,10 @@ impl FlagSyncService for Sync {
     ) -> Result<Response<pb::FetchAllFlagsResponse>, Status> {
         #[allow(deprecated)]
         let env = environment(&r, &r.get_ref().selector)?;
+        #[allow(deprecated)]
+        let options = Options::from(parse(selector(&r, &r.get_ref().selector)));
         Ok(Response::new(pb::FetchAllFlagsResponse {
-            flag_configuration: document(&self.catalog, &env)?,
+            flag_configuration: document(&self.catalog, &env, options)?,
         }))
     }
 

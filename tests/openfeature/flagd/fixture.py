@@ -6,7 +6,8 @@ As a module (Python tests): `Fixture(path)` starts the server, loads the file th
 As a program (the Node and Rust tests): `python fixture.py <case-file> [--anonymous]` does the
 same (`--anonymous`: the server also answers flagd calls without a token, for providers that
 cannot send one), prints one JSON line (`port`, `token`, `admin`, `environment`, `refused`, the
-exported flagd `document`, the file's `cases` and `flags`), then runs the commands it reads
+exported flagd `document` (and `document_utf8`, with `fractional=utf8`), the file's `cases` and
+`flags`), then runs the commands it reads
 (`enable <flag>`, answered by a JSON line) and stops the server when its stdin closes.
 
 Some vector flags are invalid on purpose (they pin how evaluation treats damaged data) and the
@@ -176,8 +177,9 @@ class CliError(Exception):
     """`flagwire` exited non-zero; the message is its stderr."""
 
 
-def document(fixture: Fixture) -> dict[str, Any]:
-    """The flagd JSON the server exports for the fixture's environment (FetchAllFlags)."""
+def document(fixture: Fixture, selector: str = "") -> dict[str, Any]:
+    """The flagd JSON the server exports for the fixture's environment (FetchAllFlags), with
+    flagd's selector header when given."""
     import grpc
     from openfeature.schemas.protobuf.flagd.sync.v1 import sync_pb2, sync_pb2_grpc
 
@@ -185,7 +187,8 @@ def document(fixture: Fixture) -> dict[str, Any]:
         stub = sync_pb2_grpc.FlagSyncServiceStub(channel)
         response = stub.FetchAllFlags(
             sync_pb2.FetchAllFlagsRequest(),
-            metadata=(("authorization", f"Bearer {fixture.token}"),),
+            metadata=(("authorization", f"Bearer {fixture.token}"),)
+            + ((("flagd-selector", selector),) if selector else ()),
             timeout=WAIT,
         )
     parsed: dict[str, Any] = json.loads(response.flag_configuration)
@@ -204,6 +207,7 @@ def main() -> None:
             "environment": fixture.environment,
             "refused": fixture.refused,
             "document": document(fixture),
+            "document_utf8": document(fixture, "fractional=utf8"),
             "cases": fixture.file["cases"],
             "flags": fixture.file["flags"],
         }), flush=True)  # fmt: skip

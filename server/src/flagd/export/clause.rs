@@ -28,7 +28,8 @@ pub fn var(name: &str) -> Result<Json, Untranslatable> {
     Ok(json!({ "var": name }))
 }
 
-fn is_string(x: &Json) -> Json {
+/// `x` is a string (see the module documentation).
+pub fn is_string(x: &Json) -> Json {
     json!({"===": [{"cat": [x]}, x]})
 }
 

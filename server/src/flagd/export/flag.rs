@@ -1,8 +1,8 @@
 //! One flag as a flagd flag definition: `state`, `variants`, `defaultVariant`, `targeting`.
 
-use super::Untranslatable;
-use super::clause::{Segments, and, clause};
-use flagwire_proto::v1::{Flag, FlagConfig, FlagValue, Prerequisite, flag_value, serve};
+use super::clause::{Segments, and, clause, is_string, var};
+use super::{Options, Untranslatable};
+use flagwire_proto::v1::{Flag, FlagConfig, FlagValue, Prerequisite, Split, flag_value, serve};
 use prost_types::{Value, value::Kind};
 use serde_json::{Map, Value as Json, json};
 use std::collections::BTreeMap;
@@ -21,7 +21,13 @@ pub struct Context<'a> {
     pub flags: &'a Flags<'a>,
     /// Its segments.
     pub segments: &'a Segments<'a>,
+    /// How to export.
+    pub options: Options,
 }
+
+/// What a split whose bucketing key is missing serves: no flag has this variant, so flagd's
+/// engines answer with an error and the caller's default (ours: `TARGETING_KEY_MISSING`).
+pub const NO_BUCKETING_KEY: &str = "flagwire:targeting-key-missing";
 
 fn value_json(v: &Value) -> Json {
     match v.kind.as_ref() {
@@ -71,16 +77,55 @@ fn has_variant(f: &Flag, key: &str) -> Result<(), Untranslatable> {
     }
 }
 
-/// The variant a rule or default rule serves, or why it cannot be exported.
-fn fixed<'f>(f: &Flag, s: Option<&'f serve::Kind>) -> Result<&'f str, Untranslatable> {
+/// What a rule or default rule serves, as an expression (a variant key, or a `fractional`), or
+/// why it cannot be exported.
+fn serves(
+    cx: &Context<'_>,
+    f: &Flag,
+    c: &FlagConfig,
+    s: Option<&serve::Kind>,
+) -> Result<Json, Untranslatable> {
     match s {
         Some(serve::Kind::Variant(v)) => {
             has_variant(f, v)?;
-            Ok(v)
+            Ok(json!(v))
         }
+        Some(serve::Kind::Split(split)) if cx.options.fractional_utf8 => fractional(f, c, split),
         Some(serve::Kind::Split(_)) => Err(Untranslatable::Split),
         None => Err(Untranslatable::Damaged("has a rule that serves nothing")),
     }
+}
+
+/// A split as flagd's pre-CBOR `fractional`: murmur3 of the UTF-8 bytes of `salt + key` and
+/// `(hash × total) >> 32`, walking the entries in order, as docs/evaluation.md buckets.
+fn fractional(f: &Flag, c: &FlagConfig, split: &Split) -> Result<Json, Untranslatable> {
+    let total: u64 = split.entries.iter().map(|e| u64::from(e.weight)).sum();
+    if total == 0 {
+        return Err(Untranslatable::Damaged(
+            "has a split whose weights are all zero",
+        ));
+    }
+    for e in &split.entries {
+        has_variant(f, &e.variant)?;
+    }
+    let key = match split.bucket_by.as_str() {
+        "" | "targetingKey" => json!({"var": "targetingKey"}),
+        name => var(name)?,
+    };
+    let salt = [&split.salt, &c.salt, &f.key]
+        .into_iter()
+        .find(|s| !s.is_empty())
+        .cloned()
+        .unwrap_or_default();
+    let mut args = vec![json!({"cat": [salt, key]})];
+    args.extend(split.entries.iter().map(|e| json!([e.variant, e.weight])));
+    // The key must be a non-empty string (numbers are not converted).
+    let usable = and(vec![
+        json!({"!==": [key, null]}),
+        is_string(&key),
+        json!({"!==": [key, ""]}),
+    ]);
+    Ok(json!({"if": [usable, {"fractional": args}, NO_BUCKETING_KEY]}))
 }
 
 /// Targets then rules as `(condition, variant)` pairs.
@@ -92,14 +137,14 @@ fn branches(cx: &Context<'_>, f: &Flag, c: &FlagConfig) -> Result<Vec<Json>, Unt
         out.push(json!(t.variant));
     }
     for r in &c.rules {
-        let variant = fixed(f, r.serve.as_ref().and_then(|s| s.kind.as_ref()))?;
+        let variant = serves(cx, f, c, r.serve.as_ref().and_then(|s| s.kind.as_ref()))?;
         let clauses = r
             .clauses
             .iter()
             .map(|cl| clause(cl, Some(cx.segments)))
             .collect::<Result<Vec<_>, _>>()?;
         out.push(and(clauses));
-        out.push(json!(variant));
+        out.push(variant);
     }
     Ok(out)
 }
@@ -149,8 +194,13 @@ fn served(
     depth: usize,
 ) -> Result<Json, Untranslatable> {
     has_variant(f, &c.off_variant)?;
-    let default = fixed(f, c.default_rule.as_ref().and_then(|s| s.kind.as_ref()))?;
-    let body = chain(branches(cx, f, c)?, json!(default));
+    let default = serves(
+        cx,
+        f,
+        c,
+        c.default_rule.as_ref().and_then(|s| s.kind.as_ref()),
+    )?;
+    let body = chain(branches(cx, f, c)?, default);
     if c.prerequisites.is_empty() {
         return Ok(body);
     }
@@ -181,16 +231,29 @@ pub fn definition(cx: &Context<'_>, f: &Flag) -> Result<Json, Untranslatable> {
         }));
     };
     has_variant(f, &c.off_variant)?;
-    let default = fixed(f, c.default_rule.as_ref().and_then(|s| s.kind.as_ref()))?;
+    let default = serves(
+        cx,
+        f,
+        c,
+        c.default_rule.as_ref().and_then(|s| s.kind.as_ref()),
+    )?;
     let branches = branches(cx, f, c)?;
+    // A fixed default is flagd's defaultVariant (targeting returns null to reach it); a split
+    // default ends the targeting, and defaultVariant, which it then never reaches, is the off
+    // variant.
+    let (default_variant, otherwise) = match default {
+        Json::String(v) => (v, Json::Null),
+        split => (c.off_variant.clone(), split),
+    };
     let mut definition = json!({
-        "state": "ENABLED", "variants": variants, "defaultVariant": default, "metadata": metadata,
+        "state": "ENABLED", "variants": variants, "defaultVariant": default_variant,
+        "metadata": metadata,
     });
     let targeting = if c.prerequisites.is_empty() {
-        (!branches.is_empty()).then(|| chain(branches, Json::Null))
+        (!branches.is_empty() || !otherwise.is_null()).then(|| chain(branches, otherwise))
     } else {
         let ok = prerequisites(cx, &c.prerequisites, 1)?;
-        Some(json!({"if": [ok, chain(branches, Json::Null), c.off_variant]}))
+        Some(json!({"if": [ok, chain(branches, otherwise), c.off_variant]}))
     };
     if let Some(targeting) = targeting {
         definition["targeting"] = targeting;

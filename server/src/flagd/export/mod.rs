@@ -11,20 +11,39 @@
 //! - Individual targets, rules, segments (inlined), prerequisites (the prerequisite flag's own
 //!   targeting inlined, to a depth of 16) and every clause operator but `BEFORE` / `AFTER` are
 //!   translated ([`clause`], [`flag`]).
-//! - Splits are not: every flagd provider now hashes the CBOR encoding of the bucketing value
-//!   (flagd ADR "fractional-non-string-rand-units"), not its UTF-8 bytes as Flagwire does, so no
-//!   `fractional` reproduces our buckets.
+//! - Splits are not by default: flagd providers now hash the CBOR encoding of the bucketing
+//!   value (flagd ADR "fractional-non-string-rand-units"), not its UTF-8 bytes as Flagwire does,
+//!   so no `fractional` reproduces our buckets. A client whose provider still has the earlier
+//!   high-precision `fractional` (murmur3 of the UTF-8 bytes, `(hash × total) >> 32`: ours) asks
+//!   for [`Options::fractional_utf8`] with `fractional=utf8` in its selector, and gets splits as
+//!   `fractional` on `cat(salt, bucketing key)`.
 //! - A disabled flag is exported enabled, serving its off variant: flagd's `DISABLED` state
 //!   returns the caller's default instead.
 
 pub mod clause;
 pub mod flag;
 
+use super::access::Selector;
 use flagwire_proto::v1::{Flag, Segment};
 use serde_json::{Map, Value as Json, json};
 
 /// The flag-set metadata key listing the flags left out, comma-separated.
 pub const OMITTED_KEY: &str = "flagwireOmitted";
+
+/// How to export.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Export splits as flagd's pre-CBOR `fractional`, whose bucketing is Flagwire's.
+    pub fractional_utf8: bool,
+}
+
+impl From<Selector<'_>> for Options {
+    fn from(s: Selector<'_>) -> Self {
+        Self {
+            fractional_utf8: s.fractional_utf8,
+        }
+    }
+}
 
 /// Why a flag cannot be exported.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -58,7 +77,13 @@ pub struct Export {
 
 /// The flags of `env` (archived ones are left out, as they do not exist for evaluation) with the
 /// segments of every environment (only `env`'s count) at `revision`.
-pub fn export(env: &str, revision: u64, flags: &[Flag], segments: &[Segment]) -> Export {
+pub fn export(
+    env: &str,
+    revision: u64,
+    flags: &[Flag],
+    segments: &[Segment],
+    options: Options,
+) -> Export {
     let segments: clause::Segments<'_> = segments
         .iter()
         .filter(|s| s.environment == env)
@@ -73,6 +98,7 @@ pub fn export(env: &str, revision: u64, flags: &[Flag], segments: &[Segment]) ->
         env,
         flags: &all,
         segments: &segments,
+        options,
     };
     let mut out = Map::new();
     let mut omitted = Vec::new();
