@@ -22,6 +22,8 @@
 
 pub mod clause;
 pub mod flag;
+#[cfg(test)]
+mod tests;
 
 use super::access::Selector;
 use flagwire_proto::v1::{Flag, Segment};
