@@ -7,6 +7,14 @@
 use prost::Message;
 use std::{env, fs, io, path::PathBuf};
 
+/// The flagd protos vendored from open-feature/flagd-schemas (see `vendor/README.md`), compiled
+/// only with the `grpc` feature: only the server serves them.
+const FLAGD_PROTOS: &[&str] = &[
+    "flagd/evaluation/v1/evaluation.proto",
+    "flagd/evaluation/v2/evaluation.proto",
+    "flagd/sync/v1/sync.proto",
+];
+
 const PROTOS: &[&str] = &[
     "flagwire/v1/flag.proto",
     "flagwire/v1/evaluation.proto",
@@ -45,5 +53,26 @@ fn main() -> io::Result<()> {
         .build_server(true)
         .extern_path(".flagwire.v1", "crate::v1")
         .out_dir(&grpc)
+        .compile_fds(fds)?;
+    if env::var_os("CARGO_FEATURE_GRPC").is_some() {
+        flagd(&out)?;
+    }
+    Ok(())
+}
+
+/// Messages and stubs of the vendored flagd protos, and their descriptor set for reflection.
+fn flagd(out: &std::path::Path) -> io::Result<()> {
+    for proto in FLAGD_PROTOS {
+        println!("cargo:rerun-if-changed=vendor/{proto}");
+    }
+    let fds =
+        protox::compile(FLAGD_PROTOS, ["vendor"]).map_err(|e| io::Error::other(e.to_string()))?;
+    fs::write(out.join("flagd_descriptor.bin"), fds.encode_to_vec())?;
+    let dir = out.join("flagd");
+    fs::create_dir_all(&dir)?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .out_dir(&dir)
         .compile_fds(fds)
 }

@@ -41,7 +41,10 @@ pub fn access(path: &str) -> Access {
         "grpc.health.v1.Health"
         | "grpc.reflection.v1.ServerReflection"
         | "grpc.reflection.v1alpha.ServerReflection" => Access::Public,
-        "flagwire.v1.FlagService" => Access::Flags,
+        "flagwire.v1.FlagService"
+        | "flagd.evaluation.v1.Service"
+        | "flagd.evaluation.v2.Service"
+        | "flagd.sync.v1.FlagSyncService" => Access::Flags,
         "flagwire.v1.MetricsService" if method == "Report" => Access::Report,
         "flagwire.v1.MetricsService" => Access::Read,
         "flagwire.v1.AdminService" if method == "ListApiTokens" => Access::Admin,
@@ -97,12 +100,22 @@ pub fn principal<T>(request: &tonic::Request<T>) -> Result<Principal, Status> {
 #[derive(Clone)]
 pub struct AuthLayer {
     catalog: Arc<Catalog>,
+    flagd_environment: Option<Arc<str>>,
 }
 
 impl AuthLayer {
     /// A layer authenticating against `catalog`'s tokens.
     pub fn new(catalog: Arc<Catalog>) -> Self {
-        Self { catalog }
+        Self {
+            catalog,
+            flagd_environment: None,
+        }
+    }
+
+    /// flagd calls without a token act as an sdk token of `env` (`--flagd-environment`).
+    pub fn with_flagd_environment(mut self, env: Option<String>) -> Self {
+        self.flagd_environment = env.map(Arc::from);
+        self
     }
 }
 
@@ -112,6 +125,7 @@ impl<S> tower::Layer<S> for AuthLayer {
         Auth {
             inner,
             catalog: Arc::clone(&self.catalog),
+            flagd_environment: self.flagd_environment.clone(),
         }
     }
 }
@@ -121,12 +135,28 @@ impl<S> tower::Layer<S> for AuthLayer {
 pub struct Auth<S> {
     inner: S,
     catalog: Arc<Catalog>,
+    flagd_environment: Option<Arc<str>>,
 }
 
-fn check(catalog: &Catalog, req: &http::Request<impl Sized>) -> Result<Option<Principal>, Status> {
+fn check(
+    catalog: &Catalog,
+    flagd_environment: Option<&str>,
+    req: &http::Request<impl Sized>,
+) -> Result<Option<Principal>, Status> {
     let access = access(req.uri().path());
     if access == Access::Public || req.method() == http::Method::OPTIONS {
         return Ok(None);
+    }
+    if let Some(env) = flagd_environment
+        && req.uri().path().starts_with("/flagd.")
+        && !req.headers().contains_key(http::header::AUTHORIZATION)
+    {
+        return Ok(Some(Principal {
+            id: String::new(),
+            name: "flagd (no token)".into(),
+            role: Role::Sdk,
+            environment: env.to_owned(),
+        }));
     }
     let header = req
         .headers()
@@ -167,7 +197,7 @@ where
     }
 
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
-        match check(&self.catalog, &req) {
+        match check(&self.catalog, self.flagd_environment.as_deref(), &req) {
             Ok(principal) => {
                 if let Some(p) = principal {
                     req.extensions_mut().insert(p);

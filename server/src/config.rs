@@ -64,6 +64,13 @@ pub struct ServeArgs {
     /// it does.
     #[arg(long, env = "FLAGWIRE_BOOTSTRAP", value_name = "FILE")]
     pub bootstrap: Option<PathBuf>,
+    /// Answer flagd calls (`flagd.evaluation.*`, `flagd.sync.v1`) that carry no token as an sdk
+    /// token of this environment would. flagd itself has no authentication, and some flagd
+    /// providers cannot send an `authorization` header; off by default, so such calls are
+    /// refused with UNAUTHENTICATED. Anyone who reaches the gRPC port can then read this
+    /// environment's flags: bind it to a private network.
+    #[arg(long, env = "FLAGWIRE_FLAGD_ENVIRONMENT", value_name = "ENV")]
+    pub flagd_environment: Option<String>,
     /// Seconds between heartbeats on an idle Watch stream.
     #[arg(long, env = "FLAGWIRE_HEARTBEAT_SECS", default_value_t = 15.0)]
     pub heartbeat_secs: f64,

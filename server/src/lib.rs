@@ -19,6 +19,7 @@
 //! - [`ofrep`]: the OpenFeature Remote Evaluation Protocol on the plain-HTTP port.
 //! - [`http`]: the plain-HTTP port; [`console`]: the web console it serves, embedded;
 //!   [`server`]: `run(listeners, settings, shutdown)`, which tests start on `127.0.0.1:0`.
+//! - [`flagd`]: the flagd evaluation and sync protocols, for OpenFeature's flagd providers.
 //! - [`bundle`]: flags as code (export, import, `--bootstrap`); [`backup`]: consistent
 //!   snapshots of the store and restoring them; [`protojson`]: the protobuf JSON mapping for
 //!   files and `--json`; [`cli`]: the admin CLI (`flagwire flags list`, `enable`, `kill`, ...).
@@ -34,6 +35,7 @@ pub mod clock;
 pub mod config;
 pub mod console;
 pub mod error;
+pub mod flagd;
 pub mod http;
 pub mod hub;
 pub mod manager;

@@ -143,6 +143,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tls,
         timers: Default::default(),
         ofrep: OfrepOptions::per_second(args.ofrep_rate_limit),
+        flagd_environment: args.flagd_environment.clone(),
     };
     run(grpc, http, settings, shutdown).await
 }

@@ -3,6 +3,11 @@
 use crate::auth::AuthLayer;
 use crate::catalog::Catalog;
 use crate::clock::Timers;
+use crate::flagd::{
+    evaluation_v1::{EvaluationV1, Evaluator},
+    evaluation_v2::EvaluationV2,
+    sync::Sync as FlagdSync,
+};
 use crate::manager::Manager;
 use crate::metrics::{Metrics, MetricsOptions};
 use crate::ofrep::{Ofrep, OfrepOptions};
@@ -13,6 +18,11 @@ use crate::service::{
 };
 use crate::telemetry::{Telemetry, flag_states, scrape::Scrape};
 use crate::tls::TlsConfig;
+use flagwire_proto::flagd::evaluation::{
+    v1::service_server::ServiceServer as FlagdEvaluationV1Server,
+    v2::service_server::ServiceServer as FlagdEvaluationV2Server,
+};
+use flagwire_proto::flagd::sync::v1::flag_sync_service_server::FlagSyncServiceServer;
 use flagwire_proto::grpc::{
     admin_service_server::AdminServiceServer, flag_service_server::FlagServiceServer,
     metrics_service_server::MetricsServiceServer, release_service_server::ReleaseServiceServer,
@@ -47,6 +57,9 @@ pub struct Settings {
     pub timers: Arc<Timers>,
     /// The OFREP endpoints' rate limit.
     pub ofrep: OfrepOptions,
+    /// The environment flagd calls without a token act on (`--flagd-environment`); `None`
+    /// refuses them.
+    pub flagd_environment: Option<String>,
 }
 
 impl Settings {
@@ -61,6 +74,7 @@ impl Settings {
             tls: None,
             timers: Arc::default(),
             ofrep: OfrepOptions::default(),
+            flagd_environment: None,
         }
     }
 }
@@ -198,12 +212,22 @@ pub async fn run(
         .set_serving::<ReleaseServiceServer<ReleaseApi>>()
         .await;
     health
+        .set_serving::<FlagdEvaluationV1Server<EvaluationV1>>()
+        .await;
+    health
+        .set_serving::<FlagdEvaluationV2Server<EvaluationV2>>()
+        .await;
+    health
+        .set_serving::<FlagSyncServiceServer<FlagdSync>>()
+        .await;
+    health
         .set_service_status("", tonic_health::ServingStatus::Serving)
         .await;
 
     let reflection = |b: tonic_reflection::server::Builder<'static>| {
         b.register_encoded_file_descriptor_set(flagwire_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(flagwire_proto::FLAGD_FILE_DESCRIPTOR_SET)
     };
     let reflection_v1 = reflection(tonic_reflection::server::Builder::configure()).build_v1()?;
     let reflection_v1alpha =
@@ -240,7 +264,10 @@ pub async fn run(
         .layer(tonic_web::GrpcWebLayer::new())
         // Inside gRPC-web (sees plain gRPC), outside auth (counts refused calls).
         .layer(telemetry.rpc_layer())
-        .layer(AuthLayer::new(Arc::clone(&catalog)))
+        .layer(
+            AuthLayer::new(Arc::clone(&catalog))
+                .with_flagd_environment(settings.flagd_environment.clone()),
+        )
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -250,6 +277,15 @@ pub async fn run(
             settings.heartbeat,
             Arc::clone(metrics.registry()),
         )))
+        .add_service(FlagdEvaluationV1Server::new(EvaluationV1(Evaluator::new(
+            Arc::clone(&catalog),
+        ))))
+        .add_service(FlagdEvaluationV2Server::new(EvaluationV2(Evaluator::new(
+            Arc::clone(&catalog),
+        ))))
+        .add_service(FlagSyncServiceServer::new(FlagdSync::new(Arc::clone(
+            &catalog,
+        ))))
         .add_service(MetricsServiceServer::new(MetricsApi::new(
             Arc::clone(&catalog),
             Arc::clone(&metrics),

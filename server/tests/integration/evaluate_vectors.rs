@@ -17,9 +17,11 @@ use std::time::Duration;
 use tonic::Request;
 use vectors::*;
 
-const TOKEN: &str = "fw_vectors_admin";
+/// The admin token of the servers `serve` starts.
+pub(crate) const TOKEN: &str = "fw_vectors_admin";
 
-async fn serve(file: &VectorFile) -> (String, tokio::sync::oneshot::Sender<()>) {
+/// A server holding `file`, loaded over its store; the sender stops it.
+pub(crate) async fn serve(file: &VectorFile) -> (String, tokio::sync::oneshot::Sender<()>) {
     let store = Arc::new(MemoryStore::new());
     let mut batch = Batch::default();
     let env = Environment {

@@ -17,6 +17,7 @@ mod deploy_postgres;
 mod durability;
 mod evaluate;
 mod evaluate_vectors;
+mod flagd_vectors;
 mod leader;
 mod manager_kill;
 mod manager_plans;
