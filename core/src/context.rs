@@ -24,7 +24,17 @@ pub fn attribute<'a>(ctx: &'a EvaluationContext, name: &str) -> Option<Attr<'a>>
     if name == TARGETING_KEY {
         return (!ctx.targeting_key.is_empty()).then_some(Attr::Str(&ctx.targeting_key));
     }
-    match lookup(ctx, name)?.kind.as_ref()? {
+    named(ctx, name)
+}
+
+/// The attribute `name` (not the targeting key), if present.
+pub(crate) fn named<'a>(ctx: &'a EvaluationContext, name: &str) -> Option<Attr<'a>> {
+    attr(lookup(ctx, name)?)
+}
+
+/// A value as an attribute; `null` (and an object, which validation refuses) is absent.
+pub(crate) fn attr(value: &prost_types::Value) -> Option<Attr<'_>> {
+    match value.kind.as_ref()? {
         Kind::StringValue(s) => Some(Attr::Str(s)),
         Kind::NumberValue(n) => Some(Attr::Num(*n)),
         Kind::BoolValue(b) => Some(Attr::Bool(*b)),
