@@ -225,3 +225,39 @@ fn instant(attr: Attr<'_>) -> Option<i64> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &str) -> Value {
+        Value {
+            kind: Some(Kind::StringValue(v.into())),
+        }
+    }
+
+    #[test]
+    fn in_answers_the_same_scanned_or_hashed() {
+        let many: Vec<Value> = (0..40).map(|i| s(&format!("c{i}"))).collect();
+        for (values, hashed) in [(&many[..3], false), (&many[..], true)] {
+            let test = Test::compile(Operator::In as i32, values, false);
+            assert!(
+                matches!(
+                    &test,
+                    Test::In {
+                        strings: Strings::Many(_),
+                        ..
+                    }
+                ) == hashed
+            );
+            let list = [s("x"), s("c2")];
+            assert!(test.holds(Attr::Str("c2")));
+            assert!(!test.holds(Attr::Str("c2 ")));
+            assert!(test.holds(Attr::List(&list)));
+            assert!(!test.holds(Attr::List(&list[..1])));
+            assert!(!test.holds(Attr::Num(2.0)));
+            let not_in = Test::compile(Operator::NotIn as i32, values, false);
+            assert!(!not_in.holds(Attr::Str("c1")) && not_in.holds(Attr::Str("d")));
+        }
+    }
+}
