@@ -3,7 +3,7 @@
 //! a present attribute compares native values only. Segment membership lives with the
 //! snapshot, which knows the segments.
 
-use crate::context::Attr;
+use crate::context::{self, Attr};
 use crate::rfc3339;
 use flagwire_proto::v1::Operator;
 use foldhash::HashSet;
@@ -39,9 +39,7 @@ impl Strings {
 
     pub(crate) fn contains(&self, s: &str) -> bool {
         match self {
-            Strings::Few(v) => v
-                .iter()
-                .any(|x| x.len() == s.len() && x.as_bytes() == s.as_bytes()),
+            Strings::Few(v) => v.iter().any(|x| context::same(x, s)),
             Strings::Many(set) => set.contains(s),
         }
     }
@@ -181,7 +179,7 @@ impl Test {
                 Attr::List(items) if *text == Text::Contains => items
                     .iter()
                     .filter_map(string)
-                    .any(|i| values.iter().any(|v| v == i)),
+                    .any(|i| values.iter().any(|v| context::same(v, i))),
                 _ => false,
             },
             Test::Compare(op, values) => {

@@ -92,13 +92,13 @@ impl Attributes for PreparedContext {
         let found = if self.attributes.len() <= SCAN {
             self.attributes
                 .iter()
-                .find(|(h, k, _)| *h == hash && k == name)
+                .find(|(h, k, _)| *h == hash && context::same(k, name))
         } else {
             let first = self.attributes.partition_point(|(h, _, _)| *h < hash);
             self.attributes[first..]
                 .iter()
                 .take_while(|(h, _, _)| *h == hash)
-                .find(|(_, k, _)| k == name)
+                .find(|(_, k, _)| context::same(k, name))
         };
         context::attr(&found?.2)
     }
