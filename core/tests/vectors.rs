@@ -73,6 +73,11 @@ fn bucketing_pairs_and_murmur3_known_answers() {
         let (salt, key) = (p["salt"].as_str().unwrap(), p["key"].as_str().unwrap());
         let h = bucket::hash(salt, key);
         assert_eq!(
+            bucket::SaltedHash::new(salt).hash(key),
+            h,
+            "pre-hashed salt {salt:?} + {key:?}"
+        );
+        assert_eq!(
             u64::from(h),
             p["hash"].as_u64().unwrap(),
             "hash of {salt:?} + {key:?}"
