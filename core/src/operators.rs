@@ -24,17 +24,19 @@ pub(crate) enum Strings {
 
 impl Strings {
     pub(crate) fn new(values: impl IntoIterator<Item = String>) -> Self {
-        let mut few: Vec<String> = Vec::new();
-        for v in values {
+        let all: Vec<String> = values.into_iter().collect();
+        if all.len() > SCAN {
+            // Hashed without a quadratic de-duplication first: an `IN` of thousands of keys
+            // compiles in linear time.
+            return Strings::Many(all.into_iter().collect());
+        }
+        let mut few: Vec<String> = Vec::with_capacity(all.len());
+        for v in all {
             if !few.contains(&v) {
                 few.push(v);
             }
         }
-        if few.len() <= SCAN {
-            Strings::Few(few)
-        } else {
-            Strings::Many(few.into_iter().collect())
-        }
+        Strings::Few(few)
     }
 
     pub(crate) fn contains(&self, s: &str) -> bool {
