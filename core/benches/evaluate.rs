@@ -28,6 +28,19 @@ fn benches(c: &mut Criterion) {
             )
         })
     });
+    let prepared = flagwire_core::PreparedContext::new(ctx.clone());
+    c.bench_function("5 rules + 3-way split, prepared context", |b| {
+        b.iter(|| {
+            snapshot.evaluate_prepared(
+                black_box("split-flag"),
+                black_box(&prepared),
+                Some(ValueType::String),
+            )
+        })
+    });
+    c.bench_function("prepare the context (5 attributes)", |b| {
+        b.iter(|| flagwire_core::PreparedContext::new(black_box(&ctx).clone()))
+    });
     c.bench_function("evaluate all, 1,002 flags", |b| {
         b.iter(|| {
             let keys = snapshot.flag_keys();

@@ -1,9 +1,11 @@
 //! Flagwire's pure engine: everything about flags that needs no runtime, clock, randomness or I/O.
 //!
 //! # Layout
-//! - [`snapshot`]: an environment's flags and segments, indexed, and the evaluation algorithm
-//!   specified in `docs/evaluation.md`; [`evaluation`]: its result.
-//! - [`context`], [`operators`], [`rfc3339`]: attributes and clause operators.
+//! - [`snapshot`]: an environment's flags and segments, compiled as they enter (`compile`:
+//!   operators decoded, clause values parsed, variants resolved) and indexed; `engine`: the
+//!   evaluation algorithm specified in `docs/evaluation.md`; [`evaluation`]: its result.
+//! - [`context`], `operators`, [`rfc3339`]: attributes and clause operators (compiled);
+//!   [`prepared`]: a context checked and indexed once for many evaluations.
 //! - [`bucket`]: murmur3 bucketing of splits (flagd's `fractional` formula).
 //! - [`validate`]: whole-object checks of flags, segments and keys, reporting the field path and
 //!   the reason of the first problem. The server runs them on every admin write.
@@ -21,11 +23,14 @@
 //! Python and TypeScript SDKs.
 
 pub mod bucket;
+mod compile;
 pub mod context;
+mod engine;
 pub mod evaluation;
 pub mod histogram;
 pub mod judge;
-pub mod operators;
+mod operators;
+pub mod prepared;
 pub mod project;
 pub mod release;
 pub mod rfc3339;
@@ -34,4 +39,5 @@ pub mod stats;
 pub mod validate;
 
 pub use evaluation::Evaluation;
+pub use prepared::PreparedContext;
 pub use snapshot::Snapshot;

@@ -1,11 +1,12 @@
-//! Runs every case of `tests/vectors/` (and `FLAGWIRE_VECTORS`) through `flagwire-core`, plus
-//! the murmur3 and bucketing pairs of `bucketing.json`.
+//! Runs every case of `tests/vectors/` (and `FLAGWIRE_VECTORS`) through `flagwire-core`, with
+//! the plain context and with it prepared ([`PreparedContext`]), plus the murmur3 and
+//! bucketing pairs of `bucketing.json`.
 
 #[path = "support/vectors.rs"]
 mod support;
 
-use flagwire_core::Snapshot;
 use flagwire_core::bucket;
+use flagwire_core::{Evaluation, PreparedContext, Snapshot};
 use support::*;
 
 #[test]
@@ -20,20 +21,32 @@ fn every_vector_case() {
         );
         for case in &file.cases {
             let r = snapshot.evaluate(&case.flag, &case.context, case.expected_type);
-            let outcome = Outcome {
-                value: r.value.map(value_json),
-                variant: r.variant.to_owned(),
-                reason: r.reason,
-                error_code: r.error_code,
-                cohort: r.cohort.to_owned(),
-                rollout_id: r.rollout_id.to_owned(),
-                flag_version: r.flag_version,
-            };
-            tally.check(&file, case, &outcome);
+            tally.check(&file, case, &outcome(&r));
+            let prepared = PreparedContext::new(case.context.clone());
+            let p = snapshot.evaluate_prepared(&case.flag, &prepared, case.expected_type);
+            assert_eq!(
+                p,
+                r,
+                "{}: {} (the prepared context's result differs)",
+                file.path.display(),
+                case.description
+            );
         }
     }
     let passed = tally.finish();
     println!("vectors: {passed} passed, 0 failed");
+}
+
+fn outcome(r: &Evaluation<'_>) -> Outcome {
+    Outcome {
+        value: r.value.map(value_json),
+        variant: r.variant.to_owned(),
+        reason: r.reason,
+        error_code: r.error_code,
+        cohort: r.cohort.to_owned(),
+        rollout_id: r.rollout_id.to_owned(),
+        flag_version: r.flag_version,
+    }
 }
 
 #[test]
@@ -59,6 +72,11 @@ fn bucketing_pairs_and_murmur3_known_answers() {
     for p in pairs {
         let (salt, key) = (p["salt"].as_str().unwrap(), p["key"].as_str().unwrap());
         let h = bucket::hash(salt, key);
+        assert_eq!(
+            bucket::SaltedHash::new(salt).hash(key),
+            h,
+            "pre-hashed salt {salt:?} + {key:?}"
+        );
         assert_eq!(
             u64::from(h),
             p["hash"].as_u64().unwrap(),

@@ -69,6 +69,7 @@ mod report;
 mod scope;
 #[cfg(test)]
 mod scope_tests;
+mod series;
 mod sync;
 #[cfg(test)]
 mod sync_scenarios;

@@ -6,6 +6,7 @@
 use crate::client::{Client, Shared};
 use crate::context::Context;
 use crate::metrics::Served;
+use crate::series::Series;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -69,11 +70,36 @@ impl Client {
     /// [`Client::scope`] or [`Client::measure`] for that). Dropped unfinished, it records an
     /// error if the thread is panicking and a success otherwise.
     pub fn start_measure(&self, flag: &str, ctx: &Context) -> Measurement {
+        let (series, variant) = self.serve_series(flag, ctx);
         Measurement {
             shared: Arc::clone(&self.shared),
-            served: self.serve(flag, ctx),
+            series,
+            variant,
             started: Instant::now(),
             finished: false,
+        }
+    }
+
+    /// Evaluates `flag` as [`Client::record`] counts it, but keeps the series: the outcome
+    /// goes on it without a second lookup, and the served strings are the series' (nothing is
+    /// copied). Without a series (offline, an error, or the series bound reached), the
+    /// variant's name alone.
+    fn serve_series(&self, flag: &str, ctx: &Context) -> (Option<Arc<Series>>, String) {
+        let guard = self.shared.snapshot.load();
+        let Some(snapshot) = guard.as_ref() else {
+            return (None, String::new());
+        };
+        let r = snapshot.evaluate(flag, &ctx.inner, None);
+        if r.variant.is_empty() {
+            return (None, String::new());
+        }
+        crate::scope::remember(flag, r.variant, r.cohort, r.rollout_id);
+        let series = self.shared.recorder.as_ref().and_then(|recorder| {
+            recorder.measured(flag, r.variant, r.cohort, r.rollout_id, r.reason)
+        });
+        match series {
+            Some(s) => (Some(s), String::new()),
+            None => (None, r.variant.to_owned()),
         }
     }
 
@@ -114,7 +140,10 @@ impl Client {
 pub struct Measurement {
     // Not a `Client`: an unfinished measurement must not keep the sync task alive.
     shared: Arc<Shared>,
-    served: Served,
+    // The series served (which holds the variant's name), or, without one (offline, or the
+    // series bound reached), the variant's name alone.
+    series: Option<Arc<Series>>,
+    variant: String,
     started: Instant,
     finished: bool,
 }
@@ -122,7 +151,7 @@ pub struct Measurement {
 impl Measurement {
     /// The variant served (empty when the flag could not be evaluated).
     pub fn variant(&self) -> &str {
-        &self.served.variant
+        self.series.as_ref().map_or(&self.variant, |s| &s.variant)
     }
 
     /// Records the outcome.
@@ -135,11 +164,8 @@ impl Measurement {
             return;
         }
         self.finished = true;
-        if let Some(recorder) = &self.shared.recorder
-            && !self.served.variant.is_empty()
-        {
-            let served = std::slice::from_ref(&self.served);
-            recorder.scope_outcome(served, ok, self.started.elapsed());
+        if let (Some(recorder), Some(series)) = (&self.shared.recorder, &self.series) {
+            recorder.measurement_outcome(series, ok, self.started.elapsed());
         }
     }
 }

@@ -9,21 +9,23 @@
 //! flushes and only their counters are taken, so a steady workload allocates nothing after
 //! warm-up. A failed flush is merged back and retried with the next one.
 //!
-//! The team's own metrics (`metric_window`) live in the same window, under the same lock, and
-//! go out with the same report.
+//! Series counters are atomics in a table read without a lock (`series`): reads and outcomes
+//! never wait for each other or for a flush. Release cohorts' outcomes and the team's own
+//! metrics (`metric_window`) live in one window under a mutex, and go out with the same report.
 
 use crate::cohorts::{self, Cohorts};
 use crate::metric_event::{MetricEvent, ScopeMetrics, events_in};
 use crate::metric_window::MetricWindow;
+use crate::series::{REASONS as N_REASONS, SeriesTable};
 use flagwire_core::histogram::Histogram;
 use flagwire_proto::v1::{CohortOutcome, MetricSeries, Reason, ReasonCount, Series};
-use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 /// Series held at most (per client).
 pub(crate) const MAX_SERIES: usize = 10_000;
-const REASONS: [Reason; 7] = [
+const REASONS: [Reason; N_REASONS] = [
     Reason::Unspecified,
     Reason::Static,
     Reason::TargetingMatch,
@@ -34,76 +36,12 @@ const REASONS: [Reason; 7] = [
 ];
 
 #[derive(Default)]
-struct Counters {
-    reasons: [u64; 7],
-    successes: u64,
-    errors: u64,
-    latency: Histogram,
-}
-
-impl Counters {
-    fn is_zero(&self) -> bool {
-        self.reasons.iter().all(|c| *c == 0) && self.successes == 0 && self.errors == 0
-    }
-}
-
-struct Entry {
-    variant: String,
-    cohort: String,
-    rollout_id: String,
-    counters: Counters,
-}
-
-#[derive(Default)]
 struct Window {
-    // flag key → its series; a flag has few variants, so a short vector beats a second map.
-    flags: HashMap<String, Vec<Entry>>,
-    series: usize,
     cohorts: Cohorts,
     metrics: MetricWindow,
     // Series, cohort outcomes and metric events dropped (for lack of room, or invalid), all
     // sent as `dropped_series`.
     dropped: u64,
-}
-
-impl Window {
-    fn counters(
-        &mut self,
-        flag: &str,
-        variant: &str,
-        cohort: &str,
-        rollout_id: &str,
-    ) -> Option<&mut Counters> {
-        if !self.flags.contains_key(flag) {
-            if self.series >= MAX_SERIES {
-                self.dropped += 1;
-                return None;
-            }
-            self.flags.insert(flag.to_owned(), Vec::new());
-        }
-        let entries = self.flags.get_mut(flag)?;
-        let at = match entries
-            .iter()
-            .position(|e| e.variant == variant && e.cohort == cohort && e.rollout_id == rollout_id)
-        {
-            Some(at) => at,
-            None if self.series >= MAX_SERIES => {
-                self.dropped += 1;
-                return None;
-            }
-            None => {
-                self.series += 1;
-                entries.push(Entry {
-                    variant: variant.to_owned(),
-                    cohort: cohort.to_owned(),
-                    rollout_id: rollout_id.to_owned(),
-                    counters: Counters::default(),
-                });
-                entries.len() - 1
-            }
-        };
-        Some(&mut entries[at].counters)
-    }
 }
 
 /// A served variant, as measurement and request scopes remember it.
@@ -143,14 +81,27 @@ impl Taken {
 }
 
 /// Collects one client's metrics between flushes.
-#[derive(Default)]
 pub(crate) struct Recorder {
-    // A plain mutex held for a counter increment; never across an await.
+    series: SeriesTable,
+    // A plain mutex for cohort outcomes and metric events; never held across an await.
     window: Mutex<Window>,
 }
 
+impl Default for Recorder {
+    fn default() -> Self {
+        Self {
+            series: SeriesTable::new(MAX_SERIES),
+            window: Mutex::default(),
+        }
+    }
+}
+
+fn micros(elapsed: Duration) -> u64 {
+    u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX)
+}
+
 impl Recorder {
-    /// Counts one evaluation.
+    /// Counts one evaluation (no lock once its series exists).
     pub fn evaluation(
         &self,
         flag: &str,
@@ -159,31 +110,71 @@ impl Recorder {
         rollout_id: &str,
         reason: Reason,
     ) {
-        let mut window = self.window.lock().expect("metrics poisoned");
-        if let Some(c) = window.counters(flag, variant, cohort, rollout_id) {
-            c.reasons[reason as usize % REASONS.len()] += 1;
+        let counted = self.series.with(flag, variant, cohort, rollout_id, |s| {
+            s.reasons[reason as usize % N_REASONS].fetch_add(1, Relaxed);
+        });
+        if counted.is_none() {
+            self.drop_events(1);
+        }
+    }
+
+    /// Counts one evaluation and returns its series, for a measurement to record its outcome
+    /// on without looking it up again.
+    pub fn measured(
+        &self,
+        flag: &str,
+        variant: &str,
+        cohort: &str,
+        rollout_id: &str,
+        reason: Reason,
+    ) -> Option<Arc<crate::series::Series>> {
+        let series = self.series.get(flag, variant, cohort, rollout_id);
+        match &series {
+            Some(s) => _ = s.reasons[reason as usize % N_REASONS].fetch_add(1, Relaxed),
+            None => self.drop_events(1),
+        }
+        series
+    }
+
+    /// Records a measurement's outcome on its one series (and its release cohort, if any).
+    pub fn measurement_outcome(&self, series: &crate::series::Series, ok: bool, elapsed: Duration) {
+        let latency_us = micros(elapsed);
+        series.outcome(ok, latency_us);
+        if series.rollout_id.is_empty() {
+            return;
+        }
+        if let Some(cohort) = cohorts::Cohort::parse(&series.cohort) {
+            let mut window = self.lock();
+            let Window {
+                cohorts, dropped, ..
+            } = &mut *window;
+            cohorts.record(&series.rollout_id, cohort, ok, latency_us, dropped);
         }
     }
 
     /// Records the outcome of one request scope: on the series of every flag it served, and
-    /// once per distinct (release, cohort) among them, under one lock.
+    /// once per distinct (release, cohort) among them.
     pub fn scope_outcome(&self, served: &[Served], ok: bool, elapsed: Duration) {
-        let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-        let mut window = self.window.lock().expect("metrics poisoned");
+        let latency_us = micros(elapsed);
+        let mut missed = 0;
         for s in served {
-            if let Some(c) = window.counters(&s.flag, &s.variant, &s.cohort, &s.rollout_id) {
-                if ok {
-                    c.successes += 1;
-                } else {
-                    c.errors += 1;
-                }
-                c.latency.record(latency_us);
-            }
+            let found = self
+                .series
+                .with(&s.flag, &s.variant, &s.cohort, &s.rollout_id, |c| {
+                    c.outcome(ok, latency_us)
+                });
+            missed += u64::from(found.is_none());
         }
+        let mut distinct = cohorts::distinct(served).peekable();
+        if missed == 0 && distinct.peek().is_none() {
+            return;
+        }
+        let mut window = self.lock();
         let Window {
             cohorts, dropped, ..
         } = &mut *window;
-        for (release, cohort) in cohorts::distinct(served) {
+        *dropped = dropped.saturating_add(missed);
+        for (release, cohort) in distinct {
             cohorts.record(release, cohort, ok, latency_us, dropped);
         }
     }
@@ -249,28 +240,33 @@ impl Recorder {
         let metrics = metrics.take(dropped);
         let dropped = std::mem::take(&mut window.dropped);
         let mut out = Vec::new();
-        for (flag, entries) in &mut window.flags {
-            for e in entries.iter_mut().filter(|e| !e.counters.is_zero()) {
-                let c = std::mem::take(&mut e.counters);
-                out.push(Series {
-                    flag_key: flag.clone(),
-                    variant: e.variant.clone(),
-                    cohort: e.cohort.clone(),
-                    rollout_id: e.rollout_id.clone(),
-                    evaluations: REASONS
-                        .iter()
-                        .zip(c.reasons)
-                        .filter(|(_, n)| *n > 0)
-                        .map(|(r, n)| ReasonCount {
-                            reason: flagwire_core::evaluation::reason_name(*r).to_owned(),
-                            count: n,
-                        })
-                        .collect(),
-                    successes: c.successes,
-                    errors: c.errors,
-                    latency_us: (!c.latency.is_empty()).then(|| c.latency.to_proto()),
-                });
+        for e in self.series.all() {
+            let reasons = e.reasons.each_ref().map(|r| r.swap(0, Relaxed));
+            let successes = e.successes.swap(0, Relaxed);
+            let errors = e.errors.swap(0, Relaxed);
+            let latency =
+                std::mem::take(&mut *e.latency.lock().unwrap_or_else(PoisonError::into_inner));
+            if reasons.iter().all(|n| *n == 0) && successes == 0 && errors == 0 {
+                continue;
             }
+            out.push(Series {
+                flag_key: e.flag.to_string(),
+                variant: e.variant.clone(),
+                cohort: e.cohort.clone(),
+                rollout_id: e.rollout_id.clone(),
+                evaluations: REASONS
+                    .iter()
+                    .zip(reasons)
+                    .filter(|(_, n)| *n > 0)
+                    .map(|(r, n)| ReasonCount {
+                        reason: flagwire_core::evaluation::reason_name(*r).to_owned(),
+                        count: n,
+                    })
+                    .collect(),
+                successes,
+                errors,
+                latency_us: (!latency.is_empty()).then(|| latency.to_proto()),
+            });
         }
         Taken {
             series: out,
@@ -293,25 +289,31 @@ impl Recorder {
         cohorts.merge_back(taken.cohort_outcomes, dropped);
         metrics.merge_back(taken.metrics, dropped);
         for s in taken.series {
-            let Some(c) = window.counters(&s.flag_key, &s.variant, &s.cohort, &s.rollout_id) else {
-                continue;
-            };
-            for rc in &s.evaluations {
-                if let Some(i) = REASONS
-                    .iter()
-                    .position(|r| flagwire_core::evaluation::reason_name(*r) == rc.reason)
-                {
-                    c.reasons[i] += rc.count;
-                }
-            }
-            c.successes += s.successes;
-            c.errors += s.errors;
-            if let Some(h) = s
-                .latency_us
-                .as_ref()
-                .and_then(|h| Histogram::from_proto(h).ok())
-            {
-                c.latency.merge(&h);
+            let merged =
+                self.series
+                    .with(&s.flag_key, &s.variant, &s.cohort, &s.rollout_id, |c| {
+                        for rc in &s.evaluations {
+                            if let Some(i) = REASONS.iter().position(|r| {
+                                flagwire_core::evaluation::reason_name(*r) == rc.reason
+                            }) {
+                                c.reasons[i].fetch_add(rc.count, Relaxed);
+                            }
+                        }
+                        c.successes.fetch_add(s.successes, Relaxed);
+                        c.errors.fetch_add(s.errors, Relaxed);
+                        if let Some(h) = s
+                            .latency_us
+                            .as_ref()
+                            .and_then(|h| Histogram::from_proto(h).ok())
+                        {
+                            c.latency
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .merge(&h);
+                        }
+                    });
+            if merged.is_none() {
+                window.dropped = window.dropped.saturating_add(1);
             }
         }
     }

@@ -1,11 +1,13 @@
 //! Reading a boolean or a string flag through the public API allocates nothing, outside a
-//! request scope and, once the scope has remembered the flag, inside one.
+//! request scope and, once the scope has remembered the flag, inside one; nor does counting
+//! the reads once their series exist (a client with metrics on).
 
 #[path = "../../core/tests/support/fixtures.rs"]
 mod fixtures;
 
 use flagwire::{Client, Context};
 use prost::Message;
+use std::time::Duration;
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
@@ -51,5 +53,29 @@ async fn bool_and_str_getters_do_not_allocate() {
     assert_eq!(
         allocated, 0,
         "heap blocks allocated by 2,000 evaluations in a scope"
+    );
+
+    // With metrics on, a read counts into its series' atomics: nothing to allocate once the
+    // series exists. The test runtime has one thread and the loop never yields, so the sync
+    // task (which would try to reach port 9, then back off for an hour) cannot run inside it.
+    let online = Client::builder("http://127.0.0.1:9", "-")
+        .bootstrap_file(&path)
+        .backoff(Duration::from_secs(3600), Duration::from_secs(3600))
+        .metrics_flush_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    online.bool_value("bool-flag", &ctx, false);
+    online.with_str_value("split-flag", &ctx, "none", str::len);
+    let before = dhat::HeapStats::get().total_blocks;
+    let mut served = 0usize;
+    for _ in 0..1000 {
+        served += usize::from(online.bool_value("bool-flag", &ctx, false));
+        served += online.with_str_value("split-flag", &ctx, "none", str::len);
+    }
+    let allocated = dhat::HeapStats::get().total_blocks - before;
+    assert!(served > 1000, "the flags were really served");
+    assert_eq!(
+        allocated, 0,
+        "heap blocks allocated by 2,000 counted evaluations"
     );
 }
