@@ -23,9 +23,9 @@ from openfeature.flag_evaluation import FlagEvaluationDetails, FlagValueType, Re
 from openfeature.hook import Hook, HookContext, HookHints
 from openfeature.provider import ProviderStatus
 from openfeature.track import TrackingEventDetails
-from support import ADMIN, ROOT, WAIT, Admin, Setup, bool_flag, eventually, eventually_async
+from support import ADMIN, ROOT, WAIT, Setup, bool_flag, eventually, eventually_async
 from test_vectors import case_files, json_equal
-from vector_server import vector_server
+from vector_server import SDK, vector_server
 
 from flagwire import AsyncClient, Context
 from flagwire._proto.flagwire.v1 import admin_pb2
@@ -107,12 +107,9 @@ def _mismatch(case: dict[str, Any], got: FlagEvaluationDetails[Any]) -> str | No
 @pytest.mark.parametrize("path", case_files(), ids=lambda p: p.name)
 def test_every_vector_case_through_openfeature(path: pathlib.Path, tmp_path: pathlib.Path) -> None:
     data = json.loads(path.read_text())
-    server = vector_server(tmp_path, data)
+    server = vector_server(tmp_path, path)
     try:
-        admin = Admin(server)
-        token = admin.sdk_token("openfeature", data["environment"])
-        admin.close()
-        provider = FlagwireProvider.create(server.url, token, metrics=False)
+        provider = FlagwireProvider.create(server.url, SDK, metrics=False)
         api.set_provider_and_wait(provider, domain=path.name)
         client = api.get_client(path.name)
         failures = []

@@ -1,7 +1,7 @@
 //! Every vector case through `flagwire::openfeature::FlagwireProvider` and the official
-//! `open-feature` 0.3 client, against a real server per case file (its store seeded with the
-//! file's flags and segments, as a restore would write them: some vector flags are deliberately
-//! invalid and the admin API rightly refuses them).
+//! `open-feature` 0.3 client, against a real server per case file (its store seeded by
+//! `flagwire_server::vector_case`, not the admin API: some vector flags are deliberately invalid
+//! and the admin API rightly refuses them).
 
 #[path = "../../core/tests/support/vectors.rs"]
 mod vectors;
@@ -10,42 +10,19 @@ mod support;
 
 use flagwire::openfeature::FlagwireProvider;
 use flagwire_proto::v1::*;
-use flagwire_server::store::{Batch, keys};
+use flagwire_server::vector_case;
 use open_feature::{
     EvaluationContext, EvaluationContextFieldValue, EvaluationDetails, EvaluationError,
     EvaluationErrorCode, EvaluationReason, EvaluationResult, FlagMetadataValue, OpenFeature,
     StructValue, Value,
 };
-use prost::Message;
 use prost_types::value::Kind;
 use serde_json::Value as Json;
 use support::TestServer;
 use vectors::*;
 
-/// The store entries of a case file (server/src/store/keys.rs's layout).
-fn seed(file: &VectorFile) -> Batch {
-    let mut batch = Batch::default();
-    let env = Environment {
-        key: file.environment.clone(),
-        revision: 1,
-        ..Default::default()
-    };
-    batch.put(keys::environment(&env.key), env.encode_to_vec());
-    for flag in &file.flags {
-        batch.put(keys::flag(&flag.key), flag.encode_to_vec());
-    }
-    for segment in &file.segments {
-        let mut segment = segment.clone();
-        if segment.environment.is_empty() {
-            segment.environment = file.environment.clone();
-        }
-        batch.put(
-            keys::segment(&segment.environment, &segment.key),
-            segment.encode_to_vec(),
-        );
-    }
-    batch
-}
+/// The secret of the sdk token each server's store holds.
+const SDK: &str = "fw_sdk_tests_vectors_sdk";
 
 /// The OpenFeature context of a vector case's context. A list of strings goes as
 /// `new_struct(Vec<String>)` (0.3 has no list type); a null is absent; an object or a list of
@@ -241,13 +218,10 @@ async fn every_vector_case_through_openfeature() {
     let mut nulls = Vec::new();
     for file in load_all() {
         let name = file.path.file_name().unwrap().to_string_lossy().to_string();
-        let server = TestServer::start_seeded(seed(&file)).await;
-        let token = server
-            .admin()
-            .await
-            .sdk_token("openfeature", &file.environment)
-            .await;
-        let flagwire = flagwire::Client::builder(server.url(), token)
+        let json = std::fs::read_to_string(&file.path).unwrap();
+        let seed = vector_case::batch(&json, support::ADMIN, SDK).unwrap();
+        let server = TestServer::start_seeded(seed).await;
+        let flagwire = flagwire::Client::builder(server.url(), SDK)
             .build()
             .unwrap();
         OpenFeature::singleton_mut()

@@ -22,7 +22,7 @@ import { createClient } from "@flagwire/sdk/node";
 import { FlagwireProvider } from "@flagwire/sdk/openfeature";
 import { ADMIN_TOKEN, type Admin, eventually, integration, TestServer } from "./support/server.js";
 import { VECTORS } from "./support/vectors.js";
-import { vectorServer } from "./support/vector-server.js";
+import { SDK_TOKEN, vectorServer } from "./support/vector-server.js";
 
 interface Case {
   description: string;
@@ -123,11 +123,8 @@ for (const name of index.files) {
     let server: TestServer;
     let client: Client;
     beforeAll(async () => {
-      server = await vectorServer(file);
-      const admin = server.admin();
-      const token = await admin.sdkToken("openfeature", file.environment);
-      admin.close();
-      const flagwire = createClient({ baseUrl: server.url, token, metrics: false });
+      server = await vectorServer(join(VECTORS, name));
+      const flagwire = createClient({ baseUrl: server.url, token: SDK_TOKEN, metrics: false });
       await OpenFeature.setProviderAndWait(name, new FlagwireProvider(flagwire));
       client = OpenFeature.getClient(name);
     });

@@ -25,6 +25,8 @@
 //!   files and `--json`; [`cli`]: the admin CLI (`flagwire flags list`, `enable`, `kill`, ...).
 //! - [`telemetry`]: Prometheus `/metrics`, OpenTelemetry traces and the start-up flag summary;
 //!   [`tls`]: serving both ports over TLS.
+//! - [`vector_case`]: a vector case file (`tests/vectors/`) as the store entries that serve it,
+//!   for the tests that serve one from a real server.
 
 pub mod auth;
 pub mod backup;
@@ -48,5 +50,6 @@ pub mod service;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
+pub mod vector_case;
 
 pub use server::{Settings, run};

@@ -44,7 +44,8 @@ fn subject(token: &ApiToken) -> Option<AuditSubject> {
 /// The shortest admin token accepted from configuration.
 pub const MIN_SUPPLIED_SECRET: usize = 16;
 
-fn hash(secret: &str) -> Vec<u8> {
+/// The stored hash of a token secret.
+pub(crate) fn hash(secret: &str) -> Vec<u8> {
     Sha256::digest(secret.as_bytes()).to_vec()
 }
 

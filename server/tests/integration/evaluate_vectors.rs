@@ -1,7 +1,7 @@
 //! The server's `Evaluate` agrees with `flagwire-core` on every vector case: each case file is
-//! loaded into a server (in-process, over its store as a restore would, because some vector
-//! flags are deliberately invalid and the admin API rightly refuses them) and every case goes
-//! through the gRPC call.
+//! loaded into a server (in-process, over its store by `flagwire_server::vector_case`, because
+//! some vector flags are deliberately invalid and the admin API rightly refuses them) and every
+//! case goes through the gRPC call.
 
 #[path = "../../../core/tests/support/vectors.rs"]
 pub(crate) mod vectors;
@@ -9,9 +9,9 @@ pub(crate) mod vectors;
 use flagwire_proto::grpc::flag_service_client::FlagServiceClient;
 use flagwire_proto::v1::*;
 use flagwire_server::catalog::{Catalog, CatalogOptions};
-use flagwire_server::store::{Batch, Store, keys, memory::MemoryStore};
+use flagwire_server::store::{Store, memory::MemoryStore};
+use flagwire_server::vector_case;
 use flagwire_server::{Settings, run};
-use prost::Message;
 use std::sync::Arc;
 use std::time::Duration;
 use tonic::Request;
@@ -20,31 +20,15 @@ use vectors::*;
 /// The admin token of the servers `serve` starts.
 pub(crate) const TOKEN: &str = "fw_vectors_admin";
 
-/// A server holding `file`, loaded over its store; the sender stops it.
+/// A server holding `file`, loaded over its store by [`flagwire_server::vector_case`] (admin
+/// token [`TOKEN`]); the sender stops it.
 pub(crate) async fn serve(file: &VectorFile) -> (String, tokio::sync::oneshot::Sender<()>) {
     let store = Arc::new(MemoryStore::new());
-    let mut batch = Batch::default();
-    let env = Environment {
-        key: file.environment.clone(),
-        revision: 1,
-        ..Default::default()
-    };
-    batch.put(keys::environment(&env.key), env.encode_to_vec());
-    for flag in &file.flags {
-        batch.put(keys::flag(&flag.key), flag.encode_to_vec());
-    }
-    for segment in &file.segments {
-        // A segment of another environment stays there (a case checks it is invisible here).
-        let mut segment = segment.clone();
-        if segment.environment.is_empty() {
-            segment.environment = file.environment.clone();
-        }
-        let key = keys::segment(&segment.environment, &segment.key);
-        batch.put(key, segment.encode_to_vec());
-    }
-    store.commit(batch).unwrap();
+    let json = std::fs::read_to_string(&file.path).unwrap();
+    store
+        .commit(vector_case::batch(&json, TOKEN, "fw_vectors_sdk_unused").unwrap())
+        .unwrap();
     let catalog = Arc::new(Catalog::open(store, CatalogOptions::default()).unwrap());
-    catalog.bootstrap_admin(Some(TOKEN.into())).await.unwrap();
     let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = format!("http://{}", grpc.local_addr().unwrap());

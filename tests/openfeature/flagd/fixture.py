@@ -1,18 +1,19 @@
 """A real Flagwire server ($FLAGWIRE_BIN) on loopback holding one vector case file, for the
 flagd acceptance tests of every language.
 
-As a module (Python tests): `Fixture(path)` starts the server, loads the file through the CLI
-(`flagwire import`, as an operator would) and makes an sdk token of the file's environment.
+As a module (Python tests): `Fixture(path)` writes the file into a fresh data directory with
+the server crate's `vector_store` example (`flagwire_server::vector_case`, the loader every
+suite shares), with an admin token `ADMIN` and an sdk token `SDK` of the file's environment,
+then starts the server on it.
 As a program (the Node and Rust tests): `python fixture.py <case-file> [--anonymous]` does the
 same (`--anonymous`: the server also answers flagd calls without a token, for providers that
-cannot send one), prints one JSON line (`port`, `token`, `admin`, `environment`, `refused`, the
+cannot send one), prints one JSON line (`port`, `token`, `admin`, `environment`, the
 exported flagd `document` (and `document_utf8`, with `fractional=utf8`), the file's `cases` and
 `flags`), then runs the commands it reads
 (`enable <flag>`, answered by a JSON line) and stops the server when its stdin closes.
 
-Some vector flags are invalid on purpose (they pin how evaluation treats damaged data) and the
-admin API rightly refuses them: the loader drops whatever the server refuses, with the flags that
-name it, and reports their keys in `refused`, whose cases the tests then leave out (CASES.md).
+Some vector flags are invalid on purpose (they pin how evaluation treats damaged data): the admin
+API rightly refuses them, so the store is written directly and the providers face them too.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Any
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 VECTORS = ROOT / "tests" / "vectors"
 ADMIN = "fw_flagd_acceptance_admin"
+SDK = "fw_flagd_acceptance_sdk"
 WAIT = 10.0
 
 
@@ -43,15 +45,23 @@ def binary() -> str:
     return path
 
 
+def vector_store() -> str:
+    """The server crate's `vector_store` example: $FLAGWIRE_VECTOR_STORE, or
+    `examples/vector_store` next to the server binary (scripts/test-flagd always sets it)."""
+    path = os.environ.get("FLAGWIRE_VECTOR_STORE") or str(
+        pathlib.Path(binary()).parent / "examples" / "vector_store"
+    )
+    if not os.access(path, os.X_OK):
+        raise RuntimeError(f"no vector_store at {path}: build it or set FLAGWIRE_VECTOR_STORE")
+    return path
+
+
 def case_files() -> list[pathlib.Path]:
     """Every case file named by tests/vectors/index.json, then those of $FLAGWIRE_VECTORS."""
     index = json.loads((VECTORS / "index.json").read_text())
     files = [VECTORS / name for name in index["files"]]
     extra = os.environ.get("FLAGWIRE_VECTORS", "")
     return files + [pathlib.Path(p) for p in extra.split(os.pathsep) if p]
-
-
-_REFUSED = re.compile(r'\((flag|segment) "([^"]+)"\)')
 
 
 class Fixture:
@@ -61,18 +71,13 @@ class Fixture:
         self.anonymous = anonymous
         self.file: dict[str, Any] = json.loads(path.read_text())
         self.environment: str = self.file["environment"]
-        self.refused: list[str] = []
+        self.token = SDK
         self._dir = tempfile.TemporaryDirectory(prefix="flagwire-flagd-")
         self._log = pathlib.Path(self._dir.name) / "server.log"
         self.port = 0
+        data = str(pathlib.Path(self._dir.name) / "data")
+        subprocess.run([vector_store(), str(path), data, ADMIN, SDK], check=True)
         self.process = self._start()
-        try:
-            self._load()
-            self.token = self.cli("tokens", "create", "flagd-tests", "--role", "sdk",
-                                  "--env", self.environment, "-o", "json")  # fmt: skip
-        except BaseException:
-            self.stop()
-            raise
 
     def _start(self) -> subprocess.Popen[bytes]:
         command = [
@@ -123,38 +128,6 @@ class Fixture:
             return str(json.loads(out)["secret"])
         return out
 
-    def import_bundle(self, bundle: dict[str, Any]) -> None:
-        """`flagwire import` of a bundle (protobuf JSON of flagwire.v1.Bundle)."""
-        path = pathlib.Path(self._dir.name) / "bundle.json"
-        path.write_text(json.dumps({"version": 1, **bundle}))
-        self.cli("import", str(path))
-
-    def _load(self) -> None:
-        flags: list[dict[str, Any]] = list(self.file["flags"])
-        segments = [
-            {**s, "environment": s.get("environment") or self.environment}
-            for s in self.file.get("segments", [])
-        ]
-        envs = {self.environment} | {s["environment"] for s in segments}
-        envs |= {e for f in flags for e in f.get("environments", {})}
-        self.import_bundle({"environments": [{"key": e} for e in sorted(envs)]})
-        # All or nothing: drop what the server refuses (named at the end of its message) and
-        # try again, until the rest loads.
-        while True:
-            try:
-                self.import_bundle({"flags": flags, "segments": segments})
-                return
-            except CliError as e:
-                found = _REFUSED.search(str(e))
-                if found is None:
-                    raise
-                kind, key = found.groups()
-                if kind == "flag":
-                    flags = [f for f in flags if f["key"] != key]
-                else:
-                    segments = [s for s in segments if s["key"] != key]
-                self.refused.append(f"{kind}:{key}")
-
     def stop(self) -> None:
         """SIGTERM, then waits; the data directory goes too."""
         if self.process.poll() is None:
@@ -167,10 +140,6 @@ class Fixture:
         if self.process.stdout is not None:
             self.process.stdout.close()
         self._dir.cleanup()
-
-    def loaded(self, flag: str) -> bool:
-        """Whether `flag` was loaded as the file defines it (a refused flag is absent)."""
-        return f"flag:{flag}" not in self.refused
 
 
 class CliError(Exception):
@@ -205,7 +174,6 @@ def main() -> None:
             "token": fixture.token,
             "admin": ADMIN,
             "environment": fixture.environment,
-            "refused": fixture.refused,
             "document": document(fixture),
             "document_utf8": document(fixture, "fractional=utf8"),
             "cases": fixture.file["cases"],

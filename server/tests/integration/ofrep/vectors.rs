@@ -1,6 +1,6 @@
 //! Every vector case OFREP can carry, through `POST /ofrep/v1/evaluate/flags/{key}`, agrees
-//! with `flagwire-core`: each case file is loaded into a server over its store (as
-//! `evaluate_vectors` does: some vector flags are deliberately invalid) and each case's
+//! with `flagwire-core`: each case file is loaded into a server over its store by
+//! `flagwire_server::vector_case` (some vector flags are deliberately invalid) and each case's
 //! context is sent in OFREP's flat form. Left out, as tests/openfeature/ofrep/CASES.md says:
 //! `TYPE_MISMATCH` cases (OFREP requests carry no type; providers check it) and contexts with
 //! an attribute named `targetingKey` (OFREP's context has one `targetingKey`).
@@ -10,31 +10,16 @@ use prost_types::value::Kind;
 
 use crate::evaluate_vectors::vectors::*;
 
+/// The sdk token of every server `serve` starts.
+const SDK: &str = "fw_ofrep_vectors_sdk";
+
 async fn serve(file: &VectorFile) -> (Ofrep, String) {
     let store = Arc::new(MemoryStore::new());
-    let mut batch = Batch::default();
-    let env = Environment {
-        key: file.environment.clone(),
-        revision: 1,
-        ..Default::default()
-    };
-    batch.put(keys::environment(&env.key), env.encode_to_vec());
-    for flag in &file.flags {
-        batch.put(keys::flag(&flag.key), flag.encode_to_vec());
-    }
-    for segment in &file.segments {
-        let mut segment = segment.clone();
-        if segment.environment.is_empty() {
-            segment.environment = file.environment.clone();
-        }
-        let key = keys::segment(&segment.environment, &segment.key);
-        batch.put(key, segment.encode_to_vec());
-    }
+    let json = std::fs::read_to_string(&file.path).unwrap();
+    let batch = flagwire_server::vector_case::batch(&json, ADMIN, SDK).unwrap();
     store.commit(batch).unwrap();
     let server = Ofrep::on(store, OfrepOptions::per_second(0)).await;
-    let mut admin = server.admin().await;
-    let sdk = create_token(&mut admin, "vectors", Role::Sdk, &file.environment).await;
-    (server, sdk)
+    (server, SDK.into())
 }
 
 fn json(v: &prost_types::Value) -> Json {

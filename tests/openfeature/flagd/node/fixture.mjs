@@ -58,7 +58,6 @@ export function sameJson(a, b) {
   return a === b;
 }
 
-export const refused = (fx, flag) => fx.refused.includes(`flag:${flag}`);
 export const targetingKeyAttribute = (c) => 'targetingKey' in (c.context?.attributes ?? {});
 
 /** A SEMVER clause of the case's flag reads a partial version (flagd pads `1.9` to `1.9.0`). */

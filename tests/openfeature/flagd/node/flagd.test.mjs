@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { OpenFeature, ProviderEvents } from '@openfeature/server-sdk';
 import { FlagdProvider } from '@openfeature/flagd-provider';
-import { caseFiles, check, flagdReason, partialVersion, refused, start, targetingKeyAttribute } from './fixture.mjs';
+import { caseFiles, check, flagdReason, partialVersion, start, targetingKeyAttribute } from './fixture.mjs';
 
 const WAIT_MS = 10_000;
 const RPC_GENERAL = new Set(['TARGETING_KEY_MISSING', 'INVALID_CONTEXT']);
@@ -18,7 +18,6 @@ function provider(fx, resolverType, selector) {
 }
 
 function common(fx, c) {
-  if (refused(fx, c.flag)) return 'flag refused by the admin API (invalid on purpose)';
   if (c.type === 'any') return 'no expected type (OpenFeature calls are typed)';
   if (targetingKeyAttribute(c)) return 'an attribute named targetingKey (a flat context has one such field)';
   const flag = fx.flags.find((f) => f.key === c.flag);
@@ -103,7 +102,7 @@ for (const [mode, resolverType, expect, selector] of [
     try {
       await OpenFeature.setProviderAndWait(domain, provider(fx, resolverType, selector));
       const client = OpenFeature.getClient(domain);
-      const flag = fx.flags.find((f) => f.type === 'VALUE_TYPE_BOOLEAN' && fx.environment in (f.environments ?? {}) && !f.environments[fx.environment].enabled && !refused(fx, f.key));
+      const flag = fx.flags.find((f) => f.type === 'VALUE_TYPE_BOOLEAN' && fx.environment in (f.environments ?? {}) && !f.environments[fx.environment].enabled);
       assert.ok(flag, 'basics.json has a disabled boolean flag');
       const changed = new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error('no ConfigurationChanged within the deadline')), WAIT_MS);
