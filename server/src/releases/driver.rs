@@ -55,6 +55,7 @@ impl Releases {
             }
             // Only the leader closes windows and judges (catalog::leader).
             let Some(token) = self.catalog.leadership() else {
+                self.gather_for_leader();
                 continue;
             };
             let at = self.clock.now();
@@ -65,6 +66,26 @@ impl Releases {
             if ticks % 600 == 1 {
                 self.sweep();
             }
+        }
+    }
+
+    /// On a replica that does not lead (only on a shared store): gathers evidence for every
+    /// active release and hands it to the leader (see `evidence`).
+    fn gather_for_leader(&self) {
+        let active: Vec<Release> = self
+            .catalog
+            .read()
+            .releases
+            .values()
+            .filter(|r| wire::active(r))
+            .cloned()
+            .collect();
+        let gathered = self
+            .evidence
+            .follow(&active)
+            .and_then(|()| self.evidence.flush());
+        if let Err(e) = gathered {
+            tracing::warn!(error = %e, "handing evidence to the leader failed");
         }
     }
 
