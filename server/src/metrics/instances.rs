@@ -617,4 +617,52 @@ mod tests {
         r.report(&report(B, 1, 0), true, day_later);
         assert_eq!(r.lock().instances.len(), 1, "pruned on insert");
     }
+
+    fn shared(id: &str, connected: bool, applied: u64, at_secs: u64) -> SharedInstance {
+        SharedInstance {
+            environment: "prod".into(),
+            instance_id: id.into(),
+            sdk_name: "flagwire-py".into(),
+            sdk_version: "0.2.0".into(),
+            first_seen: at(at_secs),
+            last_seen: at(at_secs),
+            connected_since: connected.then(|| at(at_secs)),
+            applied_revision: applied,
+            steps: vec![(applied, at(at_secs))],
+        }
+    }
+
+    #[test]
+    fn other_replicas_instances_are_merged_and_only_changes_are_published() {
+        let r = registry();
+        let _a = r.connect("prod", A, "flagwire-rust", "0.1.0", at(1_000));
+        let first = r.take_changes();
+        assert!(first.everything && first.changed.len() == 1);
+        assert!(r.take_changes().changed.is_empty(), "nothing changed since");
+        // B on another replica at 7; A also on another replica (a reconnect) at 9.
+        r.set_remote(vec![
+            shared(B, true, 7, 1_010),
+            shared(A, true, 9, 1_020),
+            shared(B, false, 3, 1_005), // a dead replica's view of B
+        ]);
+        let c = r.count_applied("prod", 7);
+        assert_eq!((c.connected, c.applied), (2, 2));
+        assert_eq!(
+            c.last_applied,
+            Some(at(1_020)),
+            "A reached 7 (at 9) on the other"
+        );
+        let list = r.list(Some("prod"), at(1_030));
+        assert_eq!(list.len(), 2, "A once, B once");
+        assert_eq!(
+            (list[0].instance_id.as_str(), list[0].applied_revision),
+            (A, 9)
+        );
+        assert_eq!(r.counts(at(1_030))["prod"].connected, 2);
+        // A report here is published; B gone from the others is no longer counted.
+        r.report(&report(A, 1, 9), true, at(1_040));
+        assert_eq!(r.take_changes().changed.len(), 1);
+        r.set_remote(vec![shared(B, false, 7, 1_010)]);
+        assert_eq!(r.count_applied("prod", 0).connected, 1);
+    }
 }
