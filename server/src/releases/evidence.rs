@@ -351,6 +351,23 @@ impl Evidence {
         Ok(())
     }
 
+    /// On becoming the leader: every tracked release's closed windows as stored (a follower's
+    /// are as old as its tracking; the open windows, not yet handed over, stay).
+    pub fn reload_closed(&self) -> Result<()> {
+        let active: Vec<(String, Arc<Tracked>)> = self
+            .active
+            .read()
+            .expect("evidence poisoned")
+            .iter()
+            .map(|(id, t)| (id.clone(), Arc::clone(t)))
+            .collect();
+        for (id, t) in active {
+            let windows = self.stored(&id)?;
+            *t.closed.lock().expect("evidence poisoned") = windows;
+        }
+        Ok(())
+    }
+
     /// On a replica that does not lead: stores what it gathered since the last flush as
     /// partial windows for the leader to merge (nothing when nothing arrived).
     pub fn flush(&self) -> Result<()> {

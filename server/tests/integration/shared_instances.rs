@@ -102,20 +102,21 @@ async fn a_kill_on_one_replica_counts_the_instances_of_every_replica() {
     let ack = execution(&servers[0], &kill.id).await;
     let revision = ack.revision;
     assert_eq!((ack.connected, ack.acknowledged), (2, 0), "{ack:?}");
-    // Each instance reports the kill's revision to the replica it watches.
+    // Each instance reports the kill's revision to the replica it watches (accepted once that
+    // replica has applied the revision itself).
     for (server, id) in [(&servers[1], ON_B), (&servers[2], ON_C)] {
-        server
-            .metrics()
-            .await
-            .report(ReportRequest {
+        let mut metrics = server.metrics().await;
+        eventually(DEADLINE, "the report to be accepted", async || {
+            let report = ReportRequest {
                 instance_id: id.into(),
                 sequence: 1,
                 environment: "production".into(),
                 applied_revision: revision,
                 ..Default::default()
-            })
-            .await
-            .unwrap();
+            };
+            metrics.report(report).await.ok()
+        })
+        .await;
     }
     eventually(
         DEADLINE,
