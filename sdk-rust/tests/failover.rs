@@ -4,9 +4,11 @@
 //! down at start is skipped; a name with several addresses is one endpoint per address.
 //!
 //! The replicas: B is restored from a backup of A (same flags, tokens and revisions), which is
-//! what a second replica on the same store looks like to an SDK. When the server stores in
-//! PostgreSQL (issue 15), `replicas` starts both on one database instead and these tests hold
-//! unchanged. The binary is `FLAGWIRE_BIN` or this profile's.
+//! what a second replica on the same store looks like to an SDK; [`pg_replicas`] starts both
+//! on one PostgreSQL database instead (the cluster started by the server's test support), for
+//! the same failover and for kill -9 of the client's replica during a write storm on the other:
+//! the client resumes there with every change, none lost or reordered. The binary is
+//! `FLAGWIRE_BIN` or this profile's.
 
 use flagwire::{Client, Context, FlagChange, Reason, State};
 use flagwire_proto::grpc::admin_service_client::AdminServiceClient;
@@ -21,6 +23,11 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 mod binary;
 #[path = "support/certs.rs"]
 mod certs;
+// The server's PostgreSQL test support (a real cluster as the `postgres` user), shared rather
+// than copied; this file uses only part of it.
+#[allow(dead_code)]
+#[path = "../../server/tests/integration/support/postgres.rs"]
+mod postgres;
 use binary::{Binary, auth, bool_flag};
 
 const ENV: &str = "production";
@@ -96,7 +103,7 @@ struct Replicas {
     admin_b: Admin,
     token: String,
     revision: u64,
-    _backup: tempfile::TempDir,
+    _backup: Option<tempfile::TempDir>,
 }
 
 /// Environment `production`, flag `new-checkout` (serving `on`: true) and an sdk token, whose
@@ -144,7 +151,34 @@ async fn replicas(b_listen: impl FnOnce(u16) -> String) -> Replicas {
         admin_b,
         token,
         revision,
-        _backup: backup,
+        _backup: Some(backup),
+    }
+}
+
+/// A and B on one PostgreSQL database (a replica of each other, issue 15), populated on A;
+/// returns once B serves A's revision.
+async fn pg_replicas() -> Replicas {
+    let url = postgres::shared().create_db();
+    let a = binary::start_with(&["--store", &url]);
+    let b = binary::start_with(&["--store", &url]);
+    let mut admin_a = Admin::connect(&a).await;
+    let token = populate(&mut admin_a).await;
+    let revision = admin_a.revision().await;
+    let mut admin_b = Admin::connect(&b).await;
+    eventually("B to follow A", async || {
+        let request = GetEnvironmentRequest { key: ENV.into() };
+        let response = admin_b.0.get_environment(auth(request)).await;
+        response.is_ok_and(|r| r.into_inner().environment.unwrap().revision == revision)
+    })
+    .await;
+    Replicas {
+        a,
+        b,
+        admin_a,
+        admin_b,
+        token,
+        revision,
+        _backup: None,
     }
 }
 
@@ -316,5 +350,70 @@ async fn a_pinned_address_keeps_the_name_for_tls() {
         .await
         .expect("ready over TLS at 127.0.0.2");
     assert!(admin.connected(client.instance_id()).await);
+    client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fails_over_between_replicas_on_one_postgres_database() {
+    let mut r = pg_replicas().await;
+    let client = builder(&r.a.url, &r.token)
+        .endpoints([r.a.url.clone(), r.b.url.clone()])
+        .build()
+        .unwrap();
+    fail_over(&mut r, &client).await;
+    client.close().await;
+}
+
+/// Connected to A, a storm of acknowledged writes on B; A is killed (-9) in the middle. The
+/// client moves to B and resumes with `since_revision`: it announces every revision of the
+/// storm exactly once, in order, and ends at B's last.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_the_clients_replica_mid_storm_loses_or_reorders_no_change() {
+    const WRITES: u64 = 300;
+    let mut r = pg_replicas().await;
+    let client = builder(&r.a.url, &r.token)
+        .endpoints([r.a.url.clone(), r.b.url.clone()])
+        .build()
+        .unwrap();
+    client.wait_ready(WAIT).await.unwrap();
+    let id = client.instance_id();
+    assert!(r.admin_a.connected(id).await, "connected to A first");
+    let start = r.revision;
+    // Read as they come (the client's channel keeps a bounded backlog, like any subscriber).
+    let mut changes = client.changes();
+    let reader = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while seen.last() != Some(&(start + WRITES)) {
+            let change = tokio::time::timeout(WAIT, changes.recv())
+                .await
+                .unwrap_or_else(|_| panic!("stuck after {:?}", seen.last()))
+                .expect("no change dropped by the client's channel");
+            seen.push(change.revision);
+        }
+        seen
+    });
+    let mut storm = Admin::connect(&r.b).await;
+    // The flag starts enabled: odd writes turn it off, even ones on, so each is one revision.
+    let writer = tokio::spawn(async move {
+        for i in 1..=WRITES {
+            storm.set(i % 2 == 0).await;
+        }
+    });
+    eventually("the storm to be under way on the client", async || {
+        client.revision() >= start + WRITES / 4
+    })
+    .await;
+    r.a.kill();
+    writer.await.expect("every write on B acknowledged");
+    let last = r.admin_b.revision().await;
+    assert_eq!(last, start + WRITES);
+    let seen = reader.await.expect("the client's changes");
+    let expected: Vec<u64> = (start + 1..=last).collect();
+    assert_eq!(seen, expected, "every revision once, in order");
+    assert!(r.admin_b.connected(id).await, "now on B");
+    assert!(
+        client.bool_value(FLAG, &Context::new("u"), false),
+        "B's last write: on"
+    );
     client.close().await;
 }

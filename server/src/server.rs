@@ -169,6 +169,7 @@ pub async fn run(
     let clock = Arc::clone(catalog.clock());
     flag_states::log(&catalog.read());
     let watermark = settings.metrics.watermark;
+    let retention = settings.metrics.retention;
     let evidence = Arc::new(Evidence::new(
         catalog.shared_store(),
         settings.releases.max_windows,
@@ -251,6 +252,12 @@ pub async fn run(
     tokio::spawn(Arc::clone(&manager).drive(Arc::clone(timers), stopped(stop_rx.clone())));
     tokio::spawn(Arc::clone(&manager).run_rollback_plans(rolled_back, stopped(stop_rx.clone())));
     tokio::spawn(Arc::clone(&catalog).follow(stopped(stop_rx.clone())));
+    tokio::spawn(crate::metrics::fleet::share(
+        Arc::clone(metrics.registry()),
+        catalog.shared_store(),
+        retention,
+        stopped(stop_rx.clone()),
+    ));
     tokio::spawn(report_health(
         Arc::clone(&catalog),
         health.clone(),

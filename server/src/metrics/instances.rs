@@ -9,8 +9,10 @@
 
 use super::report::ValidReport;
 use crate::clock::Clock;
+use crate::store::fleet::{Published, SharedInstance};
 use flagwire_proto::v1::{Acknowledgement, Instance};
-use std::collections::{BTreeMap, VecDeque};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -23,7 +25,7 @@ const MAX_SEQUENCES: usize = 4096;
 /// How often the registry looks for instances to forget.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Entry {
     sdk_name: String,
     sdk_version: String,
@@ -88,6 +90,65 @@ impl Entry {
         )
     }
 
+    /// The instance as this replica publishes it.
+    fn to_shared(&self, env: &str, id: &str) -> SharedInstance {
+        SharedInstance {
+            environment: env.to_owned(),
+            instance_id: id.to_owned(),
+            sdk_name: self.sdk_name.clone(),
+            sdk_version: self.sdk_version.clone(),
+            first_seen: self.first_seen,
+            last_seen: self.last_seen,
+            connected_since: self.connected_since,
+            applied_revision: self.applied_revision,
+            steps: self.steps.iter().copied().collect(),
+        }
+    }
+
+    /// Another replica's view of an instance.
+    fn from_shared(i: SharedInstance) -> Self {
+        Self {
+            sdk_name: i.sdk_name,
+            sdk_version: i.sdk_version,
+            first_seen: i.first_seen,
+            last_seen: i.last_seen,
+            streams: u32::from(i.connected_since.is_some()),
+            connected_since: i.connected_since,
+            applied_revision: i.applied_revision,
+            steps: i.steps.into_iter().collect(),
+            sequences: BTreeMap::new(),
+        }
+    }
+
+    /// One view of an instance two replicas both know (it reconnected, or watches both):
+    /// connected if either says so, at the furthest applied revision, with both replicas'
+    /// steps (so "first reached R" is the earlier of the two, within MAX_STEPS).
+    fn merge(&self, other: &Entry) -> Entry {
+        let newer = if other.last_seen > self.last_seen {
+            other
+        } else {
+            self
+        };
+        let mut steps: Vec<_> = self.steps.iter().chain(&other.steps).copied().collect();
+        steps.sort_unstable();
+        steps.dedup_by_key(|(r, _)| *r);
+        let skip = steps.len().saturating_sub(MAX_STEPS);
+        Entry {
+            sdk_name: newer.sdk_name.clone(),
+            sdk_version: newer.sdk_version.clone(),
+            first_seen: self.first_seen.min(other.first_seen),
+            last_seen: newer.last_seen,
+            streams: self.streams + other.streams,
+            connected_since: match (self.connected_since, other.connected_since) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+            applied_revision: self.applied_revision.max(other.applied_revision),
+            steps: steps.into_iter().skip(skip).collect(),
+            sequences: BTreeMap::new(),
+        }
+    }
+
     fn to_proto(&self, env: &str, id: &str) -> Instance {
         Instance {
             instance_id: id.to_owned(),
@@ -102,10 +163,46 @@ impl Entry {
     }
 }
 
+type Key = (String, String);
+
 #[derive(Debug, Default)]
 struct Inner {
-    instances: BTreeMap<(String, String), Entry>,
+    instances: BTreeMap<Key, Entry>,
     last_prune: Option<SystemTime>,
+    // Set once the registry is shared with other replicas (see `metrics::fleet`); only then
+    // are `dirty` and `forgotten` kept, for the next exchange.
+    sharing: bool,
+    dirty: BTreeSet<Key>,
+    forgotten: Vec<Key>,
+    // The next exchange publishes everything (the first one, and any after a failure).
+    republish: bool,
+    // Every other live replica's instances, merged per key; empty unless shared.
+    remote: BTreeMap<Key, Entry>,
+}
+
+impl Inner {
+    fn touch(&mut self, key: &Key) {
+        if self.sharing && !self.dirty.contains(key) {
+            self.dirty.insert(key.clone());
+        }
+    }
+
+    /// Every instance this replica or another knows, one view per key (unordered).
+    fn merged(&self) -> impl Iterator<Item = (&Key, Cow<'_, Entry>)> {
+        let local = self
+            .instances
+            .iter()
+            .map(|(k, e)| match self.remote.get(k) {
+                Some(r) => (k, Cow::Owned(e.merge(r))),
+                None => (k, Cow::Borrowed(e)),
+            });
+        let remote = self
+            .remote
+            .iter()
+            .filter(|(k, _)| !self.instances.contains_key(*k))
+            .map(|(k, e)| (k, Cow::Borrowed(e)));
+        local.chain(remote)
+    }
 }
 
 /// What [`Registry::count_applied`] answers.
@@ -175,9 +272,70 @@ impl Registry {
         let cutoff = now
             .checked_sub(self.retention)
             .unwrap_or(SystemTime::UNIX_EPOCH);
-        inner
-            .instances
-            .retain(|_, e| e.streams > 0 || e.last_seen >= cutoff);
+        let Inner {
+            instances,
+            sharing,
+            forgotten,
+            ..
+        } = inner;
+        instances.retain(|k, e| {
+            let keep = e.streams > 0 || e.last_seen >= cutoff;
+            if !keep && *sharing {
+                forgotten.push(k.clone());
+            }
+            keep
+        });
+    }
+
+    /// What changed since the last call, for publishing to the other replicas; from the first
+    /// call on, the registry keeps track (and publishes everything on the first).
+    pub fn take_changes(&self) -> Published {
+        let mut inner = self.lock();
+        if !inner.sharing {
+            inner.sharing = true;
+            inner.republish = true;
+        }
+        let everything = std::mem::take(&mut inner.republish);
+        let dirty = std::mem::take(&mut inner.dirty);
+        let forgotten = std::mem::take(&mut inner.forgotten);
+        let changed = if everything {
+            inner
+                .instances
+                .iter()
+                .map(|((env, id), e)| e.to_shared(env, id))
+                .collect()
+        } else {
+            dirty
+                .iter()
+                .filter_map(|k| inner.instances.get(k).map(|e| e.to_shared(&k.0, &k.1)))
+                .collect()
+        };
+        Published {
+            changed,
+            forgotten: if everything { Vec::new() } else { forgotten },
+            everything,
+        }
+    }
+
+    /// An exchange failed: publish everything next time.
+    pub fn republish(&self) {
+        self.lock().republish = true;
+    }
+
+    /// Replaces the other replicas' instances with `others` (several replicas may know one).
+    pub fn set_remote(&self, others: Vec<SharedInstance>) {
+        let mut remote: BTreeMap<Key, Entry> = BTreeMap::new();
+        for i in others {
+            let key = (i.environment.clone(), i.instance_id.clone());
+            let entry = Entry::from_shared(i);
+            match remote.get_mut(&key) {
+                Some(e) => *e = e.merge(&entry),
+                None => {
+                    remote.insert(key, entry);
+                }
+            }
+        }
+        self.lock().remote = remote;
     }
 
     /// Registers an open Watch stream of instance `id` in `env`. The instance counts as
@@ -203,6 +361,7 @@ impl Registry {
             entry.connected_since = Some(now);
         }
         entry.streams += 1;
+        inner.touch(&key);
         Connection {
             registry: Arc::clone(self),
             key,
@@ -217,6 +376,7 @@ impl Registry {
             if entry.streams == 0 {
                 entry.connected_since = None;
             }
+            inner.touch(key);
         }
     }
 
@@ -228,6 +388,7 @@ impl Registry {
         let key = (r.environment.clone(), r.instance_id.clone());
         let mut inner = self.lock();
         self.prune(&mut inner, now);
+        inner.touch(&key);
         let entry = inner
             .instances
             .entry(key)
@@ -267,14 +428,20 @@ impl Registry {
         let cutoff = now
             .checked_sub(self.retention)
             .unwrap_or(SystemTime::UNIX_EPOCH);
-        self.lock()
-            .instances
-            .iter()
+        let inner = self.lock();
+        let mut list: Vec<Instance> = inner
+            .merged()
             .filter(|((e, _), entry)| {
                 env.is_none_or(|env| env == e) && (entry.streams > 0 || entry.last_seen >= cutoff)
             })
             .map(|((e, id), entry)| entry.to_proto(e, id))
-            .collect()
+            .collect();
+        if !inner.remote.is_empty() {
+            list.sort_by(|a, b| {
+                (&a.environment, &a.instance_id).cmp(&(&b.environment, &b.instance_id))
+            });
+        }
+        list
     }
 
     /// Known and connected instances per environment (environments without any are absent).
@@ -283,7 +450,7 @@ impl Registry {
             .checked_sub(self.retention)
             .unwrap_or(SystemTime::UNIX_EPOCH);
         let mut counts: BTreeMap<String, EnvInstances> = BTreeMap::new();
-        for ((env, _), entry) in &self.lock().instances {
+        for ((env, _), entry) in self.lock().merged() {
             if entry.streams == 0 && entry.last_seen < cutoff {
                 continue;
             }
@@ -320,8 +487,7 @@ impl Registry {
             last_applied: None,
         };
         let connected = inner
-            .instances
-            .iter()
+            .merged()
             .filter(|((e, _), entry)| e == env && entry.streams > 0);
         for (_, entry) in connected {
             count.connected += 1;
@@ -450,5 +616,53 @@ mod tests {
         assert_eq!(r.list(None, day_later).len(), 1, "only the connected one");
         r.report(&report(B, 1, 0), true, day_later);
         assert_eq!(r.lock().instances.len(), 1, "pruned on insert");
+    }
+
+    fn shared(id: &str, connected: bool, applied: u64, at_secs: u64) -> SharedInstance {
+        SharedInstance {
+            environment: "prod".into(),
+            instance_id: id.into(),
+            sdk_name: "flagwire-py".into(),
+            sdk_version: "0.2.0".into(),
+            first_seen: at(at_secs),
+            last_seen: at(at_secs),
+            connected_since: connected.then(|| at(at_secs)),
+            applied_revision: applied,
+            steps: vec![(applied, at(at_secs))],
+        }
+    }
+
+    #[test]
+    fn other_replicas_instances_are_merged_and_only_changes_are_published() {
+        let r = registry();
+        let _a = r.connect("prod", A, "flagwire-rust", "0.1.0", at(1_000));
+        let first = r.take_changes();
+        assert!(first.everything && first.changed.len() == 1);
+        assert!(r.take_changes().changed.is_empty(), "nothing changed since");
+        // B on another replica at 7; A also on another replica (a reconnect) at 9.
+        r.set_remote(vec![
+            shared(B, true, 7, 1_010),
+            shared(A, true, 9, 1_020),
+            shared(B, false, 3, 1_005), // a dead replica's view of B
+        ]);
+        let c = r.count_applied("prod", 7);
+        assert_eq!((c.connected, c.applied), (2, 2));
+        assert_eq!(
+            c.last_applied,
+            Some(at(1_020)),
+            "A reached 7 (at 9) on the other"
+        );
+        let list = r.list(Some("prod"), at(1_030));
+        assert_eq!(list.len(), 2, "A once, B once");
+        assert_eq!(
+            (list[0].instance_id.as_str(), list[0].applied_revision),
+            (A, 9)
+        );
+        assert_eq!(r.counts(at(1_030))["prod"].connected, 2);
+        // A report here is published; B gone from the others is no longer counted.
+        r.report(&report(A, 1, 9), true, at(1_040));
+        assert_eq!(r.take_changes().changed.len(), 1);
+        r.set_remote(vec![shared(B, false, 7, 1_010)]);
+        assert_eq!(r.count_applied("prod", 0).connected, 1);
     }
 }

@@ -14,10 +14,12 @@
 //! 4. otherwise every series merges into [`usage`] and the report counts as **accepted**.
 //!
 //! - [`report`]: validation ([`cohorts`]: a report's per-release outcomes; [`custom`]: the
-//!   team's own metrics); [`usage`]: the aggregates; [`instances`]: the registry.
+//!   team's own metrics); [`usage`]: the aggregates; [`instances`]: the registry;
+//!   [`fleet`]: the registry shared by the replicas of a PostgreSQL store.
 
 pub mod cohorts;
 pub mod custom;
+pub mod fleet;
 pub mod instances;
 pub mod report;
 pub mod usage;

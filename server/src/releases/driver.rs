@@ -47,6 +47,7 @@ impl Releases {
         let mut interval = tokio::time::interval(self.options.tick);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut ticks: u64 = 0;
+        let mut leading = false;
         tokio::pin!(stop);
         loop {
             tokio::select! {
@@ -55,8 +56,18 @@ impl Releases {
             }
             // Only the leader closes windows and judges (catalog::leader).
             let Some(token) = self.catalog.leadership() else {
+                leading = false;
+                self.gather_for_leader();
                 continue;
             };
+            if !leading {
+                leading = true;
+                // Gathered here as a follower, the closed windows in memory are as old as
+                // the tracking: the previous leader closed more since.
+                if let Err(e) = self.evidence.reload_closed() {
+                    tracing::warn!(error = %e, "reloading release windows failed");
+                }
+            }
             let at = self.clock.now();
             crate::catalog::leader::as_leader(token, self.tick()).await;
             timers.rollouts.beat(at);
@@ -65,6 +76,26 @@ impl Releases {
             if ticks % 600 == 1 {
                 self.sweep();
             }
+        }
+    }
+
+    /// On a replica that does not lead (only on a shared store): gathers evidence for every
+    /// active release and hands it to the leader (see `evidence`).
+    fn gather_for_leader(&self) {
+        let active: Vec<Release> = self
+            .catalog
+            .read()
+            .releases
+            .values()
+            .filter(|r| wire::active(r))
+            .cloned()
+            .collect();
+        let gathered = self
+            .evidence
+            .follow(&active)
+            .and_then(|()| self.evidence.flush());
+        if let Err(e) = gathered {
+            tracing::warn!(error = %e, "handing evidence to the leader failed");
         }
     }
 

@@ -13,6 +13,14 @@
 //! window open when it arrives; reports whose window ended before the watermark are dropped by
 //! ingestion and counted here as late.
 //!
+//! Replicas on one PostgreSQL store: reports reach any replica. Every replica gathers for every
+//! active release ([`Evidence::follow`]); those that do not lead write what they gathered as a
+//! partial window under their own key once a tick ([`Evidence::flush`]), and the leader merges
+//! and deletes every stored partial when it closes a window, so the judge sees the traffic of
+//! every replica. A report reaches the judge up to one tick later than on the leader itself,
+//! in the next window if the flush lands after the close (never lost, never counted twice:
+//! the close deletes exactly the partials it merged).
+//!
 //! Memory and disk stay bounded: at most `max_windows` windows per release, older ones merged
 //! pairwise within their stage (so totals and per-stage sums are exact, only the time
 //! resolution of old windows coarsens); the windows of finished releases are deleted after a
@@ -29,6 +37,7 @@ use flagwire_core::judge::{Cohort, Window};
 use flagwire_proto::v1::{ReasonCount, Release, RolloutWindow, Series};
 use prost::Message;
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -44,6 +53,9 @@ struct Tracked {
 pub struct Evidence {
     store: Arc<dyn Store>,
     max_windows: usize,
+    // This process's name in partial windows' keys, and its flushes so far.
+    replica: String,
+    flushes: AtomicU64,
     // Release id → its evidence.
     active: RwLock<HashMap<String, Arc<Tracked>>>,
 }
@@ -232,6 +244,8 @@ impl Evidence {
         Self {
             store,
             max_windows: max_windows.max(16),
+            replica: uuid::Uuid::new_v4().simple().to_string(),
+            flushes: AtomicU64::new(0),
             active: RwLock::default(),
         }
     }
@@ -282,11 +296,23 @@ impl Evidence {
         let Some(t) = self.tracked(id) else {
             return Ok(None);
         };
+        // Other replicas' partial windows first (read before the own window is taken, so no
+        // report is in neither).
+        let partials = if self.store.shared() {
+            scan_prefix(&*self.store, &keys::rollout_partials(id))?
+        } else {
+            Vec::new()
+        };
         let mut window = std::mem::take(&mut *t.open.lock().expect("evidence poisoned"));
+        let mut batch = Batch::default();
+        for (key, value) in partials {
+            let p: RolloutWindow = crate::catalog::decode(&key, &value)?;
+            window = merge(&from_proto(&p), &window);
+            batch.delete(key);
+        }
         window.end_ms = end_ms;
         window.step = stage;
         let mut closed = t.closed.lock().expect("evidence poisoned");
-        let mut batch = Batch::default();
         batch.put(
             keys::rollout_window(id, end_ms as u64),
             to_proto(&window).encode_to_vec(),
@@ -307,6 +333,73 @@ impl Evidence {
         }
         self.store.commit(batch)?;
         Ok(Some(f(&closed)))
+    }
+
+    /// On a replica that does not lead: gathers for exactly the releases in `active` (those
+    /// started elsewhere too), so reports sent here reach the leader's judge.
+    pub fn follow(&self, active: &[Release]) -> Result<()> {
+        let ids: BTreeSet<&str> = active.iter().map(|r| r.id.as_str()).collect();
+        self.active
+            .write()
+            .expect("evidence poisoned")
+            .retain(|id, _| ids.contains(id.as_str()));
+        for r in active {
+            if !self.is_tracked(&r.id) {
+                self.track(r)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// On becoming the leader: every tracked release's closed windows as stored (a follower's
+    /// are as old as its tracking; the open windows, not yet handed over, stay).
+    pub fn reload_closed(&self) -> Result<()> {
+        let active: Vec<(String, Arc<Tracked>)> = self
+            .active
+            .read()
+            .expect("evidence poisoned")
+            .iter()
+            .map(|(id, t)| (id.clone(), Arc::clone(t)))
+            .collect();
+        for (id, t) in active {
+            let windows = self.stored(&id)?;
+            *t.closed.lock().expect("evidence poisoned") = windows;
+        }
+        Ok(())
+    }
+
+    /// On a replica that does not lead: stores what it gathered since the last flush as
+    /// partial windows for the leader to merge (nothing when nothing arrived).
+    pub fn flush(&self) -> Result<()> {
+        let mut batch = Batch::default();
+        let active = self.active.read().expect("evidence poisoned");
+        let mut taken = Vec::new();
+        for (id, t) in active.iter() {
+            let mut open = t.open.lock().expect("evidence poisoned");
+            if open.reports == 0 && open.late_reports == 0 && open.dropped_series == 0 {
+                continue;
+            }
+            let window = std::mem::take(&mut *open);
+            let seq = self.flushes.fetch_add(1, Ordering::Relaxed);
+            batch.put(
+                keys::rollout_partial(id, &self.replica, seq),
+                to_proto(&window).encode_to_vec(),
+            );
+            taken.push((Arc::clone(t), window));
+        }
+        drop(active);
+        if taken.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.store.commit(batch) {
+            // Not stored: back into the open windows, for the next flush.
+            for (t, w) in taken {
+                let mut open = t.open.lock().expect("evidence poisoned");
+                *open = merge(&w, &open);
+            }
+            return Err(e.into());
+        }
+        Ok(())
     }
 
     /// The closed windows of release `id`, from memory when active, else from the store.

@@ -72,6 +72,24 @@ pub fn release(id: &str) -> Vec<u8> {
 pub fn rollout_window(id: &str, end_ms: u64) -> Vec<u8> {
     join(b"w/", &[id.as_bytes(), b"/", &end_ms.to_be_bytes()])
 }
+/// A partial window of release `id` gathered by another replica (`replica`, its `seq`-th
+/// flush), merged into the leader's next window.
+pub fn rollout_partial(id: &str, replica: &str, seq: u64) -> Vec<u8> {
+    join(
+        b"wp/",
+        &[
+            id.as_bytes(),
+            b"/",
+            replica.as_bytes(),
+            b"/",
+            &seq.to_be_bytes(),
+        ],
+    )
+}
+/// Prefix of every partial window of release `id`.
+pub fn rollout_partials(id: &str) -> Vec<u8> {
+    join(b"wp/", &[id.as_bytes(), b"/"])
+}
 /// Prefix of every window of a rollout.
 pub fn rollout_windows(id: &str) -> Vec<u8> {
     join(b"w/", &[id.as_bytes(), b"/"])

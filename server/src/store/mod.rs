@@ -17,6 +17,7 @@
 //! - [`codec`]: the byte encoding of a batch in that log.
 
 pub mod codec;
+pub mod fleet;
 pub mod keys;
 pub mod memory;
 pub mod postgres;
@@ -148,6 +149,17 @@ pub trait Store: Send + Sync + 'static {
     /// a log).
     fn log_head(&self) -> u64 {
         0
+    }
+    /// Publishes this replica's SDK instances (`mine`, as replica `replica`) to the other
+    /// replicas and returns theirs, forgetting replicas silent for longer than `retention`;
+    /// `None` for stores no other process shares (the registry stays local).
+    fn exchange_instances(
+        &self,
+        _replica: &str,
+        _mine: fleet::Published,
+        _retention: std::time::Duration,
+    ) -> Option<Result<Vec<fleet::SharedInstance>, StoreError>> {
+        None
     }
     /// Whether the store answered its last request or probe (a `/healthz` and gRPC health
     /// input); embedded stores always do.

@@ -17,7 +17,7 @@ async fn leads(server: &Server) -> Option<bool> {
 }
 
 /// The index of the one replica that leads, once exactly one does.
-async fn the_leader(servers: &[&Server]) -> usize {
+pub(crate) async fn the_leader(servers: &[&Server]) -> usize {
     eventually(DEADLINE, "exactly one leader", async || {
         let mut leaders = Vec::new();
         for (i, s) in servers.iter().enumerate() {

@@ -33,6 +33,8 @@ mod release_seeds;
 mod releases;
 mod replicas;
 mod rollout_clock;
+mod shared_evidence;
+mod shared_instances;
 mod tls;
 mod validation;
 mod watch;

@@ -25,6 +25,7 @@
 //! and because the listener and the health probe must keep running while the caller's runtime
 //! is busy. Never call these methods from the store's own runtime.
 
+pub mod fleet;
 pub mod schema;
 mod tasks;
 mod write;
@@ -451,6 +452,15 @@ impl Store for PgStore {
 
     fn commits(&self) -> Option<Arc<Notify>> {
         Some(Arc::clone(&self.shared.commits))
+    }
+
+    fn exchange_instances(
+        &self,
+        replica: &str,
+        mine: super::fleet::Published,
+        retention: Duration,
+    ) -> Option<Result<Vec<super::fleet::SharedInstance>, StoreError>> {
+        Some(self.exchange(replica, mine, retention))
     }
 
     fn healthy(&self) -> bool {

@@ -29,6 +29,23 @@ pub const MIGRATIONS: &[&str] = &[
          since timestamptz NOT NULL DEFAULT now()
      );
      INSERT INTO leader (id, epoch, holder) VALUES (1, 0, '');",
+    // 3: the shared SDK-instance registry: each replica's heartbeat, and the instances it knows
+    // (soft state, rewritten every second; see `fleet`).
+    "CREATE TABLE replicas (replica text PRIMARY KEY, heartbeat timestamptz NOT NULL);
+     CREATE TABLE sdk_instances (
+         replica text NOT NULL REFERENCES replicas ON DELETE CASCADE,
+         environment text NOT NULL,
+         instance_id text NOT NULL,
+         sdk_name text NOT NULL,
+         sdk_version text NOT NULL,
+         first_seen timestamptz NOT NULL,
+         last_seen timestamptz NOT NULL,
+         connected_since timestamptz,
+         applied_revision bigint NOT NULL,
+         step_revisions bigint[] NOT NULL,
+         step_times timestamptz[] NOT NULL,
+         PRIMARY KEY (replica, environment, instance_id)
+     );",
 ];
 
 /// The newest schema version this binary knows.
