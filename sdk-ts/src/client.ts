@@ -643,7 +643,15 @@ export class FlagwireClient extends FlagReader {
     const flags = this.flags;
     if (flags === undefined) return { kind: "closed" };
     const abort = new AbortController();
-    const onShutdown = (): void => { abort.abort(); };
+    // close() ends the session itself rather than waiting for the transport to honour the
+    // abort: a fetch whose body is being read can miss it (seen under load with Node's fetch),
+    // and close() would then wait out the heartbeat timeout.
+    let closed!: () => void;
+    const shutdown = new Promise<"closed">((resolve) => { closed = () => { resolve("closed"); }; });
+    const onShutdown = (): void => {
+      closed();
+      abort.abort();
+    };
     this.shutdown.signal.addEventListener("abort", onShutdown, { once: true });
     let ready = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -663,8 +671,9 @@ export class FlagwireClient extends FlagReader {
         const silent = new Promise<"timeout">((resolve) => {
           timer = setTimeout(() => { resolve("timeout"); }, this.options.heartbeatTimeoutMs);
         });
-        const next = await Promise.race([messages.next(), silent]);
+        const next = await Promise.race([messages.next(), silent, shutdown]);
         clearTimeout(timer);
+        if (next === "closed") return { kind: "closed" };
         if (next === "timeout") {
           abort.abort();
           return { kind: "failed", reason: "no message within the heartbeat timeout", ready };

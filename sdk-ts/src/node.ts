@@ -39,7 +39,12 @@ export type NodeTransport = Transport & { close(): void };
 
 /** Native gRPC over HTTP/2: one connection (re-established as needed) for every call. */
 export function createNodeTransport(options: NodeTransportOptions): NodeTransport {
-  const ping = { pingIntervalMs: options.pingIntervalMs ?? 30_000, pingTimeoutMs: 10_000, pingIdleConnection: true };
+  // Idle connections are not pinged: connect-node 2.1.2 re-arms its idle ping timer when a
+  // stream closes after the session was destroyed (by close(), a server restart or an error),
+  // and that ping throws from a timer, an uncaught exception that ends the process
+  // (connectrpc/connect-es#1795). Open streams (the Watch) are still pinged, and an idle
+  // connection is verified with a PING before it is used again.
+  const ping = { pingIntervalMs: options.pingIntervalMs ?? 30_000, pingTimeoutMs: 10_000, pingIdleConnection: false };
   const sessionManager = new Http2SessionManager(options.baseUrl, ping, options.nodeOptions);
   const transport = createGrpcTransport({
     baseUrl: options.baseUrl,
