@@ -5,9 +5,9 @@
  * is down at start is skipped; (Node) a name with several addresses is one endpoint per address.
  *
  * The replicas: B is restored from a backup of A (same flags, tokens and revisions), which is
- * what a second replica on the same store looks like to an SDK. When the server stores in
- * PostgreSQL (issue 15), `replicas()` starts both on one database instead and these tests hold
- * unchanged.
+ * what a second replica on the same store looks like to an SDK. Failover between real replicas
+ * on one PostgreSQL database (a kill -9 during a write storm) is tested with the Rust SDK
+ * (sdk-rust/tests/failover.rs); the three SDKs' sync loops are held to one behaviour by tests/sync/.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
