@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
+import random
 from typing import Any
 
 from support import ROOT
 
 from flagwire._engine import Snapshot, bucket, murmur3
 from flagwire._proto.flagwire.v1 import flag_pb2
+from flagwire._types import ErrorCode
 from flagwire.context import Context
 
 DATA: dict[str, Any] = json.loads((ROOT / "tests" / "vectors" / "bucketing.json").read_text())
@@ -62,3 +66,52 @@ def test_a_split_serves_the_entry_its_bucket_falls_in() -> None:
         _, b = bucket("s", key, 6)
         want = "a" if b < 1 else "b" if b < 3 else "c"
         assert snapshot.evaluate("f", Context(key), None).variant == want
+
+
+def _split_flag(weights: list[int]) -> flag_pb2.Flag:
+    flag = flag_pb2.Flag(
+        key="w",
+        type=flag_pb2.VALUE_TYPE_STRING,
+        variants=[
+            flag_pb2.Variant(key=f"v{i}", value=flag_pb2.FlagValue(string_value=f"v{i}"))
+            for i in range(len(weights))
+        ],
+    )
+    config = flag.environments["e"]
+    config.enabled = True
+    config.off_variant = "v0"
+    config.default_rule.split.salt = "salt-ü"
+    for i, weight in enumerate(weights):
+        config.default_rule.split.entries.add(variant=f"v{i}", weight=weight)
+    return flag
+
+
+def test_the_generated_split_chooses_as_bisect_does() -> None:
+    """Splits of up to 8 entries choose by a chain of `if`s in the flag's generated function,
+    longer ones by `bisect`: both must serve the entry `bisect_right(running totals, bucket)`
+    names, zero weights (never served) and one-entry splits included."""
+    rng = random.Random(18)
+    shapes = [[1], [0, 5], [5, 0], [0, 0, 7, 0], [3333] * 3, [1] * 8, [2] * 9, [0] * 12 + [1]]
+    shapes += [[rng.choice((0, 1, 10, 1000)) for _ in range(rng.randint(1, 12))] for _ in range(40)]
+    checked = 0
+    for weights in shapes:
+        if sum(weights) == 0:
+            continue
+        snapshot = Snapshot.build("e", 1, [_split_flag(weights)])
+        running = list(itertools.accumulate(weights))
+        for i in range(200):
+            key = f"unit-{i}-é" if i % 7 == 0 else f"unit-{i}"
+            _, b = bucket("salt-ü", key, sum(weights))
+            want = f"v{bisect.bisect_right(running, b)}"
+            r = snapshot.evaluate("w", Context(key), None)
+            assert (r.variant, r.reason.value) == (want, "SPLIT"), (weights, key)
+            checked += 1
+    assert checked >= 8000
+
+
+def test_a_generated_split_without_a_key_or_with_a_lone_surrogate() -> None:
+    snapshot = Snapshot.build("e", 1, [_split_flag([1, 2, 3])])
+    missing = snapshot.evaluate("w", Context(""), None)
+    assert (missing.error_code, missing.variant) == (ErrorCode.TARGETING_KEY_MISSING, "")
+    unencodable = snapshot.evaluate("w", Context("\ud800"), None)
+    assert (unencodable.error_code, unencodable.variant) == (ErrorCode.GENERAL, "")
