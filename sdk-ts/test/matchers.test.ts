@@ -58,7 +58,7 @@ describe("compiled clause matchers", () => {
                 operators.add(clause.op);
                 const tries: EvaluationContext[] = [...contexts];
                 for (const value of candidates(proto)) {
-                  tries.push({ targetingKey: "k", attributes: { [proto.attribute]: value as AttributeValue } });
+                  tries.push({ targetingKey: "k", attributes: { [proto.attribute]: value } });
                 }
                 tries.push({ targetingKey: "k" }, { attributes: { toString: "x" } });
                 for (const ctx of tries) {
