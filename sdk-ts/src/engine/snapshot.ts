@@ -22,6 +22,9 @@ import {
 } from "../gen/flagwire/v1/flag_pb.js";
 import { type Change, type Snapshot as SnapshotProto, SnapshotSchema } from "../gen/flagwire/v1/flag_service_pb.js";
 import type { EvaluationContext } from "../types.js";
+import { PreparedContext, validateContext } from "./context.js";
+
+export { validateContext };
 import { type Matcher, ruleMatcher } from "./matchers.js";
 import { type HashState, bucketOf, hashFrom, saltState } from "./murmur3.js";
 import { parseRfc3339Millis } from "./rfc3339.js";
@@ -284,39 +287,6 @@ function compileSegment(s: Segment): CompiledSegment {
   };
 }
 
-/** Checks the context holds only strings, finite numbers, booleans, lists of strings and nulls. */
-export function validateContext(ctx: EvaluationContext): string | undefined {
-  if (ctx === null || typeof ctx !== "object") return "the context is not an object";
-  if (ctx.targetingKey !== undefined && typeof ctx.targetingKey !== "string") return "the targeting key is not a string";
-  const attrs = ctx.attributes;
-  if (attrs === undefined || attrs === null) return undefined;
-  if (typeof attrs !== "object") return "attributes is not an object";
-  for (const name in attrs) {
-    const v: unknown = attrs[name];
-    switch (typeof v) {
-      case "string":
-      case "boolean":
-      case "undefined":
-        break;
-      case "number":
-        if (!Number.isFinite(v)) return "an attribute holds a non-finite number";
-        break;
-      case "object":
-        if (v === null) break;
-        if (Array.isArray(v)) {
-          for (const item of v as unknown[]) {
-            if (typeof item !== "string") return "a list attribute holds something other than strings";
-          }
-          break;
-        }
-        return "an attribute holds an object";
-      default:
-        return "an attribute holds an unsupported value";
-    }
-  }
-  return undefined;
-}
-
 /** The attribute `name` (or the targeting key) of a valid context; `undefined` when absent. */
 function attribute(ctx: EvaluationContext, name: string): string | number | boolean | readonly string[] | undefined {
   if (name === TARGETING_KEY) {
@@ -553,7 +523,8 @@ export class Snapshot {
     if (expected !== undefined && expected !== flag.type) {
       return errorEvaluation(ErrorCode.TYPE_MISMATCH, "flag holds another type", flag.version);
     }
-    const invalid = validateContext(ctx);
+    // A prepared context was checked once, when it was made (and cannot change since).
+    const invalid = ctx instanceof PreparedContext ? ctx.invalid : validateContext(ctx);
     if (invalid !== undefined) return errorEvaluation(ErrorCode.INVALID_CONTEXT, invalid, flag.version);
     try {
       return this.resolve(flag, ctx, 0);
