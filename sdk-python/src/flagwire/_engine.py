@@ -507,7 +507,7 @@ class _Flag:
                 self.targets,
             )
             conditions = [([_condition(c) for c in clauses], serve) for clauses, serve in rules]
-            self.evaluate, self.rules = generate(self.key, header, conditions, default, mmh3.hash)
+            self.evaluate, self.rules = generate(header, conditions, default, mmh3.hash)
         else:
             self.rules = _loop(rules, default)
             self.evaluate = self._evaluate_loop
