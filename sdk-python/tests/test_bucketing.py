@@ -6,13 +6,15 @@ from __future__ import annotations
 import bisect
 import itertools
 import json
+import pathlib
 import random
 from typing import Any
 
 from support import ROOT
 
+from flagwire import Client
 from flagwire._engine import Snapshot, bucket, murmur3
-from flagwire._proto.flagwire.v1 import flag_pb2
+from flagwire._proto.flagwire.v1 import flag_pb2, flag_service_pb2
 from flagwire._types import ErrorCode
 from flagwire.context import Context
 
@@ -115,3 +117,25 @@ def test_a_generated_split_without_a_key_or_with_a_lone_surrogate() -> None:
     assert (missing.error_code, missing.variant) == (ErrorCode.TARGETING_KEY_MISSING, "")
     unencodable = snapshot.evaluate("w", Context("\ud800"), None)
     assert (unencodable.error_code, unencodable.variant) == (ErrorCode.GENERAL, "")
+
+
+def test_a_client_survives_keys_without_a_utf8_form(tmp_path: pathlib.Path) -> None:
+    """mmh3 5.3.1 crashes the process on a str holding a lone surrogate (json.loads makes them
+    from "\\ud800"); the getters must answer GENERAL instead, for a split on the targeting key
+    (generated code) and one on an attribute (the chooser closure)."""
+    by_key = _split_flag([1, 2, 3])
+    by_attribute = _split_flag([1, 2, 3])
+    by_attribute.key = "by-attribute"
+    by_attribute.environments["e"].default_rule.split.bucket_by = "org"
+    path = tmp_path / "snapshot.bin"
+    message = flag_service_pb2.Snapshot(environment="e", revision=1, flags=[by_key, by_attribute])
+    path.write_bytes(message.SerializeToString())
+    client = Client("http://unused.invalid", "-", bootstrap_file=str(path), offline=True)
+    lone = json.loads('"\\ud800"')
+    assert client.get_str("w", Context(lone), "default") == "default"
+    assert client.get_str_details("w", Context(lone), "d").error_code is ErrorCode.GENERAL
+    ctx = Context("u", {"org": f"acme{lone}"})
+    assert client.get_str("by-attribute", ctx, "default") == "default"
+    assert client.get_str_details("by-attribute", ctx, "d").error_code is ErrorCode.GENERAL
+    # Non-ASCII keys that do have a UTF-8 form are hashed, as the vectors' pairs pin.
+    assert client.get_str("w", Context("ünit"), "default") in ("v0", "v1", "v2")
