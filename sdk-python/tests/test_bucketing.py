@@ -13,6 +13,7 @@ from typing import Any
 from support import ROOT
 
 from flagwire import Client
+from flagwire._codegen import hash_threshold
 from flagwire._engine import Snapshot, bucket, murmur3
 from flagwire._proto.flagwire.v1 import flag_pb2, flag_service_pb2
 from flagwire._types import ErrorCode
@@ -139,3 +140,19 @@ def test_a_client_survives_keys_without_a_utf8_form(tmp_path: pathlib.Path) -> N
     assert client.get_str_details("by-attribute", ctx, "d").error_code is ErrorCode.GENERAL
     # Non-ASCII keys that do have a UTF-8 form are hashed, as the vectors' pairs pin.
     assert client.get_str("w", Context("ünit"), "default") in ("v0", "v1", "v2")
+
+
+def test_the_hash_thresholds_of_generated_splits_bound_the_buckets() -> None:
+    """A generated split compares the hash with `hash_threshold(running, total)` instead of
+    computing the bucket: at and around every threshold (where a product rounding would show),
+    the comparison must agree with `(h * total) >> 32 < running`."""
+    totals = [1, 2, 3, 6, 7, 100, 9999, 10_000, 65_537, 1_000_003, 2**31 - 1]
+    checked = 0
+    for total in totals:
+        for running in sorted({0, 1, total // 3, total // 2, total - 1, total}):
+            threshold = hash_threshold(running, total)
+            for h in (0, threshold - 2, threshold - 1, threshold, threshold + 1, 2**32 - 1):
+                if 0 <= h < 2**32:
+                    assert (h < threshold) == (((h * total) >> 32) < running), (total, running, h)
+                    checked += 1
+    assert checked > 250

@@ -62,6 +62,13 @@ class Header:
         self.targets = targets
 
 
+def hash_threshold(running: int, total: int) -> int:
+    """The smallest 32-bit hash whose bucket `(h * total) >> 32` is not below `running`:
+    `ceil(running * 2**32 / total)`. A generated split compares the hash with it, so it never
+    computes the bucket (a big-integer product and shift in CPython)."""
+    return -(-(running << 32) // total)
+
+
 class _Source:
     """The generated text and the globals its names stand for."""
 
@@ -92,6 +99,8 @@ class _Source:
         # ASCII key goes to it as a str, any other is encoded here first.
         # Same as `bisect_right(cumulative, (h * total) >> 32)`: the first entry whose running
         # total exceeds the bucket. The last always does (the bucket is below the total).
+        # The bucket is never computed: `(h * total) >> 32 < c` exactly when
+        # `h < hash_threshold(c, total)` (h, total and c are integers).
         self.lines += [
             f"{indent}if not tk:",
             f"{indent}    return {self.bind('R', missing)}",
@@ -102,10 +111,10 @@ class _Source:
             f"{indent}        h = hash32(({self.bind('SALT', salt)} + tk).encode(), 0, False)",
             f"{indent}    except UnicodeEncodeError:",
             f"{indent}        return {self.bind('R', general)}",
-            f"{indent}b = (h * {self.bind('T', total)}) >> 32",
         ]
         for running, result in zip(cumulative[:-1], results[:-1], strict=True):
-            self.lines.append(f"{indent}if b < {self.bind('C', running)}:")
+            threshold = hash_threshold(running, total)
+            self.lines.append(f"{indent}if h < {self.bind('H', threshold)}:")
             self.lines.append(f"{indent}    return {self.bind('R', result)}")
         self.lines.append(f"{indent}return {self.bind('R', results[-1])}")
 
