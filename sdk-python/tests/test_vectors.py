@@ -108,6 +108,26 @@ def test_vector(path: pathlib.Path, index: int) -> None:
         assert got.flag_version == int(expected["flagVersion"]), summary
     if kind_is_typed(case) and got.error_code is None:
         assert type(got.value) is python_type(case["type"]), summary
+    # The scalar getters take their own inlined path (issue 18): same value, bit for bit.
+    plain = evaluate_plain(client, case)
+    assert json_equal(plain, expected["value"]), f"plain getter gave {plain!r}; {summary}"
+
+
+def evaluate_plain(client: Client, case: dict[str, Any]) -> Any:
+    """The case through the value getter its `type` names (`get_value_details` for `any`)."""
+    ctx = Context.from_dict(case.get("context") or {})
+    key, default, kind = case["flag"], case["default"], case["type"]
+    if kind == "boolean":
+        return client.get_bool(key, ctx, default)
+    if kind == "string":
+        return client.get_str(key, ctx, default)
+    if kind == "integer":
+        return client.get_int(key, ctx, default)
+    if kind == "float":
+        return client.get_float(key, ctx, default)
+    if kind == "object":
+        return client.get_json(key, ctx, default)
+    return client.get_value_details(key, ctx, default).value
 
 
 def kind_is_typed(case: dict[str, Any]) -> bool:

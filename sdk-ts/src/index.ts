@@ -32,6 +32,7 @@ export type {
 } from "./types.js";
 export { bucketIndex, upperBound, Histogram, BOUNDARIES, SCALE, type QuantileAt } from "./histogram.js";
 export { murmur3, hashSaltKey, bucketOf } from "./engine/murmur3.js";
+export { PreparedContext, prepareContext } from "./engine/context.js";
 export { ShortLivedFlags, withFlags, type ShortLivedOptions } from "./shortlived.js";
 export { ScopedFlags, type ReleaseCohort } from "./scope.js";
 export type { Timer, Tracker, TrackOptions } from "./tracking.js";

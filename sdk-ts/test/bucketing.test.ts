@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { bucketOf, hashSaltKey, murmur3 } from "@flagwire/sdk";
+import { hashFrom, saltState } from "../src/engine/murmur3.js";
 import { VECTORS } from "./support/vectors.js";
 
 interface Bucketing {
@@ -21,6 +22,8 @@ describe("bucketing.json", () => {
     for (const c of file.buckets) {
       const h = hashSaltKey(c.salt, c.key);
       expect(h, JSON.stringify(c)).toBe(c.hash);
+      // What splits do: the salt's state kept, then only the key's bytes.
+      expect(hashFrom(saltState(c.salt), c.key), JSON.stringify(c)).toBe(c.hash);
       expect(murmur3(c.salt + c.key), JSON.stringify(c)).toBe(c.hash);
       expect(bucketOf(h, c.totalWeight), JSON.stringify(c)).toBe(c.bucket);
       // The exact 64-bit formula, independently.
@@ -40,5 +43,23 @@ describe("bucketing.json", () => {
     expect(hashSaltKey(long, long)).toBe(murmur3(long + long));
     // A lone surrogate hashes as U+FFFD, like TextEncoder.
     expect(murmur3("a\ud800b")).toBe(murmur3("a\ufffdb"));
+  });
+
+  it("a salt's state then a key hashes as salt + key, for salts of every length mod 4", () => {
+    const pieces = ["", "a", "é", "😀", "ab", "abc", "\ud800", "xyz1"];
+    let checked = 0;
+    for (const a of pieces) {
+      for (const b of pieces) {
+        for (const c of pieces) {
+          const salt = a + b + c;
+          const state = saltState(salt);
+          for (const key of ["", "u", "user-1234567", "é😀é", "\udc00x", salt]) {
+            expect(hashFrom(state, key), JSON.stringify([salt, key])).toBe(hashSaltKey(salt, key));
+            checked++;
+          }
+        }
+      }
+    }
+    expect(checked).toBe(8 ** 3 * 6);
   });
 });

@@ -1,17 +1,17 @@
 """The evaluation engine of docs/evaluation.md, over a compiled, immutable snapshot.
 
 A `Snapshot` is built from the wire form (`flagwire.v1.Snapshot`) once per applied revision:
-every flag is compiled into plain Python objects (clauses become closures specialised for their
-operator and values; every fixed outcome, e.g. "rule 2 serves `on` with TARGETING_MATCH", becomes
-one pre-built `Result`), so evaluating does no protobuf access and, outside splits and errors,
-allocates nothing. Snapshots are never mutated: applying a change builds a new one (sharing the
-untouched flags), which the client swaps in with one reference assignment, so readers in any
-thread or task never wait for the stream applier.
+every flag is compiled into plain Python objects and one generated function
+(`flagwire._codegen`: the context check, switch, targets, rules with the everyday clauses
+inlined, and the split's hash and choice, in one call), and every fixed outcome, e.g. "rule 2
+serves `on` with TARGETING_MATCH", becomes one pre-built `Result`, so evaluating does no
+protobuf access and, outside errors, allocates nothing. Snapshots are never mutated: applying a
+change builds a new one (sharing the untouched flags), which the client swaps in with one
+reference assignment, so readers in any thread or task never wait for the stream applier.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
@@ -20,7 +20,9 @@ from typing import Any, Final
 import mmh3
 
 from flagwire import _rfc3339, _semver
+from flagwire._codegen import MAX_INLINE_ENTRIES, Condition, Header, generate
 from flagwire._proto.flagwire.v1 import flag_pb2, flag_service_pb2
+from flagwire._result import Result as Result
 from flagwire._types import ErrorCode, Reason
 from flagwire.context import Context, Normalized
 
@@ -44,96 +46,8 @@ _VALUE_MEMBER: Final[dict[int, str]] = {
     OBJECT: "object_value",
 }
 
-_RELEASE_COHORTS: Final = frozenset(("canary", "control"))
-"""The split labels that place a unit in a release's cohorts (other labels are for people)."""
-
 Attrs = Mapping[str, Normalized]
 Clause = Callable[[Attrs, str, "Snapshot"], bool]
-
-
-class Result:
-    """The outcome of one evaluation. Successful outcomes are built once per snapshot and shared,
-    so treat every field as read-only."""
-
-    __slots__ = (
-        "cohort",
-        "counter",
-        "error_code",
-        "error_message",
-        "flag_key",
-        "flag_version",
-        "metric_key",
-        "reason",
-        "registry",
-        "release_cohort",
-        "reported",
-        "rollout_id",
-        "series_key",
-        "value",
-        "variant",
-    )
-
-    flag_key: str
-    variant: str
-    value: Any
-    reason: Reason
-    error_code: ErrorCode | None
-    error_message: str
-    flag_version: int
-    cohort: str
-    # The rollout owning the split served: reported with the metrics so that the server judges
-    # the rollout on the evaluations of its own split, not on those of a split it replaced.
-    rollout_id: str
-    series_key: tuple[str, str, str, str]
-    metric_key: tuple[str, str, str, str, str]
-    # (release id, "canary" | "control") when this outcome puts the unit in a cohort of a
-    # release, else None: what a request scope collects to report one outcome per cohort.
-    release_cohort: tuple[str, str] | None
-    # Metrics (see flagwire._metrics): how often this outcome was served, counted with a
-    # C-level atomic increment; how much of that was already reported; the recorder that knows
-    # about it in the current window.
-    counter: itertools.count[int]
-    reported: int
-    registry: object
-
-    def __init__(
-        self,
-        flag_key: str,
-        variant: str,
-        value: Any,
-        reason: Reason,
-        flag_version: int,
-        cohort: str = "",
-        rollout_id: str = "",
-        error_code: ErrorCode | None = None,
-        error_message: str = "",
-    ) -> None:
-        self.flag_key = flag_key
-        self.variant = variant
-        self.value = value
-        self.reason = reason
-        self.flag_version = flag_version
-        self.cohort = cohort
-        self.rollout_id = rollout_id
-        self.error_code = error_code
-        self.error_message = error_message
-        self.series_key = (flag_key, variant, cohort, rollout_id)
-        self.metric_key = (flag_key, variant, cohort, rollout_id, reason.value)
-        labelled = rollout_id and cohort in _RELEASE_COHORTS and error_code is None
-        self.release_cohort = (rollout_id, cohort) if labelled else None
-        self.counter = itertools.count()
-        self.reported = 0
-        self.registry = None
-
-    @classmethod
-    def error(cls, flag_key: str, code: ErrorCode, message: str, flag_version: int) -> Result:
-        """An error outcome: no variant, no value (the caller's default applies)."""
-        return cls(flag_key, "", None, Reason.ERROR, flag_version, "", "", code, message)
-
-    def __repr__(self) -> str:
-        if self.error_code is not None:
-            return f"Result({self.flag_key!r}, ERROR {self.error_code.value})"
-        return f"Result({self.flag_key!r}, {self.variant!r}, {self.reason.value})"
 
 
 # --------------------------------------------------------------------------------------------
@@ -309,7 +223,7 @@ def _instant(a: Normalized) -> float | int | None:
     return None
 
 
-def _inline(clause: flag_pb2.Clause) -> tuple[str, Any] | None:
+def _inline(clause: flag_pb2.Clause) -> tuple[str, str, Any] | None:
     """The everyday clauses (not negated, on an attribute, IN of strings, STARTS_WITH,
     ENDS_WITH, CONTAINS of one string, LT/LTE/GT/GTE) as a Python expression template over
     `attrs`, with the constant it compares against: `{N}` stands for the attribute name and
@@ -323,18 +237,24 @@ def _inline(clause: flag_pb2.Clause) -> tuple[str, Any] | None:
     strings = tuple(v for v in values if isinstance(v, str))
     numbers = [v for v in values if isinstance(v, float) and not math.isnan(v)]
     if op == flag_pb2.OPERATOR_IN and len(strings) == len(values):
+        # Membership first: only a string equal to a value is in the set (floats, booleans and
+        # tuples never equal a string), and a list of strings shares one.
         return (
-            "((t := type(a := attrs.get({N}))) is str and a in {K})"
-            " or (t is tuple and not {K}.isdisjoint(a))",
+            "(a := attrs.get({N})) in {K} or (type(a) is tuple and not {K}.isdisjoint(a))",
+            clause.attribute,
             frozenset(strings),
         )
     if op == flag_pb2.OPERATOR_STARTS_WITH:
-        return "type(a := attrs.get({N})) is str and a.startswith({K})", strings
+        return "type(a := attrs.get({N})) is str and a.startswith({K})", clause.attribute, strings
     if op == flag_pb2.OPERATOR_ENDS_WITH:
-        return "type(a := attrs.get({N})) is str and a.endswith({K})", strings
+        return "type(a := attrs.get({N})) is str and a.endswith({K})", clause.attribute, strings
     if op == flag_pb2.OPERATOR_CONTAINS and len(strings) == 1:
         # A substring of a string, or an element of a list of strings: `in` says both.
-        return "((t := type(a := attrs.get({N}))) is str or t is tuple) and {K} in a", strings[0]
+        return (
+            "((t := type(a := attrs.get({N}))) is str or t is tuple) and {K} in a",
+            clause.attribute,
+            strings[0],
+        )
     comparisons = {
         flag_pb2.OPERATOR_LT: ("<", max),
         flag_pb2.OPERATOR_LTE: ("<=", max),
@@ -344,7 +264,8 @@ def _inline(clause: flag_pb2.Clause) -> tuple[str, Any] | None:
     if op in comparisons and numbers:
         # "Compares so with at least one value" = with the largest (LT/LTE) or the smallest.
         symbol, pick = comparisons[op]
-        return f"type(a := attrs.get({{N}})) is float and a {symbol} {{K}}", pick(numbers)
+        template = f"type(a := attrs.get({{N}})) is float and a {symbol} {{K}}"
+        return template, clause.attribute, pick(numbers)
     return None
 
 
@@ -352,43 +273,10 @@ MAX_GENERATED_RULES: Final = 1000
 """Flags with more rules than this are evaluated by a loop over closures instead."""
 
 
-def _generate(
-    flag_key: str, rules: list[tuple[list[flag_pb2.Clause], Serve]], default: Serve
-) -> Callable[[Attrs, str, Snapshot], Result]:
-    """One Python function for a flag's rules and default rule, evaluated in order: each rule
-    is an `if` over its clauses' inline expressions (or calls of their closures), returning
-    the pre-built result or calling the split's chooser. Saves a call per clause, a third of
-    the evaluation time of a flag with a few rules. Only indexes and fixed templates make up
-    the source; names and values are bound as the function's globals."""
-    names: dict[str, Any] = {}
-    lines = ["def rules(attrs, tk, snap):"]
-
-    def served(name: str, serve: Serve) -> str:
-        if isinstance(serve, _Split):
-            names[name] = serve.choose
-            return f"{name}(attrs, tk)"
-        names[name] = serve
-        return name
-
-    for i, (clauses, serve) in enumerate(rules):
-        conditions = []
-        for j, clause in enumerate(clauses):
-            inline = _inline(clause)
-            if inline is None:
-                names[f"C{i}_{j}"] = _compile_clause(clause, in_segment=False)
-                conditions.append(f"C{i}_{j}(attrs, tk, snap)")
-            else:
-                template, constant = inline
-                names[f"N{i}_{j}"] = clause.attribute
-                names[f"K{i}_{j}"] = constant
-                conditions.append("(" + template.format(N=f"N{i}_{j}", K=f"K{i}_{j}") + ")")
-        lines.append(f"    if {' and '.join(conditions) or 'True'}:")
-        lines.append(f"        return {served(f'S{i}', serve)}")
-    lines.append(f"    return {served('D', default)}")
-    code = compile("\n".join(lines), f"<flagwire rules of {flag_key!r}>", "exec")
-    exec(code, names)
-    function: Callable[[Attrs, str, Snapshot], Result] = names["rules"]
-    return function
+def _condition(clause: flag_pb2.Clause) -> Condition:
+    """A clause for the generated function: inline when it can be, else its closure."""
+    inline = _inline(clause)
+    return inline if inline is not None else _compile_clause(clause, in_segment=False)
 
 
 def _loop(
@@ -475,9 +363,11 @@ class _Split:
     first entry whose cumulative weight exceeds it. `choose(attrs, tk)` is a closure specialised
     for the split (by targeting key or by an attribute)."""
 
-    __slots__ = ("choose",)
+    __slots__ = ("choose", "inline")
 
     choose: Callable[[Attrs, str], Result]
+    # See flagwire._codegen.SplitParts: the parts the generated function chooses with.
+    inline: tuple[str, int, list[int], list[Result], Result, Result] | None
 
     def __init__(self, flag: _Flag, split: flag_pb2.Split, config_salt: str) -> None:
         bucket_by = None if split.bucket_by in ("", TARGETING_KEY) else split.bucket_by
@@ -497,6 +387,9 @@ class _Split:
         if total < 1 or total > MAX_TOTAL_WEIGHT:
             failure = flag.error(ErrorCode.GENERAL, "split weights are all zero")
         hash32 = mmh3.hash
+        self.inline = None
+        if bucket_by is None and failure is None and 0 < len(results) <= MAX_INLINE_ENTRIES:
+            self.inline = (salt, total, cumulative, results, missing, general)
 
         def by_unit(unit: str) -> Result:
             if not unit:
@@ -504,7 +397,7 @@ class _Split:
             if failure is not None:
                 return failure
             try:
-                h = hash32(salt + unit, 0, False)
+                h = hash32(_utf8(salt + unit), 0, False)
             except UnicodeEncodeError:  # a lone surrogate: no UTF-8 form, hence no bucket
                 return general
             return results[bisect_right(cumulative, (h * total) >> 32)]
@@ -517,7 +410,7 @@ class _Split:
                     if not tk:
                         return missing
                     try:
-                        h = hash32(salt + tk, 0, False)
+                        h = hash32(_utf8(salt + tk), 0, False)
                     except UnicodeEncodeError:
                         return general
                     return results[bisect_right(cumulative, (h * total) >> 32)]
@@ -542,6 +435,7 @@ class _Flag:
     __slots__ = (
         "archived",
         "enabled",
+        "evaluate",
         "key",
         "off",
         "prerequisite_failed",
@@ -554,6 +448,9 @@ class _Flag:
         "values",
         "version",
     )
+
+    evaluate: Callable[[Context, Snapshot], Result]
+    rules: Callable[[Attrs, str, Snapshot], Result]
 
     def __init__(self, proto: flag_pb2.Flag, environment: str) -> None:
         self.proto = proto
@@ -597,11 +494,33 @@ class _Flag:
             config,
             Reason.STATIC,
         )
-        # Rules, then the default rule: (attrs, targeting key, snapshot) -> Result.
+        # evaluate(ctx, snapshot) -> Result: the whole evaluation once the snapshot found the
+        # flag with the expected type; rules(attrs, targeting key, snapshot) -> Result: the
+        # rules, then the default rule (what prerequisites and `evaluate` end with).
         if len(rules) <= MAX_GENERATED_RULES:
-            self.rules = _generate(self.key, rules, default)
+            header = Header(
+                self,
+                self.invalid_context,
+                self.enabled,
+                self.off,
+                bool(self.prerequisites),
+                self.targets,
+            )
+            conditions = [([_condition(c) for c in clauses], serve) for clauses, serve in rules]
+            self.evaluate, self.rules = generate(header, conditions, default, mmh3.hash)
         else:
             self.rules = _loop(rules, default)
+            self.evaluate = self._evaluate_loop
+
+    def _evaluate_loop(self, ctx: Context, snap: Snapshot) -> Result:
+        """`evaluate` for flags whose rules are a loop (see `MAX_GENERATED_RULES`)."""
+        if ctx._invalid is not None:
+            return self.invalid_context(ctx._invalid)
+        return snap._resolve(self, ctx._attrs, ctx._targeting_key, 0)
+
+    def invalid_context(self, message: str) -> Result:
+        """The outcome of evaluating with a context that holds what the spec forbids."""
+        return self.error(ErrorCode.INVALID_CONTEXT, message)
 
     def error(self, code: ErrorCode, message: str) -> Result:
         return Result.error(self.key, code, message, self.version)
@@ -756,19 +675,7 @@ class Snapshot:
             return _not_found(key)
         if expected is not None and expected != flag.value_type:
             return flag.type_mismatch
-        if ctx._invalid is not None:
-            return flag.error(ErrorCode.INVALID_CONTEXT, ctx._invalid)
-        if not flag.enabled:
-            return flag.off
-        attrs, tk = ctx._attrs, ctx._targeting_key
-        if flag.prerequisites:
-            return self._resolve(flag, attrs, tk, 0)
-        # _resolve without prerequisites, inlined: this is the hot path.
-        if tk and flag.targets:
-            target = flag.targets.get(tk)
-            if target is not None:
-                return target
-        return flag.rules(attrs, tk, self)
+        return flag.evaluate(ctx, self)
 
     def _resolve(self, flag: _Flag, attrs: Attrs, tk: str, depth: int) -> Result:
         if not flag.enabled:
@@ -811,12 +718,19 @@ class Snapshot:
         return False
 
 
+def _utf8(text: str) -> str | bytes:
+    """What to give mmh3 for `text`: itself when ASCII, else its UTF-8 bytes (raising
+    UnicodeEncodeError for a lone surrogate). mmh3 5.3.1 crashes the process (SIGSEGV) on a
+    str without a UTF-8 form instead of raising, and evaluation never takes the process down."""
+    return text if text.isascii() else text.encode()
+
+
 def bucket(salt: str, key: str, total_weight: int) -> tuple[int, int]:
     """(murmur3_x86_32(utf8(salt + key), 0), (hash * total_weight) >> 32): the split math."""
-    h = mmh3.hash(salt + key, 0, False)
+    h = mmh3.hash(_utf8(salt + key), 0, False)
     return h, (h * total_weight) >> 32
 
 
 def murmur3(data: str | bytes, seed: int = 0) -> int:
     """murmur3_x86_32 of the UTF-8 bytes of `data` as an unsigned 32-bit integer."""
-    return mmh3.hash(data, seed, False)
+    return mmh3.hash(_utf8(data) if isinstance(data, str) else data, seed, False)

@@ -22,7 +22,11 @@ import {
 } from "../gen/flagwire/v1/flag_pb.js";
 import { type Change, type Snapshot as SnapshotProto, SnapshotSchema } from "../gen/flagwire/v1/flag_service_pb.js";
 import type { EvaluationContext } from "../types.js";
-import { bucketOf, hashSaltKey } from "./murmur3.js";
+import { PreparedContext, validateContext } from "./context.js";
+
+export { validateContext };
+import { type Matcher, ruleMatcher } from "./matchers.js";
+import { type HashState, bucketOf, hashFrom, saltState } from "./murmur3.js";
 import { parseRfc3339Millis } from "./rfc3339.js";
 import { compareSemver, parseSemver, type SemVer } from "./semver.js";
 
@@ -51,13 +55,19 @@ type CompiledServe =
   | {
       readonly split: true;
       readonly entries: readonly CompiledEntry[];
+      /** Each entry's running total of weights, and the result it serves, in entry order. */
+      readonly thresholds: readonly number[];
+      readonly results: readonly Evaluation[];
       readonly total: number;
       readonly bucketBy: string; // "" = targeting key
       readonly salt: string;
+      /** The murmur3 state after the salt's bytes: an evaluation hashes only the unit's. */
+      readonly state: HashState;
     }
   | undefined; // nothing to serve
 
-interface CompiledClause {
+/** @internal A clause with its values sorted by type. */
+export interface CompiledClause {
   readonly op: Operator;
   readonly attribute: string;
   /** The attribute is the targeting key. */
@@ -72,6 +82,8 @@ interface CompiledClause {
 
 interface CompiledRule {
   readonly clauses: readonly CompiledClause[];
+  /** The clauses compiled into one closure (see `matchers.ts`). */
+  readonly match: Matcher<CompiledClause>;
   readonly serve: CompiledServe;
 }
 
@@ -150,7 +162,8 @@ export function compileVariantValue(key: string, value: FlagValue | undefined): 
   return { key, value, js, kind: kind?.case };
 }
 
-function compileClause(c: Clause): CompiledClause {
+/** @internal A clause with its values sorted by type (exported for the matcher tests). */
+export function compileClause(c: Clause): CompiledClause {
   const strings: string[] = [];
   const numbers: number[] = [];
   const bools: boolean[] = [];
@@ -205,12 +218,18 @@ function compileServe(
     total += e.weight;
     return { weight: e.weight, result: served(variants.get(e.variant), Reason.SPLIT, version, e.label, split.rolloutId) };
   });
+  let running = 0;
+  const thresholds = entries.map((e) => (running += e.weight));
+  const salt = split.salt !== "" ? split.salt : defaultSalt;
   return {
     split: true,
     entries,
+    thresholds,
+    results: entries.map((e) => e.result),
     total,
     bucketBy: split.bucketBy === TARGETING_KEY ? "" : split.bucketBy,
-    salt: split.salt !== "" ? split.salt : defaultSalt,
+    salt,
+    state: saltState(salt),
   };
 }
 
@@ -245,10 +264,14 @@ function compileFlag(flag: Flag, environment: string): CompiledFlag {
       result: served(variants.get(t.variant), Reason.TARGETING_MATCH, version, "", ""),
       keys: new Set(t.values),
     })),
-    rules: config.rules.map((r) => ({
-      clauses: r.clauses.map(compileClause),
-      serve: compileServe(r.serve, variants, salt, Reason.TARGETING_MATCH, version),
-    })),
+    rules: config.rules.map((r) => {
+      const clauses = r.clauses.map(compileClause);
+      return {
+        clauses,
+        match: ruleMatcher(clauses),
+        serve: compileServe(r.serve, variants, salt, Reason.TARGETING_MATCH, version),
+      };
+    }),
     prerequisites: config.prerequisites.map((p) => ({ flag: p.flagKey, variant: p.variant })),
     fallback: compileServe(config.defaultRule, variants, salt, Reason.STATIC, version),
     proto,
@@ -262,39 +285,6 @@ function compileSegment(s: Segment): CompiledSegment {
     rules: s.rules.map((r) => r.clauses.map(compileClause)),
     proto: s,
   };
-}
-
-/** Checks the context holds only strings, finite numbers, booleans, lists of strings and nulls. */
-export function validateContext(ctx: EvaluationContext): string | undefined {
-  if (ctx === null || typeof ctx !== "object") return "the context is not an object";
-  if (ctx.targetingKey !== undefined && typeof ctx.targetingKey !== "string") return "the targeting key is not a string";
-  const attrs = ctx.attributes;
-  if (attrs === undefined || attrs === null) return undefined;
-  if (typeof attrs !== "object") return "attributes is not an object";
-  for (const name in attrs) {
-    const v: unknown = attrs[name];
-    switch (typeof v) {
-      case "string":
-      case "boolean":
-      case "undefined":
-        break;
-      case "number":
-        if (!Number.isFinite(v)) return "an attribute holds a non-finite number";
-        break;
-      case "object":
-        if (v === null) break;
-        if (Array.isArray(v)) {
-          for (const item of v as unknown[]) {
-            if (typeof item !== "string") return "a list attribute holds something other than strings";
-          }
-          break;
-        }
-        return "an attribute holds an object";
-      default:
-        return "an attribute holds an unsupported value";
-    }
-  }
-  return undefined;
 }
 
 /** The attribute `name` (or the targeting key) of a valid context; `undefined` when absent. */
@@ -533,7 +523,8 @@ export class Snapshot {
     if (expected !== undefined && expected !== flag.type) {
       return errorEvaluation(ErrorCode.TYPE_MISMATCH, "flag holds another type", flag.version);
     }
-    const invalid = validateContext(ctx);
+    // A prepared context was checked once, when it was made (and cannot change since).
+    const invalid = ctx instanceof PreparedContext ? ctx.invalid : validateContext(ctx);
     if (invalid !== undefined) return errorEvaluation(ErrorCode.INVALID_CONTEXT, invalid, flag.version);
     try {
       return this.resolve(flag, ctx, 0);
@@ -554,7 +545,7 @@ export class Snapshot {
       for (const t of flag.targets) if (t.keys.has(unit)) return t.result;
     }
     for (const rule of flag.rules) {
-      if (this.allMatch(rule.clauses, ctx, false)) return this.serve(version, rule.serve, ctx);
+      if (rule.match(ctx, this)) return this.serve(version, rule.serve, ctx);
     }
     return this.serve(version, flag.fallback, ctx);
   }
@@ -581,12 +572,9 @@ export class Snapshot {
       return errorEvaluation(ErrorCode.TARGETING_KEY_MISSING, "the split needs a bucketing key", version);
     }
     if (serve.total === 0) return errorEvaluation(ErrorCode.GENERAL, "split weights are all zero", version);
-    const bucket = bucketOf(hashSaltKey(serve.salt, unit), serve.total);
-    let cumulative = 0;
-    for (const e of serve.entries) {
-      cumulative += e.weight;
-      if (cumulative > bucket) return e.result;
-    }
+    const bucket = bucketOf(hashFrom(serve.state, unit), serve.total);
+    const thresholds = serve.thresholds;
+    for (let i = 0; i < thresholds.length; i++) if (thresholds[i]! > bucket) return serve.results[i]!;
     return errorEvaluation(ErrorCode.GENERAL, "split weights are all zero", version);
   }
 
@@ -595,7 +583,8 @@ export class Snapshot {
     return true;
   }
 
-  private clauseMatches(c: CompiledClause, ctx: EvaluationContext, inSegment: boolean): boolean {
+  /** @internal One clause, the general way (the matchers of `matchers.ts` call it for the rare ones). */
+  clauseMatches(c: CompiledClause, ctx: EvaluationContext, inSegment: boolean): boolean {
     let result: boolean;
     if (c.op === Operator.IN_SEGMENT || c.op === Operator.NOT_IN_SEGMENT) {
       // Segment rules cannot nest segments (rejected on write; never matches if present).
