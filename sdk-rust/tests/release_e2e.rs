@@ -272,6 +272,7 @@ async fn releases_complete_roll_back_an_interaction_and_roll_back_one_flag_on_re
         reason: "p1 misbehaves".into(),
         flag_key: "p1".into(),
         hold: false,
+        plan_id: String::new(),
     };
     let partial = releases.rollback_release(auth(request)).await.unwrap();
     let partial = partial.into_inner().release.unwrap();

@@ -93,6 +93,10 @@ pub struct RollbackArgs {
     /// With --flag: pause the release after the partial rollback.
     #[arg(long, requires = "flag")]
     pub hold: bool,
+    /// With --flag: a rollback plan (id) to execute after the partial rollback; a full
+    /// rollback runs the policy's rollbackPlanId instead.
+    #[arg(long, requires = "flag")]
+    pub plan: Option<String>,
     /// Why (required; recorded in the decision log).
     #[arg(long)]
     pub reason: String,
@@ -137,6 +141,7 @@ pub async fn run(command: ReleaseCommand) -> Outcome {
                 reason: a.reason,
                 flag_key: a.flag.unwrap_or_default(),
                 hold: a.hold,
+                plan_id: a.plan.unwrap_or_default(),
             };
             let mut client = a.connect.connect().await?.releases;
             let r = client.rollback_release(request).await?.into_inner().release;

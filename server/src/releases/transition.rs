@@ -43,6 +43,8 @@ pub enum Command {
         flag: String,
         /// Pause after it.
         hold: bool,
+        /// A rollback plan to execute once it is committed ("": none).
+        plan: String,
     },
 }
 
@@ -212,7 +214,7 @@ fn event_of(command: &Command) -> Event {
         Command::Resume => Event::Resume,
         Command::Promote => Event::Promote(By::Person),
         Command::Rollback => Event::Rollback(By::Person),
-        Command::RollbackFlag { flag, hold } => Event::RollbackFlag {
+        Command::RollbackFlag { flag, hold, .. } => Event::RollbackFlag {
             flag: flag.clone(),
             hold: *hold,
             by: By::Person,
@@ -315,6 +317,12 @@ impl Releases {
                 if matches!(command, Command::Start) {
                     check_flags_free(state, &r)?;
                 }
+                if let Command::RollbackFlag { plan, .. } = &command
+                    && !plan.is_empty()
+                    && !state.plans.contains_key(plan)
+                {
+                    return Err(Error::NotFound(format!("rollback plan {plan:?}")));
+                }
                 self.step(
                     state,
                     txn,
@@ -327,6 +335,11 @@ impl Releases {
             })
             .await?;
         self.after(&r, before);
+        if let Command::RollbackFlag { plan, .. } = &command
+            && !plan.is_empty()
+        {
+            self.run_plan(&r.id, plan);
+        }
         Ok(self.decorate(r))
     }
 
@@ -522,13 +535,19 @@ impl Releases {
             .map_or("", |p| p.rollback_plan_id.as_str());
         let rolled_back = now.phase == Phase::RolledBack && was != Some(Phase::RolledBack);
         if rolled_back && !plan.is_empty() {
-            let event = super::RolledBack {
-                release_id: r.id.clone(),
-                plan_id: plan.to_owned(),
-            };
-            if self.rolled_back.send(event).is_err() {
-                tracing::error!(release = %r.id, plan = %plan, "no manager to run the rollback plan");
-            }
+            self.run_plan(&r.id, plan);
+        }
+    }
+
+    /// Hands `plan` to the manager, which executes it as the actor `judge` (after a rollback,
+    /// full or partial, has been committed).
+    fn run_plan(&self, release: &str, plan: &str) {
+        let event = super::RolledBack {
+            release_id: release.to_owned(),
+            plan_id: plan.to_owned(),
+        };
+        if self.rolled_back.send(event).is_err() {
+            tracing::error!(release = %release, plan = %plan, "no manager to run the rollback plan");
         }
     }
 }

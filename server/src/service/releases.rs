@@ -129,10 +129,17 @@ impl ReleaseService for ReleaseApi {
         r: Request<RollbackReleaseRequest>,
     ) -> Reply<RollbackReleaseResponse> {
         let command = match r.get_ref().flag_key.as_str() {
+            "" if !r.get_ref().plan_id.is_empty() => {
+                return Err(Status::invalid_argument(
+                    "invalid argument: plan_id: only with flag_key (a full rollback runs the \
+                     policy's rollbackPlanId)",
+                ));
+            }
             "" => Command::Rollback,
             flag => Command::RollbackFlag {
                 flag: flag.to_owned(),
                 hold: r.get_ref().hold,
+                plan: r.get_ref().plan_id.clone(),
             },
         };
         let release = Some(self.act(&r, command, true).await?);

@@ -6,6 +6,7 @@
 //! log says of each is in [`decision_log`].
 
 mod decision_log;
+mod partial_plan;
 
 use crate::support::inproc::InProcess;
 use crate::support::release::*;
@@ -253,6 +254,7 @@ async fn a_partial_rollback_returns_one_flag_and_the_release_goes_on() {
             flag_key: "fast-path".into(),
             reason: "fast-path answers are wrong".into(),
             hold: false,
+            plan_id: String::new(),
         })
         .await
         .unwrap()
@@ -289,6 +291,7 @@ async fn a_partial_rollback_returns_one_flag_and_the_release_goes_on() {
             flag_key: "reads".into(),
             reason: "too late".into(),
             hold: false,
+            plan_id: String::new(),
         })
         .await
         .unwrap_err();

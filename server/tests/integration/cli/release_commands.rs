@@ -154,6 +154,13 @@ async fn status_says_what_each_flag_serves_once_the_release_ends() {
         "--reason",
         "banner hurts",
     ];
+    // A plan that does not exist refuses the partial rollback; --plan needs --flag.
+    let missing = [&partial[..4], &["--plan", "plan-missing"], &partial[4..]].concat();
+    let refused = run(&missing).fails(3);
+    assert!(refused.contains("plan-missing"), "{refused}");
+    let usage = run(&["rollback", &id, "--plan", "p", "--reason", "r"]);
+    assert_eq!(usage.code, 2, "{usage:?}");
+    assert!(usage.stderr.contains("--flag <FLAG>"), "{usage:?}");
     run(&partial).ok();
     for _ in 0..3 {
         run(&["promote", &id, "--reason", "good"]).ok();

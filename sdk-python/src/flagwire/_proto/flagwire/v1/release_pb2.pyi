@@ -1057,6 +1057,7 @@ class RollbackReleaseRequest(_message.Message):
     REASON_FIELD_NUMBER: _builtins.int
     FLAG_KEY_FIELD_NUMBER: _builtins.int
     HOLD_FIELD_NUMBER: _builtins.int
+    PLAN_ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Release id."""
     reason: _builtins.str
@@ -1067,6 +1068,12 @@ class RollbackReleaseRequest(_message.Message):
     """
     hold: _builtins.bool
     """With `flag_key`: pause the release after the partial rollback instead of letting it go on."""
+    plan_id: _builtins.str
+    """With `flag_key`: the id of a rollback plan to execute after the partial rollback (the
+    policy's `rollback_plan_id` is meant for the whole release and runs only after a full
+    rollback). Empty: none. NOT_FOUND when no such plan exists; INVALID_ARGUMENT without
+    `flag_key`.
+    """
     def __init__(
         self,
         *,
@@ -1074,10 +1081,11 @@ class RollbackReleaseRequest(_message.Message):
         reason: _builtins.str = ...,
         flag_key: _builtins.str = ...,
         hold: _builtins.bool = ...,
+        plan_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["flag_key", b"flag_key", "hold", b"hold", "id", b"id", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["flag_key", b"flag_key", "hold", b"hold", "id", b"id", "plan_id", b"plan_id", "reason", b"reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
