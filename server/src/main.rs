@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 
 // Ingestion decodes and frees thousands of small messages per second per core; glibc malloc
 // spent a third of the server's time there (perf), mimalloc a fraction of it.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
