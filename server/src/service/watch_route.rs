@@ -1,5 +1,5 @@
 //! `flagwire.v1.FlagService` as registered with the server: the generated service, except
-//! that Watch writes [`WatchFrame`]s itself.
+//! that Watch writes [`WatchFrame`](super::watch_stream::WatchFrame)s itself.
 //!
 //! tonic's generated Watch encodes every message of every stream (a clone and a prost encode
 //! per watcher for each change) into a buffer of 8 KiB per stream, kept for the stream's
@@ -13,7 +13,7 @@
 //! services around this one and do not see the difference.
 
 use super::flags::Flags;
-use super::watch_stream::{WatchFrame, WatchFrames};
+use super::watch_stream::WatchFrames;
 use bytes::Bytes;
 use flagwire_proto::grpc::flag_service_server::FlagServiceServer;
 use flagwire_proto::v1::{WatchRequest, WatchResponse};
@@ -177,6 +177,7 @@ impl http_body::Body for WatchBody {
 mod tests {
     use super::*;
     use crate::hub::Published;
+    use crate::service::watch_stream::WatchFrame;
     use flagwire_proto::v1::{
         Change, Flag, Heartbeat, Snapshot, change::Kind, watch_response::Event,
     };
@@ -231,10 +232,10 @@ mod tests {
         };
         let live = Arc::new(Published::new(Arc::new(change(42))));
         let frames = vec![
-            WatchFrame::Message(snapshot.clone()),
+            WatchFrame::Message(Box::new(snapshot.clone())),
             WatchFrame::Change(Arc::clone(&live)),
-            WatchFrame::Message(heartbeat.clone()),
-            WatchFrame::Message(WatchResponse::default()),
+            WatchFrame::Message(Box::new(heartbeat.clone())),
+            WatchFrame::Message(Box::default()),
         ];
         let ours: Vec<u8> = frames
             .into_iter()

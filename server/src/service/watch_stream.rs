@@ -20,8 +20,9 @@ use tonic::Status;
 pub enum WatchFrame {
     /// A live change, encoded once by the hub for every watcher of its environment.
     Change(Arc<Published>),
-    /// A snapshot, catch-up change or heartbeat of this stream alone.
-    Message(WatchResponse),
+    /// A snapshot, catch-up change or heartbeat of this stream alone (boxed: a frame is moved
+    /// through several layers, and a live change is a pointer).
+    Message(Box<WatchResponse>),
 }
 
 impl WatchFrame {
@@ -30,7 +31,7 @@ impl WatchFrame {
     pub fn into_frame(self) -> Result<Bytes, Status> {
         let frame = match &self {
             Self::Change(published) => published.frame().cloned(),
-            Self::Message(message) => grpc_frame(message),
+            Self::Message(message) => grpc_frame(message.as_ref()),
         };
         frame.ok_or_else(|| Status::resource_exhausted("Watch message over 4 GiB"))
     }
@@ -39,7 +40,7 @@ impl WatchFrame {
     pub fn into_message(self) -> WatchResponse {
         match self {
             Self::Change(published) => event(Event::Change(published.change().clone())),
-            Self::Message(message) => message,
+            Self::Message(message) => *message,
         }
     }
 }
@@ -96,13 +97,13 @@ impl Cursor {
                     // bytes each) instead of holding it for the life of an idle stream.
                     self.pending = VecDeque::new();
                 }
-                return Some((Ok(WatchFrame::Message(message)), self));
+                return Some((Ok(WatchFrame::Message(Box::new(message))), self));
             }
             let received = tokio::select! {
                 received = self.rx.recv() => received,
                 () = tokio::time::sleep(self.heartbeat) => {
                     let beat = self.heartbeat();
-                    return Some((Ok(WatchFrame::Message(beat)), self));
+                    return Some((Ok(WatchFrame::Message(Box::new(beat))), self));
                 }
             };
             match received {
@@ -265,6 +266,9 @@ mod tests {
         };
         let config = FlagConfig {
             off_variant: "off".into(),
+            default_rule: Some(flagwire_proto::v1::Serve {
+                kind: Some(flagwire_proto::v1::serve::Kind::Variant("on".into())),
+            }),
             ..Default::default()
         };
         Flag {
@@ -308,7 +312,11 @@ mod tests {
             };
             frames.push(WatchFrame::Change(published).into_frame().unwrap());
         }
-        assert_eq!(frames[0].as_ptr(), frames[1].as_ptr(), "one encoding, shared");
+        assert_eq!(
+            frames[0].as_ptr(),
+            frames[1].as_ptr(),
+            "one encoding, shared"
+        );
         assert_eq!(frames[0].len(), frames[1].len());
         let decoded = WatchResponse::decode(&frames[0][5..]).unwrap();
         let Some(Event::Change(change)) = decoded.event else {
