@@ -167,7 +167,7 @@ async fn fanout(server: &Server, admin: &mut Admin, clients: &mut [Flags], write
     // Toggled: a write that changes nothing produces no change.
     static ROUND: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let round = ROUND.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    set_enabled(admin, MARKER, "production", round % 2 == 0).await;
+    set_enabled(admin, MARKER, "production", round.is_multiple_of(2)).await;
     if let Some(perf) = perf {
         std::process::Command::new("kill")
             .args(["-INT", &perf.id().to_string()])
