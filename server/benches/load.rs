@@ -1,6 +1,7 @@
 //! Load benchmark of the real server binary on loopback: durable admin writes, and the time
 //! from an acknowledged write to its arrival at 1,000 and 10,000 concurrent watchers, plus the
-//! server's memory per watcher. Prints a Markdown table for BENCHMARKS.md.
+//! server's memory per watcher, and how many production watchers a staging write wakes (none
+//! expected: changes are per environment). Prints a Markdown table for BENCHMARKS.md.
 //!
 //! `cargo bench -p flagwire-server --bench load` (env `WATCHERS=1000,10000`, `FLAGS=10000`,
 //! `WATCHERS_PER_CONNECTION=1`; `PERF_RECORD=file` records the server with `perf` during the
@@ -23,6 +24,16 @@ use common::*;
 use flagwire_proto::v1::watch_response::Event;
 use flagwire_proto::v1::*;
 use std::time::{Duration, Instant};
+
+/// A flag configured in production and staging: the staging writes toggle it there.
+const STAGING_PROBE: &str = "staging-probe";
+const STAGING_WRITES: usize = 10;
+/// The production write after the staging writes, so each watcher knows it has seen them.
+const MARKER: &str = "flag-00001";
+
+fn is_marker(change: &Change) -> bool {
+    matches!(&change.kind, Some(change::Kind::FlagUpserted(f)) if f.key == MARKER)
+}
 
 fn percentiles(mut samples: Vec<Duration>) -> String {
     samples.sort();
@@ -101,13 +112,21 @@ async fn fanout(server: &Server, admin: &mut Admin, clients: &mut [Flags], write
     for client in clients.iter_mut() {
         let mut stream = watch(client, "", revision).await;
         tasks.push(tokio::spawn(async move {
-            let mut arrivals = Vec::new();
-            while arrivals.len() < writes as usize {
-                if let Event::Change(c) = next(&mut stream).await {
-                    arrivals.push((c.revision, Instant::now()));
+            // The timed writes, then the staging writes, then the marker: anything but a
+            // heartbeat between the last timed write and the marker is a staging write that
+            // woke a production watcher.
+            let (mut arrivals, mut woken) = (Vec::new(), 0_usize);
+            loop {
+                match next(&mut stream).await {
+                    Event::Change(c) if is_marker(&c) => break,
+                    Event::Change(c) if arrivals.len() < writes as usize => {
+                        arrivals.push((c.revision, Instant::now()));
+                    }
+                    Event::Heartbeat(_) => {}
+                    _ => woken += 1,
                 }
             }
-            arrivals
+            (arrivals, woken)
         }));
     }
     // Let every stream reach the server before writing.
@@ -142,6 +161,13 @@ async fn fanout(server: &Server, admin: &mut Admin, clients: &mut [Flags], write
         let n = clients.len() as u64;
         tokio::time::sleep(Duration::from_millis(200) + Duration::from_micros(30 * n)).await;
     }
+    for i in 0..STAGING_WRITES {
+        set_enabled(admin, STAGING_PROBE, "staging", i % 2 == 0).await;
+    }
+    // Toggled: a write that changes nothing produces no change.
+    static ROUND: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let round = ROUND.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    set_enabled(admin, MARKER, "production", round.is_multiple_of(2)).await;
     if let Some(perf) = perf {
         std::process::Command::new("kill")
             .args(["-INT", &perf.id().to_string()])
@@ -154,9 +180,11 @@ async fn fanout(server: &Server, admin: &mut Admin, clients: &mut [Flags], write
         cpu(server.pid()) - server_cpu,
         cpu(std::process::id()) - own_cpu
     );
-    let (mut from_ack, mut from_send) = (Vec::new(), Vec::new());
+    let (mut from_ack, mut from_send, mut woken) = (Vec::new(), Vec::new(), 0);
     for t in tasks {
-        for (rev, at) in t.await.unwrap() {
+        let (arrivals, messages) = t.await.unwrap();
+        woken += messages;
+        for (rev, at) in arrivals {
             let (sent, ack) = acked[(rev - revision - 1) as usize];
             from_ack.push(at.saturating_duration_since(ack));
             from_send.push(at.duration_since(sent));
@@ -170,6 +198,9 @@ async fn fanout(server: &Server, admin: &mut Admin, clients: &mut [Flags], write
     println!(
         "| arrival after request sent, {n} watchers | {} |",
         percentiles(from_send)
+    );
+    println!(
+        "| production messages after {STAGING_WRITES} staging writes, {n} watchers | {woken} |"
     );
     println!(
         "| server RSS with {n} watchers | {:.1} MiB |",
@@ -194,6 +225,12 @@ async fn main() {
     let server = Server::start(dir.path(), &["--heartbeat-secs", "300"]);
     let mut admin = server.admin().await;
     create_env(&mut admin, "production").await;
+    create_env(&mut admin, "staging").await;
+    create_flag(
+        &mut admin,
+        bool_flag(STAGING_PROBE, &["production", "staging"]),
+    )
+    .await;
     let sdk = create_token(&mut admin, "bench", Role::Sdk, "production").await;
     println!("| measurement | result |\n|---|---|");
     writes(&server, "warm", flags / 10, 1).await;

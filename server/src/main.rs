@@ -19,7 +19,14 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 // Ingestion decodes and frees thousands of small messages per second per core; glibc malloc
-// spent a third of the server's time there (perf), mimalloc a fraction of it.
+// spent a third of the server's time there (perf), mimalloc a fraction of it. Measured against
+// glibc (`--no-default-features`) in one run (BENCHMARKS.md, "Fan-out, memory per watcher, kill
+// switch (round two)"): 23.9k vs 19.5k `Report`s/s, the same Watch fan-out, and 1-2 KiB more
+// per watcher (25 vs 24 KiB) and ~16 MiB more idle, so mimalloc stays. It is built without
+// transparent huge pages (the `no_thp` feature in Cargo.toml): with them its eagerly committed
+// arenas made the idle server twice as large and each watcher ~10 KiB larger. On hosts with
+// THP `always`, set `MIMALLOC_ALLOW_THP=0` for the same effect.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -15,6 +15,7 @@ use crate::releases::evidence::Evidence;
 use crate::releases::{ReleaseOptions, Releases};
 use crate::service::{
     admin::Admin, flags::Flags, metrics::MetricsApi, releases::ReleaseApi, rollouts::RolloutApi,
+    watch_route::FlagRoutes,
 };
 use crate::telemetry::{Telemetry, flag_states, scrape::Scrape};
 use crate::tls::TlsConfig;
@@ -279,7 +280,7 @@ pub async fn run(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(AdminServiceServer::new(Admin::new(Arc::clone(&catalog))))
-        .add_service(FlagServiceServer::new(Flags::new(
+        .add_service(FlagRoutes::new(Flags::new(
             Arc::clone(&catalog),
             settings.heartbeat,
             Arc::clone(metrics.registry()),

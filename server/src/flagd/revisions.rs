@@ -17,7 +17,7 @@ struct Cursor {
     catalog: Arc<Catalog>,
     env: String,
     token_id: String,
-    rx: Receiver<Arc<flagwire_proto::v1::Change>>,
+    rx: Receiver<Arc<crate::hub::Published>>,
     // The revision of the last snapshot yielded; `None` before the first.
     last: Option<u64>,
     done: bool,

@@ -14,11 +14,12 @@
 
 use super::{Ofrep, admit, reply};
 use crate::catalog::{Catalog, tokens::Principal};
+use crate::hub::Published;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use flagwire_proto::v1::{Change, Role};
+use flagwire_proto::v1::Role;
 use sha2::{Digest, Sha256};
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -135,7 +136,7 @@ pub async fn stream(
 
 /// One open stream's state.
 struct Feed {
-    rx: Receiver<Arc<Change>>,
+    rx: Receiver<Arc<Published>>,
     catalog: Arc<Catalog>,
     env: String,
     token: String,
@@ -153,8 +154,8 @@ impl Feed {
         }
         loop {
             let revision = match self.rx.recv().await {
-                Ok(change) if change.revision <= self.sent => continue,
-                Ok(change) => change.revision,
+                Ok(change) if change.revision() <= self.sent => continue,
+                Ok(change) => change.revision(),
                 // Fell behind the hub's buffer: one event for where the environment is now.
                 Err(RecvError::Lagged(_)) => {
                     self.catalog.revision(&self.env).unwrap_or(self.sent + 1)

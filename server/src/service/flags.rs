@@ -27,13 +27,12 @@ impl Flags {
             instances,
         }
     }
-}
 
-#[tonic::async_trait]
-impl FlagService for Flags {
-    type WatchStream = WatchStream;
-
-    async fn watch(&self, r: Request<WatchRequest>) -> Result<Response<WatchStream>, Status> {
+    /// Opens a Watch stream for the caller (the one implementation behind both Watch paths).
+    pub async fn open_watch(
+        &self,
+        r: Request<WatchRequest>,
+    ) -> Result<Response<WatchStream>, Status> {
         let principal = principal(&r)?;
         let r = r.get_ref();
         let env = principal.environment_for(&r.environment)?;
@@ -62,6 +61,17 @@ impl FlagService for Flags {
             )),
         };
         Ok(Response::new(stream))
+    }
+}
+
+#[tonic::async_trait]
+impl FlagService for Flags {
+    type WatchStream = WatchStream;
+
+    /// Served by [`super::watch_route::FlagRoutes`] in the server; this path stays for
+    /// embedders that register the generated `FlagServiceServer` directly.
+    async fn watch(&self, r: Request<WatchRequest>) -> Result<Response<WatchStream>, Status> {
+        self.open_watch(r).await
     }
 
     async fn evaluate(

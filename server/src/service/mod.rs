@@ -3,7 +3,8 @@
 //!
 //! - [`admin`]: the `AdminService` handlers.
 //! - [`flags`]: the `FlagService` handlers (Watch, Evaluate, EvaluateAll).
-//! - [`watch_stream`]: the stream type Watch returns.
+//! - [`watch_stream`]: the stream type Watch returns; [`watch_route`]: FlagService as
+//!   registered, with Watch writing the hub's pre-encoded frames.
 //! - [`metrics`]: the `MetricsService` handlers (reports, usage, the SDK-instance registry).
 //! - [`rollouts`]: the `RolloutService` handlers; [`releases`]: the `ReleaseService` handlers.
 
@@ -12,6 +13,7 @@ pub mod flags;
 pub mod metrics;
 pub mod releases;
 pub mod rollouts;
+pub mod watch_route;
 pub mod watch_stream;
 
 use crate::auth::principal;

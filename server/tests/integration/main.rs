@@ -39,3 +39,4 @@ mod tls;
 mod validation;
 mod watch;
 mod watch_lag;
+mod watch_web;
