@@ -255,6 +255,14 @@ impl Histogram {
             zero_count: p.zero_count,
             ..Histogram::default()
         };
+        // Sized once for the non-zero range (at most every valid index): growing bucket by
+        // bucket reallocated several times per histogram, on every series of every report.
+        let first = p.bucket_counts.iter().position(|n| *n > 0);
+        let last = p.bucket_counts.iter().rposition(|n| *n > 0);
+        if let (Some(first), Some(last)) = (first, last) {
+            let valid = (MAX_INDEX - MIN_INDEX + 1) as usize;
+            h.buckets.reserve_exact((last - first + 1).min(valid));
+        }
         for (i, &n) in p.bucket_counts.iter().enumerate() {
             if n == 0 {
                 continue;

@@ -4,7 +4,10 @@
 //! per-rollout evidence path is taken too. The load generator runs on the same machine.
 //!
 //! `cargo bench -p flagwire-server --bench ingest` (env `SECONDS=5`, `IN_FLIGHT=64`,
-//! `INSTANCES=1000`).
+//! `INSTANCES=1000`; `BATCH=50` sends `ReportBatch` calls of 50 reports instead of `Report`).
+//! `FLAGWIRE_BIN` measures another build of the server with the same generator. The generator
+//! encodes the series once and sends those bytes in every report (only the instance, sequence
+//! and window change), so the two cores go to the server rather than to re-encoding.
 
 #[path = "../tests/integration/support/binary.rs"]
 #[allow(
@@ -20,12 +23,19 @@ mod common;
 )]
 mod postgres;
 
+use bytes::{Buf, BufMut, Bytes};
 use common::*;
 use flagwire_core::histogram::Histogram;
 use flagwire_proto::v1::*;
+use http::uri::PathAndQuery;
+use prost::Message;
+use prost::encoding::WireType;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
+use tonic::Request;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic_prost::ProstCodec;
 
 // The generator shares the two cores with the server; it should not be slowed by glibc malloc
 // any more than the server is.
@@ -71,6 +81,8 @@ async fn main() {
     let seconds = env_or("SECONDS", 5);
     let in_flight = env_or("IN_FLIGHT", 64) as usize;
     let instances = env_or("INSTANCES", 1_000).max(1);
+    // 0: unary `Report`; n: `ReportBatch` calls of n reports each.
+    let batch = env_or("BATCH", 0);
     let dir = tempdir();
     let server = Server::start(dir.path(), &[]);
     let mut admin = server.admin().await;
@@ -115,38 +127,57 @@ async fn main() {
     for _ in 0..4 {
         channels.push(server.channel().await);
     }
-    let series = Arc::new(series());
+    let auth: MetadataValue<Ascii> = format!("Bearer {sdk}").parse().unwrap();
+    let series = Bytes::from(encoded_series());
     let sent = Arc::new(AtomicU64::new(0));
+    let accepted = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
     for (c, channel) in channels.iter().enumerate() {
         for t in 0..in_flight / channels.len() {
-            let mut client = metrics_client(channel.clone(), &sdk);
-            let (series, sent) = (Arc::clone(&series), Arc::clone(&sent));
+            let mut grpc = tonic::client::Grpc::new(channel.clone());
+            let (series, auth) = (series.clone(), auth.clone());
+            let (sent, accepted) = (Arc::clone(&sent), Arc::clone(&accepted));
             let worker = (c * in_flight + t) as u64;
             tasks.push(tokio::spawn(async move {
-                let mut sequence = 0;
+                let mut n = 0;
                 while Instant::now() < deadline {
-                    sequence += 1;
-                    let instance = (worker * 7_919 + sequence) % instances;
                     let end = SystemTime::now();
-                    let request = ReportRequest {
-                        metrics: Vec::new(),
-                        cohort_outcomes: Vec::new(),
-                        instance_id: format!("00000000-0000-4000-8000-{instance:012x}"),
-                        // Unique per (instance, call): worker and sequence interleaved.
-                        sequence: sequence * 1_000 + worker,
-                        sdk_name: "bench".into(),
-                        sdk_version: "0".into(),
-                        environment: String::new(),
-                        applied_revision: 1,
-                        window_start: Some((end - Duration::from_secs(10)).into()),
-                        window_end: Some(end.into()),
-                        series: series.to_vec(),
-                        dropped_series: 0,
+                    let mut report = || {
+                        n += 1;
+                        let instance = (worker * 7_919 + n) % instances;
+                        // Unique per (instance, report): worker and count interleaved.
+                        report_bytes(instance, n * 1_000 + worker, end, &series)
                     };
-                    client.report(request).await.unwrap();
-                    sent.fetch_add(1, Ordering::Relaxed);
+                    grpc.ready().await.unwrap();
+                    let ok = if batch == 0 {
+                        let mut request = Request::new(Raw(report()));
+                        request.metadata_mut().insert("authorization", auth.clone());
+                        let path = PathAndQuery::from_static("/flagwire.v1.MetricsService/Report");
+                        let codec = ProstCodec::<Raw, ReportResponse>::default();
+                        let response = grpc.unary(request, path, codec).await.unwrap();
+                        u64::from(response.into_inner().accepted)
+                    } else {
+                        let mut body = Vec::new();
+                        for _ in 0..batch {
+                            let r = report();
+                            // Field 1 (`reports`), length-delimited.
+                            prost::encoding::encode_key(1, WireType::LengthDelimited, &mut body);
+                            prost::encoding::encode_varint(r.len() as u64, &mut body);
+                            body.extend_from_slice(&r);
+                        }
+                        let mut request = Request::new(Raw(body.into()));
+                        request.metadata_mut().insert("authorization", auth.clone());
+                        let path =
+                            PathAndQuery::from_static("/flagwire.v1.MetricsService/ReportBatch");
+                        let codec = ProstCodec::<Raw, ReportBatchResponse>::default();
+                        let response = grpc.unary(request, path, codec).await.unwrap();
+                        let results = response.into_inner().results;
+                        assert_eq!(results.len() as u64, batch);
+                        results.iter().filter(|r| r.accepted).count() as u64
+                    };
+                    sent.fetch_add(batch.max(1), Ordering::Relaxed);
+                    accepted.fetch_add(ok, Ordering::Relaxed);
                 }
             }));
         }
@@ -155,17 +186,80 @@ async fn main() {
     for t in tasks {
         t.await.unwrap();
     }
-    let rate = sent.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+    let elapsed = started.elapsed().as_secs_f64();
+    let rate = sent.load(Ordering::Relaxed) as f64 / elapsed;
+    let accepted = accepted.load(Ordering::Relaxed);
+    assert_eq!(
+        accepted,
+        sent.load(Ordering::Relaxed),
+        "every report should be new"
+    );
+    let calls = if batch == 0 {
+        "Report calls".to_owned()
+    } else {
+        format!("ReportBatch calls of {batch} reports")
+    };
     println!("| measurement | result |\n|---|---|");
     println!(
-        "| Report calls with 20 series each, 4 connections, {in_flight} in flight, {instances} instances | {rate:.0} reports/s ({:.0} series/s) |",
+        "| {calls} with 20 series each, 4 connections, {in_flight} calls in flight, {instances} instances | {rate:.0} reports/s ({:.0} series/s) |",
         rate * 20.0
     );
 }
 
-fn metrics_client(channel: tonic::transport::Channel, token: &str) -> Metrics {
-    flagwire_proto::grpc::metrics_service_client::MetricsServiceClient::with_interceptor(
-        channel,
-        Bearer(Some(token.to_owned())),
-    )
+/// A message already encoded: the generator sends the 20 series' bytes it encoded once, so
+/// its own cost per report is a small header, not the re-encoding of every series (the
+/// server under test decodes all of it as usual).
+#[derive(Debug, Clone, Default)]
+struct Raw(Bytes);
+
+impl prost::Message for Raw {
+    fn encode_raw(&self, buf: &mut impl BufMut) {
+        buf.put_slice(&self.0);
+    }
+
+    fn merge_field(
+        &mut self,
+        _tag: u32,
+        _wire_type: WireType,
+        _buf: &mut impl Buf,
+        _ctx: prost::encoding::DecodeContext,
+    ) -> Result<(), prost::DecodeError> {
+        unreachable!("the generator never decodes a Raw")
+    }
+
+    fn encoded_len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+/// The 20 series as the `series` field (9) of a `ReportRequest`, encoded.
+fn encoded_series() -> Vec<u8> {
+    let mut out = Vec::new();
+    for s in series() {
+        prost::encoding::message::encode(9, &s, &mut out);
+    }
+    out
+}
+
+/// One encoded `ReportRequest`: its scalar fields, then the pre-encoded series (protobuf
+/// fields may come in any order).
+fn report_bytes(instance: u64, sequence: u64, end: SystemTime, series: &[u8]) -> Bytes {
+    let header = ReportRequest {
+        instance_id: format!("00000000-0000-4000-8000-{instance:012x}"),
+        sequence,
+        sdk_name: "bench".into(),
+        sdk_version: "0".into(),
+        applied_revision: 1,
+        window_start: Some((end - Duration::from_secs(10)).into()),
+        window_end: Some(end.into()),
+        ..Default::default()
+    };
+    let mut out = Vec::with_capacity(header.encoded_len() + series.len());
+    header.encode_raw(&mut out);
+    out.extend_from_slice(series);
+    out.into()
 }

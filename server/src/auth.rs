@@ -45,7 +45,9 @@ pub fn access(path: &str) -> Access {
         | "flagd.evaluation.v1.Service"
         | "flagd.evaluation.v2.Service"
         | "flagd.sync.v1.FlagSyncService" => Access::Flags,
-        "flagwire.v1.MetricsService" if method == "Report" => Access::Report,
+        "flagwire.v1.MetricsService" if method == "Report" || method == "ReportBatch" => {
+            Access::Report
+        }
         "flagwire.v1.MetricsService" => Access::Read,
         "flagwire.v1.AdminService" if method == "ListApiTokens" => Access::Admin,
         "flagwire.v1.AdminService"
@@ -221,6 +223,10 @@ mod tests {
         assert_eq!(access("/grpc.health.v1.Health/Check"), Access::Public);
         assert_eq!(access("/flagwire.v1.FlagService/Watch"), Access::Flags);
         assert_eq!(access("/flagwire.v1.MetricsService/Report"), Access::Report);
+        assert_eq!(
+            access("/flagwire.v1.MetricsService/ReportBatch"),
+            Access::Report
+        );
         for query in ["ListInstances", "GetUsage", "CountAppliedInstances"] {
             let path = format!("/flagwire.v1.MetricsService/{query}");
             assert_eq!(access(&path), Access::Read, "{path}");

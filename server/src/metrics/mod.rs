@@ -165,9 +165,9 @@ impl Metrics {
         outcome
     }
 
-    /// Counts a refused report.
-    pub fn rejected(&self) {
-        self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+    /// Counts `reports` refused reports (a refused batch refuses all of its reports).
+    pub fn rejected(&self, reports: u64) {
+        self.counters.rejected.fetch_add(reports, Ordering::Relaxed);
     }
 
     /// The report counters.
@@ -233,7 +233,7 @@ mod tests {
         assert_eq!(m.ingest(&report(1, now), now), Ingested::Duplicate);
         let old = now - Duration::from_secs(601);
         assert_eq!(m.ingest(&report(2, old), now), Ingested::Late);
-        m.rejected();
+        m.rejected(1);
         assert_eq!(
             m.counts(),
             ReportCounts {

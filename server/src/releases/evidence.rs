@@ -68,14 +68,13 @@ fn cohort<'a>(w: &'a mut Window, label: &str) -> Option<&'a mut Cohort> {
     }
 }
 
-fn outcomes(a: &Aggregate) -> Cohort {
-    Cohort {
-        evaluations: 0,
-        successes: a.successes,
-        errors: a.errors,
-        latency: a.latency.clone(),
-        metrics: Default::default(),
-    }
+/// Adds `a`'s outcomes (successes, errors, latency) to `c`, in place: this runs for every
+/// series of a release's flags in every report, and building a `Cohort` to add would copy the
+/// latency histogram each time.
+fn add_outcomes(c: &mut Cohort, a: &Aggregate) {
+    c.successes = c.successes.saturating_add(a.successes);
+    c.errors = c.errors.saturating_add(a.errors);
+    c.latency.merge(&a.latency);
 }
 
 /// Adds what `r` says of release `id` (whose flags are `flags`) to `open`; whether it said
@@ -94,14 +93,14 @@ fn credit(open: &mut Window, r: &ValidReport, id: &str, flags: &BTreeSet<String>
         for s in &series {
             if let Some(c) = cohort(open, &s.cohort) {
                 c.evaluations += s.aggregate.evaluations;
-                c.add(&outcomes(&s.aggregate));
+                add_outcomes(c, &s.aggregate);
             }
         }
     }
     for o in &scoped {
         if let Some(c) = cohort(open, &o.cohort) {
             c.evaluations += o.aggregate.successes + o.aggregate.errors;
-            c.add(&outcomes(&o.aggregate));
+            add_outcomes(c, &o.aggregate);
         }
     }
     let metrics: Vec<_> = r

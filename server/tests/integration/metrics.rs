@@ -1,6 +1,8 @@
 //! MetricsService on the real server: reports merge into exact usage and quantiles, duplicates
 //! and late windows are dropped, invalid reports are refused whole, and the instance registry
-//! follows Watch streams and applied revisions.
+//! follows Watch streams and applied revisions. `ReportBatch` is in [`batch`].
+
+mod batch;
 
 use crate::support::eventually::DEADLINE;
 use crate::support::*;

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file flagwire/v1/metrics.proto.
  */
 export const file_flagwire_v1_metrics: GenFile = /*@__PURE__*/
-  fileDesc("ChlmbGFnd2lyZS92MS9tZXRyaWNzLnByb3RvEgtmbGFnd2lyZS52MSJ8ChRFeHBvbmVudGlhbEhpc3RvZ3JhbRINCgVzY2FsZRgBIAEoERINCgVjb3VudBgCIAEoBBILCgNzdW0YAyABKAESEgoKemVyb19jb3VudBgEIAEoBBIOCgZvZmZzZXQYBSABKBESFQoNYnVja2V0X2NvdW50cxgGIAMoBCIsCgtSZWFzb25Db3VudBIOCgZyZWFzb24YASABKAkSDQoFY291bnQYAiABKAQi2AEKBlNlcmllcxIQCghmbGFnX2tleRgBIAEoCRIPCgd2YXJpYW50GAIgASgJEg4KBmNvaG9ydBgDIAEoCRISCgpyb2xsb3V0X2lkGAQgASgJEi0KC2V2YWx1YXRpb25zGAUgAygLMhguZmxhZ3dpcmUudjEuUmVhc29uQ291bnQSEQoJc3VjY2Vzc2VzGAYgASgEEg4KBmVycm9ycxgHIAEoBBI1CgpsYXRlbmN5X3VzGAggASgLMiEuZmxhZ3dpcmUudjEuRXhwb25lbnRpYWxIaXN0b2dyYW0ijAMKDVJlcG9ydFJlcXVlc3QSEwoLaW5zdGFuY2VfaWQYASABKAkSEAoIc2VxdWVuY2UYAiABKAQSEAoIc2RrX25hbWUYAyABKAkSEwoLc2RrX3ZlcnNpb24YBCABKAkSEwoLZW52aXJvbm1lbnQYBSABKAkSGAoQYXBwbGllZF9yZXZpc2lvbhgGIAEoBBIwCgx3aW5kb3dfc3RhcnQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCndpbmRvd19lbmQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiMKBnNlcmllcxgJIAMoCzITLmZsYWd3aXJlLnYxLlNlcmllcxIWCg5kcm9wcGVkX3NlcmllcxgKIAEoBBIzCg9jb2hvcnRfb3V0Y29tZXMYCyADKAsyGi5mbGFnd2lyZS52MS5Db2hvcnRPdXRjb21lEioKB21ldHJpY3MYDCADKAsyGS5mbGFnd2lyZS52MS5NZXRyaWNTZXJpZXMipAIKDE1ldHJpY1NlcmllcxIMCgRuYW1lGAEgASgJEhAKCGZsYWdfa2V5GAIgASgJEg8KB3ZhcmlhbnQYAyABKAkSDgoGY29ob3J0GAQgASgJEhIKCnJvbGxvdXRfaWQYBSABKAkSDQoFY291bnQYBiABKAQSCwoDc3VtGAcgASgBEhYKDnN1bV9vZl9zcXVhcmVzGAggASgBEjQKCWhpc3RvZ3JhbRgJIAEoCzIhLmZsYWd3aXJlLnYxLkV4cG9uZW50aWFsSGlzdG9ncmFtEhEKCXN1Y2Nlc3NlcxgKIAEoBBIQCghmYWlsdXJlcxgLIAEoBBIQCghyZXF1ZXN0cxgMIAEoBBIeChZyZXF1ZXN0X3N1bV9vZl9zcXVhcmVzGA0gASgBIsEBChBNZXRyaWNEZWZpbml0aW9uEhMKC2Vudmlyb25tZW50GAEgASgJEgwKBG5hbWUYAiABKAkSJQoEa2luZBgDIAEoDjIXLmZsYWd3aXJlLnYxLk1ldHJpY0tpbmQSDAoEdW5pdBgEIAEoCRIvCglkaXJlY3Rpb24YBSABKA4yHC5mbGFnd2lyZS52MS5NZXRyaWNEaXJlY3Rpb24SEwoLZGVzY3JpcHRpb24YBiABKAkSDwoHdmVyc2lvbhgHIAEoBCJOCgpNZXRyaWNTdGF0EgwKBG5hbWUYASABKAkSCQoBbhgCIAEoBBINCgV2YWx1ZRgDIAEoARILCgNwOTUYBCABKAESCwoDcDk5GAUgASgBIo0BCg1Db2hvcnRPdXRjb21lEhIKCnJlbGVhc2VfaWQYASABKAkSDgoGY29ob3J0GAIgASgJEhEKCXN1Y2Nlc3NlcxgDIAEoBBIOCgZlcnJvcnMYBCABKAQSNQoKbGF0ZW5jeV91cxgFIAEoCzIhLmZsYWd3aXJlLnYxLkV4cG9uZW50aWFsSGlzdG9ncmFtIiIKDlJlcG9ydFJlc3BvbnNlEhAKCGFjY2VwdGVkGAEgASgIIpYBCg9HZXRVc2FnZVJlcXVlc3QSEwoLZW52aXJvbm1lbnQYASABKAkSEAoIZmxhZ19rZXkYAiABKAkSLgoKc3RhcnRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIuMBCghVc2FnZVJvdxIQCghmbGFnX2tleRgBIAEoCRIPCgd2YXJpYW50GAIgASgJEg4KBmNvaG9ydBgDIAEoCRITCgtldmFsdWF0aW9ucxgEIAEoBBIRCglzdWNjZXNzZXMYBSABKAQSDgoGZXJyb3JzGAYgASgEEhIKCmVycm9yX3JhdGUYByABKAESDgoGcDUwX3VzGAggASgBEg4KBnA5NV91cxgJIAEoARIOCgZwOTlfdXMYCiABKAESKAoHbWV0cmljcxgLIAMoCzIXLmZsYWd3aXJlLnYxLk1ldHJpY1N0YXQiNwoQR2V0VXNhZ2VSZXNwb25zZRIjCgRyb3dzGAEgAygLMhUuZmxhZ3dpcmUudjEuVXNhZ2VSb3ci7AEKCEluc3RhbmNlEhMKC2luc3RhbmNlX2lkGAEgASgJEhAKCHNka19uYW1lGAIgASgJEhMKC3Nka192ZXJzaW9uGAMgASgJEhMKC2Vudmlyb25tZW50GAQgASgJEjMKD2Nvbm5lY3RlZF9zaW5jZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJbGFzdF9zZWVuGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIYChBhcHBsaWVkX3JldmlzaW9uGAcgASgEEhEKCWNvbm5lY3RlZBgIIAEoCCIrChRMaXN0SW5zdGFuY2VzUmVxdWVzdBITCgtlbnZpcm9ubWVudBgBIAEoCSJBChVMaXN0SW5zdGFuY2VzUmVzcG9uc2USKAoJaW5zdGFuY2VzGAEgAygLMhUuZmxhZ3dpcmUudjEuSW5zdGFuY2UiRQocQ291bnRBcHBsaWVkSW5zdGFuY2VzUmVxdWVzdBITCgtlbnZpcm9ubWVudBgBIAEoCRIQCghyZXZpc2lvbhgCIAEoBCJ6Ch1Db3VudEFwcGxpZWRJbnN0YW5jZXNSZXNwb25zZRIRCgljb25uZWN0ZWQYASABKA0SDwoHYXBwbGllZBgCIAEoDRI1ChFsYXN0X2FwcGxpZWRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqlgEKCk1ldHJpY0tpbmQSGwoXTUVUUklDX0tJTkRfVU5TUEVDSUZJRUQQABIUChBNRVRSSUNfS0lORF9SQVRFEAESFAoQTUVUUklDX0tJTkRfTUVBThACEhwKGE1FVFJJQ19LSU5EX0RJU1RSSUJVVElPThADEiEKHU1FVFJJQ19LSU5EX0NPVU5UX1BFUl9SRVFVRVNUEAQqgAEKD01ldHJpY0RpcmVjdGlvbhIgChxNRVRSSUNfRElSRUNUSU9OX1VOU1BFQ0lGSUVEEAASJQohTUVUUklDX0RJUkVDVElPTl9ISUdIRVJfSVNfQkVUVEVSEAESJAogTUVUUklDX0RJUkVDVElPTl9MT1dFUl9JU19CRVRURVIQAjLkAgoOTWV0cmljc1NlcnZpY2USQQoGUmVwb3J0EhouZmxhZ3dpcmUudjEuUmVwb3J0UmVxdWVzdBobLmZsYWd3aXJlLnYxLlJlcG9ydFJlc3BvbnNlEkcKCEdldFVzYWdlEhwuZmxhZ3dpcmUudjEuR2V0VXNhZ2VSZXF1ZXN0Gh0uZmxhZ3dpcmUudjEuR2V0VXNhZ2VSZXNwb25zZRJWCg1MaXN0SW5zdGFuY2VzEiEuZmxhZ3dpcmUudjEuTGlzdEluc3RhbmNlc1JlcXVlc3QaIi5mbGFnd2lyZS52MS5MaXN0SW5zdGFuY2VzUmVzcG9uc2USbgoVQ291bnRBcHBsaWVkSW5zdGFuY2VzEikuZmxhZ3dpcmUudjEuQ291bnRBcHBsaWVkSW5zdGFuY2VzUmVxdWVzdBoqLmZsYWd3aXJlLnYxLkNvdW50QXBwbGllZEluc3RhbmNlc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChlmbGFnd2lyZS92MS9tZXRyaWNzLnByb3RvEgtmbGFnd2lyZS52MSJ8ChRFeHBvbmVudGlhbEhpc3RvZ3JhbRINCgVzY2FsZRgBIAEoERINCgVjb3VudBgCIAEoBBILCgNzdW0YAyABKAESEgoKemVyb19jb3VudBgEIAEoBBIOCgZvZmZzZXQYBSABKBESFQoNYnVja2V0X2NvdW50cxgGIAMoBCIsCgtSZWFzb25Db3VudBIOCgZyZWFzb24YASABKAkSDQoFY291bnQYAiABKAQi2AEKBlNlcmllcxIQCghmbGFnX2tleRgBIAEoCRIPCgd2YXJpYW50GAIgASgJEg4KBmNvaG9ydBgDIAEoCRISCgpyb2xsb3V0X2lkGAQgASgJEi0KC2V2YWx1YXRpb25zGAUgAygLMhguZmxhZ3dpcmUudjEuUmVhc29uQ291bnQSEQoJc3VjY2Vzc2VzGAYgASgEEg4KBmVycm9ycxgHIAEoBBI1CgpsYXRlbmN5X3VzGAggASgLMiEuZmxhZ3dpcmUudjEuRXhwb25lbnRpYWxIaXN0b2dyYW0ijAMKDVJlcG9ydFJlcXVlc3QSEwoLaW5zdGFuY2VfaWQYASABKAkSEAoIc2VxdWVuY2UYAiABKAQSEAoIc2RrX25hbWUYAyABKAkSEwoLc2RrX3ZlcnNpb24YBCABKAkSEwoLZW52aXJvbm1lbnQYBSABKAkSGAoQYXBwbGllZF9yZXZpc2lvbhgGIAEoBBIwCgx3aW5kb3dfc3RhcnQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCndpbmRvd19lbmQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiMKBnNlcmllcxgJIAMoCzITLmZsYWd3aXJlLnYxLlNlcmllcxIWCg5kcm9wcGVkX3NlcmllcxgKIAEoBBIzCg9jb2hvcnRfb3V0Y29tZXMYCyADKAsyGi5mbGFnd2lyZS52MS5Db2hvcnRPdXRjb21lEioKB21ldHJpY3MYDCADKAsyGS5mbGFnd2lyZS52MS5NZXRyaWNTZXJpZXMipAIKDE1ldHJpY1NlcmllcxIMCgRuYW1lGAEgASgJEhAKCGZsYWdfa2V5GAIgASgJEg8KB3ZhcmlhbnQYAyABKAkSDgoGY29ob3J0GAQgASgJEhIKCnJvbGxvdXRfaWQYBSABKAkSDQoFY291bnQYBiABKAQSCwoDc3VtGAcgASgBEhYKDnN1bV9vZl9zcXVhcmVzGAggASgBEjQKCWhpc3RvZ3JhbRgJIAEoCzIhLmZsYWd3aXJlLnYxLkV4cG9uZW50aWFsSGlzdG9ncmFtEhEKCXN1Y2Nlc3NlcxgKIAEoBBIQCghmYWlsdXJlcxgLIAEoBBIQCghyZXF1ZXN0cxgMIAEoBBIeChZyZXF1ZXN0X3N1bV9vZl9zcXVhcmVzGA0gASgBIsEBChBNZXRyaWNEZWZpbml0aW9uEhMKC2Vudmlyb25tZW50GAEgASgJEgwKBG5hbWUYAiABKAkSJQoEa2luZBgDIAEoDjIXLmZsYWd3aXJlLnYxLk1ldHJpY0tpbmQSDAoEdW5pdBgEIAEoCRIvCglkaXJlY3Rpb24YBSABKA4yHC5mbGFnd2lyZS52MS5NZXRyaWNEaXJlY3Rpb24SEwoLZGVzY3JpcHRpb24YBiABKAkSDwoHdmVyc2lvbhgHIAEoBCJOCgpNZXRyaWNTdGF0EgwKBG5hbWUYASABKAkSCQoBbhgCIAEoBBINCgV2YWx1ZRgDIAEoARILCgNwOTUYBCABKAESCwoDcDk5GAUgASgBIo0BCg1Db2hvcnRPdXRjb21lEhIKCnJlbGVhc2VfaWQYASABKAkSDgoGY29ob3J0GAIgASgJEhEKCXN1Y2Nlc3NlcxgDIAEoBBIOCgZlcnJvcnMYBCABKAQSNQoKbGF0ZW5jeV91cxgFIAEoCzIhLmZsYWd3aXJlLnYxLkV4cG9uZW50aWFsSGlzdG9ncmFtIiIKDlJlcG9ydFJlc3BvbnNlEhAKCGFjY2VwdGVkGAEgASgIIkEKElJlcG9ydEJhdGNoUmVxdWVzdBIrCgdyZXBvcnRzGAEgAygLMhouZmxhZ3dpcmUudjEuUmVwb3J0UmVxdWVzdCJDChNSZXBvcnRCYXRjaFJlc3BvbnNlEiwKB3Jlc3VsdHMYASADKAsyGy5mbGFnd2lyZS52MS5SZXBvcnRSZXNwb25zZSKWAQoPR2V0VXNhZ2VSZXF1ZXN0EhMKC2Vudmlyb25tZW50GAEgASgJEhAKCGZsYWdfa2V5GAIgASgJEi4KCnN0YXJ0X3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLjAQoIVXNhZ2VSb3cSEAoIZmxhZ19rZXkYASABKAkSDwoHdmFyaWFudBgCIAEoCRIOCgZjb2hvcnQYAyABKAkSEwoLZXZhbHVhdGlvbnMYBCABKAQSEQoJc3VjY2Vzc2VzGAUgASgEEg4KBmVycm9ycxgGIAEoBBISCgplcnJvcl9yYXRlGAcgASgBEg4KBnA1MF91cxgIIAEoARIOCgZwOTVfdXMYCSABKAESDgoGcDk5X3VzGAogASgBEigKB21ldHJpY3MYCyADKAsyFy5mbGFnd2lyZS52MS5NZXRyaWNTdGF0IjcKEEdldFVzYWdlUmVzcG9uc2USIwoEcm93cxgBIAMoCzIVLmZsYWd3aXJlLnYxLlVzYWdlUm93IuwBCghJbnN0YW5jZRITCgtpbnN0YW5jZV9pZBgBIAEoCRIQCghzZGtfbmFtZRgCIAEoCRITCgtzZGtfdmVyc2lvbhgDIAEoCRITCgtlbnZpcm9ubWVudBgEIAEoCRIzCg9jb25uZWN0ZWRfc2luY2UYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCWxhc3Rfc2VlbhgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQYXBwbGllZF9yZXZpc2lvbhgHIAEoBBIRCgljb25uZWN0ZWQYCCABKAgiKwoUTGlzdEluc3RhbmNlc1JlcXVlc3QSEwoLZW52aXJvbm1lbnQYASABKAkiQQoVTGlzdEluc3RhbmNlc1Jlc3BvbnNlEigKCWluc3RhbmNlcxgBIAMoCzIVLmZsYWd3aXJlLnYxLkluc3RhbmNlIkUKHENvdW50QXBwbGllZEluc3RhbmNlc1JlcXVlc3QSEwoLZW52aXJvbm1lbnQYASABKAkSEAoIcmV2aXNpb24YAiABKAQiegodQ291bnRBcHBsaWVkSW5zdGFuY2VzUmVzcG9uc2USEQoJY29ubmVjdGVkGAEgASgNEg8KB2FwcGxpZWQYAiABKA0SNQoRbGFzdF9hcHBsaWVkX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wKpYBCgpNZXRyaWNLaW5kEhsKF01FVFJJQ19LSU5EX1VOU1BFQ0lGSUVEEAASFAoQTUVUUklDX0tJTkRfUkFURRABEhQKEE1FVFJJQ19LSU5EX01FQU4QAhIcChhNRVRSSUNfS0lORF9ESVNUUklCVVRJT04QAxIhCh1NRVRSSUNfS0lORF9DT1VOVF9QRVJfUkVRVUVTVBAEKoABCg9NZXRyaWNEaXJlY3Rpb24SIAocTUVUUklDX0RJUkVDVElPTl9VTlNQRUNJRklFRBAAEiUKIU1FVFJJQ19ESVJFQ1RJT05fSElHSEVSX0lTX0JFVFRFUhABEiQKIE1FVFJJQ19ESVJFQ1RJT05fTE9XRVJfSVNfQkVUVEVSEAIytgMKDk1ldHJpY3NTZXJ2aWNlEkEKBlJlcG9ydBIaLmZsYWd3aXJlLnYxLlJlcG9ydFJlcXVlc3QaGy5mbGFnd2lyZS52MS5SZXBvcnRSZXNwb25zZRJQCgtSZXBvcnRCYXRjaBIfLmZsYWd3aXJlLnYxLlJlcG9ydEJhdGNoUmVxdWVzdBogLmZsYWd3aXJlLnYxLlJlcG9ydEJhdGNoUmVzcG9uc2USRwoIR2V0VXNhZ2USHC5mbGFnd2lyZS52MS5HZXRVc2FnZVJlcXVlc3QaHS5mbGFnd2lyZS52MS5HZXRVc2FnZVJlc3BvbnNlElYKDUxpc3RJbnN0YW5jZXMSIS5mbGFnd2lyZS52MS5MaXN0SW5zdGFuY2VzUmVxdWVzdBoiLmZsYWd3aXJlLnYxLkxpc3RJbnN0YW5jZXNSZXNwb25zZRJuChVDb3VudEFwcGxpZWRJbnN0YW5jZXMSKS5mbGFnd2lyZS52MS5Db3VudEFwcGxpZWRJbnN0YW5jZXNSZXF1ZXN0GiouZmxhZ3dpcmUudjEuQ291bnRBcHBsaWVkSW5zdGFuY2VzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * A base-2 exponential histogram of positive values (OpenTelemetry layout).
@@ -565,6 +565,51 @@ export const ReportResponseSchema: GenMessage<ReportResponse> = /*@__PURE__*/
   messageDesc(file_flagwire_v1_metrics, 8);
 
 /**
+ * Several reports in one call.
+ *
+ * @generated from message flagwire.v1.ReportBatchRequest
+ */
+export type ReportBatchRequest = Message<"flagwire.v1.ReportBatchRequest"> & {
+  /**
+   * The reports, ingested in this order (a report repeating an earlier one's instance and
+   * sequence, in this batch or before, is a duplicate). Each report's `environment` may be
+   * empty for sdk tokens and must then be, or equal, the token's; admin tokens name it in
+   * every report. At most 1,000.
+   *
+   * @generated from field: repeated flagwire.v1.ReportRequest reports = 1;
+   */
+  reports: ReportRequest[];
+};
+
+/**
+ * Describes the message flagwire.v1.ReportBatchRequest.
+ * Use `create(ReportBatchRequestSchema)` to create a new message.
+ */
+export const ReportBatchRequestSchema: GenMessage<ReportBatchRequest> = /*@__PURE__*/
+  messageDesc(file_flagwire_v1_metrics, 9);
+
+/**
+ * Every report of a batch acknowledged.
+ *
+ * @generated from message flagwire.v1.ReportBatchResponse
+ */
+export type ReportBatchResponse = Message<"flagwire.v1.ReportBatchResponse"> & {
+  /**
+   * One result per report, in request order, each what Report would have answered for it.
+   *
+   * @generated from field: repeated flagwire.v1.ReportResponse results = 1;
+   */
+  results: ReportResponse[];
+};
+
+/**
+ * Describes the message flagwire.v1.ReportBatchResponse.
+ * Use `create(ReportBatchResponseSchema)` to create a new message.
+ */
+export const ReportBatchResponseSchema: GenMessage<ReportBatchResponse> = /*@__PURE__*/
+  messageDesc(file_flagwire_v1_metrics, 10);
+
+/**
  * Queries usage.
  *
  * @generated from message flagwire.v1.GetUsageRequest
@@ -604,7 +649,7 @@ export type GetUsageRequest = Message<"flagwire.v1.GetUsageRequest"> & {
  * Use `create(GetUsageRequestSchema)` to create a new message.
  */
 export const GetUsageRequestSchema: GenMessage<GetUsageRequest> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_metrics, 9);
+  messageDesc(file_flagwire_v1_metrics, 11);
 
 /**
  * Usage of one (flag, variant, cohort).
@@ -695,7 +740,7 @@ export type UsageRow = Message<"flagwire.v1.UsageRow"> & {
  * Use `create(UsageRowSchema)` to create a new message.
  */
 export const UsageRowSchema: GenMessage<UsageRow> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_metrics, 10);
+  messageDesc(file_flagwire_v1_metrics, 12);
 
 /**
  * Usage rows ordered by flag, variant, cohort.
@@ -716,7 +761,7 @@ export type GetUsageResponse = Message<"flagwire.v1.GetUsageResponse"> & {
  * Use `create(GetUsageResponseSchema)` to create a new message.
  */
 export const GetUsageResponseSchema: GenMessage<GetUsageResponse> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_metrics, 11);
+  messageDesc(file_flagwire_v1_metrics, 13);
 
 /**
  * One SDK instance.
@@ -786,7 +831,7 @@ export type Instance = Message<"flagwire.v1.Instance"> & {
  * Use `create(InstanceSchema)` to create a new message.
  */
 export const InstanceSchema: GenMessage<Instance> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_metrics, 12);
+  messageDesc(file_flagwire_v1_metrics, 14);
 
 /**
  * Lists instances.
@@ -807,7 +852,7 @@ export type ListInstancesRequest = Message<"flagwire.v1.ListInstancesRequest"> &
  * Use `create(ListInstancesRequestSchema)` to create a new message.
  */
 export const ListInstancesRequestSchema: GenMessage<ListInstancesRequest> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_metrics, 13);
+  messageDesc(file_flagwire_v1_metrics, 15);
 
 /**
  * The instances.
@@ -828,7 +873,7 @@ export type ListInstancesResponse = Message<"flagwire.v1.ListInstancesResponse">
  * Use `create(ListInstancesResponseSchema)` to create a new message.
  */
 export const ListInstancesResponseSchema: GenMessage<ListInstancesResponse> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_metrics, 14);
+  messageDesc(file_flagwire_v1_metrics, 16);
 
 /**
  * Counts instances that applied a revision.
@@ -856,7 +901,7 @@ export type CountAppliedInstancesRequest = Message<"flagwire.v1.CountAppliedInst
  * Use `create(CountAppliedInstancesRequestSchema)` to create a new message.
  */
 export const CountAppliedInstancesRequestSchema: GenMessage<CountAppliedInstancesRequest> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_metrics, 15);
+  messageDesc(file_flagwire_v1_metrics, 17);
 
 /**
  * The count.
@@ -891,7 +936,7 @@ export type CountAppliedInstancesResponse = Message<"flagwire.v1.CountAppliedIns
  * Use `create(CountAppliedInstancesResponseSchema)` to create a new message.
  */
 export const CountAppliedInstancesResponseSchema: GenMessage<CountAppliedInstancesResponse> = /*@__PURE__*/
-  messageDesc(file_flagwire_v1_metrics, 16);
+  messageDesc(file_flagwire_v1_metrics, 18);
 
 /**
  * How a metric is read.
@@ -991,6 +1036,20 @@ export const MetricsService: GenService<{
     methodKind: "unary";
     input: typeof ReportRequestSchema;
     output: typeof ReportResponseSchema;
+  },
+  /**
+   * Ingests several reports (windows of one instance, or of many instances behind a relay) in
+   * one call, each exactly as Report would, acknowledged one by one in request order. The batch
+   * is validated whole before anything is ingested: one invalid report refuses the batch with
+   * INVALID_ARGUMENT naming it (`reports[3].series[2].flagKey`) and nothing of it is merged.
+   * At most 1,000 reports per call. See docs/adr/0007-bulk-report.md.
+   *
+   * @generated from rpc flagwire.v1.MetricsService.ReportBatch
+   */
+  reportBatch: {
+    methodKind: "unary";
+    input: typeof ReportBatchRequestSchema;
+    output: typeof ReportBatchResponseSchema;
   },
   /**
    * Usage and outcomes per flag and variant over a time range.

@@ -511,6 +511,58 @@ class ReportResponse(_message.Message):
 Global___ReportResponse: _TypeAlias = ReportResponse  # noqa: Y015
 
 @_typing.final
+class ReportBatchRequest(_message.Message):
+    """Several reports in one call."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def reports(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReportRequest]:
+        """The reports, ingested in this order (a report repeating an earlier one's instance and
+        sequence, in this batch or before, is a duplicate). Each report's `environment` may be
+        empty for sdk tokens and must then be, or equal, the token's; admin tokens name it in
+        every report. At most 1,000.
+        """
+
+    def __init__(
+        self,
+        *,
+        reports: _abc.Iterable[Global___ReportRequest] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reports", b"reports"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportBatchRequest: _TypeAlias = ReportBatchRequest  # noqa: Y015
+
+@_typing.final
+class ReportBatchResponse(_message.Message):
+    """Every report of a batch acknowledged."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReportResponse]:
+        """One result per report, in request order, each what Report would have answered for it."""
+
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___ReportResponse] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportBatchResponse: _TypeAlias = ReportBatchResponse  # noqa: Y015
+
+@_typing.final
 class GetUsageRequest(_message.Message):
     """Queries usage."""
 

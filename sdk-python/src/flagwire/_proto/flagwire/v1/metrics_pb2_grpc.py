@@ -41,6 +41,11 @@ class MetricsServiceStub:
                 request_serializer=flagwire_dot_v1_dot_metrics__pb2.ReportRequest.SerializeToString,
                 response_deserializer=flagwire_dot_v1_dot_metrics__pb2.ReportResponse.FromString,
                 _registered_method=True)
+        self.ReportBatch = channel.unary_unary(
+                '/flagwire.v1.MetricsService/ReportBatch',
+                request_serializer=flagwire_dot_v1_dot_metrics__pb2.ReportBatchRequest.SerializeToString,
+                response_deserializer=flagwire_dot_v1_dot_metrics__pb2.ReportBatchResponse.FromString,
+                _registered_method=True)
         self.GetUsage = channel.unary_unary(
                 '/flagwire.v1.MetricsService/GetUsage',
                 request_serializer=flagwire_dot_v1_dot_metrics__pb2.GetUsageRequest.SerializeToString,
@@ -65,6 +70,17 @@ class MetricsServiceServicer:
 
     def Report(self, request, context):
         """Ingests one pre-aggregated window from one SDK instance.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReportBatch(self, request, context):
+        """Ingests several reports (windows of one instance, or of many instances behind a relay) in
+        one call, each exactly as Report would, acknowledged one by one in request order. The batch
+        is validated whole before anything is ingested: one invalid report refuses the batch with
+        INVALID_ARGUMENT naming it (`reports[3].series[2].flagKey`) and nothing of it is merged.
+        At most 1,000 reports per call. See docs/adr/0007-bulk-report.md.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -98,6 +114,11 @@ def add_MetricsServiceServicer_to_server(servicer, server):
                     servicer.Report,
                     request_deserializer=flagwire_dot_v1_dot_metrics__pb2.ReportRequest.FromString,
                     response_serializer=flagwire_dot_v1_dot_metrics__pb2.ReportResponse.SerializeToString,
+            ),
+            'ReportBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportBatch,
+                    request_deserializer=flagwire_dot_v1_dot_metrics__pb2.ReportBatchRequest.FromString,
+                    response_serializer=flagwire_dot_v1_dot_metrics__pb2.ReportBatchResponse.SerializeToString,
             ),
             'GetUsage': grpc.unary_unary_rpc_method_handler(
                     servicer.GetUsage,
@@ -144,6 +165,33 @@ class MetricsService:
             '/flagwire.v1.MetricsService/Report',
             flagwire_dot_v1_dot_metrics__pb2.ReportRequest.SerializeToString,
             flagwire_dot_v1_dot_metrics__pb2.ReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flagwire.v1.MetricsService/ReportBatch',
+            flagwire_dot_v1_dot_metrics__pb2.ReportBatchRequest.SerializeToString,
+            flagwire_dot_v1_dot_metrics__pb2.ReportBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -37,6 +37,13 @@ class MetricsServiceStub:
     def __new__(cls, channel: _aio.Channel) -> MetricsServiceAsyncStub: ...
     Report: _grpc.UnaryUnaryMultiCallable[_metrics_pb2.ReportRequest, _metrics_pb2.ReportResponse]
     """Ingests one pre-aggregated window from one SDK instance."""
+    ReportBatch: _grpc.UnaryUnaryMultiCallable[_metrics_pb2.ReportBatchRequest, _metrics_pb2.ReportBatchResponse]
+    """Ingests several reports (windows of one instance, or of many instances behind a relay) in
+    one call, each exactly as Report would, acknowledged one by one in request order. The batch
+    is validated whole before anything is ingested: one invalid report refuses the batch with
+    INVALID_ARGUMENT naming it (`reports[3].series[2].flagKey`) and nothing of it is merged.
+    At most 1,000 reports per call. See docs/adr/0007-bulk-report.md.
+    """
     GetUsage: _grpc.UnaryUnaryMultiCallable[_metrics_pb2.GetUsageRequest, _metrics_pb2.GetUsageResponse]
     """Usage and outcomes per flag and variant over a time range."""
     ListInstances: _grpc.UnaryUnaryMultiCallable[_metrics_pb2.ListInstancesRequest, _metrics_pb2.ListInstancesResponse]
@@ -53,6 +60,13 @@ class MetricsServiceAsyncStub(MetricsServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     Report: _aio.UnaryUnaryMultiCallable[_metrics_pb2.ReportRequest, _metrics_pb2.ReportResponse]  # type: ignore[assignment]
     """Ingests one pre-aggregated window from one SDK instance."""
+    ReportBatch: _aio.UnaryUnaryMultiCallable[_metrics_pb2.ReportBatchRequest, _metrics_pb2.ReportBatchResponse]  # type: ignore[assignment]
+    """Ingests several reports (windows of one instance, or of many instances behind a relay) in
+    one call, each exactly as Report would, acknowledged one by one in request order. The batch
+    is validated whole before anything is ingested: one invalid report refuses the batch with
+    INVALID_ARGUMENT naming it (`reports[3].series[2].flagKey`) and nothing of it is merged.
+    At most 1,000 reports per call. See docs/adr/0007-bulk-report.md.
+    """
     GetUsage: _aio.UnaryUnaryMultiCallable[_metrics_pb2.GetUsageRequest, _metrics_pb2.GetUsageResponse]  # type: ignore[assignment]
     """Usage and outcomes per flag and variant over a time range."""
     ListInstances: _aio.UnaryUnaryMultiCallable[_metrics_pb2.ListInstancesRequest, _metrics_pb2.ListInstancesResponse]  # type: ignore[assignment]
@@ -72,6 +86,19 @@ class MetricsServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_metrics_pb2.ReportResponse, _abc.Awaitable[_metrics_pb2.ReportResponse]]:
         """Ingests one pre-aggregated window from one SDK instance."""
+
+    @_abc_1.abstractmethod
+    def ReportBatch(
+        self,
+        request: _metrics_pb2.ReportBatchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_metrics_pb2.ReportBatchResponse, _abc.Awaitable[_metrics_pb2.ReportBatchResponse]]:
+        """Ingests several reports (windows of one instance, or of many instances behind a relay) in
+        one call, each exactly as Report would, acknowledged one by one in request order. The batch
+        is validated whole before anything is ingested: one invalid report refuses the batch with
+        INVALID_ARGUMENT naming it (`reports[3].series[2].flagKey`) and nothing of it is merged.
+        At most 1,000 reports per call. See docs/adr/0007-bulk-report.md.
+        """
 
     @_abc_1.abstractmethod
     def GetUsage(
