@@ -156,6 +156,7 @@ async fn main() {
         t.await.unwrap();
     }
     let rate = sent.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+    println!("BENCH ingest.reports_per_s={rate:.0} reports/s");
     println!("| measurement | result |\n|---|---|");
     println!(
         "| Report calls with 20 series each, 4 connections, {in_flight} in flight, {instances} instances | {rate:.0} reports/s ({:.0} series/s) |",
