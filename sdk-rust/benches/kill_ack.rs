@@ -151,6 +151,7 @@ async fn main() {
     for v in [&mut p50s, &mut p99s, &mut alls, &mut applied_in_sdk] {
         v.sort_by(f64::total_cmp);
     }
+    println!("BENCH kill_ack.p99={:.1} ms", percentile(&p99s, 0.5));
     println!(
         "| measurement ({instances} instances, {rounds} kills) | median over kills | worst kill |\n|---|---|---|"
     );

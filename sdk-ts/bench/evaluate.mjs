@@ -126,5 +126,10 @@ cases.forEach(([name], c) => {
   const t = times[c].sort((a, b) => a - b);
   console.log(`| ${name} | ${t[Math.floor(t.length / 2)].toFixed(0)} ns | ${t[0].toFixed(0)} ns |`);
 });
+// For scripts/bench (parsed, unlike the table rows): `BENCH ts.<name as a slug>=<median> ns`.
+cases.forEach(([name], c) => {
+  const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, "_").replace(/^_|_$/g, "");
+  console.log(`BENCH ts.${slug}=${times[c][Math.floor(times[c].length / 2)].toFixed(1)} ns`);
+});
 await live.close();
 if (sink === 42) console.log("");

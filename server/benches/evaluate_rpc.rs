@@ -105,6 +105,9 @@ async fn main() {
     };
     let eval_rate = measure(&channels, in_flight, seconds, evaluate).await;
     let bare_rate = measure(&channels, in_flight, seconds, health).await;
+    println!("BENCH rpc.evaluate_rps.{in_flight}={eval_rate:.0} req/s");
+    println!("BENCH rpc.health_rps.{in_flight}={bare_rate:.0} req/s");
+    println!("BENCH rpc.ratio.{in_flight}={:.3} x", eval_rate / bare_rate);
     println!("| measurement | result |\n|---|---|");
     println!(
         "| remote Evaluate (5 rules + 3-way split), 4 connections, {in_flight} in flight | {eval_rate:.0} requests/s |"

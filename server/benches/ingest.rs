@@ -199,6 +199,15 @@ async fn main() {
     } else {
         format!("ReportBatch calls of {batch} reports")
     };
+    // For scripts/bench (parsed, unlike the table row).
+    if batch == 0 {
+        println!("BENCH ingest.reports_per_s={rate:.0} reports/s");
+    } else {
+        println!(
+            "BENCH ingest.batched.series_per_s={:.0} series/s",
+            rate * 20.0
+        );
+    }
     println!("| measurement | result |\n|---|---|");
     println!(
         "| {calls} with 20 series each, 4 connections, {in_flight} calls in flight, {instances} instances | {rate:.0} reports/s ({:.0} series/s) |",

@@ -191,6 +191,14 @@ async fn fanout(server: &Server, admin: &mut Admin, clients: &mut [Flags], write
         }
     }
     let n = clients.len();
+    let mut sorted = from_ack.clone();
+    sorted.sort();
+    let p99 = sorted[((sorted.len() as f64 - 1.0) * 0.99).round() as usize];
+    // For scripts/bench (parsed, unlike the table rows).
+    println!(
+        "BENCH load.arrival_p99.{n}={:.2} ms",
+        p99.as_secs_f64() * 1e3
+    );
     println!(
         "| arrival after ack, {n} watchers | {} |",
         percentiles(from_ack)
@@ -199,6 +207,7 @@ async fn fanout(server: &Server, admin: &mut Admin, clients: &mut [Flags], write
         "| arrival after request sent, {n} watchers | {} |",
         percentiles(from_send)
     );
+    println!("BENCH load.staging.production_messages={woken} messages");
     println!(
         "| production messages after {STAGING_WRITES} staging writes, {n} watchers | {woken} |"
     );
@@ -247,5 +256,6 @@ async fn main() {
         fanout(&server, &mut admin, &mut clients, 20).await;
         let per = (server.rss_kib().saturating_sub(base)) as f64 / n as f64;
         println!("| server memory per watcher ({n} watchers, RSS delta / n) | {per:.1} KiB |");
+        println!("BENCH load.kib_per_watcher.{n}={per:.1} KiB");
     }
 }

@@ -120,6 +120,14 @@ impl MetricsService for Fake {
         Ok(Response::new(ReportResponse { accepted: true }))
     }
 
+    async fn report_batch(
+        &self,
+        _: Request<ReportBatchRequest>,
+    ) -> Result<Response<ReportBatchResponse>, Status> {
+        // The SDK acknowledges with unary `Report` calls; a batch is for relays.
+        Err(Status::unimplemented("not scripted"))
+    }
+
     async fn get_usage(
         &self,
         _: Request<GetUsageRequest>,

@@ -29,62 +29,70 @@ pub enum Refused {
     Invalid(String),
 }
 
-/// Parses a request body.
+/// Parses a request body, with the canonical text the bulk endpoint's ETag covers.
 pub fn parse(body: &[u8]) -> Result<Parsed, Refused> {
+    let context = object(body)?;
+    // serde_json's map is ordered by key (no `preserve_order` feature in this build; a unit
+    // test below pins it), so equal contexts give equal text whatever order a client used.
+    let canonical = serde_json::to_string(&context).expect("a JSON map always serialises");
+    Ok(Parsed {
+        context: into_context(context)?,
+        canonical,
+    })
+}
+
+/// Parses a request body into the context alone: the single-flag endpoint has no ETag, so it
+/// skips the canonical text, and the attributes take the parsed strings instead of copies.
+pub fn parse_context(body: &[u8]) -> Result<EvaluationContext, Refused> {
+    into_context(object(body)?)
+}
+
+/// The body's `context` object (empty for an empty body, `{}` or a `null` context).
+fn object(body: &[u8]) -> Result<serde_json::Map<String, Json>, Refused> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Parsed {
-            canonical: "{}".into(),
-            ..Parsed::default()
-        });
+        return Ok(serde_json::Map::new());
     }
     let json: Json =
         serde_json::from_slice(body).map_err(|e| Refused::Parse(format!("body: {e}")))?;
     let Json::Object(mut body) = json else {
         return Err(Refused::Parse("body: must be a JSON object".into()));
     };
-    let context = match body.remove("context") {
-        None | Some(Json::Null) => serde_json::Map::new(),
-        Some(Json::Object(map)) => map,
-        Some(_) => return Err(Refused::Invalid("context: must be an object".into())),
-    };
-    let targeting_key = match context.get("targetingKey") {
+    match body.remove("context") {
+        None | Some(Json::Null) => Ok(serde_json::Map::new()),
+        Some(Json::Object(map)) => Ok(map),
+        Some(_) => Err(Refused::Invalid("context: must be an object".into())),
+    }
+}
+
+fn into_context(mut context: serde_json::Map<String, Json>) -> Result<EvaluationContext, Refused> {
+    let targeting_key = match context.remove("targetingKey") {
         None | Some(Json::Null) => String::new(),
-        Some(Json::String(key)) => key.clone(),
+        Some(Json::String(key)) => key,
         Some(_) => {
             return Err(Refused::Invalid(
                 "context.targetingKey: must be a string".into(),
             ));
         }
     };
-    let attributes = context
-        .iter()
-        .filter(|(k, _)| k.as_str() != "targetingKey")
-        .map(|(k, v)| (k.clone(), value(v)))
-        .collect();
-    // serde_json's map is ordered by key (no `preserve_order` feature in this build; a unit
-    // test below pins it), so equal contexts give equal text whatever order a client used.
-    let canonical = Json::Object(context).to_string();
-    Ok(Parsed {
-        context: EvaluationContext {
-            targeting_key,
-            attributes,
-        },
-        canonical,
+    let attributes = context.into_iter().map(|(k, v)| (k, value(v))).collect();
+    Ok(EvaluationContext {
+        targeting_key,
+        attributes,
     })
 }
 
-fn value(json: &Json) -> Value {
+fn value(json: Json) -> Value {
     let kind = match json {
         Json::Null => Kind::NullValue(0),
-        Json::Bool(b) => Kind::BoolValue(*b),
+        Json::Bool(b) => Kind::BoolValue(b),
         // Every JSON number fits an f64 (large integers round, as they do in JavaScript).
         Json::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or(f64::NAN)),
-        Json::String(s) => Kind::StringValue(s.clone()),
+        Json::String(s) => Kind::StringValue(s),
         Json::Array(items) => Kind::ListValue(ListValue {
-            values: items.iter().map(value).collect(),
+            values: items.into_iter().map(value).collect(),
         }),
         Json::Object(map) => Kind::StructValue(Struct {
-            fields: map.iter().map(|(k, v)| (k.clone(), value(v))).collect(),
+            fields: map.into_iter().map(|(k, v)| (k, value(v))).collect(),
         }),
     };
     Value { kind: Some(kind) }
@@ -137,6 +145,23 @@ mod tests {
             parse(br#"{"context":{"targetingKey":7}}"#),
             Err(Refused::Invalid(m)) if m.contains("targetingKey")
         ));
+    }
+
+    #[test]
+    fn the_single_flag_parse_gives_the_same_context() {
+        for body in [
+            &br#"{"context":{"targetingKey":"u1","plan":"pro","n":2,"tags":["a"],"o":{"x":null}}}"#
+                [..],
+            b"",
+            br#"{"context":null}"#,
+        ] {
+            assert_eq!(parse_context(body).unwrap(), parse(body).unwrap().context);
+        }
+        assert!(matches!(
+            parse_context(br#"{"context":{"targetingKey":7}}"#),
+            Err(Refused::Invalid(_))
+        ));
+        assert!(matches!(parse_context(b"{nope"), Err(Refused::Parse(_))));
     }
 
     #[test]

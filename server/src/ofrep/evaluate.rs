@@ -24,12 +24,12 @@ pub async fn one(
         Ok(p) => p,
         Err(refused) => return refused.into_response(),
     };
-    let parsed = match context::parse(&body) {
-        Ok(p) => p,
+    let context = match context::parse_context(&body) {
+        Ok(c) => c,
         Err(refused) => return refusal(Some(&key), refused),
     };
     match ofrep.catalog.engine(&principal.environment) {
-        Ok(engine) => reply::single(&key, &engine.evaluate(&key, &parsed.context, None)),
+        Ok(engine) => reply::single(&key, &engine.evaluate(&key, &context, None)),
         Err(e) => internal(&e),
     }
 }
