@@ -4,7 +4,7 @@
 //!
 //! `cargo bench -p flagwire --bench kill_ack` (env `INSTANCES=1000`, `ROUNDS=20`).
 
-#[path = "../tests/support/binary.rs"]
+#[path = "../tests/integration/support/binary.rs"]
 mod binary;
 
 use binary::{auth, bool_flag, start};

@@ -19,15 +19,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 
-#[path = "support/binary.rs"]
-mod binary;
-#[path = "support/certs.rs"]
-mod certs;
-// The server's PostgreSQL test support (a real cluster as the `postgres` user), shared rather
-// than copied; this file uses only part of it.
-#[allow(dead_code)]
-#[path = "../../server/tests/integration/support/postgres.rs"]
-mod postgres;
+use crate::support::binary;
+use crate::support::certs;
+use crate::support::postgres;
 use binary::{Binary, auth, bool_flag};
 
 const ENV: &str = "production";

@@ -3,11 +3,8 @@
 //! `flagwire_server::vector_case`, not the admin API: some vector flags are deliberately invalid
 //! and the admin API rightly refuses them).
 
-#[path = "../../core/tests/support/vectors.rs"]
-mod vectors;
-
-mod support;
-
+use crate::support::TestServer;
+use crate::support::vectors;
 use flagwire::openfeature::FlagwireProvider;
 use flagwire_proto::v1::*;
 use flagwire_server::vector_case;
@@ -18,7 +15,6 @@ use open_feature::{
 };
 use prost_types::value::Kind;
 use serde_json::Value as Json;
-use support::TestServer;
 use vectors::*;
 
 /// The secret of the sdk token each server's store holds.
@@ -219,7 +215,7 @@ async fn every_vector_case_through_openfeature() {
     for file in load_all() {
         let name = file.path.file_name().unwrap().to_string_lossy().to_string();
         let json = std::fs::read_to_string(&file.path).unwrap();
-        let seed = vector_case::batch(&json, support::ADMIN, SDK).unwrap();
+        let seed = vector_case::batch(&json, crate::support::ADMIN, SDK).unwrap();
         let server = TestServer::start_seeded(seed).await;
         let flagwire = flagwire::Client::builder(server.url(), SDK)
             .build()

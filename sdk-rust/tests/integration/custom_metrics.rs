@@ -15,8 +15,7 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 use tonic::transport::Channel;
 
-#[path = "support/binary.rs"]
-mod binary;
+use crate::support::binary;
 use binary::{auth, bool_flag, start};
 
 const DEADLINE: Duration = Duration::from_secs(20);

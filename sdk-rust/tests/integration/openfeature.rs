@@ -3,8 +3,7 @@
 //! the client, mapped error codes, a hook, readiness after the timeout, and the example.
 //! (`openfeature_vectors.rs` runs every vector case.)
 
-mod support;
-
+use crate::support::{ADMIN, TestServer};
 use flagwire::openfeature::FlagwireProvider;
 use flagwire_proto::v1::*;
 use open_feature::provider::{FeatureProvider, ProviderStatus};
@@ -16,7 +15,6 @@ use open_feature::{Hook, HookContext, HookHints};
 use prost_types::value::Kind;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{ADMIN, TestServer};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -34,7 +32,7 @@ async fn live(
     name: &str,
 ) -> (
     TestServer,
-    support::Admin,
+    crate::support::Admin,
     FlagwireProvider,
     open_feature::Client,
 ) {

@@ -2,10 +2,9 @@
 //! `tls_ca_pem`; the change stream, reports and remote evaluation all go over it, and a client
 //! that does not trust the CA never becomes ready.
 
-mod support;
+use crate::support::*;
 use flagwire::{Client, Context, State};
 use std::time::Duration;
-use support::*;
 
 const WAIT: Duration = Duration::from_secs(10);
 

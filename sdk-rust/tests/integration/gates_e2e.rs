@@ -22,16 +22,13 @@
 //! Prometheus `PROMETHEUS_BIN` or `prometheus`.
 //!
 //! Ignored by a plain `cargo test`: it takes half a minute of real traffic, so `scripts/test`
-//! runs it once, at the end (`cargo test -p flagwire --test gates_e2e -- --ignored`).
+//! runs it once, at the end (`cargo test -p flagwire --test integration -- --ignored
+//! gates_e2e::`).
 
-#[path = "support/binary.rs"]
-mod binary;
-#[path = "support/e2e.rs"]
-mod e2e;
-#[path = "support/gates.rs"]
-mod gates;
-#[path = "support/prometheus.rs"]
-mod prometheus;
+use crate::support::binary;
+use crate::support::e2e;
+use crate::support::gates;
+use crate::support::prometheus;
 
 use binary::auth;
 use e2e::{Children, eventually, generator, get_release, progress, state};

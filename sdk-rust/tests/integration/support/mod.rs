@@ -2,7 +2,18 @@
 //! loopback) that a test can stop and start again on the same port and data.
 #![allow(dead_code)]
 
+pub mod binary;
 pub mod certs;
+pub mod e2e;
+pub mod gates;
+// The server's PostgreSQL test support (a real cluster as the `postgres` user) and the core's
+// vector loader, shared rather than copied; these tests use only part of each.
+#[allow(dead_code)]
+#[path = "../../../../server/tests/integration/support/postgres.rs"]
+pub mod postgres;
+pub mod prometheus;
+#[path = "../../../../core/tests/support/vectors.rs"]
+pub mod vectors;
 
 use flagwire_proto::grpc::admin_service_client::AdminServiceClient;
 use flagwire_proto::grpc::metrics_service_client::MetricsServiceClient;

@@ -13,8 +13,8 @@
 //! command line (`scripts/test` sets both); the binary is `FLAGWIRE_BIN` or this profile's.
 //!
 //! Ignored by a plain `cargo test`: it takes half a minute of real traffic, so `scripts/test`
-//! runs it once, at the end, with all three SDKs (`cargo test -p flagwire --test release_e2e
-//! -- --ignored`).
+//! runs it once, at the end, with all three SDKs (`cargo test -p flagwire --test integration
+//! -- --ignored release_e2e::`).
 
 use flagwire::{Client, Context};
 use flagwire_proto::grpc::{
@@ -24,10 +24,8 @@ use flagwire_proto::grpc::{
 use flagwire_proto::v1::*;
 use prost_types::Duration as PbDuration;
 
-#[path = "support/binary.rs"]
-mod binary;
-#[path = "support/e2e.rs"]
-mod e2e;
+use crate::support::binary;
+use crate::support::e2e;
 use binary::{auth, bool_flag, start};
 use e2e::{Children, eventually, get_release, progress, state};
 use std::time::Duration;

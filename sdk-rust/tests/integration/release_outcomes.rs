@@ -16,8 +16,7 @@ use std::process::Stdio;
 use std::time::Duration;
 use tonic::transport::Channel;
 
-#[path = "support/binary.rs"]
-mod binary;
+use crate::support::binary;
 use binary::{auth, bool_flag, start};
 
 const FLAGS: [&str; 3] = ["search", "ranker", "snippets"];

@@ -1,7 +1,7 @@
 //! What the SDK reports reaches the real server: applied revisions, evaluation counts, measured
 //! outcomes with their latency buckets, and the tower layer's per-request attribution.
 
-mod support;
+use crate::support::*;
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -9,7 +9,6 @@ use axum::routing::get;
 use flagwire::{Client, Context, FlagwireLayer};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
-use support::*;
 use tower::ServiceExt;
 
 const WAIT: Duration = Duration::from_secs(10);

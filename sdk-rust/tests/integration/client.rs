@@ -1,10 +1,9 @@
 //! The SDK against a real server on loopback: readiness, live changes, outages and resume,
 //! refused tokens, bootstrap files and offline mode.
 
-mod support;
+use crate::support::*;
 use flagwire::{Client, Context, Error, Reason, State};
 use std::time::Duration;
-use support::*;
 
 const WAIT: Duration = Duration::from_secs(10);
 
