@@ -7,8 +7,8 @@ expanded to all of them.
 The replicas: server B is restored from a backup of server A (same flags, tokens and revisions),
 which is what a second replica on the same store looks like to an SDK. Failover between real
 replicas on one PostgreSQL database (a kill -9 during a write storm) is tested with the Rust
-SDK (sdk-rust/tests/integration/failover.rs); the three SDKs' sync loops are held to one behaviour by
-tests/sync/.
+SDK (sdk-rust/tests/integration/failover.rs); the three SDKs' sync loops are held to one
+behaviour by tests/sync/.
 """
 
 from __future__ import annotations

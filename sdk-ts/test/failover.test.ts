@@ -7,7 +7,8 @@
  * The replicas: B is restored from a backup of A (same flags, tokens and revisions), which is
  * what a second replica on the same store looks like to an SDK. Failover between real replicas
  * on one PostgreSQL database (a kill -9 during a write storm) is tested with the Rust SDK
- * (sdk-rust/tests/integration/failover.rs); the three SDKs' sync loops are held to one behaviour by tests/sync/.
+ * (sdk-rust/tests/integration/failover.rs); the three SDKs' sync loops are held to one
+ * behaviour by tests/sync/.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
