@@ -10,6 +10,7 @@
 #   ensure_chromium    # Debian's chromium package (apt) when missing; sets CHROMIUM_BIN (the
 #                      # console's Playwright tests; @playwright/test 1.64.1 matches bookworm's)
 #   ensure_postgres    # Debian's postgresql-15 (apt) when missing; sets PG_BIN
+#   clippy_build_env   # makes every cargo build that follows also lint (clippy -D warnings)
 #
 # The functions are idempotent, print nothing on success and explain loudly on failure (they
 # return non-zero; under `set -e` that stops the caller).
@@ -199,4 +200,38 @@ ensure_postgres() {
   fi
   PG_BIN="$bin"
   export PG_BIN
+}
+
+# Makes the cargo builds that follow lint as they compile: cargo runs clippy-driver as the rustc of
+# the workspace's own crates, through the two variables `cargo clippy` itself sets, so a dev
+# build is also `cargo clippy --all-targets -- -D warnings` over whatever it builds. CI then pays
+# for one pass over the dependencies instead of two (clippy's check pass and the tests' build
+# pass: ~95 s of two cores). CARGO_INCREMENTAL=0: a from-scratch build does not benefit from
+# incremental state. Every cargo command of a run must see the same three variables (they are
+# part of what cargo fingerprints), so this exports them.
+#
+# CLIPPY_ARGS is how cargo-clippy hands `-- ARGS` to clippy-driver; it is not a documented
+# interface, so a canary with a known lint (clippy::ptr_arg) must fail to compile here first: a
+# clippy that stopped reading it would otherwise stop linting in silence.
+clippy_build_env() {
+  local driver rustc tmp
+  rustc="$(rustc --print sysroot)/bin/rustc"
+  driver="$(dirname "$rustc")/clippy-driver"
+  [ -x "$driver" ] || { _flagwire_die "no clippy-driver next to $rustc (rustup component add clippy)"; return 1; }
+  export RUSTC_WORKSPACE_WRAPPER="$driver"
+  export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
+  export CARGO_INCREMENTAL=0
+  [ "${_FLAGWIRE_CLIPPY_CANARY:-}" = "$driver" ] && return 0
+  tmp="$(mktemp -d "${TMPDIR:-/tmp}/flagwire-clippy.XXXXXX")"
+  printf 'pub fn canary(v: &Vec<u8>) -> usize {\n    v.len()\n}\n' >"$tmp/lib.rs"
+  if CARGO_PRIMARY_PACKAGE=1 "$driver" "$rustc" --edition 2024 --crate-type lib --crate-name canary \
+    --emit=metadata --out-dir "$tmp" "$tmp/lib.rs" >"$tmp/out" 2>&1 ||
+    ! grep -q 'clippy::ptr.arg' "$tmp/out"; then
+    cat "$tmp/out" >&2
+    rm -rf "$tmp"
+    _flagwire_die "clippy-driver did not refuse the canary (&Vec argument) with CLIPPY_ARGS=$CLIPPY_ARGS: builds would not lint"
+    return 1
+  fi
+  rm -rf "$tmp"
+  export _FLAGWIRE_CLIPPY_CANARY="$driver"
 }
