@@ -18,24 +18,30 @@ build_openfeature_rust() {
   OPENFEATURE_TARGET="$target/openfeature"
   export OPENFEATURE_TARGET
 
-  rvenv="$dir/flagd/rust/.venv"
-  [ -x "$rvenv/bin/python" ] || python3 -m venv "$rvenv"
-  stamp="$rvenv/.flagwire-deps.sha256"
-  hash="$({ "$rvenv/bin/python" --version; cat "$dir/flagd/rust/requirements.txt" "$dir/flagd/rust/constraints.txt"; } |
-    sha256sum | cut -d' ' -f1)"
-  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$hash" ]; then
-    rm -f "$stamp"
-    "$rvenv/bin/python" -m pip install -q --disable-pip-version-check \
-      -c "$dir/flagd/rust/constraints.txt" -r "$dir/flagd/rust/requirements.txt"
-    echo "$hash" >"$stamp"
-  fi
   export PROTOC="$dir/flagd/rust/protoc"
-  "$PROTOC" --version >/dev/null
-
   clippy_build_env
-  # `cargo build --all-targets`, not `cargo test --no-run`: the adapter is a binary the harness
-  # runs, which `cargo test` would build only as a test harness; and `--all-targets` turns on the
-  # dev-dependencies (all of the flagd crate's), so `cargo test --workspace` finds it all built.
-  (cd "$dir" && export CARGO_TARGET_DIR="$OPENFEATURE_TARGET" &&
-    cargo fmt --all --check && cargo build --locked --workspace --all-targets)
+  mkdir -p "$OPENFEATURE_TARGET"
+  # scripts/test's lanes may call this twice at once (one builds, the other's suite needs the
+  # result): the lock makes the second wait, then find the venv made and the build fresh.
+  (
+    flock 9
+    rvenv="$dir/flagd/rust/.venv"
+    [ -x "$rvenv/bin/python" ] || python3 -m venv "$rvenv"
+    stamp="$rvenv/.flagwire-deps.sha256"
+    hash="$({ "$rvenv/bin/python" --version; cat "$dir/flagd/rust/requirements.txt" "$dir/flagd/rust/constraints.txt"; } |
+      sha256sum | cut -d' ' -f1)"
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$hash" ]; then
+      rm -f "$stamp"
+      "$rvenv/bin/python" -m pip install -q --disable-pip-version-check \
+        -c "$dir/flagd/rust/constraints.txt" -r "$dir/flagd/rust/requirements.txt"
+      echo "$hash" >"$stamp"
+    fi
+    "$PROTOC" --version >/dev/null
+    # `cargo build --all-targets`, not `cargo test --no-run`: the adapter is a binary the
+    # harness runs, which `cargo test` would build only as a test harness; and `--all-targets`
+    # turns on the dev-dependencies (all of the flagd crate's), so `cargo test --workspace`
+    # finds it all built.
+    cd "$dir" && export CARGO_TARGET_DIR="$OPENFEATURE_TARGET" &&
+      cargo fmt --all --check && cargo build --locked --workspace --all-targets
+  ) 9>"$OPENFEATURE_TARGET/.flagwire-build.lock"
 }

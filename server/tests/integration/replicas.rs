@@ -258,6 +258,20 @@ async fn a_database_outage_is_unavailable_on_every_replica_then_all_catch_up() {
     create_env(&mut a, "production").await;
     create_flag(&mut a, bool_flag("banner", &["production"])).await;
     let mut stream = watch_at(&servers[2], 1).await;
+    // The premise: every replica serves the flag before the outage (followers apply the batch
+    // log a moment after the leader's commit; on a busy machine, after `watch_at` returns).
+    for server in &servers {
+        let mut admin = server.admin().await;
+        eventually(DEADLINE, "every replica to serve the flag", async || {
+            admin
+                .get_flag(GetFlagRequest {
+                    key: "banner".into(),
+                })
+                .await
+                .ok()
+        })
+        .await;
+    }
     cluster.stop();
     for server in &servers {
         let mut admin = server.admin().await;
