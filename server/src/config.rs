@@ -56,7 +56,8 @@ pub struct ServeArgs {
     )]
     pub in_memory: bool,
     /// Where the catalog is stored: `sled` (the default: embedded, in `--data-dir`) or
-    /// `postgres://USER@HOST:PORT/DB`, a database several replicas share. `--in-memory` wins.
+    /// `postgres://USER[:PASSWORD]@HOST:PORT/DB[?sslmode=MODE&sslrootcert=CA.pem]`, a database
+    /// several replicas share (libpq's sslmode meanings). `--in-memory` wins.
     #[arg(long, env = "FLAGWIRE_STORE", default_value = "sled")]
     pub store: String,
     /// A flags-as-code file (YAML or JSON, as `flagwire export` writes it) applied at first

@@ -82,7 +82,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         PgStore::open(&args.store).context("open the PostgreSQL store")?
     } else if args.store != "sled" {
         anyhow::bail!(
-            "--store {:?}: expected sled or postgres://USER@HOST:PORT/DB",
+            "--store {:?}: expected sled or postgres://USER[:PASSWORD]@HOST:PORT/DB[?sslmode=…]",
             args.store
         );
     } else {

@@ -35,8 +35,8 @@ pub struct RestoreArgs {
     /// --data-dir` on it afterwards.
     #[arg(long, env = "FLAGWIRE_DATA_DIR", required_unless_present = "store")]
     pub data_dir: Option<PathBuf>,
-    /// Restore into this PostgreSQL database (`postgres://USER@HOST:PORT/DB`) instead: it must
-    /// hold no catalog yet. Start `flagwire serve --store` on it afterwards.
+    /// Restore into this PostgreSQL database (the URL `serve --store` takes, TLS included)
+    /// instead: it must hold no catalog yet. Start `flagwire serve --store` on it afterwards.
     #[arg(long, value_name = "URL")]
     pub store: Option<String>,
     /// How to print the summary.

@@ -24,10 +24,14 @@
 //! than `block_in_place` because the latter panics on the current-thread runtimes the tests use,
 //! and because the listener and the health probe must keep running while the caller's runtime
 //! is busy. Never call these methods from the store's own runtime.
+//!
+//! TLS: every connection (pool, listener, leader) goes through one rustls connector built from
+//! the URL's `sslmode` and `sslrootcert`, with libpq's meanings (see [`tls`]).
 
 pub mod fleet;
 pub mod schema;
 mod tasks;
+pub mod tls;
 mod write;
 
 use super::{Batch, Entry, Logged, Op, Store, StoreError, WriteTxn, codec};
@@ -38,7 +42,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::Notify;
-use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
 /// Advisory-lock key every commit takes ("fwwriter" as ASCII).
@@ -86,7 +89,7 @@ impl Shared {
 /// [`StoreError::Unavailable`]; anything else the database said is [`StoreError::Postgres`].
 pub(crate) fn pg_error(e: tokio_postgres::Error) -> StoreError {
     let Some(db) = e.as_db_error() else {
-        return StoreError::Unavailable(e.to_string());
+        return StoreError::Unavailable(with_causes(&e));
     };
     let code = db.code();
     let unavailable = code.code().starts_with("08")
@@ -106,6 +109,22 @@ pub(crate) fn pg_error(e: tokio_postgres::Error) -> StoreError {
     }
 }
 
+/// The driver's message followed by its causes: tokio-postgres prints only "error performing TLS
+/// handshake" and keeps the reason (an unknown issuer, a name the certificate does not cover)
+/// in `source()`, which is the part an operator needs.
+fn with_causes(e: &tokio_postgres::Error) -> String {
+    let mut message = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !message.ends_with(&text) {
+            message = format!("{message}: {text}");
+        }
+        cause = c.source();
+    }
+    message
+}
+
 fn pool_error(e: PoolError) -> StoreError {
     match e {
         PoolError::Backend(e) => pg_error(e),
@@ -114,13 +133,13 @@ fn pool_error(e: PoolError) -> StoreError {
 }
 
 impl PgStore {
-    /// Connects to `url` (`postgres://USER@HOST:PORT/DB`), applies the missing migrations and
-    /// starts the listener and the health probe. Fails when the database cannot be reached or
-    /// its schema is newer than this binary knows.
+    /// Connects to `url` (`postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=…`), applies the missing
+    /// migrations and starts the listener and the health probe. Fails when the URL is invalid,
+    /// the database cannot be reached (TLS included) or its schema is newer than this binary
+    /// knows.
     pub fn open(url: &str) -> Result<Arc<Self>, StoreError> {
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| StoreError::Schema(format!("--store {url:?}: {e}")))?;
+        let (mut config, tls) = tls::connect_config(url)
+            .map_err(|e| StoreError::Schema(format!("--store {:?}: {e}", tls::redact(url))))?;
         config
             .application_name("flagwire")
             .connect_timeout(Duration::from_secs(3));
@@ -131,7 +150,7 @@ impl PgStore {
             .build()?;
         let manager = Manager::from_config(
             config.clone(),
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -156,17 +175,24 @@ impl PgStore {
             pool,
             shared,
         };
-        let migrate_config = config.clone();
+        let (migrate_config, migrate_tls) = (config.clone(), tls.clone());
         store.block(async move {
-            let (mut client, connection) = migrate_config.connect(NoTls).await.map_err(pg_error)?;
+            let (mut client, connection) = migrate_config
+                .connect(migrate_tls)
+                .await
+                .map_err(pg_error)?;
             let driver = tokio::spawn(connection);
             let migrated = Self::migrate(&mut client, schema::MIGRATIONS).await;
             drop(client);
             let _ = driver.await;
             migrated.map(drop)
         })?;
-        store.spawn(tasks::listen(config.clone(), Arc::clone(&store.shared)));
-        store.spawn(tasks::lead(config, Arc::clone(&store.shared)));
+        store.spawn(tasks::listen(
+            config.clone(),
+            tls.clone(),
+            Arc::clone(&store.shared),
+        ));
+        store.spawn(tasks::lead(config, tls, Arc::clone(&store.shared)));
         store.spawn(tasks::probe(store.pool.clone(), Arc::clone(&store.shared)));
         Ok(Arc::new(store))
     }

@@ -6,7 +6,8 @@ use deadpool_postgres::Pool;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// How often the probe checks the database.
 const PROBE_EVERY: Duration = Duration::from_secs(1);
@@ -15,9 +16,13 @@ const PROBE_EVERY: Duration = Duration::from_secs(1);
 /// and notifications are per session) and wakes the catalog's follower at every notification.
 /// Reconnects after a second when the connection drops; the follower also polls every second,
 /// because notifications sent while this connection is down are lost.
-pub(super) async fn listen(config: tokio_postgres::Config, shared: Arc<Shared>) {
+pub(super) async fn listen(
+    config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
+    shared: Arc<Shared>,
+) {
     loop {
-        match config.connect(NoTls).await {
+        match config.connect(tls.clone()).await {
             Ok((client, mut connection)) => {
                 let commits = Arc::clone(&shared.commits);
                 let messages = tokio::spawn(async move {
@@ -88,10 +93,14 @@ pub const LEAD_EVERY: Duration = Duration::from_secs(2);
 /// Tries to take the leader lock on a dedicated connection; once held, raises the fencing token
 /// and publishes it, then checks the connection every [`LEAD_EVERY`]; a lost connection loses
 /// the lock, so it steps down at once and tries again.
-pub(super) async fn lead(config: tokio_postgres::Config, shared: Arc<Shared>) {
+pub(super) async fn lead(
+    config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
+    shared: Arc<Shared>,
+) {
     let holder = format!("{}:{}", hostname(), std::process::id());
     loop {
-        if let Ok((client, connection)) = config.connect(NoTls).await {
+        if let Ok((client, connection)) = config.connect(tls.clone()).await {
             let driver = tokio::spawn(connection);
             loop {
                 match try_lead(&client, &holder).await {

@@ -18,8 +18,13 @@ pub struct TestCerts {
     pub key_path: PathBuf,
 }
 
-/// Makes a CA and a server certificate under `dir`.
+/// Makes a CA and a server certificate for localhost and 127.0.0.1 under `dir`.
 pub fn make(dir: &Path) -> TestCerts {
+    make_for(dir, &["127.0.0.1"])
+}
+
+/// Makes a CA and a server certificate for localhost and `ips` under `dir`.
+pub fn make_for(dir: &Path, ips: &[&str]) -> TestCerts {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -30,8 +35,10 @@ pub fn make(dir: &Path) -> TestCerts {
 
     let key = KeyPair::generate().unwrap();
     let mut leaf = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    leaf.subject_alt_names
-        .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
+    for ip in ips {
+        leaf.subject_alt_names
+            .push(SanType::IpAddress(ip.parse().unwrap()));
+    }
     leaf.distinguished_name
         .push(DnType::CommonName, "flagwire test server");
     leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];

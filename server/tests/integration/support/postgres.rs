@@ -33,6 +33,8 @@ pub struct Cluster {
     /// Its port on 127.0.0.1.
     pub port: u16,
     root: PathBuf,
+    // Serves TLS only (see `start_tls`).
+    tls: bool,
     // Stops postgres and removes `root` when this process is gone.
     watchdog: Option<Child>,
 }
@@ -55,6 +57,16 @@ fn run(command: &mut Command, what: &str) {
 impl Cluster {
     /// Initialises and starts a new cluster, removed on drop.
     pub fn start() -> Cluster {
+        Cluster::init(None)
+    }
+
+    /// Initialises and starts a new cluster that serves TLS with this certificate and key
+    /// (PEM files) and refuses connections without it (`hostnossl … reject`), removed on drop.
+    pub fn start_tls(cert: &Path, key: &Path) -> Cluster {
+        Cluster::init(Some((cert, key)))
+    }
+
+    fn init(tls: Option<(&Path, &Path)>) -> Cluster {
         let root = tempfile::Builder::new()
             .prefix("flagwire-pg-")
             .tempdir()
@@ -84,9 +96,39 @@ impl Cluster {
                 .arg(root.join("data")),
             "initdb (is Debian's postgresql-15 installed?)",
         );
+        if let Some((cert, key)) = tls {
+            let data = root.join("data");
+            std::fs::copy(cert, data.join("server.crt")).unwrap();
+            std::fs::copy(key, data.join("server.key")).unwrap();
+            std::fs::write(
+                data.join("pg_hba.conf"),
+                "local all all trust\n\
+                 hostssl all all 127.0.0.1/32 trust\n\
+                 hostssl all all ::1/128 trust\n\
+                 hostnossl all all 0.0.0.0/0 reject\n\
+                 hostnossl all all ::/0 reject\n",
+            )
+            .unwrap();
+            run(
+                Command::new("chown")
+                    .args(["postgres:postgres"])
+                    .arg(data.join("server.crt"))
+                    .arg(data.join("server.key"))
+                    .arg(data.join("pg_hba.conf")),
+                "chown the cluster's certificate to postgres",
+            );
+            // postgres refuses a key others can read.
+            run(
+                Command::new("chmod")
+                    .arg("600")
+                    .arg(data.join("server.key")),
+                "chmod the cluster's key",
+            );
+        }
         let mut cluster = Cluster {
             port: free_port(),
             root,
+            tls: tls.is_some(),
             watchdog: None,
         };
         cluster.launch();
@@ -112,9 +154,10 @@ impl Cluster {
     /// destructor).
     fn launch(&mut self) {
         let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=400",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=400 -c ssl={}",
             self.port,
             self.root.join("socket").display(),
+            if self.tls { "on" } else { "off" },
         );
         let log = self.root.join("postgres.log");
         run(
