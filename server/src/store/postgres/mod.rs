@@ -28,6 +28,7 @@
 //! TLS: every connection (pool, listener, leader) goes through one rustls connector built from
 //! the URL's `sslmode` and `sslrootcert`, with libpq's meanings (see [`tls`]).
 
+mod errors;
 pub mod fleet;
 pub mod schema;
 mod tasks;
@@ -35,14 +36,15 @@ pub mod tls;
 mod write;
 
 use super::{Batch, Entry, Logged, Op, Store, StoreError, WriteTxn, codec};
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod};
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+pub(crate) use errors::pg_error;
+use errors::pool_error;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::Notify;
-use tokio_postgres::error::SqlState;
 
 /// Advisory-lock key every commit takes ("fwwriter" as ASCII).
 pub const WRITER_LOCK: i64 = 0x6677777269746572;
@@ -82,53 +84,6 @@ impl Shared {
             Err(StoreError::Unavailable(_)) => self.healthy.store(false, Ordering::Relaxed),
             Err(_) => {}
         }
-    }
-}
-
-/// Classifies a driver error: a lost or refused connection (and a busy writer lock) is
-/// [`StoreError::Unavailable`]; anything else the database said is [`StoreError::Postgres`].
-pub(crate) fn pg_error(e: tokio_postgres::Error) -> StoreError {
-    let Some(db) = e.as_db_error() else {
-        return StoreError::Unavailable(with_causes(&e));
-    };
-    let code = db.code();
-    let unavailable = code.code().starts_with("08")
-        || [
-            SqlState::ADMIN_SHUTDOWN,
-            SqlState::CRASH_SHUTDOWN,
-            SqlState::CANNOT_CONNECT_NOW,
-            SqlState::TOO_MANY_CONNECTIONS,
-            SqlState::LOCK_NOT_AVAILABLE,
-            SqlState::READ_ONLY_SQL_TRANSACTION,
-        ]
-        .contains(code);
-    if unavailable {
-        StoreError::Unavailable(db.to_string())
-    } else {
-        StoreError::Postgres(db.to_string())
-    }
-}
-
-/// The driver's message followed by its causes: tokio-postgres prints only "error performing TLS
-/// handshake" and keeps the reason (an unknown issuer, a name the certificate does not cover)
-/// in `source()`, which is the part an operator needs.
-fn with_causes(e: &tokio_postgres::Error) -> String {
-    let mut message = e.to_string();
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !message.ends_with(&text) {
-            message = format!("{message}: {text}");
-        }
-        cause = c.source();
-    }
-    message
-}
-
-fn pool_error(e: PoolError) -> StoreError {
-    match e {
-        PoolError::Backend(e) => pg_error(e),
-        other => StoreError::Unavailable(format!("no database connection: {other}")),
     }
 }
 

@@ -26,8 +26,6 @@ pub struct InProcess {
     pub clock: Arc<ManualClock>,
     timers: Arc<Timers>,
     prometheus: Option<PrometheusOptions>,
-    // A PostgreSQL database to run on instead of the suites' choice (replica tests).
-    store: Option<String>,
     dir: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -48,7 +46,6 @@ impl InProcess {
             clock: Arc::new(ManualClock::at_now()),
             timers: Arc::default(),
             prometheus,
-            store: None,
             dir: tempfile::tempdir().unwrap(),
             stop: None,
             task: None,
@@ -58,11 +55,7 @@ impl InProcess {
     }
 
     async fn launch(&mut self) {
-        let url = self
-            .store
-            .clone()
-            .or_else(|| postgres::store_for(self.dir.path()));
-        let store: Arc<dyn Store> = match url {
+        let store: Arc<dyn Store> = match postgres::store_for(self.dir.path()) {
             Some(url) => PgStore::open(&url).unwrap(),
             None => Arc::new(SledStore::open(self.dir.path()).unwrap()),
         };
@@ -77,6 +70,7 @@ impl InProcess {
         let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         self.http = http.local_addr().unwrap().to_string();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let leads = Arc::clone(&catalog);
         let settings = Settings {
             shutdown_grace: Duration::from_millis(200),
             // The driver and the manager look at the clock this often; a short tick only makes
@@ -97,6 +91,14 @@ impl InProcess {
             .await
             .unwrap();
         }));
+        // Only the leader closes windows and runs timers. On PostgreSQL a restarted server
+        // leads once the database has let go of the old one's lock (it retries every 2 s),
+        // and a test that reports and advances the clock before then would see the window
+        // open at the leadership instead of at the restart: wait, rather than hope, for it.
+        eventually(DEADLINE, "the server to lead", async || {
+            leads.leadership().map(drop)
+        })
+        .await;
     }
 
     /// Stops the server (it flushes the store) and starts it again on the same data and port.
