@@ -320,7 +320,9 @@ async fn prune_deletes_what_the_file_does_not_name_unless_still_used() {
     code(gone, tonic::Code::NotFound);
 }
 
-#[tokio::test]
+// Two workers: `terminate` blocks this thread until the server exits, and the dropped client's
+// connection can only close (letting the server stop before its 10 s grace) on another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bootstrap_applies_at_first_start_only() {
     let dir = tempdir();
     let data = dir.path().join("data");
