@@ -26,14 +26,13 @@ build_openfeature_rust() {
   (
     flock 9
     rvenv="$dir/flagd/rust/.venv"
-    [ -x "$rvenv/bin/python" ] || python3 -m venv "$rvenv"
+    venv_install "$rvenv"
     stamp="$rvenv/.flagwire-deps.sha256"
     hash="$({ "$rvenv/bin/python" --version; cat "$dir/flagd/rust/requirements.txt" "$dir/flagd/rust/constraints.txt"; } |
       sha256sum | cut -d' ' -f1)"
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$hash" ]; then
       rm -f "$stamp"
-      "$rvenv/bin/python" -m pip install -q --disable-pip-version-check \
-        -c "$dir/flagd/rust/constraints.txt" -r "$dir/flagd/rust/requirements.txt"
+      venv_install "$rvenv" -c "$dir/flagd/rust/constraints.txt" -r "$dir/flagd/rust/requirements.txt"
       echo "$hash" >"$stamp"
     fi
     "$PROTOC" --version >/dev/null
