@@ -65,7 +65,10 @@ fn open_empty(to: Destination<'_>) -> anyhow::Result<Arc<dyn Store>> {
             let store = PgStore::open(url).context("open the PostgreSQL store")?;
             let any = store.range(b"", &crate::store::keys::prefix_end(b""), 1)?;
             if !any.is_empty() {
-                bail!("{url} already holds a catalog: restore only into an empty database");
+                bail!(
+                    "{} already holds a catalog: restore only into an empty database",
+                    crate::store::postgres::tls::redact(url)
+                );
             }
             Ok(store)
         }

@@ -5,6 +5,7 @@ use super::output::Format;
 use super::{Failure, Outcome, output};
 use crate::backup::file::{self, Writer};
 use crate::backup::restore::{Destination, restore as restore_into};
+use crate::store::postgres::tls;
 use flagwire_proto::v1::{BackupRequest, backup_response};
 use std::path::PathBuf;
 
@@ -116,7 +117,7 @@ pub fn restore(a: RestoreArgs) -> Outcome {
     let backup = file::read(&a.input)?;
     let secret = std::env::var(TOKEN_VAR).ok();
     let (to, place) = match (&a.store, &a.data_dir) {
-        (Some(url), _) => (Destination::Postgres(url), url.clone()),
+        (Some(url), _) => (Destination::Postgres(url), tls::redact(url)),
         (None, Some(dir)) => (Destination::Sled(dir), dir.display().to_string()),
         (None, None) => return Err(anyhow::anyhow!("--data-dir or --store is required").into()),
     };
@@ -131,7 +132,7 @@ pub fn restore(a: RestoreArgs) -> Outcome {
         a.json,
         serde_json::json!({
             "dataDir": a.data_dir.as_ref().map(|d| d.display().to_string()),
-            "store": a.store,
+            "store": a.store.as_deref().map(tls::redact),
             "entries": summary.entries,
             "flags": summary.flags,
             "tokens": summary.tokens,
@@ -152,7 +153,8 @@ pub fn restore(a: RestoreArgs) -> Outcome {
     if let Some(url) = &a.store {
         output::line(&format!(
             "tokens are restored as hashes: the old secrets work; start `flagwire serve --store \
-             {url}`"
+             {}`",
+            tls::redact(url)
         ));
     } else if summary.admin_token_written {
         output::line(&format!(

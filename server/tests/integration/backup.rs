@@ -345,11 +345,29 @@ async fn a_sled_backup_restores_into_postgres() {
     cli(&source, &["backup", "--out", file]).ok();
     let before = everything(&source).await;
     let url = postgres::shared().create_db();
-    let out = flagwire("", None, &["restore", "--in", file, "--store", &url]).ok();
-    assert!(out.contains("flags 4") && out.contains(&url), "{out}");
+    // The cluster trusts local connections, so the password is never asked for; it must still
+    // never be printed.
+    let with_password = url.replacen("postgres@", "postgres:hunter2@", 1);
+    let shown = url.replacen("postgres@", "postgres:***@", 1);
+    let out = flagwire(
+        "",
+        None,
+        &["restore", "--in", file, "--store", &with_password],
+    )
+    .ok();
+    assert!(out.contains("flags 4") && out.contains(&shown), "{out}");
     let restored = Server::start(d2.path(), &["--store", &url]);
     assert_eq!(before, everything(&restored).await);
     drop(restored);
-    let again = flagwire("", None, &["restore", "--in", file, "--store", &url]).fails(1);
+    let again = flagwire(
+        "",
+        None,
+        &["restore", "--in", file, "--store", &with_password],
+    )
+    .fails(1);
     assert!(again.contains("already holds a catalog"), "{again}");
+    assert!(
+        again.contains(&shown) && !again.contains("hunter2") && !out.contains("hunter2"),
+        "{out}\n{again}"
+    );
 }
