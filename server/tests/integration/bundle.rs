@@ -4,7 +4,6 @@
 use crate::support::*;
 use flagwire_proto::v1::*;
 use flagwire_server::bundle::file::{self, Format};
-use std::process::Command;
 
 async fn all_flags(server: &Server) -> Vec<Flag> {
     let mut admin = server.admin().await;
@@ -375,22 +374,7 @@ fn an_invalid_bootstrap_file_stops_the_first_start() {
         "seed.yaml",
         "version: 1\nflags:\n- key: orphan\n  type: VALUE_TYPE_BOOLEAN\n  variants:\n  - key: on\n    value: {boolValue: true}\n  environments:\n    nowhere: {offVariant: on, defaultRule: {variant: on}}\n",
     );
-    let out = Command::new(flagwire_bin())
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-        ])
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .args(["--bootstrap", &path])
-        .env("FLAGWIRE_ADMIN_TOKEN", ADMIN)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
+    let stderr = failed_start(&dir.path().join("data"), &["--bootstrap", &path]);
     assert!(
         stderr.contains("flags[0].environments.nowhere: unknown environment"),
         "{stderr}"

@@ -8,7 +8,6 @@ use crate::support::*;
 use flagwire_proto::v1::watch_response::Event;
 use flagwire_proto::v1::*;
 use flagwire_server::store::postgres::schema::latest;
-use std::process::Command;
 use tonic::Code;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client};
 
@@ -71,21 +70,7 @@ async fn a_newer_schema_is_refused_with_a_clear_message() {
     let dir = tempdir();
     drop(Server::start(dir.path(), &["--store", &url]));
     cluster.sql(&db, "INSERT INTO schema_version (version) VALUES (99)");
-    let out = Command::new(flagwire_bin())
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-        ])
-        .args(["--store", &url, "--data-dir"])
-        .arg(dir.path())
-        .env("FLAGWIRE_ADMIN_TOKEN", ADMIN)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "started against schema 99: {stderr}");
+    let stderr = failed_start(dir.path(), &["--store", &url]);
     assert!(
         stderr.contains("schema is at version 99")
             && stderr.contains(&format!("(version {})", latest())),

@@ -8,7 +8,6 @@
 use crate::support::certs;
 use crate::support::postgres::Cluster;
 use crate::support::*;
-use std::process::Command;
 
 /// The database's URL with `host` and `query`.
 fn url(cluster: &Cluster, host: &str, db: &str, query: &str) -> String {
@@ -39,23 +38,7 @@ async fn serves(cluster: &Cluster, db: &str, store: &str) -> (String, String) {
 
 /// Runs `flagwire serve --store store`, which must fail; its stderr.
 fn refused(store: &str) -> String {
-    let dir = tempdir();
-    let out = Command::new(flagwire_bin())
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-        ])
-        .args(["--store", store, "--data-dir"])
-        .arg(dir.path())
-        .env("FLAGWIRE_ADMIN_TOKEN", ADMIN)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "started on {store}: {stderr}");
-    stderr
+    failed_start(tempdir().path(), &["--store", store])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

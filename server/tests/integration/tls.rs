@@ -170,29 +170,6 @@ async fn grpc_grpc_web_and_http_over_tls() {
     );
 }
 
-/// Runs `flagwire serve` with `args` expecting it to fail at start; returns its stderr.
-fn failed_start(dir: &std::path::Path, args: &[&str]) -> String {
-    let output = Command::new(flagwire_bin())
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(dir.join("data"))
-        .args(args)
-        .env("FLAGWIRE_ADMIN_TOKEN", ADMIN)
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .unwrap();
-    assert!(!output.status.success(), "started with {args:?}");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(!stdout.contains("flagwire listening"), "{stdout}");
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
 #[test]
 fn bad_tls_options_stop_the_start_with_a_clear_error() {
     let dir = tempdir();
@@ -201,20 +178,29 @@ fn bad_tls_options_stop_the_start_with_a_clear_error() {
     let key = certs.key_path.display().to_string();
     let missing = dir.path().join("missing.pem").display().to_string();
 
-    let err = failed_start(dir.path(), &["--tls-cert", &cert, "--tls-key", &missing]);
+    let err = failed_start(
+        &dir.path().join("data"),
+        &["--tls-cert", &cert, "--tls-key", &missing],
+    );
     assert!(
         err.contains("read TLS key") && err.contains("missing.pem"),
         "{err}"
     );
-    let err = failed_start(dir.path(), &["--tls-cert", &cert]);
+    let err = failed_start(&dir.path().join("data"), &["--tls-cert", &cert]);
     assert!(err.contains("--tls-key"), "{err}");
     // The CA's certificate with the server's key: they do not belong together.
     let ca = certs.ca_path.display().to_string();
-    let err = failed_start(dir.path(), &["--tls-cert", &ca, "--tls-key", &key]);
+    let err = failed_start(
+        &dir.path().join("data"),
+        &["--tls-cert", &ca, "--tls-key", &key],
+    );
     assert!(
         err.contains("the key does not fit the certificate"),
         "{err}"
     );
-    let err = failed_start(dir.path(), &["--tls-cert", &key, "--tls-key", &key]);
+    let err = failed_start(
+        &dir.path().join("data"),
+        &["--tls-cert", &key, "--tls-key", &key],
+    );
     assert!(err.contains("no CERTIFICATE"), "{err}");
 }

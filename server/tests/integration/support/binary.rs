@@ -425,6 +425,31 @@ pub async fn next(stream: &mut tonic::Streaming<WatchResponse>) -> watch_respons
         .unwrap()
 }
 
+/// Runs `flagwire serve` on `data_dir` (free ports, the suites' admin token) with `args`, which
+/// must fail at start, before it listens; returns its stderr.
+pub fn failed_start(data_dir: &Path, args: &[&str]) -> String {
+    let output = Command::new(flagwire_bin())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .args(args)
+        .env("FLAGWIRE_ADMIN_TOKEN", ADMIN)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!output.status.success(), "started with {args:?}: {stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!stdout.contains("flagwire listening"), "{stdout}");
+    stderr
+}
+
 /// A fresh temporary directory.
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
