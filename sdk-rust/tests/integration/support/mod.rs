@@ -64,10 +64,11 @@ impl TestServer {
     pub async fn start_seeded(batch: flagwire_server::store::Batch) -> Self {
         use flagwire_server::store::Store;
         let dir = tempfile::tempdir().unwrap();
-        {
-            let store = SledStore::open(dir.path()).unwrap();
-            store.commit(batch).unwrap();
-        }
+        // Seeded through the store the server then runs on: sled releases its directory lock
+        // only after its background threads let go, so closing and reopening it here raced
+        // (WouldBlock under load).
+        let store = SledStore::open(dir.path()).unwrap();
+        store.commit(batch).unwrap();
         let mut server = Self {
             addr: "127.0.0.1:0".parse().unwrap(),
             dir,
@@ -76,7 +77,7 @@ impl TestServer {
             tls: None,
             ca_pem: None,
         };
-        server.launch().await;
+        server.launch_on(Arc::new(store)).await;
         server
     }
 
@@ -106,6 +107,10 @@ impl TestServer {
 
     async fn launch(&mut self) {
         let store = Arc::new(SledStore::open(self.dir.path()).unwrap());
+        self.launch_on(store).await;
+    }
+
+    async fn launch_on(&mut self, store: Arc<SledStore>) {
         let catalog = Arc::new(Catalog::open(store, CatalogOptions::default()).unwrap());
         catalog.bootstrap_admin(Some(ADMIN.into())).await.unwrap();
         let grpc = tokio::net::TcpListener::bind(self.addr).await.unwrap();
