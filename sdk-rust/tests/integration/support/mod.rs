@@ -6,11 +6,13 @@ pub mod binary;
 pub mod certs;
 pub mod e2e;
 pub mod gates;
-// The server's PostgreSQL test support (a real cluster as the `postgres` user) and the core's
-// vector loader, shared rather than copied; these tests use only part of each.
+// The server's PostgreSQL and Prometheus test support (a real cluster as the `postgres` user;
+// a real Prometheus and an exporter) and the core's vector loader, shared rather than copied;
+// these tests use only part of each.
 #[allow(dead_code)]
 #[path = "../../../../server/tests/integration/support/postgres.rs"]
 pub mod postgres;
+#[path = "../../../../server/tests/integration/support/promserver.rs"]
 pub mod prometheus;
 #[path = "../../../../core/tests/support/vectors.rs"]
 pub mod vectors;

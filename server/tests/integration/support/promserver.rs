@@ -1,9 +1,12 @@
 //! A real Prometheus (Debian's `prometheus` binary: `PROMETHEUS_BIN`, else `prometheus` on
 //! PATH; `scripts/test` installs it) on a free loopback port with a temporary TSDB, scraping an
-//! [`Exporter`] this process serves: gauges the test sets, as an application exporting its
-//! containers' memory per cohort would.
+//! [`Exporter`] this process serves: the series a service and its containers would export per
+//! cohort, set by the test. Shared by the server's integration tests and the Rust SDK's (which
+//! include this file by path), so it leans on neither crate's helpers.
+#![allow(dead_code)]
 
-use super::eventually::eventually;
+use http_body_util::BodyExt;
+use hyper_util::rt::TokioIo;
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -14,7 +17,7 @@ use std::time::Duration;
 const SLOW: Duration = Duration::from_secs(30);
 
 /// Gauges served as Prometheus text on `/metrics`, settable while served, and counters that
-/// grow by a fixed step at every scrape (an application's traffic, for `rate()`).
+/// grow by a fixed step at every scrape (a service's traffic, for `rate()`).
 #[derive(Clone, Default)]
 pub struct Exporter {
     /// Sample lines (`name{labels}`), their values and how much each scrape adds.
@@ -39,9 +42,9 @@ impl Exporter {
                 async move {
                     let mut samples = samples.lock().unwrap();
                     let mut text = String::new();
-                    for (k, (value, step)) in samples.iter_mut() {
+                    for (series, (value, step)) in samples.iter_mut() {
                         *value += *step;
-                        text.push_str(&format!("{k} {value}\n"));
+                        text.push_str(&format!("{series} {value}\n"));
                     }
                     text
                 }
@@ -53,25 +56,21 @@ impl Exporter {
 
     /// Sets the gauge `series` (e.g. `memory_bytes{cohort="canary"}`) to `value`.
     pub fn set(&self, series: &str, value: f64) {
-        self.samples
-            .lock()
-            .unwrap()
-            .insert(series.into(), (value, 0.0));
+        let mut samples = self.samples.lock().unwrap();
+        samples.insert(series.into(), (value, 0.0));
     }
 
     /// Makes `series` a counter growing by `step` at every scrape.
     pub fn grow(&self, series: &str, step: f64) {
-        self.samples
-            .lock()
-            .unwrap()
-            .insert(series.into(), (0.0, step));
+        let mut samples = self.samples.lock().unwrap();
+        samples.insert(series.into(), (0.0, step));
     }
 }
 
-/// A running Prometheus, killed on drop.
+/// A Prometheus process, killed on drop.
 pub struct Prometheus {
     child: Option<Child>,
-    /// Its base URL, e.g. `http://127.0.0.1:40123`.
+    /// Its base URL, e.g. `http://127.0.0.1:40123`, known before it is ready.
     pub url: String,
     port: u16,
     dir: tempfile::TempDir,
@@ -81,15 +80,15 @@ fn binary() -> String {
     std::env::var("PROMETHEUS_BIN").unwrap_or_else(|_| "prometheus".into())
 }
 
-/// A port free now (Prometheus binds it itself; a clash makes `start` fail loudly).
+/// A port free now (Prometheus binds it itself; a clash makes it exit, and `ready` fail).
 fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
 }
 
 impl Prometheus {
-    /// Starts Prometheus scraping `exporter` every 200 ms, and waits until it is ready.
-    pub async fn start(exporter: &Exporter) -> Prometheus {
+    /// Starts Prometheus scraping `exporter` every 200 ms; [`Prometheus::ready`] waits for it.
+    pub fn spawn(exporter: &Exporter) -> Prometheus {
         let dir = tempfile::tempdir().unwrap();
         let config = format!(
             "global:\n  scrape_interval: 200ms\n  scrape_timeout: 150ms\nscrape_configs:\n  \
@@ -104,20 +103,22 @@ impl Prometheus {
             port,
             dir,
         };
-        p.launch().await;
+        p.launch();
         p
     }
 
-    async fn launch(&mut self) {
+    /// Starts Prometheus scraping `exporter` every 200 ms, and waits until it is ready.
+    pub async fn start(exporter: &Exporter) -> Prometheus {
+        let p = Prometheus::spawn(exporter);
+        p.ready().await;
+        p
+    }
+
+    fn launch(&mut self) {
+        let path = |name: &str| self.dir.path().join(name).display().to_string();
         let child = Command::new(binary())
-            .arg(format!(
-                "--config.file={}",
-                self.dir.path().join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                self.dir.path().join("data").display()
-            ))
+            .arg(format!("--config.file={}", path("prometheus.yml")))
+            .arg(format!("--storage.tsdb.path={}", path("data")))
             .arg(format!("--web.listen-address=127.0.0.1:{}", self.port))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -130,17 +131,20 @@ impl Prometheus {
                 )
             });
         self.child = Some(child);
-        let ready = format!("{}/-/ready", self.url);
-        eventually(SLOW, "Prometheus to be ready", async || {
-            let addr = ready.trim_start_matches("http://");
-            let (host, path) = addr.split_once('/').unwrap();
-            let r = super::http::try_get(host, &format!("/{path}")).await?;
-            (r.status == 200).then_some(())
+    }
+
+    /// Waits until it answers `/-/ready`.
+    pub async fn ready(&self) {
+        until("Prometheus to be ready", async || {
+            match self.get("/-/ready").await {
+                Some((200, _)) => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
         })
         .await;
     }
 
-    /// Stops Prometheus (an outage), keeping its data.
+    /// Stops it (an outage), keeping its data.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -148,27 +152,63 @@ impl Prometheus {
         }
     }
 
-    /// Starts it again on the same port and data.
+    /// Starts it again on the same port and data, and waits until it is ready.
     pub async fn restart(&mut self) {
         self.stop();
-        self.launch().await;
+        self.launch();
+        self.ready().await;
     }
 
-    /// Waits until `query` answers `value` (the exporter's new value has been scraped).
+    /// Waits until `query` answers `value` (a new value of the exporter has been scraped).
     pub async fn wait_for(&self, query: &str, value: f64) {
-        let host = self.url.trim_start_matches("http://").to_owned();
         let path = format!("/api/v1/query?query={}", encode(query));
         let what = format!("Prometheus to answer {value} to {query}");
-        eventually(SLOW, &what, async || {
-            let r = super::http::try_get(&host, &path).await?;
-            let v: serde_json::Value = serde_json::from_str(&r.body).ok()?;
-            let sample = v["data"]["result"][0]["value"][1].as_str()?;
-            (sample.parse::<f64>().ok()? == value).then_some(())
+        until(&what, async || {
+            let (_, body) = self.get(&path).await.ok_or("no answer")?;
+            let v: serde_json::Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+            let sample = v["data"]["result"][0]["value"][1].as_str();
+            match sample.and_then(|s| s.parse::<f64>().ok()) {
+                Some(got) if got == value => Ok(()),
+                _ => Err(body),
+            }
         })
         .await;
     }
+
+    /// `GET path`: the status and body, or `None` when nothing accepts the connection.
+    async fn get(&self, path: &str) -> Option<(u16, String)> {
+        let addr = format!("127.0.0.1:{}", self.port);
+        let tcp = tokio::net::TcpStream::connect(&addr).await.ok()?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+            .await
+            .ok()?;
+        tokio::spawn(conn);
+        let request = http::Request::get(path)
+            .header(http::header::HOST, addr)
+            .body(http_body_util::Empty::<hyper::body::Bytes>::new())
+            .unwrap();
+        let response = sender.send_request(request).await.ok()?;
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.ok()?.to_bytes();
+        Some((status, String::from_utf8_lossy(&body).into_owned()))
+    }
 }
 
+/// Polls `probe` every 200 ms until it succeeds; after [`SLOW`], fails the test with its last
+/// error.
+async fn until<T>(what: &str, mut probe: impl AsyncFnMut() -> Result<T, String>) -> T {
+    let deadline = tokio::time::Instant::now() + SLOW;
+    let mut poll = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        poll.tick().await;
+        match probe().await {
+            Ok(v) => return v,
+            Err(why) => assert!(tokio::time::Instant::now() < deadline, "{what}: {why}"),
+        }
+    }
+}
+
+/// Percent-encodes a query parameter.
 fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
