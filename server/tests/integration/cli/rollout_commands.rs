@@ -124,7 +124,7 @@ async fn status_watch_redraws_every_window_and_exits_when_the_rollout_ends() {
         .unwrap();
     let (tx, rx) = mpsc::channel();
     let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             let _ = tx.send(line);
         }
@@ -171,6 +171,9 @@ async fn status_watch_redraws_every_window_and_exits_when_the_rollout_ends() {
     })
     .await;
     assert!(status.success(), "{status:?}");
+    // The reader thread may not have passed on the last frame when the child exits: it ends at
+    // the pipe's end, so joining it first makes `seen` the whole output.
+    reader.join().unwrap();
     frames(&mut seen);
     let text = seen.join("\n");
     let last = text.rsplit("Every 1s:").next().unwrap();
