@@ -16,6 +16,9 @@
 )]
 mod common;
 // `common` puts its servers on PostgreSQL under FLAGWIRE_TEST_STORE=postgres.
+// The postgres module takes its cluster ports from `super::ports`.
+#[path = "../tests/integration/support/ports.rs"]
+mod ports;
 #[path = "../tests/integration/support/postgres.rs"]
 #[allow(
     dead_code,

@@ -12,6 +12,9 @@
     reason = "shared with the integration tests; a bench uses part of it"
 )]
 mod common;
+// The postgres module takes its cluster ports from `super::ports`.
+#[path = "../tests/integration/support/ports.rs"]
+mod ports;
 #[path = "../tests/integration/support/postgres.rs"]
 #[allow(
     dead_code,

@@ -9,6 +9,8 @@ pub mod gates;
 // The server's PostgreSQL and Prometheus test support (a real cluster as the `postgres` user;
 // a real Prometheus and an exporter) and the core's vector loader, shared rather than copied;
 // these tests use only part of each.
+#[path = "../../../../server/tests/integration/support/ports.rs"]
+pub mod ports;
 #[allow(dead_code)]
 #[path = "../../../../server/tests/integration/support/postgres.rs"]
 pub mod postgres;

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod eventually;
 pub mod http;
 pub mod inproc;
+pub mod ports;
 pub mod postgres;
 pub mod promserver;
 pub mod release;

@@ -39,11 +39,6 @@ pub struct Cluster {
     watchdog: Option<Child>,
 }
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
 fn run(command: &mut Command, what: &str) {
     let out = command.output().unwrap_or_else(|e| panic!("{what}: {e}"));
     assert!(
@@ -126,7 +121,7 @@ impl Cluster {
             );
         }
         let mut cluster = Cluster {
-            port: free_port(),
+            port: super::ports::quiet_port(),
             root,
             tls: tls.is_some(),
             watchdog: None,

@@ -80,12 +80,6 @@ fn binary() -> String {
     std::env::var("PROMETHEUS_BIN").unwrap_or_else(|_| "prometheus".into())
 }
 
-/// A port free now (Prometheus binds it itself; a clash makes it exit, and `ready` fail).
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
 impl Prometheus {
     /// Starts Prometheus scraping `exporter` every 200 ms; [`Prometheus::ready`] waits for it.
     pub fn spawn(exporter: &Exporter) -> Prometheus {
@@ -96,7 +90,7 @@ impl Prometheus {
             exporter.addr
         );
         std::fs::write(dir.path().join("prometheus.yml"), config).unwrap();
-        let port = free_port();
+        let port = super::ports::quiet_port();
         let mut p = Prometheus {
             child: None,
             url: format!("http://127.0.0.1:{port}"),
