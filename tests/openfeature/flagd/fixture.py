@@ -34,7 +34,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[3]
 VECTORS = ROOT / "tests" / "vectors"
 ADMIN = "fw_flagd_acceptance_admin"
 SDK = "fw_flagd_acceptance_sdk"
-WAIT = 10.0
+WAIT = 30.0
 
 
 def binary() -> str:

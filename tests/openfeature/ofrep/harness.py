@@ -35,7 +35,7 @@ ROOT = HERE.parents[2]
 VECTORS = ROOT / "tests" / "vectors"
 ADMIN = "fw_ofrep_harness_admin_0123456789"
 SDK = "fw_ofrep_harness_sdk_0123456789"
-DEADLINE = 15.0
+DEADLINE = 30.0
 
 
 def flagwire_bin() -> str:

@@ -10,11 +10,11 @@ import { OpenFeature, ProviderEvents } from '@openfeature/server-sdk';
 import { FlagdProvider } from '@openfeature/flagd-provider';
 import { caseFiles, check, flagdReason, partialVersion, start, targetingKeyAttribute } from './fixture.mjs';
 
-const WAIT_MS = 10_000;
+const WAIT_MS = 30_000;
 const RPC_GENERAL = new Set(['TARGETING_KEY_MISSING', 'INVALID_CONTEXT']);
 
 function provider(fx, resolverType, selector) {
-  return new FlagdProvider({ host: '127.0.0.1', port: fx.port, resolverType, cache: 'disabled', deadlineMs: 5000, selector });
+  return new FlagdProvider({ host: '127.0.0.1', port: fx.port, resolverType, cache: 'disabled', deadlineMs: 30_000 /* generous: scripts/test runs this beside other suites on 2 cores */, selector });
 }
 
 function common(fx, c) {
