@@ -60,6 +60,16 @@ pub struct ServeArgs {
     /// several replicas share (libpq's sslmode meanings). `--in-memory` wins.
     #[arg(long, env = "FLAGWIRE_STORE", default_value = "sled")]
     pub store: String,
+    /// Seconds a PostgreSQL store keeps its log of committed batches, which the replicas follow
+    /// (the leader trims older ones every minute). A replica cut off from the database for
+    /// longer cannot catch up: it reports itself unhealthy and must be restarted.
+    #[arg(
+        long,
+        env = "FLAGWIRE_STORE_LOG_RETENTION_SECS",
+        default_value_t = 604_800.0,
+        value_parser = log_retention_secs
+    )]
+    pub store_log_retention_secs: f64,
     /// A flags-as-code file (YAML or JSON, as `flagwire export` writes it) applied at first
     /// start, while the store holds no environments, flags, segments or rollouts; ignored once
     /// it does.
@@ -133,4 +143,14 @@ pub struct ServeArgs {
     /// PEM private key of `--tls-cert`.
     #[arg(long, env = "FLAGWIRE_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+}
+
+/// `--store-log-retention-secs`: at least a second, since a follower a second behind is normal,
+/// and finite, since the value becomes a `Duration`.
+fn log_retention_secs(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs >= 1.0 => Ok(secs),
+        Ok(_) => Err("must be a number of seconds, at least 1".into()),
+        Err(e) => Err(format!("not a number of seconds: {e}")),
+    }
 }

@@ -66,7 +66,9 @@ impl From<Error> for Status {
             Error::Unauthenticated(_) => Code::Unauthenticated,
             Error::PermissionDenied(_) => Code::PermissionDenied,
             Error::Unavailable(_) => Code::Unavailable,
-            Error::Store(StoreError::Unavailable(_)) => Code::Unavailable,
+            Error::Store(StoreError::Unavailable(_) | StoreError::Behind { .. }) => {
+                Code::Unavailable
+            }
             Error::Store(StoreError::Fenced(_)) => Code::FailedPrecondition,
             Error::Store(err) => {
                 tracing::error!(error = %err, "storage failure");

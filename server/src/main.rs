@@ -79,7 +79,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store: Arc<dyn Store> = if args.in_memory {
         Arc::new(MemoryStore::new())
     } else if args.store.starts_with("postgres://") || args.store.starts_with("postgresql://") {
-        PgStore::open(&args.store).context("open the PostgreSQL store")?
+        let retention = Duration::from_secs_f64(args.store_log_retention_secs);
+        PgStore::open_with(&args.store, retention).context("open the PostgreSQL store")?
     } else if args.store != "sled" {
         anyhow::bail!(
             "--store {:?}: expected sled or postgres://USER[:PASSWORD]@HOST:PORT/DB[?sslmode=…]",

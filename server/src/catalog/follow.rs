@@ -189,7 +189,8 @@ impl Catalog {
     }
 
     /// Follows the other replicas' commits until `stop` resolves: on each notification and at
-    /// least every second. Returns at once on a store without other writers.
+    /// least every second. Returns at once on a store without other writers, and when this
+    /// replica has fallen behind the trimmed log (it cannot follow any more).
     pub async fn follow(self: Arc<Self>, stop: impl Future<Output = ()>) {
         let Some(commits) = self.store.commits() else {
             return;
@@ -201,8 +202,12 @@ impl Catalog {
                 () = commits.notified() => {}
                 () = tokio::time::sleep(POLL) => {}
             }
-            if let Err(e) = self.catch_up().await {
-                tracing::warn!(error = %e, "could not read other replicas' commits");
+            match self.catch_up().await {
+                Ok(()) => {}
+                // Nothing more to follow: the store has logged why, and this replica now reports
+                // itself unhealthy until it is restarted.
+                Err(Error::Store(StoreError::Behind { .. })) => return,
+                Err(e) => tracing::warn!(error = %e, "could not read other replicas' commits"),
             }
         }
     }

@@ -36,6 +36,20 @@ pub enum StoreError {
     /// The database answered with an error other than a lost connection.
     #[error("postgres: {0}")]
     Postgres(String),
+    /// This replica stopped following the shared log for longer than the log keeps batches
+    /// (`--store-log-retention-secs`): the batches it has not applied are gone, so it cannot
+    /// catch up and must restart to load the database afresh.
+    #[error(
+        "this replica fell behind the store's log: it applied batches through {applied}, but \
+         batches through {trimmed} have been trimmed (--store-log-retention-secs); restart it \
+         to load the database afresh"
+    )]
+    Behind {
+        /// The last batch this replica applied.
+        applied: u64,
+        /// The last batch trimmed from the log.
+        trimmed: u64,
+    },
     /// A leader-only write from a replica that is no longer the leader (its token is stale).
     #[error("this replica is no longer the leader (token {0} is stale)")]
     Fenced(u64),
@@ -165,6 +179,12 @@ pub trait Store: Send + Sync + 'static {
     /// input); embedded stores always do.
     fn healthy(&self) -> bool {
         true
+    }
+    /// Why this replica can no longer follow the store, once it cannot ([`StoreError::Behind`]);
+    /// [`Store::healthy`] is then false for good. `None` while it can, and always for embedded
+    /// stores.
+    fn stalled(&self) -> Option<String> {
+        None
     }
 }
 

@@ -26,6 +26,7 @@ mod metrics;
 mod ofrep;
 mod otel;
 mod postgres;
+mod postgres_log;
 mod postgres_tls;
 mod prometheus;
 mod prometheus_gates;

@@ -56,6 +56,9 @@ pub const CHANNEL: &str = "flagwire_batches";
 const LOCK_TIMEOUT: &str = "10s";
 /// Pooled connections for reads and commits (the listener has its own).
 const POOL_SIZE: usize = 8;
+/// How long logged batches are kept by default: a week, far longer than any replica that is
+/// still running stays cut off from the database (one that was, restarts; see `read_log`).
+pub const DEFAULT_LOG_RETENTION: Duration = Duration::from_secs(7 * 86_400);
 
 /// PostgreSQL as the store.
 pub struct PgStore {
@@ -73,26 +76,42 @@ struct Shared {
     commits: Arc<Notify>,
     // `Some(token)` while this replica leads (see `tasks::lead`).
     leader: tokio::sync::watch::Sender<Option<u64>>,
+    // Why this replica can no longer follow the log, once it cannot (`StoreError::Behind`).
+    stalled: std::sync::OnceLock<String>,
+    // How long the leader keeps logged batches (see `tasks::trim`).
+    log_retention: Duration,
 }
 
 impl Shared {
     /// Notes the outcome of a request for `/healthz`: a lost connection is unhealthy until a
     /// request or the probe succeeds.
+    /// A replica behind the trimmed log is stalled for good (see `read_log`).
     fn saw<T>(&self, result: &Result<T, StoreError>) {
         match result {
             Ok(_) => self.healthy.store(true, Ordering::Relaxed),
             Err(StoreError::Unavailable(_)) => self.healthy.store(false, Ordering::Relaxed),
+            Err(e @ StoreError::Behind { .. }) => {
+                if self.stalled.set(e.to_string()).is_ok() {
+                    tracing::error!(error = %e, "cannot follow the store's log");
+                }
+            }
             Err(_) => {}
         }
     }
 }
 
 impl PgStore {
+    /// [`PgStore::open_with`] with the default log retention.
+    pub fn open(url: &str) -> Result<Arc<Self>, StoreError> {
+        Self::open_with(url, DEFAULT_LOG_RETENTION)
+    }
+
     /// Connects to `url` (`postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=…`), applies the missing
-    /// migrations and starts the listener and the health probe. Fails when the URL is invalid,
+    /// migrations and starts the listener, the health probe and the leader election (whose
+    /// leader trims logged batches older than `log_retention`). Fails when the URL is invalid,
     /// the database cannot be reached (TLS included) or its schema is newer than this binary
     /// knows.
-    pub fn open(url: &str) -> Result<Arc<Self>, StoreError> {
+    pub fn open_with(url: &str, log_retention: Duration) -> Result<Arc<Self>, StoreError> {
         let (mut config, tls) = tls::connect_config(url)
             .map_err(|e| StoreError::Schema(format!("--store {:?}: {e}", tls::redact(url))))?;
         config
@@ -124,6 +143,8 @@ impl PgStore {
             head: AtomicU64::new(0),
             commits: Arc::new(Notify::new()),
             leader: tokio::sync::watch::Sender::new(None),
+            stalled: std::sync::OnceLock::new(),
+            log_retention,
         });
         let store = Self {
             rt: Some(rt),
@@ -301,23 +322,40 @@ async fn lock(client: &Object) -> Result<(), StoreError> {
         .map_err(pg_error)
 }
 
-/// Reads the logged batches after `after`, at most `limit`.
+/// Reads the logged batches after `after`, at most `limit`; fails with [`StoreError::Behind`]
+/// when the leader has trimmed batches this replica has not applied. The floor and the batches
+/// come from one statement, so from one snapshot: every batch above the floor that it read
+/// was there, so none is missing.
 async fn read_log(client: &Object, after: u64, limit: usize) -> Result<Vec<Logged>, StoreError> {
-    let after = i64::try_from(after).unwrap_or(i64::MAX);
+    let after_seq = i64::try_from(after).unwrap_or(i64::MAX);
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let statement = client
-        .prepare_cached("SELECT seq, ops FROM batches WHERE seq > $1 ORDER BY seq LIMIT $2")
+        .prepare_cached(
+            "SELECT f.seq, b.seq, b.ops FROM log_floor f LEFT JOIN LATERAL \
+             (SELECT seq, ops FROM batches WHERE seq > $1 ORDER BY seq LIMIT $2) b ON true \
+             WHERE f.id = 1",
+        )
         .await
         .map_err(pg_error)?;
     let rows = client
-        .query(&statement, &[&after, &limit])
+        .query(&statement, &[&after_seq, &limit])
         .await
         .map_err(pg_error)?;
+    let floor = rows.first().map_or(0, |r| r.get::<_, i64>(0)) as u64;
+    if floor > after {
+        return Err(StoreError::Behind {
+            applied: after,
+            trimmed: floor,
+        });
+    }
     rows.iter()
-        .map(|r| {
-            let seq = r.get::<_, i64>(0) as u64;
-            Ok((seq, codec::decode(seq, r.get(1))?))
+        .filter_map(|r| {
+            Some((
+                r.get::<_, Option<i64>>(1)? as u64,
+                r.get::<_, Option<Vec<u8>>>(2)?,
+            ))
         })
+        .map(|(seq, ops)| Ok((seq, codec::decode(seq, &ops)?)))
         .collect()
 }
 
@@ -445,7 +483,11 @@ impl Store for PgStore {
     }
 
     fn healthy(&self) -> bool {
-        self.shared.healthy.load(Ordering::Relaxed)
+        self.shared.healthy.load(Ordering::Relaxed) && self.shared.stalled.get().is_none()
+    }
+
+    fn stalled(&self) -> Option<String> {
+        self.shared.stalled.get().cloned()
     }
 
     fn log_head(&self) -> u64 {

@@ -46,6 +46,11 @@ pub const MIGRATIONS: &[&str] = &[
          step_times timestamptz[] NOT NULL,
          PRIMARY KEY (replica, environment, instance_id)
      );",
+    // 4: the batch log's floor: the leader trims batches older than the log's retention, and
+    // raises `seq` to the last one it removed. A replica that has applied less than that can no
+    // longer follow the log (see `read_log`).
+    "CREATE TABLE log_floor (id integer PRIMARY KEY CHECK (id = 1), seq bigint NOT NULL);
+     INSERT INTO log_floor (id, seq) VALUES (1, 0);",
 ];
 
 /// The newest schema version this binary knows.

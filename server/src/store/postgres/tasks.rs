@@ -107,7 +107,12 @@ pub(super) async fn lead(
                     Ok(Some(token)) => {
                         tracing::info!(token, "this replica leads");
                         shared.leader.send_replace(Some(token));
+                        let mut trimmed_at: Option<tokio::time::Instant> = None;
                         while client.simple_query("SELECT 1").await.is_ok() {
+                            if trimmed_at.is_none_or(|t| t.elapsed() >= trim_every(&shared)) {
+                                trimmed_at = Some(tokio::time::Instant::now());
+                                trim(&client, shared.log_retention).await;
+                            }
                             tokio::time::sleep(LEAD_EVERY).await;
                         }
                         tracing::warn!("lost the database connection that held the leadership");
@@ -125,6 +130,46 @@ pub(super) async fn lead(
         }
         shared.leader.send_replace(None);
         tokio::time::sleep(LEAD_EVERY).await;
+    }
+}
+
+/// Batches removed by one trim at most, so that a first trim of a long log does not hold its
+/// rows (and the disk's attention) in one long statement; the next trims take the rest.
+const TRIM_AT_MOST: i64 = 10_000;
+
+/// How often the leader trims: every minute, or as often as the retention if that is shorter
+/// (at the pace of [`LEAD_EVERY`]).
+fn trim_every(shared: &Shared) -> Duration {
+    shared.log_retention.min(Duration::from_secs(60))
+}
+
+/// Removes logged batches committed more than `retention` ago, except the newest (whose
+/// sequence number is the log's head, which a starting replica reads), and raises the floor to
+/// the last one removed, in one statement. A trim that fails is logged and tried again at the
+/// next turn; it never costs the leadership.
+async fn trim(client: &tokio_postgres::Client, retention: Duration) {
+    let trimmed = client
+        .query_one(
+            "WITH gone AS (
+                 DELETE FROM batches WHERE seq IN (
+                     SELECT seq FROM batches
+                     WHERE committed_at < now() - make_interval(secs => $1)
+                       AND seq < (SELECT max(seq) FROM batches)
+                     ORDER BY seq LIMIT $2)
+                 RETURNING seq)
+             UPDATE log_floor SET seq = greatest(seq, (SELECT coalesce(max(seq), 0) FROM gone))
+             WHERE id = 1
+             RETURNING seq, (SELECT count(*) FROM gone)",
+            &[&retention.as_secs_f64(), &TRIM_AT_MOST],
+        )
+        .await;
+    match trimmed {
+        Ok(row) if row.get::<_, i64>(1) > 0 => {
+            let (floor, removed) = (row.get::<_, i64>(0), row.get::<_, i64>(1));
+            tracing::debug!(floor, removed, "trimmed the store's log");
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not trim the store's log"),
     }
 }
 
