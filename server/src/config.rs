@@ -1,5 +1,6 @@
 //! Command line and environment configuration.
 
+use crate::releases::prometheus::PrometheusAuth;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -126,6 +127,33 @@ pub struct ServeArgs {
     /// Seconds a Prometheus gate's query may take before it counts as failed.
     #[arg(long, env = "FLAGWIRE_PROMETHEUS_TIMEOUT_SECS", default_value_t = 5.0)]
     pub prometheus_timeout_secs: f64,
+    /// A file holding a bearer token sent to Prometheus (`Authorization: Bearer …`), read again
+    /// at every query so that a rotated token is picked up.
+    #[arg(
+        long,
+        env = "FLAGWIRE_PROMETHEUS_BEARER_TOKEN_FILE",
+        value_name = "FILE",
+        requires = "prometheus_url",
+        conflicts_with = "prometheus_basic_auth_user"
+    )]
+    pub prometheus_bearer_token_file: Option<PathBuf>,
+    /// The user of HTTP basic auth to Prometheus; the password is in
+    /// `--prometheus-password-file`.
+    #[arg(
+        long,
+        env = "FLAGWIRE_PROMETHEUS_BASIC_AUTH_USER",
+        value_name = "USER",
+        requires_all = ["prometheus_url", "prometheus_password_file"]
+    )]
+    pub prometheus_basic_auth_user: Option<String>,
+    /// A file holding the password of `--prometheus-basic-auth-user`, read again at every query.
+    #[arg(
+        long,
+        env = "FLAGWIRE_PROMETHEUS_PASSWORD_FILE",
+        value_name = "FILE",
+        requires = "prometheus_basic_auth_user"
+    )]
+    pub prometheus_password_file: Option<PathBuf>,
     /// Log format.
     #[arg(long, env = "FLAGWIRE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -152,5 +180,63 @@ fn log_retention_secs(value: &str) -> Result<f64, String> {
         Ok(secs) if secs.is_finite() && secs >= 1.0 => Ok(secs),
         Ok(_) => Err("must be a number of seconds, at least 1".into()),
         Err(e) => Err(format!("not a number of seconds: {e}")),
+    }
+}
+
+impl ServeArgs {
+    /// The Prometheus credentials the flags name (clap has already checked that they go
+    /// together).
+    pub fn prometheus_auth(&self) -> PrometheusAuth {
+        match (
+            &self.prometheus_bearer_token_file,
+            &self.prometheus_basic_auth_user,
+            &self.prometheus_password_file,
+        ) {
+            (Some(file), _, _) => PrometheusAuth::BearerFile(file.clone()),
+            (None, Some(user), Some(file)) => PrometheusAuth::Basic {
+                user: user.clone(),
+                password_file: file.clone(),
+            },
+            _ => PrometheusAuth::None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(args: &[&str]) -> ServeArgs {
+        let argv = ["flagwire", "serve"].iter().chain(args);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Some(Command::Serve(args)) => args,
+            _ => unreachable!("serve parses as serve"),
+        }
+    }
+
+    #[test]
+    fn prometheus_credentials_come_from_their_flags() {
+        let url = ["--prometheus-url", "http://prometheus:9090"];
+        assert_eq!(serve(&url).prometheus_auth(), PrometheusAuth::None);
+        let bearer = serve(&[&url[..], &["--prometheus-bearer-token-file", "/run/token"]].concat());
+        assert_eq!(
+            bearer.prometheus_auth(),
+            PrometheusAuth::BearerFile("/run/token".into())
+        );
+        let basic = serve(
+            &[
+                &url[..],
+                &["--prometheus-basic-auth-user", "fw"],
+                &["--prometheus-password-file", "/run/pw"],
+            ]
+            .concat(),
+        );
+        assert_eq!(
+            basic.prometheus_auth(),
+            PrometheusAuth::Basic {
+                user: "fw".into(),
+                password_file: "/run/pw".into(),
+            }
+        );
     }
 }

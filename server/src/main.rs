@@ -71,11 +71,20 @@ fn write_admin_token(args: &ServeArgs, secret: &str) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    // Before anything is opened or bound: a bad certificate fails the start at once.
+    // Before anything is opened or bound: a bad certificate, or Prometheus settings that
+    // cannot work, fail the start at once.
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(TlsConfig::from_pem_files(cert, key)?),
         _ => None,
     };
+    let prometheus = args.prometheus_url.clone().map(|url| PrometheusOptions {
+        url,
+        timeout: Duration::from_secs_f64(args.prometheus_timeout_secs.max(0.001)),
+        auth: args.prometheus_auth(),
+    });
+    if let Some(options) = &prometheus {
+        options.check()?;
+    }
     let store: Arc<dyn Store> = if args.in_memory {
         Arc::new(MemoryStore::new())
     } else if args.store.starts_with("postgres://") || args.store.starts_with("postgresql://") {
@@ -142,10 +151,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         releases: ReleaseOptions {
             max_windows: args.rollout_max_windows,
             retention: Duration::from_secs_f64(args.rollout_retention_secs.max(0.0)),
-            prometheus: args.prometheus_url.clone().map(|url| PrometheusOptions {
-                url,
-                timeout: Duration::from_secs_f64(args.prometheus_timeout_secs.max(0.001)),
-            }),
+            prometheus,
             ..ReleaseOptions::default()
         },
         tls,

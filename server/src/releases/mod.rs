@@ -123,7 +123,8 @@ impl Releases {
             .as_ref()
             .map(prometheus::Prometheus::new)
             .transpose()
-            .map_err(|e| Error::FailedPrecondition(format!("--prometheus-url: {e}")))?;
+            // Each message names its flag.
+            .map_err(|e| Error::FailedPrecondition(e.to_string()))?;
         let releases = Self {
             catalog,
             evidence,

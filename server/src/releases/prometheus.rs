@@ -7,6 +7,10 @@
 //! timeout, an empty vector, several series or NaN are failures: the release HOLDs (and rolls
 //! back after the gate's `rollbackAfterFailures` in a row).
 
+mod auth;
+
+pub use auth::PrometheusAuth;
+
 use super::gates::to_comparison;
 use bytes::Bytes;
 use flagwire_core::judge::External;
@@ -17,19 +21,49 @@ use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use hyper_util::rt::TokioExecutor;
 use std::time::Duration;
 
-/// Where the server finds Prometheus, and how long a query may take.
+/// Where the server finds Prometheus, how it authenticates, and how long a query may take.
 #[derive(Debug, Clone)]
 pub struct PrometheusOptions {
     /// Base URL, e.g. `http://prometheus:9090` (queries go to `{url}/api/v1/query`).
     pub url: String,
     /// Per-query timeout.
     pub timeout: Duration,
+    /// Credentials sent with every query.
+    pub auth: PrometheusAuth,
+}
+
+impl PrometheusOptions {
+    /// Refuses a URL that is not http(s) or carries credentials, and credentials that cannot be
+    /// read. `flagwire serve` checks before it binds anything; each message names its flag.
+    pub fn check(&self) -> anyhow::Result<()> {
+        // Credentials in the URL: the HTTP client would drop them silently, and a URL is
+        // printed in logs and errors. Checked first, so the messages below never echo them.
+        let authority = self.url.split_once("://").map_or("", |(_, rest)| {
+            rest.split(['/', '?', '#']).next().unwrap_or_default()
+        });
+        anyhow::ensure!(
+            !authority.contains('@'),
+            "--prometheus-url must not carry credentials: use --prometheus-basic-auth-user with \
+             --prometheus-password-file, or --prometheus-bearer-token-file"
+        );
+        let url: http::Uri = self
+            .url
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--prometheus-url {:?}: {e}", self.url))?;
+        anyhow::ensure!(
+            matches!(url.scheme_str(), Some("http" | "https")) && url.host().is_some(),
+            "--prometheus-url must be an http:// or https:// URL, got {:?}",
+            self.url
+        );
+        self.auth.check().map_err(anyhow::Error::msg)
+    }
 }
 
 /// A Prometheus HTTP API client.
 pub struct Prometheus {
     base: String,
     timeout: Duration,
+    auth: PrometheusAuth,
     client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
 }
 
@@ -115,14 +149,10 @@ pub fn parse(body: &[u8]) -> Result<f64, String> {
 }
 
 impl Prometheus {
-    /// A client for `options` (HTTP or HTTPS with the system's roots).
+    /// A client for `options` (HTTP or HTTPS with the system's roots), once
+    /// [`PrometheusOptions::check`] passes.
     pub fn new(options: &PrometheusOptions) -> anyhow::Result<Self> {
-        let url: http::Uri = options.url.parse()?;
-        anyhow::ensure!(
-            matches!(url.scheme_str(), Some("http" | "https")) && url.host().is_some(),
-            "--prometheus-url must be an http:// or https:// URL, got {:?}",
-            options.url
-        );
+        options.check()?;
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_native_roots()?
             .https_or_http()
@@ -131,6 +161,7 @@ impl Prometheus {
         Ok(Self {
             base: options.url.trim_end_matches('/').to_owned(),
             timeout: options.timeout,
+            auth: options.auth.clone(),
             client: Client::builder(TokioExecutor::new()).build(https),
         })
     }
@@ -141,8 +172,19 @@ impl Prometheus {
         let encoded = url_encode(query);
         let uri = format!("{}/api/v1/query?query={encoded}", self.base);
         let uri: http::Uri = uri.parse().map_err(|e| format!("bad URL: {e}"))?;
+        let mut request = http::Request::get(uri);
+        if let Some(authorization) = self.auth.header()? {
+            request = request.header(http::header::AUTHORIZATION, authorization);
+        }
+        let request = request
+            .body(Empty::new())
+            .map_err(|e| format!("bad request: {e}"))?;
         let call = async {
-            let response = self.client.get(uri).await.map_err(|e| e.to_string())?;
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| e.to_string())?;
             let status = response.status();
             let body = response
                 .into_body()

@@ -29,6 +29,7 @@ mod postgres;
 mod postgres_log;
 mod postgres_tls;
 mod prometheus;
+mod prometheus_auth;
 mod prometheus_gates;
 mod release_gates;
 mod release_seeds;

@@ -48,6 +48,7 @@ async fn setup(timeout: Duration) -> (Exporter, Prometheus, InProcess) {
     let options = PrometheusOptions {
         url: prometheus.url.clone(),
         timeout,
+        auth: Default::default(),
     };
     let server = InProcess::start_with(Some(options)).await;
     create_env(&mut server.admin().await, "prod").await;
@@ -211,6 +212,7 @@ async fn a_query_that_hangs_times_out_and_holds() {
     let options = PrometheusOptions {
         url,
         timeout: Duration::from_millis(200),
+        auth: Default::default(),
     };
     let server = InProcess::start_with(Some(options)).await;
     create_env(&mut server.admin().await, "prod").await;

@@ -258,6 +258,7 @@ async fn skillmeat() -> (Exporter, Prometheus, InProcess) {
     let options = PrometheusOptions {
         url: prometheus.url.clone(),
         timeout: Duration::from_secs(5),
+        auth: Default::default(),
     };
     let server = InProcess::start_with(Some(options)).await;
     production(&server, &["skillmeat-memory-context"]).await;

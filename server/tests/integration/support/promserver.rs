@@ -74,6 +74,8 @@ pub struct Prometheus {
     pub url: String,
     port: u16,
     dir: tempfile::TempDir,
+    // The `Authorization` header this file's own requests send, when it demands one.
+    authorization: Option<String>,
 }
 
 fn binary() -> String {
@@ -83,6 +85,12 @@ fn binary() -> String {
 impl Prometheus {
     /// Starts Prometheus scraping `exporter` every 200 ms; [`Prometheus::ready`] waits for it.
     pub fn spawn(exporter: &Exporter) -> Prometheus {
+        Prometheus::spawn_with(exporter, None)
+    }
+
+    /// [`Prometheus::spawn`], with `web` as its `--web.config.file` and the `Authorization`
+    /// header that passes it, if given.
+    fn spawn_with(exporter: &Exporter, web: Option<(String, &str)>) -> Prometheus {
         let dir = tempfile::tempdir().unwrap();
         let config = format!(
             "global:\n  scrape_interval: 200ms\n  scrape_timeout: 150ms\nscrape_configs:\n  \
@@ -90,14 +98,34 @@ impl Prometheus {
             exporter.addr
         );
         std::fs::write(dir.path().join("prometheus.yml"), config).unwrap();
+        let authorization = web.map(|(config, authorization)| {
+            std::fs::write(dir.path().join("web.yml"), config).unwrap();
+            authorization.to_owned()
+        });
         let port = super::ports::quiet_port();
         let mut p = Prometheus {
             child: None,
             url: format!("http://127.0.0.1:{port}"),
             port,
             dir,
+            authorization,
         };
         p.launch();
+        p
+    }
+
+    /// Starts Prometheus as [`Prometheus::start`] does, but demanding HTTP basic auth of `user`,
+    /// whose password has the bcrypt hash `hash` (its `--web.config.file`); this file's own
+    /// requests send `authorization`, the header that passes.
+    pub async fn start_with_basic_auth(
+        exporter: &Exporter,
+        user: &str,
+        hash: &str,
+        authorization: &str,
+    ) -> Prometheus {
+        let web = format!("basic_auth_users:\n  {user}: '{hash}'\n");
+        let p = Prometheus::spawn_with(exporter, Some((web, authorization)));
+        p.ready().await;
         p
     }
 
@@ -114,6 +142,11 @@ impl Prometheus {
             .arg(format!("--config.file={}", path("prometheus.yml")))
             .arg(format!("--storage.tsdb.path={}", path("data")))
             .arg(format!("--web.listen-address=127.0.0.1:{}", self.port))
+            .args(
+                self.authorization
+                    .as_ref()
+                    .map(|_| format!("--web.config.file={}", path("web.yml"))),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -177,8 +210,11 @@ impl Prometheus {
             .await
             .ok()?;
         tokio::spawn(conn);
-        let request = http::Request::get(path)
-            .header(http::header::HOST, addr)
+        let mut request = http::Request::get(path).header(http::header::HOST, addr);
+        if let Some(authorization) = &self.authorization {
+            request = request.header(http::header::AUTHORIZATION, authorization);
+        }
+        let request = request
             .body(http_body_util::Empty::<hyper::body::Bytes>::new())
             .unwrap();
         let response = sender.send_request(request).await.ok()?;
