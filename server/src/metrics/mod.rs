@@ -20,6 +20,7 @@
 pub mod cohorts;
 pub mod custom;
 pub mod fleet;
+mod instance_entry;
 pub mod instances;
 pub mod report;
 pub mod usage;
