@@ -36,6 +36,7 @@ mod release_seeds;
 mod releases;
 mod replicas;
 mod rollout_clock;
+mod rollout_controls;
 mod shared_evidence;
 mod shared_instances;
 mod tls;

@@ -16,6 +16,7 @@ pub mod postgres;
 pub mod promserver;
 pub mod release;
 pub mod rollout;
+pub mod rollout_harness;
 pub mod scrape;
 pub mod table;
 
