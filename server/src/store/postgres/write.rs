@@ -1,6 +1,7 @@
 //! A write holding the global writer lock: an open transaction on a pooled connection.
 
-use super::{PgStore, block_on, pg_error, write_batch};
+use super::log::write_batch;
+use super::{PgStore, block_on, pg_error};
 use crate::store::{Batch, Logged, StoreError, WriteTxn};
 use deadpool_postgres::Object;
 use std::sync::Arc;
