@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from flagwire._engine import Snapshot
 from flagwire._proto.flagwire.v1 import flag_pb2, flag_service_pb2
+from flagwire._snapshot import Snapshot
 
 ENVIRONMENT = "prod"
 

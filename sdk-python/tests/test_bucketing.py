@@ -14,8 +14,9 @@ from support import ROOT
 
 from flagwire import Client
 from flagwire._codegen import hash_threshold
-from flagwire._engine import Snapshot, bucket, murmur3
+from flagwire._flags import bucket, murmur3
 from flagwire._proto.flagwire.v1 import flag_pb2, flag_service_pb2
+from flagwire._snapshot import Snapshot
 from flagwire._types import ErrorCode
 from flagwire.context import Context
 

@@ -19,9 +19,9 @@ import pytest
 from fake_sync import FakeTransport
 
 from flagwire import AsyncClient, Context, Scope
-from flagwire._engine import Result
 from flagwire._metrics import MAX_COHORTS, Recorder, Window
 from flagwire._proto.flagwire.v1 import flag_pb2, flag_service_pb2, metrics_pb2
+from flagwire._result import Result
 from flagwire._runtime import Runtime
 from flagwire._transport import Metadata
 from flagwire._types import Reason
@@ -111,7 +111,7 @@ def _outcomes(window: Window) -> dict[str, tuple[int, int]]:
 def fake_clock(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The clock outcome latencies are measured with, as a list of readings (ns)."""
     readings: list[int] = []
-    monkeypatch.setattr("flagwire._core.clock_ns", lambda: readings.pop(0))
+    monkeypatch.setattr("flagwire._measurement.clock_ns", lambda: readings.pop(0))
     return readings
 
 

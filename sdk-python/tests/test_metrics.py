@@ -33,7 +33,7 @@ def fake_clock(monkeypatch: pytest.MonkeyPatch) -> list[int]:
             yield now  # exit
 
     clock = readings()
-    monkeypatch.setattr("flagwire._core.clock_ns", lambda: next(clock))
+    monkeypatch.setattr("flagwire._measurement.clock_ns", lambda: next(clock))
     return durations
 
 

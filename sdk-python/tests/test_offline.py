@@ -255,7 +255,7 @@ def test_measure_records_outcomes(bootstrap: pathlib.Path, monkeypatch: Any) -> 
     assert recorder is not None
     # (creation, entry, exit) of each measurement: 180 us and 310 us, then one unrecorded.
     clock = iter([0, 1_000, 181_000, 0, 5_000_000, 5_310_000, 0, 0, 0])
-    monkeypatch.setattr("flagwire._core.clock_ns", lambda: next(clock))
+    monkeypatch.setattr("flagwire._measurement.clock_ns", lambda: next(clock))
     with client.measure("b", Context("u")) as variant:
         assert variant == "on"
     with pytest.raises(KeyError), client.measure("b", Context("u")):

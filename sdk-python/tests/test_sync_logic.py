@@ -9,10 +9,11 @@ import pytest
 
 from flagwire import Context, FlagChange, State
 from flagwire._core import Core, Options
-from flagwire._engine import ApplyError, Result, Snapshot
 from flagwire._metrics import MAX_SERIES, Recorder
 from flagwire._proto.flagwire.v1 import flag_pb2, flag_service_pb2
+from flagwire._result import Result
 from flagwire._runtime import Runtime, _Resync, target_of
+from flagwire._snapshot import ApplyError, Snapshot
 from flagwire._types import Reason
 
 

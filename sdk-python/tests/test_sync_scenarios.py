@@ -16,7 +16,8 @@ from fake_sync import FakeAck, FakeTransport, FakeWatch, error, message, snapsho
 from virtual_loop import VirtualClockLoop
 
 from flagwire import Context
-from flagwire._core import Core, Options, _Reader
+from flagwire._core import Core, Options
+from flagwire._reader import _Reader
 from flagwire._runtime import Runtime
 from flagwire._version import SDK_NAME
 

@@ -269,7 +269,7 @@ def test_sums_never_overflow(client: AsyncClient) -> None:
 def clock(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The clock timers read, as a list of readings in ns."""
     readings: list[int] = []
-    monkeypatch.setattr("flagwire._core.clock_ns", lambda: readings.pop(0))
+    monkeypatch.setattr("flagwire._measurement.clock_ns", lambda: readings.pop(0))
     return readings
 
 

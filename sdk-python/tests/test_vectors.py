@@ -148,10 +148,10 @@ def test_every_listed_file_exists_and_has_cases() -> None:
 def test_the_loop_engine_agrees_on_every_case(monkeypatch: pytest.MonkeyPatch) -> None:
     """Flags with very many rules are evaluated by a loop over closures instead of generated
     code: both must give the same answer on every case."""
-    from flagwire import _engine
+    from flagwire import _flags, _snapshot
 
-    def build(data: dict[str, Any]) -> _engine.Snapshot:
-        return _engine.Snapshot.build(
+    def build(data: dict[str, Any]) -> _snapshot.Snapshot:
+        return _snapshot.Snapshot.build(
             data["environment"],
             1,
             [json_format.ParseDict(f, flag_pb2.Flag()) for f in data["flags"]],
@@ -164,7 +164,7 @@ def test_the_loop_engine_agrees_on_every_case(monkeypatch: pytest.MonkeyPatch) -
         data = json.loads(path.read_text())
         generated = build(data)
         with monkeypatch.context() as m:
-            m.setattr(_engine, "MAX_GENERATED_RULES", -1)
+            m.setattr(_flags, "MAX_GENERATED_RULES", -1)
             looped = build(data)
         for case in data["cases"]:
             ctx = Context.from_dict(case.get("context") or {})

@@ -24,7 +24,7 @@ Semantics are docs/evaluation.md's; tests/vectors/ checks this package against e
 """
 
 from flagwire._clients import AsyncClient, ChangeStream, Client
-from flagwire._core import Measurement
+from flagwire._measurement import Measurement
 from flagwire._scope import Scope
 from flagwire._tracking import Timer
 from flagwire._types import ErrorCode, EvaluationDetails, FlagChange, Reason, State

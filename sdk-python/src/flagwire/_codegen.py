@@ -1,4 +1,4 @@
-"""One generated Python function per flag: what `flagwire._engine` compiles a flag into.
+"""One generated Python function per flag: what `flagwire._flags` compiles a flag into.
 
 A flag's whole evaluation (the context check, the on/off switch, individual targets, every
 rule, and the default rule's split) becomes one `def evaluate(ctx, snap)`, so the everyday
@@ -26,7 +26,7 @@ to about here); longer ones, and splits by an attribute, call their chooser."""
 
 
 class SplitParts(Protocol):
-    """What the generator needs from a compiled split (`flagwire._engine._Split`)."""
+    """What the generator needs from a compiled split (`flagwire._flags._Split`)."""
 
     choose: Callable[..., Result]
     # (salt, total weight, running totals, results, no-key result, unencodable-key result),
@@ -36,8 +36,8 @@ class SplitParts(Protocol):
 
 Serve = Result | SplitParts
 Condition = tuple[str, str, Any] | Callable[..., bool]
-"""A clause: an inline expression template (see `_engine._inline`) with its attribute name and
-constant, or a closure called as `(attrs, tk, snap)`."""
+"""A clause: an inline expression template (see `flagwire._clauses._inline`) with its attribute
+name and constant, or a closure called as `(attrs, tk, snap)`."""
 
 
 class Header:

@@ -35,9 +35,9 @@ from collections.abc import Sequence
 from contextvars import ContextVar
 from typing import Final, NamedTuple, TypeVar
 
-from flagwire._engine import Result
 from flagwire._own_metrics import MAX_KEYS, Kind, OwnMetrics, ScopeEvents
 from flagwire._proto.flagwire.v1 import metrics_pb2
+from flagwire._result import Result
 from flagwire.histogram import Histogram
 
 MAX_SERIES: Final = MAX_KEYS

@@ -31,8 +31,8 @@ import grpc.aio
 from google.protobuf import timestamp_pb2
 
 from flagwire._core import Core, save_bootstrap
-from flagwire._engine import ApplyError, Snapshot
 from flagwire._proto.flagwire.v1 import flag_service_pb2, metrics_pb2
+from flagwire._snapshot import ApplyError, Snapshot
 from flagwire._transport import GrpcTransport, Transport, WatchCall, target_of
 from flagwire._types import FlagChange, State
 from flagwire._version import SDK_NAME, __version__

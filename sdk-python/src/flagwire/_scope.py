@@ -17,9 +17,10 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any
 
-from flagwire import _core
-from flagwire._core import Measurement, _Reader
+from flagwire import _measurement
+from flagwire._measurement import Measurement
 from flagwire._metrics import REQUEST_SCOPE, RequestScope, open_scope
+from flagwire._reader import _Reader
 from flagwire._tracking import Flags, Timer, _Tracking
 from flagwire._types import EvaluationDetails
 from flagwire.context import Context
@@ -143,7 +144,7 @@ class Scope(_BoundFlags):
         if open_scope() is None:
             self._request = RequestScope()
             self._token = REQUEST_SCOPE.set(self._request)
-        self._started = _core.clock_ns()
+        self._started = _measurement.clock_ns()
         return self
 
     def __exit__(
@@ -157,7 +158,7 @@ class Scope(_BoundFlags):
             return
         REQUEST_SCOPE.reset(self._token)
         ok = exc_type is None and not self._failed
-        request.record(ok, (_core.clock_ns() - self._started) // 1000)
+        request.record(ok, (_measurement.clock_ns() - self._started) // 1000)
 
     async def __aenter__(self) -> Scope:
         return self.__enter__()

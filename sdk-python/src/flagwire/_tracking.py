@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import TypeAlias
 
-from flagwire import _core
+from flagwire import _measurement
 from flagwire._core import Core
 from flagwire._metrics import REQUEST_SCOPE
 from flagwire._own_metrics import Kind, SeriesKey, valid_name, value_of
@@ -49,19 +49,19 @@ class Timer:
         self._context = context
         self._flags = flags
         self._stopped = False
-        self._started = _core.clock_ns()
+        self._started = _measurement.clock_ns()
 
     def stop(self) -> float:
         """Observes the elapsed milliseconds now (only the first call records) and returns
         them."""
-        elapsed = (_core.clock_ns() - self._started) / 1_000_000
+        elapsed = (_measurement.clock_ns() - self._started) / 1_000_000
         if not self._stopped:
             self._stopped = True
             self._tracker.observe(self._name, elapsed, context=self._context, flags=self._flags)
         return elapsed
 
     def __enter__(self) -> Timer:
-        self._started = _core.clock_ns()
+        self._started = _measurement.clock_ns()
         return self
 
     def __exit__(

@@ -42,7 +42,7 @@ try:
 except ImportError as error:  # pragma: no cover - depends on the environment
     raise ImportError("flagwire.fastapi needs FastAPI: pip install 'flagwire[fastapi]'") from error
 
-from flagwire import _core
+from flagwire import _measurement
 from flagwire._clients import AsyncClient
 from flagwire._metrics import REQUEST_SCOPE, RequestScope
 from flagwire._scope import _BoundFlags
@@ -158,11 +158,11 @@ class FlagwireMiddleware:
                 status = message["status"]
             await send(message)
 
-        started = _core.clock_ns()
+        started = _measurement.clock_ns()
         ok = False
         try:
             await self.app(scope, receive, send_status)
             ok = 0 < status < 500
         finally:
             REQUEST_SCOPE.reset(token)
-            request_scope.record(ok, (_core.clock_ns() - started) // 1000)
+            request_scope.record(ok, (_measurement.clock_ns() - started) // 1000)
