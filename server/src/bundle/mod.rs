@@ -19,6 +19,7 @@ pub mod definition;
 pub mod file;
 pub mod import;
 pub mod metrics;
+mod plan;
 pub mod releases;
 
 /// The bundle format this server reads and writes.

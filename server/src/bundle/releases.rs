@@ -4,7 +4,7 @@
 //! release is never changed by an import: a differing definition under its id is refused.
 
 use super::definition;
-use super::import::locate;
+use super::plan::locate;
 use crate::catalog::State;
 use crate::error::{Error, Result};
 use crate::releases::{rollout, spec};
