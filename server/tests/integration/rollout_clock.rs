@@ -3,9 +3,9 @@
 //! Reports are synthetic and deterministic; the judge's statistics are calibrated separately
 //! (`tests/sim`).
 
+use crate::support::Connect;
 use crate::support::rollout::*;
 use crate::support::rollout_harness::*;
-use crate::support::Connect;
 use flagwire_proto::v1::*;
 use tonic::Code;
 

@@ -2,9 +2,9 @@
 //! promote and roll back by hand, a policy that waits for a human at each promotion, and bad
 //! definitions refused with the field and the reason, changing nothing.
 
+use crate::support::Connect;
 use crate::support::rollout::*;
 use crate::support::rollout_harness::*;
-use crate::support::Connect;
 use flagwire_proto::v1::*;
 use std::time::Duration;
 use tonic::Code;
