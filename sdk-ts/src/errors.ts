@@ -1,3 +1,5 @@
+import { Code } from "@connectrpc/connect";
+
 /** What constructing, waiting for or closing a client can fail with; evaluation never fails. */
 export class FlagwireError extends Error {
   constructor(
@@ -10,3 +12,9 @@ export class FlagwireError extends Error {
     this.name = "FlagwireError";
   }
 }
+
+/**
+ * The codes by which the server refuses the token (`UNAUTHORIZED`): asking again soon would be
+ * refused the same way, so the Watch loop and acknowledgements wait the longest backoff.
+ */
+export const REFUSED: ReadonlySet<Code> = new Set([Code.Unauthenticated, Code.PermissionDenied]);

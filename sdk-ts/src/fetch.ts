@@ -11,7 +11,8 @@
 
 import type { Interceptor, Transport } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
-import { type ClientOptions, FlagwireClient } from "./client.js";
+import { FlagwireClient } from "./client.js";
+import type { ClientOptions } from "./client-options.js";
 import { FlagwireError } from "./errors.js";
 import { FailoverTransport, splitEndpoints } from "./failover.js";
 import { RemoteEvaluator, type RemoteOptions } from "./remote.js";

@@ -5,7 +5,9 @@
  * (gRPC-web over `fetch`: Convex, serverless, browsers).
  */
 
-export { FlagwireClient, SDK_NAME, SDK_VERSION, type ClientOptions, type Measurement } from "./client.js";
+export { FlagwireClient } from "./client.js";
+export { SDK_NAME, SDK_VERSION, type ClientOptions } from "./client-options.js";
+export type { Measurement } from "./measurement.js";
 export { FlagReader } from "./reader.js";
 export { FlagwireError } from "./errors.js";
 export {

@@ -16,7 +16,8 @@ import { rename, writeFile } from "node:fs/promises";
 import type * as http2 from "node:http2";
 import type { Interceptor, Transport } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
-import { type ClientOptions, FlagwireClient } from "./client.js";
+import { FlagwireClient } from "./client.js";
+import type { ClientOptions } from "./client-options.js";
 import { FlagwireError } from "./errors.js";
 import { type Endpoint, FailoverTransport, type Resolver, splitEndpoints } from "./failover.js";
 

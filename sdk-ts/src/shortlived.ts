@@ -14,7 +14,8 @@
  */
 
 import type { Transport } from "@connectrpc/connect";
-import { FlagwireClient, SDK_NAME, SDK_VERSION } from "./client.js";
+import { FlagwireClient } from "./client.js";
+import { SDK_NAME, SDK_VERSION } from "./client-options.js";
 import { Snapshot } from "./engine/snapshot.js";
 import { rotateTransport } from "./failover.js";
 import type { ScopedFlags } from "./scope.js";
