@@ -18,7 +18,8 @@
 import { toBinary } from "@bufbuild/protobuf";
 import { createClient, type Client } from "@connectrpc/connect";
 import { authHeaders, type ClientOptions, parseOptions, type Settings } from "./client-options.js";
-import type { Evaluation, Snapshot } from "./engine/snapshot.js";
+import type { Evaluation } from "./engine/evaluation.js";
+import type { Snapshot } from "./engine/snapshot.js";
 import type { Unsubscribe } from "./events.js";
 import { FlagService, SnapshotSchema } from "./gen/flagwire/v1/flag_service_pb.js";
 import { MetricsService } from "./gen/flagwire/v1/metrics_pb.js";

@@ -6,7 +6,7 @@
  * client only through `ScopeHost`, so the client can create measurements without an import cycle.
  */
 
-import type { Evaluation } from "./engine/snapshot.js";
+import type { Evaluation } from "./engine/evaluation.js";
 import type { Served } from "./metrics.js";
 import { NOT_READY } from "./reader.js";
 import { releaseCohortOf, type ScopeHost } from "./scope.js";

@@ -6,7 +6,8 @@
 
 import { ErrorCode as ErrorCodeEnum, type Reason as ReasonEnum } from "./gen/flagwire/v1/evaluation_pb.js";
 import { ValueType } from "./gen/flagwire/v1/flag_pb.js";
-import { type Evaluation, type Snapshot, errorEvaluation } from "./engine/snapshot.js";
+import { type Evaluation, errorEvaluation } from "./engine/evaluation.js";
+import type { Snapshot } from "./engine/snapshot.js";
 import { REASON_NAMES } from "./metrics.js";
 import type { ErrorCode, EvaluationContext, EvaluationDetails, FlagType, JsonObject, JsonValue, Reason } from "./types.js";
 

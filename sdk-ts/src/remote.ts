@@ -8,7 +8,7 @@
 import { create, fromJson, type JsonValue as PbJsonValue } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
-import { compileVariantValue, type Evaluation, errorEvaluation } from "./engine/snapshot.js";
+import { compileVariantValue, type Evaluation, errorEvaluation } from "./engine/evaluation.js";
 import {
   ErrorCode as ErrorCodeEnum,
   type EvaluationContext as EvaluationContextProto,

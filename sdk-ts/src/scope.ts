@@ -17,7 +17,7 @@
  * client can create scopes without an import cycle.
  */
 
-import type { Evaluation } from "./engine/snapshot.js";
+import type { Evaluation } from "./engine/evaluation.js";
 import type { MetricWindow } from "./metric-window.js";
 import type { Served } from "./metrics.js";
 import { type Expect, FlagReader } from "./reader.js";

@@ -6,7 +6,7 @@
  * targeting key, SemVer, dates, segments) calls the snapshot's general `clauseMatches`, so
  * the semantics stay in one place. No `new Function`: Convex and edge runtimes forbid it.
  *
- * Same semantics as `holds` in `snapshot.ts`: a missing attribute never matches, negated or
+ * Same semantics as `holds` in `clauses.ts`: a missing attribute never matches, negated or
  * not; a present attribute of a type the operator does not take does not hold (so a negated
  * clause matches it).
  */
@@ -14,7 +14,7 @@
 import { Operator } from "../gen/flagwire/v1/flag_pb.js";
 import type { EvaluationContext } from "../types.js";
 
-/** What the matchers need from a clause (`CompiledClause` in `snapshot.ts`). */
+/** What the matchers need from a clause (`CompiledClause` in `clauses.ts`). */
 export interface ClauseParts {
   readonly op: Operator;
   readonly attribute: string;
