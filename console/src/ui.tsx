@@ -107,7 +107,9 @@ export function Page({ title, children }: { title: string; children: ComponentCh
 /**
  * A write behind a confirmation that names what it does and requires a reason (recorded in the
  * audit log). The button opens it; Confirm runs `act` with the reason; a server error stays in
- * the dialog and nothing is changed.
+ * the dialog and nothing is changed. With `typeToConfirm`, Confirm stays disabled until that
+ * text is typed exactly: for writes that cannot be undone, where a stray click or a confirm
+ * pressed on the wrong row must not be enough.
  */
 export function ConfirmAction(props: {
   label: string;
@@ -115,11 +117,13 @@ export function ConfirmAction(props: {
   confirmLabel?: string;
   danger?: boolean;
   reasonRequired?: boolean;
+  typeToConfirm?: string;
   act: (reason: string) => Promise<unknown>;
   done?: () => void;
 }) {
   const [open, setOpen] = useState(false);
   const [reason, setReason] = useState("");
+  const [typed, setTyped] = useState("");
   const [error, setError] = useState<string | undefined>(undefined);
   const [busy, setBusy] = useState(false);
   const input = useRef<HTMLTextAreaElement>(null);
@@ -127,8 +131,16 @@ export function ConfirmAction(props: {
     if (open) input.current?.focus();
   }, [open]);
   const required = props.reasonRequired ?? true;
+  // Exact, not trimmed or case-folded: the point is to read the key, not to get near it.
+  const unconfirmed = props.typeToConfirm !== undefined && typed !== props.typeToConfirm;
+  const close = () => {
+    setOpen(false);
+    setTyped("");
+    setError(undefined);
+  };
   const submit = async (e: Event) => {
     e.preventDefault();
+    if (unconfirmed) return;
     if (required && !reason.trim()) {
       setError("A reason is required.");
       return;
@@ -136,9 +148,8 @@ export function ConfirmAction(props: {
     setBusy(true);
     try {
       await props.act(reason.trim());
-      setOpen(false);
+      close();
       setReason("");
-      setError(undefined);
       props.done?.();
     } catch (err) {
       setError(describe(err));
@@ -167,12 +178,26 @@ export function ConfirmAction(props: {
         value={reason}
         onInput={(e) => setReason(e.currentTarget.value)}
       />
+      {props.typeToConfirm !== undefined && (
+        <>
+          <label for={`${id}-typed`}>
+            Type <strong>{props.typeToConfirm}</strong> to confirm
+          </label>
+          <input
+            id={`${id}-typed`}
+            value={typed}
+            autocomplete="off"
+            spellcheck={false}
+            onInput={(e) => setTyped(e.currentTarget.value)}
+          />
+        </>
+      )}
       <ErrorText error={error} />
       <div class="buttons">
-        <button type="submit" class={props.danger ? "danger" : "primary"} disabled={busy}>
+        <button type="submit" class={props.danger ? "danger" : "primary"} disabled={busy || unconfirmed}>
           {props.confirmLabel ?? "Confirm"}
         </button>
-        <button type="button" onClick={() => setOpen(false)}>
+        <button type="button" onClick={close}>
           Cancel
         </button>
       </div>

@@ -1,5 +1,6 @@
 // One flag: variants; per environment its state (with a toggle that names the environment),
-// targets, rules, default rule and prerequisites; history; usage per variant.
+// targets, rules, default rule and prerequisites; history; usage per variant; archive,
+// unarchive and delete.
 import { useEffect, useState } from "preact/hooks";
 import { Operator, ValueType, type Flag } from "../gen/flagwire/v1/flag_pb.js";
 import { enumName, formatServe, formatValue, ms, percent } from "../format.js";
@@ -117,6 +118,46 @@ function Environment({ flag, env, editor, changed }: { flag: Flag; env: string; 
   );
 }
 
+/**
+ * Archive or unarchive, and delete (admins). Both change what every SDK sees at once, so each
+ * confirmation names the flag. The server refuses (FAILED_PRECONDITION) while an active release
+ * or ramp owns the flag, or a delete while another flag names it as a prerequisite; the
+ * confirmation then shows why and nothing is changed.
+ */
+function Lifecycle({ flag, changed }: { flag: Flag; changed: (f: Flag | undefined) => void }) {
+  const { api, canWrite } = useSession();
+  if (!canWrite) return null;
+  const archive = !flag.archived;
+  const verb = archive ? "Archive" : "Unarchive";
+  return (
+    <div class="toolbar" role="group" aria-label="Archive or delete">
+      <ConfirmAction
+        // A state flip seen by the poll closes an open confirmation instead of retargeting it.
+        key={verb}
+        label={`${verb} flag`}
+        title={
+          archive
+            ? `Archive ${flag.key}? It is kept with its history, but every SDK evaluates it as not found (FLAG_NOT_FOUND) until it is unarchived.`
+            : `Unarchive ${flag.key}? Every SDK evaluates it again as configured in each environment.`
+        }
+        confirmLabel={`${verb} ${flag.key}`}
+        act={async (reason) => changed((await api.admin.archiveFlag({ key: flag.key, archived: archive, reason })).flag)}
+      />
+      <ConfirmAction
+        label="Delete flag"
+        danger
+        title={`Delete ${flag.key} from every environment? SDKs evaluate it as not found at once; this cannot be undone (its history stays in the audit log).`}
+        confirmLabel={`Delete ${flag.key}`}
+        act={(reason) => api.admin.deleteFlag({ key: flag.key, reason })}
+        done={() => {
+          // Nothing is left to show here.
+          window.location.hash = "#/flags";
+        }}
+      />
+    </div>
+  );
+}
+
 /** The flag page. */
 export function FlagPage({ flagKey }: { flagKey: string }) {
   const { api } = useSession();
@@ -130,7 +171,7 @@ export function FlagPage({ flagKey }: { flagKey: string }) {
     // the version is this page's own write).
     if (loaded.data && (!flag || loaded.data.version !== flag.version || loaded.data.key !== flag.key)) setFlag(loaded.data);
   }, [loaded.data]);
-  /** After this page's own write (toggle, rules, revert): show the flag it answered with and start the editor from it. */
+  /** After this page's own write (toggle, rules, revert, archive): show the flag it answered with and start the editor from it. */
   const changed = (f: Flag | undefined) => {
     if (f) setFlag(f);
     setEditor((n) => n + 1);
@@ -147,6 +188,12 @@ export function FlagPage({ flagKey }: { flagKey: string }) {
         {enumName(ValueType as unknown as Record<number, string>, flag.type)} · version {flag.version.toString()} · updated <Time t={flag.updateTime} />
         {flag.tags.length > 0 && ` · tags: ${flag.tags.join(", ")}`}
       </p>
+      {flag.archived && (
+        <p class="panel" data-testid="archived">
+          Archived: every SDK evaluates it as not found (FLAG_NOT_FOUND); the matrix lists it only with <em>Show archived</em>.
+        </p>
+      )}
+      <Lifecycle flag={flag} changed={changed} />
       <h2>Variants</h2>
       <table>
         <thead>

@@ -38,18 +38,20 @@ export function FlagsPage() {
   const { api, canWrite } = useSession();
   const [text, setText] = useState("");
   const [tag, setTag] = useState("");
+  // Archived flags evaluate as not found; the matrix hides them unless asked, as the CLI does.
+  const [archived, setArchived] = useState(false);
   const envs = usePoll(async () => (await api.admin.listEnvironments({})).environments, POLL_MS, [api]);
   const revisions = envs.data?.map((e) => `${e.key}@${e.revision}`).join(",") ?? "";
   const flags = usePoll(async () => {
     const all: Flag[] = [];
     let pageToken = "";
     do {
-      const r = await api.admin.listFlags({ pageSize: 500, pageToken });
+      const r = await api.admin.listFlags({ pageSize: 500, pageToken, includeArchived: archived });
       all.push(...r.flags);
       pageToken = r.nextPageToken;
     } while (pageToken);
     return all;
-  }, 0, [api, revisions]);
+  }, 0, [api, revisions, archived]);
   const tags = useMemo(() => [...new Set(flags.data?.flatMap((f) => f.tags) ?? [])].sort(), [flags.data]);
   const shown = (flags.data ?? []).filter(
     (f) =>
@@ -74,6 +76,9 @@ export function FlagsPage() {
             </option>
           ))}
         </select>
+        <label class="inline">
+          <input type="checkbox" checked={archived} onChange={(e) => setArchived(e.currentTarget.checked)} /> Show archived
+        </label>
       </div>
       <ErrorText error={envs.error ?? flags.error} />
       <div class="scroll">

@@ -112,7 +112,12 @@ export function SegmentsPage() {
   );
 }
 
-/** Environments, with their latest revision. */
+/**
+ * Environments, with their latest revision; admins create and delete them. Deleting one asks
+ * for its key to be typed: the server refuses while anything uses it (a flag configuration, a
+ * segment, a metric, a live token), but one that nothing uses goes at once and for good, and a
+ * mis-click on the wrong row must not be enough.
+ */
 export function EnvironmentsPage() {
   const { api, canWrite } = useSession();
   const envs = usePoll(async () => (await api.admin.listEnvironments({})).environments, 1000, [api]);
@@ -121,28 +126,44 @@ export function EnvironmentsPage() {
   return (
     <Page title="Environments">
       <ErrorText error={envs.error} />
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Key</th>
-            <th scope="col">Name</th>
-            <th scope="col">Revision</th>
-            <th scope="col">Created</th>
-          </tr>
-        </thead>
-        <tbody>
-          {envs.data?.map((e) => (
-            <tr key={e.key}>
-              <td>{e.key}</td>
-              <td>{e.name}</td>
-              <td>{e.revision.toString()}</td>
-              <td>
-                <Time t={e.createTime} />
-              </td>
+      <div class="scroll">
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Key</th>
+              <th scope="col">Name</th>
+              <th scope="col">Revision</th>
+              <th scope="col">Created</th>
+              {canWrite && <th scope="col">Delete</th>}
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {envs.data?.map((e) => (
+              <tr key={e.key}>
+                <td>{e.key}</td>
+                <td>{e.name}</td>
+                <td>{e.revision.toString()}</td>
+                <td>
+                  <Time t={e.createTime} />
+                </td>
+                {canWrite && (
+                  <td>
+                    <ConfirmAction
+                      label={`Delete ${e.key}`}
+                      danger
+                      title={`Delete environment ${e.key}? This cannot be undone. The server refuses while a flag configuration, segment, metric or live token uses it.`}
+                      confirmLabel={`Delete ${e.key}`}
+                      typeToConfirm={e.key}
+                      act={(reason) => api.admin.deleteEnvironment({ key: e.key, reason })}
+                      done={envs.reload}
+                    />
+                  </td>
+                )}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
       {canWrite && (
         <form
           class="panel toolbar"
