@@ -62,8 +62,8 @@ pub struct ServeArgs {
     #[arg(long, env = "FLAGWIRE_STORE", default_value = "sled")]
     pub store: String,
     /// Seconds a PostgreSQL store keeps its log of committed batches, which the replicas follow
-    /// (the leader trims older ones every minute). A replica cut off from the database for
-    /// longer cannot catch up: it reports itself unhealthy and must be restarted.
+    /// (the leader trims older ones). A replica cut off from the database for longer cannot
+    /// catch up: it stops, saying so, for its supervisor to start it again.
     #[arg(
         long,
         env = "FLAGWIRE_STORE_LOG_RETENTION_SECS",
@@ -173,12 +173,14 @@ pub struct ServeArgs {
     pub tls_key: Option<PathBuf>,
 }
 
-/// `--store-log-retention-secs`: at least a second, since a follower a second behind is normal,
-/// and finite, since the value becomes a `Duration`.
+/// `--store-log-retention-secs`: at least a minute, far above what a follower under load lags
+/// (a second or two) and the writer lock's 10 s wait, since a follower the trim passes stops;
+/// at most ten years, which PostgreSQL's intervals and a `Duration` both hold.
 fn log_retention_secs(value: &str) -> Result<f64, String> {
+    const TEN_YEARS: f64 = 10.0 * 365.0 * 86_400.0;
     match value.parse::<f64>() {
-        Ok(secs) if secs.is_finite() && secs >= 1.0 => Ok(secs),
-        Ok(_) => Err("must be a number of seconds, at least 1".into()),
+        Ok(secs) if (60.0..=TEN_YEARS).contains(&secs) => Ok(secs),
+        Ok(_) => Err("must be a number of seconds from 60 to 315360000 (ten years)".into()),
         Err(e) => Err(format!("not a number of seconds: {e}")),
     }
 }

@@ -105,7 +105,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         hub_capacity: args.watch_buffer,
         ..CatalogOptions::default()
     };
-    let catalog = Arc::new(Catalog::open(store, options).context("load the catalog")?);
+    let catalog = Arc::new(Catalog::open(Arc::clone(&store), options).context("load the catalog")?);
     if let Some(secret) = catalog.bootstrap_admin(args.admin_token.clone()).await? {
         if args.in_memory {
             println!("admin token (shown once; in-memory store): {secret}");
@@ -121,7 +121,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.bootstrap {
         flagwire_server::bundle::bootstrap_file(&catalog, path).await?;
     }
-    let shutdown = shutdown_signal()?;
+    let shutdown = stop_or_stall(shutdown_signal()?, Arc::clone(&store));
     let grpc = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("bind {}", args.listen))?;
@@ -159,7 +159,28 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ofrep: OfrepOptions::per_second(args.ofrep_rate_limit),
         flagd_environment: args.flagd_environment.clone(),
     };
-    run(grpc, http, settings, shutdown).await
+    run(grpc, http, settings, shutdown).await?;
+    match store.stalled() {
+        Some(why) => anyhow::bail!(why),
+        None => Ok(()),
+    }
+}
+
+/// Resolves on `signal`, or once this replica has fallen behind the store's trimmed log
+/// ([`flagwire_server::store::StoreError::Behind`]). Such a replica stops, and `serve` fails
+/// saying why: its catalog can never catch up, and its open Watch streams would keep SDKs on a
+/// stale copy (a kill switch would not reach them); closed, they reconnect to other replicas,
+/// and the supervisor's restart loads the database afresh.
+async fn stop_or_stall(signal: impl std::future::Future<Output = ()>, store: Arc<dyn Store>) {
+    let stalled = async {
+        while store.stalled().is_none() {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    };
+    tokio::select! {
+        () = signal => {}
+        () = stalled => {}
+    }
 }
 
 #[tokio::main]

@@ -16,6 +16,9 @@
 //!   Prometheus outage past its stage's minimums, it goes on once Prometheus is back, and it
 //!   rolls back (GATE_BREACHED on `memory`) when the canary's memory passes 512 MB.
 //!
+//! Prometheus demands basic auth, and the server is given its credentials by
+//! `--prometheus-basic-auth-user` and `--prometheus-password-file`.
+//!
 //! Rust instances run in this process. Python and TypeScript instances join when
 //! `FLAGWIRE_E2E_PYTHON_TRAFFIC` / `FLAGWIRE_E2E_TS_TRAFFIC` name their traffic generator's
 //! command line (`scripts/test` sets both); the binary is `FLAGWIRE_BIN` or this profile's,
@@ -319,8 +322,20 @@ async fn skillmeat(
 async fn gates_judge_the_sdks_metrics_and_prometheus_on_the_seeds_releases() {
     let exporter = Exporter::start().await;
     skillmeat_exporter(&exporter);
-    let mut prometheus = Prometheus::spawn(&exporter);
-    let server = binary::start_with(&["--prometheus-url", &prometheus.url]);
+    // Prometheus demands basic auth, as a shared one would: the gates pass only if
+    // `flagwire serve` sends what its flags name.
+    let mut prometheus = Prometheus::spawn_with_basic_auth(&exporter);
+    let secrets = tempfile::tempdir().unwrap();
+    let password = secrets.path().join("prometheus-password");
+    std::fs::write(&password, format!("{}\n", prometheus::basic_auth::PASSWORD)).unwrap();
+    let server = binary::start_with(&[
+        "--prometheus-url",
+        &prometheus.url,
+        "--prometheus-basic-auth-user",
+        prometheus::basic_auth::USER,
+        "--prometheus-password-file",
+        password.to_str().unwrap(),
+    ]);
     let runs = [HEALTHY, FAULTY, SKILLMEAT_RUN];
     let (mem0_file, skillmeat_file, tokens) = gates::setup(&server, &runs).await;
 

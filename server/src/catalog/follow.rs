@@ -204,8 +204,8 @@ impl Catalog {
             }
             match self.catch_up().await {
                 Ok(()) => {}
-                // Nothing more to follow: the store has logged why, and this replica now reports
-                // itself unhealthy until it is restarted.
+                // Nothing more to follow: the store has logged why, and `flagwire serve` stops
+                // this replica (a restart loads the database afresh).
                 Err(Error::Store(StoreError::Behind { .. })) => return,
                 Err(e) => tracing::warn!(error = %e, "could not read other replicas' commits"),
             }

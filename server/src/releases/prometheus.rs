@@ -38,9 +38,15 @@ impl PrometheusOptions {
     pub fn check(&self) -> anyhow::Result<()> {
         // Credentials in the URL: the HTTP client would drop them silently, and a URL is
         // printed in logs and errors. Checked first, so the messages below never echo them.
-        let authority = self.url.split_once("://").map_or("", |(_, rest)| {
-            rest.split(['/', '?', '#']).next().unwrap_or_default()
-        });
+        let rest = self
+            .url
+            .split_once("://")
+            .map_or(self.url.as_str(), |(_, rest)| rest);
+        let authority = rest
+            .trim_start_matches('/')
+            .split(['/', '?', '#'])
+            .next()
+            .unwrap_or_default();
         anyhow::ensure!(
             !authority.contains('@'),
             "--prometheus-url must not carry credentials: use --prometheus-basic-auth-user with \
@@ -172,14 +178,14 @@ impl Prometheus {
         let encoded = url_encode(query);
         let uri = format!("{}/api/v1/query?query={encoded}", self.base);
         let uri: http::Uri = uri.parse().map_err(|e| format!("bad URL: {e}"))?;
-        let mut request = http::Request::get(uri);
-        if let Some(authorization) = self.auth.header()? {
-            request = request.header(http::header::AUTHORIZATION, authorization);
-        }
-        let request = request
-            .body(Empty::new())
-            .map_err(|e| format!("bad request: {e}"))?;
         let call = async {
+            let mut request = http::Request::get(uri);
+            if let Some(authorization) = self.auth.header().await? {
+                request = request.header(http::header::AUTHORIZATION, authorization);
+            }
+            let request = request
+                .body(Empty::new())
+                .map_err(|e| format!("bad request: {e}"))?;
             let response = self
                 .client
                 .request(request)

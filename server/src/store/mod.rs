@@ -38,11 +38,11 @@ pub enum StoreError {
     Postgres(String),
     /// This replica stopped following the shared log for longer than the log keeps batches
     /// (`--store-log-retention-secs`): the batches it has not applied are gone, so it cannot
-    /// catch up and must restart to load the database afresh.
+    /// catch up. `flagwire serve` then stops; started again, it loads the database afresh.
     #[error(
         "this replica fell behind the store's log: it applied batches through {applied}, but \
-         batches through {trimmed} have been trimmed (--store-log-retention-secs); restart it \
-         to load the database afresh"
+         batches through {trimmed} have been trimmed (--store-log-retention-secs); it stops, and \
+         loads the database afresh when started again"
     )]
     Behind {
         /// The last batch this replica applied.
@@ -181,8 +181,8 @@ pub trait Store: Send + Sync + 'static {
         true
     }
     /// Why this replica can no longer follow the store, once it cannot ([`StoreError::Behind`]);
-    /// [`Store::healthy`] is then false for good. `None` while it can, and always for embedded
-    /// stores.
+    /// [`Store::healthy`] is then false for good, and `flagwire serve` stops. `None` while it
+    /// can, and always for embedded stores.
     fn stalled(&self) -> Option<String> {
         None
     }

@@ -6,6 +6,7 @@
 //! rotated token is picked up from its file. `flagwire serve` refuses credentials it cannot use
 //! before it listens, without printing them.
 
+use crate::support::promserver::basic_auth::{PASSWORD, USER};
 use crate::support::promserver::{Exporter, Prometheus};
 use crate::support::*;
 use flagwire_server::releases::prometheus::{self as client, PrometheusAuth, PrometheusOptions};
@@ -16,13 +17,6 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const USER: &str = "flagwire";
-const PASSWORD: &str = "gate-s3cret";
-/// bcrypt of [`PASSWORD`] at cost 4, from Python: `crypt.crypt(PASSWORD,
-/// crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))`.
-const HASH: &str = "$2b$04$ivlgoUY6mxRtKHtEOJ96v.HPtTkhDLlq4eC8Xs2Pd4.FPMv950tG6";
-/// `Basic` and base64 of `flagwire:gate-s3cret`.
-const BASIC: &str = "Basic ZmxhZ3dpcmU6Z2F0ZS1zM2NyZXQ=";
 const SERIES: &str = "app_memory_bytes";
 
 fn client_for(url: &str, auth: PrometheusAuth) -> client::Prometheus {
@@ -42,7 +36,8 @@ fn write(path: &Path, secret: &str) {
 async fn basic_auth_passes_prometheus_and_its_password_file_is_read_at_every_query() {
     let exporter = Exporter::start().await;
     exporter.set(SERIES, 42.0);
-    let prometheus = Prometheus::start_with_basic_auth(&exporter, USER, HASH, BASIC).await;
+    let prometheus = Prometheus::spawn_with_basic_auth(&exporter);
+    prometheus.ready().await;
     prometheus.wait_for(SERIES, 42.0).await;
     let dir = tempdir();
     let password = dir.path().join("password");
@@ -154,6 +149,10 @@ fn serve_refuses_prometheus_credentials_it_cannot_use_without_printing_them() {
     let cases: &[(&[&str], &[&str])] = &[
         (
             &["--prometheus-url", "http://flagwire:hunter2@127.0.0.1:9"],
+            &["--prometheus-url must not carry credentials"],
+        ),
+        (
+            &["--prometheus-url", "flagwire:hunter2@127.0.0.1:9"],
             &["--prometheus-url must not carry credentials"],
         ),
         (

@@ -27,11 +27,10 @@ pub enum PrometheusAuth {
     },
 }
 
-/// The secret in `path`: its content without the trailing line break an editor adds. Errors
-/// name the file and the flag, never the content.
-fn secret(path: &Path, flag: &str) -> Result<String, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("{flag} {}: cannot read it: {e}", path.display()))?;
+/// The secret of the file at `path` whose content is `read`: without the trailing line break an
+/// editor adds. Errors name the file and the flag, never the content.
+fn secret(path: &Path, flag: &str, read: std::io::Result<String>) -> Result<String, String> {
+    let text = read.map_err(|e| format!("{flag} {}: cannot read it: {e}", path.display()))?;
     let text = text.trim_end_matches(['\n', '\r']);
     if text.is_empty() {
         return Err(format!("{flag} {}: the file is empty", path.display()));
@@ -40,29 +39,42 @@ fn secret(path: &Path, flag: &str) -> Result<String, String> {
 }
 
 impl PrometheusAuth {
-    /// The `Authorization` header to send now (marked sensitive, so no log prints it); `None`
-    /// without credentials. Reads the secret's file: a small local file, once per query.
-    pub fn header(&self) -> Result<Option<HeaderValue>, String> {
-        let value = match self {
-            PrometheusAuth::None => return Ok(None),
-            PrometheusAuth::BearerFile(path) => {
-                format!("Bearer {}", secret(path, "--prometheus-bearer-token-file")?)
+    /// The secret's file and the flag that named it; `None` without credentials.
+    fn file(&self) -> Option<(&Path, &'static str)> {
+        match self {
+            PrometheusAuth::None => None,
+            PrometheusAuth::BearerFile(path) => Some((path, "--prometheus-bearer-token-file")),
+            PrometheusAuth::Basic { password_file, .. } => {
+                Some((password_file, "--prometheus-password-file"))
             }
-            PrometheusAuth::Basic {
-                user,
-                password_file,
-            } => {
-                let password = secret(password_file, "--prometheus-password-file")?;
+        }
+    }
+
+    /// The `Authorization` header carrying `secret`, marked sensitive so that no log prints it.
+    fn header_with(&self, secret: &str) -> Result<HeaderValue, String> {
+        let value = match self {
+            PrometheusAuth::Basic { user, .. } => {
                 let pair =
-                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}"));
                 format!("Basic {pair}")
             }
+            _ => format!("Bearer {secret}"),
         };
         let mut header = HeaderValue::from_str(&value).map_err(|_| {
             "the Prometheus credentials hold characters an HTTP header cannot carry".to_owned()
         })?;
         header.set_sensitive(true);
-        Ok(Some(header))
+        Ok(header)
+    }
+
+    /// The `Authorization` header to send now, its file read again without blocking the
+    /// runtime (the file may sit on a slow mount); `None` without credentials.
+    pub async fn header(&self) -> Result<Option<HeaderValue>, String> {
+        let Some((path, flag)) = self.file() else {
+            return Ok(None);
+        };
+        let secret = secret(path, flag, tokio::fs::read_to_string(path).await)?;
+        self.header_with(&secret).map(Some)
     }
 
     /// Checks the credentials at start: a user name basic auth can carry, and a readable,
@@ -76,7 +88,11 @@ impl PrometheusAuth {
                  (basic auth separates the user from the password with it)"
             ));
         }
-        self.header().map(drop)
+        let Some((path, flag)) = self.file() else {
+            return Ok(());
+        };
+        let secret = secret(path, flag, std::fs::read_to_string(path))?;
+        self.header_with(&secret).map(drop)
     }
 }
 
@@ -90,11 +106,11 @@ mod tests {
         f
     }
 
-    #[test]
-    fn headers_carry_the_files_secret_without_its_line_break() {
+    #[tokio::test]
+    async fn headers_carry_the_files_secret_without_its_line_break() {
         let token = file("t0ken\n");
         let bearer = PrometheusAuth::BearerFile(token.path().into());
-        let header = bearer.header().unwrap().unwrap();
+        let header = bearer.header().await.unwrap().unwrap();
         assert_eq!(header, "Bearer t0ken");
         assert!(header.is_sensitive());
         let password = file("s3cret\r\n");
@@ -104,10 +120,10 @@ mod tests {
         };
         // base64("flagwire:s3cret")
         assert_eq!(
-            basic.header().unwrap().unwrap(),
+            basic.header().await.unwrap().unwrap(),
             "Basic ZmxhZ3dpcmU6czNjcmV0"
         );
-        assert_eq!(PrometheusAuth::None.header().unwrap(), None);
+        assert_eq!(PrometheusAuth::None.header().await.unwrap(), None);
     }
 
     #[test]

@@ -61,7 +61,12 @@ pub(super) async fn write_batch(client: &Object, batch: &Batch) -> Result<u64, S
             .map_err(pg_error)?;
     }
     let append = client
-        .prepare_cached("INSERT INTO batches (ops) VALUES ($1) RETURNING seq")
+        // The time of the append, under the writer lock, rather than the column's default
+        // (`now()`, when the transaction began, possibly before a wait for the lock): so the
+        // age the log is trimmed by follows `seq` order.
+        .prepare_cached(
+            "INSERT INTO batches (ops, committed_at) VALUES ($1, clock_timestamp()) RETURNING seq",
+        )
         .await
         .map_err(pg_error)?;
     let row = client
@@ -110,7 +115,12 @@ pub(super) async fn read_log(
         .query(&statement, &[&after_seq, &limit])
         .await
         .map_err(pg_error)?;
-    let floor = rows.first().map_or(0, |r| r.get::<_, i64>(0)) as u64;
+    // The floor's row is always there (migration 4 inserts it); a database restored without it
+    // would otherwise look like one never trimmed.
+    let floor = rows
+        .first()
+        .ok_or_else(|| StoreError::Schema("the log_floor row is missing".into()))?
+        .get::<_, i64>(0) as u64;
     if floor > after {
         return Err(StoreError::Behind {
             applied: after,

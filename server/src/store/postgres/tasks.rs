@@ -91,31 +91,32 @@ pub(super) async fn probe(pool: Pool, shared: Arc<Shared>) {
 pub const LEAD_EVERY: Duration = Duration::from_secs(2);
 
 /// Tries to take the leader lock on a dedicated connection; once held, raises the fencing token
-/// and publishes it, then checks the connection every [`LEAD_EVERY`]; a lost connection loses
-/// the lock, so it steps down at once and tries again.
+/// and publishes it, then checks the connection and trims the log every [`LEAD_EVERY`]; a lost
+/// connection loses the lock, so it steps down at once and tries again.
 pub(super) async fn lead(
     config: tokio_postgres::Config,
     tls: MakeRustlsConnect,
     shared: Arc<Shared>,
 ) {
     let holder = format!("{}:{}", hostname(), std::process::id());
-    loop {
+    // A replica behind the trimmed log never leads: its catalog is stale, and it is stopping
+    // (see `StoreError::Behind`). Leaving drops the connection, which releases the lock.
+    let stalled = || shared.stalled.get().is_some();
+    while !stalled() {
         if let Ok((client, connection)) = config.connect(tls.clone()).await {
             let driver = tokio::spawn(connection);
-            loop {
+            while !stalled() {
                 match try_lead(&client, &holder).await {
                     Ok(Some(token)) => {
                         tracing::info!(token, "this replica leads");
                         shared.leader.send_replace(Some(token));
-                        let mut trimmed_at: Option<tokio::time::Instant> = None;
-                        while client.simple_query("SELECT 1").await.is_ok() {
-                            if trimmed_at.is_none_or(|t| t.elapsed() >= trim_every(&shared)) {
-                                trimmed_at = Some(tokio::time::Instant::now());
-                                trim(&client, shared.log_retention).await;
-                            }
+                        while !stalled() && client.simple_query("SELECT 1").await.is_ok() {
+                            trim(&client, shared.log_retention).await;
                             tokio::time::sleep(LEAD_EVERY).await;
                         }
-                        tracing::warn!("lost the database connection that held the leadership");
+                        if !stalled() {
+                            tracing::warn!("lost the database connection that held the leadership");
+                        }
                         shared.leader.send_replace(None);
                         break;
                     }
@@ -129,7 +130,9 @@ pub(super) async fn lead(
             driver.abort();
         }
         shared.leader.send_replace(None);
-        tokio::time::sleep(LEAD_EVERY).await;
+        if !stalled() {
+            tokio::time::sleep(LEAD_EVERY).await;
+        }
     }
 }
 
@@ -137,30 +140,42 @@ pub(super) async fn lead(
 /// rows (and the disk's attention) in one long statement; the next trims take the rest.
 const TRIM_AT_MOST: i64 = 10_000;
 
-/// How often the leader trims: every minute, or as often as the retention if that is shorter
-/// (at the pace of [`LEAD_EVERY`]).
-fn trim_every(shared: &Shared) -> Duration {
-    shared.log_retention.min(Duration::from_secs(60))
-}
-
-/// Removes logged batches committed more than `retention` ago, except the newest (whose
-/// sequence number is the log's head, which a starting replica reads), and raises the floor to
-/// the last one removed, in one statement. A trim that fails is logged and tried again at the
-/// next turn; it never costs the leadership.
+/// Removes logged batches committed more than `retention` ago (at most [`TRIM_AT_MOST`] of the
+/// oldest), except the newest, whose sequence number is the log's head that a starting replica
+/// reads; and raises the floor to the last one removed, in the same statement. Runs at every
+/// turn of the leader ([`LEAD_EVERY`]); a first query of the oldest batch alone makes a turn
+/// with nothing to trim cost one index lookup. A trim that fails is logged and tried again at
+/// the next turn; it never costs the leadership.
 async fn trim(client: &tokio_postgres::Client, retention: Duration) {
+    let retention = retention.as_secs_f64();
+    let due = client
+        .query_opt(
+            "SELECT committed_at < now() - make_interval(secs => $1) \
+             FROM batches ORDER BY seq LIMIT 1",
+            &[&retention],
+        )
+        .await;
+    match due {
+        Ok(Some(row)) if row.get::<_, bool>(0) => {}
+        Ok(_) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not trim the store's log");
+            return;
+        }
+    }
     let trimmed = client
         .query_one(
-            "WITH gone AS (
-                 DELETE FROM batches WHERE seq IN (
-                     SELECT seq FROM batches
-                     WHERE committed_at < now() - make_interval(secs => $1)
-                       AND seq < (SELECT max(seq) FROM batches)
-                     ORDER BY seq LIMIT $2)
-                 RETURNING seq)
+            "WITH oldest AS (
+                 SELECT seq FROM batches WHERE seq < (SELECT max(seq) FROM batches)
+                 ORDER BY seq LIMIT $2),
+             gone AS (
+                 DELETE FROM batches b USING oldest o
+                 WHERE b.seq = o.seq AND b.committed_at < now() - make_interval(secs => $1)
+                 RETURNING b.seq)
              UPDATE log_floor SET seq = greatest(seq, (SELECT coalesce(max(seq), 0) FROM gone))
              WHERE id = 1
              RETURNING seq, (SELECT count(*) FROM gone)",
-            &[&retention.as_secs_f64(), &TRIM_AT_MOST],
+            &[&retention, &TRIM_AT_MOST],
         )
         .await;
     match trimmed {

@@ -264,6 +264,11 @@ impl Server {
             .unwrap()
     }
 
+    /// Its exit status once it has exited by itself; `None` while it runs.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().unwrap()
+    }
+
     /// SIGKILL, no chance to flush.
     pub fn kill9(&mut self) {
         self.child.kill().unwrap();

@@ -67,6 +67,19 @@ impl Exporter {
     }
 }
 
+/// The credentials of a Prometheus started with [`Prometheus::spawn_with_basic_auth`].
+pub mod basic_auth {
+    /// The user it lets in.
+    pub const USER: &str = "flagwire";
+    /// That user's password.
+    pub const PASSWORD: &str = "gate-s3cret";
+    /// bcrypt of [`PASSWORD`] at cost 4, made with Python: `crypt.crypt(PASSWORD,
+    /// crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))`.
+    pub const HASH: &str = "$2b$04$ivlgoUY6mxRtKHtEOJ96v.HPtTkhDLlq4eC8Xs2Pd4.FPMv950tG6";
+    /// `Basic` and base64 of `USER:PASSWORD`.
+    pub const HEADER: &str = "Basic ZmxhZ3dpcmU6Z2F0ZS1zM2NyZXQ=";
+}
+
 /// A Prometheus process, killed on drop.
 pub struct Prometheus {
     child: Option<Child>,
@@ -114,19 +127,12 @@ impl Prometheus {
         p
     }
 
-    /// Starts Prometheus as [`Prometheus::start`] does, but demanding HTTP basic auth of `user`,
-    /// whose password has the bcrypt hash `hash` (its `--web.config.file`); this file's own
-    /// requests send `authorization`, the header that passes.
-    pub async fn start_with_basic_auth(
-        exporter: &Exporter,
-        user: &str,
-        hash: &str,
-        authorization: &str,
-    ) -> Prometheus {
-        let web = format!("basic_auth_users:\n  {user}: '{hash}'\n");
-        let p = Prometheus::spawn_with(exporter, Some((web, authorization)));
-        p.ready().await;
-        p
+    /// [`Prometheus::spawn`], but demanding HTTP basic auth of [`basic_auth::USER`] (its
+    /// `--web.config.file`); this file's own requests pass it.
+    pub fn spawn_with_basic_auth(exporter: &Exporter) -> Prometheus {
+        use basic_auth::*;
+        let web = format!("basic_auth_users:\n  {USER}: '{HASH}'\n");
+        Prometheus::spawn_with(exporter, Some((web, HEADER)))
     }
 
     /// Starts Prometheus scraping `exporter` every 200 ms, and waits until it is ready.
