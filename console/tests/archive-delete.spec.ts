@@ -151,6 +151,10 @@ test("a delete or archive the server refuses shows its reason and changes nothin
   await expect(page.getByRole("dialog").getByRole("alert")).toHaveText('FailedPrecondition: flag "base" is a prerequisite of flag "dependent"');
   await expectAccessible(page, "flag page with a refused delete");
   await page.getByRole("dialog").getByRole("button", { name: "Cancel" }).click();
+  // Nor archived: "dependent" would fail it everywhere.
+  await confirm(page, "Archive flag", "Archive base", "tidy up");
+  await expect(page.getByRole("dialog").getByRole("alert")).toContainText('flag "base" is a prerequisite of flag "dependent", which would then fail it everywhere');
+  await page.getByRole("dialog").getByRole("button", { name: "Cancel" }).click();
   await expect(page.getByRole("heading", { level: 1, name: "base" })).toBeVisible();
   expect((await server.api().admin.getFlag({ key: "base" })).flag?.version).toBe(base.version);
 

@@ -165,6 +165,9 @@ impl Catalog {
     }
 
     /// Archives (true) or restores (false) a flag (see [`Catalog::update_flag`] for `force`).
+    /// A flag that a flag still in use names as a prerequisite is not archived: every
+    /// evaluation of that flag would fail the prerequisite (its off variant, `PREREQUISITE_FAILED`),
+    /// a change of what production serves that archiving should not make on the side.
     pub async fn archive_flag(
         &self,
         meta: &Meta,
@@ -174,6 +177,15 @@ impl Catalog {
     ) -> Result<Flag> {
         self.write(meta, |state, txn| {
             let before = stored(state, key)?;
+            if archived
+                && !before.archived
+                && let Some(dependent) = dependent_of(state, key, false)
+            {
+                return Err(Error::FailedPrecondition(format!(
+                    "flag {key:?} is a prerequisite of flag {dependent:?}, which would then \
+                     fail it everywhere: remove the prerequisite, or archive {dependent:?} first"
+                )));
+            }
             let next = Flag {
                 archived,
                 ..before.clone()
@@ -194,14 +206,9 @@ impl Catalog {
         self.write(meta, |state, txn| {
             let before = stored(state, key)?;
             guard(state, txn, meta, before, None, false)?;
-            if let Some(dependent) = state.flags.values().find(|f| {
-                f.environments
-                    .values()
-                    .any(|c| c.prerequisites.iter().any(|p| p.flag_key == key))
-            }) {
+            if let Some(dependent) = dependent_of(state, key, true) {
                 return Err(Error::FailedPrecondition(format!(
-                    "flag {key:?} is a prerequisite of flag {:?}",
-                    dependent.key
+                    "flag {key:?} is a prerequisite of flag {dependent:?}"
                 )));
             }
             txn.delete_flag(state, key);
@@ -287,4 +294,19 @@ impl Catalog {
             .map(|(k, v)| Ok(super::decode(k, v)?))
             .collect()
     }
+}
+
+/// A flag (archived ones too when `archived`) that names `key` as a prerequisite in some
+/// environment.
+fn dependent_of<'a>(state: &'a State, key: &str, archived: bool) -> Option<&'a str> {
+    state
+        .flags
+        .values()
+        .filter(|f| archived || !f.archived)
+        .find(|f| {
+            f.environments
+                .values()
+                .any(|c| c.prerequisites.iter().any(|p| p.flag_key == key))
+        })
+        .map(|f| f.key.as_str())
 }

@@ -177,6 +177,12 @@ async fn flags_lifecycle() {
         row("a revert from a stale version")
             .sends(revert(1, 2))
             .answers(Code::FailedPrecondition, "the request expected 2"),
+        row("archiving a flag another one requires, naming it")
+            .sends(archive(KEY, true))
+            .answers(
+                Code::FailedPrecondition,
+                "is a prerequisite of flag \"dependent\", which would then fail it everywhere",
+            ),
         row("deleting a flag another one requires")
             .sends(delete(KEY))
             .answers(
@@ -186,7 +192,12 @@ async fn flags_lifecycle() {
     ];
     assert_table(&mut admin, &rows).await;
 
-    // Delete: the dependent first.
+    // Archive and delete: the dependent first.
+    admin
+        .archive_flag(archive("dependent", true))
+        .await
+        .unwrap();
+    admin.archive_flag(archive(KEY, true)).await.unwrap();
     admin.delete_flag(delete("dependent")).await.unwrap();
     admin.delete_flag(delete(KEY)).await.unwrap();
     let rows = vec![
@@ -203,7 +214,7 @@ async fn flags_lifecycle() {
     assert_table(&mut admin, &rows).await;
     // Re-created flags continue the version sequence, so history stays unambiguous.
     let again = create_flag(&mut admin, bool_flag(KEY, &[])).await;
-    assert_eq!(again.version, 7);
+    assert_eq!(again.version, 8, "6, the archive 7, then this");
 }
 
 #[tokio::test]
