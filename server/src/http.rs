@@ -11,7 +11,8 @@ use std::sync::Arc;
 /// The HTTP routes. `/healthz` answers 200 while the store answers (the store is opened before
 /// this router is served; PostgreSQL is probed every second) and 503 while it does not: a
 /// replica that cannot write leaves the load balancer's rotation, though it still serves what
-/// it has. A replica that fell behind the trimmed log answers 503 saying so, while it stops. `/metrics` is the Prometheus scrape target. Everything else is the console's.
+/// it has. A replica that fell behind the trimmed log answers 503 saying so, while it stops.
+/// `/metrics` is the Prometheus scrape target. Everything else is the console's.
 pub fn router(telemetry: Arc<Telemetry>, catalog: Arc<Catalog>, console: ConsoleConfig) -> Router {
     Router::new()
         .route(

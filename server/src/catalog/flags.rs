@@ -166,8 +166,9 @@ impl Catalog {
 
     /// Archives (true) or restores (false) a flag (see [`Catalog::update_flag`] for `force`).
     /// A flag that a flag still in use names as a prerequisite is not archived: every
-    /// evaluation of that flag would fail the prerequisite (its off variant, `PREREQUISITE_FAILED`),
-    /// a change of what production serves that archiving should not make on the side.
+    /// evaluation of that flag would fail the prerequisite (its off variant,
+    /// `PREREQUISITE_FAILED`), a change of what production serves that archiving should not
+    /// make on the side.
     pub async fn archive_flag(
         &self,
         meta: &Meta,
