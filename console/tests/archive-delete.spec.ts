@@ -10,7 +10,6 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { Page } from "@playwright/test";
 import { expect, test } from "./support/fixtures.js";
 import { ErrorCode } from "../src/gen/flagwire/v1/evaluation_pb.js";
-import { FlagConfigSchema, FlagSchema, ValueType } from "../src/gen/flagwire/v1/flag_pb.js";
 import { ReleaseSchema } from "../src/gen/flagwire/v1/release_pb.js";
 import { expectAccessible, screenshot, signIn } from "./support/browser.js";
 import { ADMIN_TOKEN, Child, PYTHON, REPO, Role, Server, eventually } from "./support/server.js";
@@ -23,18 +22,7 @@ let readOnly = "";
 
 /** A boolean flag configured only in production, on, serving `on`. */
 async function flag(key: string, prerequisites: { flagKey: string; variant: string }[] = []): Promise<void> {
-  await server.api().admin.createFlag({
-    reason: "test",
-    flag: create(FlagSchema, {
-      key,
-      type: ValueType.BOOLEAN,
-      variants: [
-        { key: "on", value: { kind: { case: "boolValue", value: true } } },
-        { key: "off", value: { kind: { case: "boolValue", value: false } } },
-      ],
-      environments: { production: create(FlagConfigSchema, { enabled: true, offVariant: "off", defaultRule: { kind: { case: "variant", value: "on" } }, prerequisites }) },
-    }),
-  });
+  await server.booleanFlag(key, ["production"], "on", { prerequisites });
 }
 
 test.beforeAll(async () => {

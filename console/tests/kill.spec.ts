@@ -2,9 +2,7 @@
 // connected Python SDK instances' acknowledgements counting up live, then undo; the audit log
 // shows both, with diffs.
 import { join } from "node:path";
-import { create } from "@bufbuild/protobuf";
 import { expect, test } from "./support/fixtures.js";
-import { FlagConfigSchema, FlagSchema, ValueType } from "../src/gen/flagwire/v1/flag_pb.js";
 import { expectAccessible, screenshot, signIn } from "./support/browser.js";
 import { ADMIN_TOKEN, Child, PYTHON, REPO, Role, Server, eventually } from "./support/server.js";
 
@@ -16,18 +14,7 @@ const observers: Child[] = [];
 test.beforeAll(async () => {
   server = await Server.start();
   await server.environments("staging", "production");
-  const on = { enabled: true, offVariant: "off", defaultRule: { kind: { case: "variant" as const, value: "on" } } };
-  const flag = create(FlagSchema, {
-    key: "search-v2",
-    type: ValueType.BOOLEAN,
-    tags: ["search"],
-    variants: [
-      { key: "on", value: { kind: { case: "boolValue", value: true } } },
-      { key: "off", value: { kind: { case: "boolValue", value: false } } },
-    ],
-    environments: { production: create(FlagConfigSchema, on), staging: create(FlagConfigSchema, on) },
-  });
-  await server.api().admin.createFlag({ flag, reason: "test" });
+  await server.booleanFlag("search-v2", ["production", "staging"], "on", { tags: ["search"] });
 });
 
 test.afterAll(async () => {

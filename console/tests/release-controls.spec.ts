@@ -3,7 +3,6 @@
 import { create } from "@bufbuild/protobuf";
 import type { Page } from "@playwright/test";
 import { expect, test } from "./support/fixtures.js";
-import { FlagConfigSchema, FlagSchema, ValueType } from "../src/gen/flagwire/v1/flag_pb.js";
 import { ReleaseSchema, ReleaseState, type Release } from "../src/gen/flagwire/v1/release_pb.js";
 import { expectAccessible, signIn } from "./support/browser.js";
 import { ADMIN_TOKEN, Server, eventually } from "./support/server.js";
@@ -15,20 +14,7 @@ test.beforeAll(async () => {
   server = await Server.start();
   await server.environments("production");
   const api = server.api();
-  for (const key of ["mem0-writes", "mem0-reads"]) {
-    await api.admin.createFlag({
-      reason: "test",
-      flag: create(FlagSchema, {
-        key,
-        type: ValueType.BOOLEAN,
-        variants: [
-          { key: "on", value: { kind: { case: "boolValue", value: true } } },
-          { key: "off", value: { kind: { case: "boolValue", value: false } } },
-        ],
-        environments: { production: create(FlagConfigSchema, { enabled: true, offVariant: "off", defaultRule: { kind: { case: "variant", value: "off" } } }) },
-      }),
-    });
-  }
+  for (const key of ["mem0-writes", "mem0-reads"]) await server.booleanFlag(key, ["production"], "off");
   const release = create(ReleaseSchema, {
     name: "mem0",
     environment: "production",

@@ -6,7 +6,6 @@ import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import type { Locator } from "@playwright/test";
 import { expect, test } from "./support/fixtures.js";
-import { FlagConfigSchema, FlagSchema, ValueType } from "../src/gen/flagwire/v1/flag_pb.js";
 import { MetricDirection, MetricKind } from "../src/gen/flagwire/v1/metrics_pb.js";
 import { Comparison, ReleaseSchema, ReleaseState } from "../src/gen/flagwire/v1/release_pb.js";
 import { expectAccessible, screenshot, signIn } from "./support/browser.js";
@@ -37,20 +36,7 @@ test.beforeAll(async () => {
   server = await Server.start();
   await server.environments("production");
   const api = server.api();
-  await api.admin.createFlag({
-    reason: "test",
-    flag: create(FlagSchema, {
-      key: "ranker",
-      type: ValueType.BOOLEAN,
-      variants: [
-        { key: "on", value: { kind: { case: "boolValue", value: true } } },
-        { key: "off", value: { kind: { case: "boolValue", value: false } } },
-      ],
-      environments: {
-        production: create(FlagConfigSchema, { enabled: true, offVariant: "off", defaultRule: { kind: { case: "variant", value: "off" } } }),
-      },
-    }),
-  });
+  await server.booleanFlag("ranker", ["production"], "off");
   await api.admin.defineMetric({
     reason: "test",
     metric: { environment: "production", name: "search.click", kind: MetricKind.RATE, direction: MetricDirection.HIGHER_IS_BETTER, unit: "clicks" },

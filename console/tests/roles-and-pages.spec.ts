@@ -1,12 +1,10 @@
 // A read-only token gets a console without write controls, and the server refuses a write
 // forged with it; every page passes axe-core for both roles; the token page shows a new
 // secret once; the console works at phone width; the HTTP port serves it with a strict CSP.
-import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Page } from "@playwright/test";
 import { expect, test } from "./support/fixtures.js";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { FlagConfigSchema, FlagSchema, ValueType } from "../src/gen/flagwire/v1/flag_pb.js";
 import { RampState } from "../src/gen/flagwire/v1/rollout_pb.js";
 import { expectAccessible, screenshot, signIn } from "./support/browser.js";
 import { ADMIN_TOKEN, Role, Server } from "./support/server.js";
@@ -21,20 +19,7 @@ const PAGES = ["Flags", "Releases", "Kill switch", "Segments", "Environments", "
 test.beforeAll(async () => {
   server = await Server.start();
   await server.environments("staging", "production");
-  const config = () => create(FlagConfigSchema, { enabled: true, offVariant: "off", defaultRule: { kind: { case: "variant", value: "on" } } });
-  await server.api().admin.createFlag({
-    reason: "test",
-    flag: create(FlagSchema, {
-      key: "dark-mode",
-      type: ValueType.BOOLEAN,
-      tags: ["ui"],
-      variants: [
-        { key: "on", value: { kind: { case: "boolValue", value: true } } },
-        { key: "off", value: { kind: { case: "boolValue", value: false } } },
-      ],
-      environments: { staging: config(), production: config() },
-    }),
-  });
+  await server.booleanFlag("dark-mode", ["staging", "production"], "on", { tags: ["ui"] });
   await server.api().admin.createSegment({ reason: "test", segment: { key: "staff", environment: "production", description: "Employees", included: ["user-1"] } });
   readOnly = await server.token("dashboards", Role.READ_ONLY);
 });

@@ -7,8 +7,10 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { create } from "@bufbuild/protobuf";
 import { connect, type Api } from "../../src/api.js";
 import { Role } from "../../src/gen/flagwire/v1/admin_pb.js";
+import { FlagConfigSchema, FlagSchema, ValueType } from "../../src/gen/flagwire/v1/flag_pb.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The repository root. */
@@ -105,6 +107,36 @@ export class Server {
   /** Creates environments. */
   async environments(...keys: string[]): Promise<void> {
     for (const key of keys) await this.api().admin.createEnvironment({ environment: { key, name: key }, reason: "test" });
+  }
+
+  /**
+   * Creates boolean flag `key` (variants `on` and `off`), enabled and serving `serve` in each of
+   * `environments`, with `prerequisites` there and `tags`.
+   */
+  async booleanFlag(
+    key: string,
+    environments: string[],
+    serve: "on" | "off",
+    extra: { tags?: string[]; prerequisites?: { flagKey: string; variant: string }[] } = {},
+  ): Promise<void> {
+    const config = () =>
+      create(FlagConfigSchema, {
+        enabled: true,
+        offVariant: "off",
+        defaultRule: { kind: { case: "variant", value: serve } },
+        prerequisites: extra.prerequisites ?? [],
+      });
+    const flag = create(FlagSchema, {
+      key,
+      type: ValueType.BOOLEAN,
+      tags: extra.tags ?? [],
+      variants: [
+        { key: "on", value: { kind: { case: "boolValue", value: true } } },
+        { key: "off", value: { kind: { case: "boolValue", value: false } } },
+      ],
+      environments: Object.fromEntries(environments.map((e) => [e, config()])),
+    });
+    await this.api().admin.createFlag({ flag, reason: "test" });
   }
 
   /** Creates a token and returns its secret. */

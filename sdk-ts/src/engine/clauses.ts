@@ -8,22 +8,15 @@
  */
 
 import { type Clause, Operator } from "../gen/flagwire/v1/flag_pb.js";
+import type { ClauseParts } from "./matchers.js";
 import { parseRfc3339Millis } from "./rfc3339.js";
 import { compareSemver, parseSemver, type SemVer } from "./semver.js";
 
 /** The attribute name that stands for the context's targeting key (in clauses and `bucketBy`). */
 export const TARGETING_KEY = "targetingKey";
 
-/** @internal A clause with its values sorted by type. */
-export interface CompiledClause {
-  readonly op: Operator;
-  readonly attribute: string;
-  /** The attribute is the targeting key. */
-  readonly tk: boolean;
-  readonly negate: boolean;
-  readonly strings: readonly string[];
-  readonly numbers: readonly number[];
-  readonly bools: readonly boolean[];
+/** @internal A clause with its values sorted by type: what the matchers read, and more. */
+export interface CompiledClause extends ClauseParts {
   readonly semvers: readonly SemVer[];
   readonly instants: readonly number[];
 }

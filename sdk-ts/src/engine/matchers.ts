@@ -18,6 +18,7 @@ import type { EvaluationContext } from "../types.js";
 export interface ClauseParts {
   readonly op: Operator;
   readonly attribute: string;
+  /** The attribute is the targeting key. */
   readonly tk: boolean;
   readonly negate: boolean;
   readonly strings: readonly string[];

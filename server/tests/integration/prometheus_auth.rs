@@ -10,9 +10,6 @@ use crate::support::promserver::basic_auth::{PASSWORD, USER};
 use crate::support::promserver::{Exporter, Prometheus};
 use crate::support::*;
 use flagwire_server::releases::prometheus::{self as client, PrometheusAuth, PrometheusOptions};
-use http_body_util::BodyExt;
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -70,46 +67,27 @@ async fn basic_auth_passes_prometheus_and_its_password_file_is_read_at_every_que
 
 /// An auth proxy in front of `upstream`: forwards requests whose `Authorization` is `Bearer`
 /// and the current token, answers 401 to the others. Its URL.
-async fn bearer_proxy(upstream: String, token: Arc<Mutex<String>>) -> String {
+async fn bearer_proxy(upstream: Arc<Prometheus>, token: Arc<Mutex<String>>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
-        let (upstream, token) = (upstream.clone(), Arc::clone(&token));
-        async move { forward(request, &upstream, &token).await }
+        let (upstream, token) = (Arc::clone(&upstream), Arc::clone(&token));
+        async move {
+            let expected = format!("Bearer {}", token.lock().unwrap());
+            let given = request.headers().get(::http::header::AUTHORIZATION);
+            if given.and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+                return (
+                    ::http::StatusCode::UNAUTHORIZED,
+                    "unauthorized\n".to_owned(),
+                );
+            }
+            let path = request.uri().path_and_query().unwrap().as_str();
+            let (status, body) = upstream.get(path).await.expect("Prometheus answers");
+            (::http::StatusCode::from_u16(status).unwrap(), body)
+        }
     });
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     format!("http://{addr}")
-}
-
-async fn forward(
-    request: axum::extract::Request,
-    upstream: &str,
-    token: &Mutex<String>,
-) -> (::http::StatusCode, Bytes) {
-    let expected = format!("Bearer {}", token.lock().unwrap());
-    let given = request.headers().get(::http::header::AUTHORIZATION);
-    if given.and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
-        return (
-            ::http::StatusCode::UNAUTHORIZED,
-            Bytes::from("unauthorized\n"),
-        );
-    }
-    let tcp = tokio::net::TcpStream::connect(upstream).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let path = request.uri().path_and_query().unwrap().as_str().to_owned();
-    let outgoing = ::http::Request::get(path)
-        .header(::http::header::HOST, upstream)
-        .body(http_body_util::Empty::<Bytes>::new())
-        .unwrap();
-    let response = sender.send_request(outgoing).await.unwrap();
-    let status = response.status();
-    (
-        status,
-        response.into_body().collect().await.unwrap().to_bytes(),
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,9 +96,8 @@ async fn a_bearer_token_reaches_prometheus_through_an_auth_proxy_and_rotates_wit
     exporter.set(SERIES, 7.0);
     let prometheus = Prometheus::start(&exporter).await;
     prometheus.wait_for(SERIES, 7.0).await;
-    let upstream = prometheus.url.trim_start_matches("http://").to_owned();
     let current = Arc::new(Mutex::new("token-1".to_owned()));
-    let proxy = bearer_proxy(upstream, Arc::clone(&current)).await;
+    let proxy = bearer_proxy(Arc::new(prometheus), Arc::clone(&current)).await;
     let dir = tempdir();
     let file = dir.path().join("token");
     write(&file, "token-1");

@@ -208,8 +208,9 @@ impl Prometheus {
         .await;
     }
 
-    /// `GET path`: the status and body, or `None` when nothing accepts the connection.
-    async fn get(&self, path: &str) -> Option<(u16, String)> {
+    /// `GET path` (with this file's `Authorization`, if it demands one): the status and body,
+    /// or `None` when nothing accepts the connection.
+    pub async fn get(&self, path: &str) -> Option<(u16, String)> {
         let addr = format!("127.0.0.1:{}", self.port);
         let tcp = tokio::net::TcpStream::connect(&addr).await.ok()?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
